@@ -1,0 +1,361 @@
+/*
+ * strata.h — the public API of libstrata, post-training quantization of LLMs.
+ *
+ * Conventions
+ * - Every fallible function returns a strata_status. On failure a message naming the
+ *   file and tensor involved is available from strata_last_error() on the same thread
+ *   until the next failing call.
+ * - Objects are opaque handles with one constructor/destructor pair: _open/_close for
+ *   files and models, _create/_free for objects. Destructors accept NULL.
+ * - Pointers returned by accessors are borrowed: they stay valid until the handle they
+ *   came from is closed or freed, unless said otherwise.
+ * - The library never prints to stdout or stderr and never exits; it logs through the
+ *   callback installed with strata_log_set().
+ * - Enums are append-only: new values are added at the end.
+ */
+#ifndef STRATA_H
+#define STRATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(STRATA_BUILDING)
+#define STRATA_API __attribute__((visibility("default")))
+#else
+#define STRATA_API
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define STRATA_VERSION_MAJOR 0
+#define STRATA_VERSION_MINOR 1
+#define STRATA_VERSION_PATCH 0
+#define STRATA_VERSION_STRING "0.1.0"
+
+/* The library's version string, e.g. "0.1.0"; may differ from the header's. */
+STRATA_API const char *strata_version(void);
+/* MAJOR * 10000 + MINOR * 100 + PATCH of the library. */
+STRATA_API int strata_version_number(void);
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum strata_status {
+    STRATA_OK = 0,
+    STRATA_ERR_INVALID_ARGUMENT, /* a caller passed something out of contract */
+    STRATA_ERR_OUT_OF_MEMORY,
+    STRATA_ERR_IO,          /* a file could not be opened, read, written or renamed */
+    STRATA_ERR_FORMAT,      /* a file is malformed: safetensors, JSON, config */
+    STRATA_ERR_UNSUPPORTED, /* architecture, option or dtype strata does not handle */
+    STRATA_ERR_MISMATCH,    /* a checkpoint does not match its description */
+    STRATA_ERR_NOT_FOUND,   /* a named file or tensor does not exist */
+} strata_status;
+
+/* A short constant description of a status ("malformed file"). */
+STRATA_API const char *strata_status_str(strata_status status);
+/* The message of the last failure on this thread ("" when none). */
+STRATA_API const char *strata_last_error(void);
+
+/* Frees memory the library returned to the caller (strings from strata_inspect). */
+STRATA_API void strata_free(void *ptr);
+
+/* ---------------------------------------------------------------- logging */
+
+typedef enum strata_log_level {
+    STRATA_LOG_ERROR = 0,
+    STRATA_LOG_WARN,
+    STRATA_LOG_INFO,
+    STRATA_LOG_DEBUG,
+} strata_log_level;
+
+typedef void (*strata_log_fn)(strata_log_level level, const char *message, void *user);
+
+/* Installs the log callback (NULL: discard) and the most verbose level passed to it.
+ * Process-wide; set it before starting work on other threads. */
+STRATA_API void strata_log_set(strata_log_fn fn, void *user, strata_log_level max_level);
+
+/* ---------------------------------------------------------------- dtypes */
+
+/* Element types of the safetensors format. */
+typedef enum strata_dtype {
+    STRATA_DTYPE_BOOL = 0,
+    STRATA_DTYPE_U8,
+    STRATA_DTYPE_I8,
+    STRATA_DTYPE_F8_E5M2,
+    STRATA_DTYPE_F8_E4M3,
+    STRATA_DTYPE_I16,
+    STRATA_DTYPE_U16,
+    STRATA_DTYPE_F16,
+    STRATA_DTYPE_BF16,
+    STRATA_DTYPE_I32,
+    STRATA_DTYPE_U32,
+    STRATA_DTYPE_F32,
+    STRATA_DTYPE_F64,
+    STRATA_DTYPE_I64,
+    STRATA_DTYPE_U64,
+    STRATA_DTYPE_F8_E8M0,
+    STRATA_DTYPE_COUNT
+} strata_dtype;
+
+/* The safetensors name of a dtype ("BF16"); "?" for an invalid value. */
+STRATA_API const char *strata_dtype_name(strata_dtype dtype);
+/* Bytes per element; 0 for an invalid value. */
+STRATA_API size_t strata_dtype_size(strata_dtype dtype);
+/* Parses a safetensors dtype name; false when unknown. */
+STRATA_API bool strata_dtype_from_name(const char *name, strata_dtype *out);
+/* True for the floating-point dtypes (F8_E8M0 included). */
+STRATA_API bool strata_dtype_is_float(strata_dtype dtype);
+
+/* Converts n elements of a floating-point dtype to fp32 (exact for every dtype but F64,
+ * which rounds to nearest). src may be unaligned. Uses the fastest variant this CPU has;
+ * STRATA_FORCE_GENERIC=1 in the environment forces the scalar reference. */
+STRATA_API strata_status strata_convert_to_f32(strata_dtype dtype, const void *src, size_t n,
+                                               float *dst);
+
+/* A space-separated list of the CPU features strata dispatches on ("avx2 f16c avx512f ..."),
+ * and the name of the kernel set in use ("avx512", "avx2" or "generic"). */
+STRATA_API const char *strata_cpu_features(void);
+STRATA_API const char *strata_cpu_kernel_set(void);
+
+/* ---------------------------------------------------------------- safetensors reading */
+
+#define STRATA_MAX_DIMS 8
+
+/* One tensor of a checkpoint. All fields are borrowed from the strata_safetensors that
+ * returned it; data points into a read-only mapping of the file and may be unaligned. */
+typedef struct strata_tensor {
+    const char *name;
+    strata_dtype dtype;
+    int n_dims;                       /* 0 for a scalar */
+    int64_t shape[STRATA_MAX_DIMS];   /* (shape[0], ..., shape[n_dims-1]) row-major */
+    int64_t n_elements;
+    uint64_t n_bytes;
+    const void *data;
+    size_t shard;                     /* index of the file holding it */
+    uint64_t file_offset;             /* absolute byte offset of data in that file */
+} strata_tensor;
+
+typedef struct strata_safetensors strata_safetensors;
+
+/* Opens a checkpoint's tensors, validating every header against its file:
+ * - a *.safetensors file;
+ * - a model.safetensors.index.json (sharded), whose shards are opened beside it;
+ * - a directory holding model.safetensors.index.json, model.safetensors, or exactly one
+ *   *.safetensors file.
+ * Tensors are enumerated in file order (shard by shard, by data offset). */
+STRATA_API strata_status strata_safetensors_open(const char *path, strata_safetensors **out);
+STRATA_API void strata_safetensors_close(strata_safetensors *st);
+
+STRATA_API size_t strata_safetensors_count(const strata_safetensors *st);
+/* The i-th tensor in file order, or NULL when i is out of range. */
+STRATA_API const strata_tensor *strata_safetensors_at(const strata_safetensors *st, size_t i);
+/* The tensor with this name, or NULL. */
+STRATA_API const strata_tensor *strata_safetensors_find(const strata_safetensors *st,
+                                                        const char *name);
+STRATA_API size_t strata_safetensors_shard_count(const strata_safetensors *st);
+STRATA_API const char *strata_safetensors_shard_path(const strata_safetensors *st, size_t shard);
+STRATA_API uint64_t strata_safetensors_shard_size(const strata_safetensors *st, size_t shard);
+/* The string metadata ("__metadata__") of all shards, first shard first. */
+STRATA_API size_t strata_safetensors_metadata_count(const strata_safetensors *st);
+STRATA_API bool strata_safetensors_metadata_at(const strata_safetensors *st, size_t i,
+                                               const char **key, const char **value);
+/* The value of one metadata key, or NULL. */
+STRATA_API const char *strata_safetensors_metadata(const strata_safetensors *st, const char *key);
+
+/* ---------------------------------------------------------------- safetensors writing */
+
+typedef struct strata_safetensors_writer strata_safetensors_writer;
+
+typedef struct strata_writer_params {
+    const char *dir;          /* output directory; must exist */
+    const char *stem;         /* file name stem; NULL means "model" */
+    uint64_t max_shard_bytes; /* start a new shard past this many data bytes; 0: one file */
+} strata_writer_params;
+
+/* A streaming writer: tensors are appended as they are produced and never held in memory.
+ * Shards are written under temporary names in dir; strata_safetensors_writer_finish()
+ * renames them into place as <stem>.safetensors (one shard) or
+ * <stem>-0000i-of-0000n.safetensors plus <stem>.safetensors.index.json. Existing files
+ * of those names are replaced only at that moment; freeing an unfinished writer removes
+ * its temporary files and leaves the directory as it was. */
+STRATA_API strata_status strata_safetensors_writer_create(const strata_writer_params *params,
+                                                          strata_safetensors_writer **out);
+/* Adds a "__metadata__" entry to every shard (and to the index json's metadata). */
+STRATA_API strata_status strata_safetensors_writer_set_metadata(strata_safetensors_writer *w,
+                                                                const char *key,
+                                                                const char *value);
+/* Appends one tensor; n_bytes must equal the product of shape times the dtype size. */
+STRATA_API strata_status strata_safetensors_writer_add(strata_safetensors_writer *w,
+                                                       const char *name, strata_dtype dtype,
+                                                       int n_dims, const int64_t *shape,
+                                                       const void *data, uint64_t n_bytes);
+STRATA_API strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w);
+STRATA_API void strata_safetensors_writer_free(strata_safetensors_writer *w);
+
+/* ---------------------------------------------------------------- model description */
+
+typedef enum strata_family {
+    STRATA_FAMILY_LLAMA = 0,
+    STRATA_FAMILY_MISTRAL,
+    STRATA_FAMILY_QWEN2,
+    STRATA_FAMILY_QWEN3,
+    STRATA_FAMILY_MIXTRAL,
+    STRATA_FAMILY_QWEN2_MOE,
+    STRATA_FAMILY_QWEN3_MOE,
+    STRATA_FAMILY_COUNT
+} strata_family;
+
+/* The HF model_type of a family ("qwen3_moe"). */
+STRATA_API const char *strata_family_name(strata_family family);
+
+typedef enum strata_rope_type {
+    STRATA_ROPE_DEFAULT = 0,
+    STRATA_ROPE_LINEAR,
+    STRATA_ROPE_LLAMA3,
+} strata_rope_type;
+
+typedef enum strata_linear_role {
+    STRATA_LINEAR_Q = 0,
+    STRATA_LINEAR_K,
+    STRATA_LINEAR_V,
+    STRATA_LINEAR_O,
+    STRATA_LINEAR_GATE,        /* gate_proj / w1 */
+    STRATA_LINEAR_UP,          /* up_proj / w3 */
+    STRATA_LINEAR_DOWN,        /* down_proj / w2 */
+    STRATA_LINEAR_ROUTER,      /* MoE router (never quantized) */
+    STRATA_LINEAR_SHARED_GATE, /* qwen2_moe shared_expert_gate (never quantized) */
+} strata_linear_role;
+
+STRATA_API const char *strata_linear_role_name(strata_linear_role role);
+
+/* One linear layer y = x W^T (+ b) of a decoder layer. Its weight, of logical shape
+ * (n_out, n_in), is either a whole 2-D tensor or rows [row_offset, row_offset + n_out) of
+ * slice stack_index of a stacked expert tensor (n_experts, rows, n_in). */
+typedef struct strata_linear {
+    const char *name;          /* module name: "model.layers.0.mlp.experts.3.up_proj" */
+    const char *weight;        /* tensor holding the weight */
+    const char *bias;          /* bias tensor (n_out), or NULL */
+    strata_linear_role role;
+    int expert;                /* routed expert index, -1 otherwise */
+    bool shared_expert;        /* part of a qwen2_moe shared expert */
+    bool quantizable;          /* false for routers and shared-expert gates */
+    int64_t n_out, n_in;
+    int64_t stack_index;       /* -1 unless the weight is a stacked expert tensor */
+    int64_t row_offset;        /* first row inside the stacked slice (0 otherwise) */
+} strata_linear;
+
+typedef struct strata_layer {
+    int index;
+    bool is_moe;
+    const char *input_norm;          /* (hidden) */
+    const char *post_attention_norm; /* (hidden) */
+    const char *q_norm, *k_norm;     /* (head_dim), qwen3 families; NULL otherwise */
+    size_t n_linears;
+    const strata_linear *linears;    /* attention first, then router, experts, shared expert */
+} strata_layer;
+
+typedef struct strata_arch {
+    strata_family family;
+    const char *model_type;        /* "llama" */
+    const char *architecture;      /* "LlamaForCausalLM", or "" */
+    int64_t vocab_size;
+    int64_t hidden_size;
+    int64_t intermediate_size;     /* dense MLP width */
+    int n_layers;
+    int n_heads, n_kv_heads;
+    int64_t head_dim;
+    double rms_norm_eps;
+    int64_t max_position_embeddings;
+    int64_t sliding_window;        /* 0 when attention is not windowed */
+    struct {
+        strata_rope_type type;
+        double theta;
+        double factor;                  /* linear and llama3 */
+        double low_freq_factor;         /* llama3 */
+        double high_freq_factor;        /* llama3 */
+        int64_t original_max_position;  /* llama3 */
+    } rope;
+    bool tie_word_embeddings;
+    bool qkv_bias, o_bias, mlp_bias;
+    bool qk_norm;                  /* per-head RMSNorm on q and k before RoPE (qwen3) */
+    struct {
+        int n_experts;             /* 0 for dense models */
+        int top_k;
+        int64_t intermediate_size; /* per routed expert */
+        int64_t shared_intermediate_size; /* qwen2_moe shared expert, 0 when none */
+        bool softmax_before_topk;  /* routing weights: softmax over all experts, then top-k */
+        bool renormalize;          /* top-k weights renormalized to sum 1 */
+        bool stacked;              /* experts stored as stacked (n_experts, out, in) tensors */
+    } moe;
+    const strata_layer *layers;    /* n_layers of them */
+    const char *embed_tokens;      /* (vocab, hidden) */
+    const char *final_norm;        /* (hidden) */
+    const char *lm_head;           /* (vocab, hidden); equals embed_tokens when tied */
+} strata_arch;
+
+/* What a quantized checkpoint says about itself (hf_quant_config.json or
+ * config.json["quantization_config"]). Every string may be NULL when absent. */
+typedef struct strata_quant_info {
+    const char *source;       /* "hf_quant_config.json" or "config.json" */
+    const char *method;       /* "modelopt", "compressed-tensors", "fp8", ... */
+    const char *algo;         /* quant_algo (modelopt) or format (compressed-tensors) */
+    const char *kv_cache;     /* kv cache quantization, or NULL */
+    const char *producer;     /* "name version" of the tool that wrote it */
+    int group_size;           /* 0 when not given */
+    size_t n_excluded;
+    const char *const *excluded; /* exclude_modules / ignore */
+    const char *json;         /* the quantization section, compact JSON */
+} strata_quant_info;
+
+typedef struct strata_model strata_model;
+
+/* Opens a Hugging Face checkpoint directory: parses config.json into a strata_arch,
+ * opens its safetensors and checks every expected tensor is present with its shape.
+ * Unsupported architectures or options are refused with a message naming them. */
+STRATA_API strata_status strata_model_open(const char *dir, strata_model **out);
+STRATA_API void strata_model_close(strata_model *model);
+STRATA_API const strata_arch *strata_model_arch(const strata_model *model);
+STRATA_API const strata_safetensors *strata_model_tensors(const strata_model *model);
+/* The quantization the checkpoint declares, or NULL for an unquantized one. */
+STRATA_API const strata_quant_info *strata_model_quantization(const strata_model *model);
+/* Tensors present in the checkpoint that the description does not account for. */
+STRATA_API size_t strata_model_unexpected_count(const strata_model *model);
+STRATA_API const char *strata_model_unexpected(const strata_model *model, size_t i);
+
+/* ---------------------------------------------------------------- inspect */
+
+typedef struct strata_inspect_params {
+    bool json;   /* machine-readable JSON instead of text */
+    bool stats;  /* per-tensor absmax and NaN/Inf counts (reads every floating tensor) */
+} strata_inspect_params;
+
+/* Describes a model directory, an output directory, or a lone .safetensors file: the
+ * architecture, per-layer tensor tables, totals and the quantization found. On success
+ * *report holds a NUL-terminated string to release with strata_free(). */
+STRATA_API strata_status strata_inspect(const char *path, const strata_inspect_params *params,
+                                        char **report);
+
+/* ---------------------------------------------------------------- synthetic models */
+
+typedef struct strata_synth_params {
+    strata_family family; /* LLAMA, QWEN3 or a MoE family */
+    uint64_t seed;
+    int n_layers;         /* 0: default (4) */
+    int64_t hidden_size;  /* 0: default (128) */
+    int n_experts;        /* MoE only; 0: default (8) */
+    bool stacked_experts; /* MoE only: write (n_experts, out, in) tensors */
+} strata_synth_params;
+
+/* Writes a small, deterministic model (config.json + model.safetensors, bf16 weights drawn
+ * from a seeded normal distribution) into dir, which must not exist yet. The same
+ * parameters give byte-identical files on every machine. */
+STRATA_API strata_status strata_synth_model(const char *dir, const strata_synth_params *params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STRATA_H */

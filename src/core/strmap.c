@@ -1,0 +1,81 @@
+/*
+ * strmap.c — string hash map (see strmap.h). The table is kept at most half full so
+ * probe sequences stay short.
+ */
+#include "core/strmap.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_string(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static size_t find_slot(const char **keys, size_t capacity, const char *key)
+{
+    size_t mask = capacity - 1;
+    size_t slot = (size_t)hash_string(key) & mask;
+    while (keys[slot] && strcmp(keys[slot], key) != 0) slot = (slot + 1) & mask;
+    return slot;
+}
+
+static bool grow(strmap *map)
+{
+    size_t capacity = map->capacity ? map->capacity * 2 : 64;
+    if (capacity < map->capacity) return false;
+    const char **keys = calloc(capacity, sizeof *keys);
+    size_t *values = calloc(capacity, sizeof *values);
+    if (!keys || !values) { free(keys); free(values); return false; }
+    for (size_t i = 0; i < map->capacity; i++) {
+        if (!map->keys[i]) continue;
+        size_t slot = find_slot(keys, capacity, map->keys[i]);
+        keys[slot] = map->keys[i];
+        values[slot] = map->values[i];
+    }
+    free(map->keys);
+    free(map->values);
+    map->keys = keys;
+    map->values = values;
+    map->capacity = capacity;
+    return true;
+}
+
+bool strmap_insert(strmap *map, const char *key, size_t value, bool *was_present,
+                   size_t *existing)
+{
+    if (was_present) *was_present = false;
+    if ((map->count + 1) * 2 > map->capacity && !grow(map)) return false;
+    size_t slot = find_slot(map->keys, map->capacity, key);
+    if (map->keys[slot]) {
+        if (was_present) *was_present = true;
+        if (existing) *existing = map->values[slot];
+        return true;
+    }
+    map->keys[slot] = key;
+    map->values[slot] = value;
+    map->count++;
+    return true;
+}
+
+bool strmap_find(const strmap *map, const char *key, size_t *value)
+{
+    if (map->count == 0) return false;
+    size_t slot = find_slot(map->keys, map->capacity, key);
+    if (!map->keys[slot]) return false;
+    if (value) *value = map->values[slot];
+    return true;
+}
+
+void strmap_free(strmap *map)
+{
+    free(map->keys);
+    free(map->values);
+    *map = (strmap){0};
+}

@@ -1,0 +1,143 @@
+/*
+ * fsutil.c — file-system helpers (see fsutil.h).
+ */
+#include "io/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+
+char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    bool slash = a > 0 && dir[a - 1] != '/';
+    char *out = malloc(a + b + 2);
+    if (!out) return NULL;
+    memcpy(out, dir, a);
+    if (slash) out[a++] = '/';
+    memcpy(out + a, name, b + 1);
+    return out;
+}
+
+bool path_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+strata_status file_read_all(const char *path, uint64_t max_bytes, char **data, size_t *length)
+{
+    *data = NULL;
+    *length = 0;
+    strata_status status = STRATA_OK;
+    char *buffer = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return strata_fail(errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO, "%s: cannot open: %s", path,
+                           strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        status = strata_fail(STRATA_ERR_IO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        status = strata_fail(STRATA_ERR_FORMAT, "%s: %lld bytes is larger than the %llu this file may have", path,
+                             (long long)st.st_size, (unsigned long long)max_bytes);
+        goto done;
+    }
+    size_t size = (size_t)st.st_size;
+    buffer = malloc(size + 1);
+    if (!buffer) {
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes", path, size);
+        goto done;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buffer + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            status = strata_fail(STRATA_ERR_IO, "%s: read failed: %s", path, n < 0 ? strerror(errno) : "file shrank");
+            goto done;
+        }
+        got += (size_t)n;
+    }
+    buffer[size] = '\0';
+    *data = buffer;
+    *length = size;
+    buffer = NULL;
+done:
+    free(buffer);
+    close(fd);
+    return status;
+}
+
+bool fd_write_all(int fd, const void *data, size_t length)
+{
+    const char *p = data;
+    while (length > 0) {
+        ssize_t n = write(fd, p, length);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        length -= (size_t)n;
+    }
+    return true;
+}
+
+void fsync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy) return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+strata_status file_write_atomic(const char *path, const void *data, size_t length)
+{
+    size_t n = strlen(path);
+    char *temp = malloc(n + sizeof ".tmp-XXXXXX");
+    if (!temp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    memcpy(temp, path, n);
+    memcpy(temp + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+    strata_status status = STRATA_OK;
+    int fd = mkstemp(temp);
+    if (fd < 0) {
+        status = strata_fail(STRATA_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        free(temp);
+        return status;
+    }
+    if (fchmod(fd, 0644) != 0 || !fd_write_all(fd, data, length) || fsync(fd) != 0) {
+        status = strata_fail(STRATA_ERR_IO, "%s: write failed: %s", temp, strerror(errno));
+        close(fd);
+        unlink(temp);
+        free(temp);
+        return status;
+    }
+    close(fd);
+    if (rename(temp, path) != 0) {
+        status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+        unlink(temp);
+    } else {
+        fsync_parent_dir(path);
+    }
+    free(temp);
+    return status;
+}

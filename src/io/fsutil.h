@@ -1,0 +1,32 @@
+/*
+ * fsutil.h — small file-system helpers shared by readers and writers: whole-file reads,
+ * path joins, and atomic replacement of a file (write to a temporary name in the same
+ * directory, fsync, rename, fsync the directory).
+ */
+#ifndef STRATA_IO_FSUTIL_H
+#define STRATA_IO_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata.h"
+
+/* "dir/name" in a new malloc'd string (NULL on allocation failure). */
+char *path_join(const char *dir, const char *name);
+bool path_is_dir(const char *path);
+bool path_exists(const char *path);
+
+/* Reads a whole file, refusing files larger than max_bytes. *data is NUL-terminated. */
+strata_status file_read_all(const char *path, uint64_t max_bytes, char **data, size_t *length);
+
+/* Replaces path with the given bytes atomically; nothing changes on failure. */
+strata_status file_write_atomic(const char *path, const void *data, size_t length);
+
+/* Writes all bytes to fd, retrying short writes. false with errno set on failure. */
+bool fd_write_all(int fd, const void *data, size_t length);
+
+/* fsyncs the directory holding path so a rename into it is durable. */
+void fsync_parent_dir(const char *path);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * safetensors_write.c — the streaming, sharded safetensors writer.
+ *
+ * A safetensors header precedes its data and depends on every tensor in the file, and HF
+ * shard names (model-00001-of-00004) depend on how many shards there will be; neither is
+ * known while tensors are still being produced. So each tensor's bytes are appended to a
+ * temporary data file for the current shard as soon as they arrive (memory holds only
+ * the tensor list), a new shard is started when the next tensor would push the current
+ * one past max_shard_bytes, and finish() assembles each shard as header + data under a
+ * temporary name (copy_file_range, so the copy stays in the kernel), fsyncs it, and only
+ * then renames every shard and the index json into place.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/checked.h"
+#include "core/error.h"
+#include "core/strmap.h"
+#include "io/fsutil.h"
+#include "io/json.h"
+
+typedef struct written_tensor {
+    char *name;
+    strata_dtype dtype;
+    int n_dims;
+    int64_t shape[STRATA_MAX_DIMS];
+    uint64_t begin, end;              /* offsets into the shard's data buffer */
+} written_tensor;
+
+typedef struct shard_out {
+    char *data_path;                  /* temporary file holding the data buffer */
+    int data_fd;
+    written_tensor *tensors;          /* (n_tensors) in append order */
+    size_t n_tensors, capacity;
+    uint64_t data_bytes;
+    char *assembled_path;             /* temporary header + data file, set by finish */
+} shard_out;
+
+struct strata_safetensors_writer {
+    char *dir;
+    char *stem;
+    uint64_t max_shard_bytes;
+    char **meta_keys, **meta_values;  /* (n_meta) */
+    size_t n_meta;
+    shard_out *shards;                /* (n_shards) */
+    size_t n_shards;
+    strmap names;                     /* every tensor name added, for duplicates */
+    bool finished;
+    bool failed;                      /* an earlier error left the output unusable */
+};
+
+static void discard_temporaries(strata_safetensors_writer *w)
+{
+    for (size_t i = 0; i < w->n_shards; i++) {
+        shard_out *s = &w->shards[i];
+        if (s->data_fd >= 0) close(s->data_fd);
+        s->data_fd = -1;
+        if (s->data_path) unlink(s->data_path);
+        if (s->assembled_path) unlink(s->assembled_path);
+    }
+}
+
+void strata_safetensors_writer_free(strata_safetensors_writer *w)
+{
+    if (!w) return;
+    if (!w->finished) discard_temporaries(w);
+    for (size_t i = 0; i < w->n_shards; i++) {
+        shard_out *s = &w->shards[i];
+        if (s->data_fd >= 0) close(s->data_fd);
+        for (size_t t = 0; t < s->n_tensors; t++) free(s->tensors[t].name);
+        free(s->tensors);
+        free(s->data_path);
+        free(s->assembled_path);
+    }
+    for (size_t i = 0; i < w->n_meta; i++) {
+        free(w->meta_keys[i]);
+        free(w->meta_values[i]);
+    }
+    free(w->meta_keys);
+    free(w->meta_values);
+    free(w->shards);
+    strmap_free(&w->names);
+    free(w->dir);
+    free(w->stem);
+    free(w);
+}
+
+strata_status strata_safetensors_writer_create(const strata_writer_params *params, strata_safetensors_writer **out)
+{
+    if (!params || !params->dir || !out)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_safetensors_writer_create: NULL argument");
+    *out = NULL;
+    if (!path_is_dir(params->dir))
+        return strata_fail(STRATA_ERR_NOT_FOUND, "%s: output directory does not exist", params->dir);
+    const char *stem = params->stem ? params->stem : "model";
+    if (stem[0] == '\0' || strchr(stem, '/'))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "safetensors writer: invalid file stem '%s'", stem);
+    strata_safetensors_writer *w = calloc(1, sizeof *w);
+    if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", params->dir);
+    w->dir = strdup(params->dir);
+    w->stem = strdup(stem);
+    w->max_shard_bytes = params->max_shard_bytes;
+    if (!w->dir || !w->stem) {
+        strata_safetensors_writer_free(w);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", params->dir);
+    }
+    *out = w;
+    return STRATA_OK;
+}
+
+strata_status strata_safetensors_writer_set_metadata(strata_safetensors_writer *w, const char *key, const char *value)
+{
+    if (!w || !key || !value) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "writer_set_metadata: NULL argument");
+    if (w->finished) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: writer already finished", w->dir);
+    for (size_t i = 0; i < w->n_meta; i++) {
+        if (strcmp(w->meta_keys[i], key) == 0) {
+            char *copy = strdup(value);
+            if (!copy) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+            free(w->meta_values[i]);
+            w->meta_values[i] = copy;
+            return STRATA_OK;
+        }
+    }
+    char **keys = realloc(w->meta_keys, (w->n_meta + 1) * sizeof *keys);
+    if (keys) w->meta_keys = keys;
+    char **values = realloc(w->meta_values, (w->n_meta + 1) * sizeof *values);
+    if (values) w->meta_values = values;
+    char *k = strdup(key), *v = strdup(value);
+    if (!keys || !values || !k || !v) {
+        free(k);
+        free(v);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    w->meta_keys[w->n_meta] = k;
+    w->meta_values[w->n_meta] = v;
+    w->n_meta++;
+    return STRATA_OK;
+}
+
+static strata_status start_shard(strata_safetensors_writer *w)
+{
+    shard_out *shards = realloc(w->shards, (w->n_shards + 1) * sizeof *shards);
+    if (!shards) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    w->shards = shards;
+    shard_out *s = &w->shards[w->n_shards];
+    *s = (shard_out){.data_fd = -1};
+    char name[64];
+    snprintf(name, sizeof name, ".%.24s-shard%zu.data.tmp-XXXXXX", w->stem, w->n_shards + 1);
+    s->data_path = path_join(w->dir, name);
+    if (!s->data_path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    w->n_shards++;
+    s->data_fd = mkostemp(s->data_path, O_CLOEXEC);
+    if (s->data_fd < 0) {
+        strata_status status = strata_fail(STRATA_ERR_IO, "%s: cannot create a temporary file: %s", w->dir,
+                                           strerror(errno));
+        free(s->data_path);
+        s->data_path = NULL;
+        return status;
+    }
+    return STRATA_OK;
+}
+
+strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const char *name, strata_dtype dtype,
+                                            int n_dims, const int64_t *shape, const void *data, uint64_t n_bytes)
+{
+    if (!w || !name || (n_dims > 0 && !shape) || (n_bytes > 0 && !data))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "writer_add: NULL argument");
+    if (w->finished || w->failed)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': writer is %s", w->dir, name,
+                           w->finished ? "already finished" : "in a failed state");
+    if (name[0] == '\0' || strcmp(name, "__metadata__") == 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: invalid tensor name '%s'", w->dir, name);
+    if (strata_dtype_size(dtype) == 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': invalid dtype %d", w->dir, name, (int)dtype);
+    if (n_dims < 0 || n_dims > STRATA_MAX_DIMS)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': %d dimensions", w->dir, name, n_dims);
+    uint64_t expected = strata_dtype_size(dtype);
+    for (int d = 0; d < n_dims; d++) {
+        if (shape[d] < 0 || !checked_mul_u64(expected, (uint64_t)shape[d], &expected))
+            return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': invalid shape", w->dir, name);
+    }
+    if (expected != n_bytes)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': shape and dtype %s need %llu bytes, got %llu",
+                           w->dir, name, strata_dtype_name(dtype), (unsigned long long)expected,
+                           (unsigned long long)n_bytes);
+    if (strmap_find(&w->names, name, NULL))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s' was already written", w->dir, name);
+
+    shard_out *s = w->n_shards ? &w->shards[w->n_shards - 1] : NULL;
+    bool full = s && s->n_tensors > 0 && w->max_shard_bytes > 0 && s->data_bytes + n_bytes > w->max_shard_bytes;
+    if (!s || full) {
+        strata_status status = start_shard(w);
+        if (status != STRATA_OK) { w->failed = true; return status; }
+        s = &w->shards[w->n_shards - 1];
+    }
+    if (s->n_tensors == s->capacity) {
+        size_t capacity = s->capacity ? s->capacity * 2 : 64;
+        written_tensor *grown = realloc(s->tensors, capacity * sizeof *grown);
+        if (!grown) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+        s->tensors = grown;
+        s->capacity = capacity;
+    }
+    written_tensor *t = &s->tensors[s->n_tensors];
+    *t = (written_tensor){.name = strdup(name), .dtype = dtype, .n_dims = n_dims,
+                          .begin = s->data_bytes, .end = s->data_bytes + n_bytes};
+    if (!t->name) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    for (int d = 0; d < n_dims; d++) t->shape[d] = shape[d];
+    if (!fd_write_all(s->data_fd, data, (size_t)n_bytes)) {
+        w->failed = true;
+        free(t->name);
+        return strata_fail(STRATA_ERR_IO, "%s: tensor '%s': write failed: %s", s->data_path, name, strerror(errno));
+    }
+    s->n_tensors++;
+    s->data_bytes += n_bytes;
+    if (!strmap_insert(&w->names, t->name, 0, NULL, NULL))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    return STRATA_OK;
+}
+
+/* The shard's header JSON, padded with spaces to a multiple of 8 bytes so the data
+ * buffer starts aligned (as the reference writer does). */
+static char *shard_header(const strata_safetensors_writer *w, const shard_out *s, size_t *length)
+{
+    sjson *root = sjson_new_object();
+    bool ok = root != NULL;
+    if (ok && w->n_meta > 0) {
+        sjson *meta = sjson_new_object();
+        for (size_t i = 0; ok && i < w->n_meta; i++) ok = sjson_set(meta, w->meta_keys[i], sjson_new_string(w->meta_values[i]));
+        ok = ok && sjson_set(root, "__metadata__", meta);
+    }
+    for (size_t i = 0; ok && i < s->n_tensors; i++) {
+        const written_tensor *t = &s->tensors[i];
+        sjson *info = sjson_new_object(), *shape = sjson_new_array(), *offsets = sjson_new_array();
+        ok = info && shape && offsets;
+        for (int d = 0; ok && d < t->n_dims; d++) ok = sjson_append(shape, sjson_new_int(t->shape[d]));
+        ok = ok && sjson_append(offsets, sjson_new_int((int64_t)t->begin)) &&
+             sjson_append(offsets, sjson_new_int((int64_t)t->end));
+        ok = ok && sjson_set(info, "dtype", sjson_new_string(strata_dtype_name(t->dtype)));
+        ok = ok && sjson_set(info, "shape", shape);
+        shape = NULL;
+        ok = ok && sjson_set(info, "data_offsets", offsets);
+        offsets = NULL;
+        ok = ok && sjson_set(root, t->name, info);
+        info = NULL;
+        sjson_free(shape);
+        sjson_free(offsets);
+        sjson_free(info);
+    }
+    char *text = ok ? sjson_dump(root, 0) : NULL;
+    sjson_free(root);
+    if (!text) return NULL;
+    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    char *out = realloc(text, padded + 1);
+    if (!out) { free(text); return NULL; }
+    memset(out + n, ' ', padded - n);
+    out[padded] = '\0';
+    *length = padded;
+    return out;
+}
+
+static bool copy_range(int in_fd, int out_fd, uint64_t length)
+{
+    loff_t offset = 0;
+    while ((uint64_t)offset < length) {
+        ssize_t n = copy_file_range(in_fd, &offset, out_fd, NULL, (size_t)(length - (uint64_t)offset), 0);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0 || errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) break;
+        return false;
+    }
+    char buffer[1 << 16];
+    while ((uint64_t)offset < length) {
+        size_t want = sizeof buffer;
+        if (length - (uint64_t)offset < want) want = (size_t)(length - (uint64_t)offset);
+        ssize_t n = pread(in_fd, buffer, want, offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || !fd_write_all(out_fd, buffer, (size_t)n)) return false;
+        offset += n;
+    }
+    return true;
+}
+
+/* Writes header + data of shard i under a temporary name beside its final one. */
+static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, const char *final_path)
+{
+    shard_out *s = &w->shards[i];
+    size_t header_length = 0;
+    char *header = shard_header(w, s, &header_length);
+    if (!header) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory building its header", final_path);
+    size_t n = strlen(final_path);
+    s->assembled_path = malloc(n + sizeof ".tmp-XXXXXX");
+    if (!s->assembled_path) {
+        free(header);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", final_path);
+    }
+    memcpy(s->assembled_path, final_path, n);
+    memcpy(s->assembled_path + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+    strata_status status = STRATA_OK;
+    int fd = mkostemp(s->assembled_path, O_CLOEXEC);
+    if (fd < 0) {
+        status = strata_fail(STRATA_ERR_IO, "%s: cannot create a temporary file: %s", final_path, strerror(errno));
+        free(s->assembled_path);
+        s->assembled_path = NULL;
+        free(header);
+        return status;
+    }
+    uint8_t length_bytes[8];
+    for (int b = 0; b < 8; b++) length_bytes[b] = (uint8_t)((uint64_t)header_length >> (8 * b));
+    if (fchmod(fd, 0644) != 0 || !fd_write_all(fd, length_bytes, 8) || !fd_write_all(fd, header, header_length) ||
+        !copy_range(s->data_fd, fd, s->data_bytes) || fsync(fd) != 0)
+        status = strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->assembled_path, strerror(errno));
+    close(fd);
+    free(header);
+    return status;
+}
+
+static char *shard_file_name(const strata_safetensors_writer *w, size_t i)
+{
+    char name[512];
+    if (w->n_shards == 1) snprintf(name, sizeof name, "%s.safetensors", w->stem);
+    else snprintf(name, sizeof name, "%s-%05zu-of-%05zu.safetensors", w->stem, i + 1, w->n_shards);
+    return strdup(name);
+}
+
+static strata_status write_index(const strata_safetensors_writer *w, char **file_names)
+{
+    uint64_t total = 0;
+    sjson *root = sjson_new_object(), *metadata = sjson_new_object(), *map = sjson_new_object();
+    bool ok = root && metadata && map;
+    for (size_t i = 0; ok && i < w->n_shards; i++) {
+        total += w->shards[i].data_bytes;
+        for (size_t t = 0; ok && t < w->shards[i].n_tensors; t++)
+            ok = sjson_set(map, w->shards[i].tensors[t].name, sjson_new_string(file_names[i]));
+    }
+    ok = ok && sjson_set(metadata, "total_size", sjson_new_int((int64_t)total));
+    for (size_t i = 0; ok && i < w->n_meta; i++) ok = sjson_set(metadata, w->meta_keys[i], sjson_new_string(w->meta_values[i]));
+    ok = ok && sjson_set(root, "metadata", metadata);
+    metadata = NULL;
+    ok = ok && sjson_set(root, "weight_map", map);
+    map = NULL;
+    char *text = ok ? sjson_dump(root, 2) : NULL;
+    sjson_free(root);
+    sjson_free(metadata);
+    sjson_free(map);
+    char name[512];
+    snprintf(name, sizeof name, "%s.safetensors.index.json", w->stem);
+    char *path = path_join(w->dir, name);
+    strata_status status;
+    if (!text || !path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    else status = file_write_atomic(path, text, strlen(text));
+    free(text);
+    free(path);
+    return status;
+}
+
+strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w)
+{
+    if (!w) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "writer_finish: NULL writer");
+    if (w->finished || w->failed)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: writer is %s", w->dir,
+                           w->finished ? "already finished" : "in a failed state");
+    strata_status status = STRATA_OK;
+    if (w->n_shards == 0 && (status = start_shard(w)) != STRATA_OK) return status;
+
+    char **final_paths = calloc(w->n_shards, sizeof *final_paths);
+    char **file_names = calloc(w->n_shards, sizeof *file_names);
+    if (!final_paths || !file_names) {
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+        goto done;
+    }
+    for (size_t i = 0; i < w->n_shards; i++) {
+        file_names[i] = shard_file_name(w, i);
+        final_paths[i] = file_names[i] ? path_join(w->dir, file_names[i]) : NULL;
+        if (!final_paths[i]) {
+            status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+            goto done;
+        }
+        status = assemble_shard(w, i, final_paths[i]);
+        if (status != STRATA_OK) goto done;
+    }
+    /* Everything is on disk under temporary names; now put it in place. */
+    for (size_t i = 0; i < w->n_shards; i++) {
+        if (rename(w->shards[i].assembled_path, final_paths[i]) != 0) {
+            status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", final_paths[i], strerror(errno));
+            goto done;
+        }
+        free(w->shards[i].assembled_path);
+        w->shards[i].assembled_path = NULL;
+    }
+    if (w->n_shards > 1) {
+        status = write_index(w, file_names);
+    } else {
+        /* A stale index from an earlier sharded run would hide the new single file. */
+        char name[512];
+        snprintf(name, sizeof name, "%s.safetensors.index.json", w->stem);
+        char *stale = path_join(w->dir, name);
+        if (stale && path_exists(stale)) {
+            strata_log(STRATA_LOG_WARN, "%s: removing the index of an earlier sharded checkpoint", stale);
+            unlink(stale);
+        }
+        free(stale);
+    }
+    fsync_parent_dir(final_paths[0]);
+done:
+    if (status == STRATA_OK) {
+        w->finished = true;
+        discard_temporaries(w); /* the data files */
+    } else {
+        w->failed = true;
+    }
+    for (size_t i = 0; final_paths && i < w->n_shards; i++) free(final_paths[i]);
+    for (size_t i = 0; file_names && i < w->n_shards; i++) free(file_names[i]);
+    free(final_paths);
+    free(file_names);
+    return status;
+}

@@ -1,0 +1,43 @@
+/*
+ * cpu.h — runtime CPU-feature dispatch.
+ *
+ * The shipped build targets baseline x86-64; faster variants of each kernel are compiled
+ * with per-function target attributes and chosen once, at first use, from what the CPU
+ * (and OS) supports. Every variant must produce the same bytes as the generic one, which
+ * is the reference; STRATA_FORCE_GENERIC=1 selects it. Tests iterate over all variants
+ * this CPU can run and compare them with the reference.
+ */
+#ifndef STRATA_KERNELS_CPU_H
+#define STRATA_KERNELS_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cpu_features {
+    bool avx2, f16c, fma;
+    bool avx512f, avx512bw, avx512vl, avx512bf16;
+    bool amx_tile, amx_bf16;
+} cpu_features;
+
+/* The features of this CPU (detected once). */
+const cpu_features *cpu_detect(void);
+
+/* One set of kernels. src pointers may be unaligned. */
+typedef struct kernel_set {
+    const char *name;                                       /* "generic", "avx2", "avx512" */
+    bool (*supported)(const cpu_features *features);
+    void (*bf16_to_f32)(const void *src, float *dst, size_t n);
+    void (*f16_to_f32)(const void *src, float *dst, size_t n);
+} kernel_set;
+
+/* The set in use: the best supported one, or generic under STRATA_FORCE_GENERIC=1. */
+const kernel_set *kernels(void);
+/* All compiled-in sets, best first, the generic reference last. */
+size_t kernel_set_count(void);
+const kernel_set *kernel_set_at(size_t i);
+
+/* The variants, defined in convert*.c. */
+extern const kernel_set KERNELS_GENERIC, KERNELS_AVX2, KERNELS_AVX512;
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * config.c — HF config.json -> strata_arch.
+ *
+ * Reads the keys transformers reads for each family, with that family's defaults for
+ * missing keys (family.c), and refuses what strata cannot run faithfully: other
+ * architectures, activations other than SiLU, RoPE scaling other than default / linear /
+ * llama3, partial rotary embeddings, inconsistent head counts. Every message names the
+ * file and the key.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/desc.h"
+#include "model/family.h"
+
+/* Limits that no real checkpoint reaches; they keep later size arithmetic far from
+ * overflow when a config is hostile. */
+#define MAX_HIDDEN (1 << 20)
+#define MAX_LAYERS 4096
+#define MAX_HEADS 4096
+#define MAX_VOCAB (1 << 24)
+#define MAX_WIDTH (1 << 22)
+#define MAX_EXPERTS 4096
+
+typedef struct reader {
+    const sjson *root;
+    const char *path;
+} reader;
+
+/* Integer key: *out = value, or the default when absent/null. Fails on wrong type or a
+ * value outside [lo, hi]. has_default false makes the key required. */
+static strata_status get_int(const reader *r, const char *key, bool has_default, int64_t def, int64_t lo,
+                             int64_t hi, int64_t *out)
+{
+    const sjson *v = sjson_get(r->root, key);
+    if (!v || sjson_is_null(v)) {
+        if (!has_default) return strata_fail(STRATA_ERR_FORMAT, "%s: missing required key \"%s\"", r->path, key);
+        *out = def;
+        return STRATA_OK;
+    }
+    int64_t value;
+    if (!sjson_as_int64(v, &value))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"%s\" must be an integer, found %s", r->path, key, sjson_type_name(v));
+    if (value < lo || value > hi)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"%s\" is %lld, outside [%lld, %lld]", r->path, key,
+                           (long long)value, (long long)lo, (long long)hi);
+    *out = value;
+    return STRATA_OK;
+}
+
+static strata_status get_double(const reader *r, const sjson *object, const char *key, double def, double *out)
+{
+    const sjson *v = sjson_get(object, key);
+    if (!v || sjson_is_null(v)) {
+        *out = def;
+        return STRATA_OK;
+    }
+    if (!sjson_as_double(v, out) || !isfinite(*out))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"%s\" must be a finite number, found %s", r->path, key,
+                           sjson_type_name(v));
+    return STRATA_OK;
+}
+
+static strata_status get_bool(const reader *r, const char *key, bool def, bool *out)
+{
+    const sjson *v = sjson_get(r->root, key);
+    if (!v || sjson_is_null(v)) {
+        *out = def;
+        return STRATA_OK;
+    }
+    if (!sjson_as_bool(v, out))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"%s\" must be true or false, found %s", r->path, key,
+                           sjson_type_name(v));
+    return STRATA_OK;
+}
+
+#define TRY(expr)                                  \
+    do {                                           \
+        strata_status try_status_ = (expr);        \
+        if (try_status_ != STRATA_OK) return try_status_; \
+    } while (0)
+
+/* rope_scaling (transformers v4) or rope_parameters (v5). */
+static strata_status parse_rope(const reader *r, const family_traits *f, strata_arch *a)
+{
+    const sjson *params = sjson_get(r->root, "rope_parameters");
+    const sjson *scaling = sjson_get(r->root, "rope_scaling");
+    TRY(get_double(r, r->root, "rope_theta", f->default_rope_theta, &a->rope.theta));
+    if (sjson_is_object(params)) TRY(get_double(r, params, "rope_theta", a->rope.theta, &a->rope.theta));
+    else params = scaling;
+    if (a->rope.theta <= 0) return strata_fail(STRATA_ERR_FORMAT, "%s: \"rope_theta\" must be positive", r->path);
+
+    double partial;
+    TRY(get_double(r, r->root, "partial_rotary_factor", 1.0, &partial));
+    if (partial != 1.0)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: \"partial_rotary_factor\" %g is not supported (only 1.0)", r->path,
+                           partial);
+
+    a->rope.type = STRATA_ROPE_DEFAULT;
+    if (!params || sjson_is_null(params)) return STRATA_OK;
+    if (!sjson_is_object(params))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"rope_scaling\" must be an object or null", r->path);
+    const char *type = sjson_as_string(sjson_get(params, "rope_type"));
+    if (!type) type = sjson_as_string(sjson_get(params, "type"));
+    if (!type || strcmp(type, "default") == 0) return STRATA_OK;
+    if (strcmp(type, "linear") == 0) {
+        a->rope.type = STRATA_ROPE_LINEAR;
+        TRY(get_double(r, params, "factor", 0, &a->rope.factor));
+        if (a->rope.factor <= 0)
+            return strata_fail(STRATA_ERR_FORMAT, "%s: linear rope scaling needs a positive \"factor\"", r->path);
+        return STRATA_OK;
+    }
+    if (strcmp(type, "llama3") == 0) {
+        a->rope.type = STRATA_ROPE_LLAMA3;
+        double original = 0;
+        TRY(get_double(r, params, "factor", 0, &a->rope.factor));
+        TRY(get_double(r, params, "low_freq_factor", 0, &a->rope.low_freq_factor));
+        TRY(get_double(r, params, "high_freq_factor", 0, &a->rope.high_freq_factor));
+        TRY(get_double(r, params, "original_max_position_embeddings", 0, &original));
+        if (a->rope.factor <= 0 || a->rope.low_freq_factor <= 0 || a->rope.high_freq_factor <= a->rope.low_freq_factor ||
+            original < 1 || original > 1e9 || original != floor(original))
+            return strata_fail(STRATA_ERR_FORMAT,
+                               "%s: llama3 rope scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor "
+                               "and an integer original_max_position_embeddings",
+                               r->path);
+        a->rope.original_max_position = (int64_t)original;
+        return STRATA_OK;
+    }
+    return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported (supported: default, linear, llama3)",
+                       r->path, type);
+}
+
+static strata_status parse_moe(const reader *r, const family_traits *f, model_desc *d)
+{
+    strata_arch *a = &d->arch;
+    int64_t v;
+    TRY(get_int(r, f->n_experts_key, true, f->default_n_experts, 0, MAX_EXPERTS, &v));
+    a->moe.n_experts = (int)v;
+    TRY(get_int(r, "num_experts_per_tok", true, f->default_top_k, 1, MAX_EXPERTS, &v));
+    a->moe.top_k = (int)v;
+    if (a->moe.n_experts > 0 && a->moe.top_k > a->moe.n_experts)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"num_experts_per_tok\" %d exceeds the %d experts", r->path,
+                           a->moe.top_k, a->moe.n_experts);
+    TRY(get_int(r, f->expert_width_key, false, 0, 1, MAX_WIDTH, &a->moe.intermediate_size));
+    if (f->shared_expert)
+        TRY(get_int(r, "shared_expert_intermediate_size", false, 0, 0, MAX_WIDTH, &a->moe.shared_intermediate_size));
+    a->moe.softmax_before_topk = true;
+    if (f->renormalize_always) a->moe.renormalize = true;
+    else TRY(get_bool(r, "norm_topk_prob", f->default_norm_topk_prob, &a->moe.renormalize));
+
+    int64_t step = 1;
+    if (f->sparse_step) TRY(get_int(r, "decoder_sparse_step", true, 1, 0, MAX_LAYERS, &step));
+    const sjson *only = sjson_get(r->root, "mlp_only_layers");
+    if (only && !sjson_is_null(only) && !sjson_is_array(only))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"mlp_only_layers\" must be an array of layer indices", r->path);
+    for (int i = 0; i < a->n_layers; i++) {
+        bool sparse = a->moe.n_experts > 0;
+        if (f->sparse_step) sparse = sparse && step > 0 && (i + 1) % step == 0;
+        d->moe_layer[i] = sparse;
+    }
+    for (size_t k = 0; f->sparse_step && k < sjson_array_size(only); k++) {
+        int64_t layer;
+        if (!sjson_as_int64(sjson_array_at(only, k), &layer) || layer < 0 || layer >= a->n_layers)
+            return strata_fail(STRATA_ERR_FORMAT, "%s: \"mlp_only_layers\" entry %zu is not a layer index", r->path, k);
+        d->moe_layer[layer] = false;
+    }
+    return STRATA_OK;
+}
+
+strata_status desc_from_config(const sjson *config, const char *path, model_desc *d)
+{
+    *d = (model_desc){0};
+    reader r = {config, path};
+    strata_arch *a = &d->arch;
+    if (!sjson_is_object(config))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: must hold a JSON object, found %s", path, sjson_type_name(config));
+
+    const char *model_type = sjson_as_string(sjson_get(config, "model_type"));
+    if (!model_type) return strata_fail(STRATA_ERR_FORMAT, "%s: missing string \"model_type\"", path);
+    if (!family_from_model_type(model_type, &a->family))
+        return strata_fail(STRATA_ERR_UNSUPPORTED,
+                           "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2, qwen3, "
+                           "mixtral, qwen2_moe, qwen3_moe)",
+                           path, model_type);
+    const family_traits *f = &FAMILIES[a->family];
+    a->model_type = f->model_type;
+    a->architecture = "";
+    const sjson *architectures = sjson_get(config, "architectures");
+    if (sjson_array_size(architectures) > 0 && sjson_as_string(sjson_array_at(architectures, 0)))
+        a->architecture = pool_printf(&d->pool, "%s", sjson_as_string(sjson_array_at(architectures, 0)));
+    if (!a->architecture) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+
+    const char *act = sjson_as_string(sjson_get(config, "hidden_act"));
+    if (act && strcmp(act, "silu") != 0 && strcmp(act, "swish") != 0)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: \"hidden_act\" '%s' is not supported (only silu)", path, act);
+
+    int64_t v;
+    TRY(get_int(&r, "hidden_size", false, 0, 1, MAX_HIDDEN, &a->hidden_size));
+    TRY(get_int(&r, "num_hidden_layers", false, 0, 1, MAX_LAYERS, &v));
+    a->n_layers = (int)v;
+    TRY(get_int(&r, "num_attention_heads", false, 0, 1, MAX_HEADS, &v));
+    a->n_heads = (int)v;
+    TRY(get_int(&r, "num_key_value_heads", true, a->n_heads, 1, MAX_HEADS, &v));
+    a->n_kv_heads = (int)v;
+    if (a->n_heads % a->n_kv_heads != 0)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                           path, a->n_heads, a->n_kv_heads);
+    int64_t default_head_dim = f->default_head_dim ? f->default_head_dim : a->hidden_size / a->n_heads;
+    TRY(get_int(&r, "head_dim", true, default_head_dim, 1, MAX_HIDDEN, &a->head_dim));
+    if (a->head_dim % 2 != 0)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: head_dim %lld must be even for rotary embeddings", path,
+                           (long long)a->head_dim);
+    TRY(get_int(&r, "vocab_size", false, 0, 1, MAX_VOCAB, &a->vocab_size));
+    TRY(get_int(&r, "intermediate_size", false, 0, 1, MAX_WIDTH, &a->intermediate_size));
+    TRY(get_int(&r, "max_position_embeddings", true, 2048, 1, INT64_C(1) << 40, &a->max_position_embeddings));
+    TRY(get_double(&r, config, "rms_norm_eps", f->default_rms_norm_eps, &a->rms_norm_eps));
+    if (a->rms_norm_eps <= 0) return strata_fail(STRATA_ERR_FORMAT, "%s: \"rms_norm_eps\" must be positive", path);
+    TRY(get_bool(&r, "tie_word_embeddings", false, &a->tie_word_embeddings));
+    TRY(parse_rope(&r, f, a));
+
+    /* Sliding-window attention. */
+    bool windowed = true;
+    if (f->window_needs_flag) TRY(get_bool(&r, "use_sliding_window", false, &windowed));
+    const sjson *window = sjson_get(config, "sliding_window");
+    if (windowed && !sjson_is_null(window)) /* null: no window; absent: the family default */
+        TRY(get_int(&r, "sliding_window", true, f->default_sliding_window, 0, INT64_C(1) << 40, &a->sliding_window));
+
+    /* Biases and norms. */
+    a->qkv_bias = f->qkv_bias_default;
+    if (f->attention_bias_key) {
+        TRY(get_bool(&r, "attention_bias", false, &a->qkv_bias));
+        a->o_bias = a->qkv_bias;
+    } else if (a->family == STRATA_FAMILY_QWEN2_MOE) {
+        TRY(get_bool(&r, "qkv_bias", true, &a->qkv_bias));
+    }
+    if (a->family == STRATA_FAMILY_LLAMA) TRY(get_bool(&r, "mlp_bias", false, &a->mlp_bias));
+    a->qk_norm = f->qk_norm;
+
+    d->moe_layer = calloc((size_t)a->n_layers, sizeof *d->moe_layer);
+    if (!d->moe_layer) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (f->moe) TRY(parse_moe(&r, f, d));
+    return STRATA_OK;
+}

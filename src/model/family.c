@@ -1,0 +1,91 @@
+/*
+ * family.c — the per-family table (defaults as in transformers' configuration classes).
+ */
+#include "model/family.h"
+
+#include <string.h>
+
+const family_traits FAMILIES[STRATA_FAMILY_COUNT] = {
+    [STRATA_FAMILY_LLAMA] = {
+        .model_type = "llama", .architecture = "LlamaForCausalLM",
+        .attention_bias_key = true,
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+    },
+    [STRATA_FAMILY_MISTRAL] = {
+        .model_type = "mistral", .architecture = "MistralForCausalLM",
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+        .default_sliding_window = 4096,
+    },
+    [STRATA_FAMILY_QWEN2] = {
+        .model_type = "qwen2", .architecture = "Qwen2ForCausalLM",
+        .qkv_bias_default = true, .window_needs_flag = true,
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+        .default_sliding_window = 4096,
+    },
+    [STRATA_FAMILY_QWEN3] = {
+        .model_type = "qwen3", .architecture = "Qwen3ForCausalLM",
+        .qk_norm = true, .attention_bias_key = true, .window_needs_flag = true,
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6, .default_head_dim = 128,
+        .default_sliding_window = 4096,
+    },
+    [STRATA_FAMILY_MIXTRAL] = {
+        .model_type = "mixtral", .architecture = "MixtralForCausalLM",
+        .moe = true, .renormalize_always = true,
+        .moe_block = "block_sparse_moe", .expert_gate = "w1", .expert_up = "w3", .expert_down = "w2",
+        .n_experts_key = "num_local_experts", .expert_width_key = "intermediate_size",
+        .default_rope_theta = 1e6, .default_rms_norm_eps = 1e-5,
+        .default_n_experts = 8, .default_top_k = 2,
+    },
+    [STRATA_FAMILY_QWEN2_MOE] = {
+        .model_type = "qwen2_moe", .architecture = "Qwen2MoeForCausalLM",
+        .moe = true, .qkv_bias_default = true, .shared_expert = true, .sparse_step = true,
+        .window_needs_flag = true,
+        .moe_block = "mlp", .expert_gate = "gate_proj", .expert_up = "up_proj", .expert_down = "down_proj",
+        .n_experts_key = "num_experts", .expert_width_key = "moe_intermediate_size",
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+        .default_sliding_window = 4096,
+        .default_n_experts = 60, .default_top_k = 4,
+    },
+    [STRATA_FAMILY_QWEN3_MOE] = {
+        .model_type = "qwen3_moe", .architecture = "Qwen3MoeForCausalLM",
+        .moe = true, .qk_norm = true, .attention_bias_key = true, .sparse_step = true,
+        .window_needs_flag = true,
+        .moe_block = "mlp", .expert_gate = "gate_proj", .expert_up = "up_proj", .expert_down = "down_proj",
+        .n_experts_key = "num_experts", .expert_width_key = "moe_intermediate_size",
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+        .default_sliding_window = 4096,
+        .default_n_experts = 128, .default_top_k = 8,
+    },
+};
+
+bool family_from_model_type(const char *model_type, strata_family *out)
+{
+    for (int i = 0; i < STRATA_FAMILY_COUNT; i++) {
+        if (strcmp(FAMILIES[i].model_type, model_type) == 0) {
+            *out = (strata_family)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *strata_family_name(strata_family family)
+{
+    return (unsigned)family < STRATA_FAMILY_COUNT ? FAMILIES[family].model_type : "?";
+}
+
+const char *strata_linear_role_name(strata_linear_role role)
+{
+    switch (role) {
+    case STRATA_LINEAR_Q: return "q";
+    case STRATA_LINEAR_K: return "k";
+    case STRATA_LINEAR_V: return "v";
+    case STRATA_LINEAR_O: return "o";
+    case STRATA_LINEAR_GATE: return "gate";
+    case STRATA_LINEAR_UP: return "up";
+    case STRATA_LINEAR_DOWN: return "down";
+    case STRATA_LINEAR_ROUTER: return "router";
+    case STRATA_LINEAR_SHARED_GATE: return "shared_expert_gate";
+    }
+    return "?";
+}

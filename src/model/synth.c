@@ -1,0 +1,210 @@
+/*
+ * synth.c — strata_synth_model: small deterministic models for demos and tests.
+ *
+ * No model ships with strata, so the demo and many tests generate one. The config is
+ * built here; the tensor list comes from the same description code that checks real
+ * checkpoints (desc_expected), so a synthetic model has exactly the tensors a real one
+ * of its family has. Values come from a per-tensor splitmix64 stream seeded by the tensor
+ * name and the seed, turned into approximately normal numbers with the Irwin-Hall sum
+ * of twelve uniforms: only additions and multiplications, so the bytes are the same on
+ * every machine and libm (no log/cos whose last bit may vary). Weights are drawn with
+ * standard deviation 1/sqrt(fan_in), embeddings with 1, norm weights around 1.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "io/fsutil.h"
+#include "io/json.h"
+#include "model/desc.h"
+#include "model/family.h"
+
+typedef struct rng {
+    uint64_t state;
+} rng;
+
+static uint64_t rng_next(rng *r)
+{
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Mean 0, variance 1. */
+static double rng_normal(rng *r)
+{
+    double sum = 0;
+    for (int i = 0; i < 12; i++) sum += (double)(rng_next(r) >> 11) * 0x1p-53;
+    return sum - 6.0;
+}
+
+static rng rng_for(uint64_t seed, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (rng){h};
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    bits += 0x7fff + ((bits >> 16) & 1); /* round to nearest even; values here are finite */
+    return (uint16_t)(bits >> 16);
+}
+
+static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_layers, int n_experts)
+{
+    const family_traits *f = &FAMILIES[p->family];
+    int n_heads = (int)(hidden / 32);
+    sjson *c = sjson_new_object();
+    sjson *architectures = sjson_new_array();
+    sjson_append(architectures, sjson_new_string(f->architecture));
+    sjson_set(c, "architectures", architectures);
+    sjson_set(c, "model_type", sjson_new_string(f->model_type));
+    sjson_set(c, "hidden_size", sjson_new_int(hidden));
+    sjson_set(c, "intermediate_size", sjson_new_int(hidden * 43 / 16)); /* 344 for 128: not a multiple of 16 */
+    sjson_set(c, "num_hidden_layers", sjson_new_int(n_layers));
+    sjson_set(c, "num_attention_heads", sjson_new_int(n_heads));
+    sjson_set(c, "num_key_value_heads", sjson_new_int(n_heads > 1 ? n_heads / 2 : 1));
+    sjson_set(c, "head_dim", sjson_new_int(32));
+    sjson_set(c, "vocab_size", sjson_new_int(512));
+    sjson_set(c, "max_position_embeddings", sjson_new_int(2048));
+    sjson_set(c, "rms_norm_eps", sjson_new_real(1e-6));
+    sjson_set(c, "rope_theta", sjson_new_real(10000.0));
+    sjson_set(c, "hidden_act", sjson_new_string("silu"));
+    sjson_set(c, "tie_word_embeddings", sjson_new_bool(false));
+    sjson_set(c, "bos_token_id", sjson_new_int(1));
+    sjson_set(c, "eos_token_id", sjson_new_int(2));
+    sjson_set(c, "torch_dtype", sjson_new_string("bfloat16"));
+    if (f->moe) {
+        sjson_set(c, f->n_experts_key, sjson_new_int(n_experts));
+        sjson_set(c, "num_experts_per_tok", sjson_new_int(n_experts >= 2 ? 2 : 1));
+        if (strcmp(f->expert_width_key, "intermediate_size") != 0)
+            sjson_set(c, f->expert_width_key, sjson_new_int(hidden * 3 / 4));
+        if (f->sparse_step) {
+            sjson_set(c, "norm_topk_prob", sjson_new_bool(true));
+            sjson_set(c, "decoder_sparse_step", sjson_new_int(1));
+            sjson_set(c, "mlp_only_layers", sjson_new_array());
+        }
+        if (f->shared_expert) sjson_set(c, "shared_expert_intermediate_size", sjson_new_int(hidden * 3 / 2));
+    }
+    return c;
+}
+
+static double std_for(const expected_tensor *e)
+{
+    switch (e->kind) {
+    case EXPECTED_EMBEDDING: return 1.0;
+    case EXPECTED_NORM: return 0.05;
+    case EXPECTED_BIAS: return 0.02;
+    default: return 1.0 / sqrt((double)e->shape[e->n_dims - 1]);
+    }
+}
+
+static strata_status write_tensors(const char *dir, const model_desc *d, uint64_t seed)
+{
+    expected_tensor *expected = NULL;
+    size_t count = 0;
+    uint16_t *values = NULL;
+    strata_safetensors_writer *w = NULL;
+    strata_status status = desc_expected(d, &expected, &count);
+    if (status != STRATA_OK) return status;
+    strata_writer_params params = {.dir = dir};
+    status = strata_safetensors_writer_create(&params, &w);
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "format", "pt");
+    char seed_text[32];
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "strata_synth_seed", seed_text);
+    for (size_t i = 0; status == STRATA_OK && i < count; i++) {
+        const expected_tensor *e = &expected[i];
+        int64_t n = 1;
+        for (int k = 0; k < e->n_dims; k++) n *= e->shape[k];
+        uint16_t *grown = realloc(values, (size_t)n * sizeof *values);
+        if (!grown) {
+            status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+            break;
+        }
+        values = grown;
+        rng r = rng_for(seed, e->name);
+        double std = std_for(e), mean = e->kind == EXPECTED_NORM ? 1.0 : 0.0;
+        for (int64_t k = 0; k < n; k++) values[k] = f32_to_bf16((float)(mean + std * rng_normal(&r)));
+        status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_BF16, e->n_dims, e->shape, values,
+                                               (uint64_t)n * sizeof *values);
+    }
+    if (status == STRATA_OK) status = strata_safetensors_writer_finish(w);
+    strata_safetensors_writer_free(w);
+    free(values);
+    free(expected);
+    return status;
+}
+
+static void remove_tree_shallow(const char *dir)
+{
+    static const char *const FILES[] = {"config.json", "model.safetensors"};
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        char *path = path_join(dir, FILES[i]);
+        if (path) unlink(path);
+        free(path);
+    }
+    rmdir(dir);
+}
+
+strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
+{
+    if (!dir || !p) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_synth_model: NULL argument");
+    if ((unsigned)p->family >= STRATA_FAMILY_COUNT)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_synth_model: invalid family %d", (int)p->family);
+    int n_layers = p->n_layers ? p->n_layers : 4;
+    int64_t hidden = p->hidden_size ? p->hidden_size : 128;
+    int n_experts = p->n_experts ? p->n_experts : 8;
+    if (n_layers < 1 || n_layers > 64)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 layers, not %d", n_layers);
+    if (hidden < 32 || hidden > 4096 || hidden % 32 != 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic hidden size must be a multiple of 32 in [32, 4096], not %lld",
+                           (long long)hidden);
+    if (n_experts < 1 || n_experts > 64)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 experts, not %d", n_experts);
+    if (path_exists(dir)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: already exists; not overwriting it", dir);
+
+    size_t n = strlen(dir);
+    char *temp = malloc(n + sizeof ".tmp-XXXXXX");
+    if (!temp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(temp, dir, n);
+    memcpy(temp + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+    if (!mkdtemp(temp)) {
+        strata_status status = strata_fail(STRATA_ERR_IO, "%s: cannot create a directory: %s", temp, strerror(errno));
+        free(temp);
+        return status;
+    }
+
+    model_desc d = {0};
+    char *text = NULL, *config_path = path_join(temp, "config.json");
+    sjson *config = synth_config(p, hidden, n_layers, n_experts);
+    strata_status status = STRATA_OK;
+    text = config ? sjson_dump(config, 2) : NULL;
+    if (!text || !config_path) {
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    status = desc_from_config(config, config_path, &d);
+    if (status == STRATA_OK) status = desc_layout(&d, FAMILIES[p->family].moe ? FAMILIES[p->family].moe_block : "mlp",
+                                                  p->stacked_experts);
+    if (status == STRATA_OK) status = file_write_atomic(config_path, text, strlen(text));
+    if (status == STRATA_OK) status = write_tensors(temp, &d, p->seed);
+    if (status == STRATA_OK && rename(temp, dir) != 0)
+        status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
+done:
+    if (status != STRATA_OK) remove_tree_shallow(temp);
+    desc_free(&d);
+    sjson_free(config);
+    free(text);
+    free(config_path);
+    free(temp);
+    return status;
+}

@@ -1,0 +1,32 @@
+/*
+ * cli.h — what every strata subcommand shares: exit codes, error printing, the log
+ * callback, and global verbosity.
+ *
+ * Exit codes: 0 success; 1 runtime failure ("strata: error: ..." on stderr); 2 usage
+ * error (one line on stderr). -h/--help prints to stdout and exits 0.
+ */
+#ifndef STRATA_CLI_H
+#define STRATA_CLI_H
+
+#include <stdbool.h>
+
+#include "strata.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+typedef struct cli_context {
+    int verbosity;   /* 0 quiet, 1 normal, 2 verbose */
+} cli_context;
+
+/* Prints "strata: error: <last error>" and returns EXIT_RUNTIME. */
+int cli_fail(strata_status status);
+/* Prints "strata <command>: <message>" plus a hint, returns EXIT_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Routes library log messages to stderr according to verbosity. */
+void cli_install_logging(const cli_context *ctx);
+
+int cmd_inspect(int argc, char **argv, const cli_context *ctx);
+int cmd_generate(int argc, char **argv, const cli_context *ctx);
+int cmd_demo(int argc, char **argv, const cli_context *ctx);
+
+#endif

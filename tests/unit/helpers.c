@@ -1,0 +1,107 @@
+/*
+ * helpers.c — shared test helpers (see helpers.h).
+ */
+#include "helpers.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *test_temp_dir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *path = malloc(4096);
+    assert_non_null(path);
+    snprintf(path, 4096, "%s/strata-test-XXXXXX", base && base[0] ? base : "/tmp");
+    assert_non_null(mkdtemp(path));
+    return path;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void test_remove_tree(const char *dir)
+{
+    if (dir) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *test_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    assert_non_null(path);
+    snprintf(path, n, "%s/%s", dir, name);
+    return path;
+}
+
+void test_write_file(const char *path, const void *data, size_t length)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (length) assert_int_equal(fwrite(data, 1, length, f), length);
+    assert_int_equal(fclose(f), 0);
+}
+
+char *test_read_file(const char *path, size_t *length)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc((size_t)n + 1);
+    assert_non_null(data);
+    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    data[n] = '\0';
+    if (length) *length = (size_t)n;
+    return data;
+}
+
+void test_write_safetensors(const char *path, const char *header, const void *data, size_t data_length)
+{
+    size_t header_length = strlen(header);
+    size_t total = 8 + header_length + data_length;
+    unsigned char *bytes = malloc(total);
+    assert_non_null(bytes);
+    for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)((uint64_t)header_length >> (8 * i));
+    memcpy(bytes + 8, header, header_length);
+    if (data_length) memcpy(bytes + 8 + header_length, data, data_length);
+    test_write_file(path, bytes, total);
+    free(bytes);
+}
+
+const char *test_shared_dir(void)
+{
+    const char *dir = getenv("STRATA_SHARED");
+    if (!dir || !dir[0]) dir = STRATA_SHARED_DEFAULT;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stdout, "SKIPPED: %s does not exist; tests on the shared models and data did not run\n", dir);
+        fprintf(stderr, "SKIPPED: %s does not exist; tests on the shared models and data did not run\n", dir);
+        return NULL;
+    }
+    return dir;
+}
+
+void test_assert_error_mentions(const char *first, ...)
+{
+    const char *message = strata_last_error();
+    va_list ap;
+    va_start(ap, first);
+    for (const char *fragment = first; fragment; fragment = va_arg(ap, const char *)) {
+        if (!strstr(message, fragment)) {
+            va_end(ap);
+            fail_msg("error message \"%s\" does not mention \"%s\"", message, fragment);
+        }
+    }
+    va_end(ap);
+}

@@ -1,0 +1,36 @@
+/*
+ * helpers.h — what the unit tests share: temporary directories, hand-built safetensors
+ * files (so malformed ones can be made byte by byte), and the location of ../shared.
+ */
+#ifndef STRATA_TEST_HELPERS_H
+#define STRATA_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "strata.h"
+
+/* A fresh directory under $TMPDIR (or /tmp); removed with everything in it by
+ * test_remove_tree. Returns a malloc'd path. */
+char *test_temp_dir(void);
+void test_remove_tree(const char *dir);
+/* dir/name, malloc'd. */
+char *test_path(const char *dir, const char *name);
+void test_write_file(const char *path, const void *data, size_t length);
+/* Reads a whole file (NUL-terminated); *length may be NULL. */
+char *test_read_file(const char *path, size_t *length);
+
+/* Writes 8-byte length + header (as given, unpadded) + data. */
+void test_write_safetensors(const char *path, const char *header, const void *data, size_t data_length);
+
+/* ../shared (or $STRATA_SHARED), or NULL with a loud message when it does not exist. */
+const char *test_shared_dir(void);
+
+/* Asserts the last error message contains every given fragment (NULL-terminated). */
+void test_assert_error_mentions(const char *first, ...);
+#define ASSERT_ERROR_MENTIONS(...) test_assert_error_mentions(__VA_ARGS__, (const char *)NULL)
+
+#endif

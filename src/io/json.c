@@ -149,7 +149,7 @@ bool sjson_append(sjson *array, sjson *value)
 
 char *sjson_dump(const sjson *value, int indent)
 {
-    /* 15 significant digits print config values as written (1e-06, 10000.0). */
+    /* 15 significant digits print config values short (1e-6, 10000.0) and exact enough. */
     size_t flags = JSON_REAL_PRECISION(15) | JSON_ENCODE_ANY;
     if (indent > 0) flags |= JSON_INDENT(indent > 31 ? 31 : indent);
     else flags |= JSON_COMPACT;

@@ -23,6 +23,7 @@
 #define MAX_VOCAB (1 << 24)
 #define MAX_WIDTH (1 << 22)
 #define MAX_EXPERTS 4096
+#define MAX_TOTAL_EXPERTS (1 << 20) /* over all layers; DeepSeek-V3 has 15,677 */
 
 typedef struct reader {
     const sjson *root;
@@ -143,6 +144,9 @@ static strata_status parse_moe(const reader *r, const family_traits *f, model_de
     if (a->moe.n_experts > 0 && a->moe.top_k > a->moe.n_experts)
         return strata_fail(STRATA_ERR_FORMAT, "%s: \"num_experts_per_tok\" %d exceeds the %d experts", r->path,
                            a->moe.top_k, a->moe.n_experts);
+    if ((int64_t)a->moe.n_experts * a->n_layers > MAX_TOTAL_EXPERTS)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: %d layers of %d experts exceed the %d experts strata describes",
+                           r->path, a->n_layers, a->moe.n_experts, MAX_TOTAL_EXPERTS);
     TRY(get_int(r, f->expert_width_key, false, 0, 1, MAX_WIDTH, &a->moe.intermediate_size));
     if (f->shared_expert)
         TRY(get_int(r, "shared_expert_intermediate_size", false, 0, 0, MAX_WIDTH, &a->moe.shared_intermediate_size));

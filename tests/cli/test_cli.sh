@@ -1,1 +1,159 @@
-exit 0
+#!/usr/bin/env bash
+# test_cli.sh STRATA — the command line as a user meets it: stdout, stderr and exit codes
+# of every command, the malformed-file messages, and that failures damage nothing.
+set -u
+STRATA=${1:?usage: test_cli.sh path/to/strata}
+SHARED=${STRATA_SHARED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-cli-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+# run CMD...: captures $out, $err, $rc
+run() {
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  rc=$?
+  out=$(cat "$WORK/out")
+  err=$(cat "$WORK/err")
+}
+check() { # check DESCRIPTION CONDITION...
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else
+    failed=$((failed + 1))
+    echo "FAIL: $what"
+    echo "  rc=$rc"
+    echo "  stdout: ${out:0:400}"
+    echo "  stderr: ${err:0:400}"
+  fi
+}
+has() { [[ "$1" == *"$2"* ]]; }
+lines() { printf '%s' "$1" | grep -c ''; }
+
+# A safetensors file from a header string and N zero data bytes.
+mkst() { # mkst FILE HEADER [N_DATA_BYTES]
+  local file=$1 header=$2 n=${3:-0} len=${#2}
+  printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x' \
+    $((len & 255)) $((len >> 8 & 255)) $((len >> 16 & 255)) $((len >> 24 & 255)) 0 0 0 0)" >"$file"
+  printf '%s' "$header" >>"$file"
+  head -c "$n" /dev/zero >>"$file"
+}
+
+# --- global options
+run "$STRATA" --help
+check "--help exits 0 with usage on stdout" test $rc -eq 0
+check "--help prints usage" has "$out" "usage: strata"
+check "--help lists inspect" has "$out" "inspect"
+check "--help writes nothing to stderr" test -z "$err"
+run "$STRATA" --version
+check "--version" test "$rc" -eq 0 -a "$out" = "strata 0.1.0"
+run "$STRATA" --bogus
+check "unknown option exits 2" test $rc -eq 2
+check "unknown option: one line on stderr" test "$(lines "$err")" -eq 1
+run "$STRATA"
+check "missing command exits 2" test $rc -eq 2
+run "$STRATA" frobnicate
+check "unknown command exits 2" test $rc -eq 2 -a "$(lines "$err")" -eq 1
+
+# --- inspect usage
+run "$STRATA" inspect --help
+check "inspect --help exits 0" test $rc -eq 0
+check "inspect --help describes --json" has "$out" "--json"
+run "$STRATA" inspect
+check "inspect without PATH exits 2" test $rc -eq 2 -a "$(lines "$err")" -eq 1
+run "$STRATA" inspect --frob x
+check "inspect bad flag exits 2" test $rc -eq 2
+run "$STRATA" inspect "$WORK/nothing-here"
+check "inspect missing path exits 1" test $rc -eq 1
+check "inspect missing path message" has "$err" "strata: error: $WORK/nothing-here"
+
+# --- malformed files: exit 1, message names file and tensor, file untouched
+bad() { # bad NAME EXPECTED_FRAGMENT (file already written as $WORK/NAME.safetensors)
+  local file="$WORK/$1.safetensors"
+  local before
+  before=$(sha256sum "$file")
+  run "$STRATA" inspect "$file"
+  check "$1: exit 1" test $rc -eq 1
+  check "$1: names the file" has "$err" "$file"
+  check "$1: says '$2'" has "$err" "$2"
+  check "$1: nothing on stdout" test -z "$out"
+  check "$1: file unchanged" test "$(sha256sum "$file")" = "$before"
+}
+printf 'abc' >"$WORK/short.safetensors"; bad short "too short"
+printf '\xff\x00\x00\x00\x00\x00\x00\x00{}' >"$WORK/pastend.safetensors"; bad pastend "runs past the end of the file"
+printf '\x00\x00\x00\x00\x00\x01\x00\x00{}' >"$WORK/absurd.safetensors"; bad absurd "absurdly large"
+mkst "$WORK/json.safetensors" '{"w": {"dtype": "F32",'; bad json "not valid JSON"
+mkst "$WORK/dtype.safetensors" '{"layers.0.w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}' 1; bad dtype "tensor 'layers.0.w': unknown dtype 'Q4'"
+mkst "$WORK/size.safetensors" '{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}' 8; bad size "tensor 'w': shape and dtype F32 need 12 bytes"
+mkst "$WORK/bounds.safetensors" '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}' 4; bad bounds "tensor 'w': data_offsets [0, 16] run past the end"
+mkst "$WORK/overlap.safetensors" '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}' 12; bad overlap "tensor 'b': data_offsets [4, 12] overlap tensor 'a'"
+mkst "$WORK/dup.safetensors" '{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}' 2; bad dup "duplicate"
+mkst "$WORK/overflow.safetensors" '{"w":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}}'; bad overflow "tensor 'w': element count overflows"
+mkdir -p "$WORK/sharded"
+mkst "$WORK/sharded/a.safetensors" '{"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}' 1
+printf '{"weight_map":{"x":"a.safetensors","y":"b.safetensors"}}' >"$WORK/sharded/model.safetensors.index.json"
+run "$STRATA" inspect "$WORK/sharded"
+check "index naming a missing shard: exit 1" test $rc -eq 1
+check "index naming a missing shard: message" has "$err" "shard 'b.safetensors' (holding tensor 'y') does not exist"
+printf '{"weight_map":{"x":"a.safetensors","y":"a.safetensors"}}' >"$WORK/sharded/model.safetensors.index.json"
+run "$STRATA" inspect "$WORK/sharded"
+check "index tensor absent from its shard" has "$err" "tensor 'y' is listed in shard 'a.safetensors' but that shard does not contain it"
+
+# --- generate, inspect (text and JSON), demo
+run "$STRATA" generate --arch qwen3_moe --layers 2 -o "$WORK/moe"
+check "generate exits 0" test $rc -eq 0
+run "$STRATA" generate --arch qwen3_moe -o "$WORK/moe"
+check "generate refuses to overwrite" test $rc -eq 1
+check "generate says it exists" has "$err" "already exists"
+run "$STRATA" generate --arch gpt2 -o "$WORK/x"
+check "generate unknown arch exits 2" test $rc -eq 2
+run "$STRATA" inspect "$WORK/moe"
+check "inspect synthetic MoE" test $rc -eq 0
+check "inspect shows the architecture" has "$out" "Qwen3MoeForCausalLM (qwen3_moe)"
+check "inspect shows MoE" has "$out" "8 experts, top-2"
+check "inspect shows per-layer tables" has "$out" "model.layers.1.mlp.experts.7.down_proj.weight"
+check "inspect shows totals" has "$out" "BF16          69 tensors"
+run "$STRATA" inspect --json --stats "$WORK/moe"
+check "inspect --json exits 0" test $rc -eq 0
+check "inspect --json is an object" test "${out:0:1}" = "{"
+check "inspect --json architecture" has "$out" '"model_type": "qwen3_moe"'
+check "inspect --json stats" has "$out" '"nan": 0'
+cp "$WORK/moe/config.json" "$WORK/config.bak"
+sed -i 's/"qwen3_moe"/"deepseek_v3"/' "$WORK/moe/config.json"
+run "$STRATA" inspect "$WORK/moe"
+check "unsupported architecture: exit 1" test $rc -eq 1
+check "unsupported architecture: named" has "$err" "architecture 'deepseek_v3' is not supported"
+cp "$WORK/config.bak" "$WORK/moe/config.json"
+
+run "$STRATA" demo -o "$WORK/demo"
+check "demo exits 0" test $rc -eq 0
+check "demo inspects the dense model" has "$out" "LlamaForCausalLM (llama)"
+check "demo inspects the MoE model" has "$out" "Qwen3MoeForCausalLM (qwen3_moe)"
+cp "$WORK/demo/qwen3-moe/model.safetensors" "$WORK/first.safetensors"
+run "$STRATA" demo -o "$WORK/demo"
+check "demo again without --force exits 1" test $rc -eq 1
+check "demo hints at --force" has "$err" "--force"
+run "$STRATA" demo --force -o "$WORK/demo"
+check "demo --force exits 0" test $rc -eq 0
+check "demo output is deterministic" cmp -s "$WORK/first.safetensors" "$WORK/demo/qwen3-moe/model.safetensors"
+
+# --- the real models in ../shared
+if [[ -d "$SHARED/models" ]]; then
+  for model in stories260K-hf stories260K-hf-bf16 llama-19m qwen3moe-47m stories260K-moe-mixtral-synthetic; do
+    run "$STRATA" inspect "$SHARED/models/$model"
+    check "inspect $model exits 0" test $rc -eq 0
+    check "inspect $model: nothing unexpected" has "$out" "unexpected    0"
+  done
+  run "$STRATA" inspect "$SHARED/models/llama-19m"
+  check "llama-19m parameter count" has "$out" "parameters    18,880,896"
+  run "$STRATA" inspect "$SHARED/models/stories260K-moe-mixtral-synthetic"
+  check "mixtral synthetic: 4 experts" has "$out" "4 experts, top-2"
+  run "$STRATA" inspect "$SHARED/models/stories260K"
+  check "llama2.c directory: exit 1" test $rc -eq 1
+  check "llama2.c directory: says why" has "$err" "no *.safetensors files"
+else
+  echo "SKIPPED: $SHARED/models does not exist; CLI checks on the shared models did not run"
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -28,22 +28,38 @@ static void append_feature(bool present, const char *name)
     strncat(feature_list, name, sizeof feature_list - strlen(feature_list) - 1);
 }
 
+#ifdef STRATA_X86
+/* Which register states the OS saves on context switch (XCR0). */
+static uint64_t os_saved_state(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+/* CPUID plus XCR0, so a feature counts only when the OS also saves its registers. */
 static void detect_once(void)
 {
 #ifdef STRATA_X86
-    __builtin_cpu_init();
-    /* __builtin_cpu_supports also checks that the OS saves the wider registers. */
-    detected.avx2 = __builtin_cpu_supports("avx2");
-    detected.f16c = __builtin_cpu_supports("f16c");
-    detected.fma = __builtin_cpu_supports("fma");
-    detected.avx512f = __builtin_cpu_supports("avx512f");
-    detected.avx512bw = __builtin_cpu_supports("avx512bw");
-    detected.avx512vl = __builtin_cpu_supports("avx512vl");
-    detected.avx512bf16 = __builtin_cpu_supports("avx512bf16");
     unsigned a, b, c, d;
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
-        detected.amx_bf16 = (d >> 22) & 1;
-        detected.amx_tile = (d >> 24) & 1;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1) /* OSXSAVE */) {
+        uint64_t xcr0 = os_saved_state();
+        bool avx_state = (xcr0 & 0x6) == 0x6;
+        bool avx512_state = avx_state && (xcr0 & 0xe0) == 0xe0;
+        bool amx_state = (xcr0 & 0x60000) == 0x60000;
+        bool avx = avx_state && (c >> 28 & 1);
+        detected.fma = avx && (c >> 12 & 1);
+        detected.f16c = avx && (c >> 29 & 1);
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+            detected.avx2 = avx && (b >> 5 & 1);
+            detected.avx512f = avx512_state && (b >> 16 & 1);
+            detected.avx512bw = detected.avx512f && (b >> 30 & 1);
+            detected.avx512vl = detected.avx512f && (b >> 31 & 1);
+            detected.amx_bf16 = amx_state && (d >> 22 & 1);
+            detected.amx_tile = amx_state && (d >> 24 & 1);
+        }
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) detected.avx512bf16 = detected.avx512f && (a >> 5 & 1);
     }
 #endif
     append_feature(detected.avx2, "avx2");

@@ -1,0 +1,38 @@
+# Thin wrapper over CMake. The two commands of the README:
+#   make demo   install what is missing, build, run the main job on the default models
+#   make test   install what is missing, build release + sanitizer builds, run every test
+# Others: make (release build), make sanitize, make fuzz, make install PREFIX=..., make clean
+
+BUILD ?= build
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps release sanitize demo test fuzz install clean
+
+all: release
+
+deps:
+	scripts/install-deps.sh
+
+release: deps
+	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD)/release -j $(JOBS)
+
+sanitize: deps
+	cmake -S . -B $(BUILD)/sanitize -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON
+	cmake --build $(BUILD)/sanitize -j $(JOBS)
+
+demo: release
+	$(BUILD)/release/strata demo --force -o $(BUILD)/demo
+
+test:
+	scripts/test.sh
+
+fuzz:
+	scripts/fuzz.sh
+
+install: release
+	cmake --install $(BUILD)/release --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD)

@@ -26,6 +26,17 @@ char *path_join(const char *dir, const char *name)
     return out;
 }
 
+char *path_temp_template(const char *path)
+{
+    static const char SUFFIX[] = ".tmp-XXXXXX";
+    size_t n = strlen(path);
+    char *out = malloc(n + sizeof SUFFIX);
+    if (!out) return NULL;
+    memcpy(out, path, n);
+    memcpy(out + n, SUFFIX, sizeof SUFFIX);
+    return out;
+}
+
 bool path_is_dir(const char *path)
 {
     struct stat st;
@@ -112,11 +123,8 @@ void fsync_parent_dir(const char *path)
 
 strata_status file_write_atomic(const char *path, const void *data, size_t length)
 {
-    size_t n = strlen(path);
-    char *temp = malloc(n + sizeof ".tmp-XXXXXX");
+    char *temp = path_temp_template(path);
     if (!temp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    memcpy(temp, path, n);
-    memcpy(temp + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
     strata_status status = STRATA_OK;
     int fd = mkstemp(temp);
     if (fd < 0) {

@@ -17,6 +17,9 @@ char *path_join(const char *dir, const char *name);
 bool path_is_dir(const char *path);
 bool path_exists(const char *path);
 
+/* path + ".tmp-XXXXXX", a template for mkstemp/mkdtemp beside path (malloc'd). */
+char *path_temp_template(const char *path);
+
 /* Reads a whole file, refusing files larger than max_bytes. *data is NUL-terminated. */
 strata_status file_read_all(const char *path, uint64_t max_bytes, char **data, size_t *length);
 

@@ -22,13 +22,8 @@ void st_header_free(st_header *header)
 {
     if (!header) return;
     for (size_t i = 0; i < header->n_entries; i++) free(header->entries[i].name);
-    for (size_t i = 0; i < header->n_meta; i++) {
-        free(header->meta_keys[i]);
-        free(header->meta_values[i]);
-    }
     free(header->entries);
-    free(header->meta_keys);
-    free(header->meta_values);
+    string_pairs_free(&header->metadata);
     *header = (st_header){0};
 }
 
@@ -37,19 +32,12 @@ static strata_status parse_metadata(const sjson *meta, const char *path, st_head
     if (!sjson_is_object(meta))
         return strata_fail(STRATA_ERR_FORMAT, "%s: \"__metadata__\" must be an object of strings, found %s",
                            path, sjson_type_name(meta));
-    size_t n = sjson_object_size(meta);
-    out->meta_keys = calloc(n ? n : 1, sizeof *out->meta_keys);
-    out->meta_values = calloc(n ? n : 1, sizeof *out->meta_values);
-    if (!out->meta_keys || !out->meta_values) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     for (void *it = sjson_iter(meta); it; it = sjson_iter_next(meta, it)) {
         const char *value = sjson_as_string(sjson_iter_value(it));
         if (!value)
             return strata_fail(STRATA_ERR_FORMAT, "%s: \"__metadata__\" entry '%s' must be a string, found %s",
                                path, sjson_iter_key(it), sjson_type_name(sjson_iter_value(it)));
-        out->meta_keys[out->n_meta] = strdup(sjson_iter_key(it));
-        out->meta_values[out->n_meta] = strdup(value);
-        out->n_meta++;
-        if (!out->meta_keys[out->n_meta - 1] || !out->meta_values[out->n_meta - 1])
+        if (!string_pairs_set(&out->metadata, sjson_iter_key(it), value, false))
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     return STRATA_OK;

@@ -13,6 +13,7 @@
 #ifndef STRATA_IO_SAFETENSORS_HEADER_H
 #define STRATA_IO_SAFETENSORS_HEADER_H
 
+#include "core/strpairs.h"
 #include "strata.h"
 
 /* The reference implementation's limit on the header's size. */
@@ -30,8 +31,7 @@ typedef struct st_entry {
 typedef struct st_header {
     st_entry *entries;               /* (n_entries), sorted by data offset */
     size_t n_entries;
-    char **meta_keys, **meta_values; /* (n_meta) each, owned, in file order */
-    size_t n_meta;
+    string_pairs metadata;           /* "__metadata__", in file order */
     uint64_t data_start;             /* 8 + header length */
 } st_header;
 

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/strmap.h"
+#include "core/strpairs.h"
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "io/safetensors_header.h"
@@ -38,8 +39,7 @@ struct strata_safetensors {
     strata_tensor *tensors;   /* (n_tensors) in file order */
     char **names;             /* (n_tensors) owned names the tensors point to */
     size_t n_tensors;
-    char **meta_keys, **meta_values; /* (n_meta) */
-    size_t n_meta;
+    string_pairs metadata;    /* all shards' "__metadata__", first shard first */
     strmap by_name;           /* name -> index into tensors */
 };
 
@@ -51,15 +51,10 @@ void strata_safetensors_close(strata_safetensors *st)
         free(st->shards[i].path);
     }
     for (size_t i = 0; i < st->n_tensors; i++) free(st->names[i]);
-    for (size_t i = 0; i < st->n_meta; i++) {
-        free(st->meta_keys[i]);
-        free(st->meta_values[i]);
-    }
     free(st->shards);
     free(st->tensors);
     free(st->names);
-    free(st->meta_keys);
-    free(st->meta_values);
+    string_pairs_free(&st->metadata);
     strmap_free(&st->by_name);
     free(st);
 }
@@ -169,20 +164,11 @@ static strata_status add_shard(strata_safetensors *st, const char *path, const s
                    path, skipped);
 
     /* Metadata: first shard's keys first; later shards add only new keys. */
-    for (size_t i = 0; i < header.n_meta; i++) {
-        if (strata_safetensors_metadata(st, header.meta_keys[i])) continue;
-        char **keys = realloc(st->meta_keys, (st->n_meta + 1) * sizeof *keys);
-        if (keys) st->meta_keys = keys;
-        char **values = realloc(st->meta_values, (st->n_meta + 1) * sizeof *values);
-        if (values) st->meta_values = values;
-        if (!keys || !values) {
+    for (size_t i = 0; i < header.metadata.count; i++) {
+        if (!string_pairs_set(&st->metadata, header.metadata.keys[i], header.metadata.values[i], true)) {
             st_header_free(&header);
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
         }
-        st->meta_keys[st->n_meta] = header.meta_keys[i];
-        st->meta_values[st->n_meta] = header.meta_values[i];
-        header.meta_keys[i] = header.meta_values[i] = NULL;
-        st->n_meta++;
     }
     st_header_free(&header);
     return STRATA_OK;
@@ -422,19 +408,17 @@ uint64_t strata_safetensors_shard_size(const strata_safetensors *st, size_t shar
     return st && shard < st->n_shards ? st->shards[shard].size : 0;
 }
 
-size_t strata_safetensors_metadata_count(const strata_safetensors *st) { return st ? st->n_meta : 0; }
+size_t strata_safetensors_metadata_count(const strata_safetensors *st) { return st ? st->metadata.count : 0; }
 
 bool strata_safetensors_metadata_at(const strata_safetensors *st, size_t i, const char **key, const char **value)
 {
-    if (!st || i >= st->n_meta) return false;
-    if (key) *key = st->meta_keys[i];
-    if (value) *value = st->meta_values[i];
+    if (!st || i >= st->metadata.count) return false;
+    if (key) *key = st->metadata.keys[i];
+    if (value) *value = st->metadata.values[i];
     return true;
 }
 
 const char *strata_safetensors_metadata(const strata_safetensors *st, const char *key)
 {
-    for (size_t i = 0; st && i < st->n_meta; i++)
-        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
-    return NULL;
+    return st ? string_pairs_get(&st->metadata, key) : NULL;
 }

@@ -21,6 +21,7 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "core/strmap.h"
+#include "core/strpairs.h"
 #include "io/fsutil.h"
 #include "io/json.h"
 
@@ -45,8 +46,7 @@ struct strata_safetensors_writer {
     char *dir;
     char *stem;
     uint64_t max_shard_bytes;
-    char **meta_keys, **meta_values;  /* (n_meta) */
-    size_t n_meta;
+    string_pairs metadata;            /* "__metadata__" of every shard */
     shard_out *shards;                /* (n_shards) */
     size_t n_shards;
     strmap names;                     /* every tensor name added, for duplicates */
@@ -77,12 +77,7 @@ void strata_safetensors_writer_free(strata_safetensors_writer *w)
         free(s->data_path);
         free(s->assembled_path);
     }
-    for (size_t i = 0; i < w->n_meta; i++) {
-        free(w->meta_keys[i]);
-        free(w->meta_values[i]);
-    }
-    free(w->meta_keys);
-    free(w->meta_values);
+    string_pairs_free(&w->metadata);
     free(w->shards);
     strmap_free(&w->names);
     free(w->dir);
@@ -117,28 +112,7 @@ strata_status strata_safetensors_writer_set_metadata(strata_safetensors_writer *
 {
     if (!w || !key || !value) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "writer_set_metadata: NULL argument");
     if (w->finished) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: writer already finished", w->dir);
-    for (size_t i = 0; i < w->n_meta; i++) {
-        if (strcmp(w->meta_keys[i], key) == 0) {
-            char *copy = strdup(value);
-            if (!copy) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-            free(w->meta_values[i]);
-            w->meta_values[i] = copy;
-            return STRATA_OK;
-        }
-    }
-    char **keys = realloc(w->meta_keys, (w->n_meta + 1) * sizeof *keys);
-    if (keys) w->meta_keys = keys;
-    char **values = realloc(w->meta_values, (w->n_meta + 1) * sizeof *values);
-    if (values) w->meta_values = values;
-    char *k = strdup(key), *v = strdup(value);
-    if (!keys || !values || !k || !v) {
-        free(k);
-        free(v);
-        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    w->meta_keys[w->n_meta] = k;
-    w->meta_values[w->n_meta] = v;
-    w->n_meta++;
+    if (!string_pairs_set(&w->metadata, key, value, false)) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     return STRATA_OK;
 }
 
@@ -228,9 +202,10 @@ static char *shard_header(const strata_safetensors_writer *w, const shard_out *s
 {
     sjson *root = sjson_new_object();
     bool ok = root != NULL;
-    if (ok && w->n_meta > 0) {
+    if (ok && w->metadata.count > 0) {
         sjson *meta = sjson_new_object();
-        for (size_t i = 0; ok && i < w->n_meta; i++) ok = sjson_set(meta, w->meta_keys[i], sjson_new_string(w->meta_values[i]));
+        for (size_t i = 0; ok && i < w->metadata.count; i++)
+            ok = sjson_set(meta, w->metadata.keys[i], sjson_new_string(w->metadata.values[i]));
         ok = ok && sjson_set(root, "__metadata__", meta);
     }
     for (size_t i = 0; ok && i < s->n_tensors; i++) {
@@ -292,14 +267,11 @@ static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, cons
     size_t header_length = 0;
     char *header = shard_header(w, s, &header_length);
     if (!header) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory building its header", final_path);
-    size_t n = strlen(final_path);
-    s->assembled_path = malloc(n + sizeof ".tmp-XXXXXX");
+    s->assembled_path = path_temp_template(final_path);
     if (!s->assembled_path) {
         free(header);
         return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", final_path);
     }
-    memcpy(s->assembled_path, final_path, n);
-    memcpy(s->assembled_path + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
     strata_status status = STRATA_OK;
     int fd = mkostemp(s->assembled_path, O_CLOEXEC);
     if (fd < 0) {
@@ -338,7 +310,8 @@ static strata_status write_index(const strata_safetensors_writer *w, char **file
             ok = sjson_set(map, w->shards[i].tensors[t].name, sjson_new_string(file_names[i]));
     }
     ok = ok && sjson_set(metadata, "total_size", sjson_new_int((int64_t)total));
-    for (size_t i = 0; ok && i < w->n_meta; i++) ok = sjson_set(metadata, w->meta_keys[i], sjson_new_string(w->meta_values[i]));
+    for (size_t i = 0; ok && i < w->metadata.count; i++)
+        ok = sjson_set(metadata, w->metadata.keys[i], sjson_new_string(w->metadata.values[i]));
     ok = ok && sjson_set(root, "metadata", metadata);
     metadata = NULL;
     ok = ok && sjson_set(root, "weight_map", map);

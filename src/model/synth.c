@@ -172,11 +172,8 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 experts, not %d", n_experts);
     if (path_exists(dir)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: already exists; not overwriting it", dir);
 
-    size_t n = strlen(dir);
-    char *temp = malloc(n + sizeof ".tmp-XXXXXX");
+    char *temp = path_temp_template(dir);
     if (!temp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(temp, dir, n);
-    memcpy(temp + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
     if (!mkdtemp(temp)) {
         strata_status status = strata_fail(STRATA_ERR_IO, "%s: cannot create a directory: %s", temp, strerror(errno));
         free(temp);

@@ -33,6 +33,24 @@ void test_remove_tree(const char *dir)
     if (dir) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char *test_dir;
+
+int test_setup_dir(void **state)
+{
+    (void)state;
+    test_dir = test_temp_dir();
+    return 0;
+}
+
+int test_teardown_dir(void **state)
+{
+    (void)state;
+    test_remove_tree(test_dir);
+    free(test_dir);
+    test_dir = NULL;
+    return 0;
+}
+
 char *test_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;

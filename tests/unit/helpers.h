@@ -17,6 +17,12 @@
  * test_remove_tree. Returns a malloc'd path. */
 char *test_temp_dir(void);
 void test_remove_tree(const char *dir);
+/* A group/test fixture: test_dir is a fresh temporary directory between setup and
+ * teardown. */
+extern char *test_dir;
+int test_setup_dir(void **state);
+int test_teardown_dir(void **state);
+
 /* dir/name, malloc'd. */
 char *test_path(const char *dir, const char *name);
 void test_write_file(const char *path, const void *data, size_t length);

@@ -10,26 +10,10 @@
 
 #include "helpers.h"
 
-static char *root;
-
-static int setup(void **state)
-{
-    (void)state;
-    root = test_temp_dir();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_remove_tree(root);
-    free(root);
-    return 0;
-}
 
 static char *synth(const char *name, strata_family family, bool stacked, uint64_t seed)
 {
-    char *dir = test_path(root, name);
+    char *dir = test_path(test_dir, name);
     strata_synth_params p = {.family = family, .seed = seed, .n_layers = 2, .hidden_size = 64, .n_experts = 4,
                              .stacked_experts = stacked};
     assert_int_equal(strata_synth_model(dir, &p), STRATA_OK);
@@ -269,5 +253,5 @@ int main(void)
         cmocka_unit_test(test_every_family_round_trips), cmocka_unit_test(test_generator_is_deterministic),
         cmocka_unit_test(test_checkpoint_check),         cmocka_unit_test(test_quantized_checkpoint),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, test_setup_dir, test_teardown_dir);
 }

@@ -8,29 +8,13 @@
 
 #include "helpers.h"
 
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = test_temp_dir();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_remove_tree(dir);
-    free(dir);
-    return 0;
-}
 
 /* Writes header + data_length zero bytes to bad.safetensors and expects `status` with a
  * message mentioning the path and each fragment. */
 static void expect_refused(const char *header, size_t data_length, strata_status status, const char *fragment1,
                            const char *fragment2)
 {
-    char *path = test_path(dir, "bad.safetensors");
+    char *path = test_path(test_dir, "bad.safetensors");
     void *data = calloc(1, data_length ? data_length : 1);
     test_write_safetensors(path, header, data, data_length);
     strata_safetensors *st = (strata_safetensors *)0x1;
@@ -43,7 +27,7 @@ static void expect_refused(const char *header, size_t data_length, strata_status
 
 static void expect_raw_refused(const unsigned char *bytes, size_t length, const char *fragment)
 {
-    char *path = test_path(dir, "raw.safetensors");
+    char *path = test_path(test_dir, "raw.safetensors");
     test_write_file(path, bytes, length);
     strata_safetensors *st = NULL;
     assert_int_equal(strata_safetensors_open(path, &st), STRATA_ERR_FORMAT);
@@ -142,9 +126,9 @@ static void test_bad_index(void **state)
 {
     (void)state;
     float a = 1;
-    char *shard = test_path(dir, "s1.safetensors");
+    char *shard = test_path(test_dir, "s1.safetensors");
     test_write_safetensors(shard, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", &a, 4);
-    char *index = test_path(dir, "model.safetensors.index.json");
+    char *index = test_path(test_dir, "model.safetensors.index.json");
     strata_safetensors *st = NULL;
 
     const char *missing_shard = "{\"weight_map\":{\"a\":\"s1.safetensors\",\"lm_head.weight\":\"s9.safetensors\"}}";
@@ -168,14 +152,14 @@ static void test_bad_index(void **state)
     ASSERT_ERROR_MENTIONS(index, "weight_map");
 
     test_write_file(index, "{\"weight_map\":", 14);
-    assert_int_equal(strata_safetensors_open(dir, &st), STRATA_ERR_FORMAT);
+    assert_int_equal(strata_safetensors_open(test_dir, &st), STRATA_ERR_FORMAT);
     ASSERT_ERROR_MENTIONS(index, "not valid JSON");
 
     /* A broken shard behind a valid index is reported with the shard's name. */
     const char *ok = "{\"weight_map\":{\"a\":\"s1.safetensors\"}}";
     test_write_file(index, ok, strlen(ok));
     test_write_safetensors(shard, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", &a, 4);
-    assert_int_equal(strata_safetensors_open(dir, &st), STRATA_ERR_FORMAT);
+    assert_int_equal(strata_safetensors_open(test_dir, &st), STRATA_ERR_FORMAT);
     ASSERT_ERROR_MENTIONS(shard, "tensor 'a'", "need 8 bytes");
     assert_null(st);
     free(shard);
@@ -190,5 +174,5 @@ int main(void)
         cmocka_unit_test(test_overflow),          cmocka_unit_test(test_overlap_and_gaps),
         cmocka_unit_test(test_bad_index),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, test_setup_dir, test_teardown_dir);
 }

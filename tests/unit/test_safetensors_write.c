@@ -11,22 +11,6 @@
 
 #include "helpers.h"
 
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = test_temp_dir();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_remove_tree(dir);
-    free(dir);
-    return 0;
-}
 
 static size_t count_entries(const char *path)
 {
@@ -48,7 +32,7 @@ static void test_round_trip_single_file(void **state)
 {
     (void)state;
     strata_safetensors_writer *w = NULL;
-    strata_writer_params params = {.dir = dir};
+    strata_writer_params params = {.dir = test_dir};
     assert_int_equal(strata_safetensors_writer_create(&params, &w), STRATA_OK);
     assert_int_equal(strata_safetensors_writer_set_metadata(w, "format", "pt"), STRATA_OK);
     assert_int_equal(strata_safetensors_writer_set_metadata(w, "producer", "test"), STRATA_OK);
@@ -61,12 +45,12 @@ static void test_round_trip_single_file(void **state)
     assert_int_equal(strata_safetensors_writer_add(w, "a", STRATA_DTYPE_U8, 1, shape_a, a, 6), STRATA_OK);
     assert_int_equal(strata_safetensors_writer_add(w, "b", STRATA_DTYPE_BF16, 2, shape_b, b, sizeof b), STRATA_OK);
     assert_int_equal(strata_safetensors_writer_add(w, "scalar", STRATA_DTYPE_BOOL, 0, NULL, c, 1), STRATA_OK);
-    assert_int_equal(count_entries(dir), 1); /* only the temporary data file so far */
+    assert_int_equal(count_entries(test_dir), 1); /* only the temporary data file so far */
     assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
     strata_safetensors_writer_free(w);
-    assert_int_equal(count_entries(dir), 1); /* model.safetensors, temporaries gone */
+    assert_int_equal(count_entries(test_dir), 1); /* model.safetensors, temporaries gone */
 
-    char *path = test_path(dir, "model.safetensors");
+    char *path = test_path(test_dir, "model.safetensors");
     size_t length;
     char *raw = test_read_file(path, &length);
     uint64_t header_length = 0;
@@ -94,7 +78,7 @@ static void test_sharding_and_index(void **state)
 {
     (void)state;
     strata_safetensors_writer *w = NULL;
-    strata_writer_params params = {.dir = dir, .stem = "model", .max_shard_bytes = 100};
+    strata_writer_params params = {.dir = test_dir, .stem = "model", .max_shard_bytes = 100};
     assert_int_equal(strata_safetensors_writer_create(&params, &w), STRATA_OK);
     uint8_t buffer[300];
     /* 60 + 60 > 100 -> new shard; 300 alone exceeds the limit and gets its own shard. */
@@ -109,9 +93,9 @@ static void test_sharding_and_index(void **state)
     }
     assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
     strata_safetensors_writer_free(w);
-    assert_int_equal(count_entries(dir), 4); /* 3 shards + index */
+    assert_int_equal(count_entries(test_dir), 4); /* 3 shards + index */
 
-    char *index = test_path(dir, "model.safetensors.index.json");
+    char *index = test_path(test_dir, "model.safetensors.index.json");
     char *json = test_read_file(index, NULL);
     assert_non_null(strstr(json, "\"total_size\": 450"));
     assert_non_null(strstr(json, "\"t3\": \"model-00003-of-00003.safetensors\""));
@@ -119,7 +103,7 @@ static void test_sharding_and_index(void **state)
     free(json);
 
     strata_safetensors *st = NULL;
-    assert_int_equal(strata_safetensors_open(dir, &st), STRATA_OK);
+    assert_int_equal(strata_safetensors_open(test_dir, &st), STRATA_OK);
     assert_int_equal(strata_safetensors_shard_count(st), 3);
     for (int i = 0; i < 4; i++) {
         const strata_tensor *t = strata_safetensors_at(st, (size_t)i);
@@ -139,16 +123,16 @@ static void test_sharding_and_index(void **state)
 static void test_abandoned_writer_changes_nothing(void **state)
 {
     (void)state;
-    char *existing = test_path(dir, "model.safetensors");
+    char *existing = test_path(test_dir, "model.safetensors");
     test_write_file(existing, "precious", 8);
     strata_safetensors_writer *w = NULL;
-    strata_writer_params params = {.dir = dir};
+    strata_writer_params params = {.dir = test_dir};
     assert_int_equal(strata_safetensors_writer_create(&params, &w), STRATA_OK);
     uint8_t byte = 1;
     int64_t shape[1] = {1};
     assert_int_equal(strata_safetensors_writer_add(w, "x", STRATA_DTYPE_U8, 1, shape, &byte, 1), STRATA_OK);
     strata_safetensors_writer_free(w);
-    assert_int_equal(count_entries(dir), 1);
+    assert_int_equal(count_entries(test_dir), 1);
     char *content = test_read_file(existing, NULL);
     assert_string_equal(content, "precious");
     free(content);
@@ -159,13 +143,13 @@ static void test_argument_checks(void **state)
 {
     (void)state;
     strata_safetensors_writer *w = NULL;
-    char *missing = test_path(dir, "no-such-dir");
+    char *missing = test_path(test_dir, "no-such-dir");
     strata_writer_params bad = {.dir = missing};
     assert_int_equal(strata_safetensors_writer_create(&bad, &w), STRATA_ERR_NOT_FOUND);
     ASSERT_ERROR_MENTIONS(missing, "does not exist");
     free(missing);
 
-    strata_writer_params params = {.dir = dir};
+    strata_writer_params params = {.dir = test_dir};
     assert_int_equal(strata_safetensors_writer_create(&params, &w), STRATA_OK);
     uint8_t data[8] = {0};
     int64_t shape[2] = {2, 2};
@@ -194,10 +178,10 @@ static void test_argument_checks(void **state)
 static void test_replaces_stale_index(void **state)
 {
     (void)state;
-    char *index = test_path(dir, "model.safetensors.index.json");
+    char *index = test_path(test_dir, "model.safetensors.index.json");
     test_write_file(index, "{\"weight_map\":{}}", 17);
     strata_safetensors_writer *w = NULL;
-    strata_writer_params params = {.dir = dir};
+    strata_writer_params params = {.dir = test_dir};
     assert_int_equal(strata_safetensors_writer_create(&params, &w), STRATA_OK);
     uint8_t byte = 42;
     int64_t shape[1] = {1};
@@ -205,7 +189,7 @@ static void test_replaces_stale_index(void **state)
     assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
     strata_safetensors_writer_free(w);
     strata_safetensors *st = NULL;
-    assert_int_equal(strata_safetensors_open(dir, &st), STRATA_OK);
+    assert_int_equal(strata_safetensors_open(test_dir, &st), STRATA_OK);
     assert_int_equal(strata_safetensors_count(st), 1);
     strata_safetensors_close(st);
     free(index);
@@ -214,11 +198,11 @@ static void test_replaces_stale_index(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_round_trip_single_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sharding_and_index, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_abandoned_writer_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_argument_checks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replaces_stale_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip_single_file, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sharding_and_index, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_abandoned_writer_changes_nothing, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_argument_checks, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_replaces_stale_index, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

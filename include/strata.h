@@ -116,6 +116,10 @@ STRATA_API bool strata_dtype_is_float(strata_dtype dtype);
 STRATA_API strata_status strata_convert_to_f32(strata_dtype dtype, const void *src, size_t n,
                                                float *dst);
 
+/* Threads strata's pool uses (including the caller); 0 means one per available CPU.
+ * Takes effect if called before the first parallel work. */
+STRATA_API void strata_set_num_threads(int n_threads);
+
 /* A space-separated list of the CPU features strata dispatches on ("avx2 f16c avx512f ..."),
  * and the name of the kernel set in use ("avx512", "avx2" or "generic"). */
 STRATA_API const char *strata_cpu_features(void);

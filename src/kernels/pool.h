@@ -1,0 +1,26 @@
+/*
+ * pool.h — the project's one thread pool.
+ *
+ * Work is split into index ranges handed to the workers and to the calling thread. Every
+ * kernel that uses it computes each output element from its own inputs only, so results
+ * do not depend on the number of threads. The pool is created at first use with
+ * strata_set_num_threads() threads (default: the CPUs this process may run on), and is
+ * the only source of parallelism in strata: GEMM libraries are pinned to one thread each
+ * inside it, so cores are never oversubscribed.
+ */
+#ifndef STRATA_KERNELS_POOL_H
+#define STRATA_KERNELS_POOL_H
+
+#include <stdint.h>
+
+/* fn(ctx, begin, end) processes items [begin, end). */
+typedef void (*pool_task_fn)(void *ctx, int64_t begin, int64_t end);
+
+/* Runs fn over [0, n) in chunks of at least grain items, in parallel, and returns when
+ * all are done. Concurrent callers take turns; calls from inside a task run serially. */
+void pool_parallel_for(int64_t n, int64_t grain, pool_task_fn fn, void *ctx);
+
+/* Threads the pool uses (including the caller). */
+int pool_thread_count(void);
+
+#endif

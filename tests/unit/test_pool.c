@@ -1,0 +1,74 @@
+/*
+ * test_pool.c — the thread pool visits every index exactly once, for any size and grain,
+ * from nested calls too, and with one thread.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "helpers.h"
+#include "kernels/pool.h"
+
+typedef struct counts {
+    atomic_int *hits;
+    int64_t nested_n;
+} counts;
+
+static void count_range(void *ctx, int64_t begin, int64_t end)
+{
+    counts *c = ctx;
+    for (int64_t i = begin; i < end; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+static void nested_range(void *ctx, int64_t begin, int64_t end)
+{
+    counts *c = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        counts inner = {.hits = c->hits + i * c->nested_n};
+        pool_parallel_for(c->nested_n, 1, count_range, &inner);
+    }
+}
+
+static void check_all_once(atomic_int *hits, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (atomic_load(&hits[i]) != 1) fail_msg("index %lld visited %d times", (long long)i, atomic_load(&hits[i]));
+}
+
+static void test_every_index_once(void **state)
+{
+    (void)state;
+    const int64_t sizes[] = {1, 2, 3, 7, 64, 1000, 4097};
+    const int64_t grains[] = {1, 3, 64, 10000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
+            atomic_int *hits = calloc((size_t)sizes[s], sizeof *hits);
+            counts c = {.hits = hits};
+            pool_parallel_for(sizes[s], grains[g], count_range, &c);
+            check_all_once(hits, sizes[s]);
+            free(hits);
+        }
+    }
+    pool_parallel_for(0, 1, count_range, NULL); /* nothing to do */
+    assert_true(pool_thread_count() >= 1);
+}
+
+static void test_nested_calls(void **state)
+{
+    (void)state;
+    enum { OUTER = 37, INNER = 11 };
+    atomic_int *hits = calloc(OUTER * INNER, sizeof *hits);
+    counts c = {.hits = hits, .nested_n = INNER};
+    pool_parallel_for(OUTER, 1, nested_range, &c);
+    check_all_once(hits, OUTER * INNER);
+    free(hits);
+}
+
+int main(void)
+{
+    strata_set_num_threads(3); /* more threads than this machine's cores is fine too */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_index_once),
+        cmocka_unit_test(test_nested_calls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

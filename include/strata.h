@@ -125,6 +125,96 @@ STRATA_API void strata_set_num_threads(int n_threads);
 STRATA_API const char *strata_cpu_features(void);
 STRATA_API const char *strata_cpu_kernel_set(void);
 
+/* ---------------------------------------------------------------- quantization formats */
+
+/* The formats strata quantizes to. The numerics are ModelOpt's (HF export path) unless a
+ * convention says otherwise; docs/FORMATS.md names every rounding and edge case. */
+typedef enum strata_format {
+    STRATA_FORMAT_FP8_TENSOR = 0, /* E4M3, one fp32 scale for the tensor */
+    STRATA_FORMAT_FP8_CHANNEL,    /* E4M3, one fp32 scale per output row */
+    STRATA_FORMAT_FP8_BLOCK,      /* E4M3, one fp32 scale per 128x128 tile */
+    STRATA_FORMAT_NVFP4,          /* E2M1, E4M3 scale per 16 elements, fp32 global scale */
+    STRATA_FORMAT_MXFP8,          /* E4M3, E8M0 scale per 32 elements */
+    STRATA_FORMAT_MXFP4,          /* E2M1, E8M0 scale per 32 elements */
+    STRATA_FORMAT_INT8_CHANNEL,   /* int8, fp32 scale per output row */
+    STRATA_FORMAT_INT4_GROUP,     /* int4 symmetric, fp32 scale per group of a row */
+    STRATA_FORMAT_INT4_GROUP_ASYM,/* int4 asymmetric: scale and zero point per group */
+    STRATA_FORMAT_COUNT
+} strata_format;
+
+/* Whose arithmetic defines the bytes where the references differ. */
+typedef enum strata_convention {
+    STRATA_CONVENTION_MODELOPT = 0,
+    STRATA_CONVENTION_COMPRESSED_TENSORS,
+} strata_convention;
+
+/* Traits of a format: one table entry each. */
+typedef struct strata_format_info {
+    const char *name;          /* "nvfp4" */
+    int element_bits;          /* 8 or 4 */
+    int64_t block_rows;        /* rows sharing a scale: 1, 128, or 0 for all rows */
+    int64_t block_cols;        /* columns sharing a scale: 16, 32, 128, or 0 for a whole row */
+    strata_dtype scale_dtype;  /* F32, F8_E4M3 or F8_E8M0 */
+    bool has_global_scale;     /* NVFP4's second-level fp32 scale */
+    bool has_zero_point;       /* asymmetric INT4 */
+    bool pads_columns;         /* rows are zero-padded to a multiple of block_cols */
+} strata_format_info;
+
+/* NULL for an invalid format. */
+STRATA_API const strata_format_info *strata_format_get(strata_format format);
+STRATA_API bool strata_format_from_name(const char *name, strata_format *out);
+
+typedef struct strata_quant_params {
+    strata_format format;
+    strata_convention convention;
+    int64_t group_size;   /* INT4 group along a row; 0 means 128 */
+    float amax;           /* > 0: calibrated absolute maximum of the tensor to use instead of
+                           * the data's (FP8 per-tensor scale, NVFP4 global scale); 0: from the data */
+} strata_quant_params;
+
+/* How big the buffers of a quantized (rows, cols) tensor are. */
+typedef struct strata_quant_shape {
+    int64_t padded_cols;       /* cols rounded up to the element block where the format pads */
+    int64_t code_row_bytes;    /* bytes of codes per row */
+    int64_t scale_rows, scale_cols;
+    size_t code_bytes;         /* rows * code_row_bytes */
+    size_t scale_bytes;        /* scale_rows * scale_cols * size of scale_dtype */
+    size_t zero_point_bytes;   /* one int8 per scale, asymmetric formats only */
+} strata_quant_shape;
+
+STRATA_API strata_status strata_quant_shape_get(const strata_quant_params *params, int64_t rows, int64_t cols,
+                                                strata_quant_shape *out);
+
+/* A quantized tensor in strata's canonical layout; the caller owns the buffers, sized by
+ * strata_quant_shape_get:
+ * - codes (rows, code_row_bytes): 8-bit formats one byte per element (E4M3 bits or int8);
+ *   4-bit formats two per byte, element 2i in the low nibble (E2M1 codes, or int4 two's
+ *   complement); padding columns encode zero;
+ * - scales (scale_rows, scale_cols) of the format's scale_dtype;
+ * - global_scale: NVFP4 only: under the ModelOpt convention weight_scale_2 =
+ *   amax / (6 * 448); under the compressed-tensors convention weight_global_scale =
+ *   (6 * 448) / amax, computed as that library does;
+ * - zero_points (scale_rows, scale_cols) int8, asymmetric formats only. */
+typedef struct strata_qtensor {
+    uint8_t *codes;
+    void *scales;
+    float global_scale;
+    int8_t *zero_points;
+} strata_qtensor;
+
+/* Quantizes a row-major (rows, cols) tensor of dtype F32, BF16 or F16. NaN or Inf in the
+ * input is an error naming the row and column; nothing is written then. Runs on the
+ * thread pool over rows; the result does not depend on the number of threads. */
+STRATA_API strata_status strata_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                         int64_t rows, int64_t cols, strata_qtensor *out);
+/* Reconstructs fp32 values (rows, cols) from a quantized tensor. */
+STRATA_API strata_status strata_dequantize(const strata_quant_params *params, const strata_qtensor *q, int64_t rows,
+                                           int64_t cols, float *dst);
+/* Quantize-dequantize (the fake-quant used during calibration): dst (rows, cols) fp32 gets
+ * what the quantized tensor represents. dst may alias src when dtype is F32. */
+STRATA_API strata_status strata_fake_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                              int64_t rows, int64_t cols, float *dst);
+
 /* ---------------------------------------------------------------- safetensors reading */
 
 #define STRATA_MAX_DIMS 8

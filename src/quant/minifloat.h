@@ -94,4 +94,38 @@ static inline float e8m0_decode(uint8_t v)
     return v == 0xff ? f32_from_bits(0x7fc00000u) : ldexpf(1.0f, (int)v - 127);
 }
 
+/* fp32 rounded to the nearest bf16 (ties to even), returned as fp32. Finite x. */
+static inline float bf16_round(float x)
+{
+    uint32_t bits = f32_bits(x);
+    bits += 0x7fffu + ((bits >> 16) & 1);
+    return f32_from_bits(bits & 0xffff0000u);
+}
+
+/* fp32 rounded to the nearest IEEE half (ties to even, overflow to infinity), as fp32. */
+static inline float f16_round(float x)
+{
+    uint32_t bits = f32_bits(x);
+    uint32_t sign = bits & 0x80000000u;
+    bits ^= sign;
+    uint32_t half;
+    if (bits >= 0x7f800000u) half = bits > 0x7f800000u ? 0x7e00u : 0x7c00u;
+    else if (bits >= 0x477ff000u) half = 0x7c00u;          /* >= 65520 rounds to infinity */
+    else if (bits < 0x38800000u) {                          /* below 2^-14: subnormal half */
+        uint32_t r = f32_bits(f32_from_bits(bits) + 0.5f);   /* the sum's low bits are the RNE result */
+        half = r - 0x3f000000u;
+    } else {
+        uint32_t mantissa_odd = (bits >> 13) & 1;
+        bits += ((uint32_t)(15 - 127) << 23) + 0xfffu + mantissa_odd;
+        half = bits >> 13;
+    }
+    /* Back to fp32 exactly. */
+    uint32_t exponent = (half >> 10) & 0x1f, mantissa = half & 0x3ff;
+    float value;
+    if (exponent == 0x1f) value = mantissa ? f32_from_bits(0x7fc00000u) : f32_from_bits(0x7f800000u);
+    else if (exponent) value = f32_from_bits(((exponent + 112) << 23) | (mantissa << 13));
+    else value = (float)mantissa * 0x1p-24f;
+    return sign ? -value : value;
+}
+
 #endif

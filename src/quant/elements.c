@@ -1,0 +1,149 @@
+/*
+ * elements.c — per-row element quantization and dequantization: the scalar reference that
+ * defines every code strata writes.
+ */
+#include <math.h>
+
+#include "quant/format.h"
+#include "quant/minifloat.h"
+
+/* ModelOpt's MXFP4 cast: ties toward zero (the count of midpoints strictly below |y|),
+ * and the sign bit set for y <= 0, so zero encodes as 0x8. */
+static uint8_t mxfp4_encode(float y)
+{
+    static const float MIDPOINTS[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+    float a = fabsf(y);
+    uint8_t code = 0;
+    for (int i = 0; i < 7; i++) code += a > MIDPOINTS[i];
+    return (uint8_t)((y <= 0 ? 0x8 : 0) | code);
+}
+
+static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+static void put_nibble(uint8_t *codes, int64_t i, uint8_t nibble)
+{
+    if (i & 1) codes[i >> 1] = (uint8_t)((codes[i >> 1] & 0x0f) | (nibble << 4));
+    else codes[i >> 1] = (uint8_t)((codes[i >> 1] & 0xf0) | (nibble & 0x0f));
+}
+
+static uint8_t get_nibble(const uint8_t *codes, int64_t i) { return (codes[i >> 1] >> ((i & 1) * 4)) & 0x0f; }
+
+static int signed_nibble(uint8_t v) { return v & 0x8 ? (int)v - 16 : (int)v; }
+
+/* The fp32 scale of the block holding element c of row r (block formats with F32 scales). */
+static float f32_scale(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t c)
+{
+    const float *stored = s->stored;
+    return stored[(row / plan->block_rows) * plan->shape.scale_cols + c / plan->block_cols];
+}
+
+static uint8_t byte_scale(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t c)
+{
+    const uint8_t *stored = s->stored;
+    return stored[row * plan->shape.scale_cols + c / plan->block_cols];
+}
+
+/* NVFP4: the divisor of a block's elements (ModelOpt: scale * weight_scale_2;
+ * compressed-tensors: scale / global_scale). */
+static float nvfp4_divisor(const quant_plan *plan, const quant_scales *s, uint8_t block_scale)
+{
+    float decoded = e4m3_decode(block_scale);
+    return plan->convention == STRATA_CONVENTION_MODELOPT ? decoded * s->global : decoded / s->global;
+}
+
+void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x, uint8_t *codes)
+{
+    int64_t cols = plan->cols, padded = plan->shape.padded_cols;
+    switch (plan->format) {
+    case STRATA_FORMAT_FP8_TENSOR:
+        for (int64_t c = 0; c < cols; c++) {
+            /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype, so the
+             * quotient is rounded to bf16/fp16 before the FP8 cast. */
+            float y = x[c] / f32_scale(plan, s, row, c);
+            if (plan->source_dtype == STRATA_DTYPE_BF16) y = bf16_round(y);
+            else if (plan->source_dtype == STRATA_DTYPE_F16) y = f16_round(y);
+            codes[c] = e4m3_encode(y);
+        }
+        break;
+    case STRATA_FORMAT_FP8_CHANNEL:
+    case STRATA_FORMAT_FP8_BLOCK:
+        for (int64_t c = 0; c < cols; c++) codes[c] = e4m3_encode(x[c] / f32_scale(plan, s, row, c));
+        break;
+    case STRATA_FORMAT_INT8_CHANNEL:
+        for (int64_t c = 0; c < cols; c++)
+            codes[c] = (uint8_t)(int8_t)clampf(nearbyintf(x[c] / f32_scale(plan, s, row, c)), -128, 127);
+        break;
+    case STRATA_FORMAT_INT4_GROUP:
+        for (int64_t c = 0; c < cols; c++) {
+            int q = (int)clampf(nearbyintf(x[c] / f32_scale(plan, s, row, c)), -8, 7);
+            put_nibble(codes, c, (uint8_t)(q & 0xf));
+        }
+        if (cols & 1) put_nibble(codes, cols, 0);
+        break;
+    case STRATA_FORMAT_INT4_GROUP_ASYM:
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
+            /* compressed-tensors clamps before rounding. */
+            float y = x[c] / f32_scale(plan, s, row, c) + (float)s->zero_points[index];
+            int q = (int)nearbyintf(clampf(y, -8, 7));
+            put_nibble(codes, c, (uint8_t)(q & 0xf));
+        }
+        if (cols & 1) put_nibble(codes, cols, 0);
+        break;
+    case STRATA_FORMAT_NVFP4:
+        for (int64_t c = 0; c < padded; c += plan->block_cols) {
+            float divisor = nvfp4_divisor(plan, s, byte_scale(plan, s, row, c));
+            for (int64_t k = c; k < c + plan->block_cols; k++) {
+                float y = k < cols ? x[k] / divisor : 0.0f;
+                if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS) y = clampf(y, -6, 6);
+                put_nibble(codes, k, e2m1_encode(y));
+            }
+        }
+        break;
+    case STRATA_FORMAT_MXFP8:
+        for (int64_t c = 0; c < cols; c++) {
+            float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)); /* 2^-e, exact */
+            codes[c] = e4m3_encode(clampf(x[c] * multiplier, -448.0f, 448.0f));
+        }
+        break;
+    case STRATA_FORMAT_MXFP4:
+        for (int64_t c = 0; c < padded; c++) {
+            /* ModelOpt pads with zeros, which this cast encodes as 0x8. */
+            float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c));
+            put_nibble(codes, c, mxfp4_encode(c < cols ? x[c] * multiplier : 0.0f));
+        }
+        break;
+    case STRATA_FORMAT_COUNT: break;
+    }
+}
+
+void dequant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const uint8_t *codes, float *out)
+{
+    int64_t cols = plan->cols;
+    for (int64_t c = 0; c < cols; c++) {
+        switch (plan->format) {
+        case STRATA_FORMAT_FP8_TENSOR:
+        case STRATA_FORMAT_FP8_CHANNEL:
+        case STRATA_FORMAT_FP8_BLOCK: out[c] = e4m3_decode(codes[c]) * f32_scale(plan, s, row, c); break;
+        case STRATA_FORMAT_INT8_CHANNEL: out[c] = (float)(int8_t)codes[c] * f32_scale(plan, s, row, c); break;
+        case STRATA_FORMAT_INT4_GROUP:
+            out[c] = (float)signed_nibble(get_nibble(codes, c)) * f32_scale(plan, s, row, c);
+            break;
+        case STRATA_FORMAT_INT4_GROUP_ASYM: {
+            int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
+            out[c] = (float)(signed_nibble(get_nibble(codes, c)) - s->zero_points[index]) * f32_scale(plan, s, row, c);
+            break;
+        }
+        case STRATA_FORMAT_NVFP4:
+            out[c] = e2m1_decode(get_nibble(codes, c)) * nvfp4_divisor(plan, s, byte_scale(plan, s, row, c));
+            break;
+        case STRATA_FORMAT_MXFP8:
+            out[c] = e4m3_decode(codes[c]) * ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
+            break;
+        case STRATA_FORMAT_MXFP4:
+            out[c] = e2m1_decode(get_nibble(codes, c)) * ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
+            break;
+        case STRATA_FORMAT_COUNT: break;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/*
+ * format.h — the quantization formats inside strata: the traits table, buffer shapes, and
+ * the per-format operations the driver (quantize.c) runs over rows.
+ *
+ * Every format is computed in two passes over the rows of a tensor:
+ *   1. block_absmax: per row, the absolute maximum of each scale block along the row
+ *      (and the minimum/maximum for asymmetric formats); rows are reduced to the scale
+ *      grid (tiles of 128 rows, or the whole tensor) afterwards;
+ *   2. quantize_row: per row, elements to codes with the scales of pass 1.
+ * The functions here are the scalar reference: they define the bytes.
+ */
+#ifndef STRATA_QUANT_FORMAT_H
+#define STRATA_QUANT_FORMAT_H
+
+#include "strata.h"
+
+/* Resolved parameters of one quantization, shared by every row task. */
+typedef struct quant_plan {
+    strata_format format;
+    strata_convention convention;
+    const strata_format_info *info;
+    strata_dtype source_dtype;   /* of the input: some references round intermediates to it */
+    int64_t rows, cols;
+    int64_t block_cols;          /* elements per scale along a row (cols for whole-row scales) */
+    int64_t blocks_per_row;      /* ceil(cols / block_cols) */
+    int64_t block_rows;          /* rows per scale (rows for per-tensor) */
+    strata_quant_shape shape;
+    float calibrated_amax;       /* > 0 overrides the data's tensor amax */
+} quant_plan;
+
+strata_status quant_plan_init(const strata_quant_params *params, strata_dtype dtype, int64_t rows, int64_t cols,
+                              quant_plan *plan);
+
+/* Per-block statistics of pass 1, for one row: absmax[b], and for asymmetric formats
+ * min[b] and max[b]. */
+typedef struct block_stats {
+    float *absmax;   /* (blocks_per_row) */
+    float *min, *max;
+} block_stats;
+
+/* Scales derived from pass 1, in the canonical scale layout, plus what the element kernels
+ * need in fp32 (the decoded scale of every block and, for asymmetric formats, the zero
+ * point). */
+typedef struct quant_scales {
+    void *stored;            /* (scale_rows, scale_cols) of scale_dtype: the output */
+    float global;            /* NVFP4 global scale as stored (convention-dependent) */
+    float tensor_amax;       /* the amax the global/tensor scale came from */
+    int8_t *zero_points;     /* (scale_rows, scale_cols) or NULL */
+} quant_scales;
+
+/* Computes the stored scales of scale-grid row sr from the reduced block statistics
+ * (absmax/min/max of each scale block, reduced over the block's rows). */
+void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const float *min, const float *max,
+                             int64_t scale_row, quant_scales *scales);
+/* The global / tensor scale from the tensor amax (before quant_scales_from_stats). */
+void quant_global_from_amax(const quant_plan *plan, float amax, quant_scales *scales);
+
+/* Quantizes one row x (cols values, fp32) into codes (code_row_bytes). */
+void quant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const float *x, uint8_t *codes);
+/* Dequantizes one row. */
+void dequant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const uint8_t *codes, float *out);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * quantize.c — strata_quantize / strata_dequantize / strata_fake_quantize: the driver
+ * that runs a format's two passes (block statistics, then codes) over rows on the pool.
+ *
+ * Pass 1 converts each row to fp32, rejects NaN/Inf, and records per-block absmax (and
+ * min/max for asymmetric formats) into a (rows, blocks_per_row) table; those are reduced
+ * over each scale block's rows (1, 128 or all) into the scale grid. Pass 2 converts each
+ * row again and writes its codes. Each row is independent, so the bytes do not depend on
+ * the number of threads.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/pool.h"
+#include "quant/format.h"
+
+typedef struct quant_job {
+    const quant_plan *plan;
+    const void *src;
+    size_t element_size;
+    float *absmax, *min, *max;          /* (rows, blocks_per_row) statistics of pass 1 */
+    const quant_scales *scales;
+    uint8_t *codes;                     /* (rows, code_row_bytes) */
+    float *dequantized;                 /* (rows, cols) for fake quantization, or NULL */
+    atomic_int_fast64_t first_bad;      /* smallest row*cols+col holding NaN/Inf, or INT64_MAX */
+    atomic_int failed_alloc;
+} quant_job;
+
+static const void *row_source(const quant_job *job, int64_t row)
+{
+    return (const char *)job->src + (size_t)row * (size_t)job->plan->cols * job->element_size;
+}
+
+static void stats_task(void *ctx, int64_t begin, int64_t end)
+{
+    quant_job *job = ctx;
+    const quant_plan *plan = job->plan;
+    float *x = malloc((size_t)plan->cols * sizeof *x);
+    if (!x) { atomic_store(&job->failed_alloc, 1); return; }
+    for (int64_t row = begin; row < end; row++) {
+        strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
+        float *absmax = job->absmax + row * plan->blocks_per_row;
+        for (int64_t b = 0; b < plan->blocks_per_row; b++) {
+            int64_t c0 = b * plan->block_cols, c1 = c0 + plan->block_cols < plan->cols ? c0 + plan->block_cols : plan->cols;
+            float a = 0, lo = INFINITY, hi = -INFINITY;
+            for (int64_t c = c0; c < c1; c++) {
+                float v = x[c];
+                if (!isfinite(v)) {
+                    int_fast64_t at = row * plan->cols + c, seen = atomic_load(&job->first_bad);
+                    while (at < seen && !atomic_compare_exchange_weak(&job->first_bad, &seen, at)) {}
+                    v = 0;
+                }
+                float m = fabsf(v);
+                a = m > a ? m : a;
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            absmax[b] = a;
+            if (job->min) {
+                job->min[row * plan->blocks_per_row + b] = lo;
+                job->max[row * plan->blocks_per_row + b] = hi;
+            }
+        }
+    }
+    free(x);
+}
+
+static void codes_task(void *ctx, int64_t begin, int64_t end)
+{
+    quant_job *job = ctx;
+    const quant_plan *plan = job->plan;
+    float *x = malloc((size_t)plan->cols * sizeof *x);
+    if (!x) { atomic_store(&job->failed_alloc, 1); return; }
+    for (int64_t row = begin; row < end; row++) {
+        uint8_t *codes = job->codes + row * plan->shape.code_row_bytes;
+        strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
+        quant_row(plan, job->scales, row, x, codes);
+        if (job->dequantized) dequant_row(plan, job->scales, row, codes, job->dequantized + row * plan->cols);
+    }
+    free(x);
+}
+
+/* Reduces row statistics over each scale block's rows into the scale grid (in place:
+ * scale row r's statistics end up in row r of the tables). */
+static void reduce_to_grid(const quant_plan *plan, float *absmax, float *min, float *max)
+{
+    int64_t n = plan->blocks_per_row;
+    for (int64_t sr = 0; sr < plan->shape.scale_rows; sr++) {
+        int64_t r0 = sr * plan->block_rows, r1 = r0 + plan->block_rows < plan->rows ? r0 + plan->block_rows : plan->rows;
+        for (int64_t b = 0; b < n; b++) {
+            float a = absmax[r0 * n + b];
+            float lo = min ? min[r0 * n + b] : 0, hi = max ? max[r0 * n + b] : 0;
+            for (int64_t r = r0 + 1; r < r1; r++) {
+                a = fmaxf(a, absmax[r * n + b]);
+                if (min) {
+                    lo = fminf(lo, min[r * n + b]);
+                    hi = fmaxf(hi, max[r * n + b]);
+                }
+            }
+            absmax[sr * n + b] = a;
+            if (min) {
+                min[sr * n + b] = lo;
+                max[sr * n + b] = hi;
+            }
+        }
+    }
+}
+
+/* Runs both passes; dequantized may be NULL. */
+static strata_status run(const quant_plan *plan, const void *src, strata_qtensor *out, float *dequantized)
+{
+    int64_t n_stats = plan->rows * plan->blocks_per_row;
+    quant_job job = {.plan = plan, .src = src, .element_size = strata_dtype_size(plan->source_dtype),
+                     .codes = out->codes, .dequantized = dequantized};
+    atomic_init(&job.first_bad, INT64_MAX);
+    atomic_init(&job.failed_alloc, 0);
+    job.absmax = malloc((size_t)n_stats * sizeof(float));
+    if (plan->info->has_zero_point) {
+        job.min = malloc((size_t)n_stats * sizeof(float));
+        job.max = malloc((size_t)n_stats * sizeof(float));
+    }
+    strata_status status = STRATA_OK;
+    if (!job.absmax || (plan->info->has_zero_point && (!job.min || !job.max))) {
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the statistics of a [%lld, %lld] tensor",
+                             (long long)plan->rows, (long long)plan->cols);
+        goto done;
+    }
+    pool_parallel_for(plan->rows, 1, stats_task, &job);
+    int_fast64_t bad = atomic_load(&job.first_bad);
+    if (bad != INT64_MAX) {
+        status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "non-finite value (NaN or Inf) at row %lld, column %lld",
+                             (long long)(bad / plan->cols), (long long)(bad % plan->cols));
+        goto done;
+    }
+    if (atomic_load(&job.failed_alloc)) {
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor",
+                             (long long)plan->rows, (long long)plan->cols);
+        goto done;
+    }
+    float tensor_amax = 0;
+    for (int64_t i = 0; i < n_stats; i++) tensor_amax = fmaxf(tensor_amax, job.absmax[i]);
+    reduce_to_grid(plan, job.absmax, job.min, job.max);
+    /* A calibrated amax replaces the data's for the tensor-level scale. */
+    if (plan->calibrated_amax > 0) {
+        tensor_amax = plan->calibrated_amax;
+        if (plan->format == STRATA_FORMAT_FP8_TENSOR) job.absmax[0] = tensor_amax;
+    }
+    quant_scales scales = {.stored = out->scales, .zero_points = out->zero_points};
+    quant_global_from_amax(plan, tensor_amax, &scales);
+    for (int64_t sr = 0; sr < plan->shape.scale_rows; sr++) {
+        int64_t offset = sr * plan->blocks_per_row;
+        quant_scales_from_stats(plan, job.absmax + offset, job.min ? job.min + offset : NULL,
+                                job.max ? job.max + offset : NULL, sr, &scales);
+    }
+    out->global_scale = scales.global;
+    job.scales = &scales;
+    pool_parallel_for(plan->rows, 1, codes_task, &job);
+    if (atomic_load(&job.failed_alloc))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor",
+                             (long long)plan->rows, (long long)plan->cols);
+done:
+    free(job.absmax);
+    free(job.min);
+    free(job.max);
+    return status;
+}
+
+static strata_status check_buffers(const quant_plan *plan, const strata_qtensor *q)
+{
+    if (!q || !q->codes || !q->scales || (plan->info->has_zero_point && !q->zero_points))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: missing output buffers", plan->info->name);
+    return STRATA_OK;
+}
+
+strata_status strata_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                              int64_t cols, strata_qtensor *out)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
+    if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize: NULL input");
+    if (status == STRATA_OK) status = check_buffers(&plan, out);
+    if (status != STRATA_OK) return status;
+    return run(&plan, src, out, NULL);
+}
+
+typedef struct dequant_job {
+    const quant_plan *plan;
+    const quant_scales *scales;
+    const uint8_t *codes;
+    float *dst;
+} dequant_job;
+
+static void dequant_task(void *ctx, int64_t begin, int64_t end)
+{
+    dequant_job *job = ctx;
+    for (int64_t row = begin; row < end; row++)
+        dequant_row(job->plan, job->scales, row, job->codes + row * job->plan->shape.code_row_bytes,
+                    job->dst + row * job->plan->cols);
+}
+
+strata_status strata_dequantize(const strata_quant_params *params, const strata_qtensor *q, int64_t rows, int64_t cols,
+                                float *dst)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, STRATA_DTYPE_F32, rows, cols, &plan);
+    if (status == STRATA_OK) status = check_buffers(&plan, q);
+    if (status == STRATA_OK && !dst) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_dequantize: NULL output");
+    if (status != STRATA_OK) return status;
+    quant_scales scales = {.stored = q->scales, .global = q->global_scale, .zero_points = q->zero_points};
+    dequant_job job = {.plan = &plan, .scales = &scales, .codes = q->codes, .dst = dst};
+    pool_parallel_for(rows, 1, dequant_task, &job);
+    return STRATA_OK;
+}
+
+strata_status strata_fake_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                   int64_t cols, float *dst)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
+    if (status == STRATA_OK && (!src || !dst))
+        status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_fake_quantize: NULL buffer");
+    if (status != STRATA_OK) return status;
+    strata_qtensor q = {
+        .codes = malloc(plan.shape.code_bytes ? plan.shape.code_bytes : 1),
+        .scales = malloc(plan.shape.scale_bytes ? plan.shape.scale_bytes : 1),
+        .zero_points = plan.shape.zero_point_bytes ? malloc(plan.shape.zero_point_bytes) : NULL,
+    };
+    if (!q.codes || !q.scales || (plan.shape.zero_point_bytes && !q.zero_points))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing a [%lld, %lld] tensor",
+                             (long long)rows, (long long)cols);
+    /* In place (dst == src) is safe: each row is read completely before it is written. */
+    if (status == STRATA_OK) status = run(&plan, src, &q, dst);
+    free(q.codes);
+    free(q.scales);
+    free(q.zero_points);
+    return status;
+}

@@ -185,8 +185,27 @@ def ref_int4_asym(w, amax, group=128):
             zp.to(torch.int8).contiguous().numpy().tobytes(), None)
 
 
+def ref_nvfp4_ct(w, amax):
+    """compressed-tensors' NVFP4 (tensor_group): global scale, group scales, then elements,
+    as llm-compressor's static min/max observers feed them."""
+    from compressed_tensors.compressors.nvfp4.helpers import pack_fp4_to_uint8
+    from compressed_tensors.quantization import QuantizationArgs
+    from compressed_tensors.quantization.lifecycle.forward import quantize
+    from compressed_tensors.quantization.utils.helpers import calculate_qparams, generate_gparam
+    n, k = w.shape
+    args = QuantizationArgs(num_bits=4, type="float", strategy="tensor_group", symmetric=True, group_size=16,
+                            scale_dtype=torch.float8_e4m3fn, zp_dtype=torch.float8_e4m3fn)
+    gs = generate_gparam(w.min(), w.max())
+    grouped = w.view(n, k // 16, 16)
+    scale, zp = calculate_qparams(grouped.amin(dim=-1), grouped.amax(dim=-1), args, global_scale=gs)
+    q = quantize(w, scale, zp, args, global_scale=gs)
+    packed = pack_fp4_to_uint8(q)
+    return (packed.contiguous().numpy().tobytes(), scale.to(torch.float8_e4m3fn).view(torch.uint8).numpy().tobytes(),
+            b"", float(gs))
+
+
 REFERENCES = {"fp8": ref_fp8, "fp8-channel": ref_fp8_channel, "fp8-block": ref_fp8_block, "nvfp4": ref_nvfp4,
-              "mxfp8": ref_mxfp8, "mxfp4": ref_mxfp4, "int8": ref_int8, "int4": ref_int4, "int4-asym": ref_int4_asym}
+              "mxfp8": ref_mxfp8, "mxfp4": ref_mxfp4, "int8": ref_int8, "int4": ref_int4, "int4-asym": ref_int4_asym, "nvfp4-ct": ref_nvfp4_ct}
 
 # (case name, format, dtype, rows, cols, seed, calibrated amax)
 CASES = [
@@ -206,15 +225,18 @@ CASES = [
     ("int8_bf16", "int8", "BF16", 48, 96, 14, 0.0),
     ("int4_bf16", "int4", "BF16", 32, 256, 15, 0.0),
     ("int4_asym_f32", "int4-asym", "F32", 32, 256, 16, 0.0),
+    ("nvfp4_ct_bf16", "nvfp4-ct", "BF16", 48, 96, 17, 0.0),
+    ("nvfp4_ct_f32", "nvfp4-ct", "F32", 48, 96, 18, 0.0),
 ]
 
 
 def golden_bytes(case):
     name, fmt, dtype, rows, cols, seed, amax = case
-    block = {"nvfp4": 16, "mxfp8": 32, "mxfp4": 32, "int4": 128, "int4-asym": 128, "fp8-block": 128}.get(fmt, cols)
+    block = {"nvfp4": 16, "nvfp4-ct": 16, "mxfp8": 32, "mxfp4": 32, "int4": 128, "int4-asym": 128, "fp8-block": 128}.get(fmt, cols)
     w = adversarial(rows, cols, seed, DTYPES[dtype], block)
     codes, scales, zero, global_scale = REFERENCES[fmt](w, amax)
-    header = {"case": name, "format": fmt, "convention": "compressed-tensors" if fmt == "int4-asym" else "modelopt",
+    convention = "compressed-tensors" if fmt in ("int4-asym", "nvfp4-ct") else "modelopt"
+    header = {"case": name, "format": fmt.replace("-ct", ""), "convention": convention,
               "dtype": dtype, "rows": rows, "cols": cols, "group_size": 128 if fmt.startswith("int4") else 0,
               "amax": amax, "code_bytes": len(codes), "scale_bytes": len(scales), "zero_point_bytes": len(zero),
               "has_global": global_scale is not None, "versions": VERSIONS}

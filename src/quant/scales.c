@@ -116,7 +116,7 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
                 s = scales->global * in_source_precision(plan, a / 6.0f);
                 s = s > 448.0f ? 448.0f : s;
                 uint8_t code = e4m3_encode(s);
-                byte_out[b] = (code & 0x7f) == 0 ? 0x30 : code; /* a zero scale becomes 0.125 */
+                byte_out[b] = (code & 0x7f) == 0 ? 0x20 : code; /* a zero scale becomes 0.125 */
             }
             break;
         }

@@ -215,6 +215,31 @@ STRATA_API strata_status strata_dequantize(const strata_quant_params *params, co
 STRATA_API strata_status strata_fake_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src,
                                               int64_t rows, int64_t cols, float *dst);
 
+/* Export layouts of int4 codes (canonical: two's complement nibbles along a row, element
+ * 2i in the low nibble). */
+typedef enum strata_int4_layout {
+    /* ModelOpt INT4 AWQ: two ROWS per byte, byte[r][c] = (q[2r][c] & 0xF) | (q[2r+1][c] & 0xF) << 4,
+     * two's complement; shape (rows / 2, cols), rows even. */
+    STRATA_INT4_MODELOPT_AWQ = 0,
+    /* compressed-tensors pack-quantized weight_packed: value + 8 (offset binary), eight per
+     * little-endian int32 along a row, element i at bits 4i; shape (rows, ceil(cols / 8)). */
+    STRATA_INT4_COMPRESSED_TENSORS,
+} strata_int4_layout;
+
+/* Bytes strata_pack_int4 writes for a (rows, cols) tensor, or 0 when the layout cannot hold it. */
+STRATA_API size_t strata_pack_int4_size(strata_int4_layout layout, int64_t rows, int64_t cols);
+/* Repacks canonical int4 codes (rows, ceil(cols / 2) bytes) into an export layout. */
+STRATA_API strata_status strata_pack_int4(strata_int4_layout layout, const uint8_t *codes, int64_t rows, int64_t cols,
+                                          void *out);
+/* compressed-tensors weight_zero_point: int8 zero points (rows, cols), value + 8, packed
+ * eight per int32 along ROWS; shape (ceil(rows / 8), cols) int32. */
+STRATA_API strata_status strata_pack_zero_points_int4(const int8_t *zero_points, int64_t rows, int64_t cols,
+                                                      int32_t *out);
+
+/* The FP8 KV-cache scale for a calibrated k_proj / v_proj output amax: amax / 448
+ * (k_scale, v_scale); a zero amax gives 1.0. */
+STRATA_API float strata_fp8_kv_scale(float amax);
+
 /* ---------------------------------------------------------------- safetensors reading */
 
 #define STRATA_MAX_DIMS 8

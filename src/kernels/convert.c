@@ -13,14 +13,9 @@
 
 #include "core/error.h"
 #include "kernels/cpu.h"
+#include "kernels/minifloat.h"
+#include "kernels/variants.h"
 #include "strata.h"
-
-static float bits_to_f32(uint32_t bits)
-{
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 static uint16_t load_u16(const void *src, size_t i)
 {
@@ -47,49 +42,18 @@ static uint32_t f16_bits_to_f32_bits(uint16_t h)
     return sign | ((uint32_t)(113 - shift) << 23) | (mantissa << 13);
 }
 
-/* float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN. */
-static float e4m3_to_f32(uint8_t v)
-{
-    uint32_t sign = (uint32_t)(v & 0x80) << 24;
-    uint32_t exponent = (v >> 3) & 0xf;
-    uint32_t mantissa = v & 0x7;
-    if (exponent == 0xf && mantissa == 0x7) return bits_to_f32(sign | 0x7fc00000u);
-    if (exponent != 0) return bits_to_f32(sign | ((exponent + 120) << 23) | (mantissa << 20));
-    float magnitude = (float)mantissa * 0x1p-9f;
-    return sign ? -magnitude : magnitude;
-}
-
 /* float8_e5m2 is the top byte of an IEEE half. */
-static float e5m2_to_f32(uint8_t v) { return bits_to_f32(f16_bits_to_f32_bits((uint16_t)(v << 8))); }
+static float e5m2_to_f32(uint8_t v) { return f32_from_bits(f16_bits_to_f32_bits((uint16_t)(v << 8))); }
 
-static float e8m0_to_f32(uint8_t v)
+void generic_bf16_to_f32(const void *src, float *dst, size_t n)
 {
-    if (v == 0xff) return bits_to_f32(0x7fc00000u);
-    return ldexpf(1.0f, (int)v - 127);
+    for (size_t i = 0; i < n; i++) dst[i] = f32_from_bits((uint32_t)load_u16(src, i) << 16);
 }
 
-static void generic_bf16_to_f32(const void *src, float *dst, size_t n)
+void generic_f16_to_f32(const void *src, float *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] = bits_to_f32((uint32_t)load_u16(src, i) << 16);
+    for (size_t i = 0; i < n; i++) dst[i] = f32_from_bits(f16_bits_to_f32_bits(load_u16(src, i)));
 }
-
-static void generic_f16_to_f32(const void *src, float *dst, size_t n)
-{
-    for (size_t i = 0; i < n; i++) dst[i] = bits_to_f32(f16_bits_to_f32_bits(load_u16(src, i)));
-}
-
-static bool always(const cpu_features *features)
-{
-    (void)features;
-    return true;
-}
-
-const kernel_set KERNELS_GENERIC = {
-    .name = "generic",
-    .supported = always,
-    .bf16_to_f32 = generic_bf16_to_f32,
-    .f16_to_f32 = generic_f16_to_f32,
-};
 
 strata_status strata_convert_to_f32(strata_dtype dtype, const void *src, size_t n, float *dst)
 {
@@ -101,13 +65,13 @@ strata_status strata_convert_to_f32(strata_dtype dtype, const void *src, size_t 
     case STRATA_DTYPE_BF16: kernels()->bf16_to_f32(src, dst, n); return STRATA_OK;
     case STRATA_DTYPE_F16: kernels()->f16_to_f32(src, dst, n); return STRATA_OK;
     case STRATA_DTYPE_F8_E4M3:
-        for (size_t i = 0; i < n; i++) dst[i] = e4m3_to_f32(bytes[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = e4m3_decode(bytes[i]);
         return STRATA_OK;
     case STRATA_DTYPE_F8_E5M2:
         for (size_t i = 0; i < n; i++) dst[i] = e5m2_to_f32(bytes[i]);
         return STRATA_OK;
     case STRATA_DTYPE_F8_E8M0:
-        for (size_t i = 0; i < n; i++) dst[i] = e8m0_to_f32(bytes[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = e8m0_decode(bytes[i]);
         return STRATA_OK;
     case STRATA_DTYPE_F64:
         for (size_t i = 0; i < n; i++) {

@@ -3,11 +3,11 @@
  */
 #include <immintrin.h>
 
-#include "kernels/cpu.h"
+#include "kernels/variants.h"
 
 #define AVX2_TARGET __attribute__((target("avx2,f16c")))
 
-AVX2_TARGET static void avx2_bf16_to_f32(const void *src, float *dst, size_t n)
+AVX2_TARGET void avx2_bf16_to_f32(const void *src, float *dst, size_t n)
 {
     const uint8_t *p = src;
     size_t i = 0;
@@ -16,10 +16,10 @@ AVX2_TARGET static void avx2_bf16_to_f32(const void *src, float *dst, size_t n)
         __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
         _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(w));
     }
-    if (i < n) KERNELS_GENERIC.bf16_to_f32(p + 2 * i, dst + i, n - i);
+    if (i < n) generic_bf16_to_f32(p + 2 * i, dst + i, n - i);
 }
 
-AVX2_TARGET static void avx2_f16_to_f32(const void *src, float *dst, size_t n)
+AVX2_TARGET void avx2_f16_to_f32(const void *src, float *dst, size_t n)
 {
     const uint8_t *p = src;
     size_t i = 0;
@@ -27,14 +27,5 @@ AVX2_TARGET static void avx2_f16_to_f32(const void *src, float *dst, size_t n)
         __m128i h = _mm_loadu_si128((const __m128i *)(p + 2 * i));
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
     }
-    if (i < n) KERNELS_GENERIC.f16_to_f32(p + 2 * i, dst + i, n - i);
+    if (i < n) generic_f16_to_f32(p + 2 * i, dst + i, n - i);
 }
-
-static bool avx2_supported(const cpu_features *f) { return f->avx2 && f->f16c; }
-
-const kernel_set KERNELS_AVX2 = {
-    .name = "avx2",
-    .supported = avx2_supported,
-    .bf16_to_f32 = avx2_bf16_to_f32,
-    .f16_to_f32 = avx2_f16_to_f32,
-};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/variants.h"
 #include "strata.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -14,8 +15,27 @@
 #define STRATA_X86 1
 #endif
 
+static bool always(const cpu_features *f)
+{
+    (void)f;
+    return true;
+}
+static bool has_avx2(const cpu_features *f) { return f->avx2 && f->f16c && f->fma; }
+static bool has_avx512(const cpu_features *f) { return f->avx512f && f->avx512bw && f->avx512vl; }
+
+#define KERNEL_SET(prefix, check)                                                                            \
+    {                                                                                                        \
+        .name = #prefix, .supported = check, .bf16_to_f32 = prefix##_bf16_to_f32,                            \
+        .f16_to_f32 = prefix##_f16_to_f32, .block_absmax = prefix##_block_absmax,                            \
+        .e4m3_divide = prefix##_e4m3_divide, .e2m1_divide_blocks = prefix##_e2m1_divide_blocks,              \
+    }
+
+const kernel_set KERNELS_GENERIC = KERNEL_SET(generic, always);
+const kernel_set KERNELS_AVX2 = KERNEL_SET(avx2, has_avx2);
+const kernel_set KERNELS_AVX512 = KERNEL_SET(avx512, has_avx512);
+
 static cpu_features detected;
-static const kernel_set *selected;
+static const kernel_set *selected, *overridden;
 static char feature_list[160];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -92,8 +112,10 @@ const cpu_features *cpu_detect(void)
 const kernel_set *kernels(void)
 {
     pthread_once(&once, detect_once);
-    return selected;
+    return overridden ? overridden : selected;
 }
+
+void kernels_override(const kernel_set *set) { overridden = set; }
 
 size_t kernel_set_count(void) { return sizeof ALL_SETS / sizeof ALL_SETS[0]; }
 

@@ -23,12 +23,15 @@ typedef struct cpu_features {
 /* The features of this CPU (detected once). */
 const cpu_features *cpu_detect(void);
 
-/* One set of kernels. src pointers may be unaligned. */
+/* One set of kernels (contracts in variants.h). */
 typedef struct kernel_set {
     const char *name;                                       /* "generic", "avx2", "avx512" */
     bool (*supported)(const cpu_features *features);
     void (*bf16_to_f32)(const void *src, float *dst, size_t n);
     void (*f16_to_f32)(const void *src, float *dst, size_t n);
+    bool (*block_absmax)(const float *x, size_t n, size_t block, float *out);
+    void (*e4m3_divide)(const float *x, size_t n, float divisor, bool round_bf16, uint8_t *out);
+    void (*e2m1_divide_blocks)(const float *x, size_t n_blocks, const float *divisors, uint8_t *codes);
 } kernel_set;
 
 /* The set in use: the best supported one, or generic under STRATA_FORCE_GENERIC=1. */
@@ -37,7 +40,10 @@ const kernel_set *kernels(void);
 size_t kernel_set_count(void);
 const kernel_set *kernel_set_at(size_t i);
 
-/* The variants, defined in convert*.c. */
+/* Uses this set (NULL: back to automatic selection); for benchmarks and tests that compare
+ * variants. Not thread-safe against concurrent kernel use. */
+void kernels_override(const kernel_set *set);
+
 extern const kernel_set KERNELS_GENERIC, KERNELS_AVX2, KERNELS_AVX512;
 
 #endif

@@ -5,7 +5,8 @@
 #include <math.h>
 
 #include "quant/format.h"
-#include "quant/minifloat.h"
+#include "kernels/cpu.h"
+#include "kernels/minifloat.h"
 
 /* ModelOpt's MXFP4 cast: ties toward zero (the count of midpoints strictly below |y|),
  * and the sign bit set for y <= 0, so zero encodes as 0x8. */
@@ -51,23 +52,27 @@ static float nvfp4_divisor(const quant_plan *plan, const quant_scales *s, uint8_
     return plan->convention == STRATA_CONVENTION_MODELOPT ? decoded * s->global : decoded / s->global;
 }
 
+/* x holds the row's cols values followed by zeros up to padded_cols. */
 void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x, uint8_t *codes)
 {
     int64_t cols = plan->cols, padded = plan->shape.padded_cols;
+    const kernel_set *k = kernels();
     switch (plan->format) {
     case STRATA_FORMAT_FP8_TENSOR:
-        for (int64_t c = 0; c < cols; c++) {
-            /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype, so the
-             * quotient is rounded to bf16/fp16 before the FP8 cast. */
-            float y = x[c] / f32_scale(plan, s, row, c);
-            if (plan->source_dtype == STRATA_DTYPE_BF16) y = bf16_round(y);
-            else if (plan->source_dtype == STRATA_DTYPE_F16) y = f16_round(y);
-            codes[c] = e4m3_encode(y);
+        /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype, so the
+         * quotient is rounded to bf16/fp16 before the FP8 cast. */
+        if (plan->source_dtype == STRATA_DTYPE_F16) {
+            for (int64_t c = 0; c < cols; c++) codes[c] = e4m3_encode(f16_round(x[c] / f32_scale(plan, s, row, c)));
+        } else {
+            k->e4m3_divide(x, (size_t)cols, f32_scale(plan, s, row, 0), plan->source_dtype == STRATA_DTYPE_BF16, codes);
         }
         break;
     case STRATA_FORMAT_FP8_CHANNEL:
     case STRATA_FORMAT_FP8_BLOCK:
-        for (int64_t c = 0; c < cols; c++) codes[c] = e4m3_encode(x[c] / f32_scale(plan, s, row, c));
+        for (int64_t c = 0; c < cols; c += plan->block_cols) {
+            int64_t n = c + plan->block_cols < cols ? plan->block_cols : cols - c;
+            k->e4m3_divide(x + c, (size_t)n, f32_scale(plan, s, row, c), false, codes + c);
+        }
         break;
     case STRATA_FORMAT_INT8_CHANNEL:
         for (int64_t c = 0; c < cols; c++)
@@ -90,16 +95,18 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
         }
         if (cols & 1) put_nibble(codes, cols, 0);
         break;
-    case STRATA_FORMAT_NVFP4:
-        for (int64_t c = 0; c < padded; c += plan->block_cols) {
-            float divisor = nvfp4_divisor(plan, s, byte_scale(plan, s, row, c));
-            for (int64_t k = c; k < c + plan->block_cols; k++) {
-                float y = k < cols ? x[k] / divisor : 0.0f;
-                if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS) y = clampf(y, -6, 6);
-                put_nibble(codes, k, e2m1_encode(y));
-            }
+    case STRATA_FORMAT_NVFP4: {
+        /* x holds padded_cols values, zeros past cols. The compressed-tensors convention
+         * clamps to +-6 first, which leaves the saturating codes unchanged. */
+        float divisors[64];
+        int64_t n_blocks = padded / 16;
+        for (int64_t b0 = 0; b0 < n_blocks; b0 += 64) {
+            int64_t n = n_blocks - b0 < 64 ? n_blocks - b0 : 64;
+            for (int64_t b = 0; b < n; b++) divisors[b] = nvfp4_divisor(plan, s, byte_scale(plan, s, row, (b0 + b) * 16));
+            k->e2m1_divide_blocks(x + b0 * 16, (size_t)n, divisors, codes + b0 * 8);
         }
         break;
+    }
     case STRATA_FORMAT_MXFP8:
         for (int64_t c = 0; c < cols; c++) {
             float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)); /* 2^-e, exact */

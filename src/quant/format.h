@@ -55,7 +55,8 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
 /* The global / tensor scale from the tensor amax (before quant_scales_from_stats). */
 void quant_global_from_amax(const quant_plan *plan, float amax, quant_scales *scales);
 
-/* Quantizes one row x (cols values, fp32) into codes (code_row_bytes). */
+/* Quantizes one row x (cols fp32 values, then zeros up to padded_cols) into codes
+ * (code_row_bytes). */
 void quant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const float *x, uint8_t *codes);
 /* Dequantizes one row. */
 void dequant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const uint8_t *codes, float *out);

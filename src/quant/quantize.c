@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "kernels/cpu.h"
 #include "kernels/pool.h"
 #include "quant/format.h"
 
@@ -34,6 +35,15 @@ static const void *row_source(const quant_job *job, int64_t row)
     return (const char *)job->src + (size_t)row * (size_t)job->plan->cols * job->element_size;
 }
 
+/* Records the first non-finite element of this row, if it comes before any seen so far. */
+static void note_bad(quant_job *job, int64_t row, const float *x)
+{
+    int64_t cols = job->plan->cols, c = 0;
+    while (c < cols && isfinite(x[c])) c++;
+    int_fast64_t at = row * cols + c, seen = atomic_load(&job->first_bad);
+    while (at < seen && !atomic_compare_exchange_weak(&job->first_bad, &seen, at)) {}
+}
+
 static void stats_task(void *ctx, int64_t begin, int64_t end)
 {
     quant_job *job = ctx;
@@ -43,26 +53,26 @@ static void stats_task(void *ctx, int64_t begin, int64_t end)
     for (int64_t row = begin; row < end; row++) {
         strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
         float *absmax = job->absmax + row * plan->blocks_per_row;
+        if (!job->min) {
+            if (!kernels()->block_absmax(x, (size_t)plan->cols, (size_t)plan->block_cols, absmax)) note_bad(job, row, x);
+            continue;
+        }
         for (int64_t b = 0; b < plan->blocks_per_row; b++) {
             int64_t c0 = b * plan->block_cols, c1 = c0 + plan->block_cols < plan->cols ? c0 + plan->block_cols : plan->cols;
             float a = 0, lo = INFINITY, hi = -INFINITY;
             for (int64_t c = c0; c < c1; c++) {
                 float v = x[c];
                 if (!isfinite(v)) {
-                    int_fast64_t at = row * plan->cols + c, seen = atomic_load(&job->first_bad);
-                    while (at < seen && !atomic_compare_exchange_weak(&job->first_bad, &seen, at)) {}
+                    note_bad(job, row, x);
                     v = 0;
                 }
-                float m = fabsf(v);
-                a = m > a ? m : a;
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
+                a = fmaxf(a, fabsf(v));
+                lo = fminf(lo, v);
+                hi = fmaxf(hi, v);
             }
             absmax[b] = a;
-            if (job->min) {
-                job->min[row * plan->blocks_per_row + b] = lo;
-                job->max[row * plan->blocks_per_row + b] = hi;
-            }
+            job->min[row * plan->blocks_per_row + b] = lo;
+            job->max[row * plan->blocks_per_row + b] = hi;
         }
     }
     free(x);
@@ -72,7 +82,7 @@ static void codes_task(void *ctx, int64_t begin, int64_t end)
 {
     quant_job *job = ctx;
     const quant_plan *plan = job->plan;
-    float *x = malloc((size_t)plan->cols * sizeof *x);
+    float *x = calloc((size_t)plan->shape.padded_cols, sizeof *x); /* zeros past cols stay zero */
     if (!x) { atomic_store(&job->failed_alloc, 1); return; }
     for (int64_t row = begin; row < end; row++) {
         uint8_t *codes = job->codes + row * plan->shape.code_row_bytes;

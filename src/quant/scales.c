@@ -9,7 +9,7 @@
 #include <math.h>
 
 #include "quant/format.h"
-#include "quant/minifloat.h"
+#include "kernels/minifloat.h"
 
 /* Rounds an intermediate to the precision the reference computes it in. */
 static float in_source_precision(const quant_plan *plan, float x)

@@ -10,6 +10,7 @@
 
 #include "helpers.h"
 #include "io/json.h"
+#include "kernels/cpu.h"
 
 typedef struct golden {
     char name[128];
@@ -118,9 +119,17 @@ static void test_golden_files(void **state)
         char *data = test_read_file(path, &length);
         golden g = {0};
         if (!parse_golden(data, length, &g)) fail_msg("%s: malformed golden file", path);
-        check_golden(&g);
-        print_message("%-28s %-10s %-5s [%lld, %lld] identical\n", g.name, strata_format_get(g.params.format)->name,
-                      strata_dtype_name(g.dtype), (long long)g.rows, (long long)g.cols);
+        /* Every kernel set this CPU runs must reproduce the reference. */
+        for (size_t k = 0; k < kernel_set_count(); k++) {
+            const kernel_set *set = kernel_set_at(k);
+            if (!set->supported(cpu_detect())) continue;
+            kernels_override(set);
+            check_golden(&g);
+            print_message("%-24s %-11s %-5s [%lld, %lld] %-8s identical\n", g.name,
+                          strata_format_get(g.params.format)->name, strata_dtype_name(g.dtype), (long long)g.rows,
+                          (long long)g.cols, set->name);
+        }
+        kernels_override(NULL);
         free(data);
         checked++;
     }

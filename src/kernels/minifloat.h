@@ -12,8 +12,8 @@
  *   value that rounds to zero encodes as 0x8 (ModelOpt does the same).
  * E8M0: the MX scale byte, 2^(e - 127); 0xFF is NaN.
  */
-#ifndef STRATA_QUANT_MINIFLOAT_H
-#define STRATA_QUANT_MINIFLOAT_H
+#ifndef STRATA_KERNELS_MINIFLOAT_H
+#define STRATA_KERNELS_MINIFLOAT_H
 
 #include <math.h>
 #include <stdint.h>

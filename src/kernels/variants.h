@@ -1,0 +1,32 @@
+/*
+ * variants.h — the kernel functions of every instruction-set variant. cpu.c assembles
+ * them into kernel sets; nothing else calls them directly.
+ *
+ * Contracts shared by all variants (the generic one defines the bytes):
+ * - *_to_f32: widen n elements; src may be unaligned.
+ * - block_absmax: out[b] = max |x| over block b of `block` elements (the last block may be
+ *   shorter); returns false if any element is NaN or infinite.
+ * - e4m3_divide: out[i] = e4m3(round_to(x[i] / divisor)), round_to = identity or bf16
+ *   (ModelOpt's per-tensor FP8 quotient in the weight dtype).
+ * - e2m1_divide_blocks: for each block b of 16 elements, code = e2m1(x / divisors[b]),
+ *   packed two per byte, element 2i in the low nibble (8 bytes per block).
+ */
+#ifndef STRATA_KERNELS_VARIANTS_H
+#define STRATA_KERNELS_VARIANTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VARIANT_FUNCTIONS(prefix)                                                                        \
+    void prefix##_bf16_to_f32(const void *src, float *dst, size_t n);                                    \
+    void prefix##_f16_to_f32(const void *src, float *dst, size_t n);                                     \
+    bool prefix##_block_absmax(const float *x, size_t n, size_t block, float *out);                      \
+    void prefix##_e4m3_divide(const float *x, size_t n, float divisor, bool round_bf16, uint8_t *out);   \
+    void prefix##_e2m1_divide_blocks(const float *x, size_t n_blocks, const float *divisors, uint8_t *codes);
+
+VARIANT_FUNCTIONS(generic)
+VARIANT_FUNCTIONS(avx2)
+VARIANT_FUNCTIONS(avx512)
+
+#endif

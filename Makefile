@@ -1,13 +1,13 @@
 # Thin wrapper over CMake. The two commands of the README:
 #   make demo   install what is missing, build, run the main job on the default models
 #   make test   install what is missing, build release + sanitizer builds, run every test
-# Others: make (release build), make sanitize, make fuzz, make install PREFIX=..., make clean
+# Others: make (release build), make sanitize, make fuzz, make bench, make install PREFIX=..., make clean
 
 BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps release sanitize demo test fuzz install clean
+.PHONY: all deps release sanitize demo test fuzz bench install clean
 
 all: release
 
@@ -30,6 +30,9 @@ test:
 
 fuzz:
 	scripts/fuzz.sh
+
+bench: release
+	$(BUILD)/release/bench_formats
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

@@ -4,7 +4,7 @@
  * memcpy bandwidth measured in the same run. One thread unless STRATA_THREADS says
  * otherwise. Not a test: it prints a table.
  *
- *   make bench            (or build/release/bench_formats [--quick])
+ *   make bench            (or build/release/bench_formats [--quick] [--format NAME] [--kernels NAME])
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,17 @@ static uint16_t *random_bf16(size_t n)
 
 int main(int argc, char **argv)
 {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    bool quick = false;
+    const char *only_format = NULL, *only_kernels = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) only_format = argv[++i];
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc) only_kernels = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_formats [--quick] [--format NAME] [--kernels generic|avx2|avx512]\n");
+            return 2;
+        }
+    }
     const char *threads_env = getenv("STRATA_THREADS");
     int threads = threads_env ? atoi(threads_env) : 1;
     strata_set_num_threads(threads);
@@ -80,6 +90,7 @@ int main(int argc, char **argv)
         for (int f = 0; f < STRATA_FORMAT_COUNT; f++) {
             strata_quant_params p = {.format = (strata_format)f};
             strata_quant_shape shape;
+            if (only_format && strcmp(only_format, strata_format_get(p.format)->name) != 0) continue;
             if (strata_quant_shape_get(&p, rows, cols, &shape) != STRATA_OK) continue;
             strata_qtensor q = {.codes = malloc(shape.code_bytes), .scales = malloc(shape.scale_bytes),
                                 .zero_points = shape.zero_point_bytes ? malloc(shape.zero_point_bytes) : NULL};
@@ -89,7 +100,7 @@ int main(int argc, char **argv)
             double best = 0;
             for (size_t k = 0; k < kernel_set_count(); k++) {
                 const kernel_set *set = kernel_set_at(kernel_set_count() - 1 - k); /* generic first */
-                if (!set->supported(cpu_detect())) {
+                if (!set->supported(cpu_detect()) || (only_kernels && strcmp(only_kernels, set->name) != 0)) {
                     printf(" %14s", "n/a");
                     continue;
                 }

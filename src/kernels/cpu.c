@@ -27,6 +27,7 @@ static bool has_avx512(const cpu_features *f) { return f->avx512f && f->avx512bw
     {                                                                                                        \
         .name = #prefix, .supported = check, .bf16_to_f32 = prefix##_bf16_to_f32,                            \
         .f16_to_f32 = prefix##_f16_to_f32, .block_absmax = prefix##_block_absmax,                            \
+        .bf16_block_absmax = prefix##_bf16_block_absmax,                                                     \
         .e4m3_divide = prefix##_e4m3_divide, .e2m1_divide_blocks = prefix##_e2m1_divide_blocks,              \
     }
 

@@ -30,6 +30,7 @@ typedef struct kernel_set {
     void (*bf16_to_f32)(const void *src, float *dst, size_t n);
     void (*f16_to_f32)(const void *src, float *dst, size_t n);
     bool (*block_absmax)(const float *x, size_t n, size_t block, float *out);
+    bool (*bf16_block_absmax)(const void *src, size_t n, size_t block, float *out);
     void (*e4m3_divide)(const float *x, size_t n, float divisor, bool round_bf16, uint8_t *out);
     void (*e2m1_divide_blocks)(const float *x, size_t n_blocks, const float *divisors, uint8_t *codes);
 } kernel_set;

@@ -4,6 +4,7 @@
  */
 #include <float.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/variants.h"
 
@@ -125,4 +126,33 @@ AVX2_TARGET void avx2_e2m1_divide_blocks(const float *x, size_t n_blocks, const 
             dst[3] = (uint8_t)(word >> 24);
         }
     }
+}
+
+AVX2_TARGET bool avx2_bf16_block_absmax(const void *src, size_t n, size_t block, float *out)
+{
+    const uint8_t *bytes = src;
+    const __m256i magnitude_mask = _mm256_set1_epi16(0x7fff), exponent = _mm256_set1_epi16(0x7f80);
+    __m256i bad = _mm256_setzero_si256();
+    bool finite = true;
+    for (size_t start = 0, b = 0; start < n; start += block, b++) {
+        size_t end = start + block < n ? start + block : n, i = start;
+        __m256i acc = _mm256_setzero_si256();
+        for (; i + 16 <= end; i += 16) {
+            __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(bytes + 2 * i)), magnitude_mask);
+            __m256i not_finite = _mm256_cmpeq_epi16(_mm256_and_si256(v, exponent), exponent);
+            bad = _mm256_or_si256(bad, not_finite);
+            acc = _mm256_max_epu16(acc, _mm256_andnot_si256(not_finite, v));
+        }
+        __m128i h = _mm_max_epu16(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        uint32_t top = 0xffffu - (uint32_t)(_mm_cvtsi128_si32(_mm_minpos_epu16(_mm_xor_si128(h, _mm_set1_epi16(-1)))) & 0xffff);
+        float a, tail;
+        uint32_t bits = top << 16;
+        memcpy(&a, &bits, sizeof a);
+        if (i < end) {
+            finite &= generic_bf16_block_absmax(bytes + 2 * i, end - i, end - i, &tail);
+            a = tail > a ? tail : a;
+        }
+        out[b] = a;
+    }
+    return finite && _mm256_testz_si256(bad, bad);
 }

@@ -5,6 +5,7 @@
  */
 #include <float.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/variants.h"
 
@@ -45,8 +46,8 @@ AVX512_TARGET bool avx512_block_absmax(const float *x, size_t n, size_t block, f
         __m512 acc = _mm512_setzero_ps();
         for (size_t i = start; i < end; i += 16) {
             size_t left = end - i;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-            __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i));
+            __m512 a = _mm512_abs_ps(left >= 16 ? _mm512_loadu_ps(x + i)
+                                                : _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1), x + i));
             bad |= _mm512_cmp_ps_mask(a, max_finite, _CMP_NLE_UQ); /* NaN or infinite */
             a = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, max_finite, _CMP_NLE_UQ), a, _mm512_setzero_ps());
             acc = _mm512_max_ps(acc, a);
@@ -61,7 +62,13 @@ AVX512_TARGET void avx512_e4m3_divide(const float *x, size_t n, float divisor, b
     const __m512 d = _mm512_set1_ps(divisor);
     for (size_t i = 0; i < n; i += 16) {
         size_t left = n - i;
-        __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        if (left >= 16) {
+            __m512 y = _mm512_div_ps(_mm512_loadu_ps(x + i), d);
+            if (round_bf16) y = bf16_round16(y);
+            _mm_storeu_si128((__m128i *)(out + i), _mm512_cvtepi32_epi8(e4m3_encode16(y)));
+            continue;
+        }
+        __mmask16 m = (__mmask16)((1u << left) - 1);
         __m512 y = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), d);
         if (round_bf16) y = bf16_round16(y);
         _mm512_mask_cvtepi32_storeu_epi8(out + i, m, e4m3_encode16(y));
@@ -88,4 +95,61 @@ AVX512_TARGET void avx512_e2m1_divide_blocks(const float *x, size_t n_blocks, co
         __m512i pairs = _mm512_or_si512(code, _mm512_srli_epi64(code, 28));
         _mm_storel_epi64((__m128i *)(codes + 8 * b), _mm512_cvtepi64_epi8(pairs));
     }
+}
+
+/* Horizontal maximum of 32 unsigned 16-bit lanes (minpos on the complement). */
+AVX512_TARGET static inline uint16_t hmax_epu16(__m512i v)
+{
+    __m256i m = _mm256_max_epu16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i h = _mm_max_epu16(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    return (uint16_t)(0xffff - (_mm_cvtsi128_si32(_mm_minpos_epu16(_mm_xor_si128(h, _mm_set1_epi16(-1)))) & 0xffff));
+}
+
+/* Maximum within each group of 16 u16 lanes, left in every lane of the group: swap and
+ * compare at distances 8, 4, 2 and 1 lanes. */
+AVX512_TARGET static inline __m512i group16_max_epu16(__m512i v)
+{
+    v = _mm512_max_epu16(v, _mm512_shuffle_i64x2(v, v, 0xb1));            /* 128-bit halves of each group */
+    v = _mm512_max_epu16(v, _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0x4e)); /* 64-bit halves */
+    v = _mm512_max_epu16(v, _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0xb1)); /* 32-bit words */
+    v = _mm512_max_epu16(v, _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(v, 0xb1), 0xb1)); /* neighbours */
+    return v;
+}
+
+AVX512_TARGET bool avx512_bf16_block_absmax(const void *src, size_t n, size_t block, float *out)
+{
+    const uint16_t *h = src;
+    const __m512i magnitude_mask = _mm512_set1_epi16(0x7fff), exponent = _mm512_set1_epi16(0x7f80);
+    __mmask32 bad = 0;
+    if (block == 16 && n % 32 == 0) {
+        /* NVFP4: two blocks per vector. */
+        for (size_t i = 0; i < n; i += 32) {
+            __m512i v = _mm512_and_si512(_mm512_loadu_si512(h + i), magnitude_mask);
+            __mmask32 not_finite = _mm512_cmpeq_epi16_mask(_mm512_and_si512(v, exponent), exponent);
+            bad |= not_finite;
+            v = group16_max_epu16(_mm512_maskz_mov_epi16(~not_finite, v));
+            uint32_t lo = (uint32_t)_mm_extract_epi16(_mm512_castsi512_si128(v), 0) << 16;
+            uint32_t hi = (uint32_t)_mm_extract_epi16(_mm512_extracti32x4_epi32(v, 2), 0) << 16;
+            memcpy(&out[i / 16], &lo, sizeof lo);
+            memcpy(&out[i / 16 + 1], &hi, sizeof hi);
+        }
+        return bad == 0;
+    }
+    for (size_t start = 0, b = 0; start < n; start += block, b++) {
+        size_t end = start + block < n ? start + block : n;
+        __m512i acc = _mm512_setzero_si512();
+        for (size_t i = start; i < end; i += 32) {
+            size_t left = end - i;
+            /* Plain loads for whole vectors; a masked load only for the tail. */
+            __m512i v = left >= 32 ? _mm512_loadu_si512(h + i)
+                                   : _mm512_maskz_loadu_epi16((__mmask32)((1u << left) - 1), h + i);
+            v = _mm512_and_si512(v, magnitude_mask);
+            __mmask32 not_finite = _mm512_cmpeq_epi16_mask(_mm512_and_si512(v, exponent), exponent);
+            bad |= not_finite;
+            acc = _mm512_max_epu16(acc, _mm512_maskz_mov_epi16(~not_finite, v));
+        }
+        uint32_t bits = (uint32_t)hmax_epu16(acc) << 16;
+        memcpy(&out[b], &bits, sizeof bits);
+    }
+    return bad == 0;
 }

@@ -5,6 +5,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/minifloat.h"
 #include "kernels/variants.h"
@@ -24,6 +25,28 @@ bool generic_block_absmax(const float *x, size_t n, size_t block, float *out)
             a = m > a ? m : a;
         }
         out[b] = a;
+    }
+    return finite;
+}
+
+bool generic_bf16_block_absmax(const void *src, size_t n, size_t block, float *out)
+{
+    const uint8_t *bytes = src;
+    bool finite = true;
+    for (size_t start = 0, b = 0; start < n; start += block, b++) {
+        size_t end = start + block < n ? start + block : n;
+        uint16_t a = 0;
+        for (size_t i = start; i < end; i++) {
+            uint16_t m;
+            memcpy(&m, bytes + 2 * i, 2);
+            m &= 0x7fff;
+            if ((m & 0x7f80) == 0x7f80) {
+                finite = false;
+                m = 0;
+            }
+            a = m > a ? m : a;
+        }
+        out[b] = f32_from_bits((uint32_t)a << 16);
     }
     return finite;
 }

@@ -6,6 +6,8 @@
  * - *_to_f32: widen n elements; src may be unaligned.
  * - block_absmax: out[b] = max |x| over block b of `block` elements (the last block may be
  *   shorter); returns false if any element is NaN or infinite.
+ * - bf16_block_absmax: the same on BF16 input (src may be unaligned), computed on the bit
+ *   patterns: magnitudes of finite bf16 values order like their low 15 bits.
  * - e4m3_divide: out[i] = e4m3(round_to(x[i] / divisor)), round_to = identity or bf16
  *   (ModelOpt's per-tensor FP8 quotient in the weight dtype).
  * - e2m1_divide_blocks: for each block b of 16 elements, code = e2m1(x / divisors[b]),
@@ -22,6 +24,7 @@
     void prefix##_bf16_to_f32(const void *src, float *dst, size_t n);                                    \
     void prefix##_f16_to_f32(const void *src, float *dst, size_t n);                                     \
     bool prefix##_block_absmax(const float *x, size_t n, size_t block, float *out);                      \
+    bool prefix##_bf16_block_absmax(const void *src, size_t n, size_t block, float *out);                \
     void prefix##_e4m3_divide(const float *x, size_t n, float divisor, bool round_bf16, uint8_t *out);   \
     void prefix##_e2m1_divide_blocks(const float *x, size_t n_blocks, const float *divisors, uint8_t *codes);
 

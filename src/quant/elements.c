@@ -100,9 +100,10 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
          * clamps to +-6 first, which leaves the saturating codes unchanged. */
         float divisors[64];
         int64_t n_blocks = padded / 16;
+        const uint8_t *block_scales = (const uint8_t *)s->stored + row * plan->shape.scale_cols;
         for (int64_t b0 = 0; b0 < n_blocks; b0 += 64) {
             int64_t n = n_blocks - b0 < 64 ? n_blocks - b0 : 64;
-            for (int64_t b = 0; b < n; b++) divisors[b] = nvfp4_divisor(plan, s, byte_scale(plan, s, row, (b0 + b) * 16));
+            for (int64_t b = 0; b < n; b++) divisors[b] = nvfp4_divisor(plan, s, block_scales[b0 + b]);
             k->e2m1_divide_blocks(x + b0 * 16, (size_t)n, divisors, codes + b0 * 8);
         }
         break;

@@ -50,11 +50,20 @@ static void stats_task(void *ctx, int64_t begin, int64_t end)
     const quant_plan *plan = job->plan;
     float *x = malloc((size_t)plan->cols * sizeof *x);
     if (!x) { atomic_store(&job->failed_alloc, 1); return; }
+    const kernel_set *k = kernels();
     for (int64_t row = begin; row < end; row++) {
-        strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
         float *absmax = job->absmax + row * plan->blocks_per_row;
+        if (!job->min && plan->source_dtype == STRATA_DTYPE_BF16) {
+            /* Straight from the BF16 bits: no widening pass. */
+            if (k->bf16_block_absmax(row_source(job, row), (size_t)plan->cols, (size_t)plan->block_cols, absmax))
+                continue;
+            strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
+            note_bad(job, row, x);
+            continue;
+        }
+        strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
         if (!job->min) {
-            if (!kernels()->block_absmax(x, (size_t)plan->cols, (size_t)plan->block_cols, absmax)) note_bad(job, row, x);
+            if (!k->block_absmax(x, (size_t)plan->cols, (size_t)plan->block_cols, absmax)) note_bad(job, row, x);
             continue;
         }
         for (int64_t b = 0; b < plan->blocks_per_row; b++) {
@@ -66,9 +75,10 @@ static void stats_task(void *ctx, int64_t begin, int64_t end)
                     note_bad(job, row, x);
                     v = 0;
                 }
-                a = fmaxf(a, fabsf(v));
-                lo = fminf(lo, v);
-                hi = fmaxf(hi, v);
+                float m = fabsf(v);
+                a = m > a ? m : a;
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
             }
             absmax[b] = a;
             job->min[row * plan->blocks_per_row + b] = lo;
@@ -93,21 +103,33 @@ static void codes_task(void *ctx, int64_t begin, int64_t end)
     free(x);
 }
 
+static void scales_task(void *ctx, int64_t begin, int64_t end)
+{
+    quant_job *job = ctx;
+    const quant_plan *plan = job->plan;
+    for (int64_t sr = begin; sr < end; sr++) {
+        int64_t offset = sr * plan->blocks_per_row;
+        quant_scales_from_stats(plan, job->absmax + offset, job->min ? job->min + offset : NULL,
+                                job->max ? job->max + offset : NULL, sr, (quant_scales *)job->scales);
+    }
+}
+
 /* Reduces row statistics over each scale block's rows into the scale grid (in place:
  * scale row r's statistics end up in row r of the tables). */
 static void reduce_to_grid(const quant_plan *plan, float *absmax, float *min, float *max)
 {
     int64_t n = plan->blocks_per_row;
+    if (plan->block_rows == 1) return; /* already one row of statistics per scale row */
     for (int64_t sr = 0; sr < plan->shape.scale_rows; sr++) {
         int64_t r0 = sr * plan->block_rows, r1 = r0 + plan->block_rows < plan->rows ? r0 + plan->block_rows : plan->rows;
         for (int64_t b = 0; b < n; b++) {
             float a = absmax[r0 * n + b];
             float lo = min ? min[r0 * n + b] : 0, hi = max ? max[r0 * n + b] : 0;
             for (int64_t r = r0 + 1; r < r1; r++) {
-                a = fmaxf(a, absmax[r * n + b]);
+                a = absmax[r * n + b] > a ? absmax[r * n + b] : a;
                 if (min) {
-                    lo = fminf(lo, min[r * n + b]);
-                    hi = fmaxf(hi, max[r * n + b]);
+                    lo = min[r * n + b] < lo ? min[r * n + b] : lo;
+                    hi = max[r * n + b] > hi ? max[r * n + b] : hi;
                 }
             }
             absmax[sr * n + b] = a;
@@ -151,7 +173,7 @@ static strata_status run(const quant_plan *plan, const void *src, strata_qtensor
         goto done;
     }
     float tensor_amax = 0;
-    for (int64_t i = 0; i < n_stats; i++) tensor_amax = fmaxf(tensor_amax, job.absmax[i]);
+    kernels()->block_absmax(job.absmax, (size_t)n_stats, (size_t)n_stats, &tensor_amax);
     reduce_to_grid(plan, job.absmax, job.min, job.max);
     /* A calibrated amax replaces the data's for the tensor-level scale. */
     if (plan->calibrated_amax > 0) {
@@ -160,11 +182,8 @@ static strata_status run(const quant_plan *plan, const void *src, strata_qtensor
     }
     quant_scales scales = {.stored = out->scales, .zero_points = out->zero_points};
     quant_global_from_amax(plan, tensor_amax, &scales);
-    for (int64_t sr = 0; sr < plan->shape.scale_rows; sr++) {
-        int64_t offset = sr * plan->blocks_per_row;
-        quant_scales_from_stats(plan, job.absmax + offset, job.min ? job.min + offset : NULL,
-                                job.max ? job.max + offset : NULL, sr, &scales);
-    }
+    job.scales = &scales;
+    pool_parallel_for(plan->shape.scale_rows, 16, scales_task, &job);
     out->global_scale = scales.global;
     job.scales = &scales;
     pool_parallel_for(plan->rows, 1, codes_task, &job);

@@ -59,6 +59,17 @@ static void compare_variants(const float *x, size_t n, const float *divisors)
                 if (f32_bits(ma[i]) != f32_bits(mb[i]))
                     fail_msg("%s block_absmax: n %zu block %zu [%zu]: %a vs %a", set->name, n, block, i, ma[i], mb[i]);
         }
+        uint16_t h[N];
+        for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(f32_bits(x[i]) >> 16);
+        for (size_t block = 1; block <= 130; block = block < 34 ? block + 1 : block * 2) {
+            bool fa = ref->bf16_block_absmax(h, n, block, ma), fb = set->bf16_block_absmax(h, n, block, mb);
+            assert_int_equal(fa, fb);
+            size_t blocks = (n + block - 1) / block;
+            for (size_t i = 0; i < blocks; i++)
+                if (f32_bits(ma[i]) != f32_bits(mb[i]))
+                    fail_msg("%s bf16_block_absmax: n %zu block %zu [%zu]: %a vs %a", set->name, n, block, i, ma[i],
+                             mb[i]);
+        }
         for (int round = 0; round < 2; round++) {
             for (size_t d = 0; d < 4; d++) {
                 memset(a, 0, n);
@@ -104,6 +115,13 @@ static void test_variants_match_reference(void **state_)
         assert_false(set->block_absmax(x, 64, 64, out));
         x[37] = 1.0f;
         assert_true(set->block_absmax(x, 64, 7, out));
+        uint16_t h[64];
+        for (size_t i = 0; i < 64; i++) h[i] = (uint16_t)(f32_bits(x[i]) >> 16);
+        assert_true(set->bf16_block_absmax(h, 64, 16, out));
+        h[40] = 0x7fc0; /* NaN */
+        assert_false(set->bf16_block_absmax(h, 64, 16, out));
+        h[40] = 0xff80; /* -Inf */
+        assert_false(set->bf16_block_absmax(h, 64, 5, out));
         x[37] = NAN;
     }
     free(buffer);

@@ -204,8 +204,41 @@ def ref_nvfp4_ct(w, amax):
             b"", float(gs))
 
 
+def ref_ct_symmetric(kind, strategy, group=None):
+    """compressed-tensors symmetric int8 / int4 / fp8 (calculate_qparams, then quantize)."""
+    def run(w, amax):
+        from compressed_tensors.quantization import QuantizationArgs
+        from compressed_tensors.quantization.lifecycle.forward import quantize
+        from compressed_tensors.quantization.utils.helpers import calculate_qparams
+        n, k = w.shape
+        bits, qtype = {"int8": (8, "int"), "int4": (4, "int"), "fp8": (8, "float")}[kind]
+        args = QuantizationArgs(num_bits=bits, type=qtype, symmetric=True, strategy=strategy, group_size=group)
+        if strategy == "tensor":
+            lo, hi = w.min().reshape(1), w.max().reshape(1)
+        elif strategy == "channel":
+            lo, hi = w.amin(dim=1, keepdim=True), w.amax(dim=1, keepdim=True)
+        else:
+            grouped = w.view(n, k // group, group)
+            lo, hi = grouped.amin(dim=-1), grouped.amax(dim=-1)
+        scale, zp = calculate_qparams(lo, hi, args)
+        if kind == "fp8":
+            q = quantize(w, scale, zp, args, dtype=torch.float8_e4m3fn)
+            codes = q.view(torch.uint8).contiguous().numpy().tobytes()
+        else:
+            q = quantize(w, scale, zp, args, dtype=torch.int8)
+            if kind == "int8":
+                codes = q.view(torch.uint8).contiguous().numpy().tobytes()
+            else:
+                q = q.to(torch.int16)
+                codes = ((q[:, 0::2] & 0xF) | ((q[:, 1::2] & 0xF) << 4)).to(torch.uint8).contiguous().numpy().tobytes()
+        return codes, scale.float().contiguous().numpy().tobytes(), b"", None
+    return run
+
+
 REFERENCES = {"fp8": ref_fp8, "fp8-channel": ref_fp8_channel, "fp8-block": ref_fp8_block, "nvfp4": ref_nvfp4,
-              "mxfp8": ref_mxfp8, "mxfp4": ref_mxfp4, "int8": ref_int8, "int4": ref_int4, "int4-asym": ref_int4_asym, "nvfp4-ct": ref_nvfp4_ct}
+              "mxfp8": ref_mxfp8, "mxfp4": ref_mxfp4, "int8": ref_int8, "int4": ref_int4, "int4-asym": ref_int4_asym, "nvfp4-ct": ref_nvfp4_ct,
+              "int8-ct": ref_ct_symmetric("int8", "channel"), "int4-ct": ref_ct_symmetric("int4", "group", 128),
+              "fp8-ct": ref_ct_symmetric("fp8", "tensor"), "fp8-channel-ct": ref_ct_symmetric("fp8", "channel")}
 
 # (case name, format, dtype, rows, cols, seed, calibrated amax)
 CASES = [
@@ -227,15 +260,20 @@ CASES = [
     ("int4_asym_f32", "int4-asym", "F32", 32, 256, 16, 0.0),
     ("nvfp4_ct_bf16", "nvfp4-ct", "BF16", 48, 96, 17, 0.0),
     ("nvfp4_ct_f32", "nvfp4-ct", "F32", 48, 96, 18, 0.0),
+    ("int8_ct_bf16", "int8-ct", "BF16", 48, 96, 19, 0.0),
+    ("int4_ct_bf16", "int4-ct", "BF16", 32, 256, 20, 0.0),
+    ("fp8_ct_bf16", "fp8-ct", "BF16", 48, 96, 21, 0.0),
+    ("fp8_channel_ct_bf16", "fp8-channel-ct", "BF16", 48, 96, 22, 0.0),
+    ("int8_ct_f32", "int8-ct", "F32", 16, 64, 23, 0.0),
 ]
 
 
 def golden_bytes(case):
     name, fmt, dtype, rows, cols, seed, amax = case
-    block = {"nvfp4": 16, "nvfp4-ct": 16, "mxfp8": 32, "mxfp4": 32, "int4": 128, "int4-asym": 128, "fp8-block": 128}.get(fmt, cols)
+    block = {"nvfp4": 16, "nvfp4-ct": 16, "int4-ct": 128, "mxfp8": 32, "mxfp4": 32, "int4": 128, "int4-asym": 128, "fp8-block": 128}.get(fmt, cols)
     w = adversarial(rows, cols, seed, DTYPES[dtype], block)
     codes, scales, zero, global_scale = REFERENCES[fmt](w, amax)
-    convention = "compressed-tensors" if fmt in ("int4-asym", "nvfp4-ct") else "modelopt"
+    convention = "compressed-tensors" if fmt == "int4-asym" or fmt.endswith("-ct") else "modelopt"
     header = {"case": name, "format": fmt.replace("-ct", ""), "convention": convention,
               "dtype": dtype, "rows": rows, "cols": cols, "group_size": 128 if fmt.startswith("int4") else 0,
               "amax": amax, "code_bytes": len(codes), "scale_bytes": len(scales), "zero_point_bytes": len(zero),

@@ -53,10 +53,35 @@ static float nvfp4_divisor(const quant_plan *plan, const quant_scales *s, uint8_
 }
 
 /* x holds the row's cols values followed by zeros up to padded_cols. */
+/* compressed-tensors' _quantize on CPU: x / scale in the weight's dtype, clamp, then round
+ * (integers) or cast (FP8). */
+static void quant_row_compressed_tensors(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x,
+                                         uint8_t *codes)
+{
+    int64_t cols = plan->cols;
+    for (int64_t c = 0; c < cols; c++) {
+        float y = x[c] / f32_scale(plan, s, row, c);
+        if (plan->source_dtype == STRATA_DTYPE_BF16) y = bf16_round(y);
+        else if (plan->source_dtype == STRATA_DTYPE_F16) y = f16_round(y);
+        y += 0.0f; /* the reference adds its (zero) zero point, which turns -0 into +0 */
+        switch (plan->format) {
+        case STRATA_FORMAT_INT8_CHANNEL: codes[c] = (uint8_t)(int8_t)nearbyintf(clampf(y, -128, 127)); break;
+        case STRATA_FORMAT_INT4_GROUP: put_nibble(codes, c, (uint8_t)((int)nearbyintf(clampf(y, -8, 7)) & 0xf)); break;
+        default: codes[c] = e4m3_encode(clampf(y, -448.0f, 448.0f)); break;
+        }
+    }
+    if (plan->format == STRATA_FORMAT_INT4_GROUP && (cols & 1)) put_nibble(codes, cols, 0);
+}
+
 void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x, uint8_t *codes)
 {
     int64_t cols = plan->cols, padded = plan->shape.padded_cols;
     const kernel_set *k = kernels();
+    if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS && plan->format != STRATA_FORMAT_NVFP4 &&
+        plan->format != STRATA_FORMAT_INT4_GROUP_ASYM) {
+        quant_row_compressed_tensors(plan, s, row, x, codes);
+        return;
+    }
     switch (plan->format) {
     case STRATA_FORMAT_FP8_TENSOR:
         /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype, so the

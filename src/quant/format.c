@@ -42,7 +42,7 @@ static bool convention_supported(strata_format format, strata_convention convent
 {
     if (convention == STRATA_CONVENTION_MODELOPT) return format != STRATA_FORMAT_INT4_GROUP_ASYM;
     if (convention == STRATA_CONVENTION_COMPRESSED_TENSORS)
-        return format == STRATA_FORMAT_NVFP4 || format == STRATA_FORMAT_INT4_GROUP_ASYM;
+        return format != STRATA_FORMAT_MXFP8 && format != STRATA_FORMAT_MXFP4;
     return false;
 }
 

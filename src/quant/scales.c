@@ -47,6 +47,19 @@ static int mx_exponent(float d)
     return (int)e;
 }
 
+/* Formats whose compressed-tensors scale is the symmetric amax / (range / 2). */
+static bool compressed_tensors_symmetric(const quant_plan *plan)
+{
+    switch (plan->format) {
+    case STRATA_FORMAT_FP8_TENSOR:
+    case STRATA_FORMAT_FP8_CHANNEL:
+    case STRATA_FORMAT_FP8_BLOCK:
+    case STRATA_FORMAT_INT8_CHANNEL:
+    case STRATA_FORMAT_INT4_GROUP: return true;
+    default: return false;
+    }
+}
+
 void quant_global_from_amax(const quant_plan *plan, float amax, quant_scales *scales)
 {
     scales->tensor_amax = amax;
@@ -72,6 +85,17 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
     int64_t n = plan->shape.scale_cols;
     float *f32_out = (float *)scales->stored + scale_row * n;
     uint8_t *byte_out = (uint8_t *)scales->stored + scale_row * n;
+    if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS && compressed_tensors_symmetric(plan)) {
+        /* calculate_qparams: amax / (range / 2) in the weight's dtype; zero becomes eps. */
+        float half_range = plan->format == STRATA_FORMAT_INT8_CHANNEL ? 127.5f
+                           : plan->format == STRATA_FORMAT_INT4_GROUP ? 7.5f
+                                                                      : 448.0f;
+        for (int64_t b = 0; b < n; b++) {
+            float s = in_source_precision(plan, absmax[b] / half_range);
+            f32_out[b] = s != 0 ? s : source_eps(plan);
+        }
+        return;
+    }
     for (int64_t b = 0; b < n; b++) {
         float a = absmax[b];
         switch (plan->format) {

@@ -265,6 +265,7 @@ CASES = [
     ("fp8_ct_bf16", "fp8-ct", "BF16", 48, 96, 21, 0.0),
     ("fp8_channel_ct_bf16", "fp8-channel-ct", "BF16", 48, 96, 22, 0.0),
     ("int8_ct_f32", "int8-ct", "F32", 16, 64, 23, 0.0),
+    ("int4_asym_bf16", "int4-asym", "BF16", 32, 256, 24, 0.0),
 ]
 
 

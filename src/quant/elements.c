@@ -113,8 +113,11 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
     case STRATA_FORMAT_INT4_GROUP_ASYM:
         for (int64_t c = 0; c < cols; c++) {
             int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
-            /* compressed-tensors clamps before rounding. */
-            float y = x[c] / f32_scale(plan, s, row, c) + (float)s->zero_points[index];
+            /* compressed-tensors divides and adds in the weight's dtype, clamps, then rounds. */
+            float y = x[c] / f32_scale(plan, s, row, c);
+            if (plan->source_dtype == STRATA_DTYPE_BF16) y = bf16_round(bf16_round(y) + (float)s->zero_points[index]);
+            else if (plan->source_dtype == STRATA_DTYPE_F16) y = f16_round(f16_round(y) + (float)s->zero_points[index]);
+            else y += (float)s->zero_points[index];
             int q = (int)nearbyintf(clampf(y, -8, 7));
             put_nibble(codes, c, (uint8_t)(q & 0xf));
         }

@@ -118,11 +118,12 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
         }
         case STRATA_FORMAT_INT4_GROUP_ASYM: {
             /* calculate_qparams: the range always includes 0; zero point rounded after clamping. */
+            /* Each step rounds to the weight's dtype, as the reference computes in it. */
             float lo = min[b] < 0 ? min[b] : 0, hi = max[b] > 0 ? max[b] : 0;
-            float s = (hi - lo) / 15.0f, zp = 0;
+            float s = in_source_precision(plan, in_source_precision(plan, hi - lo) / 15.0f), zp = 0;
             if (s == 0) s = source_eps(plan); /* the reference's zero point is then NaN, stored as 0 */
             else {
-                zp = -8.0f - lo / s;
+                zp = in_source_precision(plan, -8.0f - in_source_precision(plan, lo / s));
                 zp = nearbyintf(zp < -8 ? -8 : zp > 7 ? 7 : zp);
             }
             f32_out[b] = s;

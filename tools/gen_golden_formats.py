@@ -235,10 +235,32 @@ def ref_ct_symmetric(kind, strategy, group=None):
     return run
 
 
+def ref_mx_ct(bits):
+    """compressed-tensors MXFP4 / MXFP8 (group 32, uint8 E8M0 scales)."""
+    def run(w, amax):
+        from compressed_tensors.compressors.nvfp4.helpers import pack_fp4_to_uint8
+        from compressed_tensors.quantization import QuantizationArgs
+        from compressed_tensors.quantization.lifecycle.forward import quantize
+        from compressed_tensors.quantization.utils.helpers import calculate_qparams
+        n, k = w.shape
+        args = QuantizationArgs(num_bits=bits, type="float", strategy="group", symmetric=True, group_size=32,
+                                scale_dtype=torch.uint8, zp_dtype=torch.uint8)
+        grouped = w.view(n, k // 32, 32)
+        scale, zp = calculate_qparams(grouped.amin(dim=-1), grouped.amax(dim=-1), args)
+        exponent = (127 + torch.log2(scale.float())).round().to(torch.uint8)
+        if bits == 4:
+            codes = pack_fp4_to_uint8(quantize(w, scale, zp, args)).contiguous().numpy().tobytes()
+        else:
+            codes = quantize(w, scale, zp, args, dtype=torch.float8_e4m3fn).view(torch.uint8).numpy().tobytes()
+        return codes, exponent.contiguous().numpy().tobytes(), b"", None
+    return run
+
+
 REFERENCES = {"fp8": ref_fp8, "fp8-channel": ref_fp8_channel, "fp8-block": ref_fp8_block, "nvfp4": ref_nvfp4,
               "mxfp8": ref_mxfp8, "mxfp4": ref_mxfp4, "int8": ref_int8, "int4": ref_int4, "int4-asym": ref_int4_asym, "nvfp4-ct": ref_nvfp4_ct,
               "int8-ct": ref_ct_symmetric("int8", "channel"), "int4-ct": ref_ct_symmetric("int4", "group", 128),
-              "fp8-ct": ref_ct_symmetric("fp8", "tensor"), "fp8-channel-ct": ref_ct_symmetric("fp8", "channel")}
+              "fp8-ct": ref_ct_symmetric("fp8", "tensor"), "fp8-channel-ct": ref_ct_symmetric("fp8", "channel"),
+              "mxfp4-ct": ref_mx_ct(4), "mxfp8-ct": ref_mx_ct(8)}
 
 # (case name, format, dtype, rows, cols, seed, calibrated amax)
 CASES = [
@@ -266,12 +288,14 @@ CASES = [
     ("fp8_channel_ct_bf16", "fp8-channel-ct", "BF16", 48, 96, 22, 0.0),
     ("int8_ct_f32", "int8-ct", "F32", 16, 64, 23, 0.0),
     ("int4_asym_bf16", "int4-asym", "BF16", 32, 256, 24, 0.0),
+    ("mxfp4_ct_bf16", "mxfp4-ct", "BF16", 48, 96, 25, 0.0),
+    ("mxfp8_ct_bf16", "mxfp8-ct", "BF16", 48, 96, 26, 0.0),
 ]
 
 
 def golden_bytes(case):
     name, fmt, dtype, rows, cols, seed, amax = case
-    block = {"nvfp4": 16, "nvfp4-ct": 16, "int4-ct": 128, "mxfp8": 32, "mxfp4": 32, "int4": 128, "int4-asym": 128, "fp8-block": 128}.get(fmt, cols)
+    block = {"nvfp4": 16, "nvfp4-ct": 16, "int4-ct": 128, "mxfp4-ct": 32, "mxfp8-ct": 32, "mxfp8": 32, "mxfp4": 32, "int4": 128, "int4-asym": 128, "fp8-block": 128}.get(fmt, cols)
     w = adversarial(rows, cols, seed, DTYPES[dtype], block)
     codes, scales, zero, global_scale = REFERENCES[fmt](w, amax)
     convention = "compressed-tensors" if fmt == "int4-asym" or fmt.endswith("-ct") else "modelopt"

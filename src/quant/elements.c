@@ -73,13 +73,29 @@ static void quant_row_compressed_tensors(const quant_plan *plan, const quant_sca
     if (plan->format == STRATA_FORMAT_INT4_GROUP && (cols & 1)) put_nibble(codes, cols, 0);
 }
 
+/* compressed-tensors' MX path: x / 2^(E-127) (exact), plus the zero zero point, clamped to
+ * the element range, then the FP8 cast or the NVFP4-style E2M1 rounding (ties to even). */
+static void quant_row_mx_compressed_tensors(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x,
+                                            uint8_t *codes)
+{
+    bool fp4 = plan->format == STRATA_FORMAT_MXFP4;
+    int64_t n = fp4 ? plan->shape.padded_cols : plan->cols;
+    for (int64_t c = 0; c < n; c++) {
+        float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c));
+        float y = (c < plan->cols ? x[c] * multiplier : 0.0f) + 0.0f;
+        if (fp4) put_nibble(codes, c, e2m1_encode(clampf(y, -6.0f, 6.0f)));
+        else codes[c] = e4m3_encode(clampf(y, -448.0f, 448.0f));
+    }
+}
+
 void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x, uint8_t *codes)
 {
     int64_t cols = plan->cols, padded = plan->shape.padded_cols;
     const kernel_set *k = kernels();
     if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS && plan->format != STRATA_FORMAT_NVFP4 &&
         plan->format != STRATA_FORMAT_INT4_GROUP_ASYM) {
-        quant_row_compressed_tensors(plan, s, row, x, codes);
+        if (plan->format == STRATA_FORMAT_MXFP8 || plan->format == STRATA_FORMAT_MXFP4) quant_row_mx_compressed_tensors(plan, s, row, x, codes);
+        else quant_row_compressed_tensors(plan, s, row, x, codes);
         return;
     }
     switch (plan->format) {

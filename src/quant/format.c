@@ -41,8 +41,7 @@ bool strata_format_from_name(const char *name, strata_format *out)
 static bool convention_supported(strata_format format, strata_convention convention)
 {
     if (convention == STRATA_CONVENTION_MODELOPT) return format != STRATA_FORMAT_INT4_GROUP_ASYM;
-    if (convention == STRATA_CONVENTION_COMPRESSED_TENSORS)
-        return format != STRATA_FORMAT_MXFP8 && format != STRATA_FORMAT_MXFP4;
+    if (convention == STRATA_CONVENTION_COMPRESSED_TENSORS) return true;
     return false;
 }
 
@@ -59,8 +58,7 @@ static strata_status plan_shape(const strata_quant_params *p, int64_t rows, int6
     if (p->format == STRATA_FORMAT_INT4_GROUP_ASYM && convention == STRATA_CONVENTION_MODELOPT)
         convention = STRATA_CONVENTION_COMPRESSED_TENSORS; /* ModelOpt has no asymmetric int4 */
     if (!convention_supported(p->format, convention))
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: the %s convention is not available for this format", info->name,
-                           convention == STRATA_CONVENTION_MODELOPT ? "ModelOpt" : "compressed-tensors");
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: unknown quantization convention %d", info->name, (int)convention);
     int64_t block_cols = info->block_cols ? info->block_cols : cols;
     if (p->format == STRATA_FORMAT_INT4_GROUP || p->format == STRATA_FORMAT_INT4_GROUP_ASYM) {
         block_cols = p->group_size ? p->group_size : 128;

@@ -47,6 +47,19 @@ static int mx_exponent(float d)
     return (int)e;
 }
 
+/* compressed-tensors' E8M0 scale: amax rounded to a power of two (up only when its
+ * significand is at least 1.75), minus an offset (2 for FP4, 8 for FP8), clamped to a byte. */
+static uint8_t compressed_tensors_mx_scale(float amax, int offset)
+{
+    if (!(amax > 0)) return 0;
+    uint32_t power_of_two = (f32_bits(amax) + (1u << 21)) & 0xff800000u;
+    int exponent = (int)(power_of_two >> 23);
+    if (exponent == 0) return 0;        /* rounded down to zero: log2 is -inf */
+    if (exponent == 0xff) return 0xff;  /* rounded up to infinity */
+    int e = exponent - offset;
+    return (uint8_t)(e < 0 ? 0 : e > 255 ? 255 : e);
+}
+
 /* Formats whose compressed-tensors scale is the symmetric amax / (range / 2). */
 static bool compressed_tensors_symmetric(const quant_plan *plan)
 {
@@ -145,8 +158,14 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
             }
             break;
         }
-        case STRATA_FORMAT_MXFP8: byte_out[b] = (uint8_t)(mx_exponent(a / 448.0f) + 127); break;
-        case STRATA_FORMAT_MXFP4: byte_out[b] = (uint8_t)(mx_exponent(a / 6.0f) + 127); break;
+        case STRATA_FORMAT_MXFP8:
+            byte_out[b] = plan->convention == STRATA_CONVENTION_MODELOPT ? (uint8_t)(mx_exponent(a / 448.0f) + 127)
+                                                                         : compressed_tensors_mx_scale(a, 8);
+            break;
+        case STRATA_FORMAT_MXFP4:
+            byte_out[b] = plan->convention == STRATA_CONVENTION_MODELOPT ? (uint8_t)(mx_exponent(a / 6.0f) + 127)
+                                                                         : compressed_tensors_mx_scale(a, 2);
+            break;
         case STRATA_FORMAT_COUNT: break;
         }
     }

@@ -23,7 +23,7 @@ typedef struct quant_job {
     const void *src;
     size_t element_size;
     float *absmax, *min, *max;          /* (rows, blocks_per_row) statistics of pass 1 */
-    const quant_scales *scales;
+    quant_scales *scales;               /* written by the scales pass, read by the codes pass */
     uint8_t *codes;                     /* (rows, code_row_bytes) */
     float *dequantized;                 /* (rows, cols) for fake quantization, or NULL */
     atomic_int_fast64_t first_bad;      /* smallest row*cols+col holding NaN/Inf, or INT64_MAX */
@@ -110,7 +110,7 @@ static void scales_task(void *ctx, int64_t begin, int64_t end)
     for (int64_t sr = begin; sr < end; sr++) {
         int64_t offset = sr * plan->blocks_per_row;
         quant_scales_from_stats(plan, job->absmax + offset, job->min ? job->min + offset : NULL,
-                                job->max ? job->max + offset : NULL, sr, (quant_scales *)job->scales);
+                                job->max ? job->max + offset : NULL, sr, job->scales);
     }
 }
 
@@ -185,7 +185,6 @@ static strata_status run(const quant_plan *plan, const void *src, strata_qtensor
     job.scales = &scales;
     pool_parallel_for(plan->shape.scale_rows, 16, scales_task, &job);
     out->global_scale = scales.global;
-    job.scales = &scales;
     pool_parallel_for(plan->rows, 1, codes_task, &job);
     if (atomic_load(&job.failed_alloc))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor",

@@ -60,9 +60,7 @@ static void quant_row_compressed_tensors(const quant_plan *plan, const quant_sca
 {
     int64_t cols = plan->cols;
     for (int64_t c = 0; c < cols; c++) {
-        float y = x[c] / f32_scale(plan, s, row, c);
-        if (plan->source_dtype == STRATA_DTYPE_BF16) y = bf16_round(y);
-        else if (plan->source_dtype == STRATA_DTYPE_F16) y = f16_round(y);
+        float y = quant_round_to_source(plan, x[c] / f32_scale(plan, s, row, c));
         y += 0.0f; /* the reference adds its (zero) zero point, which turns -0 into +0 */
         switch (plan->format) {
         case STRATA_FORMAT_INT8_CHANNEL: codes[c] = (uint8_t)(int8_t)nearbyintf(clampf(y, -128, 127)); break;
@@ -103,7 +101,8 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
         /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype, so the
          * quotient is rounded to bf16/fp16 before the FP8 cast. */
         if (plan->source_dtype == STRATA_DTYPE_F16) {
-            for (int64_t c = 0; c < cols; c++) codes[c] = e4m3_encode(f16_round(x[c] / f32_scale(plan, s, row, c)));
+            for (int64_t c = 0; c < cols; c++)
+                codes[c] = e4m3_encode(quant_round_to_source(plan, x[c] / f32_scale(plan, s, row, c)));
         } else {
             k->e4m3_divide(x, (size_t)cols, f32_scale(plan, s, row, 0), plan->source_dtype == STRATA_DTYPE_BF16, codes);
         }
@@ -130,10 +129,8 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
         for (int64_t c = 0; c < cols; c++) {
             int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
             /* compressed-tensors divides and adds in the weight's dtype, clamps, then rounds. */
-            float y = x[c] / f32_scale(plan, s, row, c);
-            if (plan->source_dtype == STRATA_DTYPE_BF16) y = bf16_round(bf16_round(y) + (float)s->zero_points[index]);
-            else if (plan->source_dtype == STRATA_DTYPE_F16) y = f16_round(f16_round(y) + (float)s->zero_points[index]);
-            else y += (float)s->zero_points[index];
+            float y = quant_round_to_source(plan, x[c] / f32_scale(plan, s, row, c));
+            y = quant_round_to_source(plan, y + (float)s->zero_points[index]);
             int q = (int)nearbyintf(clampf(y, -8, 7));
             put_nibble(codes, c, (uint8_t)(q & 0xf));
         }

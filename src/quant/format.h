@@ -31,6 +31,10 @@ typedef struct quant_plan {
 strata_status quant_plan_init(const strata_quant_params *params, strata_dtype dtype, int64_t rows, int64_t cols,
                               quant_plan *plan);
 
+/* Rounds an intermediate to the precision of the input dtype (identity for F32): the
+ * references compute some steps in the weight's dtype. */
+float quant_round_to_source(const quant_plan *plan, float x);
+
 /* Per-block statistics of pass 1, for one row: absmax[b], and for asymmetric formats
  * min[b] and max[b]. */
 typedef struct block_stats {

@@ -11,8 +11,7 @@
 #include "quant/format.h"
 #include "kernels/minifloat.h"
 
-/* Rounds an intermediate to the precision the reference computes it in. */
-static float in_source_precision(const quant_plan *plan, float x)
+float quant_round_to_source(const quant_plan *plan, float x)
 {
     switch (plan->source_dtype) {
     case STRATA_DTYPE_BF16: return bf16_round(x);
@@ -84,10 +83,10 @@ void quant_global_from_amax(const quant_plan *plan, float amax, quant_scales *sc
     } else {
         /* generate_gparam: 2688 / clamp(amax, tiny), evaluated as reciprocal * 2688 in the
          * source precision; an infinite result becomes 1. */
-        float a = in_source_precision(plan, amax);
+        float a = quant_round_to_source(plan, amax);
         if (a < source_tiny(plan)) a = source_tiny(plan);
-        float reciprocal = in_source_precision(plan, 1.0f / a);
-        float g = in_source_precision(plan, reciprocal * 2688.0f);
+        float reciprocal = quant_round_to_source(plan, 1.0f / a);
+        float g = quant_round_to_source(plan, reciprocal * 2688.0f);
         scales->global = isfinite(g) ? g : 1.0f;
     }
 }
@@ -104,7 +103,7 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
                            : plan->format == STRATA_FORMAT_INT4_GROUP ? 7.5f
                                                                       : 448.0f;
         for (int64_t b = 0; b < n; b++) {
-            float s = in_source_precision(plan, absmax[b] / half_range);
+            float s = quant_round_to_source(plan, absmax[b] / half_range);
             f32_out[b] = s != 0 ? s : source_eps(plan);
         }
         return;
@@ -133,10 +132,10 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
             /* calculate_qparams: the range always includes 0; zero point rounded after clamping. */
             /* Each step rounds to the weight's dtype, as the reference computes in it. */
             float lo = min[b] < 0 ? min[b] : 0, hi = max[b] > 0 ? max[b] : 0;
-            float s = in_source_precision(plan, in_source_precision(plan, hi - lo) / 15.0f), zp = 0;
+            float s = quant_round_to_source(plan, quant_round_to_source(plan, hi - lo) / 15.0f), zp = 0;
             if (s == 0) s = source_eps(plan); /* the reference's zero point is then NaN, stored as 0 */
             else {
-                zp = in_source_precision(plan, -8.0f - in_source_precision(plan, lo / s));
+                zp = quant_round_to_source(plan, -8.0f - quant_round_to_source(plan, lo / s));
                 zp = nearbyintf(zp < -8 ? -8 : zp > 7 ? 7 : zp);
             }
             f32_out[b] = s;
@@ -151,7 +150,7 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
                 s = s < 0x1p-9f ? 0x1p-9f : s > 448.0f ? 448.0f : s;
                 byte_out[b] = e4m3_encode(s);
             } else {
-                s = scales->global * in_source_precision(plan, a / 6.0f);
+                s = scales->global * quant_round_to_source(plan, a / 6.0f);
                 s = s > 448.0f ? 448.0f : s;
                 uint8_t code = e4m3_encode(s);
                 byte_out[b] = (code & 0x7f) == 0 ? 0x20 : code; /* a zero scale becomes 0.125 */

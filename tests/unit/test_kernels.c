@@ -43,6 +43,22 @@ static void fill(float *x, size_t n)
     }
 }
 
+/* One absmax kernel (f32 input, or bf16 when name says so) of set against the reference,
+ * for every block size up to dense_up_to and doubling sizes beyond, to 130. */
+static void compare_absmax(const kernel_set *set, const char *name, const void *src, size_t n, size_t dense_up_to)
+{
+    bool bf16 = strcmp(name, "bf16_block_absmax") == 0;
+    float ma[N], mb[N];
+    for (size_t block = 1; block <= 130; block = block < dense_up_to ? block + 1 : block * 2) {
+        bool fa = bf16 ? KERNELS_GENERIC.bf16_block_absmax(src, n, block, ma) : KERNELS_GENERIC.block_absmax(src, n, block, ma);
+        bool fb = bf16 ? set->bf16_block_absmax(src, n, block, mb) : set->block_absmax(src, n, block, mb);
+        assert_int_equal(fa, fb);
+        for (size_t i = 0; i < (n + block - 1) / block; i++)
+            if (f32_bits(ma[i]) != f32_bits(mb[i]))
+                fail_msg("%s %s: n %zu block %zu [%zu]: %a vs %a", set->name, name, n, block, i, ma[i], mb[i]);
+    }
+}
+
 static void compare_variants(const float *x, size_t n, const float *divisors)
 {
     const kernel_set *ref = &KERNELS_GENERIC;
@@ -50,26 +66,10 @@ static void compare_variants(const float *x, size_t n, const float *divisors)
         const kernel_set *set = kernel_set_at(k);
         if (set == ref || !set->supported(cpu_detect())) continue;
         uint8_t a[N], b[N];
-        float ma[N], mb[N];
-        for (size_t block = 1; block <= 130; block = block < 20 ? block + 1 : block * 2) {
-            bool fa = ref->block_absmax(x, n, block, ma), fb = set->block_absmax(x, n, block, mb);
-            assert_int_equal(fa, fb);
-            size_t blocks = (n + block - 1) / block;
-            for (size_t i = 0; i < blocks; i++)
-                if (f32_bits(ma[i]) != f32_bits(mb[i]))
-                    fail_msg("%s block_absmax: n %zu block %zu [%zu]: %a vs %a", set->name, n, block, i, ma[i], mb[i]);
-        }
+        compare_absmax(set, "block_absmax", x, n, 20);
         uint16_t h[N];
         for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(f32_bits(x[i]) >> 16);
-        for (size_t block = 1; block <= 130; block = block < 34 ? block + 1 : block * 2) {
-            bool fa = ref->bf16_block_absmax(h, n, block, ma), fb = set->bf16_block_absmax(h, n, block, mb);
-            assert_int_equal(fa, fb);
-            size_t blocks = (n + block - 1) / block;
-            for (size_t i = 0; i < blocks; i++)
-                if (f32_bits(ma[i]) != f32_bits(mb[i]))
-                    fail_msg("%s bf16_block_absmax: n %zu block %zu [%zu]: %a vs %a", set->name, n, block, i, ma[i],
-                             mb[i]);
-        }
+        compare_absmax(set, "bf16_block_absmax", h, n, 34);
         for (int round = 0; round < 2; round++) {
             for (size_t d = 0; d < 4; d++) {
                 memset(a, 0, n);

@@ -53,6 +53,7 @@ typedef enum strata_status {
     STRATA_ERR_UNSUPPORTED, /* architecture, option or dtype strata does not handle */
     STRATA_ERR_MISMATCH,    /* a checkpoint does not match its description */
     STRATA_ERR_NOT_FOUND,   /* a named file or tensor does not exist */
+    STRATA_ERR_INTERNAL,    /* a library strata relies on (oneDNN, LAPACK) failed */
 } strata_status;
 
 /* A short constant description of a status ("malformed file"). */
@@ -457,6 +458,32 @@ typedef struct strata_inspect_params {
  * *report holds a NUL-terminated string to release with strata_free(). */
 STRATA_API strata_status strata_inspect(const char *path, const strata_inspect_params *params,
                                         char **report);
+
+/* ---------------------------------------------------------------- evaluation */
+
+typedef struct strata_eval_params {
+    int64_t window;        /* tokens per window; 0: 512, capped at max_position_embeddings */
+    int64_t max_windows;   /* evaluate at most this many windows; 0: every full window */
+    bool fp32;             /* matrix products in fp32 instead of bf16 */
+    size_t memory_budget;  /* scratch bytes for one chunk of windows; 0: 1 GiB */
+} strata_eval_params;
+
+typedef struct strata_eval_result {
+    double perplexity;     /* exp(mean_nll) */
+    double mean_nll;       /* mean negative log-likelihood (nats) per predicted token */
+    int64_t n_windows;
+    int64_t n_predicted;   /* window - 1 per window */
+    double seconds;
+} strata_eval_result;
+
+/* Perplexity over non-overlapping windows of tokens, as transformers users compute it:
+ * tokens are cut into consecutive windows of params->window (a trailing partial window
+ * is dropped), each window is run independently from position 0, and every position but
+ * the last predicts the next token. Runs layer by layer: one layer is materialized at a
+ * time, and the hidden states of all windows (n_windows * window * hidden fp32) are
+ * kept in memory. Token ids outside the vocabulary are an error naming the position. */
+STRATA_API strata_status strata_eval_perplexity(const strata_model *model, const int32_t *tokens, int64_t n_tokens,
+                                                const strata_eval_params *params, strata_eval_result *result);
 
 /* ---------------------------------------------------------------- synthetic models */
 

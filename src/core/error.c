@@ -22,6 +22,7 @@ const char *strata_status_str(strata_status status)
     case STRATA_ERR_UNSUPPORTED: return "unsupported";
     case STRATA_ERR_MISMATCH: return "checkpoint does not match its description";
     case STRATA_ERR_NOT_FOUND: return "not found";
+    case STRATA_ERR_INTERNAL: return "internal library failure";
     }
     return "unknown status";
 }

@@ -1,0 +1,206 @@
+/*
+ * decoder.c — attention block and MLP block of a decoder layer (see decoder.h), as
+ * transformers' LlamaDecoderLayer (and its Mistral/Qwen2/Qwen3/MoE relatives) runs them:
+ *
+ *   h   = x + o_proj(attention(rope(qk_norm(q_proj(n1))), rope(qk_norm(k_proj(n1))), v_proj(n1)))
+ *         where n1 = rmsnorm(x, input_layernorm)
+ *   out = h + mlp(rmsnorm(h, post_attention_layernorm))
+ *
+ * mlp is down(silu(gate(n2)) * up(n2)) or the MoE block (moe.c).
+ */
+#include "forward/decoder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "forward/linear_run.h"
+#include "forward/moe.h"
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/pool.h"
+#include "kernels/rmsnorm.h"
+
+/* Buffers for one chunk of up to max_rows tokens. */
+typedef struct chunk_scratch {
+    float *normed;  /* (rows, hidden) */
+    float *q;       /* (rows, n_heads * head_dim) */
+    float *k, *v;   /* (rows, n_kv_heads * head_dim) */
+    float *attn;    /* (rows, n_heads * head_dim) */
+    float *proj;    /* (rows, hidden) o_proj, then the MLP's output */
+    float *gate;    /* (rows, intermediate) */
+    float *up;      /* (rows, intermediate) */
+    linear_scratch linear;
+    moe_scratch moe;
+} chunk_scratch;
+
+static int64_t max3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+static int64_t q_width(const strata_arch *a) { return (int64_t)a->n_heads * a->head_dim; }
+static int64_t kv_width(const strata_arch *a) { return (int64_t)a->n_kv_heads * a->head_dim; }
+static int64_t widest_input(const strata_arch *a)
+{
+    return max3(a->hidden_size, q_width(a), max3(a->intermediate_size, a->moe.intermediate_size,
+                                                 a->moe.shared_intermediate_size));
+}
+
+static bool has_input_transform(const forward_config *config)
+{
+    for (size_t h = 0; h < config->n_hooks; h++)
+        if (config->hooks[h].quantize_input) return true;
+    return false;
+}
+
+size_t decoder_token_bytes(const strata_arch *a, const forward_config *config)
+{
+    size_t floats = (size_t)(2 * a->hidden_size + 2 * q_width(a) + 2 * kv_width(a) + 2 * a->intermediate_size);
+    size_t bytes = floats * sizeof(float) +
+                   linear_scratch_row_bytes(config->precision, has_input_transform(config), widest_input(a));
+    if (a->moe.n_experts > 0) bytes += moe_scratch_row_bytes(a);
+    return bytes;
+}
+
+int64_t decoder_chunk_sequences(const strata_arch *arch, const forward_config *config, int64_t seq_len)
+{
+    size_t budget = config->memory_budget ? config->memory_budget : DECODER_DEFAULT_BUDGET;
+    size_t per_sequence = decoder_token_bytes(arch, config) * (size_t)seq_len;
+    int64_t n = per_sequence ? (int64_t)(budget / per_sequence) : 1;
+    return n > 0 ? n : 1;
+}
+
+static void chunk_scratch_free(chunk_scratch *s)
+{
+    free(s->normed);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->attn);
+    free(s->proj);
+    free(s->gate);
+    free(s->up);
+    linear_scratch_free(&s->linear);
+    moe_scratch_free(&s->moe);
+}
+
+static strata_status chunk_scratch_init(chunk_scratch *s, const strata_arch *a, const forward_config *config,
+                                        int64_t rows)
+{
+    size_t r = (size_t)rows;
+    *s = (chunk_scratch){
+        .normed = malloc(r * (size_t)a->hidden_size * sizeof(float)),
+        .q = malloc(r * (size_t)q_width(a) * sizeof(float)),
+        .k = malloc(r * (size_t)kv_width(a) * sizeof(float)),
+        .v = malloc(r * (size_t)kv_width(a) * sizeof(float)),
+        .attn = malloc(r * (size_t)q_width(a) * sizeof(float)),
+        .proj = malloc(r * (size_t)a->hidden_size * sizeof(float)),
+        .gate = malloc(r * (size_t)(a->intermediate_size > 0 ? a->intermediate_size : 1) * sizeof(float)),
+        .up = malloc(r * (size_t)(a->intermediate_size > 0 ? a->intermediate_size : 1) * sizeof(float)),
+    };
+    strata_status status = STRATA_OK;
+    if (!s->normed || !s->q || !s->k || !s->v || !s->attn || !s->proj || !s->gate || !s->up)
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the scratch of %lld tokens",
+                             (long long)rows);
+    if (status == STRATA_OK)
+        status = linear_scratch_init(&s->linear, config->precision, config->hooks, config->n_hooks, rows,
+                                     widest_input(a));
+    if (status == STRATA_OK && a->moe.n_experts > 0) status = moe_scratch_init(&s->moe, a, rows);
+    if (status != STRATA_OK) chunk_scratch_free(s);
+    return status;
+}
+
+typedef struct add_job {
+    float *dst;
+    const float *src;
+} add_job;
+
+static void add_range(void *ctx, int64_t begin, int64_t end)
+{
+    const add_job *job = ctx;
+    for (int64_t i = begin; i < end; i++) job->dst[i] += job->src[i];
+}
+
+/* dst += src over n elements. */
+static void add_in_place(float *dst, const float *src, int64_t n)
+{
+    add_job job = {dst, src};
+    pool_parallel_for(n, 1 << 15, add_range, &job);
+}
+
+static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, const rope_table *rope, float *x,
+                                     int64_t n_seq, int64_t seq_len)
+{
+    const strata_arch *a = lw->arch;
+    int64_t rows = n_seq * seq_len, H = a->hidden_size, QW = q_width(a), KW = kv_width(a);
+    rmsnorm_rows(x, H, rows, H, lw->input_norm, (float)a->rms_norm_eps, s->normed, H);
+    linear_input in = linear_input_make(&s->linear, s->normed, rows, H);
+    strata_status status = linear_run(&s->linear, lw->q, &in, s->q, QW);
+    if (status == STRATA_OK) status = linear_run(&s->linear, lw->k, &in, s->k, KW);
+    if (status == STRATA_OK) status = linear_run(&s->linear, lw->v, &in, s->v, KW);
+    if (status != STRATA_OK) return status;
+    if (lw->q_norm) {
+        /* qwen3: RMSNorm over each head's vector, before RoPE. */
+        rmsnorm_rows(s->q, a->head_dim, rows * a->n_heads, a->head_dim, lw->q_norm, (float)a->rms_norm_eps, s->q,
+                     a->head_dim);
+        rmsnorm_rows(s->k, a->head_dim, rows * a->n_kv_heads, a->head_dim, lw->k_norm, (float)a->rms_norm_eps, s->k,
+                     a->head_dim);
+    }
+    rope_apply(rope, s->q, QW, n_seq, seq_len, a->n_heads);
+    rope_apply(rope, s->k, KW, n_seq, seq_len, a->n_kv_heads);
+    attention_shape shape = {.n_seq = n_seq, .seq_len = seq_len, .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads,
+                             .head_dim = a->head_dim, .window = a->sliding_window};
+    status = attention_forward(&shape, s->q, QW, s->k, s->v, KW, s->attn, QW);
+    if (status != STRATA_OK) return status;
+    linear_input attn = linear_input_make(&s->linear, s->attn, rows, QW);
+    status = linear_run(&s->linear, lw->o, &attn, s->proj, H);
+    if (status == STRATA_OK) add_in_place(x, s->proj, rows * H);
+    return status;
+}
+
+static strata_status mlp_block(const layer_weights *lw, chunk_scratch *s, float *x, int64_t rows)
+{
+    const strata_arch *a = lw->arch;
+    int64_t H = a->hidden_size;
+    rmsnorm_rows(x, H, rows, H, lw->post_attention_norm, (float)a->rms_norm_eps, s->normed, H);
+    strata_status status;
+    if (lw->layer->is_moe) {
+        status = moe_forward(lw, &s->linear, &s->moe, s->normed, rows, s->proj);
+    } else {
+        int64_t I = lw->gate->desc->n_out;
+        linear_input in = linear_input_make(&s->linear, s->normed, rows, H);
+        status = linear_run(&s->linear, lw->gate, &in, s->gate, I);
+        if (status == STRATA_OK) status = linear_run(&s->linear, lw->up, &in, s->up, I);
+        if (status != STRATA_OK) return status;
+        silu_mul_rows(s->gate, I, s->up, I, rows, I, s->gate, I);
+        linear_input act = linear_input_make(&s->linear, s->gate, rows, I);
+        status = linear_run(&s->linear, lw->down, &act, s->proj, H);
+    }
+    if (status == STRATA_OK) add_in_place(x, s->proj, rows * H);
+    return status;
+}
+
+strata_status decoder_layer_forward(const layer_weights *lw, const forward_config *config, const rope_table *rope,
+                                    float *hidden, int64_t n_seq, int64_t seq_len, int64_t first_token)
+{
+    const strata_arch *a = lw->arch;
+    if (seq_len > rope->n_positions)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "sequence length %lld exceeds the rope table (%lld)",
+                           (long long)seq_len, (long long)rope->n_positions);
+    int64_t per_chunk = decoder_chunk_sequences(a, config, seq_len);
+    if (per_chunk > n_seq) per_chunk = n_seq;
+    chunk_scratch s;
+    strata_status status = chunk_scratch_init(&s, a, config, per_chunk * seq_len);
+    for (int64_t seq = 0; status == STRATA_OK && seq < n_seq; seq += per_chunk) {
+        int64_t n = n_seq - seq < per_chunk ? n_seq - seq : per_chunk;
+        float *x = hidden + seq * seq_len * a->hidden_size;
+        s.linear.chunk_first_token = first_token + seq * seq_len;
+        status = attention_block(lw, &s, rope, x, n, seq_len);
+        if (status == STRATA_OK) status = mlp_block(lw, &s, x, n * seq_len);
+    }
+    chunk_scratch_free(&s);
+    if (status != STRATA_OK) return strata_fail_context(status, "layer %d", lw->layer->index);
+    return STRATA_OK;
+}

@@ -1,0 +1,263 @@
+/*
+ * layer_weights.c — reading a decoder layer out of the checkpoint (see layer_weights.h).
+ *
+ * A linear's weight is a whole 2-D tensor or a slice of a stacked expert tensor
+ * (n_experts, rows, n_in): rows [row_offset, row_offset + n_out) of slice stack_index,
+ * which is contiguous in the file. Non-finite values are found with the kernels' blocked
+ * absmax (one block per row), which reports them without converting the tensor.
+ */
+#include "forward/layer_weights.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/cpu.h"
+
+static const strata_tensor *find_tensor(const strata_model *model, const char *name)
+{
+    const strata_tensor *t = strata_safetensors_find(strata_model_tensors(model), name);
+    if (!t) strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
+    return t;
+}
+
+static const char *file_of(const strata_model *model, const strata_tensor *t)
+{
+    return strata_safetensors_shard_path(strata_model_tensors(model), t->shard);
+}
+
+static bool floating(strata_dtype dtype)
+{
+    return dtype == STRATA_DTYPE_F32 || dtype == STRATA_DTYPE_BF16 || dtype == STRATA_DTYPE_F16;
+}
+
+/* Checks rows x cols elements of dtype at data are finite; names the first bad one. */
+static strata_status check_finite(const strata_model *model, const strata_tensor *t, const void *data,
+                                  int64_t rows, int64_t cols)
+{
+    float *row = malloc((size_t)cols * sizeof *row);
+    float *row_max = malloc((size_t)rows * sizeof *row_max);
+    strata_status status = STRATA_OK;
+    if (!row || !row_max) {
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory checking %s", t->name);
+        goto done;
+    }
+    size_t n = (size_t)rows * (size_t)cols;
+    bool finite = t->dtype == STRATA_DTYPE_BF16 ? kernels()->bf16_block_absmax(data, n, (size_t)cols, row_max)
+                  : t->dtype == STRATA_DTYPE_F32 ? kernels()->block_absmax(data, n, (size_t)cols, row_max)
+                                                 : false;
+    if (finite) goto done;
+    size_t element = strata_dtype_size(t->dtype);
+    for (int64_t r = 0; r < rows; r++) {
+        strata_convert_to_f32(t->dtype, (const uint8_t *)data + (size_t)(r * cols) * element, (size_t)cols, row);
+        for (int64_t c = 0; c < cols; c++) {
+            if (row[c] - row[c] != 0.0f) {
+                status = strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at row %lld, column %lld",
+                                     file_of(model, t), t->name, row[c] != row[c] ? "NaN" : "Inf", (long long)r,
+                                     (long long)c);
+                goto done;
+            }
+        }
+    }
+done:
+    free(row);
+    free(row_max);
+    return status;
+}
+
+strata_status model_tensor_f32(const strata_model *model, const char *name, size_t n, float *out)
+{
+    const strata_tensor *t = find_tensor(model, name);
+    if (!t) return STRATA_ERR_NOT_FOUND;
+    if (!floating(t->dtype))
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: tensor %s is %s; strata runs F32, BF16 or F16 weights",
+                           file_of(model, t), name, strata_dtype_name(t->dtype));
+    if ((size_t)t->n_elements != n)
+        return strata_fail(STRATA_ERR_MISMATCH, "%s: tensor %s has %lld elements, expected %zu", file_of(model, t),
+                           name, (long long)t->n_elements, n);
+    strata_status status = strata_convert_to_f32(t->dtype, t->data, n, out);
+    if (status != STRATA_OK) return status;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] - out[i] != 0.0f)
+            return strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at element %zu", file_of(model, t), name,
+                               out[i] != out[i] ? "NaN" : "Inf", i);
+    return STRATA_OK;
+}
+
+/* The (n_out, n_in) weight of a linear inside its tensor. */
+static strata_status locate_weight(const strata_model *model, const strata_linear *linear, const strata_tensor **t,
+                                   const void **data)
+{
+    *t = find_tensor(model, linear->weight);
+    if (!*t) return STRATA_ERR_NOT_FOUND;
+    if (!floating((*t)->dtype))
+        return strata_fail(STRATA_ERR_UNSUPPORTED,
+                           "%s: tensor %s is %s; strata runs F32, BF16 or F16 weights (this checkpoint is already "
+                           "quantized?)",
+                           file_of(model, *t), linear->weight, strata_dtype_name((*t)->dtype));
+    size_t offset = 0;
+    if (linear->stack_index >= 0)
+        offset = ((size_t)linear->stack_index * (size_t)(*t)->shape[1] + (size_t)linear->row_offset) *
+                 (size_t)linear->n_in;
+    *data = (const uint8_t *)(*t)->data + offset * strata_dtype_size((*t)->dtype);
+    return STRATA_OK;
+}
+
+static strata_status gemm_from(const strata_model *model, const strata_linear *linear, gemm_precision precision,
+                               const forward_hooks *hooks, size_t n_hooks, gemm_weight **out)
+{
+    const strata_tensor *t = NULL;
+    const void *data = NULL;
+    strata_status status = locate_weight(model, linear, &t, &data);
+    if (status != STRATA_OK) return status;
+    status = check_finite(model, t, data, linear->n_out, linear->n_in);
+    if (status != STRATA_OK) return status;
+    bool transform = false;
+    for (size_t h = 0; h < n_hooks; h++) transform |= hooks[h].quantize_weight != NULL;
+    if (!transform) return gemm_weight_create(precision, t->dtype, data, linear->n_out, linear->n_in, linear->name, out);
+
+    size_t n = (size_t)linear->n_out * (size_t)linear->n_in;
+    float *w = malloc(n * sizeof *w);
+    if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing %s", linear->name);
+    status = strata_convert_to_f32(t->dtype, data, n, w);
+    for (size_t h = 0; h < n_hooks && status == STRATA_OK; h++)
+        if (hooks[h].quantize_weight) status = hooks[h].quantize_weight(hooks[h].ctx, linear, w);
+    if (status == STRATA_OK)
+        status = gemm_weight_create(precision, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, linear->name, out);
+    free(w);
+    return status;
+}
+
+strata_status model_tensor_gemm(const strata_model *model, const char *name, gemm_precision precision,
+                                gemm_weight **out)
+{
+    const strata_tensor *t = find_tensor(model, name);
+    if (!t) return STRATA_ERR_NOT_FOUND;
+    if (t->n_dims != 2)
+        return strata_fail(STRATA_ERR_MISMATCH, "%s: tensor %s is not 2-D", file_of(model, t), name);
+    strata_linear whole = {.name = name, .weight = name, .n_out = t->shape[0], .n_in = t->shape[1],
+                           .stack_index = -1, .expert = -1};
+    return gemm_from(model, &whole, precision, NULL, 0, out);
+}
+
+static float *load_vector(const strata_model *model, const char *name, int64_t n, size_t *bytes,
+                          strata_status *status)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) {
+        *status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", name);
+        return NULL;
+    }
+    *status = model_tensor_f32(model, name, (size_t)n, v);
+    if (*status != STRATA_OK) {
+        free(v);
+        return NULL;
+    }
+    *bytes += (size_t)n * sizeof *v;
+    return v;
+}
+
+/* Points the lookups of lw at its linears. */
+static strata_status index_linears(layer_weights *lw)
+{
+    int n_experts = lw->arch->moe.n_experts;
+    if (lw->layer->is_moe) {
+        lw->expert_gate = calloc((size_t)n_experts, sizeof *lw->expert_gate);
+        lw->expert_up = calloc((size_t)n_experts, sizeof *lw->expert_up);
+        lw->expert_down = calloc((size_t)n_experts, sizeof *lw->expert_down);
+        if (!lw->expert_gate || !lw->expert_up || !lw->expert_down)
+            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory indexing layer %d", lw->layer->index);
+    }
+    for (size_t i = 0; i < lw->layer->n_linears; i++) {
+        layer_linear *l = &lw->linears[i];
+        const strata_linear *d = l->desc;
+        bool routed = d->expert >= 0 && d->expert < n_experts;
+        switch (d->role) {
+        case STRATA_LINEAR_Q: lw->q = l; break;
+        case STRATA_LINEAR_K: lw->k = l; break;
+        case STRATA_LINEAR_V: lw->v = l; break;
+        case STRATA_LINEAR_O: lw->o = l; break;
+        case STRATA_LINEAR_ROUTER: lw->router = l; break;
+        case STRATA_LINEAR_SHARED_GATE: lw->shared_expert_gate = l; break;
+        case STRATA_LINEAR_GATE:
+            if (routed) lw->expert_gate[d->expert] = l;
+            else if (d->shared_expert) lw->shared_gate = l;
+            else lw->gate = l;
+            break;
+        case STRATA_LINEAR_UP:
+            if (routed) lw->expert_up[d->expert] = l;
+            else if (d->shared_expert) lw->shared_up = l;
+            else lw->up = l;
+            break;
+        case STRATA_LINEAR_DOWN:
+            if (routed) lw->expert_down[d->expert] = l;
+            else if (d->shared_expert) lw->shared_down = l;
+            else lw->down = l;
+            break;
+        }
+    }
+    bool complete = lw->q && lw->k && lw->v && lw->o;
+    if (lw->layer->is_moe) {
+        complete = complete && lw->router;
+        for (int e = 0; e < n_experts; e++)
+            complete = complete && lw->expert_gate[e] && lw->expert_up[e] && lw->expert_down[e];
+    } else {
+        complete = complete && lw->gate && lw->up && lw->down;
+    }
+    if (!complete)
+        return strata_fail(STRATA_ERR_MISMATCH, "layer %d of the model description lacks a linear the forward pass needs",
+                           lw->layer->index);
+    return STRATA_OK;
+}
+
+strata_status layer_weights_load(const strata_model *model, int index, gemm_precision precision,
+                                 const forward_hooks *hooks, size_t n_hooks, layer_weights *out)
+{
+    const strata_arch *arch = strata_model_arch(model);
+    *out = (layer_weights){.arch = arch, .layer = &arch->layers[index]};
+    layer_weights *lw = out;
+    const strata_layer *layer = lw->layer;
+    strata_status status = STRATA_OK;
+    lw->input_norm = load_vector(model, layer->input_norm, arch->hidden_size, &lw->bytes, &status);
+    if (status == STRATA_OK)
+        lw->post_attention_norm = load_vector(model, layer->post_attention_norm, arch->hidden_size, &lw->bytes, &status);
+    if (status == STRATA_OK && layer->q_norm)
+        lw->q_norm = load_vector(model, layer->q_norm, arch->head_dim, &lw->bytes, &status);
+    if (status == STRATA_OK && layer->k_norm)
+        lw->k_norm = load_vector(model, layer->k_norm, arch->head_dim, &lw->bytes, &status);
+    if (status == STRATA_OK) {
+        lw->linears = calloc(layer->n_linears, sizeof *lw->linears);
+        if (!lw->linears) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory loading layer %d", index);
+    }
+    for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
+        layer_linear *l = &lw->linears[i];
+        l->desc = &layer->linears[i];
+        status = gemm_from(model, l->desc, precision, hooks, n_hooks, &l->weight);
+        if (status == STRATA_OK) lw->bytes += gemm_weight_bytes(l->weight);
+        if (status == STRATA_OK && l->desc->bias)
+            l->bias = load_vector(model, l->desc->bias, l->desc->n_out, &lw->bytes, &status);
+    }
+    if (status == STRATA_OK) status = index_linears(lw);
+    if (status != STRATA_OK) layer_weights_free(lw);
+    return status;
+}
+
+void layer_weights_free(layer_weights *lw)
+{
+    if (!lw) return;
+    if (lw->linears) {
+        for (size_t i = 0; i < lw->layer->n_linears; i++) {
+            gemm_weight_free(lw->linears[i].weight);
+            free(lw->linears[i].bias);
+        }
+    }
+    free(lw->linears);
+    free(lw->input_norm);
+    free(lw->post_attention_norm);
+    free(lw->q_norm);
+    free(lw->k_norm);
+    free(lw->expert_gate);
+    free(lw->expert_up);
+    free(lw->expert_down);
+    *lw = (layer_weights){0};
+}

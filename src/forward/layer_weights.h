@@ -1,0 +1,53 @@
+/*
+ * layer_weights.h — one decoder layer materialized for the forward pass.
+ *
+ * The layer's tensors are read from the checkpoint's mapping once, checked for NaN and
+ * Inf, and converted into the GEMM's precision (linears) or fp32 (norms, biases). Only
+ * the layer being run is materialized; everything else stays in the mapping.
+ */
+#ifndef STRATA_FORWARD_LAYER_WEIGHTS_H
+#define STRATA_FORWARD_LAYER_WEIGHTS_H
+
+#include <stddef.h>
+
+#include "forward/hooks.h"
+#include "kernels/gemm.h"
+#include "strata.h"
+
+typedef struct layer_linear {
+    const strata_linear *desc;
+    gemm_weight *weight; /* (n_out, n_in) in the GEMM's precision */
+    float *bias;         /* (n_out) fp32, or NULL */
+} layer_linear;
+
+typedef struct layer_weights {
+    const strata_arch *arch;
+    const strata_layer *layer;
+    float *input_norm, *post_attention_norm; /* (hidden) */
+    float *q_norm, *k_norm;                  /* (head_dim), or NULL */
+    layer_linear *linears;                   /* (layer->n_linears), parallel to layer->linears */
+    /* Lookups into linears (NULL where the layer has none): */
+    layer_linear *q, *k, *v, *o;
+    layer_linear *gate, *up, *down;                           /* dense MLP */
+    layer_linear *router;                                     /* MoE */
+    layer_linear **expert_gate, **expert_up, **expert_down;   /* (n_experts) each */
+    layer_linear *shared_gate, *shared_up, *shared_down;      /* qwen2_moe shared expert */
+    layer_linear *shared_expert_gate;                         /* (1, hidden) sigmoid gate */
+    size_t bytes;                                             /* memory the layer holds */
+} layer_weights;
+
+/* Reads and converts layer `index` of the model. Hooks' quantize_weight callbacks (if
+ * any) fake-quantize each linear's weight on the way. */
+strata_status layer_weights_load(const strata_model *model, int index, gemm_precision precision,
+                                 const forward_hooks *hooks, size_t n_hooks, layer_weights *out);
+void layer_weights_free(layer_weights *lw);
+
+/* Reads a 1-D or 2-D floating tensor of the model as fp32 (n elements), refusing NaN/Inf
+ * and a wrong element count with a message naming the file and tensor. */
+strata_status model_tensor_f32(const strata_model *model, const char *name, size_t n, float *out);
+
+/* Materializes a whole (n_out, n_in) 2-D tensor as a GEMM weight (used for lm_head). */
+strata_status model_tensor_gemm(const strata_model *model, const char *name, gemm_precision precision,
+                                gemm_weight **out);
+
+#endif

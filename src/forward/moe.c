@@ -1,0 +1,144 @@
+/*
+ * moe.c — routed experts over a chunk of tokens (see moe.h).
+ */
+#include "forward/moe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/activation.h"
+#include "kernels/topk.h"
+
+static int64_t widest_expert(const strata_arch *arch)
+{
+    int64_t w = arch->moe.intermediate_size;
+    return arch->moe.shared_intermediate_size > w ? arch->moe.shared_intermediate_size : w;
+}
+
+size_t moe_scratch_row_bytes(const strata_arch *arch)
+{
+    size_t E = (size_t)arch->moe.n_experts, k = (size_t)arch->moe.top_k, H = (size_t)arch->hidden_size;
+    size_t I = (size_t)widest_expert(arch);
+    return E * 4 + k * (4 + 4 + 8 + 4) + H * 4 * 2 + I * 4 * 2;
+}
+
+strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t max_rows)
+{
+    size_t rows = (size_t)max_rows, E = (size_t)arch->moe.n_experts, k = (size_t)arch->moe.top_k;
+    size_t H = (size_t)arch->hidden_size, I = (size_t)widest_expert(arch);
+    *s = (moe_scratch){
+        .logits = malloc(rows * E * sizeof(float)),
+        .experts = malloc(rows * k * sizeof(int32_t)),
+        .weights = malloc(rows * k * sizeof(float)),
+        .offsets = malloc((E + 1) * sizeof(int64_t)),
+        .token_index = malloc(rows * k * sizeof(int64_t)),
+        .token_weight = malloc(rows * k * sizeof(float)),
+        .gathered = malloc(rows * H * sizeof(float)),
+        .gate = malloc(rows * I * sizeof(float)),
+        .up = malloc(rows * I * sizeof(float)),
+        .expert_out = malloc(rows * H * sizeof(float)),
+        .tokens_per_expert = calloc(E, sizeof(int64_t)),
+    };
+    if (!s->logits || !s->experts || !s->weights || !s->offsets || !s->token_index || !s->token_weight ||
+        !s->gathered || !s->gate || !s->up || !s->expert_out || !s->tokens_per_expert) {
+        moe_scratch_free(s);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for MoE scratch of %lld tokens",
+                           (long long)max_rows);
+    }
+    return STRATA_OK;
+}
+
+void moe_scratch_free(moe_scratch *s)
+{
+    free(s->logits);
+    free(s->experts);
+    free(s->weights);
+    free(s->offsets);
+    free(s->token_index);
+    free(s->token_weight);
+    free(s->gathered);
+    free(s->gate);
+    free(s->up);
+    free(s->expert_out);
+    free(s->tokens_per_expert);
+    *s = (moe_scratch){0};
+}
+
+/* Groups the (token, slot) choices by expert, tokens ascending within each group. */
+static void group_by_expert(moe_scratch *s, int n_experts, int top_k, int64_t rows)
+{
+    memset(s->tokens_per_expert, 0, (size_t)n_experts * sizeof *s->tokens_per_expert);
+    for (int64_t i = 0; i < rows * top_k; i++) s->tokens_per_expert[s->experts[i]]++;
+    s->offsets[0] = 0;
+    for (int e = 0; e < n_experts; e++) s->offsets[e + 1] = s->offsets[e] + s->tokens_per_expert[e];
+    int64_t *fill = s->offsets; /* advanced below, then restored */
+    for (int64_t t = 0; t < rows; t++) {
+        for (int slot = 0; slot < top_k; slot++) {
+            int e = s->experts[t * top_k + slot];
+            s->token_index[fill[e]] = t;
+            s->token_weight[fill[e]] = s->weights[t * top_k + slot];
+            fill[e]++;
+        }
+    }
+    for (int e = n_experts; e > 0; e--) s->offsets[e] = s->offsets[e - 1];
+    s->offsets[0] = 0;
+}
+
+/* y (rows, hidden) = down(silu(gate(x)) * up(x)) for one expert or a shared MLP. */
+static strata_status gated_mlp(linear_scratch *ls, moe_scratch *s, const layer_linear *gate, const layer_linear *up,
+                               const layer_linear *down, const linear_input *in, float *y)
+{
+    int64_t I = gate->desc->n_out, H = down->desc->n_out;
+    strata_status status = linear_run(ls, gate, in, s->gate, I);
+    if (status == STRATA_OK) status = linear_run(ls, up, in, s->up, I);
+    if (status != STRATA_OK) return status;
+    silu_mul_rows(s->gate, I, s->up, I, in->rows, I, s->gate, I);
+    linear_input act = linear_input_make(ls, s->gate, in->rows, I);
+    act.token_index = in->token_index;
+    act.weights = in->weights;
+    return linear_run(ls, down, &act, y, H);
+}
+
+strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
+                          float *out)
+{
+    const strata_arch *arch = lw->arch;
+    int E = arch->moe.n_experts, k = arch->moe.top_k;
+    int64_t H = arch->hidden_size;
+    linear_input in = linear_input_make(ls, xn, rows, H);
+    strata_status status = linear_run(ls, lw->router, &in, s->logits, E);
+    if (status != STRATA_OK) return status;
+    routing_rule rule = {E, k, arch->moe.softmax_before_topk, arch->moe.renormalize};
+    route_tokens(&rule, s->logits, rows, s->experts, s->weights);
+    group_by_expert(s, E, k, rows);
+
+    memset(out, 0, (size_t)(rows * H) * sizeof *out);
+    for (int e = 0; e < E && status == STRATA_OK; e++) {
+        int64_t begin = s->offsets[e], n = s->offsets[e + 1] - begin;
+        if (n == 0) continue;
+        for (int64_t i = 0; i < n; i++)
+            memcpy(s->gathered + i * H, xn + s->token_index[begin + i] * H, (size_t)H * sizeof(float));
+        linear_input group = linear_input_make(ls, s->gathered, n, H);
+        group.token_index = s->token_index + begin;
+        group.weights = s->token_weight + begin;
+        status = gated_mlp(ls, s, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->expert_out);
+        for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
+            float w = s->token_weight[begin + i];
+            float *dst = out + s->token_index[begin + i] * H;
+            const float *src = s->expert_out + i * H;
+            for (int64_t c = 0; c < H; c++) dst[c] += src[c] * w;
+        }
+    }
+    if (status != STRATA_OK || !lw->shared_gate) return status;
+
+    /* qwen2_moe: out += sigmoid(shared_expert_gate(x)) * shared_expert(x). */
+    status = gated_mlp(ls, s, lw->shared_gate, lw->shared_up, lw->shared_down, &in, s->expert_out);
+    if (status == STRATA_OK && lw->shared_expert_gate) status = linear_run(ls, lw->shared_expert_gate, &in, s->logits, 1);
+    if (status != STRATA_OK) return status;
+    for (int64_t t = 0; t < rows; t++) {
+        float g = lw->shared_expert_gate ? sigmoidf(s->logits[t]) : 1.0f;
+        for (int64_t c = 0; c < H; c++) out[t * H + c] += g * s->expert_out[t * H + c];
+    }
+    return STRATA_OK;
+}

@@ -1,0 +1,39 @@
+/*
+ * moe.h — a routed mixture-of-experts MLP block over a chunk of tokens.
+ *
+ * The router scores every token; topk.c picks its experts and weights; tokens are then
+ * grouped by expert (in token order), so each expert runs one product per projection over
+ * exactly its tokens and an expert with no tokens costs nothing. Expert outputs, scaled by
+ * the routing weights, are summed per token in ascending expert order (as transformers'
+ * index_add_ loop does). qwen2_moe adds a shared expert scaled by a sigmoid gate.
+ */
+#ifndef STRATA_FORWARD_MOE_H
+#define STRATA_FORWARD_MOE_H
+
+#include "forward/layer_weights.h"
+#include "forward/linear_run.h"
+
+/* Buffers for up to max_rows tokens. */
+typedef struct moe_scratch {
+    float *logits;        /* (max_rows, n_experts) */
+    int32_t *experts;     /* (max_rows, top_k) */
+    float *weights;       /* (max_rows, top_k) */
+    int64_t *offsets;     /* (n_experts + 1) start of each expert's group */
+    int64_t *token_index; /* (max_rows * top_k) grouped token rows */
+    float *token_weight;  /* (max_rows * top_k) their routing weights */
+    float *gathered;      /* (max_rows, hidden) one expert's tokens */
+    float *gate, *up;     /* (max_rows, widest expert) */
+    float *expert_out;    /* (max_rows, hidden) */
+    int64_t *tokens_per_expert; /* (n_experts) counts of the last chunk */
+} moe_scratch;
+
+/* Bytes of moe_scratch per token (excluding what is shared with the dense path). */
+size_t moe_scratch_row_bytes(const strata_arch *arch);
+strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t max_rows);
+void moe_scratch_free(moe_scratch *s);
+
+/* out (rows, hidden) = MoE(xn), xn (rows, hidden) the post-attention-normed tokens. */
+strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
+                          float *out);
+
+#endif

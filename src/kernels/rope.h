@@ -1,0 +1,30 @@
+/*
+ * rope.h — rotary position embeddings in transformers' rotate-half layout.
+ *
+ * For a head vector x of head_dim D and half h = D/2, position p:
+ *   y[i]     = x[i]     * cos(p f_i) - x[i + h] * sin(p f_i)
+ *   y[i + h] = x[i + h] * cos(p f_i) + x[i]     * sin(p f_i)
+ * with the inverse frequencies f_i of the model's rope type (default, linear, llama3),
+ * computed in fp32 as transformers does.
+ */
+#ifndef STRATA_KERNELS_ROPE_H
+#define STRATA_KERNELS_ROPE_H
+
+#include <stdint.h>
+
+#include "strata.h"
+
+typedef struct rope_table {
+    int64_t n_positions, half; /* positions 0..n_positions-1, head_dim / 2 */
+    float *cos, *sin;          /* (n_positions, half) */
+} rope_table;
+
+/* Builds the table for positions [0, n_positions) of this architecture. */
+strata_status rope_table_create(const strata_arch *arch, int64_t n_positions, rope_table *out);
+void rope_table_free(rope_table *t);
+
+/* Rotates x (n_seq * seq_len tokens, n_heads * head_dim), row stride ld, in place; token t
+ * of each sequence is at position t. seq_len <= table->n_positions. */
+void rope_apply(const rope_table *t, float *x, int64_t ld, int64_t n_seq, int64_t seq_len, int n_heads);
+
+#endif

@@ -33,6 +33,7 @@ fuzz:
 
 bench: release
 	$(BUILD)/release/bench_formats
+	$(BUILD)/release/bench_forward
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

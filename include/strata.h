@@ -476,6 +476,12 @@ typedef struct strata_eval_result {
     double seconds;
 } strata_eval_result;
 
+/* Reads pre-tokenized ids: a JSON array of integers (*.json), raw little-endian int32
+ * (*.bin), or otherwise text holding integers separated by whitespace. *ids is
+ * malloc'd (free with strata_free). An empty file, a non-integer, or an id outside
+ * [0, 2^31) is an error naming the file and the position. */
+STRATA_API strata_status strata_tokens_read(const char *path, int32_t **ids, int64_t *n_ids);
+
 /* Perplexity over non-overlapping windows of tokens, as transformers users compute it:
  * tokens are cut into consecutive windows of params->window (a trailing partial window
  * is dropped), each window is run independently from position 0, and every position but

@@ -38,6 +38,21 @@ PACKAGES = ["torch", "transformers", "tokenizers", "safetensors"]
 
 MODELS = ["stories260K-hf", "stories260K-hf-bf16", "stories260K-moe-mixtral-synthetic", "llama-19m", "qwen3moe-47m"]
 TRAINED = {"llama-19m", "qwen3moe-47m"}
+# Synthetic models strata generates itself (`strata generate`, deterministic bytes), to cover
+# what the shared models lack: (name, arch, stacked experts, text merged into config.json).
+# The C test regenerates each from the metadata and applies the same config patch.
+SYNTHETIC = [
+    ("synth-qwen2", "qwen2", False, ""),
+    ("synth-mistral-window", "mistral", False, '"sliding_window": 24'),
+    ("synth-llama3-rope", "llama", False,
+     '"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, '
+     '"high_freq_factor": 4.0, "original_max_position_embeddings": 64}'),
+    ("synth-qwen2-moe", "qwen2_moe", False, ""),
+    ("synth-qwen3-moe-stacked", "qwen3_moe", True, ""),
+    ("synth-mixtral-stacked", "mixtral", True, ""),
+]
+SYNTH_SEED, SYNTH_LAYERS = 7, 2
+STRATA = os.path.join(ROOT, "build", "release", "strata")
 BATCH, SEQ_LEN = 3, 77
 POSITIONS = [0, 1, 38, 76]
 LOGIT_COLUMNS = 2048
@@ -92,11 +107,32 @@ def perplexity(model, ids, window, n_windows):
     return math.exp(nll / count)
 
 
+def synthesize(name, arch, stacked, patch):
+    """Generates a synthetic model with the strata CLI and applies the config patch."""
+    import tempfile
+    model_dir = os.path.join(tempfile.mkdtemp(prefix="strata-golden-"), name)
+    cmd = [STRATA, "-q", "generate", "-o", model_dir, "--arch", arch, "--seed", str(SYNTH_SEED),
+           "--layers", str(SYNTH_LAYERS)]
+    subprocess.check_call(cmd + (["--stacked-experts"] if stacked else []))
+    if patch:
+        path = os.path.join(model_dir, "config.json")
+        with open(path) as f:
+            text = f.read().rstrip()
+        assert text.endswith("}")
+        with open(path, "w") as f:
+            f.write(text[:-1].rstrip() + ", " + patch + "}\n")
+    return model_dir
+
+
 @torch.no_grad()
-def golden(name):
-    model_dir = os.path.join(SHARED, "models", name)
+def golden(name, model_dir=None, synthetic=None):
+    model_dir = model_dir or os.path.join(SHARED, "models", name)
     model = load(model_dir)
-    ids = encode(model_dir, wiki_text()[:200000])
+    if synthetic:
+        g = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, model.config.vocab_size, (BATCH * 500,), generator=g).tolist()
+    else:
+        ids = encode(model_dir, wiki_text()[:200000])
     batch = torch.tensor([ids[i * 500:i * 500 + SEQ_LEN] for i in range(BATCH)], dtype=torch.int64)
     outputs = {}
     layers = model.model.layers
@@ -119,6 +155,10 @@ def golden(name):
     for i in range(len(layers)):
         tensors[f"hidden.{i}"] = outputs[i].contiguous()
     metadata = {"model": name, "transformers": transformers.__version__, "torch": torch.__version__}
+    if synthetic:
+        arch, stacked, patch = synthetic
+        metadata.update(synth_arch=arch, synth_seed=str(SYNTH_SEED), synth_layers=str(SYNTH_LAYERS),
+                        synth_stacked="1" if stacked else "0", config_patch=patch)
     if name in TRAINED:
         ppl_ids = ids[:PPL_WINDOW * PPL_WINDOWS]
         tensors["ppl_tokens"] = torch.tensor(ppl_ids, dtype=torch.int32)
@@ -131,6 +171,7 @@ def golden(name):
 
 
 def full_ppl(window):
+    torch.set_num_threads(os.cpu_count())
     name = "llama-19m"
     model_dir = os.path.join(SHARED, "models", name)
     model = load(model_dir)
@@ -151,8 +192,11 @@ def main():
     parser.add_argument("--window", type=int, default=256)
     args = parser.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # deterministic reductions: the same bytes on every run
     for name in MODELS:
         golden(name)
+    for name, arch, stacked, patch in SYNTHETIC:
+        golden(name, synthesize(name, arch, stacked, patch), (arch, stacked, patch))
     if args.full_ppl:
         full_ppl(args.window)
 

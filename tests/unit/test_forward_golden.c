@@ -119,16 +119,62 @@ static float *pick_positions(const golden *g, const float *rows, int64_t width)
     return out;
 }
 
+static strata_family family_named(const char *name)
+{
+    for (int f = 0; f < STRATA_FAMILY_COUNT; f++)
+        if (strcmp(strata_family_name((strata_family)f), name) == 0) return (strata_family)f;
+    fail_msg("unknown family %s", name);
+    return STRATA_FAMILY_LLAMA;
+}
+
+/* The model a golden file was made from: a shared model, or a synthetic one regenerated
+ * here from the golden file's metadata (with its config.json patch). *temp is set to the
+ * directory to remove afterwards. */
+static void golden_model_dir(const golden *g, const char *name, char *dir, size_t size, char **temp)
+{
+    const char *arch = strata_safetensors_metadata(g->st, "synth_arch");
+    *temp = NULL;
+    if (!arch) {
+        snprintf(dir, size, "%s/models/%s", shared, name);
+        return;
+    }
+    *temp = test_temp_dir();
+    snprintf(dir, size, "%s/%s", *temp, name);
+    strata_synth_params params = {
+        .family = family_named(arch),
+        .seed = (uint64_t)atoll(strata_safetensors_metadata(g->st, "synth_seed")),
+        .n_layers = atoi(strata_safetensors_metadata(g->st, "synth_layers")),
+        .stacked_experts = strcmp(strata_safetensors_metadata(g->st, "synth_stacked"), "1") == 0,
+    };
+    assert_int_equal(strata_synth_model(dir, &params), STRATA_OK);
+    const char *patch = strata_safetensors_metadata(g->st, "config_patch");
+    if (patch && *patch) {
+        char *config = test_path(dir, "config.json");
+        size_t length;
+        char *text = test_read_file(config, &length);
+        while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == ' ')) length--;
+        assert_true(length > 0 && text[length - 1] == '}');
+        text[length - 1] = '\0';
+        size_t n = strlen(text) + strlen(patch) + 8;
+        char *patched = malloc(n);
+        snprintf(patched, n, "%s, %s}\n", text, patch);
+        test_write_file(config, patched, strlen(patched));
+        free(patched);
+        free(text);
+        free(config);
+    }
+}
+
 static void check_model(const char *name, gemm_precision precision)
 {
     double tolerance = precision == GEMM_F32 ? FP32_TOLERANCE : BF16_TOLERANCE;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/models/%s", shared, name);
-    strata_model *model;
-    assert_int_equal(strata_model_open(dir, &model), STRATA_OK);
-    const strata_arch *arch = strata_model_arch(model);
     golden g;
     golden_open(name, &g);
+    char dir[4096], *temp;
+    golden_model_dir(&g, name, dir, sizeof dir, &temp);
+    strata_model *model;
+    if (strata_model_open(dir, &model) != STRATA_OK) fail_msg("%s: %s", name, strata_last_error());
+    const strata_arch *arch = strata_model_arch(model);
     int64_t rows = g.batch * g.seq_len, H = arch->hidden_size;
     float *hidden = malloc((size_t)(rows * H) * sizeof *hidden);
     assert_int_equal(forward_embed(model, g.tokens->data, rows, hidden), STRATA_OK);
@@ -213,6 +259,10 @@ static void check_model(const char *name, gemm_precision precision)
     free(hidden);
     strata_safetensors_close(g.st);
     strata_model_close(model);
+    if (temp) {
+        test_remove_tree(temp);
+        free(temp);
+    }
 }
 
 static void check_perplexity(const char *name, bool fp32)
@@ -254,6 +304,12 @@ MODEL_TESTS(stories_bf16_weights, "stories260K-hf-bf16")
 MODEL_TESTS(mixtral, "stories260K-moe-mixtral-synthetic")
 MODEL_TESTS(llama19m, "llama-19m")
 MODEL_TESTS(qwen3moe, "qwen3moe-47m")
+MODEL_TESTS(synth_qwen2, "synth-qwen2")
+MODEL_TESTS(synth_mistral_window, "synth-mistral-window")
+MODEL_TESTS(synth_llama3_rope, "synth-llama3-rope")
+MODEL_TESTS(synth_qwen2_moe, "synth-qwen2-moe")
+MODEL_TESTS(synth_qwen3_moe_stacked, "synth-qwen3-moe-stacked")
+MODEL_TESTS(synth_mixtral_stacked, "synth-mixtral-stacked")
 
 static void perplexity_llama19m(void **state)
 {
@@ -279,6 +335,12 @@ int main(void)
         cmocka_unit_test(mixtral_fp32),  cmocka_unit_test(mixtral_bf16),
         cmocka_unit_test(llama19m_fp32), cmocka_unit_test(llama19m_bf16),
         cmocka_unit_test(qwen3moe_fp32), cmocka_unit_test(qwen3moe_bf16),
+        cmocka_unit_test(synth_qwen2_fp32), cmocka_unit_test(synth_qwen2_bf16),
+        cmocka_unit_test(synth_mistral_window_fp32), cmocka_unit_test(synth_mistral_window_bf16),
+        cmocka_unit_test(synth_llama3_rope_fp32), cmocka_unit_test(synth_llama3_rope_bf16),
+        cmocka_unit_test(synth_qwen2_moe_fp32), cmocka_unit_test(synth_qwen2_moe_bf16),
+        cmocka_unit_test(synth_qwen3_moe_stacked_fp32), cmocka_unit_test(synth_qwen3_moe_stacked_bf16),
+        cmocka_unit_test(synth_mixtral_stacked_fp32), cmocka_unit_test(synth_mixtral_stacked_bf16),
         cmocka_unit_test(perplexity_llama19m), cmocka_unit_test(perplexity_qwen3moe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

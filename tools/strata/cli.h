@@ -28,5 +28,6 @@ void cli_install_logging(const cli_context *ctx);
 int cmd_inspect(int argc, char **argv, const cli_context *ctx);
 int cmd_generate(int argc, char **argv, const cli_context *ctx);
 int cmd_demo(int argc, char **argv, const cli_context *ctx);
+int cmd_eval(int argc, char **argv, const cli_context *ctx);
 
 #endif

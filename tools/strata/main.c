@@ -16,6 +16,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"inspect", cmd_inspect, "architecture, tensors, dtypes, sizes and quantization of a checkpoint"},
     {"generate", cmd_generate, "write a small deterministic synthetic model (dense or MoE)"},
+    {"eval", cmd_eval, "perplexity of a model over windows of pre-tokenized text"},
     {"demo", cmd_demo, "generate the default dense and MoE models and inspect them"},
 };
 

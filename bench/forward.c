@@ -74,7 +74,7 @@ static strata_status timer_stop(void *ctx, const strata_linear *l, const float *
 static void write_tensor(strata_safetensors_writer *w, const char *name, int64_t rows, int64_t cols, float scale,
                          bool ones)
 {
-    size_t n = (size_t)(rows * cols);
+    size_t n = (size_t)(cols ? rows * cols : rows);
     uint16_t *data = malloc(n * sizeof *data);
     for (size_t i = 0; i < n; i++) data[i] = bf16_of(ones ? 1.0f : scale * uniform());
     int64_t shape[2] = {rows, cols};

@@ -31,10 +31,12 @@ static bool floating(strata_dtype dtype)
     return dtype == STRATA_DTYPE_F32 || dtype == STRATA_DTYPE_BF16 || dtype == STRATA_DTYPE_F16;
 }
 
-/* Checks rows x cols elements of dtype at data are finite; names the first bad one. */
-static strata_status check_finite(const strata_model *model, const strata_tensor *t, const void *data,
-                                  int64_t rows, int64_t cols)
+/* Checks the linear's rows x cols weight elements at data are finite; names the first
+ * bad one by its place in the tensor. */
+static strata_status check_finite(const strata_model *model, const strata_tensor *t, const strata_linear *linear,
+                                  const void *data)
 {
+    int64_t rows = linear->n_out, cols = linear->n_in;
     float *row = malloc((size_t)cols * sizeof *row);
     float *row_max = malloc((size_t)rows * sizeof *row_max);
     strata_status status = STRATA_OK;
@@ -51,12 +53,16 @@ static strata_status check_finite(const strata_model *model, const strata_tensor
     for (int64_t r = 0; r < rows; r++) {
         strata_convert_to_f32(t->dtype, (const uint8_t *)data + (size_t)(r * cols) * element, (size_t)cols, row);
         for (int64_t c = 0; c < cols; c++) {
-            if (row[c] - row[c] != 0.0f) {
+            if (row[c] - row[c] == 0.0f) continue;
+            const char *what = row[c] != row[c] ? "NaN" : "Inf";
+            if (linear->stack_index >= 0)
+                status = strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at [%lld, %lld, %lld] (%s)",
+                                     file_of(model, t), t->name, what, (long long)linear->stack_index,
+                                     (long long)(linear->row_offset + r), (long long)c, linear->name);
+            else
                 status = strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at row %lld, column %lld",
-                                     file_of(model, t), t->name, row[c] != row[c] ? "NaN" : "Inf", (long long)r,
-                                     (long long)c);
-                goto done;
-            }
+                                     file_of(model, t), t->name, what, (long long)r, (long long)c);
+            goto done;
         }
     }
 done:
@@ -110,7 +116,7 @@ static strata_status gemm_from(const strata_model *model, const strata_linear *l
     const void *data = NULL;
     strata_status status = locate_weight(model, linear, &t, &data);
     if (status != STRATA_OK) return status;
-    status = check_finite(model, t, data, linear->n_out, linear->n_in);
+    status = check_finite(model, t, linear, data);
     if (status != STRATA_OK) return status;
     bool transform = false;
     for (size_t h = 0; h < n_hooks; h++) transform |= hooks[h].quantize_weight != NULL;

@@ -137,6 +137,48 @@ run "$STRATA" demo --force -o "$WORK/demo"
 check "demo --force exits 0" test $rc -eq 0
 check "demo output is deterministic" cmp -s "$WORK/first.safetensors" "$WORK/demo/qwen3-moe/model.safetensors"
 
+# --- eval
+run "$STRATA" eval --help
+check "eval --help exits 0" test $rc -eq 0
+check "eval --help describes --tokens" has "$out" "--tokens FILE"
+run "$STRATA" eval
+check "eval without MODEL_DIR exits 2" test $rc -eq 2 -a "$(lines "$err")" -eq 1
+run "$STRATA" -q generate -o "$WORK/evalmodel" --layers 2
+run "$STRATA" eval "$WORK/evalmodel"
+check "eval without --tokens exits 2" test $rc -eq 2
+check "eval without --tokens says so" has "$err" "missing --tokens"
+run "$STRATA" eval "$WORK/evalmodel" --text "$WORK/whatever.txt"
+check "eval --text explains the tokenizer is missing" test $rc -eq 2 -a "$(lines "$err")" -eq 1
+check "eval --text points to --tokens" has "$err" "--tokens"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/none.txt"
+check "eval missing token file exits 1" test $rc -eq 1
+check "eval missing token file is named" has "$err" "$WORK/none.txt"
+printf '1 2 x 4\n' >"$WORK/bad.txt"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/bad.txt"
+check "eval non-integer token exits 1" test $rc -eq 1
+check "eval non-integer token names file and position" has "$err" "$WORK/bad.txt: token 2"
+seq 1 200 | tr '\n' ' ' >"$WORK/ids.txt"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/ids.txt" --window 64
+check "eval exits 0" test $rc -eq 0
+check "eval prints the perplexity" has "$out" "perplexity "
+check "eval reports windows on stderr" has "$err" "3 windows, 189 predicted tokens"
+ppl_bf16=$out
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/ids.txt" --window 64 --json --fp32 --threads 1
+check "eval --json" has "$out" '"windows": 3'
+check "eval --fp32 is reported" has "$out" '"precision": "fp32"'
+run "$STRATA" -q eval "$WORK/evalmodel" --tokens "$WORK/ids.txt" --window 64 --memory-budget 1
+check "eval result does not depend on the memory budget" test "$out" = "$ppl_bf16"
+python3 -c 'print([5, 600000])' >"$WORK/oov.json" 2>/dev/null || printf '[5, 600000]\n' >"$WORK/oov.json"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/oov.json" --window 2
+check "eval token outside the vocabulary exits 1" test $rc -eq 1
+check "eval names the out-of-vocabulary token" has "$err" "token 1 is id 600000, outside the model's vocabulary [0, 512)"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/ids.txt" --window 4096
+check "eval window beyond the rope limit exits 1" test $rc -eq 1
+check "eval names max_position_embeddings" has "$err" "exceeds max_position_embeddings 2048"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/ids.txt" --window 512
+check "eval with too few tokens exits 1" test $rc -eq 1
+check "eval says how many tokens there are" has "$err" "window of 512 tokens; got 200"
+
 # --- the real models in ../shared
 if [[ -d "$SHARED/models" ]]; then
   for model in stories260K-hf stories260K-hf-bf16 llama-19m qwen3moe-47m stories260K-moe-mixtral-synthetic; do
@@ -151,6 +193,11 @@ if [[ -d "$SHARED/models" ]]; then
   run "$STRATA" inspect "$SHARED/models/stories260K"
   check "llama2.c directory: exit 1" test $rc -eq 1
   check "llama2.c directory: says why" has "$err" "no *.safetensors files"
+  printf '[1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338]' >"$WORK/story.json"
+  run "$STRATA" eval "$SHARED/models/stories260K-hf" --tokens "$WORK/story.json" --window 17 --fp32
+  check "eval stories260K on its own greedy text exits 0" test $rc -eq 0
+  ppl=${out#perplexity }
+  check "greedy text has a low perplexity (< 3)" awk -v p="$ppl" 'BEGIN { exit !(p < 3) }'
 else
   echo "SKIPPED: $SHARED/models does not exist; CLI checks on the shared models did not run"
 fi

@@ -2,13 +2,12 @@
  * attention.c — causal grouped-query attention (see attention.h).
  *
  * One task per (sequence, key/value head): the head's keys are copied transposed
- * (head_dim, seq_len) and its values (seq_len, head_dim) contiguously, so the two inner
- * loops run over contiguous memory and vectorize without reordering any sum:
- *   scores[j] += q[d] * kT[d][j]   (over keys j, for d in order)
- *   out[d]    += p[j] * v[j][d]    (over d, for keys j in order)
- * Queries are taken in blocks of QUERY_BLOCK so each key and value row is loaded once
- * per block rather than once per query. Every output element is computed by one task in
- * a fixed order, so results do not depend on the number of threads.
+ * (head_dim, seq_len) and its values (seq_len, head_dim) contiguously. For each query the
+ * scores are the kernel set's dot_columns over the transposed keys and the output its
+ * weighted_rows over the values; both accumulate a register block of outputs across the
+ * whole reduction in a fixed order (bit-identical in every kernel set). Every output
+ * element is computed by one task in that order, so results depend neither on the number
+ * of threads nor on how sequences are chunked.
  */
 #include "kernels/attention.h"
 
@@ -18,9 +17,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "kernels/cpu.h"
 #include "kernels/pool.h"
-
-enum { QUERY_BLOCK = 8 };
 
 typedef struct attention_job {
     const attention_shape *shape;
@@ -33,54 +31,36 @@ typedef struct attention_job {
 typedef struct head_scratch {
     float *kt;     /* (head_dim, seq_len) */
     float *vh;     /* (seq_len, head_dim) */
-    float *scores; /* (QUERY_BLOCK, seq_len) */
-    float *acc;    /* (QUERY_BLOCK, head_dim) */
+    float *scores; /* (seq_len) */
 } head_scratch;
 
 /* First key query i may attend to. */
 static int64_t first_key(int64_t i, int64_t window) { return window > 0 && i >= window ? i - window + 1 : 0; }
 
-/* Queries [i0, i1) of one query head against the key/value head held in scratch. */
-static void attend_block(const attention_job *job, const head_scratch *s, const float *q_head, float *out_head,
-                         int64_t i0, int64_t i1)
+/* Every query of one query head against the key/value head held in scratch. */
+static void attend_head(const attention_job *job, const head_scratch *s, const float *q_head, float *out_head)
 {
     const attention_shape *shape = job->shape;
+    const kernel_set *ks = kernels();
     int64_t T = shape->seq_len, D = shape->head_dim;
     float scale = 1.0f / sqrtf((float)D);
-    int64_t lo = first_key(i0, shape->window), hi = i1; /* keys any query of the block reads */
-    for (int64_t i = i0; i < i1; i++) {
-        float *scores = s->scores + (i - i0) * T;
-        const float *q = q_head + i * job->ldq;
-        for (int64_t j = lo; j < hi; j++) scores[j] = 0.0f;
-        for (int64_t d = 0; d < D; d++) {
-            const float qd = q[d];
-            const float *kt = s->kt + d * T;
-            for (int64_t j = lo; j < hi; j++) scores[j] += qd * kt[j];
-        }
-        int64_t first = first_key(i, shape->window);
+    for (int64_t i = 0; i < T; i++) {
+        int64_t first = first_key(i, shape->window), n = i + 1 - first;
+        float *scores = s->scores;
+        ks->dot_columns(q_head + i * job->ldq, s->kt + first, (size_t)T, (size_t)D, (size_t)n, scores);
         float max = -INFINITY;
-        for (int64_t j = first; j <= i; j++) {
+        for (int64_t j = 0; j < n; j++) {
             scores[j] *= scale;
             if (scores[j] > max) max = scores[j];
         }
         float sum = 0.0f;
-        for (int64_t j = first; j <= i; j++) {
+        for (int64_t j = 0; j < n; j++) {
             scores[j] = expf(scores[j] - max);
             sum += scores[j];
         }
-        for (int64_t j = first; j <= i; j++) scores[j] /= sum;
+        for (int64_t j = 0; j < n; j++) scores[j] /= sum;
+        ks->weighted_rows(scores, s->vh + first * D, (size_t)D, (size_t)n, (size_t)D, out_head + i * job->ldo);
     }
-    memset(s->acc, 0, (size_t)((i1 - i0) * D) * sizeof *s->acc);
-    for (int64_t j = lo; j < hi; j++) {
-        const float *v = s->vh + j * D;
-        for (int64_t i = i0 > j ? i0 : j; i < i1; i++) {
-            if (j < first_key(i, shape->window)) continue;
-            const float p = s->scores[(i - i0) * T + j];
-            float *acc = s->acc + (i - i0) * D;
-            for (int64_t d = 0; d < D; d++) acc[d] += p * v[d];
-        }
-    }
-    for (int64_t i = i0; i < i1; i++) memcpy(out_head + i * job->ldo, s->acc + (i - i0) * D, (size_t)D * sizeof(float));
 }
 
 static void attention_range(void *ctx, int64_t begin, int64_t end)
@@ -92,10 +72,9 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
     head_scratch s = {
         .kt = malloc((size_t)(D * T) * sizeof(float)),
         .vh = malloc((size_t)(T * D) * sizeof(float)),
-        .scores = malloc((size_t)(QUERY_BLOCK * T) * sizeof(float)),
-        .acc = malloc((size_t)(QUERY_BLOCK * D) * sizeof(float)),
+        .scores = malloc((size_t)T * sizeof(float)),
     };
-    if (!s.kt || !s.vh || !s.scores || !s.acc) {
+    if (!s.kt || !s.vh || !s.scores) {
         atomic_store(&job->out_of_memory, true);
         goto done;
     }
@@ -112,15 +91,13 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
         for (int h = kv_head * group; h < (kv_head + 1) * group; h++) {
             const float *q_head = job->q + row0 * job->ldq + h * D;
             float *out_head = job->out + row0 * job->ldo + h * D;
-            for (int64_t i0 = 0; i0 < T; i0 += QUERY_BLOCK)
-                attend_block(job, &s, q_head, out_head, i0, i0 + QUERY_BLOCK < T ? i0 + QUERY_BLOCK : T);
+            attend_head(job, &s, q_head, out_head);
         }
     }
 done:
     free(s.kt);
     free(s.vh);
     free(s.scores);
-    free(s.acc);
 }
 
 strata_status attention_forward(const attention_shape *shape, const float *q, int64_t ldq, const float *k,

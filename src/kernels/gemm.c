@@ -238,6 +238,8 @@ static strata_status small_linear(const gemm_weight *w, const void *x, int64_t l
 strata_status gemm_linear(const gemm_weight *w, const void *x, int64_t ldx, int64_t m, float *y, int64_t ldy)
 {
     if (m == 0) return STRATA_OK;
+    if (pool_in_task()) /* oneDNN's threads would compete with the pool's */
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "gemm_linear called from inside a pool task");
     if (m < MIN_ROWS) return small_linear(w, x, ldx, m, y, ldy);
     dnnl_dims_t src_dims = {m, w->n_in}, src_strides = {ldx, 1};
     dnnl_dims_t w_dims = {w->n_in, w->n_out}, w_strides = {1, w->n_in};

@@ -101,6 +101,8 @@ static void start_pool(void)
     pool.started = true;
 }
 
+bool pool_in_task(void) { return inside_job; }
+
 int pool_thread_count(void)
 {
     pthread_mutex_lock(&pool.lock);

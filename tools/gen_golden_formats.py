@@ -25,28 +25,17 @@ import argparse
 import json
 import os
 import struct
-import subprocess
 import sys
 import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, "build", "tools-venv")
 OUT = os.path.join(ROOT, "tests", "golden", "formats")
 PACKAGES = ["torch", "nvidia-modelopt", "compressed-tensors", "requests"]
 
 
-def ensure_venv():
-    """Re-executes this script inside build/tools-venv, creating it when missing."""
-    python = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    if not os.path.exists(python):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-    subprocess.check_call([python, "-m", "pip", "install", "-q", *PACKAGES])
-    os.execv(python, [python, *sys.argv])
+from tools_venv import ensure_venv  # noqa: E402
 
-
-ensure_venv()
+ensure_venv(PACKAGES)
 
 import torch  # noqa: E402
 import modelopt  # noqa: E402

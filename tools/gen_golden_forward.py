@@ -31,10 +31,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, "build", "tools-venv")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 OUT = os.path.join(ROOT, "tests", "golden", "forward")
-PACKAGES = ["torch", "transformers", "tokenizers", "safetensors"]
+PACKAGES = ["torch", "transformers", "tokenizers"]
 
 MODELS = ["stories260K-hf", "stories260K-hf-bf16", "stories260K-moe-mixtral-synthetic", "llama-19m", "qwen3moe-47m"]
 TRAINED = {"llama-19m", "qwen3moe-47m"}
@@ -59,23 +58,30 @@ LOGIT_COLUMNS = 2048
 PPL_WINDOW, PPL_WINDOWS = 256, 4
 
 
-def ensure_venv():
-    """Re-executes this script inside build/tools-venv, creating it when missing."""
-    python = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    if not os.path.exists(python):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-    subprocess.check_call([python, "-m", "pip", "install", "-q", *PACKAGES])
-    os.execv(python, [python, *sys.argv])
+from tools_venv import ensure_venv  # noqa: E402
 
-
-ensure_venv()
+ensure_venv(PACKAGES)
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
+
+
+def save_file(tensors, path, metadata):
+    """Writes a safetensors file with keys in a fixed order, so that the same inputs give the
+    same bytes (the safetensors package orders __metadata__ by a randomized hash map)."""
+    dtypes = {torch.float32: "F32", torch.int32: "I32"}
+    header, blobs, offset = {"__metadata__": dict(sorted(metadata.items()))}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        blob = t.numpy().tobytes()
+        header[name] = {"dtype": dtypes[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
 
 
 def wiki_text():

@@ -3,8 +3,10 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int cli_fail(strata_status status)
 {
@@ -37,4 +39,14 @@ void cli_install_logging(const cli_context *ctx)
                              : ctx->verbosity == 1 ? STRATA_LOG_WARN
                                                    : STRATA_LOG_DEBUG;
     strata_log_set(log_to_stderr, NULL, level);
+}
+
+bool cli_parse_int(const char *text, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
 }

@@ -22,6 +22,8 @@ typedef struct cli_context {
 int cli_fail(strata_status status);
 /* Prints "strata <command>: <message>" plus a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a decimal integer in [lo, hi] (the whole text); false otherwise. */
+bool cli_parse_int(const char *text, long long lo, long long hi, long long *out);
 /* Routes library log messages to stderr according to verbosity. */
 void cli_install_logging(const cli_context *ctx);
 

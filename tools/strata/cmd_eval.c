@@ -2,7 +2,6 @@
  * cmd_eval.c — `strata eval MODEL --tokens FILE`: perplexity over non-overlapping windows.
  * Until strata's tokenizer lands, the text comes pre-tokenized (see strata_tokens_read).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,16 +31,6 @@ static void eval_help(void)
            "  -h, --help\n");
 }
 
-static bool parse_count(const char *text, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 int cmd_eval(int argc, char **argv, const cli_context *ctx)
 {
     static const struct option OPTIONS[] = {
@@ -64,20 +53,20 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
             return cli_usage_error("eval", "--text needs strata's tokenizer, which is not implemented yet; "
                                            "pass pre-tokenized ids with --tokens");
         case 'w':
-            if (!parse_count(optarg, 2, 1LL << 24, &v)) return cli_usage_error("eval", "--window must be 2..16777216");
+            if (!cli_parse_int(optarg, 2, 1LL << 24, &v)) return cli_usage_error("eval", "--window must be 2..16777216");
             params.window = v;
             break;
         case 'm':
-            if (!parse_count(optarg, 1, 1LL << 40, &v)) return cli_usage_error("eval", "--max-windows must be positive");
+            if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("eval", "--max-windows must be positive");
             params.max_windows = v;
             break;
         case 'f': params.fp32 = true; break;
         case 'b':
-            if (!parse_count(optarg, 1, 1LL << 30, &v)) return cli_usage_error("eval", "--memory-budget must be positive (MiB)");
+            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("eval", "--memory-budget must be positive (MiB)");
             params.memory_budget = (size_t)v << 20;
             break;
         case 'j':
-            if (!parse_count(optarg, 1, 256, &v)) return cli_usage_error("eval", "--threads must be 1..256");
+            if (!cli_parse_int(optarg, 1, 256, &v)) return cli_usage_error("eval", "--threads must be 1..256");
             strata_set_num_threads((int)v);
             break;
         case 'J': json = true; break;

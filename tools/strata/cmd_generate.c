@@ -24,16 +24,6 @@ static bool parse_family(const char *name, strata_family *out)
     return false;
 }
 
-static bool parse_int(const char *text, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 static void generate_help(void)
 {
     printf("usage: strata generate -o DIR [--arch NAME] [--seed N] [--layers N] [--hidden N]\n"
@@ -74,19 +64,19 @@ int cmd_generate(int argc, char **argv, const cli_context *ctx)
                 return cli_usage_error("generate", "unknown architecture '%s'", optarg);
             break;
         case 's':
-            if (!parse_int(optarg, 0, (1LL << 62), &v)) return cli_usage_error("generate", "invalid --seed '%s'", optarg);
+            if (!cli_parse_int(optarg, 0, (1LL << 62), &v)) return cli_usage_error("generate", "invalid --seed '%s'", optarg);
             params.seed = (uint64_t)v;
             break;
         case 'l':
-            if (!parse_int(optarg, 1, 64, &v)) return cli_usage_error("generate", "--layers must be 1..64");
+            if (!cli_parse_int(optarg, 1, 64, &v)) return cli_usage_error("generate", "--layers must be 1..64");
             params.n_layers = (int)v;
             break;
         case 'H':
-            if (!parse_int(optarg, 32, 4096, &v)) return cli_usage_error("generate", "--hidden must be 32..4096");
+            if (!cli_parse_int(optarg, 32, 4096, &v)) return cli_usage_error("generate", "--hidden must be 32..4096");
             params.hidden_size = v;
             break;
         case 'e':
-            if (!parse_int(optarg, 1, 64, &v)) return cli_usage_error("generate", "--experts must be 1..64");
+            if (!cli_parse_int(optarg, 1, 64, &v)) return cli_usage_error("generate", "--experts must be 1..64");
             params.n_experts = (int)v;
             break;
         case 'S': params.stacked_experts = true; break;

@@ -90,6 +90,10 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
     if (status != STRATA_OK) return status;
 
     gemm_precision precision = params->fp32 ? GEMM_F32 : GEMM_BF16;
+    if (precision == GEMM_BF16 && !gemm_bf16_available()) {
+        strata_log(STRATA_LOG_WARN, "this CPU has no bf16 matrix products in oneDNN; evaluating in fp32");
+        precision = GEMM_F32;
+    }
     forward_config config = {.precision = precision, .memory_budget = params->memory_budget};
     float *hidden = malloc((size_t)n * (size_t)H * sizeof(float));
     rope_table rope = {0};

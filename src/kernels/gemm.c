@@ -268,6 +268,19 @@ strata_status gemm_linear(const gemm_weight *w, const void *x, int64_t ldx, int6
     return STRATA_OK;
 }
 
+bool gemm_bf16_available(void)
+{
+    static int available = -1; /* probed once: -1 unknown */
+    pthread_mutex_lock(&lib.lock);
+    if (available < 0) {
+        dnnl_primitive_t probe;
+        available = start_library() == STRATA_OK && primitive_for(GEMM_BF16, 16, 16, "a bf16 probe", &probe) == STRATA_OK;
+        strata_error_clear();
+    }
+    pthread_mutex_unlock(&lib.lock);
+    return available == 1;
+}
+
 const char *gemm_library(void)
 {
     static char text[64];

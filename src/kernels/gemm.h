@@ -18,6 +18,7 @@
 #ifndef STRATA_KERNELS_GEMM_H
 #define STRATA_KERNELS_GEMM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "strata.h"
@@ -45,6 +46,10 @@ size_t gemm_weight_bytes(const gemm_weight *w);
  * weight and fp32 for a GEMM_F32 one; both row-major with the given row strides
  * (elements). m may be 0. */
 strata_status gemm_linear(const gemm_weight *w, const void *x, int64_t ldx, int64_t m, float *y, int64_t ldy);
+
+/* Whether this CPU runs bf16 products in oneDNN (AVX512-BF16, AMX, or AVX512 emulation);
+ * callers fall back to GEMM_F32 when it does not. */
+bool gemm_bf16_available(void);
 
 /* f32 -> bf16, round to nearest even (NaN stays NaN), on the thread pool. */
 void gemm_round_to_bf16(const float *src, uint16_t *dst, size_t n);

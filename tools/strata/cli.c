@@ -36,7 +36,7 @@ static void log_to_stderr(strata_log_level level, const char *message, void *use
 void cli_install_logging(const cli_context *ctx)
 {
     strata_log_level level = ctx->verbosity <= 0 ? STRATA_LOG_ERROR
-                             : ctx->verbosity == 1 ? STRATA_LOG_WARN
+                             : ctx->verbosity == 1 ? STRATA_LOG_INFO
                                                    : STRATA_LOG_DEBUG;
     strata_log_set(log_to_stderr, NULL, level);
 }

@@ -473,6 +473,7 @@ typedef struct strata_eval_result {
     double mean_nll;       /* mean negative log-likelihood (nats) per predicted token */
     int64_t n_windows;
     int64_t n_predicted;   /* window - 1 per window */
+    bool fp32;             /* products ran in fp32 (asked for, or no bf16 on this CPU) */
     double seconds;
 } strata_eval_result;
 

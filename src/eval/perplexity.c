@@ -71,6 +71,8 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
 {
     if (!model || !params || !result || (n_tokens > 0 && !tokens))
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_eval_perplexity: NULL argument");
+    if (n_tokens < 0 || params->window < 0 || params->max_windows < 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_eval_perplexity: negative token or window count");
     *result = (strata_eval_result){0};
     double start = seconds_now();
     const strata_arch *arch = strata_model_arch(model);
@@ -119,6 +121,7 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
                                    .perplexity = exp(nll_sum / (double)predicted),
                                    .n_windows = n_windows,
                                    .n_predicted = predicted,
+                                   .fp32 = precision == GEMM_F32,
                                    .seconds = seconds_now() - start};
     return STRATA_OK;
 }

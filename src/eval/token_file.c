@@ -35,8 +35,10 @@ static strata_status from_binary(const char *path, const char *data, size_t leng
     return STRATA_OK;
 }
 
-static strata_status from_text(const char *path, const char *data, int32_t *ids, int64_t *n)
+static strata_status from_text(const char *path, const char *data, size_t length, int32_t *ids, int64_t *n)
 {
+    if (memchr(data, '\0', length))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: a NUL byte in a text file of token ids (UTF-16? binary?)", path);
     const char *p = data;
     *n = 0;
     for (;;) {
@@ -66,11 +68,12 @@ static strata_status from_json(const char *path, const char *data, size_t length
         goto done;
     }
     *n = (int64_t)sjson_array_size(root);
-    *ids = realloc(*ids, (size_t)(*n > 0 ? *n : 1) * sizeof **ids);
-    if (!*ids) {
+    int32_t *grown = realloc(*ids, (size_t)(*n > 0 ? *n : 1) * sizeof **ids);
+    if (!grown) {
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
         goto done;
     }
+    *ids = grown;
     for (int64_t i = 0; i < *n; i++) {
         int64_t v;
         if (!sjson_as_int64(sjson_array_at(root, (size_t)i), &v) || v < 0 || v > INT32_MAX) {
@@ -100,7 +103,7 @@ strata_status strata_tokens_read(const char *path, int32_t **ids, int64_t *n_ids
     if (!out) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
     else if (ends_with(path, ".json")) status = from_json(path, data, length, &out, &n);
     else if (ends_with(path, ".bin")) status = from_binary(path, data, length, out, &n);
-    else status = from_text(path, data, out, &n);
+    else status = from_text(path, data, length, out, &n);
     free(data);
     if (status == STRATA_OK && n == 0) status = strata_fail(STRATA_ERR_FORMAT, "%s holds no token ids", path);
     if (status != STRATA_OK) {

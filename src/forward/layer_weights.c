@@ -105,6 +105,10 @@ static strata_status locate_weight(const strata_model *model, const strata_linea
     if (linear->stack_index >= 0)
         offset = ((size_t)linear->stack_index * (size_t)(*t)->shape[1] + (size_t)linear->row_offset) *
                  (size_t)linear->n_in;
+    if ((uint64_t)(*t)->n_elements < offset + (uint64_t)linear->n_out * (uint64_t)linear->n_in)
+        return strata_fail(STRATA_ERR_MISMATCH, "%s: tensor %s has %lld elements, too few for %s (%lld, %lld)",
+                           file_of(model, *t), linear->weight, (long long)(*t)->n_elements, linear->name,
+                           (long long)linear->n_out, (long long)linear->n_in);
     *data = (const uint8_t *)(*t)->data + offset * strata_dtype_size((*t)->dtype);
     return STRATA_OK;
 }

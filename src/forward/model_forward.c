@@ -41,6 +41,9 @@ strata_status forward_embed(const strata_model *model, const int32_t *tokens, in
     if (t->dtype != STRATA_DTYPE_F32 && t->dtype != STRATA_DTYPE_BF16 && t->dtype != STRATA_DTYPE_F16)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "tensor %s is %s; embeddings must be F32, BF16 or F16",
                            arch->embed_tokens, strata_dtype_name(t->dtype));
+    if (t->n_elements != arch->vocab_size * arch->hidden_size)
+        return strata_fail(STRATA_ERR_MISMATCH, "tensor %s has %lld elements, expected vocab_size x hidden_size",
+                           arch->embed_tokens, (long long)t->n_elements);
     strata_status status = forward_check_tokens(arch, tokens, n, "input");
     if (status != STRATA_OK) return status;
     int64_t H = arch->hidden_size;

@@ -43,7 +43,7 @@ static void attend_head(const attention_job *job, const head_scratch *s, const f
     const attention_shape *shape = job->shape;
     const kernel_set *ks = kernels();
     int64_t T = shape->seq_len, D = shape->head_dim;
-    float scale = 1.0f / sqrtf((float)D);
+    float scale = (float)pow((double)D, -0.5); /* head_dim ** -0.5, rounded once as in Python */
     for (int64_t i = 0; i < T; i++) {
         int64_t first = first_key(i, shape->window), n = i + 1 - first;
         float *scores = s->scores;

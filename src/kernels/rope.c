@@ -27,11 +27,12 @@ static void inverse_frequencies(const strata_arch *arch, int64_t half, float *in
             float factor = (float)arch->rope.factor;
             float low = (float)arch->rope.low_freq_factor, high = (float)arch->rope.high_freq_factor;
             float old_len = (float)arch->rope.original_max_position;
-            float wavelen = two_pi / f;
+            /* torch evaluates scalar / tensor as reciprocal(tensor) * scalar */
+            float wavelen = (1.0f / f) * two_pi;
             if (wavelen > old_len / low) {
                 f = f / factor;
             } else if (wavelen >= old_len / high) {
-                float smooth = (old_len / wavelen - low) / (high - low);
+                float smooth = ((1.0f / wavelen) * old_len - low) / (high - low);
                 f = (1.0f - smooth) * f / factor + smooth * f;
             }
         }

@@ -7,7 +7,7 @@
 
 #include "kernels/pool.h"
 
-enum { MAX_EXPERTS = 1024 };
+enum { MAX_EXPERTS = 4096 }; /* config.c refuses more */
 
 typedef struct route_job {
     const routing_rule *rule;

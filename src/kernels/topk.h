@@ -4,7 +4,8 @@
  * softmax_first (mixtral, qwen2_moe, qwen3_moe): probabilities = softmax over all experts
  * in fp32, keep the top_k largest (ties to the lower expert index, in descending order),
  * and when renormalize divide them by their sum. Otherwise the top_k logits are chosen
- * and softmaxed among themselves (which equals the renormalized case).
+ * and softmaxed among themselves (which equals the renormalized case). At most 4096
+ * experts (the limit config.c enforces).
  */
 #ifndef STRATA_KERNELS_TOPK_H
 #define STRATA_KERNELS_TOPK_H

@@ -84,6 +84,38 @@ static strata_status get_bool(const reader *r, const char *key, bool def, bool *
     } while (0)
 
 /* rope_scaling (transformers v4) or rope_parameters (v5). */
+/* The qwen2/qwen3 families window only some layers: those layer_types marks
+ * "sliding_attention", or else layers >= max_window_layers. strata runs one window for all
+ * layers, so a config that mixes windowed and full layers is refused by name, and one
+ * that windows no layer drops the window. */
+static strata_status window_layers(const reader *r, const sjson *config, strata_arch *a)
+{
+    int64_t windowed = 0;
+    const sjson *types = sjson_get(config, "layer_types");
+    if (types && !sjson_is_null(types)) {
+        if (!sjson_is_array(types) || sjson_array_size(types) != (size_t)a->n_layers)
+            return strata_fail(STRATA_ERR_FORMAT, "%s: \"layer_types\" must list one type per layer", r->path);
+        for (size_t i = 0; i < sjson_array_size(types); i++) {
+            const char *type = sjson_as_string(sjson_array_at(types, i));
+            if (type && strcmp(type, "sliding_attention") == 0) windowed++;
+            else if (!type || strcmp(type, "full_attention") != 0)
+                return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: layer_types[%zu] is not a supported attention type", r->path,
+                                   i);
+        }
+    } else {
+        int64_t first;
+        TRY(get_int(r, "max_window_layers", true, 28, 0, MAX_LAYERS, &first));
+        windowed = first >= a->n_layers ? 0 : a->n_layers - first;
+    }
+    if (windowed == 0) a->sliding_window = 0;
+    else if (windowed != a->n_layers)
+        return strata_fail(STRATA_ERR_UNSUPPORTED,
+                           "%s: sliding-window attention on %lld of %d layers (max_window_layers / layer_types) is not "
+                           "supported; strata windows all layers or none",
+                           r->path, (long long)windowed, a->n_layers);
+    return STRATA_OK;
+}
+
 static strata_status parse_rope(const reader *r, const family_traits *f, strata_arch *a)
 {
     const sjson *params = sjson_get(r->root, "rope_parameters");
@@ -225,11 +257,12 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
     TRY(parse_rope(&r, f, a));
 
     /* Sliding-window attention. */
-    bool windowed = true;
-    if (f->window_needs_flag) TRY(get_bool(&r, "use_sliding_window", false, &windowed));
+    bool windowed = !f->never_windowed;
+    if (windowed && f->window_needs_flag) TRY(get_bool(&r, "use_sliding_window", false, &windowed));
     const sjson *window = sjson_get(config, "sliding_window");
     if (windowed && !sjson_is_null(window)) /* null: no window; absent: the family default */
         TRY(get_int(&r, "sliding_window", true, f->default_sliding_window, 0, INT64_C(1) << 40, &a->sliding_window));
+    if (a->sliding_window > 0 && f->window_needs_flag) TRY(window_layers(&r, config, a));
 
     /* Biases and norms. */
     a->qkv_bias = f->qkv_bias_default;

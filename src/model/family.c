@@ -10,6 +10,7 @@ const family_traits FAMILIES[STRATA_FAMILY_COUNT] = {
         .model_type = "llama", .architecture = "LlamaForCausalLM",
         .attention_bias_key = true,
         .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+        .never_windowed = true,
     },
     [STRATA_FAMILY_MISTRAL] = {
         .model_type = "mistral", .architecture = "MistralForCausalLM",

@@ -20,7 +20,9 @@ typedef struct family_traits {
     bool shared_expert;            /* qwen2_moe: shared MLP + sigmoid gate */
     bool sparse_step;              /* decoder_sparse_step / mlp_only_layers apply */
     bool renormalize_always;       /* mixtral renormalizes top-k; qwen reads norm_topk_prob */
-    bool window_needs_flag;        /* sliding_window applies only with use_sliding_window */
+    bool window_needs_flag;        /* sliding_window applies only with use_sliding_window, and then
+                                      only to layers >= max_window_layers (or per layer_types) */
+    bool never_windowed;           /* transformers ignores sliding_window (llama) */
     const char *moe_block;         /* module holding router + experts in per-expert layout */
     const char *expert_gate, *expert_up, *expert_down; /* per-expert linear names */
     const char *n_experts_key;     /* "num_local_experts" or "num_experts" */

@@ -157,6 +157,10 @@ printf '1 2 x 4\n' >"$WORK/bad.txt"
 run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/bad.txt"
 check "eval non-integer token exits 1" test $rc -eq 1
 check "eval non-integer token names file and position" has "$err" "$WORK/bad.txt: token 2"
+printf '1\0002 3' >"$WORK/nul.txt"
+run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/nul.txt"
+check "eval token text with a NUL byte exits 1" test $rc -eq 1
+check "eval names the NUL byte" has "$err" "NUL byte"
 seq 1 200 | tr '\n' ' ' >"$WORK/ids.txt"
 run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/ids.txt" --window 64
 check "eval exits 0" test $rc -eq 0

@@ -93,6 +93,27 @@ static void test_qwen_families(void **state)
     assert_false(d.arch.o_bias);
     assert_int_equal(d.arch.sliding_window, 0); /* only with use_sliding_window */
     desc_free(&d);
+    /* ...and then only on layers >= max_window_layers (default 28) or as layer_types says. */
+    assert_int_equal(parse("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,\"sliding_window\":64}", &d),
+                     STRATA_OK);
+    assert_int_equal(d.arch.sliding_window, 0); /* 2 layers < 28: none windowed */
+    desc_free(&d);
+    assert_int_equal(parse("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,\"sliding_window\":64,"
+                           "\"max_window_layers\":0}",
+                           &d),
+                     STRATA_OK);
+    assert_int_equal(d.arch.sliding_window, 64);
+    desc_free(&d);
+    assert_int_equal(parse("{\"model_type\":\"qwen3\"," BASE ",\"use_sliding_window\":true,\"sliding_window\":64,"
+                           "\"layer_types\":[\"sliding_attention\",\"sliding_attention\"]}",
+                           &d),
+                     STRATA_OK);
+    assert_int_equal(d.arch.sliding_window, 64);
+    desc_free(&d);
+    /* llama never windows, whatever the config says. */
+    assert_int_equal(parse("{\"model_type\":\"llama\"," BASE ",\"sliding_window\":64}", &d), STRATA_OK);
+    assert_int_equal(d.arch.sliding_window, 0);
+    desc_free(&d);
 
     assert_int_equal(parse("{\"model_type\":\"qwen3\"," BASE ",\"num_key_value_heads\":2}", &d), STRATA_OK);
     assert_true(d.arch.qk_norm);
@@ -207,6 +228,13 @@ static void test_refusals(void **state)
     expect_refusal("{\"model_type\":\"llama\",\"hidden_act\":\"gelu\"," BASE "}", STRATA_ERR_UNSUPPORTED, "'gelu'");
     expect_refusal("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}",
                    STRATA_ERR_UNSUPPORTED, "rope scaling type 'yarn'");
+    expect_refusal("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,\"max_window_layers\":1}",
+                   STRATA_ERR_UNSUPPORTED, "sliding-window attention on 1 of 2 layers");
+    expect_refusal("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+                   "\"layer_types\":[\"full_attention\",\"sliding_attention\"]}",
+                   STRATA_ERR_UNSUPPORTED, "sliding-window attention on 1 of 2 layers");
+    expect_refusal("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,\"layer_types\":[\"full_attention\"]}",
+                   STRATA_ERR_FORMAT, "one type per layer");
     expect_refusal("{\"model_type\":\"llama\"," BASE ",\"num_key_value_heads\":3}", STRATA_ERR_FORMAT,
                    "not a multiple of num_key_value_heads 3");
     expect_refusal("{\"model_type\":\"llama\",\"hidden_size\":-5,\"num_hidden_layers\":2,\"num_attention_heads\":4,"

@@ -93,11 +93,11 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
         printf("{\"perplexity\": %.6f, \"mean_nll\": %.8f, \"windows\": %lld, \"predicted_tokens\": %lld, "
                "\"precision\": \"%s\", \"seconds\": %.3f}\n",
                result.perplexity, result.mean_nll, (long long)result.n_windows, (long long)result.n_predicted,
-               params.fp32 ? "fp32" : "bf16", result.seconds);
+               result.fp32 ? "fp32" : "bf16", result.seconds);
     } else {
         if (ctx->verbosity > 0)
             fprintf(stderr, "strata: %lld windows, %lld predicted tokens, %s products, %.1f s\n",
-                    (long long)result.n_windows, (long long)result.n_predicted, params.fp32 ? "fp32" : "bf16",
+                    (long long)result.n_windows, (long long)result.n_predicted, result.fp32 ? "fp32" : "bf16",
                     result.seconds);
         printf("perplexity %.4f\n", result.perplexity);
     }

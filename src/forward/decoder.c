@@ -16,7 +16,6 @@
 #include "core/error.h"
 #include "forward/linear_run.h"
 #include "forward/moe.h"
-#include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/pool.h"
 #include "kernels/rmsnorm.h"
@@ -169,14 +168,8 @@ static strata_status mlp_block(const layer_weights *lw, chunk_scratch *s, float 
     if (lw->layer->is_moe) {
         status = moe_forward(lw, &s->linear, &s->moe, s->normed, rows, s->proj);
     } else {
-        int64_t I = lw->gate->desc->n_out;
         linear_input in = linear_input_make(&s->linear, s->normed, rows, H);
-        status = linear_run(&s->linear, lw->gate, &in, s->gate, I);
-        if (status == STRATA_OK) status = linear_run(&s->linear, lw->up, &in, s->up, I);
-        if (status != STRATA_OK) return status;
-        silu_mul_rows(s->gate, I, s->up, I, rows, I, s->gate, I);
-        linear_input act = linear_input_make(&s->linear, s->gate, rows, I);
-        status = linear_run(&s->linear, lw->down, &act, s->proj, H);
+        status = linear_run_gated_mlp(&s->linear, lw->gate, lw->up, lw->down, &in, s->gate, s->up, s->proj);
     }
     if (status == STRATA_OK) add_in_place(x, s->proj, rows * H);
     return status;

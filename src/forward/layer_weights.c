@@ -26,6 +26,15 @@ static const char *file_of(const strata_model *model, const strata_tensor *t)
     return strata_safetensors_shard_path(strata_model_tensors(model), t->shard);
 }
 
+int64_t first_non_finite(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] - x[i] != 0.0f) return i;
+    return -1;
+}
+
+const char *non_finite_name(float x) { return x != x ? "NaN" : "Inf"; }
+
 static bool floating(strata_dtype dtype)
 {
     return dtype == STRATA_DTYPE_F32 || dtype == STRATA_DTYPE_BF16 || dtype == STRATA_DTYPE_F16;
@@ -52,9 +61,9 @@ static strata_status check_finite(const strata_model *model, const strata_tensor
     size_t element = strata_dtype_size(t->dtype);
     for (int64_t r = 0; r < rows; r++) {
         strata_convert_to_f32(t->dtype, (const uint8_t *)data + (size_t)(r * cols) * element, (size_t)cols, row);
-        for (int64_t c = 0; c < cols; c++) {
-            if (row[c] - row[c] == 0.0f) continue;
-            const char *what = row[c] != row[c] ? "NaN" : "Inf";
+        int64_t c = first_non_finite(row, cols);
+        if (c >= 0) {
+            const char *what = non_finite_name(row[c]);
             if (linear->stack_index >= 0)
                 status = strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at [%lld, %lld, %lld] (%s)",
                                      file_of(model, t), t->name, what, (long long)linear->stack_index,
@@ -83,10 +92,10 @@ strata_status model_tensor_f32(const strata_model *model, const char *name, size
                            name, (long long)t->n_elements, n);
     strata_status status = strata_convert_to_f32(t->dtype, t->data, n, out);
     if (status != STRATA_OK) return status;
-    for (size_t i = 0; i < n; i++)
-        if (out[i] - out[i] != 0.0f)
-            return strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at element %zu", file_of(model, t), name,
-                               out[i] != out[i] ? "NaN" : "Inf", i);
+    int64_t bad = first_non_finite(out, (int64_t)n);
+    if (bad >= 0)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s at element %lld", file_of(model, t), name,
+                           non_finite_name(out[bad]), (long long)bad);
     return STRATA_OK;
 }
 

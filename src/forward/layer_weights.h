@@ -42,6 +42,10 @@ strata_status layer_weights_load(const strata_model *model, int index, gemm_prec
                                  const forward_hooks *hooks, size_t n_hooks, layer_weights *out);
 void layer_weights_free(layer_weights *lw);
 
+/* Index of the first NaN or Inf among x[0..n), or -1; and the word for a non-finite value. */
+int64_t first_non_finite(const float *x, int64_t n);
+const char *non_finite_name(float x);
+
 /* Reads a 1-D or 2-D floating tensor of the model as fp32 (n elements), refusing NaN/Inf
  * and a wrong element count with a message naming the file and tensor. */
 strata_status model_tensor_f32(const strata_model *model, const char *name, size_t n, float *out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "kernels/activation.h"
 
 size_t linear_scratch_row_bytes(gemm_precision precision, bool transforms_input, int64_t max_in)
 {
@@ -79,4 +80,19 @@ strata_status linear_run(linear_scratch *s, const layer_linear *l, const linear_
     for (size_t h = 0; h < s->n_hooks && status == STRATA_OK; h++)
         if (s->hooks[h].observe_output) status = s->hooks[h].observe_output(s->hooks[h].ctx, d, y, m);
     return status;
+}
+
+strata_status linear_run_gated_mlp(linear_scratch *s, const layer_linear *gate, const layer_linear *up,
+                                   const layer_linear *down, const linear_input *in, float *gate_buf, float *up_buf,
+                                   float *y)
+{
+    int64_t I = gate->desc->n_out;
+    strata_status status = linear_run(s, gate, in, gate_buf, I);
+    if (status == STRATA_OK) status = linear_run(s, up, in, up_buf, I);
+    if (status != STRATA_OK) return status;
+    silu_mul_rows(gate_buf, I, up_buf, I, in->rows, I, gate_buf, I);
+    linear_input act = linear_input_make(s, gate_buf, in->rows, I);
+    act.token_index = in->token_index;
+    act.weights = in->weights;
+    return linear_run(s, down, &act, y, down->desc->n_out);
 }

@@ -49,4 +49,11 @@ size_t linear_scratch_row_bytes(gemm_precision precision, bool transforms_input,
 /* y (in->rows, n_out) row stride ldy = l(in). */
 strata_status linear_run(linear_scratch *s, const layer_linear *l, const linear_input *in, float *y, int64_t ldy);
 
+/* y (in->rows, down's n_out) = down(silu(gate(x)) * up(x)): a dense MLP, one expert or a
+ * shared expert. gate_buf and up_buf hold (in->rows, gate's n_out); the activation passed
+ * to down keeps in's token rows and routing weights for the hooks. */
+strata_status linear_run_gated_mlp(linear_scratch *s, const layer_linear *gate, const layer_linear *up,
+                                   const layer_linear *down, const linear_input *in, float *gate_buf, float *up_buf,
+                                   float *y);
+
 #endif

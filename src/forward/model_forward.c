@@ -51,12 +51,11 @@ strata_status forward_embed(const strata_model *model, const int32_t *tokens, in
     for (int64_t i = 0; i < n; i++) {
         float *row = hidden + i * H;
         strata_convert_to_f32(t->dtype, (const uint8_t *)t->data + (size_t)tokens[i] * row_bytes, (size_t)H, row);
-        for (int64_t c = 0; c < H; c++)
-            if (row[c] - row[c] != 0.0f)
-                return strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s in row %d, column %lld",
-                                   strata_safetensors_shard_path(strata_model_tensors(model), t->shard),
-                                   arch->embed_tokens, row[c] != row[c] ? "NaN" : "Inf", (int)tokens[i],
-                                   (long long)c);
+        int64_t c = first_non_finite(row, H);
+        if (c >= 0)
+            return strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s holds %s in row %d, column %lld",
+                               strata_safetensors_shard_path(strata_model_tensors(model), t->shard), arch->embed_tokens,
+                               non_finite_name(row[c]), (int)tokens[i], (long long)c);
     }
     return STRATA_OK;
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "kernels/activation.h"
+#include "kernels/activation.h" /* sigmoidf */
 #include "kernels/topk.h"
 
 static int64_t widest_expert(const strata_arch *arch)
@@ -85,21 +85,6 @@ static void group_by_expert(moe_scratch *s, int n_experts, int top_k, int64_t ro
     s->offsets[0] = 0;
 }
 
-/* y (rows, hidden) = down(silu(gate(x)) * up(x)) for one expert or a shared MLP. */
-static strata_status gated_mlp(linear_scratch *ls, moe_scratch *s, const layer_linear *gate, const layer_linear *up,
-                               const layer_linear *down, const linear_input *in, float *y)
-{
-    int64_t I = gate->desc->n_out, H = down->desc->n_out;
-    strata_status status = linear_run(ls, gate, in, s->gate, I);
-    if (status == STRATA_OK) status = linear_run(ls, up, in, s->up, I);
-    if (status != STRATA_OK) return status;
-    silu_mul_rows(s->gate, I, s->up, I, in->rows, I, s->gate, I);
-    linear_input act = linear_input_make(ls, s->gate, in->rows, I);
-    act.token_index = in->token_index;
-    act.weights = in->weights;
-    return linear_run(ls, down, &act, y, H);
-}
-
 strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
                           float *out)
 {
@@ -122,7 +107,8 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
         linear_input group = linear_input_make(ls, s->gathered, n, H);
         group.token_index = s->token_index + begin;
         group.weights = s->token_weight + begin;
-        status = gated_mlp(ls, s, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->expert_out);
+        status = linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->gate,
+                                      s->up, s->expert_out);
         for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
             float w = s->token_weight[begin + i];
             float *dst = out + s->token_index[begin + i] * H;
@@ -133,7 +119,8 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
     if (status != STRATA_OK || !lw->shared_gate) return status;
 
     /* qwen2_moe: out += sigmoid(shared_expert_gate(x)) * shared_expert(x). */
-    status = gated_mlp(ls, s, lw->shared_gate, lw->shared_up, lw->shared_down, &in, s->expert_out);
+    status = linear_run_gated_mlp(ls, lw->shared_gate, lw->shared_up, lw->shared_down, &in, s->gate, s->up,
+                                  s->expert_out);
     if (status == STRATA_OK && lw->shared_expert_gate) status = linear_run(ls, lw->shared_expert_gate, &in, s->logits, 1);
     if (status != STRATA_OK) return status;
     for (int64_t t = 0; t < rows; t++) {

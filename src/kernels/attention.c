@@ -2,10 +2,10 @@
  * attention.c — causal grouped-query attention (see attention.h).
  *
  * One task per (sequence, key/value head): the head's keys are copied transposed
- * (head_dim, seq_len) and its values (seq_len, head_dim) contiguously. For each query the
- * scores are the kernel set's dot_columns over the transposed keys and the output its
- * weighted_rows over the values; both accumulate a register block of outputs across the
- * whole reduction in a fixed order (bit-identical in every kernel set). Every output
+ * (head_dim, seq_len) and its values (seq_len, head_dim) contiguously, so both products of
+ * a query are the kernel set's vecmat: scores = q^T K^T, output = p^T V. vecmat keeps a
+ * register block of outputs across the whole reduction in a fixed order (bit-identical in
+ * every kernel set). Every output
  * element is computed by one task in that order, so results depend neither on the number
  * of threads nor on how sequences are chunked.
  */
@@ -47,7 +47,7 @@ static void attend_head(const attention_job *job, const head_scratch *s, const f
     for (int64_t i = 0; i < T; i++) {
         int64_t first = first_key(i, shape->window), n = i + 1 - first;
         float *scores = s->scores;
-        ks->dot_columns(q_head + i * job->ldq, s->kt + first, (size_t)T, (size_t)D, (size_t)n, scores);
+        ks->vecmat(q_head + i * job->ldq, s->kt + first, (size_t)T, (size_t)D, (size_t)n, scores);
         float max = -INFINITY;
         for (int64_t j = 0; j < n; j++) {
             scores[j] *= scale;
@@ -59,7 +59,7 @@ static void attend_head(const attention_job *job, const head_scratch *s, const f
             sum += scores[j];
         }
         for (int64_t j = 0; j < n; j++) scores[j] /= sum;
-        ks->weighted_rows(scores, s->vh + first * D, (size_t)D, (size_t)n, (size_t)D, out_head + i * job->ldo);
+        ks->vecmat(scores, s->vh + first * D, (size_t)D, (size_t)n, (size_t)D, out_head + i * job->ldo);
     }
 }
 

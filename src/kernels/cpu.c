@@ -29,7 +29,7 @@ static bool has_avx512(const cpu_features *f) { return f->avx512f && f->avx512bw
         .f16_to_f32 = prefix##_f16_to_f32, .block_absmax = prefix##_block_absmax,                            \
         .bf16_block_absmax = prefix##_bf16_block_absmax,                                                     \
         .e4m3_divide = prefix##_e4m3_divide, .e2m1_divide_blocks = prefix##_e2m1_divide_blocks,              \
-        .dot_columns = prefix##_dot_columns, .weighted_rows = prefix##_weighted_rows,                        \
+        .vecmat = prefix##_vecmat,                                                                           \
     }
 
 const kernel_set KERNELS_GENERIC = KERNEL_SET(generic, always);

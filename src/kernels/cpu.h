@@ -33,8 +33,7 @@ typedef struct kernel_set {
     bool (*bf16_block_absmax)(const void *src, size_t n, size_t block, float *out);
     void (*e4m3_divide)(const float *x, size_t n, float divisor, bool round_bf16, uint8_t *out);
     void (*e2m1_divide_blocks)(const float *x, size_t n_blocks, const float *divisors, uint8_t *codes);
-    void (*dot_columns)(const float *a, const float *m, size_t ld, size_t depth, size_t n, float *out);
-    void (*weighted_rows)(const float *w, const float *m, size_t ld, size_t n_rows, size_t width, float *out);
+    void (*vecmat)(const float *v, const float *m, size_t ld, size_t rows, size_t cols, float *out);
 } kernel_set;
 
 /* The set in use: the best supported one, or generic under STRATA_FORCE_GENERIC=1. */

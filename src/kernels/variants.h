@@ -12,11 +12,9 @@
  *   (ModelOpt's per-tensor FP8 quotient in the weight dtype).
  * - e2m1_divide_blocks: for each block b of 16 elements, code = e2m1(x / divisors[b]),
  *   packed two per byte, element 2i in the low nibble (8 bytes per block).
- * - dot_columns: out[j] = sum over d < depth of a[d] * m[d * ld + j], for j < n; the sum
- *   starts at 0 and adds the products in order of d, each product rounded before the add
+ * - vecmat: out[c] = sum over r < rows of v[r] * m[r * ld + c], for c < cols; the sum
+ *   starts at 0 and adds the products in row order, each product rounded before the add
  *   (no fused multiply-add), so every variant gives the same bits.
- * - weighted_rows: out[c] = sum over r < n_rows of w[r] * m[r * ld + c], for c < width; the
- *   same order and rounding.
  */
 #ifndef STRATA_KERNELS_VARIANTS_H
 #define STRATA_KERNELS_VARIANTS_H
@@ -32,8 +30,7 @@
     bool prefix##_bf16_block_absmax(const void *src, size_t n, size_t block, float *out);                \
     void prefix##_e4m3_divide(const float *x, size_t n, float divisor, bool round_bf16, uint8_t *out);   \
     void prefix##_e2m1_divide_blocks(const float *x, size_t n_blocks, const float *divisors, uint8_t *codes);   \
-    void prefix##_dot_columns(const float *a, const float *m, size_t ld, size_t depth, size_t n, float *out);  \
-    void prefix##_weighted_rows(const float *w, const float *m, size_t ld, size_t n_rows, size_t width, float *out);
+    void prefix##_vecmat(const float *v, const float *m, size_t ld, size_t rows, size_t cols, float *out);
 
 VARIANT_FUNCTIONS(generic)
 VARIANT_FUNCTIONS(avx2)

@@ -127,41 +127,33 @@ static void test_variants_match_reference(void **state_)
     free(buffer);
 }
 
-/* Attention's reductions: every variant gives the reference's bits, for widths that hit
- * the full register blocks, the partial ones and the scalar tails. */
-static void test_attention_reductions_match_reference(void **state_)
+/* Attention's vector-matrix product: every variant gives the reference's bits, for widths
+ * that hit the full register blocks, the partial ones and the scalar tails. */
+static void test_vecmat_matches_reference(void **state_)
 {
     (void)state_;
     enum { MAX = 300, DEPTH = 70 };
-    float *a = malloc(DEPTH * sizeof *a), *m = malloc(DEPTH * MAX * sizeof *m);
+    float *v = malloc(DEPTH * sizeof *v), *m = malloc(DEPTH * MAX * sizeof *m);
     float *want = malloc(MAX * sizeof *want), *got = malloc(MAX * sizeof *got);
-    for (size_t i = 0; i < DEPTH; i++) a[i] = ((float)(int)(next() % 2001) - 1000.0f) / 997.0f;
+    for (size_t i = 0; i < DEPTH; i++) v[i] = ((float)(int)(next() % 2001) - 1000.0f) / 997.0f;
     for (size_t i = 0; i < DEPTH * MAX; i++) m[i] = ((float)(int)(next() % 20001) - 10000.0f) / 9973.0f;
     static const size_t WIDTHS[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 129, 255, 256, 300};
     for (size_t w = 0; w < sizeof WIDTHS / sizeof WIDTHS[0]; w++) {
-        size_t n = WIDTHS[w];
-        for (size_t depth = 1; depth <= DEPTH; depth += 23) {
-            KERNELS_GENERIC.dot_columns(a, m, MAX, depth, n, want);
+        size_t cols = WIDTHS[w];
+        for (size_t rows = 1; rows <= DEPTH; rows += 23) {
+            KERNELS_GENERIC.vecmat(v, m, MAX, rows, cols, want);
             for (size_t k = 0; k < kernel_set_count(); k++) {
                 const kernel_set *set = kernel_set_at(k);
                 if (!set->supported(cpu_detect())) continue;
-                set->dot_columns(a, m, MAX, depth, n, got);
-                if (memcmp(want, got, n * sizeof *got) != 0) fail_msg("%s dot_columns n=%zu depth=%zu", set->name, n, depth);
-            }
-            KERNELS_GENERIC.weighted_rows(a, m, MAX, depth, n, want);
-            for (size_t k = 0; k < kernel_set_count(); k++) {
-                const kernel_set *set = kernel_set_at(k);
-                if (!set->supported(cpu_detect())) continue;
-                set->weighted_rows(a, m, MAX, depth, n, got);
-                if (memcmp(want, got, n * sizeof *got) != 0)
-                    fail_msg("%s weighted_rows width=%zu rows=%zu", set->name, n, depth);
+                set->vecmat(v, m, MAX, rows, cols, got);
+                if (memcmp(want, got, cols * sizeof *got) != 0) fail_msg("%s vecmat cols=%zu rows=%zu", set->name, cols, rows);
             }
         }
     }
     /* The reference itself: a plain in-order sum. */
-    KERNELS_GENERIC.dot_columns(a, m, MAX, 3, 1, got);
-    assert_true(got[0] == (0.0f + a[0] * m[0]) + a[1] * m[MAX] + a[2] * m[2 * MAX]);
-    free(a);
+    KERNELS_GENERIC.vecmat(v, m, MAX, 3, 1, got);
+    assert_true(got[0] == (0.0f + v[0] * m[0]) + v[1] * m[MAX] + v[2] * m[2 * MAX]);
+    free(v);
     free(m);
     free(want);
     free(got);
@@ -171,7 +163,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants_match_reference),
-        cmocka_unit_test(test_attention_reductions_match_reference),
+        cmocka_unit_test(test_vecmat_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

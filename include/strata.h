@@ -459,6 +459,83 @@ typedef struct strata_inspect_params {
 STRATA_API strata_status strata_inspect(const char *path, const strata_inspect_params *params,
                                         char **report);
 
+/* ---------------------------------------------------------------- tokenizer */
+
+/* A Hugging Face tokenizer.json (BPE: byte-level as in Llama-3 and Qwen, or SentencePiece
+ * style with byte fallback as in Llama-2), giving the ids the `tokenizers` library gives.
+ * Components strata does not implement are refused by name when loading. A loaded
+ * tokenizer is read-only: any number of threads may encode and decode with it. */
+typedef struct strata_tokenizer strata_tokenizer;
+
+/* path: a tokenizer.json, or a directory holding one. tokenizer_config.json beside it,
+ * when present, names the BOS/EOS tokens and may switch adding them on or off
+ * (add_bos_token / add_eos_token), as transformers does. */
+STRATA_API strata_status strata_tokenizer_load(const char *path, strata_tokenizer **tokenizer);
+STRATA_API void strata_tokenizer_free(strata_tokenizer *tokenizer);
+
+/* Encodes length bytes of UTF-8 text (invalid sequences are read as U+FFFD, one per maximal
+ * invalid subsequence). add_special adds what the post-processor adds (BOS for Llama).
+ * *ids is malloc'd (free with strata_free). */
+STRATA_API strata_status strata_tokenizer_encode(const strata_tokenizer *tokenizer, const char *text, size_t length,
+                                                 bool add_special, int32_t **ids, int64_t *n_ids);
+/* Decodes ids into a malloc'd NUL-terminated string (*length bytes, may be NULL).
+ * skip_special leaves out special added tokens such as BOS. An id outside the vocabulary
+ * is an error. */
+STRATA_API strata_status strata_tokenizer_decode(const strata_tokenizer *tokenizer, const int32_t *ids, int64_t n_ids,
+                                                 bool skip_special, char **text, size_t *length);
+/* 1 + the largest token id. */
+STRATA_API int64_t strata_tokenizer_vocab_size(const strata_tokenizer *tokenizer);
+/* BOS / EOS ids (-1 when the tokenizer has none), and whether encode(add_special) starts
+ * with BOS. */
+STRATA_API int32_t strata_tokenizer_bos(const strata_tokenizer *tokenizer);
+STRATA_API int32_t strata_tokenizer_eos(const strata_tokenizer *tokenizer);
+STRATA_API bool strata_tokenizer_adds_bos(const strata_tokenizer *tokenizer);
+/* The text of token id (NULL outside the vocabulary); owned by the tokenizer. */
+STRATA_API const char *strata_tokenizer_token(const strata_tokenizer *tokenizer, int32_t id);
+
+/* ---------------------------------------------------------------- calibration data */
+
+typedef enum strata_calib_format {
+    STRATA_CALIB_AUTO = 0,     /* by name: *.jsonl JSONL, *.bin and *.json ids, else paragraphs */
+    STRATA_CALIB_PARAGRAPHS,   /* plain text; documents are separated by blank lines */
+    STRATA_CALIB_LINES,        /* plain text; one document per line */
+    STRATA_CALIB_JSONL,        /* JSON Lines; each object's text_field is a document */
+    STRATA_CALIB_IDS,          /* pre-tokenized ids (strata_tokens_read formats) */
+} strata_calib_format;
+
+typedef struct strata_calib_params {
+    strata_calib_format format;
+    const char *text_field;    /* JSONL field holding the text; NULL: "text" */
+    int64_t n_samples;         /* windows to draw (--calib-samples) */
+    int64_t seq_len;           /* tokens per window (--calib-seq) */
+    uint64_t seed;             /* which windows are drawn (--seed) */
+} strata_calib_params;
+
+typedef struct strata_calib_info {
+    strata_calib_format format;   /* the format used (AUTO resolved) */
+    int64_t n_documents;          /* non-empty documents read (0 for ids) */
+    int64_t n_stream_tokens;      /* tokens of all documents, packed */
+    int64_t n_windows;            /* whole windows the stream holds */
+    int64_t invalid_utf8;         /* invalid byte sequences replaced by U+FFFD */
+    int64_t first_invalid_offset; /* byte offset of the first one, -1 when none */
+} strata_calib_info;
+
+/* Calibration windows from a dataset file: n_samples windows of seq_len tokens in
+ * *tokens (n_samples * seq_len ids, malloc'd; free with strata_free).
+ *
+ * Text documents are tokenized one by one without special tokens, each followed by its
+ * separator ("\n\n" between paragraphs and JSONL records, "\n" between lines), and packed
+ * into one stream (CRLF read as LF, as Python's text mode does; invalid UTF-8 replaced and
+ * counted). The stream is cut into consecutive windows; when the tokenizer adds BOS, every
+ * window is BOS followed by seq_len - 1 stream tokens. n_samples of the windows are drawn
+ * without replacement by a generator seeded with seed and returned in stream order. Ids
+ * files are cut into windows as they are (no BOS added). tokenizer may be NULL for ids.
+ * Fewer windows than n_samples, an empty dataset, a JSONL line without the field, or a
+ * field that is not a string is an error naming the file (and line). */
+STRATA_API strata_status strata_calib_load(const char *path, const strata_tokenizer *tokenizer,
+                                           const strata_calib_params *params, int32_t **tokens,
+                                           strata_calib_info *info);
+
 /* ---------------------------------------------------------------- evaluation */
 
 typedef struct strata_eval_params {

@@ -8,21 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash_string(const char *s)
+static uint64_t hash_bytes(const char *s, size_t length)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    for (size_t i = 0; i < length; i++) {
+        h ^= (unsigned char)s[i];
         h *= 1099511628211ull;
     }
     return h;
 }
 
-static size_t find_slot(const char **keys, size_t capacity, const char *key)
+static bool key_equals(const char *stored, const char *key, size_t length)
+{
+    return strncmp(stored, key, length) == 0 && strnlen(stored, length + 1) == length;
+}
+
+/* key[0..length) need not be NUL-terminated; stored keys are. */
+static size_t find_slot(const char **keys, size_t capacity, const char *key, size_t length)
 {
     size_t mask = capacity - 1;
-    size_t slot = (size_t)hash_string(key) & mask;
-    while (keys[slot] && strcmp(keys[slot], key) != 0) slot = (slot + 1) & mask;
+    size_t slot = (size_t)hash_bytes(key, length) & mask;
+    while (keys[slot] && !key_equals(keys[slot], key, length)) slot = (slot + 1) & mask;
     return slot;
 }
 
@@ -35,7 +41,7 @@ static bool grow(strmap *map)
     if (!keys || !values) { free(keys); free(values); return false; }
     for (size_t i = 0; i < map->capacity; i++) {
         if (!map->keys[i]) continue;
-        size_t slot = find_slot(keys, capacity, map->keys[i]);
+        size_t slot = find_slot(keys, capacity, map->keys[i], strlen(map->keys[i]));
         keys[slot] = map->keys[i];
         values[slot] = map->values[i];
     }
@@ -52,7 +58,7 @@ bool strmap_insert(strmap *map, const char *key, size_t value, bool *was_present
 {
     if (was_present) *was_present = false;
     if ((map->count + 1) * 2 > map->capacity && !grow(map)) return false;
-    size_t slot = find_slot(map->keys, map->capacity, key);
+    size_t slot = find_slot(map->keys, map->capacity, key, strlen(key));
     if (map->keys[slot]) {
         if (was_present) *was_present = true;
         if (existing) *existing = map->values[slot];
@@ -66,8 +72,13 @@ bool strmap_insert(strmap *map, const char *key, size_t value, bool *was_present
 
 bool strmap_find(const strmap *map, const char *key, size_t *value)
 {
+    return strmap_find_n(map, key, strlen(key), value);
+}
+
+bool strmap_find_n(const strmap *map, const char *key, size_t length, size_t *value)
+{
     if (map->count == 0) return false;
-    size_t slot = find_slot(map->keys, map->capacity, key);
+    size_t slot = find_slot(map->keys, map->capacity, key, length);
     if (!map->keys[slot]) return false;
     if (value) *value = map->values[slot];
     return true;

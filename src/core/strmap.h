@@ -22,6 +22,8 @@ bool strmap_insert(strmap *map, const char *key, size_t value, bool *was_present
                    size_t *existing);
 /* Looks key up; false when absent. */
 bool strmap_find(const strmap *map, const char *key, size_t *value);
+/* The same for the key key[0..length), which need not be NUL-terminated. */
+bool strmap_find_n(const strmap *map, const char *key, size_t length, size_t *value);
 void strmap_free(strmap *map);
 
 #endif

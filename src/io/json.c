@@ -25,6 +25,18 @@ sjson *sjson_parse(const char *text, size_t length, bool reject_duplicates, sjso
     return S(root);
 }
 
+sjson *sjson_parse_numbers_as_reals(const char *text, size_t length, sjson_error *error)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, length, JSON_DECODE_INT_AS_REAL, &jerr);
+    if (!root && error) {
+        error->line = jerr.line;
+        error->column = jerr.column;
+        snprintf(error->text, sizeof error->text, "%s", jerr.text);
+    }
+    return S(root);
+}
+
 void sjson_free(sjson *value) { json_decref(J(value)); }
 
 sjson *sjson_ref(const sjson *value) { return S(json_incref(J(value))); }

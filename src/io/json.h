@@ -24,6 +24,10 @@ typedef struct sjson_error {
 /* Parses length bytes (need not be NUL-terminated). Returns a new value or NULL with
  * *error filled. Duplicate object keys are rejected when reject_duplicates is set. */
 sjson *sjson_parse(const char *text, size_t length, bool reject_duplicates, sjson_error *error);
+/* The same, reading every number as a real: for files written by Python that may hold
+ * integers beyond int64 (tokenizer_config.json's model_max_length = 10^30). Whole reals
+ * still read back through sjson_as_int64 (exactly up to 2^53). */
+sjson *sjson_parse_numbers_as_reals(const char *text, size_t length, sjson_error *error);
 void sjson_free(sjson *value);
 /* A new reference to value. */
 sjson *sjson_ref(const sjson *value);

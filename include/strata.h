@@ -483,6 +483,9 @@ STRATA_API strata_status strata_tokenizer_encode(const strata_tokenizer *tokeniz
  * is an error. */
 STRATA_API strata_status strata_tokenizer_decode(const strata_tokenizer *tokenizer, const int32_t *ids, int64_t n_ids,
                                                  bool skip_special, char **text, size_t *length);
+/* Reads a text file and encodes it whole, as strata_tokenizer_encode does. */
+STRATA_API strata_status strata_tokenizer_encode_file(const strata_tokenizer *tokenizer, const char *path,
+                                                      bool add_special, int32_t **ids, int64_t *n_ids);
 /* 1 + the largest token id. */
 STRATA_API int64_t strata_tokenizer_vocab_size(const strata_tokenizer *tokenizer);
 /* BOS / EOS ids (-1 when the tokenizer has none), and whether encode(add_special) starts
@@ -559,6 +562,9 @@ typedef struct strata_eval_result {
  * malloc'd (free with strata_free). An empty file, a non-integer, or an id outside
  * [0, 2^31) is an error naming the file and the position. */
 STRATA_API strata_status strata_tokens_read(const char *path, int32_t **ids, int64_t *n_ids);
+/* Writes ids in the encoding strata_tokens_read picks for the name (.json, .bin, else
+ * text), replacing path atomically. Text and JSON put per_line ids on a line (0: all). */
+STRATA_API strata_status strata_tokens_write(const char *path, const int32_t *ids, int64_t n_ids, int64_t per_line);
 
 /* Perplexity over non-overlapping windows of tokens, as transformers users compute it:
  * tokens are cut into consecutive windows of params->window (a trailing partial window

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/strbuf.h"
 #include "io/fsutil.h"
 #include "io/json.h"
 
@@ -113,4 +114,32 @@ strata_status strata_tokens_read(const char *path, int32_t **ids, int64_t *n_ids
     *ids = out;
     *n_ids = n;
     return STRATA_OK;
+}
+
+strata_status strata_tokens_write(const char *path, const int32_t *ids, int64_t n_ids, int64_t per_line)
+{
+    if (!path || (!ids && n_ids) || n_ids < 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_tokens_write: NULL argument");
+    strbuf out = {0};
+    bool json = ends_with(path, ".json"), binary = ends_with(path, ".bin");
+    if (json) strbuf_append(&out, "[");
+    for (int64_t i = 0; i < n_ids; i++) {
+        if (binary) {
+            uint32_t v = (uint32_t)ids[i];
+            char b[4] = {(char)(v & 0xFF), (char)(v >> 8 & 0xFF), (char)(v >> 16 & 0xFF), (char)(v >> 24)};
+            strbuf_append_n(&out, b, 4);
+            continue;
+        }
+        bool line_end = per_line > 0 && (i + 1) % per_line == 0;
+        strbuf_printf(&out, "%d%s", ids[i], i + 1 == n_ids ? "" : json ? (line_end ? ",\n" : ", ") : (line_end ? "\n" : " "));
+    }
+    if (json) strbuf_append(&out, "]");
+    if (!binary) strbuf_append(&out, "\n");
+    if (!strbuf_ok(&out)) {
+        strbuf_free(&out);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory writing %s", path);
+    }
+    strata_status st = file_write_atomic(path, out.data ? out.data : "", out.length);
+    strbuf_free(&out);
+    return st;
 }

@@ -18,22 +18,11 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "model/desc.h"
 #include "model/family.h"
-
-typedef struct rng {
-    uint64_t state;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Mean 0, variance 1. */
 static double rng_normal(rng *r)

@@ -11,8 +11,11 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "io/fsutil.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/utf8.h"
+
+#define MAX_TEXT_FILE_BYTES ((uint64_t)1 << 36)
 
 static void scratch_free(const strata_tokenizer *tok, encode_scratch *scratch)
 {
@@ -144,6 +147,19 @@ strata_status strata_tokenizer_decode(const strata_tokenizer *tok, const int32_t
     pieces_free(&tokens);
     if (st == STRATA_OK && length) *length = n;
     return st;
+}
+
+strata_status strata_tokenizer_encode_file(const strata_tokenizer *tok, const char *path, bool add_special, int32_t **ids,
+                                           int64_t *n_ids)
+{
+    if (!tok || !path) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_tokenizer_encode_file: NULL argument");
+    char *text;
+    size_t length;
+    strata_status st = file_read_all(path, MAX_TEXT_FILE_BYTES, &text, &length);
+    if (st) return st;
+    st = strata_tokenizer_encode(tok, text, length, add_special, ids, n_ids);
+    free(text);
+    return st ? strata_fail_context(st, "%s", path) : STRATA_OK;
 }
 
 int64_t strata_tokenizer_vocab_size(const strata_tokenizer *tok) { return tok ? tok->vocab_size : 0; }

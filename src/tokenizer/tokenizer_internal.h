@@ -79,6 +79,11 @@ struct strata_tokenizer {
     int32_t bos_id, eos_id;             /* -1 when none */
 };
 
+/* Builds a tokenizer from tokenizer.json bytes; name is used in messages. config_path
+ * names a tokenizer_config.json to read, or is NULL. */
+strata_status tokenizer_load_json(const char *name, const char *json, size_t length, const char *config_path,
+                                  strata_tokenizer **out);
+
 /* Runs the normalizer steps on s[0..n); the result replaces *out (malloc'd, NUL-terminated). */
 bool normalize_text(const strata_tokenizer *tok, const char *s, size_t n, char **out, size_t *out_length);
 

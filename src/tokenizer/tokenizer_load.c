@@ -489,7 +489,7 @@ static strata_status load_config(loader *ld, const char *config_path)
         tok->bos_id = tok->template_items[0].ids[0];
     template_item *last = tok->n_template_items ? &tok->template_items[tok->n_template_items - 1] : NULL;
     if (last && !last->is_sequence && last->n_ids) tok->eos_id = last->ids[0];
-    if (!path_exists(config_path)) return STRATA_OK;
+    if (!config_path) return STRATA_OK;
     char *data;
     size_t length;
     strata_status st = file_read_all(config_path, 64u << 20, &data, &length);
@@ -563,47 +563,51 @@ static strata_status load_json(loader *ld, const sjson *root)
     return build_id_table(ld);
 }
 
-strata_status strata_tokenizer_load(const char *path, strata_tokenizer **out)
+strata_status tokenizer_load_json(const char *name, const char *json, size_t length, const char *config_path,
+                                  strata_tokenizer **out)
 {
-    if (!path || !out) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_tokenizer_load: NULL argument");
     *out = NULL;
     strata_tokenizer *tok = calloc(1, sizeof *tok);
-    char *config_path = NULL;
-    if (!tok) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    byte_level_map_init(&tok->byte_map);
-    tok->path = path_is_dir(path) ? path_join(path, "tokenizer.json") : strdup(path);
-    if (tok->path) {
-        const char *slash = strrchr(tok->path, '/');
-        if (!slash) config_path = strdup("tokenizer_config.json");
-        else if ((config_path = malloc((size_t)(slash - tok->path) + 32)))
-            sprintf(config_path, "%.*s/tokenizer_config.json", (int)(slash - tok->path), tok->path);
-    }
-    if (!tok->path || !config_path) {
-        free(config_path);
-        strata_tokenizer_free(tok);
+    if (!tok || !(tok->path = strdup(name))) {
+        free(tok);
         return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     }
+    byte_level_map_init(&tok->byte_map);
     loader ld = {tok, tok->path};
-    char *data = NULL;
-    size_t length;
-    strata_status st = file_read_all(tok->path, MAX_TOKENIZER_JSON_BYTES, &data, &length);
-    if (st == STRATA_OK) {
-        sjson_error error;
-        sjson *root = sjson_parse(data, length, false, &error);
-        free(data);
-        if (!root)
-            st = strata_fail(STRATA_ERR_FORMAT, "%s: invalid JSON at line %d, column %d: %s", tok->path, error.line,
-                             error.column, error.text);
-        else
-            st = load_json(&ld, root);
-        sjson_free(root);
-    }
+    sjson_error error;
+    sjson *root = sjson_parse(json, length, false, &error);
+    strata_status st = root ? load_json(&ld, root)
+                            : strata_fail(STRATA_ERR_FORMAT, "%s: invalid JSON at line %d, column %d: %s", name,
+                                          error.line, error.column, error.text);
+    sjson_free(root);
     if (st == STRATA_OK) st = load_config(&ld, config_path);
-    free(config_path);
     if (st) {
         strata_tokenizer_free(tok);
         return st;
     }
     *out = tok;
     return STRATA_OK;
+}
+
+strata_status strata_tokenizer_load(const char *path, strata_tokenizer **out)
+{
+    if (!path || !out) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_tokenizer_load: NULL argument");
+    *out = NULL;
+    char *json_path = path_is_dir(path) ? path_join(path, "tokenizer.json") : strdup(path);
+    char *config_path = NULL;
+    if (json_path) {
+        const char *slash = strrchr(json_path, '/');
+        if (!slash) config_path = strdup("tokenizer_config.json");
+        else if ((config_path = malloc((size_t)(slash - json_path) + 32)))
+            sprintf(config_path, "%.*s/tokenizer_config.json", (int)(slash - json_path), json_path);
+    }
+    char *data = NULL;
+    size_t length;
+    strata_status st = !json_path || !config_path ? strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory")
+                                                  : file_read_all(json_path, MAX_TOKENIZER_JSON_BYTES, &data, &length);
+    if (st == STRATA_OK) st = tokenizer_load_json(json_path, data, length, path_exists(config_path) ? config_path : NULL, out);
+    free(data);
+    free(json_path);
+    free(config_path);
+    return st;
 }

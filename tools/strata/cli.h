@@ -27,9 +27,14 @@ bool cli_parse_int(const char *text, long long lo, long long hi, long long *out)
 /* Routes library log messages to stderr according to verbosity. */
 void cli_install_logging(const cli_context *ctx);
 
+/* Reads a text file and encodes it whole (with special tokens) with the tokenizer at
+ * tokenizer_path; *ids is freed with strata_free. */
+strata_status cli_tokenize_file(const char *tokenizer_path, const char *text_path, int32_t **ids, int64_t *n_ids);
+
 int cmd_inspect(int argc, char **argv, const cli_context *ctx);
 int cmd_generate(int argc, char **argv, const cli_context *ctx);
 int cmd_demo(int argc, char **argv, const cli_context *ctx);
 int cmd_eval(int argc, char **argv, const cli_context *ctx);
+int cmd_tokenize(int argc, char **argv, const cli_context *ctx);
 
 #endif

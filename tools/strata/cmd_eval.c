@@ -1,6 +1,8 @@
 /*
- * cmd_eval.c — `strata eval MODEL --tokens FILE`: perplexity over non-overlapping windows.
- * Until strata's tokenizer lands, the text comes pre-tokenized (see strata_tokens_read).
+ * cmd_eval.c — `strata eval MODEL --text FILE | --tokens FILE`: perplexity over
+ * non-overlapping windows. Text is tokenized whole with the model's tokenizer.json (BOS
+ * once at the start when the tokenizer adds one), as transformers' perplexity recipe does;
+ * --tokens takes ids tokenized elsewhere (see strata_tokens_read).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,17 +13,19 @@
 
 static void eval_help(void)
 {
-    printf("usage: strata eval MODEL_DIR --tokens FILE [--window N] [--max-windows N] [--fp32]\n"
-           "                  [--memory-budget MIB] [--threads N]\n"
+    printf("usage: strata eval MODEL_DIR (--text FILE | --tokens FILE) [--window N] [--max-windows N]\n"
+           "                  [--fp32] [--memory-budget MIB] [--threads N] [--json]\n"
            "\n"
-           "Perplexity of a model over non-overlapping windows of pre-tokenized text: each\n"
+           "Perplexity of a model over non-overlapping windows of text: each\n"
            "window runs independently from position 0; every position but the last predicts\n"
            "the next token; a trailing partial window is dropped. Runs one decoder layer at\n"
            "a time. Prints the perplexity on stdout.\n"
            "\n"
-           "  --tokens FILE        token ids: *.json array, *.bin little-endian int32, or\n"
-           "                       whitespace-separated integers\n"
-           "  --text FILE          raw text (needs strata's tokenizer; not available yet)\n"
+           "  --text FILE          UTF-8 text, tokenized whole with the model's tokenizer.json\n"
+           "                       (BOS once at the start, as the tokenizer adds it)\n"
+           "  --tokenizer PATH     tokenizer.json or its directory (default: MODEL_DIR)\n"
+           "  --tokens FILE        token ids instead of text: *.json array, *.bin little-endian\n"
+           "                       int32, or whitespace-separated integers\n"
            "  --window N           tokens per window (default 512, at most max_position_embeddings)\n"
            "  --max-windows N      evaluate only the first N windows\n"
            "  --fp32               matrix products in fp32 (default bf16 with fp32 accumulation)\n"
@@ -38,10 +42,11 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
         {"window", required_argument, NULL, 'w'},      {"max-windows", required_argument, NULL, 'm'},
         {"fp32", no_argument, NULL, 'f'},              {"memory-budget", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 'j'},     {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},              {0, 0, 0, 0},
+        {"tokenizer", required_argument, NULL, 'k'},  {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
     };
     strata_eval_params params = {0};
-    const char *tokens_path = NULL;
+    const char *tokens_path = NULL, *text_path = NULL, *tokenizer_path = NULL;
     bool json = false;
     long long v;
     optind = 1;
@@ -49,9 +54,8 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
     for (int c; (c = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1;) {
         switch (c) {
         case 't': tokens_path = optarg; break;
-        case 'x':
-            return cli_usage_error("eval", "--text needs strata's tokenizer, which is not implemented yet; "
-                                           "pass pre-tokenized ids with --tokens");
+        case 'x': text_path = optarg; break;
+        case 'k': tokenizer_path = optarg; break;
         case 'w':
             if (!cli_parse_int(optarg, 2, 1LL << 24, &v)) return cli_usage_error("eval", "--window must be 2..16777216");
             params.window = v;
@@ -77,13 +81,15 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
     if (optind >= argc) return cli_usage_error("eval", "missing MODEL_DIR");
     const char *model_dir = argv[optind++];
     if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
-    if (!tokens_path) return cli_usage_error("eval", "missing --tokens FILE");
+    if (!tokens_path == !text_path) return cli_usage_error("eval", "give one of --text FILE or --tokens FILE");
 
     strata_model *model = NULL;
     int32_t *ids = NULL;
     int64_t n_ids = 0;
     strata_status status = strata_model_open(model_dir, &model);
-    if (status == STRATA_OK) status = strata_tokens_read(tokens_path, &ids, &n_ids);
+    if (status == STRATA_OK && tokens_path) status = strata_tokens_read(tokens_path, &ids, &n_ids);
+    if (status == STRATA_OK && text_path)
+        status = cli_tokenize_file(tokenizer_path ? tokenizer_path : model_dir, text_path, &ids, &n_ids);
     strata_eval_result result;
     if (status == STRATA_OK) status = strata_eval_perplexity(model, ids, n_ids, &params, &result);
     strata_free(ids);

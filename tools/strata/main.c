@@ -16,7 +16,8 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"inspect", cmd_inspect, "architecture, tensors, dtypes, sizes and quantization of a checkpoint"},
     {"generate", cmd_generate, "write a small deterministic synthetic model (dense or MoE)"},
-    {"eval", cmd_eval, "perplexity of a model over windows of pre-tokenized text"},
+    {"eval", cmd_eval, "perplexity of a model over windows of text"},
+    {"tokenize", cmd_tokenize, "encode or decode text, or draw calibration windows from a dataset"},
     {"demo", cmd_demo, "generate the default dense and MoE models and inspect them"},
 };
 

@@ -1,0 +1,181 @@
+/*
+ * cmd_tokenize.c — `strata tokenize TOKENIZER ...`: the tokenizer and the calibration
+ * dataset loader from the command line. Three modes:
+ *   --text FILE            encode a text file (ids on stdout, or -o FILE)
+ *   --decode FILE          decode ids back to text
+ *   --calib FILE ...       draw the calibration windows `strata quantize` would use
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void tokenize_help(void)
+{
+    printf("usage: strata tokenize TOKENIZER --text FILE [--no-special] [-o OUT]\n"
+           "       strata tokenize TOKENIZER --decode IDS_FILE [--keep-special] [-o OUT]\n"
+           "       strata tokenize TOKENIZER --calib FILE --calib-samples N --calib-seq T [--seed S]\n"
+           "                       [--calib-format FORMAT] [--calib-field NAME] [-o OUT]\n"
+           "\n"
+           "TOKENIZER is a tokenizer.json or a model directory holding one (tokenizer_config.json\n"
+           "beside it is read for BOS/EOS). Ids come out the way Hugging Face tokenizers gives them.\n"
+           "\n"
+           "  --text FILE          encode the whole file (invalid UTF-8 is read as U+FFFD)\n"
+           "  --no-special         do not add the special tokens the tokenizer adds (BOS)\n"
+           "  --decode FILE        decode ids (*.json, *.bin or whitespace-separated) to text\n"
+           "  --keep-special       keep special tokens such as BOS when decoding\n"
+           "  --calib FILE         calibration dataset: N windows of T tokens, drawn with --seed\n"
+           "                       from the packed documents (BOS first when the tokenizer adds it)\n"
+           "  --calib-samples N    windows to draw\n"
+           "  --calib-seq T        tokens per window\n"
+           "  --seed S             which windows are drawn (default 0)\n"
+           "  --calib-format F     paragraphs (documents separated by blank lines; default for\n"
+           "                       text), lines (one document per line), jsonl (default for\n"
+           "                       *.jsonl), ids (default for *.bin and *.json)\n"
+           "  --calib-field NAME   the JSON Lines field holding the text (default \"text\")\n"
+           "  -o, --output OUT     write ids to OUT (*.bin int32, *.json array, else text) or\n"
+           "                       decoded text; default stdout\n"
+           "  -h, --help\n");
+}
+
+static bool parse_format(const char *text, strata_calib_format *format)
+{
+    static const struct { const char *name; strata_calib_format format; } FORMATS[] = {
+        {"paragraphs", STRATA_CALIB_PARAGRAPHS}, {"lines", STRATA_CALIB_LINES},
+        {"jsonl", STRATA_CALIB_JSONL},           {"ids", STRATA_CALIB_IDS},
+    };
+    for (size_t i = 0; i < sizeof FORMATS / sizeof FORMATS[0]; i++)
+        if (strcmp(text, FORMATS[i].name) == 0) { *format = FORMATS[i].format; return true; }
+    return false;
+}
+
+static const char *format_name(strata_calib_format format)
+{
+    switch (format) {
+    case STRATA_CALIB_PARAGRAPHS: return "paragraphs";
+    case STRATA_CALIB_LINES: return "lines";
+    case STRATA_CALIB_JSONL: return "jsonl";
+    case STRATA_CALIB_IDS: return "ids";
+    default: return "auto";
+    }
+}
+
+strata_status cli_tokenize_file(const char *tokenizer_path, const char *text_path, int32_t **ids, int64_t *n_ids)
+{
+    strata_tokenizer *tok;
+    strata_status status = strata_tokenizer_load(tokenizer_path, &tok);
+    if (status != STRATA_OK) return status;
+    status = strata_tokenizer_encode_file(tok, text_path, true, ids, n_ids);
+    strata_tokenizer_free(tok);
+    return status;
+}
+
+static int print_ids(const int32_t *ids, int64_t n, int64_t per_line)
+{
+    for (int64_t i = 0; i < n; i++)
+        printf("%d%s", ids[i], i + 1 == n || (per_line && (i + 1) % per_line == 0) ? "\n" : " ");
+    return EXIT_OK;
+}
+
+static int write_text(const char *output, const char *text, size_t length)
+{
+    FILE *f = output ? fopen(output, "wb") : stdout;
+    if (!f || fwrite(text, 1, length, f) != length || (output && fclose(f) != 0)) {
+        fprintf(stderr, "strata: error: cannot write %s\n", output ? output : "stdout");
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+int cmd_tokenize(int argc, char **argv, const cli_context *ctx)
+{
+    static const struct option OPTIONS[] = {
+        {"text", required_argument, NULL, 'x'},          {"no-special", no_argument, NULL, 'n'},
+        {"decode", required_argument, NULL, 'd'},        {"keep-special", no_argument, NULL, 'k'},
+        {"calib", required_argument, NULL, 'c'},         {"calib-samples", required_argument, NULL, 's'},
+        {"calib-seq", required_argument, NULL, 't'},     {"seed", required_argument, NULL, 'S'},
+        {"calib-format", required_argument, NULL, 'F'},  {"calib-field", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *text_path = NULL, *decode_path = NULL, *calib_path = NULL, *output = NULL;
+    bool add_special = true, keep_special = false;
+    strata_calib_params calib = {0};
+    long long v;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "ho:", OPTIONS, NULL)) != -1;) {
+        switch (c) {
+        case 'x': text_path = optarg; break;
+        case 'n': add_special = false; break;
+        case 'd': decode_path = optarg; break;
+        case 'k': keep_special = true; break;
+        case 'c': calib_path = optarg; break;
+        case 's':
+            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("tokenize", "--calib-samples must be positive");
+            calib.n_samples = v;
+            break;
+        case 't':
+            if (!cli_parse_int(optarg, 1, 1LL << 24, &v)) return cli_usage_error("tokenize", "--calib-seq must be 1..16777216");
+            calib.seq_len = v;
+            break;
+        case 'S':
+            if (!cli_parse_int(optarg, 0, INT64_MAX, &v)) return cli_usage_error("tokenize", "--seed must be a non-negative integer");
+            calib.seed = (uint64_t)v;
+            break;
+        case 'F':
+            if (!parse_format(optarg, &calib.format))
+                return cli_usage_error("tokenize", "--calib-format must be paragraphs, lines, jsonl or ids");
+            break;
+        case 'f': calib.text_field = optarg; break;
+        case 'o': output = optarg; break;
+        case 'h': tokenize_help(); return EXIT_OK;
+        default: return cli_usage_error("tokenize", "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_usage_error("tokenize", "missing TOKENIZER (a tokenizer.json or model directory)");
+    const char *tokenizer_path = argv[optind++];
+    if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
+    if ((text_path != NULL) + (decode_path != NULL) + (calib_path != NULL) != 1)
+        return cli_usage_error("tokenize", "give one of --text, --decode or --calib");
+    if (calib_path && (!calib.n_samples || !calib.seq_len))
+        return cli_usage_error("tokenize", "--calib needs --calib-samples N and --calib-seq T");
+
+    strata_tokenizer *tok;
+    strata_status status = strata_tokenizer_load(tokenizer_path, &tok);
+    if (status != STRATA_OK) return cli_fail(status);
+    int32_t *ids = NULL;
+    int64_t n = 0, per_line = 0;
+    int rc = EXIT_OK;
+    if (text_path) {
+        status = strata_tokenizer_encode_file(tok, text_path, add_special, &ids, &n);
+    } else if (calib_path) {
+        strata_calib_info info;
+        status = strata_calib_load(calib_path, tok, &calib, &ids, &info);
+        if (status == STRATA_OK && ctx->verbosity > 0)
+            fprintf(stderr, "strata: %s (%s): %lld documents, %lld tokens, %lld windows of %lld; drew %lld with seed %llu\n",
+                    calib_path, format_name(info.format), (long long)info.n_documents, (long long)info.n_stream_tokens,
+                    (long long)info.n_windows, (long long)calib.seq_len, (long long)calib.n_samples,
+                    (unsigned long long)calib.seed);
+        n = calib.n_samples * calib.seq_len;
+        per_line = calib.seq_len;
+    } else {
+        status = strata_tokens_read(decode_path, &ids, &n);
+        char *text = NULL;
+        size_t length = 0;
+        if (status == STRATA_OK) status = strata_tokenizer_decode(tok, ids, n, !keep_special, &text, &length);
+        if (status == STRATA_OK) rc = write_text(output, text, length);
+        strata_free(text);
+        strata_free(ids);
+        strata_tokenizer_free(tok);
+        return status != STRATA_OK ? cli_fail(status) : rc;
+    }
+    strata_tokenizer_free(tok);
+    if (status == STRATA_OK)
+        rc = output ? (strata_tokens_write(output, ids, n, per_line) == STRATA_OK ? EXIT_OK : cli_fail(STRATA_ERR_IO))
+                    : print_ids(ids, n, per_line);
+    strata_free(ids);
+    return status != STRATA_OK ? cli_fail(status) : rc;
+}

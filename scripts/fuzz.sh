@@ -8,8 +8,8 @@ BUILD=${BUILD:-build}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
 CC=clang cmake -S . -B "$BUILD/fuzz" -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON -DSTRATA_FUZZ=ON \
   -DSTRATA_WITH_MPI=OFF >/dev/null
-cmake --build "$BUILD/fuzz" -j "${JOBS:-2}" --target fuzz_safetensors_header fuzz_config
-for target in safetensors_header config; do
+cmake --build "$BUILD/fuzz" -j "${JOBS:-2}" --target fuzz_safetensors_header fuzz_config fuzz_tokenizer_json
+for target in safetensors_header config tokenizer_json; do
   scratch="$BUILD/fuzz/corpus-$target"
   mkdir -p "$scratch"
   cp tests/fuzz/corpus/$target/* "$scratch/"

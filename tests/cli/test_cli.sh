@@ -145,11 +145,14 @@ run "$STRATA" eval
 check "eval without MODEL_DIR exits 2" test $rc -eq 2 -a "$(lines "$err")" -eq 1
 run "$STRATA" -q generate -o "$WORK/evalmodel" --layers 2
 run "$STRATA" eval "$WORK/evalmodel"
-check "eval without --tokens exits 2" test $rc -eq 2
-check "eval without --tokens says so" has "$err" "missing --tokens"
-run "$STRATA" eval "$WORK/evalmodel" --text "$WORK/whatever.txt"
-check "eval --text explains the tokenizer is missing" test $rc -eq 2 -a "$(lines "$err")" -eq 1
-check "eval --text points to --tokens" has "$err" "--tokens"
+check "eval without --tokens or --text exits 2" test $rc -eq 2
+check "eval without input says what to give" has "$err" "give one of --text FILE or --tokens FILE"
+run "$STRATA" eval "$WORK/evalmodel" --text "$WORK/whatever.txt" --tokens "$WORK/ids.txt"
+check "eval with both --text and --tokens exits 2" test $rc -eq 2 -a "$(lines "$err")" -eq 1
+printf 'some text\n' >"$WORK/some.txt"
+run "$STRATA" eval "$WORK/evalmodel" --text "$WORK/some.txt"
+check "eval --text on a model without tokenizer.json exits 1" test $rc -eq 1
+check "eval --text names the missing tokenizer.json" has "$err" "$WORK/evalmodel/tokenizer.json"
 run "$STRATA" eval "$WORK/evalmodel" --tokens "$WORK/none.txt"
 check "eval missing token file exits 1" test $rc -eq 1
 check "eval missing token file is named" has "$err" "$WORK/none.txt"
@@ -202,6 +205,49 @@ if [[ -d "$SHARED/models" ]]; then
   check "eval stories260K on its own greedy text exits 0" test $rc -eq 0
   ppl=${out#perplexity }
   check "greedy text has a low perplexity (< 3)" awk -v p="$ppl" 'BEGIN { exit !(p < 3) }'
+
+  # --- tokenize, and eval on text
+  run "$STRATA" tokenize --help
+  check "tokenize --help exits 0" test $rc -eq 0
+  check "tokenize --help describes --calib" has "$out" "--calib-samples N"
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf"
+  check "tokenize without a mode exits 2" test $rc -eq 2 -a "$(lines "$err")" -eq 1
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --calib "$WORK/story.txt"
+  check "tokenize --calib without sizes exits 2" test $rc -eq 2
+  check "tokenize --calib says which sizes" has "$err" "--calib-samples N and --calib-seq T"
+  printf 'Once upon a time, there was a little girl named Lily.' >"$WORK/story.txt"
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --text "$WORK/story.txt"
+  check "tokenize --text exits 0" test $rc -eq 0
+  check "tokenize --text starts with BOS" has "$out" "1 403 407 261 378 "
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --text "$WORK/story.txt" --no-special -o "$WORK/story.bin"
+  check "tokenize -o FILE.bin exits 0" test $rc -eq 0
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --decode "$WORK/story.bin"
+  check "decode gives the text back" test "$out" = "$(cat "$WORK/story.txt")"
+  run "$STRATA" tokenize "$SHARED/tokenizers/qwen3/tokenizer.json" --text "$WORK/story.txt"
+  check "tokenize takes a tokenizer.json path" test $rc -eq 0
+  check "qwen3 adds no BOS" has "$out" "12522 5193 264 882 11"
+  printf '{"model": {"type": "WordPiece", "vocab": {}}}' >"$WORK/wp.json"
+  run "$STRATA" tokenize "$WORK/wp.json" --text "$WORK/story.txt"
+  check "an unsupported tokenizer exits 1" test $rc -eq 1
+  check "an unsupported tokenizer is named" has "$err" 'model type "WordPiece" is not supported'
+  run "$STRATA" tokenize "$SHARED/models/llama-19m" --calib "$SHARED/data/calib-groups-merged/groups_merged.txt" \
+    --calib-samples 8 --calib-seq 64 --seed 1 -o "$WORK/calib.json"
+  check "tokenize --calib exits 0" test $rc -eq 0
+  check "tokenize --calib reports the dataset" has "$err" "documents"
+  check "tokenize --calib writes 8 windows" test "$(grep -c '' "$WORK/calib.json")" -eq 8
+  run "$STRATA" tokenize "$SHARED/models/llama-19m" --calib "$WORK/story.txt" --calib-samples 8 --calib-seq 64
+  check "too little calibration text exits 1" test $rc -eq 1
+  check "too little calibration text says how much there is" has "$err" "tokens make 0 windows of 64 tokens"
+  printf '{"content": "x"}\n' >"$WORK/d.jsonl"
+  run "$STRATA" tokenize "$SHARED/models/llama-19m" --calib "$WORK/d.jsonl" --calib-samples 1 --calib-seq 2
+  check "JSONL without the field exits 1" test $rc -eq 1
+  check "JSONL without the field names file, line and field" has "$err" "$WORK/d.jsonl:1: no \"text\" field"
+  run "$STRATA" tokenize "$SHARED/models/llama-19m" --calib "$WORK/d.jsonl" --calib-samples 1 --calib-seq 2 \
+    --calib-field content
+  check "--calib-field names the field" test $rc -eq 0
+  run "$STRATA" eval "$SHARED/models/stories260K-hf" --text "$WORK/story.txt" --window 8 --fp32
+  check "eval --text exits 0" test $rc -eq 0
+  check "eval --text reports its windows" has "$err" "2 windows, 14 predicted tokens"
 else
   echo "SKIPPED: $SHARED/models does not exist; CLI checks on the shared models did not run"
 fi

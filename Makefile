@@ -34,6 +34,7 @@ fuzz:
 bench: release
 	$(BUILD)/release/bench_formats
 	$(BUILD)/release/bench_forward
+	$(BUILD)/release/bench_tokenizer
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

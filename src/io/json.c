@@ -12,10 +12,9 @@
 static json_t *J(const sjson *v) { return (json_t *)v; }
 static sjson *S(json_t *v) { return (sjson *)v; }
 
-sjson *sjson_parse(const char *text, size_t length, bool reject_duplicates, sjson_error *error)
+static sjson *parse(const char *text, size_t length, size_t flags, sjson_error *error)
 {
     json_error_t jerr;
-    size_t flags = reject_duplicates ? JSON_REJECT_DUPLICATES : 0;
     json_t *root = json_loadb(text, length, flags, &jerr);
     if (!root && error) {
         error->line = jerr.line;
@@ -25,16 +24,14 @@ sjson *sjson_parse(const char *text, size_t length, bool reject_duplicates, sjso
     return S(root);
 }
 
+sjson *sjson_parse(const char *text, size_t length, bool reject_duplicates, sjson_error *error)
+{
+    return parse(text, length, reject_duplicates ? JSON_REJECT_DUPLICATES : 0, error);
+}
+
 sjson *sjson_parse_numbers_as_reals(const char *text, size_t length, sjson_error *error)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(text, length, JSON_DECODE_INT_AS_REAL, &jerr);
-    if (!root && error) {
-        error->line = jerr.line;
-        error->column = jerr.column;
-        snprintf(error->text, sizeof error->text, "%s", jerr.text);
-    }
-    return S(root);
+    return parse(text, length, JSON_DECODE_INT_AS_REAL, error);
 }
 
 void sjson_free(sjson *value) { json_decref(J(value)); }

@@ -238,7 +238,7 @@ static void cache_store(bpe_cache *cache, cache_slot *slot, const char *word, si
         !reserve((void **)&cache->ids, &cache->ids_capacity, cache->ids_length + n_ids, sizeof(int32_t)))
         return;   /* a cache that cannot grow just stops caching */
     memcpy(cache->words + cache->words_length, word, length);
-    memcpy(cache->ids + cache->ids_length, ids, n_ids * sizeof(int32_t));
+    if (n_ids) memcpy(cache->ids + cache->ids_length, ids, n_ids * sizeof(int32_t));
     *slot = (cache_slot){hash, (uint32_t)cache->words_length, (uint32_t)length, (uint32_t)cache->ids_length,
                          (uint32_t)n_ids, true};
     cache->words_length += length;
@@ -283,9 +283,9 @@ static bool char_id(const bpe *model, bpe_scratch *scratch, const char *c, size_
     if (!prefix && !suffix) { *ok = lookup(model, c, n, id); return true; }
     size_t np = prefix ? strlen(prefix) : 0, ns = suffix ? strlen(suffix) : 0;
     if (!reserve((void **)&scratch->joined, &scratch->joined_capacity, np + n + ns, 1)) return false;
-    memcpy(scratch->joined, prefix, np);
+    if (np) memcpy(scratch->joined, prefix, np);
     memcpy(scratch->joined + np, c, n);
-    memcpy(scratch->joined + np + n, suffix, ns);
+    if (ns) memcpy(scratch->joined + np + n, suffix, ns);
     *ok = lookup(model, scratch->joined, np + n + ns, id);
     return true;
 }
@@ -389,6 +389,6 @@ bool bpe_encode_word(const bpe *model, bpe_scratch *scratch, const char *word, s
     for (size_t i = 0; i < n; i++)
         if (scratch->symbols[i].length) id_list_push(out, scratch->symbols[i].id);
     if (out->failed) return false;
-    if (slot) cache_store(scratch->cache, slot, word, length, hash, out->ids + first, out->count - first);
+    if (slot) cache_store(scratch->cache, slot, word, length, hash, out->ids ? out->ids + first : NULL, out->count - first);
     return true;
 }

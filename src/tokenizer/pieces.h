@@ -27,7 +27,7 @@ void pieces_begin(pieces *p);
 void pieces_append(pieces *p, const char *bytes, size_t n);
 /* pieces_begin + pieces_append. */
 void pieces_push(pieces *p, const char *bytes, size_t n);
-static inline const char *pieces_at(const pieces *p, size_t i) { return p->text + p->spans[i].offset; }
+static inline const char *pieces_at(const pieces *p, size_t i) { return p->text ? p->text + p->spans[i].offset : ""; }
 static inline size_t pieces_length(const pieces *p, size_t i) { return p->spans[i].length; }
 bool pieces_ok(const pieces *p);
 /* Empties the list, keeping its memory. */

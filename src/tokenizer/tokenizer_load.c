@@ -65,6 +65,20 @@ static char *dup_string(const sjson *v)
 /* A {"String": s} pattern's text; NULL for {"Regex": ...} or anything else. */
 static const char *string_pattern(const sjson *pattern) { return sjson_as_string(sjson_get(pattern, "String")); }
 
+typedef strata_status (*step_adder)(loader *ld, const sjson *node);
+
+/* A {"type": "Sequence", key: [...]} node: adds each member in order. */
+static strata_status add_sequence(loader *ld, const sjson *node, const char *key, const char *what, step_adder add)
+{
+    const sjson *list = sjson_get(node, key);
+    if (!sjson_is_array(list)) return malformed(ld, what);
+    for (size_t i = 0; i < sjson_array_size(list); i++) {
+        strata_status st = add(ld, sjson_array_at(list, i));
+        if (st) return st;
+    }
+    return STRATA_OK;
+}
+
 /* ------------------------------------------------------------------ normalizer */
 
 static strata_status add_normalizer(loader *ld, const sjson *n)
@@ -73,15 +87,7 @@ static strata_status add_normalizer(loader *ld, const sjson *n)
     strata_tokenizer *tok = ld->tok;
     if (!n || sjson_is_null(n)) return STRATA_OK;
     const char *type = type_of(n);
-    if (is(type, "Sequence")) {
-        const sjson *list = sjson_get(n, "normalizers");
-        if (!sjson_is_array(list)) return malformed(ld, "normalizer Sequence");
-        for (size_t i = 0; i < sjson_array_size(list); i++) {
-            strata_status st = add_normalizer(ld, sjson_array_at(list, i));
-            if (st) return st;
-        }
-        return STRATA_OK;
-    }
+    if (is(type, "Sequence")) return add_sequence(ld, n, "normalizers", "normalizer Sequence", add_normalizer);
     if (tok->n_normalizers == TOKENIZER_MAX_STEPS)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: more than %d normalizers", ld->path, TOKENIZER_MAX_STEPS);
     normalizer_step *step = &tok->normalizers[tok->n_normalizers];
@@ -171,15 +177,7 @@ static strata_status add_pretokenizer(loader *ld, const sjson *n)
     strata_tokenizer *tok = ld->tok;
     if (!n || sjson_is_null(n)) return STRATA_OK;
     const char *type = type_of(n);
-    if (is(type, "Sequence")) {
-        const sjson *list = sjson_get(n, "pretokenizers");
-        if (!sjson_is_array(list)) return malformed(ld, "pre-tokenizer Sequence");
-        for (size_t i = 0; i < sjson_array_size(list); i++) {
-            strata_status st = add_pretokenizer(ld, sjson_array_at(list, i));
-            if (st) return st;
-        }
-        return STRATA_OK;
-    }
+    if (is(type, "Sequence")) return add_sequence(ld, n, "pretokenizers", "pre-tokenizer Sequence", add_pretokenizer);
     if (tok->n_pretokenizers == TOKENIZER_MAX_STEPS)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: more than %d pre-tokenizers", ld->path, TOKENIZER_MAX_STEPS);
     pretokenizer_step *step = &tok->pretokenizers[tok->n_pretokenizers];
@@ -356,15 +354,7 @@ static strata_status load_post_processor(loader *ld, const sjson *p)
     const char *type = type_of(p);
     if (is(type, "ByteLevel")) return STRATA_OK;   /* adjusts offsets only */
     if (is(type, "TemplateProcessing")) return set_template(ld, p);
-    if (is(type, "Sequence")) {
-        const sjson *list = sjson_get(p, "processors");
-        if (!sjson_is_array(list)) return malformed(ld, "post_processor Sequence");
-        for (size_t i = 0; i < sjson_array_size(list); i++) {
-            strata_status st = load_post_processor(ld, sjson_array_at(list, i));
-            if (st) return st;
-        }
-        return STRATA_OK;
-    }
+    if (is(type, "Sequence")) return add_sequence(ld, p, "processors", "post_processor Sequence", load_post_processor);
     return unsupported(ld, "post_processor", type, "TemplateProcessing, ByteLevel, Sequence");
 }
 
@@ -372,15 +362,7 @@ static strata_status add_decoder(loader *ld, const sjson *d)
 {
     strata_tokenizer *tok = ld->tok;
     const char *type = type_of(d);
-    if (is(type, "Sequence")) {
-        const sjson *list = sjson_get(d, "decoders");
-        if (!sjson_is_array(list)) return malformed(ld, "decoder Sequence");
-        for (size_t i = 0; i < sjson_array_size(list); i++) {
-            strata_status st = add_decoder(ld, sjson_array_at(list, i));
-            if (st) return st;
-        }
-        return STRATA_OK;
-    }
+    if (is(type, "Sequence")) return add_sequence(ld, d, "decoders", "decoder Sequence", add_decoder);
     if (tok->n_decoders == TOKENIZER_MAX_STEPS)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: more than %d decoders", ld->path, TOKENIZER_MAX_STEPS);
     decoder_step *step = &tok->decoders[tok->n_decoders];

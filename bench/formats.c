@@ -11,15 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "kernels/cpu.h"
 #include "strata.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Best of `repeats` timings of fn. */
 #define BEST_OF(repeats, seconds, body)                      \

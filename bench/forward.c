@@ -19,18 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "forward/model_forward.h"
 #include "kernels/pool.h"
 #include "strata.h"
 
 enum { SEQ_LEN = 512, N_SEQ = 16 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static float uniform(void)

@@ -15,17 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "strata.h"
 #include "tokenizer/tokenizer_internal.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static double hf_mb_per_s(const char *name)
 {

@@ -27,17 +27,11 @@
 
 #define MAX_DATASET_BYTES ((uint64_t)1 << 36)
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 static strata_calib_format resolve_format(const char *path, strata_calib_format format)
 {
     if (format != STRATA_CALIB_AUTO) return format;
-    if (ends_with(path, ".jsonl")) return STRATA_CALIB_JSONL;
-    if (ends_with(path, ".bin") || ends_with(path, ".json")) return STRATA_CALIB_IDS;
+    if (path_has_suffix(path, ".jsonl")) return STRATA_CALIB_JSONL;
+    if (path_has_suffix(path, ".bin") || path_has_suffix(path, ".json")) return STRATA_CALIB_IDS;
     return STRATA_CALIB_PARAGRAPHS;
 }
 

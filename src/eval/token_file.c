@@ -16,12 +16,6 @@
 
 #define MAX_TOKEN_FILE_BYTES ((uint64_t)1 << 34)
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 static strata_status from_binary(const char *path, const char *data, size_t length, int32_t *ids, int64_t *n)
 {
     if (length % 4 != 0)
@@ -102,8 +96,8 @@ strata_status strata_tokens_read(const char *path, int32_t **ids, int64_t *n_ids
     int32_t *out = malloc((length / 2 + 1) * sizeof *out);
     int64_t n = 0;
     if (!out) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-    else if (ends_with(path, ".json")) status = from_json(path, data, length, &out, &n);
-    else if (ends_with(path, ".bin")) status = from_binary(path, data, length, out, &n);
+    else if (path_has_suffix(path, ".json")) status = from_json(path, data, length, &out, &n);
+    else if (path_has_suffix(path, ".bin")) status = from_binary(path, data, length, out, &n);
     else status = from_text(path, data, length, out, &n);
     free(data);
     if (status == STRATA_OK && n == 0) status = strata_fail(STRATA_ERR_FORMAT, "%s holds no token ids", path);
@@ -121,7 +115,7 @@ strata_status strata_tokens_write(const char *path, const int32_t *ids, int64_t 
     if (!path || (!ids && n_ids) || n_ids < 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_tokens_write: NULL argument");
     strbuf out = {0};
-    bool json = ends_with(path, ".json"), binary = ends_with(path, ".bin");
+    bool json = path_has_suffix(path, ".json"), binary = path_has_suffix(path, ".bin");
     if (json) strbuf_append(&out, "[");
     for (int64_t i = 0; i < n_ids; i++) {
         if (binary) {

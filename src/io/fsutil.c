@@ -14,6 +14,12 @@
 
 #include "core/error.h"
 
+bool path_has_suffix(const char *path, const char *suffix)
+{
+    size_t a = strlen(path), b = strlen(suffix);
+    return a >= b && strcmp(path + a - b, suffix) == 0;
+}
+
 char *path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);

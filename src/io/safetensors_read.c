@@ -302,12 +302,6 @@ done:
     return status;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 /* Picks what a directory's checkpoint is: its index json, model.safetensors, or its only
  * *.safetensors file. */
 static strata_status resolve_dir(const char *dir, char **out)
@@ -326,11 +320,11 @@ static strata_status resolve_dir(const char *dir, char **out)
     size_t n_index = 0, n_files = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
-        if (ends_with(e->d_name, ".safetensors.index.json")) {
+        if (path_has_suffix(e->d_name, ".safetensors.index.json")) {
             n_index++;
             free(index);
             index = strdup(e->d_name);
-        } else if (ends_with(e->d_name, ".safetensors")) {
+        } else if (path_has_suffix(e->d_name, ".safetensors")) {
             n_files++;
             free(single);
             single = strdup(e->d_name);
@@ -370,7 +364,7 @@ strata_status strata_safetensors_open(const char *path, strata_safetensors **out
         status = strata_fail(STRATA_ERR_NOT_FOUND, "%s: no such file or directory", path);
         goto done;
     }
-    if (ends_with(path, ".json")) status = open_index(st, path);
+    if (path_has_suffix(path, ".json")) status = open_index(st, path);
     else status = add_shard(st, path, NULL);
 done:
     free(resolved);

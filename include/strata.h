@@ -237,7 +237,7 @@ STRATA_API strata_status strata_pack_int4(strata_int4_layout layout, const uint8
 STRATA_API strata_status strata_pack_zero_points_int4(const int8_t *zero_points, int64_t rows, int64_t cols,
                                                       int32_t *out);
 
-/* The FP8 KV-cache scale for a calibrated k_proj / v_proj output amax: amax / 448
+/* The FP8 KV-cache scale for the calibrated amax of the keys (after RoPE) or values: amax / 448
  * (k_scale, v_scale); a zero amax gives 1.0. */
 STRATA_API float strata_fp8_kv_scale(float amax);
 
@@ -523,6 +523,9 @@ typedef struct strata_calib_info {
     int64_t first_invalid_offset; /* byte offset of the first one, -1 when none */
 } strata_calib_info;
 
+/* The format a dataset file is read as: format itself unless AUTO, else by name. */
+STRATA_API strata_calib_format strata_calib_format_resolve(const char *path, strata_calib_format format);
+
 /* Calibration windows from a dataset file: n_samples windows of seq_len tokens in
  * *tokens (n_samples * seq_len ids, malloc'd; free with strata_free).
  *
@@ -574,6 +577,87 @@ STRATA_API strata_status strata_tokens_write(const char *path, const int32_t *id
  * kept in memory. Token ids outside the vocabulary are an error naming the position. */
 STRATA_API strata_status strata_eval_perplexity(const strata_model *model, const int32_t *tokens, int64_t n_tokens,
                                                 const strata_eval_params *params, strata_eval_result *result);
+
+/* ---------------------------------------------------------------- layerwise quantization */
+
+/* What strata quantize produces: weight format, activation handling, and the ModelOpt
+ * quant_algo it is exported as (docs/QUANTIZE.md). */
+typedef enum strata_scheme {
+    STRATA_SCHEME_FP8 = 0,          /* "fp8": E4M3 weights per tensor, static per-tensor input scale (W8A8) */
+    STRATA_SCHEME_FP8_DYNAMIC,      /* "fp8-dynamic": per-channel weights, dynamic per-token activations */
+    STRATA_SCHEME_NVFP4,            /* "nvfp4": W4A4, static input global scale, dynamic 16-blocks */
+    STRATA_SCHEME_NVFP4_WEIGHT_ONLY,/* "nvfp4-weight-only": W4A16 */
+    STRATA_SCHEME_INT8,             /* "int8": per-channel int8 weights only (W8A16) */
+    STRATA_SCHEME_INT4,             /* "int4": group-wise (128) symmetric int4 weights only (W4A16) */
+    STRATA_SCHEME_COUNT
+} strata_scheme;
+
+STRATA_API const char *strata_scheme_name(strata_scheme scheme);
+STRATA_API bool strata_scheme_from_name(const char *name, strata_scheme *out);
+
+typedef enum strata_export_format {
+    STRATA_EXPORT_MODELOPT = 0,  /* ModelOpt HF checkpoint: packed weights + scales + hf_quant_config.json */
+    STRATA_EXPORT_FAKEQUANT,     /* bf16 weights with quantize-dequantize folded in; scales in quant_scales.safetensors */
+} strata_export_format;
+
+/* Progress of a long run, passed to the callback at most every couple of seconds and at
+ * the end of every layer. */
+typedef struct strata_progress {
+    int layer;                 /* 0-based layer being calibrated */
+    int n_layers;
+    double tokens_per_second;  /* calibration tokens through the current pass */
+    uint64_t act_store_bytes;  /* both activation buffers */
+    bool act_store_spilled;
+    uint64_t rss_bytes;        /* resident memory of the process now */
+    double eta_seconds;        /* < 0 while unknown */
+    double elapsed_seconds;
+} strata_progress;
+
+typedef void (*strata_progress_fn)(const strata_progress *progress, void *user);
+
+typedef struct strata_quantize_params {
+    const char *model_dir;
+    const char *output_dir;        /* created when missing; files there are replaced at the end */
+    strata_scheme scheme;
+    const char *algo;              /* "max" or "mse"; NULL: "max" */
+    bool kv_cache_fp8;             /* k_scale / v_scale: amax of the keys (after RoPE) and values / 448 */
+    strata_export_format format;
+    const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
+    size_t n_exclude;
+    bool propagate_quantized;      /* next layer's inputs from the quantized layer (default: unquantized) */
+    const int32_t *tokens;         /* (n_samples, seq_len) calibration windows */
+    int64_t n_samples, seq_len;
+    const char *checkpoint_dir;    /* NULL: no checkpoint, no resume */
+    int save_every;                /* save next-layer inputs every K layers (0: 1) */
+    uint64_t max_memory;           /* bytes; 0: no limit. Beyond it the activation store spills to disk */
+    uint64_t max_shard_bytes;      /* 0: 10 GB, as ModelOpt's export */
+    strata_progress_fn progress;   /* may be NULL */
+    void *progress_user;
+} strata_quantize_params;
+
+typedef struct strata_quantize_result {
+    int resumed_from_layer;        /* first layer calibrated by this call (0 for a fresh run) */
+    int n_layers;
+    int64_t n_quantized_linears;
+    uint64_t act_store_bytes;
+    bool act_store_spilled;
+    double seconds;
+} strata_quantize_result;
+
+/* Calibrates the model one decoder layer at a time on the calibration windows and writes
+ * the quantized checkpoint to output_dir (docs/QUANTIZE.md): quantized shards with their
+ * index, config.json with quantization_config, hf_quant_config.json (ModelOpt format) or
+ * quant_scales.safetensors (fakequant), the tokenizer files, and quant_summary.txt/.json.
+ * With checkpoint_dir, every layer's state is saved there and a later call with the same
+ * directory (and the same model, data and settings, else an error) resumes after the last
+ * saved layer, giving byte-identical output. */
+STRATA_API strata_status strata_quantize_model(const strata_quantize_params *params, strata_quantize_result *result);
+
+/* Resumes from a checkpoint directory alone: the model, output directory, settings and
+ * calibration tokens recorded there are used. progress may be NULL. */
+STRATA_API strata_status strata_quantize_resume(const char *checkpoint_dir, uint64_t max_memory,
+                                                strata_progress_fn progress, void *progress_user,
+                                                strata_quantize_result *result);
 
 /* ---------------------------------------------------------------- synthetic models */
 

@@ -27,7 +27,7 @@
 
 #define MAX_DATASET_BYTES ((uint64_t)1 << 36)
 
-static strata_calib_format resolve_format(const char *path, strata_calib_format format)
+strata_calib_format strata_calib_format_resolve(const char *path, strata_calib_format format)
 {
     if (format != STRATA_CALIB_AUTO) return format;
     if (path_has_suffix(path, ".jsonl")) return STRATA_CALIB_JSONL;
@@ -221,7 +221,7 @@ strata_status strata_calib_load(const char *path, const strata_tokenizer *tok, c
     *tokens = NULL;
     strata_calib_info local = {0};
     if (!info) info = &local;
-    *info = (strata_calib_info){.format = resolve_format(path, params->format), .first_invalid_offset = -1};
+    *info = (strata_calib_info){.format = strata_calib_format_resolve(path, params->format), .first_invalid_offset = -1};
     bool bos = info->format != STRATA_CALIB_IDS && strata_tokenizer_adds_bos(tok);
     if (params->n_samples <= 0 || params->seq_len <= (bos ? 1 : 0) || params->seq_len > (1 << 24))
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT,

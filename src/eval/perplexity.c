@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "eval/quant_runtime.h"
 #include "forward/model_forward.h"
 
 enum { DEFAULT_WINDOW = 512 };
@@ -96,12 +97,20 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
         strata_log(STRATA_LOG_WARN, "this CPU has no bf16 matrix products in oneDNN; evaluating in fp32");
         precision = GEMM_F32;
     }
-    forward_config config = {.precision = precision, .memory_budget = params->memory_budget};
+    quant_runtime runtime;
+    bool quantized_inputs = false;
+    strata_status rt_status = quant_runtime_open(model, &runtime, &quantized_inputs);
+    if (rt_status != STRATA_OK) return rt_status;
+    forward_hooks hooks = quant_runtime_hooks(&runtime);
+    forward_config config = {.precision = precision, .memory_budget = params->memory_budget,
+                             .hooks = quantized_inputs ? &hooks : NULL, .n_hooks = quantized_inputs ? 1 : 0};
     float *hidden = malloc((size_t)n * (size_t)H * sizeof(float));
     rope_table rope = {0};
-    if (!hidden)
+    if (!hidden) {
+        quant_runtime_close(&runtime);
         return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %lld x %lld hidden states", (long long)n,
                            (long long)H);
+    }
     status = forward_embed(model, tokens, n, hidden);
     if (status == STRATA_OK) status = rope_table_create(arch, window, &rope);
     for (int layer = 0; status == STRATA_OK && layer < arch->n_layers; layer++) {
@@ -114,6 +123,7 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
     size_t budget = params->memory_budget ? params->memory_budget : DECODER_DEFAULT_BUDGET;
     if (status == STRATA_OK) status = score_windows(model, precision, budget, hidden, tokens, n_windows, window, &nll_sum);
     rope_table_free(&rope);
+    quant_runtime_close(&runtime);
     free(hidden);
     if (status != STRATA_OK) return status;
     int64_t predicted = n_windows * (window - 1);

@@ -149,6 +149,10 @@ static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, 
     }
     rope_apply(rope, s->q, QW, n_seq, seq_len, a->n_heads);
     rope_apply(rope, s->k, KW, n_seq, seq_len, a->n_kv_heads);
+    for (size_t h = 0; h < s->linear.n_hooks && status == STRATA_OK; h++)
+        if (s->linear.hooks[h].observe_kv)
+            status = s->linear.hooks[h].observe_kv(s->linear.hooks[h].ctx, lw->k->desc, s->k, lw->v->desc, s->v, rows);
+    if (status != STRATA_OK) return status;
     attention_shape shape = {.n_seq = n_seq, .seq_len = seq_len, .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads,
                              .head_dim = a->head_dim, .window = a->sliding_window};
     status = attention_forward(&shape, s->q, QW, s->k, s->v, KW, s->attn, QW);

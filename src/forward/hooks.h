@@ -26,6 +26,10 @@ typedef struct forward_hooks {
     /* A linear's output y (n_tokens, linear->n_out) fp32 (bias added), e.g. k_proj and
      * v_proj for KV-cache scales. */
     strata_status (*observe_output)(void *ctx, const strata_linear *linear, const float *y, int64_t n_tokens);
+    /* The keys (after q/k norm and RoPE) and values attention reads, (n_tokens, n_kv_heads *
+     * head_dim) fp32 each: what an FP8 KV cache stores, for k_scale / v_scale. */
+    strata_status (*observe_kv)(void *ctx, const strata_linear *k_proj, const float *k, const strata_linear *v_proj,
+                                const float *v, int64_t n_tokens);
     /* Fake quantization of the input, in place; x is this linear's own copy. */
     strata_status (*quantize_input)(void *ctx, const strata_linear *linear, float *x, int64_t n_tokens);
     /* Fake quantization of the weight (n_out, n_in) fp32, in place, when the layer is

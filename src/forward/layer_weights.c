@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "forward/quantized_weight.h"
 #include "kernels/cpu.h"
 
 static const strata_tensor *find_tensor(const strata_model *model, const char *name)
@@ -105,6 +106,7 @@ static strata_status locate_weight(const strata_model *model, const strata_linea
 {
     *t = find_tensor(model, linear->weight);
     if (!*t) return STRATA_ERR_NOT_FOUND;
+    if (!floating((*t)->dtype) && strata_model_quantization(model)) return STRATA_OK; /* quantized_weight.c */
     if (!floating((*t)->dtype))
         return strata_fail(STRATA_ERR_UNSUPPORTED,
                            "%s: tensor %s is %s; strata runs F32, BF16 or F16 weights (this checkpoint is already "
@@ -122,6 +124,17 @@ static strata_status locate_weight(const strata_model *model, const strata_linea
     return STRATA_OK;
 }
 
+strata_status linear_weight_f32(const strata_model *model, const strata_linear *linear, float *out)
+{
+    const strata_tensor *t = NULL;
+    const void *data = NULL;
+    strata_status status = locate_weight(model, linear, &t, &data);
+    if (status == STRATA_OK && !floating(t->dtype)) return quantized_weight_f32(model, linear, t, out);
+    if (status == STRATA_OK) status = check_finite(model, t, linear, data);
+    if (status == STRATA_OK) status = strata_convert_to_f32(t->dtype, data, (size_t)linear->n_out * (size_t)linear->n_in, out);
+    return status;
+}
+
 static strata_status gemm_from(const strata_model *model, const strata_linear *linear, gemm_precision precision,
                                const forward_hooks *hooks, size_t n_hooks, gemm_weight **out)
 {
@@ -129,16 +142,17 @@ static strata_status gemm_from(const strata_model *model, const strata_linear *l
     const void *data = NULL;
     strata_status status = locate_weight(model, linear, &t, &data);
     if (status != STRATA_OK) return status;
-    status = check_finite(model, t, linear, data);
+    bool quantized = !floating(t->dtype);
+    if (!quantized) status = check_finite(model, t, linear, data);
     if (status != STRATA_OK) return status;
-    bool transform = false;
+    bool transform = quantized;
     for (size_t h = 0; h < n_hooks; h++) transform |= hooks[h].quantize_weight != NULL;
     if (!transform) return gemm_weight_create(precision, t->dtype, data, linear->n_out, linear->n_in, linear->name, out);
 
     size_t n = (size_t)linear->n_out * (size_t)linear->n_in;
     float *w = malloc(n * sizeof *w);
     if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing %s", linear->name);
-    status = strata_convert_to_f32(t->dtype, data, n, w);
+    status = quantized ? quantized_weight_f32(model, linear, t, w) : strata_convert_to_f32(t->dtype, data, n, w);
     for (size_t h = 0; h < n_hooks && status == STRATA_OK; h++)
         if (hooks[h].quantize_weight) status = hooks[h].quantize_weight(hooks[h].ctx, linear, w);
     if (status == STRATA_OK)

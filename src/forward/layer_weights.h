@@ -50,6 +50,9 @@ const char *non_finite_name(float x);
  * and a wrong element count with a message naming the file and tensor. */
 strata_status model_tensor_f32(const strata_model *model, const char *name, size_t n, float *out);
 
+/* Reads a linear's (n_out, n_in) weight as fp32, refusing NaN/Inf by file and place. */
+strata_status linear_weight_f32(const strata_model *model, const strata_linear *linear, float *out);
+
 /* Materializes a whole (n_out, n_in) 2-D tensor as a GEMM weight (used for lm_head). */
 strata_status model_tensor_gemm(const strata_model *model, const char *name, gemm_precision precision,
                                 gemm_weight **out);

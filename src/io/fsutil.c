@@ -155,3 +155,21 @@ strata_status file_write_atomic(const char *path, const void *data, size_t lengt
     free(temp);
     return status;
 }
+
+bool make_dirs(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy) return false;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
+            free(copy);
+            return false;
+        }
+        *p = '/';
+    }
+    bool ok = mkdir(copy, 0755) == 0 || (errno == EEXIST && path_is_dir(copy));
+    free(copy);
+    return ok;
+}

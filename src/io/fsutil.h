@@ -16,6 +16,8 @@
 char *path_join(const char *dir, const char *name);
 bool path_is_dir(const char *path);
 bool path_exists(const char *path);
+/* mkdir -p: creates path and its missing parents; false with errno set on failure. */
+bool make_dirs(const char *path);
 /* Whether the name ends with suffix (".json", ".safetensors"). */
 bool path_has_suffix(const char *path, const char *suffix);
 

@@ -156,6 +156,13 @@ bool sjson_append(sjson *array, sjson *value)
     return json_array_append_new(J(array), J(value)) == 0;
 }
 
+bool sjson_array_set(sjson *array, size_t index, sjson *value)
+{
+    if (!value) return false;
+    if (!sjson_is_array(array)) { json_decref(J(value)); return false; }
+    return json_array_set_new(J(array), index, J(value)) == 0;
+}
+
 char *sjson_dump(const sjson *value, int indent)
 {
     /* 15 significant digits print config values short (1e-6, 10000.0) and exact enough. */

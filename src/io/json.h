@@ -68,6 +68,8 @@ sjson *sjson_new_null(void);
 bool sjson_set(sjson *object, const char *key, sjson *value);
 /* Appends value to array, stealing it (also on failure). */
 bool sjson_append(sjson *array, sjson *value);
+/* Replaces array[index] (index < size), stealing value (also on failure). */
+bool sjson_array_set(sjson *array, size_t index, sjson *value);
 
 /* Serializes value: indent 0 gives compact output, otherwise pretty-printed with that
  * many spaces. Returns a malloc'd string or NULL. */

@@ -9,7 +9,14 @@
  * one past max_shard_bytes, and finish() assembles each shard as header + data under a
  * temporary name (copy_file_range, so the copy stays in the kernel), fsyncs it, and only
  * then renames every shard and the index json into place.
+ *
+ * Resumable mode (safetensors_resume.h) keeps its work in a partial directory: a shard
+ * is sealed there (header + data, fsync, rename to shard-0000i.safetensors) as soon as
+ * the next one starts, so a run killed at any moment leaves only whole shards behind. A
+ * new writer on the same partial directory adopts those shards; tensors they hold are
+ * skipped when added again, and finish() renames them into place with the new ones.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,6 +31,7 @@
 #include "core/strpairs.h"
 #include "io/fsutil.h"
 #include "io/json.h"
+#include "io/safetensors_resume.h"
 
 typedef struct written_tensor {
     char *name;
@@ -40,6 +48,8 @@ typedef struct shard_out {
     size_t n_tensors, capacity;
     uint64_t data_bytes;
     char *assembled_path;             /* temporary header + data file, set by finish */
+    char *sealed_path;                /* resumable mode: the finished shard in the partial directory */
+    bool adopted;                     /* sealed by an earlier writer */
 } shard_out;
 
 struct strata_safetensors_writer {
@@ -50,6 +60,8 @@ struct strata_safetensors_writer {
     shard_out *shards;                /* (n_shards) */
     size_t n_shards;
     strmap names;                     /* every tensor name added, for duplicates */
+    char *partial_dir;                /* resumable mode, else NULL */
+    strmap adopted;                   /* names held by adopted shards -> (shard << 32 | index) */
     bool finished;
     bool failed;                      /* an earlier error left the output unusable */
 };
@@ -76,7 +88,10 @@ void strata_safetensors_writer_free(strata_safetensors_writer *w)
         free(s->tensors);
         free(s->data_path);
         free(s->assembled_path);
+        free(s->sealed_path);
     }
+    strmap_free(&w->adopted);
+    free(w->partial_dir);
     string_pairs_free(&w->metadata);
     free(w->shards);
     strmap_free(&w->names);
@@ -116,6 +131,8 @@ strata_status strata_safetensors_writer_set_metadata(strata_safetensors_writer *
     return STRATA_OK;
 }
 
+static strata_status seal_shard(strata_safetensors_writer *w, size_t i);
+
 static strata_status start_shard(strata_safetensors_writer *w)
 {
     shard_out *shards = realloc(w->shards, (w->n_shards + 1) * sizeof *shards);
@@ -125,7 +142,7 @@ static strata_status start_shard(strata_safetensors_writer *w)
     *s = (shard_out){.data_fd = -1};
     char name[64];
     snprintf(name, sizeof name, ".%.24s-shard%zu.data.tmp-XXXXXX", w->stem, w->n_shards + 1);
-    s->data_path = path_join(w->dir, name);
+    s->data_path = path_join(w->partial_dir ? w->partial_dir : w->dir, name);
     if (!s->data_path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     w->n_shards++;
     s->data_fd = mkostemp(s->data_path, O_CLOEXEC);
@@ -162,13 +179,24 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': shape and dtype %s need %llu bytes, got %llu",
                            w->dir, name, strata_dtype_name(dtype), (unsigned long long)expected,
                            (unsigned long long)n_bytes);
+    size_t where = 0;
+    if (strmap_find(&w->adopted, name, &where)) {
+        const written_tensor *held = &w->shards[where >> 32].tensors[where & 0xffffffffu];
+        bool same = held->dtype == dtype && held->n_dims == n_dims && held->end - held->begin == n_bytes;
+        for (int d = 0; same && d < n_dims; d++) same = held->shape[d] == shape[d];
+        if (!same)
+            return strata_fail(STRATA_ERR_MISMATCH, "%s: tensor '%s' differs from the one a resumed shard holds",
+                               w->partial_dir, name);
+        return STRATA_OK;
+    }
     if (strmap_find(&w->names, name, NULL))
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: tensor '%s' was already written", w->dir, name);
 
     shard_out *s = w->n_shards ? &w->shards[w->n_shards - 1] : NULL;
     bool full = s && s->n_tensors > 0 && w->max_shard_bytes > 0 && s->data_bytes + n_bytes > w->max_shard_bytes;
-    if (!s || full) {
-        strata_status status = start_shard(w);
+    if (!s || full || s->sealed_path) {
+        strata_status status = s && w->partial_dir && !s->sealed_path ? seal_shard(w, w->n_shards - 1) : STRATA_OK;
+        if (status == STRATA_OK) status = start_shard(w);
         if (status != STRATA_OK) { w->failed = true; return status; }
         s = &w->shards[w->n_shards - 1];
     }
@@ -331,6 +359,141 @@ static strata_status write_index(const strata_safetensors_writer *w, char **file
     return status;
 }
 
+static char *sealed_name(const strata_safetensors_writer *w, size_t i)
+{
+    char name[32];
+    snprintf(name, sizeof name, "shard-%05zu.safetensors", i + 1);
+    return path_join(w->partial_dir, name);
+}
+
+/* Resumable mode: shard i becomes a whole file in the partial directory, and its data
+ * file goes away. */
+static strata_status seal_shard(strata_safetensors_writer *w, size_t i)
+{
+    shard_out *s = &w->shards[i];
+    char *path = sealed_name(w, i);
+    if (!path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    strata_status status = assemble_shard(w, i, path);
+    if (status == STRATA_OK && rename(s->assembled_path, path) != 0)
+        status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (status != STRATA_OK) {
+        free(path);
+        w->failed = true;
+        return status;
+    }
+    fsync_parent_dir(path);
+    free(s->assembled_path);
+    s->assembled_path = NULL;
+    s->sealed_path = path;
+    close(s->data_fd);
+    s->data_fd = -1;
+    unlink(s->data_path);
+    return STRATA_OK;
+}
+
+void clear_partial_dir(const char *dir, bool remove_dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char *path = path_join(dir, e->d_name);
+        if (path) unlink(path);
+        free(path);
+    }
+    closedir(d);
+    if (remove_dir) rmdir(dir);
+}
+
+/* Takes over the consecutive sealed shards of the partial directory; anything else in it
+ * (a shard after a gap, temporary files of a killed run) is removed. */
+static strata_status adopt_sealed(strata_safetensors_writer *w)
+{
+    for (;;) {
+        char *path = sealed_name(w, w->n_shards);
+        if (!path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+        strata_safetensors *st = NULL;
+        if (!path_exists(path) || strata_safetensors_open(path, &st) != STRATA_OK) {
+            if (path_exists(path)) strata_log(STRATA_LOG_WARN, "%s: unreadable, redone: %s", path, strata_last_error());
+            free(path);
+            strata_error_clear();
+            break;
+        }
+        shard_out *shards = realloc(w->shards, (w->n_shards + 1) * sizeof *shards);
+        size_t n = strata_safetensors_count(st);
+        written_tensor *tensors = calloc(n ? n : 1, sizeof *tensors);
+        if (shards) w->shards = shards;
+        if (!shards || !tensors) {
+            free(tensors);
+            free(path);
+            strata_safetensors_close(st);
+            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+        }
+        shard_out *s = &w->shards[w->n_shards];
+        *s = (shard_out){.data_fd = -1, .tensors = tensors, .n_tensors = n, .capacity = n, .sealed_path = path,
+                         .adopted = true};
+        bool ok = true;
+        for (size_t i = 0; ok && i < n; i++) {
+            const strata_tensor *t = strata_safetensors_at(st, i);
+            written_tensor *wt = &tensors[i];
+            *wt = (written_tensor){.name = strdup(t->name), .dtype = t->dtype, .n_dims = t->n_dims,
+                                   .begin = s->data_bytes, .end = s->data_bytes + t->n_bytes};
+            for (int d = 0; d < t->n_dims; d++) wt->shape[d] = t->shape[d];
+            s->data_bytes += t->n_bytes;
+            ok = wt->name && strmap_insert(&w->adopted, wt->name, (size_t)w->n_shards << 32 | i, NULL, NULL) &&
+                 strmap_insert(&w->names, wt->name, 0, NULL, NULL);
+        }
+        w->n_shards++;
+        strata_safetensors_close(st);
+        if (!ok) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
+    }
+    /* Remove what follows the adopted shards. */
+    DIR *d = opendir(w->partial_dir);
+    if (!d) return strata_fail(STRATA_ERR_IO, "%s: cannot read: %s", w->partial_dir, strerror(errno));
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        unsigned index = 0;
+        char tail[2];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (sscanf(e->d_name, "shard-%5u.safetensors%1s", &index, tail) == 1 && index >= 1 && index <= w->n_shards)
+            continue;
+        char *path = path_join(w->partial_dir, e->d_name);
+        if (path) unlink(path);
+        free(path);
+    }
+    closedir(d);
+    return STRATA_OK;
+}
+
+strata_status safetensors_writer_create_resumable(const strata_writer_params *params, const char *partial_dir,
+                                                  strata_safetensors_writer **out)
+{
+    strata_status status = strata_safetensors_writer_create(params, out);
+    if (status != STRATA_OK) return status;
+    strata_safetensors_writer *w = *out;
+    if (!path_is_dir(partial_dir) && mkdir(partial_dir, 0755) != 0)
+        status = strata_fail(STRATA_ERR_IO, "%s: cannot create: %s", partial_dir, strerror(errno));
+    if (status == STRATA_OK && !(w->partial_dir = strdup(partial_dir)))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", partial_dir);
+    if (status == STRATA_OK) status = adopt_sealed(w);
+    if (status != STRATA_OK) {
+        strata_safetensors_writer_free(w);
+        *out = NULL;
+    }
+    return status;
+}
+
+size_t safetensors_writer_adopted_count(const strata_safetensors_writer *w)
+{
+    size_t n = 0;
+    while (n < w->n_shards && w->shards[n].adopted) n++;
+    return n;
+}
+
+bool safetensors_writer_holds(const strata_safetensors_writer *w, const char *name)
+{
+    return strmap_find(&w->adopted, name, NULL);
+}
+
 strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w)
 {
     if (!w) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "writer_finish: NULL writer");
@@ -353,17 +516,19 @@ strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w)
             status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
             goto done;
         }
-        status = assemble_shard(w, i, final_paths[i]);
+        if (w->partial_dir) status = w->shards[i].sealed_path ? STRATA_OK : seal_shard(w, i);
+        else status = assemble_shard(w, i, final_paths[i]);
         if (status != STRATA_OK) goto done;
     }
     /* Everything is on disk under temporary names; now put it in place. */
     for (size_t i = 0; i < w->n_shards; i++) {
-        if (rename(w->shards[i].assembled_path, final_paths[i]) != 0) {
+        char **from = w->partial_dir ? &w->shards[i].sealed_path : &w->shards[i].assembled_path;
+        if (rename(*from, final_paths[i]) != 0) {
             status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", final_paths[i], strerror(errno));
             goto done;
         }
-        free(w->shards[i].assembled_path);
-        w->shards[i].assembled_path = NULL;
+        free(*from);
+        *from = NULL;
     }
     if (w->n_shards > 1) {
         status = write_index(w, file_names);
@@ -379,6 +544,7 @@ strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w)
         free(stale);
     }
     fsync_parent_dir(final_paths[0]);
+    if (status == STRATA_OK && w->partial_dir) clear_partial_dir(w->partial_dir, true);
 done:
     if (status == STRATA_OK) {
         w->finished = true;

@@ -364,3 +364,5 @@ const char *strata_model_unexpected(const strata_model *model, size_t i)
 size_t model_quant_tensor_count(const strata_model *model) { return model ? model->n_quant_tensors : 0; }
 
 const model_desc *model_description(const strata_model *model) { return model ? &model->desc : NULL; }
+
+const char *model_dir(const strata_model *model) { return model->dir; }

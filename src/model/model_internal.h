@@ -13,4 +13,7 @@ size_t model_quant_tensor_count(const strata_model *model);
 /* The description behind strata_model_arch (layout, expected tensors). */
 const model_desc *model_description(const strata_model *model);
 
+/* The checkpoint directory the model was opened from. */
+const char *model_dir(const strata_model *model);
+
 #endif

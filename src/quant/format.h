@@ -65,4 +65,14 @@ void quant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, 
 /* Dequantizes one row. */
 void dequant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const uint8_t *codes, float *out);
 
+/* Quantization with a clip factor per scale block: the statistics of scale-grid cell
+ * (sr, b) are multiplied by clip[sr * blocks_per_row + b] before its scale is computed
+ * (the mse search's result; NVFP4's global scale keeps the tensor amax). clip NULL is
+ * strata_quantize / strata_fake_quantize. dequantized (rows, cols) may be NULL. */
+strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                   int64_t rows, int64_t cols, const float *clip, strata_qtensor *out,
+                                   float *dequantized);
+strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                 int64_t cols, const float *clip, float *dst);
+
 #endif

@@ -141,8 +141,10 @@ static void reduce_to_grid(const quant_plan *plan, float *absmax, float *min, fl
     }
 }
 
-/* Runs both passes; dequantized may be NULL. */
-static strata_status run(const quant_plan *plan, const void *src, strata_qtensor *out, float *dequantized)
+/* Runs both passes; clip (the scale grid, (scale_rows, blocks_per_row)) and dequantized
+ * may be NULL. */
+static strata_status run(const quant_plan *plan, const void *src, const float *clip, strata_qtensor *out,
+                         float *dequantized)
 {
     int64_t n_stats = plan->rows * plan->blocks_per_row;
     quant_job job = {.plan = plan, .src = src, .element_size = strata_dtype_size(plan->source_dtype),
@@ -180,6 +182,15 @@ static strata_status run(const quant_plan *plan, const void *src, strata_qtensor
         tensor_amax = plan->calibrated_amax;
         if (plan->format == STRATA_FORMAT_FP8_TENSOR) job.absmax[0] = tensor_amax;
     }
+    /* A searched clip shrinks or widens each scale block's range (the global scale keeps
+     * the tensor's amax). */
+    for (int64_t i = 0; clip && i < plan->shape.scale_rows * plan->blocks_per_row; i++) {
+        job.absmax[i] *= clip[i];
+        if (job.min) {
+            job.min[i] *= clip[i];
+            job.max[i] *= clip[i];
+        }
+    }
     quant_scales scales = {.stored = out->scales, .zero_points = out->zero_points};
     quant_global_from_amax(plan, tensor_amax, &scales);
     job.scales = &scales;
@@ -211,7 +222,7 @@ strata_status strata_quantize(const strata_quant_params *params, strata_dtype dt
     if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize: NULL input");
     if (status == STRATA_OK) status = check_buffers(&plan, out);
     if (status != STRATA_OK) return status;
-    return run(&plan, src, out, NULL);
+    return run(&plan, src, NULL, out, NULL);
 }
 
 typedef struct dequant_job {
@@ -243,8 +254,20 @@ strata_status strata_dequantize(const strata_quant_params *params, const strata_
     return STRATA_OK;
 }
 
-strata_status strata_fake_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
-                                   int64_t cols, float *dst)
+strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                   int64_t rows, int64_t cols, const float *clip, strata_qtensor *out,
+                                   float *dequantized)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
+    if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize: NULL input");
+    if (status == STRATA_OK) status = check_buffers(&plan, out);
+    if (status != STRATA_OK) return status;
+    return run(&plan, src, clip, out, dequantized);
+}
+
+strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                 int64_t cols, const float *clip, float *dst)
 {
     quant_plan plan;
     strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
@@ -260,9 +283,15 @@ strata_status strata_fake_quantize(const strata_quant_params *params, strata_dty
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing a [%lld, %lld] tensor",
                              (long long)rows, (long long)cols);
     /* In place (dst == src) is safe: each row is read completely before it is written. */
-    if (status == STRATA_OK) status = run(&plan, src, &q, dst);
+    if (status == STRATA_OK) status = run(&plan, src, clip, &q, dst);
     free(q.codes);
     free(q.scales);
     free(q.zero_points);
     return status;
+}
+
+strata_status strata_fake_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                   int64_t cols, float *dst)
+{
+    return quant_fake_clipped(params, dtype, src, rows, cols, NULL, dst);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_fail(strata_status status)
 {
@@ -49,4 +50,30 @@ bool cli_parse_int(const char *text, long long lo, long long hi, long long *out)
     if (errno || end == text || *end || v < lo || v > hi) return false;
     *out = v;
     return true;
+}
+
+bool cli_parse_calib_format(const char *text, strata_calib_format *format)
+{
+    static const struct { const char *name; strata_calib_format format; } FORMATS[] = {
+        {"paragraphs", STRATA_CALIB_PARAGRAPHS}, {"lines", STRATA_CALIB_LINES},
+        {"jsonl", STRATA_CALIB_JSONL},           {"ids", STRATA_CALIB_IDS},
+    };
+    for (size_t i = 0; i < sizeof FORMATS / sizeof FORMATS[0]; i++)
+        if (strcmp(text, FORMATS[i].name) == 0) { *format = FORMATS[i].format; return true; }
+    return false;
+}
+
+void cli_print_progress(const strata_progress *p, void *user)
+{
+    (void)user;
+    char eta[32] = "?";
+    if (p->eta_seconds >= 0) {
+        long s = (long)(p->eta_seconds + 0.5);
+        if (s >= 3600) snprintf(eta, sizeof eta, "%ldh%02ldm", s / 3600, s / 60 % 60);
+        else if (s >= 60) snprintf(eta, sizeof eta, "%ldm%02lds", s / 60, s % 60);
+        else snprintf(eta, sizeof eta, "%lds", s);
+    }
+    fprintf(stderr, "strata: layer %d/%d | %.0f tok/s | act store %.1f GiB%s | RSS %.1f GiB | ETA %s\n", p->layer + 1,
+            p->n_layers, p->tokens_per_second, (double)p->act_store_bytes / (1 << 30),
+            p->act_store_spilled ? " (disk)" : "", (double)p->rss_bytes / (1 << 30), eta);
 }

@@ -40,17 +40,6 @@ static void tokenize_help(void)
            "  -h, --help\n");
 }
 
-static bool parse_format(const char *text, strata_calib_format *format)
-{
-    static const struct { const char *name; strata_calib_format format; } FORMATS[] = {
-        {"paragraphs", STRATA_CALIB_PARAGRAPHS}, {"lines", STRATA_CALIB_LINES},
-        {"jsonl", STRATA_CALIB_JSONL},           {"ids", STRATA_CALIB_IDS},
-    };
-    for (size_t i = 0; i < sizeof FORMATS / sizeof FORMATS[0]; i++)
-        if (strcmp(text, FORMATS[i].name) == 0) { *format = FORMATS[i].format; return true; }
-    return false;
-}
-
 static const char *format_name(strata_calib_format format)
 {
     switch (format) {
@@ -126,7 +115,7 @@ int cmd_tokenize(int argc, char **argv, const cli_context *ctx)
             calib.seed = (uint64_t)v;
             break;
         case 'F':
-            if (!parse_format(optarg, &calib.format))
+            if (!cli_parse_calib_format(optarg, &calib.format))
                 return cli_usage_error("tokenize", "--calib-format must be paragraphs, lines, jsonl or ids");
             break;
         case 'f': calib.text_field = optarg; break;

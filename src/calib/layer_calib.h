@@ -1,0 +1,72 @@
+/*
+ * layer_calib.h — what calibration learns about one decoder layer: per linear, the
+ * observed input range and token count, the weight's tensor amax (shared across a fused
+ * group), the mse clip factors, and the errors measured after quantization.
+ *
+ * This is the state a checkpoint saves per layer (pipeline/checkpoint.c), the export
+ * reads (export/), and the summary reports. Observation runs through forward hooks
+ * (observer.c); the errors are filled in by the engine.
+ */
+#ifndef STRATA_CALIB_LAYER_CALIB_H
+#define STRATA_CALIB_LAYER_CALIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "forward/hooks.h"
+#include "quant/scheme.h"
+#include "strata.h"
+
+enum { CALIB_SAMPLE_ROWS = 256 }; /* input rows kept per linear to measure its output error */
+
+typedef struct linear_calib {
+    const strata_linear *desc;
+    bool quantized;            /* false: excluded, or a router / shared-expert gate */
+    int fused_group;           /* linears sharing one input and one tensor-level scale; -1 alone */
+    /* Observed during the calibration pass: */
+    float input_amax;          /* max |x| over every token that reached the linear */
+    int64_t tokens;
+    float output_amax;         /* k_proj: max |k| after RoPE; v_proj: max |v| (KV-cache scales) */
+    float *sample;             /* (sample_rows, n_in) the first inputs seen, or NULL */
+    int64_t sample_rows;
+    /* Decided by the algorithm: */
+    float weight_amax;         /* tensor amax used for the tensor-level scale (group max when shared) */
+    float *clip;               /* (n_clip) mse clip per scale block, or NULL (max) */
+    int64_t n_clip;
+    /* Measured after quantization: */
+    double weight_error;       /* ||W - Q(W)|| / ||W|| */
+    double output_error;       /* ||xW^T - xQ(W)^T|| / ||xW^T|| on the sampled inputs (weights only) */
+} linear_calib;
+
+typedef struct layer_calib {
+    int index;
+    const strata_layer *layer;
+    const scheme_info *scheme;
+    bool kv_cache;
+    linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
+    double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
+    double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
+} layer_calib;
+
+/* Sets up the state of a layer: which linears are quantized (quantizable and matching no
+ * exclude pattern) and the fused groups. */
+strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const scheme_info *scheme, bool kv_cache,
+                               const char *const *exclude, size_t n_exclude);
+void layer_calib_free(layer_calib *lc);
+
+/* The linear_calib of a linear of the layer. */
+linear_calib *layer_calib_find(layer_calib *lc, const strata_linear *linear);
+
+/* Whether a module name matches one of the glob patterns (fnmatch, '*' crosses dots). */
+bool module_excluded(const char *name, const char *const *patterns, size_t n_patterns);
+
+/* Hooks of the calibration pass: input amax, token counts, samples, k/v cache amax. */
+forward_hooks calib_observer_hooks(layer_calib *lc);
+/* Hooks of the quantized pass: fake-quantized weights (with the decided scales) and inputs. */
+forward_hooks calib_quantizer_hooks(layer_calib *lc);
+
+/* The tensor-level amax each quantized linear's weight uses: its own, or its fused
+ * group's maximum when the scheme shares one; weights come from the model. */
+strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model);
+
+#endif

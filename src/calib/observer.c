@@ -1,0 +1,194 @@
+/*
+ * observer.c — the per-layer calibration state and the hooks that fill and use it (see
+ * layer_calib.h).
+ *
+ * Observation keeps, per linear, the running max |x| of its inputs, the tokens that
+ * reached it, and the first CALIB_SAMPLE_ROWS input rows (to measure the linear's output
+ * error later); with an FP8 KV cache also max |k| after RoPE and max |v|. Maxima do not depend on the order
+ * tokens arrive in, so chunking and threads do not change them.
+ */
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib/layer_calib.h"
+#include "core/error.h"
+#include "forward/layer_weights.h"
+#include "kernels/cpu.h"
+#include "quant/format.h"
+
+bool module_excluded(const char *name, const char *const *patterns, size_t n_patterns)
+{
+    for (size_t i = 0; i < n_patterns; i++)
+        if (fnmatch(patterns[i], name, 0) == 0) return true;
+    return false;
+}
+
+static int fused_group_of(const strata_linear *l, int n_experts)
+{
+    switch (l->role) {
+    case STRATA_LINEAR_Q:
+    case STRATA_LINEAR_K:
+    case STRATA_LINEAR_V: return 0;
+    case STRATA_LINEAR_GATE:
+    case STRATA_LINEAR_UP:
+        if (l->expert >= 0) return 2 + l->expert;
+        return l->shared_expert ? 2 + n_experts : 1;
+    default: return -1;
+    }
+}
+
+strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const scheme_info *scheme, bool kv_cache,
+                               const char *const *exclude, size_t n_exclude)
+{
+    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = scheme, .kv_cache = kv_cache};
+    lc->linears = calloc(layer->n_linears ? layer->n_linears : 1, sizeof *lc->linears);
+    if (!lc->linears) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for layer %d", layer->index);
+    int n_experts = 0;
+    for (size_t i = 0; i < layer->n_linears; i++)
+        if (layer->linears[i].expert + 1 > n_experts) n_experts = layer->linears[i].expert + 1;
+    for (size_t i = 0; i < layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        c->desc = &layer->linears[i];
+        c->quantized = c->desc->quantizable && !module_excluded(c->desc->name, exclude, n_exclude);
+        c->fused_group = fused_group_of(c->desc, n_experts);
+    }
+    return STRATA_OK;
+}
+
+void layer_calib_free(layer_calib *lc)
+{
+    if (!lc || !lc->linears) return;
+    for (size_t i = 0; i < lc->layer->n_linears; i++) {
+        free(lc->linears[i].sample);
+        free(lc->linears[i].clip);
+    }
+    free(lc->linears);
+    lc->linears = NULL;
+}
+
+linear_calib *layer_calib_find(layer_calib *lc, const strata_linear *linear)
+{
+    ptrdiff_t i = linear - lc->layer->linears;
+    if (i < 0 || (size_t)i >= lc->layer->n_linears) return NULL;
+    return &lc->linears[i];
+}
+
+static bool wants_output(const layer_calib *lc, const strata_linear *l)
+{
+    return lc->kv_cache && (l->role == STRATA_LINEAR_K || l->role == STRATA_LINEAR_V);
+}
+
+static strata_status observe_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
+                                   const int64_t *token_index, const float *weights, int64_t chunk_first_token)
+{
+    (void)token_index;
+    (void)weights;
+    layer_calib *lc = ctx;
+    linear_calib *c = layer_calib_find(lc, linear);
+    if (!c || n_tokens == 0) return STRATA_OK;
+    size_t n = (size_t)n_tokens * (size_t)linear->n_in;
+    float amax = 0;
+    if (!kernels()->block_absmax(x, n, n, &amax))
+        return strata_fail(STRATA_ERR_FORMAT, "the input of %s holds NaN or Inf (calibration tokens from %lld)",
+                           linear->name, (long long)chunk_first_token);
+    if (amax > c->input_amax) c->input_amax = amax;
+    c->tokens += n_tokens;
+    if (c->quantized && c->sample_rows < CALIB_SAMPLE_ROWS) {
+        if (!c->sample) {
+            c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));
+            if (!c->sample) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", linear->name);
+        }
+        int64_t take = CALIB_SAMPLE_ROWS - c->sample_rows;
+        if (take > n_tokens) take = n_tokens;
+        memcpy(c->sample + c->sample_rows * linear->n_in, x, (size_t)take * (size_t)linear->n_in * sizeof(float));
+        c->sample_rows += take;
+    }
+    return STRATA_OK;
+}
+
+static strata_status observe_cache(layer_calib *lc, const strata_linear *linear, const float *y, int64_t n_tokens)
+{
+    linear_calib *c = layer_calib_find(lc, linear);
+    if (!c || !wants_output(lc, linear) || n_tokens == 0) return STRATA_OK;
+    size_t n = (size_t)n_tokens * (size_t)linear->n_out;
+    float amax = 0;
+    if (!kernels()->block_absmax(y, n, n, &amax))
+        return strata_fail(STRATA_ERR_FORMAT, "the %s attention caches (%s) hold NaN or Inf",
+                           linear->role == STRATA_LINEAR_K ? "keys" : "values", linear->name);
+    if (amax > c->output_amax) c->output_amax = amax;
+    return STRATA_OK;
+}
+
+/* As ModelOpt's k_bmm / v_bmm quantizers: keys after RoPE, values as projected. */
+static strata_status observe_kv(void *ctx, const strata_linear *k_proj, const float *k, const strata_linear *v_proj,
+                                const float *v, int64_t n_tokens)
+{
+    strata_status status = observe_cache(ctx, k_proj, k, n_tokens);
+    return status == STRATA_OK ? observe_cache(ctx, v_proj, v, n_tokens) : status;
+}
+
+forward_hooks calib_observer_hooks(layer_calib *lc)
+{
+    return (forward_hooks){.ctx = lc, .observe_input = observe_input, .observe_kv = observe_kv};
+}
+
+static strata_status quantize_input(void *ctx, const strata_linear *linear, float *x, int64_t n_tokens)
+{
+    layer_calib *lc = ctx;
+    linear_calib *c = layer_calib_find(lc, linear);
+    if (!c || !c->quantized || n_tokens == 0) return STRATA_OK;
+    strata_status status = scheme_fake_quantize_input(lc->scheme, c->input_amax, x, n_tokens, linear->n_in);
+    if (status != STRATA_OK) return strata_fail_context(status, "quantizing the input of %s", linear->name);
+    return STRATA_OK;
+}
+
+static strata_status quantize_weight(void *ctx, const strata_linear *linear, float *w)
+{
+    layer_calib *lc = ctx;
+    linear_calib *c = layer_calib_find(lc, linear);
+    if (!c || !c->quantized) return STRATA_OK;
+    strata_quant_params p = scheme_weight_params(lc->scheme, c->weight_amax);
+    strata_status status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
+    if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
+    return STRATA_OK;
+}
+
+forward_hooks calib_quantizer_hooks(layer_calib *lc)
+{
+    return (forward_hooks){.ctx = lc, .quantize_input = quantize_input, .quantize_weight = quantize_weight};
+}
+
+strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model)
+{
+    const strata_layer *layer = lc->layer;
+    size_t widest = 0;
+    for (size_t i = 0; i < layer->n_linears; i++) {
+        size_t n = (size_t)layer->linears[i].n_out * (size_t)layer->linears[i].n_in;
+        widest = n > widest ? n : widest;
+    }
+    float *w = malloc(widest * sizeof *w);
+    if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading layer %d", lc->index);
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (!c->quantized) continue;
+        status = linear_weight_f32(model, c->desc, w);
+        size_t n = (size_t)c->desc->n_out * (size_t)c->desc->n_in;
+        if (status == STRATA_OK) kernels()->block_absmax(w, n, n, &c->weight_amax);
+    }
+    free(w);
+    if (status != STRATA_OK || !lc->scheme->share_group_amax) return status;
+    /* Fused groups take their members' maximum (vLLM requires one scale per fused GEMM). */
+    for (size_t i = 0; i < layer->n_linears; i++) {
+        linear_calib *a = &lc->linears[i];
+        if (!a->quantized || a->fused_group < 0) continue;
+        for (size_t j = 0; j < layer->n_linears; j++) {
+            linear_calib *b = &lc->linears[j];
+            if (b->quantized && b->fused_group == a->fused_group && b->weight_amax > a->weight_amax)
+                a->weight_amax = b->weight_amax;
+        }
+    }
+    return STRATA_OK;
+}

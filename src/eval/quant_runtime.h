@@ -1,0 +1,31 @@
+/*
+ * quant_runtime.h — evaluating a quantized checkpoint as an inference engine runs it:
+ * weights are dequantized when the layer is materialized (quantized_weight.c), and this
+ * module fake-quantizes each quantized linear's input the way the checkpoint says:
+ * static FP8 or NVFP4 with the stored input_scale, or FP8 per token.
+ *
+ * Sources: a ModelOpt checkpoint (hf_quant_config.json; quant_algo, <m>.input_scale,
+ * <m>.weight_scale marking the quantized linears), or strata's fakequant output
+ * (quant_scales.safetensors beside bf16 weights: metadata strata.quant_algo,
+ * <m>.weight_amax marking the quantized linears, <m>.input_scale).
+ */
+#ifndef STRATA_EVAL_QUANT_RUNTIME_H
+#define STRATA_EVAL_QUANT_RUNTIME_H
+
+#include "forward/hooks.h"
+#include "quant/scheme.h"
+#include "strata.h"
+
+typedef struct quant_runtime {
+    const strata_model *model;
+    strata_safetensors *side;   /* quant_scales.safetensors, or NULL */
+    input_quant input;
+    const char *algo;
+} quant_runtime;
+
+/* *active is false for an unquantized checkpoint (no hooks needed). */
+strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, bool *active);
+void quant_runtime_close(quant_runtime *rt);
+forward_hooks quant_runtime_hooks(quant_runtime *rt);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * export.h — writing the quantized checkpoint layer by layer (REFERENCE.md, "Export:
+ * ModelOpt HF checkpoint"; docs/QUANTIZE.md).
+ *
+ * The exporter appends each layer's tensors to the output's streaming shard writer as
+ * soon as the layer is calibrated: norms and unquantized tensors copied byte for byte,
+ * quantized linears as their ModelOpt tensors (weight codes, weight_scale,
+ * weight_scale_2, input_scale; k_scale / v_scale for an FP8 KV cache) or, for the
+ * fakequant format, as bf16 weights with quantize-dequantize folded in. The files around
+ * the shards (config.json, hf_quant_config.json, quant_scales.safetensors, tokenizer
+ * files) are written by export_finish.
+ */
+#ifndef STRATA_EXPORT_EXPORT_H
+#define STRATA_EXPORT_EXPORT_H
+
+#include "calib/layer_calib.h"
+#include "strata.h"
+
+typedef struct exporter {
+    const strata_model *model;
+    const char *model_dir, *output_dir;
+    const scheme_info *scheme;
+    strata_export_format format;
+    bool kv_cache;
+    const char *const *exclude;      /* user patterns, for exclude_modules */
+    size_t n_exclude;
+    strata_safetensors_writer *writer;
+    char last_tensor[512];           /* the last tensor export_layer added */
+} exporter;
+
+/* Appends layer lc's tensors. */
+strata_status export_layer(exporter *e, const layer_calib *lc);
+/* Appends the tensors outside the decoder layers: embeddings, final norm, lm_head. */
+strata_status export_model_rest(exporter *e);
+/* Writes config.json, hf_quant_config.json (modelopt) or quant_scales.safetensors
+ * (fakequant), and copies the tokenizer files; every file atomically. layers holds every
+ * layer's state. */
+strata_status export_finish(exporter *e, const layer_calib *layers, int n_layers);
+
+/* The KV-cache scale tensor name of a k_proj / v_proj linear ("...k_proj.k_scale"). */
+void export_kv_scale_name(const strata_linear *linear, char *out, size_t size);
+
+#endif

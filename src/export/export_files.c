@@ -1,0 +1,225 @@
+/*
+ * export_files.c — the files around the shards (see export.h): config.json with
+ * quantization_config, hf_quant_config.json, the fakequant side file of scales, and the
+ * tokenizer and generation files copied from the model. Layouts follow what ModelOpt
+ * 0.47's export_hf_checkpoint writes (tests/golden/export/, one file per case).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "export/export.h"
+#include "io/fsutil.h"
+#include "io/json.h"
+
+#define MAX_CONFIG_BYTES (16ull << 20)
+#define MAX_COPY_BYTES (1ull << 30)
+
+/* Modules ModelOpt leaves unquantized by default, then the user's patterns. */
+static sjson *exclude_list(const exporter *e)
+{
+    sjson *list = sjson_new_array();
+    bool ok = list && sjson_append(list, sjson_new_string("lm_head")) &&
+              sjson_append(list, sjson_new_string("model.embed_tokens"));
+    for (size_t i = 0; ok && i < e->n_exclude; i++) ok = sjson_append(list, sjson_new_string(e->exclude[i]));
+    if (!ok) {
+        sjson_free(list);
+        return NULL;
+    }
+    return list;
+}
+
+static sjson *producer(void)
+{
+    sjson *p = sjson_new_object();
+    if (p && sjson_set(p, "name", sjson_new_string("strata")) && sjson_set(p, "version", sjson_new_string(strata_version())))
+        return p;
+    sjson_free(p);
+    return NULL;
+}
+
+static int64_t group_size(const scheme_info *s)
+{
+    return s->weight_format == STRATA_FORMAT_NVFP4 ? 16 : s->weight_format == STRATA_FORMAT_INT4_GROUP ? s->group_size : 0;
+}
+
+static sjson *float_quant(int bits, int64_t group)
+{
+    sjson *q = sjson_new_object();
+    bool ok = q && sjson_set(q, "dynamic", sjson_new_bool(false)) && sjson_set(q, "num_bits", sjson_new_int(bits)) &&
+              sjson_set(q, "type", sjson_new_string("float"));
+    if (ok && group) ok = sjson_set(q, "group_size", sjson_new_int(group));
+    if (!ok) {
+        sjson_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static sjson *hf_quant_config(const exporter *e)
+{
+    const scheme_info *s = e->scheme;
+    sjson *root = sjson_new_object(), *q = sjson_new_object();
+    bool ok = root && q && sjson_set(root, "producer", producer()) &&
+              sjson_set(q, "quant_algo", sjson_new_string(s->modelopt_algo)) &&
+              sjson_set(q, "kv_cache_quant_algo", e->kv_cache ? sjson_new_string("FP8") : sjson_new_null());
+    if (ok && group_size(s)) ok = sjson_set(q, "group_size", sjson_new_int(group_size(s)));
+    /* ModelOpt's INT4 AWQ export says pre_quant_scale: true even when (as with max) it writes
+     * no pre_quant_scale tensors; loaders treat a missing one as ones. */
+    if (ok && s->weight_format == STRATA_FORMAT_INT4_GROUP)
+        ok = sjson_set(q, "has_zero_point", sjson_new_bool(false)) && sjson_set(q, "pre_quant_scale", sjson_new_bool(true));
+    ok = ok && sjson_set(q, "exclude_modules", exclude_list(e)) && sjson_set(root, "quantization", q);
+    q = NULL;
+    if (!ok) {
+        sjson_free(root);
+        sjson_free(q);
+        return NULL;
+    }
+    return root;
+}
+
+/* config.json["quantization_config"], as ModelOpt writes it. */
+static sjson *quantization_config(const exporter *e)
+{
+    const scheme_info *s = e->scheme;
+    sjson *qc = sjson_new_object();
+    bool ok = qc != NULL;
+    bool grouped = s->weight_format == STRATA_FORMAT_FP8_TENSOR || s->weight_format == STRATA_FORMAT_NVFP4;
+    if (ok && grouped) {
+        int bits = s->weight_format == STRATA_FORMAT_NVFP4 ? 4 : 8;
+        int64_t group = bits == 4 ? 16 : 0;
+        sjson *groups = sjson_new_object(), *g0 = sjson_new_object(), *targets = sjson_new_array();
+        ok = groups && g0 && targets && sjson_append(targets, sjson_new_string("Linear"));
+        if (ok && s->input != INPUT_NONE) ok = sjson_set(g0, "input_activations", float_quant(bits, group));
+        ok = ok && sjson_set(g0, "weights", float_quant(bits, group)) && sjson_set(g0, "targets", targets);
+        targets = NULL;
+        ok = ok && sjson_set(groups, "group_0", g0);
+        g0 = NULL;
+        ok = ok && sjson_set(qc, "config_groups", groups);
+        groups = NULL;
+        sjson_free(groups);
+        sjson_free(g0);
+        sjson_free(targets);
+    }
+    ok = ok && sjson_set(qc, "ignore", exclude_list(e)) && sjson_set(qc, "quant_algo", sjson_new_string(s->modelopt_algo));
+    if (ok && e->kv_cache) ok = sjson_set(qc, "kv_cache_scheme", float_quant(8, 0));
+    ok = ok && sjson_set(qc, "producer", producer()) && sjson_set(qc, "quant_method", sjson_new_string("modelopt"));
+    if (!ok) {
+        sjson_free(qc);
+        return NULL;
+    }
+    return qc;
+}
+
+static strata_status write_json(const char *dir, const char *name, const sjson *value)
+{
+    char *text = sjson_dump(value, 2), *path = path_join(dir, name);
+    strata_status status;
+    if (!text || !path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory writing %s", name);
+    else {
+        size_t n = strlen(text);
+        char *with_newline = realloc(text, n + 2);
+        if (with_newline) {
+            text = with_newline;
+            text[n++] = '\n';
+            text[n] = '\0';
+        }
+        status = file_write_atomic(path, text, n);
+    }
+    free(text);
+    free(path);
+    return status;
+}
+
+static strata_status write_config(const exporter *e)
+{
+    char *path = path_join(e->model_dir, "config.json"), *text = NULL;
+    size_t length = 0;
+    strata_status status = path ? file_read_all(path, MAX_CONFIG_BYTES, &text, &length) : STRATA_ERR_OUT_OF_MEMORY;
+    sjson *config = NULL;
+    if (status == STRATA_OK) {
+        sjson_error error;
+        config = sjson_parse(text, length, false, &error);
+        if (!config) status = strata_fail(STRATA_ERR_FORMAT, "%s: line %d: %s", path, error.line, error.text);
+    }
+    if (status == STRATA_OK && e->format == STRATA_EXPORT_MODELOPT &&
+        !sjson_set(config, "quantization_config", quantization_config(e)))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    if (status == STRATA_OK) status = write_json(e->output_dir, "config.json", config);
+    sjson_free(config);
+    free(text);
+    free(path);
+    return status;
+}
+
+/* The tokenizer and generation files a loader expects beside the weights. */
+static strata_status copy_side_files(const exporter *e)
+{
+    static const char *const FILES[] = {"tokenizer.json",   "tokenizer_config.json", "special_tokens_map.json",
+                                        "tokenizer.model",  "generation_config.json", "chat_template.jinja",
+                                        "vocab.json",       "merges.txt"};
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < sizeof FILES / sizeof FILES[0]; i++) {
+        char *from = path_join(e->model_dir, FILES[i]), *to = path_join(e->output_dir, FILES[i]), *data = NULL;
+        size_t length = 0;
+        if (!from || !to) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        else if (path_exists(from)) {
+            status = file_read_all(from, MAX_COPY_BYTES, &data, &length);
+            if (status == STRATA_OK) status = file_write_atomic(to, data, length);
+        }
+        free(data);
+        free(from);
+        free(to);
+    }
+    return status;
+}
+
+/* fakequant: the scalar scales a runtime needs beside the folded bf16 weights. */
+static strata_status write_scales_file(const exporter *e, const layer_calib *layers, int n_layers)
+{
+    strata_writer_params wp = {.dir = e->output_dir, .stem = "quant_scales"};
+    strata_safetensors_writer *w = NULL;
+    strata_status status = strata_safetensors_writer_create(&wp, &w);
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "format", "pt");
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "strata.scheme", e->scheme->name);
+    if (status == STRATA_OK)
+        status = strata_safetensors_writer_set_metadata(w, "strata.quant_algo", e->scheme->modelopt_algo);
+    for (int i = 0; status == STRATA_OK && i < n_layers; i++) {
+        for (size_t l = 0; status == STRATA_OK && l < layers[i].layer->n_linears; l++) {
+            const linear_calib *c = &layers[i].linears[l];
+            if (!c->quantized) continue;
+            char name[600];
+            snprintf(name, sizeof name, "%s.weight_amax", c->desc->name);
+            status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &c->weight_amax, 4);
+            if (status == STRATA_OK && (e->scheme->input == INPUT_FP8_STATIC || e->scheme->input == INPUT_NVFP4)) {
+                float scale = scheme_input_scale(e->scheme, c->input_amax);
+                snprintf(name, sizeof name, "%s.input_scale", c->desc->name);
+                status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);
+            }
+            bool kv = c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V;
+            if (status == STRATA_OK && kv && e->kv_cache) {
+                float scale = strata_fp8_kv_scale(c->output_amax);
+                export_kv_scale_name(c->desc, name, sizeof name);
+                status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);
+            }
+        }
+    }
+    if (status == STRATA_OK) status = strata_safetensors_writer_finish(w);
+    strata_safetensors_writer_free(w);
+    return status;
+}
+
+strata_status export_finish(exporter *e, const layer_calib *layers, int n_layers)
+{
+    strata_status status = write_config(e);
+    if (status == STRATA_OK && e->format == STRATA_EXPORT_MODELOPT) {
+        sjson *hf = hf_quant_config(e);
+        status = hf ? write_json(e->output_dir, "hf_quant_config.json", hf)
+                    : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        sjson_free(hf);
+    }
+    if (status == STRATA_OK && e->format == STRATA_EXPORT_FAKEQUANT) status = write_scales_file(e, layers, n_layers);
+    if (status == STRATA_OK) status = copy_side_files(e);
+    return status;
+}

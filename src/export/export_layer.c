@@ -1,0 +1,178 @@
+/*
+ * export_layer.c — a layer's tensors into the output shards (see export.h).
+ *
+ * Per quantized linear <m> (ModelOpt names, scalar scales as 0-d F32 tensors):
+ *   fp8                 <m>.weight F8_E4M3 (N, K), <m>.weight_scale F32 (), <m>.input_scale F32 ()
+ *   fp8-dynamic         <m>.weight F8_E4M3 (N, K), <m>.weight_scale F32 (N)
+ *   nvfp4               <m>.weight U8 (N, K/2), <m>.weight_scale F8_E4M3 (N, K/16),
+ *                       <m>.weight_scale_2 F32 (), <m>.input_scale F32 ()
+ *   nvfp4-weight-only   the same without input_scale
+ *   int8                <m>.weight I8 (N, K), <m>.weight_scale F32 (N)
+ *   int4                <m>.weight U8 (N/2, K) two rows per byte, <m>.weight_scale F32 (N, K/128)
+ * plus the bias when the linear has one, and <k_proj>.k_scale / <v_proj>.v_scale F32 ()
+ * with --kv-cache fp8. The fakequant format writes <m>.weight as bf16 of the dequantized
+ * values instead, and nothing else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "export/export.h"
+#include "forward/layer_weights.h"
+#include "kernels/gemm.h"
+#include "quant/format.h"
+
+static strata_status copy_tensor(exporter *e, const char *name)
+{
+    const strata_tensor *t = strata_safetensors_find(strata_model_tensors(e->model), name);
+    if (!t) return strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
+    strata_status status =
+        strata_safetensors_writer_add(e->writer, name, t->dtype, t->n_dims, t->shape, t->data, t->n_bytes);
+    if (status == STRATA_OK) snprintf(e->last_tensor, sizeof e->last_tensor, "%s", name);
+    return status;
+}
+
+static strata_status add(exporter *e, const char *module, const char *suffix, strata_dtype dtype, int n_dims,
+                         const int64_t *shape, const void *data)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.%s", module, suffix);
+    uint64_t bytes = strata_dtype_size(dtype);
+    for (int d = 0; d < n_dims; d++) bytes *= (uint64_t)shape[d];
+    strata_status status = strata_safetensors_writer_add(e->writer, name, dtype, n_dims, shape, data, bytes);
+    if (status == STRATA_OK) snprintf(e->last_tensor, sizeof e->last_tensor, "%s", name);
+    return status;
+}
+
+static strata_status add_scalar(exporter *e, const char *module, const char *suffix, float value)
+{
+    return add(e, module, suffix, STRATA_DTYPE_F32, 0, NULL, &value);
+}
+
+void export_kv_scale_name(const strata_linear *linear, char *out, size_t size)
+{
+    snprintf(out, size, "%s.%s", linear->name, linear->role == STRATA_LINEAR_K ? "k_scale" : "v_scale");
+}
+
+/* The ModelOpt tensors of a quantized weight. */
+static strata_status emit_quantized(exporter *e, const linear_calib *c, const strata_qtensor *q,
+                                    const strata_quant_shape *shape)
+{
+    const strata_linear *l = c->desc;
+    const char *m = l->name;
+    int64_t N = l->n_out, K = l->n_in;
+    strata_status status = STRATA_OK;
+    switch (e->scheme->weight_format) {
+    case STRATA_FORMAT_FP8_TENSOR: {
+        int64_t s[2] = {N, K};
+        status = add(e, m, "weight", STRATA_DTYPE_F8_E4M3, 2, s, q->codes);
+        if (status == STRATA_OK) status = add_scalar(e, m, "weight_scale", *(const float *)q->scales);
+        break;
+    }
+    case STRATA_FORMAT_FP8_CHANNEL:
+    case STRATA_FORMAT_INT8_CHANNEL: {
+        int64_t s[2] = {N, K};
+        strata_dtype dtype = e->scheme->weight_format == STRATA_FORMAT_FP8_CHANNEL ? STRATA_DTYPE_F8_E4M3 : STRATA_DTYPE_I8;
+        status = add(e, m, "weight", dtype, 2, s, q->codes);
+        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 1, &N, q->scales);
+        break;
+    }
+    case STRATA_FORMAT_NVFP4: {
+        int64_t s[2] = {N, shape->code_row_bytes}, scale[2] = {shape->scale_rows, shape->scale_cols};
+        status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, q->codes);
+        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F8_E4M3, 2, scale, q->scales);
+        if (status == STRATA_OK) status = add_scalar(e, m, "weight_scale_2", q->global_scale);
+        break;
+    }
+    case STRATA_FORMAT_INT4_GROUP: {
+        size_t bytes = strata_pack_int4_size(STRATA_INT4_MODELOPT_AWQ, N, K);
+        if (bytes == 0)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: int4 export packs two rows per byte; %lld rows is odd",
+                               l->weight, (long long)N);
+        uint8_t *packed = malloc(bytes);
+        if (!packed) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory packing %s", l->weight);
+        status = strata_pack_int4(STRATA_INT4_MODELOPT_AWQ, q->codes, N, K, packed);
+        int64_t s[2] = {N / 2, K}, scale[2] = {shape->scale_rows, shape->scale_cols};
+        if (status == STRATA_OK) status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, packed);
+        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 2, scale, q->scales);
+        free(packed);
+        break;
+    }
+    default:
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", l->weight,
+                           strata_format_get(e->scheme->weight_format)->name);
+    }
+    if (status == STRATA_OK && (e->scheme->input == INPUT_FP8_STATIC || e->scheme->input == INPUT_NVFP4))
+        status = add_scalar(e, m, "input_scale", scheme_input_scale(e->scheme, c->input_amax));
+    return status;
+}
+
+/* Quantizes one linear's weight with its calibrated state and appends its tensors. */
+static strata_status export_quantized(exporter *e, const linear_calib *c)
+{
+    const strata_linear *l = c->desc;
+    int64_t N = l->n_out, K = l->n_in;
+    strata_quant_params p = scheme_weight_params(e->scheme, c->weight_amax);
+    strata_quant_shape shape;
+    strata_status status = strata_quant_shape_get(&p, N, K, &shape);
+    if (status != STRATA_OK) return status;
+    size_t n = (size_t)N * (size_t)K;
+    float *w = malloc(n * sizeof *w);
+    strata_qtensor q = {.codes = malloc(shape.code_bytes + 1), .scales = malloc(shape.scale_bytes + 1)};
+    uint16_t *bf16 = e->format == STRATA_EXPORT_FAKEQUANT ? malloc(n * sizeof *bf16) : NULL;
+    if (!w || !q.codes || !q.scales || (e->format == STRATA_EXPORT_FAKEQUANT && !bf16))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->weight);
+    if (status == STRATA_OK) status = linear_weight_f32(e->model, l, w);
+    /* Fake quantization dequantizes in place: w becomes Q(W). */
+    if (status == STRATA_OK)
+        status = quant_tensor_clipped(&p, STRATA_DTYPE_F32, w, N, K, c->clip, &q,
+                                      e->format == STRATA_EXPORT_FAKEQUANT ? w : NULL);
+    if (status == STRATA_OK && e->format == STRATA_EXPORT_FAKEQUANT) {
+        gemm_round_to_bf16(w, bf16, n);
+        int64_t s[2] = {N, K};
+        status = add(e, l->name, "weight", STRATA_DTYPE_BF16, 2, s, bf16);
+    } else if (status == STRATA_OK) {
+        status = emit_quantized(e, c, &q, &shape);
+    }
+    if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
+    free(w);
+    free(q.codes);
+    free(q.scales);
+    free(bf16);
+    if (status != STRATA_OK) return strata_fail_context(status, "exporting %s", l->name);
+    return STRATA_OK;
+}
+
+strata_status export_layer(exporter *e, const layer_calib *lc)
+{
+    const strata_layer *layer = lc->layer;
+    const char *norms[4] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm};
+    strata_status status = STRATA_OK;
+    for (int i = 0; status == STRATA_OK && i < 4; i++)
+        if (norms[i]) status = copy_tensor(e, norms[i]);
+    for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
+        const linear_calib *c = &lc->linears[i];
+        if (!c->quantized) {
+            status = copy_tensor(e, c->desc->weight);
+            if (status == STRATA_OK && c->desc->bias) status = copy_tensor(e, c->desc->bias);
+            continue;
+        }
+        status = export_quantized(e, c);
+        bool kv = c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V;
+        if (status == STRATA_OK && kv && e->kv_cache && e->format == STRATA_EXPORT_MODELOPT)
+            status = add_scalar(e, c->desc->name, c->desc->role == STRATA_LINEAR_K ? "k_scale" : "v_scale",
+                                strata_fp8_kv_scale(c->output_amax));
+    }
+    return status;
+}
+
+strata_status export_model_rest(exporter *e)
+{
+    const strata_arch *arch = strata_model_arch(e->model);
+    strata_status status = copy_tensor(e, arch->embed_tokens);
+    if (status == STRATA_OK) status = copy_tensor(e, arch->final_norm);
+    if (status == STRATA_OK && !arch->tie_word_embeddings && strcmp(arch->lm_head, arch->embed_tokens) != 0)
+        status = copy_tensor(e, arch->lm_head);
+    return status;
+}

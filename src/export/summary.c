@@ -1,0 +1,135 @@
+/*
+ * summary.c — the quantization summary (see summary.h).
+ */
+#include "export/summary.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "io/fsutil.h"
+#include "io/json.h"
+
+/* "model.layers.3.self_attn.q_proj" -> "self_attn.q_proj" */
+static const char *short_name(const char *module)
+{
+    const char *p = strstr(module, "layers.");
+    if (!p) return module;
+    p = strchr(p + 7, '.');
+    return p ? p + 1 : module;
+}
+
+static const char *linear_format(const strata_quantize_params *p, const linear_calib *c)
+{
+    if (c->quantized) return strata_scheme_name(p->scheme);
+    return c->desc->quantizable ? "excluded" : "bf16 (never)";
+}
+
+static char *summary_text(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
+{
+    strbuf sb = {0};
+    int64_t quantized = 0, excluded = 0;
+    double weight_error_sum = 0;
+    strbuf_printf(&sb, "strata %s quantization summary\n", strata_version());
+    strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
+    strbuf_printf(&sb, "scheme       %s (ModelOpt %s), algorithm %s, KV cache %s, export %s\n",
+                  strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo, p->algo ? p->algo : "max",
+                  p->kv_cache_fp8 ? "fp8" : "unquantized", p->format == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt");
+    strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
+                  (long long)p->n_samples, (long long)p->seq_len, p->propagate_quantized ? "quantized" : "unquantized");
+    strbuf_printf(&sb, "excluded     lm_head, model.embed_tokens, routers");
+    for (size_t i = 0; i < p->n_exclude; i++) strbuf_printf(&sb, ", %s", p->exclude[i]);
+    strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; linear output on up to %d sampled "
+                       "input rows; layer output over every calibration token\n\n",
+                  CALIB_SAMPLE_ROWS);
+    strbuf_printf(&sb, "%-5s %-28s %-18s %12s %12s %10s %11s %11s\n", "layer", "linear", "format", "weight amax",
+                  "input amax", "tokens", "weight err", "output err");
+    for (int i = 0; i < arch->n_layers; i++) {
+        const layer_calib *lc = &layers[i];
+        for (size_t l = 0; l < lc->layer->n_linears; l++) {
+            const linear_calib *c = &lc->linears[l];
+            strbuf_printf(&sb, "%-5d %-28s %-18s ", i, short_name(c->desc->name), linear_format(p, c));
+            if (c->quantized)
+                strbuf_printf(&sb, "%12.6g %12.6g %10lld %11.3e %11.3e", c->weight_amax, c->input_amax,
+                              (long long)c->tokens, c->weight_error, c->output_error);
+            else
+                strbuf_printf(&sb, "%12s %12.6g %10lld %11s %11s", "-", c->input_amax, (long long)c->tokens, "-", "-");
+            if (lc->kv_cache && c->quantized && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
+                strbuf_printf(&sb, "  %s amax %.6g", c->desc->role == STRATA_LINEAR_K ? "k" : "v", c->output_amax);
+            strbuf_printf(&sb, "\n");
+            quantized += c->quantized;
+            excluded += !c->quantized;
+            if (c->quantized) weight_error_sum += c->weight_error;
+        }
+        strbuf_printf(&sb, "%-5d %-28s layer output error %.3e\n", i, "(decoder layer)", lc->output_error);
+    }
+    strbuf_printf(&sb, "\n%lld linears quantized, %lld left in bf16; mean weight error %.3e\n", (long long)quantized,
+                  (long long)excluded, quantized ? weight_error_sum / (double)quantized : 0.0);
+    return strbuf_ok(&sb) ? strbuf_take(&sb) : (strbuf_free(&sb), NULL);
+}
+
+static sjson *summary_json(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
+{
+    sjson *root = sjson_new_object(), *list = sjson_new_array();
+    bool ok = root && list && sjson_set(root, "producer", sjson_new_string("strata")) &&
+              sjson_set(root, "version", sjson_new_string(strata_version())) &&
+              sjson_set(root, "model", sjson_new_string(p->model_dir)) &&
+              sjson_set(root, "scheme", sjson_new_string(strata_scheme_name(p->scheme))) &&
+              sjson_set(root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->modelopt_algo)) &&
+              sjson_set(root, "algorithm", sjson_new_string(p->algo ? p->algo : "max")) &&
+              sjson_set(root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null()) &&
+              sjson_set(root, "calib_samples", sjson_new_int(p->n_samples)) &&
+              sjson_set(root, "calib_seq_len", sjson_new_int(p->seq_len)) &&
+              sjson_set(root, "propagate", sjson_new_string(p->propagate_quantized ? "quantized" : "unquantized"));
+    for (int i = 0; ok && i < arch->n_layers; i++) {
+        const layer_calib *lc = &layers[i];
+        sjson *layer = sjson_new_object(), *linears = sjson_new_array();
+        ok = layer && linears && sjson_set(layer, "layer", sjson_new_int(i)) &&
+             sjson_set(layer, "output_error", sjson_new_real(lc->output_error));
+        for (size_t l = 0; ok && l < lc->layer->n_linears; l++) {
+            const linear_calib *c = &lc->linears[l];
+            sjson *o = sjson_new_object();
+            ok = o && sjson_set(o, "name", sjson_new_string(c->desc->name)) &&
+                 sjson_set(o, "format", sjson_new_string(linear_format(p, c))) &&
+                 sjson_set(o, "input_amax", sjson_new_real(c->input_amax)) &&
+                 sjson_set(o, "tokens", sjson_new_int(c->tokens));
+            if (ok && c->quantized)
+                ok = sjson_set(o, "weight_amax", sjson_new_real(c->weight_amax)) &&
+                     sjson_set(o, "weight_error", sjson_new_real(c->weight_error)) &&
+                     sjson_set(o, "output_error", sjson_new_real(c->output_error));
+            if (ok && c->quantized && lc->kv_cache && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
+                ok = sjson_set(o, "cache_amax", sjson_new_real(c->output_amax));
+            ok = ok && sjson_append(linears, o);
+        }
+        ok = ok && sjson_set(layer, "linears", linears);
+        linears = NULL;
+        ok = ok && sjson_append(list, layer);
+        sjson_free(linears);
+    }
+    ok = ok && sjson_set(root, "layers", list);
+    if (!ok) {
+        sjson_free(root);
+        return NULL;
+    }
+    return root;
+}
+
+strata_status summary_write(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
+{
+    char *text = summary_text(p, arch, layers);
+    sjson *json = summary_json(p, arch, layers);
+    char *json_text = json ? sjson_dump(json, 2) : NULL;
+    char *txt_path = path_join(p->output_dir, "quant_summary.txt");
+    char *json_path = path_join(p->output_dir, "quant_summary.json");
+    strata_status status;
+    if (!text || !json_text || !txt_path || !json_path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    else status = file_write_atomic(txt_path, text, strlen(text));
+    if (status == STRATA_OK) status = file_write_atomic(json_path, json_text, strlen(json_text));
+    free(text);
+    sjson_free(json);
+    free(json_text);
+    free(txt_path);
+    free(json_path);
+    return status;
+}

@@ -1,0 +1,112 @@
+/*
+ * identity.c — run fingerprints and canonical settings (see identity.h).
+ */
+#include "pipeline/identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "io/checksum.h"
+#include "io/fsutil.h"
+
+strata_status identity_model_fingerprint(const strata_model *model, const char *model_dir, char *out, size_t size)
+{
+    char *path = path_join(model_dir, "config.json"), *config = NULL;
+    size_t length = 0;
+    strata_status status = path ? file_read_all(path, 16u << 20, &config, &length) : STRATA_ERR_OUT_OF_MEMORY;
+    free(path);
+    if (status != STRATA_OK) return status;
+    uint32_t crc = checksum_update(0, config, length);
+    uint64_t bytes = length;
+    free(config);
+    const strata_safetensors *st = strata_model_tensors(model);
+    for (size_t i = 0; i < strata_safetensors_count(st); i++) {
+        const strata_tensor *t = strata_safetensors_at(st, i);
+        char line[640];
+        int n = snprintf(line, sizeof line, "%s %s", t->name, strata_dtype_name(t->dtype));
+        for (int d = 0; d < t->n_dims && n > 0 && (size_t)n < sizeof line; d++)
+            n += snprintf(line + n, sizeof line - (size_t)n, " %lld", (long long)t->shape[d]);
+        if (n > 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, " @%llu\n",
+                          (unsigned long long)strata_safetensors_shard_size(st, t->shard));
+        size_t used = n > 0 ? ((size_t)n < sizeof line ? (size_t)n : sizeof line - 1) : 0;
+        crc = checksum_update(crc, line, used);
+        bytes += used;
+    }
+    snprintf(out, size, "crc32:%08x:%llu", (unsigned)crc, (unsigned long long)bytes);
+    return STRATA_OK;
+}
+
+void identity_data_fingerprint(const int32_t *tokens, int64_t n_samples, int64_t seq_len, char *out, size_t size)
+{
+    size_t bytes = (size_t)(n_samples * seq_len) * sizeof *tokens;
+    snprintf(out, size, "crc32:%08x:%lldx%lld", (unsigned)checksum_update(0, tokens, bytes), (long long)n_samples,
+             (long long)seq_len);
+}
+
+static const char *format_name(strata_export_format f) { return f == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt"; }
+
+strata_status identity_settings(const strata_quantize_params *p, char **text, sjson **json)
+{
+    const char *algo = p->algo ? p->algo : "max";
+    uint64_t shard = p->max_shard_bytes;
+    strbuf sb = {0};
+    strbuf_printf(&sb, "scheme=%s algo=%s kv_cache=%s format=%s propagate=%s exclude=[", strata_scheme_name(p->scheme),
+                  algo, p->kv_cache_fp8 ? "fp8" : "none", format_name(p->format),
+                  p->propagate_quantized ? "quantized" : "unquantized");
+    sjson *j = sjson_new_object(), *exclude = sjson_new_array();
+    bool ok = j && exclude;
+    for (size_t i = 0; i < p->n_exclude; i++) {
+        strbuf_printf(&sb, "%s%s", i ? "," : "", p->exclude[i]);
+        ok = ok && sjson_append(exclude, sjson_new_string(p->exclude[i]));
+    }
+    strbuf_printf(&sb, "] shard_bytes=%llu", (unsigned long long)shard);
+    ok = ok && sjson_set(j, "scheme", sjson_new_string(strata_scheme_name(p->scheme))) &&
+         sjson_set(j, "algo", sjson_new_string(algo)) && sjson_set(j, "kv_cache_fp8", sjson_new_bool(p->kv_cache_fp8)) &&
+         sjson_set(j, "format", sjson_new_string(format_name(p->format))) &&
+         sjson_set(j, "propagate_quantized", sjson_new_bool(p->propagate_quantized)) &&
+         sjson_set(j, "exclude", exclude) && sjson_set(j, "max_shard_bytes", sjson_new_int((int64_t)shard)) &&
+         sjson_set(j, "save_every", sjson_new_int(p->save_every));
+    exclude = NULL;
+    if (!ok || !strbuf_ok(&sb)) {
+        sjson_free(j);
+        strbuf_free(&sb);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    *text = strbuf_take(&sb);
+    *json = j;
+    return STRATA_OK;
+}
+
+strata_status identity_params_from_json(const sjson *j, strata_quantize_params *p, const char ***exclude)
+{
+    const char *scheme = sjson_as_string(sjson_get(j, "scheme"));
+    const char *format = sjson_as_string(sjson_get(j, "format"));
+    const sjson *list = sjson_get(j, "exclude");
+    int64_t shard = 0, save_every = 0;
+    bool kv = false, propagate = false;
+    if (!scheme || !strata_scheme_from_name(scheme, &p->scheme) || !format ||
+        !sjson_as_bool(sjson_get(j, "kv_cache_fp8"), &kv) || !sjson_as_bool(sjson_get(j, "propagate_quantized"), &propagate) ||
+        !sjson_as_int64(sjson_get(j, "max_shard_bytes"), &shard) || !sjson_as_int64(sjson_get(j, "save_every"), &save_every) ||
+        !sjson_is_array(list))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged settings_detail");
+    p->algo = sjson_as_string(sjson_get(j, "algo"));
+    p->kv_cache_fp8 = kv;
+    p->propagate_quantized = propagate;
+    p->format = strcmp(format, "fakequant") == 0 ? STRATA_EXPORT_FAKEQUANT : STRATA_EXPORT_MODELOPT;
+    p->max_shard_bytes = (uint64_t)shard;
+    p->save_every = (int)save_every;
+    size_t n = sjson_array_size(list);
+    *exclude = calloc(n ? n : 1, sizeof **exclude);
+    if (!*exclude) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        (*exclude)[i] = sjson_as_string(sjson_array_at(list, i));
+        if (!(*exclude)[i]) return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged exclude list");
+    }
+    p->exclude = *exclude;
+    p->n_exclude = n;
+    return STRATA_OK;
+}

@@ -1,0 +1,441 @@
+/*
+ * layerwise.c — strata_quantize_model: the layer loop (DESIGN.md point 1, docs/QUANTIZE.md).
+ *
+ *   X0 = embeddings of the calibration tokens                      (activation store)
+ *   for layer i from the first incomplete one:
+ *       pass 1: materialize layer i; run every chunk of X(i) through it with observers
+ *               (input amax, tokens, samples, k/v output amax); outputs -> X(i+1)
+ *       decide: weight amax (fused groups share it), mse clip search; weight and output
+ *               error of every linear on its sampled inputs
+ *       pass 2: materialize the fake-quantized layer; run X(i) again; compare with X(i+1)
+ *               (the layer's output error); with --propagate quantized its outputs
+ *               replace X(i+1)
+ *       export layer i to the shard writer; checkpoint its state; every --save-every
+ *       layers save X(i+1) and the manifest
+ *   embeddings, final norm and lm_head copied; configs, tokenizer files, summary.
+ *
+ * Memory: one materialized layer at a time, the two activation buffers (RAM or spill
+ * file), a fixed chunk of scratch. Chunks have a fixed size (FORWARD_CHUNK_BUDGET) so the
+ * numbers never depend on the memory limit, and errors are summed per sequence in order,
+ * so the output is the same whether or not the store spills or the run resumed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "calib/layer_calib.h"
+#include "calib/scale_search.h"
+#include "core/error.h"
+#include "export/export.h"
+#include "export/summary.h"
+#include "forward/model_forward.h"
+#include "io/checksum.h"
+#include "io/fsutil.h"
+#include "io/safetensors_resume.h"
+#include "pipeline/act_store.h"
+#include "pipeline/checkpoint.h"
+#include "pipeline/identity.h"
+#include "pipeline/memory_plan.h"
+#include "pipeline/progress.h"
+#include "quant/format.h"
+
+#define DEFAULT_SHARD_BYTES 10000000000ull /* ModelOpt's max_shard_size "10GB" */
+
+/* Algorithms strata knows, and whether they can run one layer at a time. */
+typedef struct algo_entry {
+    const char *name;
+    bool layerwise;
+    const char *why_not;
+} algo_entry;
+
+static const algo_entry ALGORITHMS[] = {
+    {"max", true, NULL},
+    {"mse", true, NULL},
+    {"auto_quantize", false, "it searches per-layer formats with gradients of the whole model's loss"},
+    {"svdquant", false, "strata has no low-rank branch in its export formats"},
+};
+
+static strata_status check_algo(const char *algo)
+{
+    for (size_t i = 0; i < sizeof ALGORITHMS / sizeof ALGORITHMS[0]; i++) {
+        if (strcmp(algo, ALGORITHMS[i].name) != 0) continue;
+        if (ALGORITHMS[i].layerwise) return STRATA_OK;
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "algorithm '%s' cannot run layer by layer: %s", algo,
+                           ALGORITHMS[i].why_not);
+    }
+    return strata_fail(STRATA_ERR_UNSUPPORTED, "unknown algorithm '%s' (strata quantize runs: max, mse)", algo);
+}
+
+/* Everything one run holds. */
+typedef struct run {
+    const strata_quantize_params *params;
+    const scheme_info *scheme;
+    bool mse;
+    strata_model *model;
+    const strata_arch *arch;
+    gemm_precision precision;
+    rope_table rope;
+    act_store store;
+    memory_plan plan;
+    checkpoint ck;
+    bool checkpointing;
+    exporter ex;
+    layer_calib *layers;     /* (n_layers) */
+    progress progress;
+    char *partial_dir;
+} run;
+
+/* Sum over each sequence of x^2 and (x - y)^2, in order, added in sequence order. */
+static void add_output_error(layer_calib *lc, const float *ref, const float *q, int64_t n_seq, int64_t seq_len,
+                             int64_t hidden)
+{
+    for (int64_t s = 0; s < n_seq; s++) {
+        double sq = 0, diff = 0;
+        const float *a = ref + s * seq_len * hidden, *b = q + s * seq_len * hidden;
+        for (int64_t i = 0; i < seq_len * hidden; i++) {
+            double d = (double)a[i] - (double)b[i];
+            sq += (double)a[i] * (double)a[i];
+            diff += d * d;
+        }
+        lc->output_sq_sum += sq;
+        lc->output_diff_sq_sum += diff;
+    }
+}
+
+/* One pass of layer `lw` over every chunk of the store's current buffer. compare: the
+ * outputs are compared with (and, when write is set, replace) the next buffer. */
+static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
+                                bool write, bool compare)
+{
+    const strata_quantize_params *p = r->params;
+    int64_t H = r->arch->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences;
+    forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
+                             .n_hooks = hooks ? 1 : 0};
+    size_t floats = (size_t)(chunk * seq * H);
+    float *x = malloc(floats * sizeof *x), *ref = compare ? malloc(floats * sizeof *ref) : NULL;
+    strata_status status = STRATA_OK;
+    if (!x || (compare && !ref)) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a chunk of layer inputs");
+    for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
+        int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk;
+        status = act_store_read(&r->store, s0 * seq, n * seq, x);
+        if (status == STRATA_OK) status = decoder_layer_forward(lw, &config, &r->rope, x, n, seq, s0 * seq);
+        if (status == STRATA_OK && compare) {
+            status = act_store_read_next(&r->store, s0 * seq, n * seq, ref);
+            if (status == STRATA_OK) add_output_error(lc, ref, x, n, seq, H);
+        }
+        if (status == STRATA_OK && write) status = act_store_write_next(&r->store, s0 * seq, n * seq, x);
+        progress_tokens(&r->progress, lc->index, n * seq, false);
+    }
+    free(x);
+    free(ref);
+    return status;
+}
+
+/* ||a - b|| / ||a|| over n values (0 when a is zero). */
+static double relative_error(const float *a, const float *b, size_t n)
+{
+    double sq = 0, diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        sq += (double)a[i] * (double)a[i];
+        diff += d * d;
+    }
+    return sq > 0 ? sqrt(diff / sq) : 0;
+}
+
+/* mse clip search, then the weight's and the linear's output error on its samples. */
+static strata_status decide_linear(run *r, linear_calib *c)
+{
+    const strata_linear *l = c->desc;
+    size_t n = (size_t)l->n_out * (size_t)l->n_in;
+    float *w = malloc(n * sizeof *w), *q = malloc(n * sizeof *q);
+    strata_status status = w && q ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
+    if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
+    if (status == STRATA_OK && r->mse) status = mse_search_clip(r->scheme, c, w);
+    strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
+    if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
+    if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
+    if (status == STRATA_OK && c->sample_rows > 0) {
+        gemm_weight *gw = NULL, *gq = NULL;
+        size_t out = (size_t)c->sample_rows * (size_t)l->n_out;
+        float *y = malloc(out * sizeof *y), *yq = malloc(out * sizeof *yq);
+        if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
+        if (status == STRATA_OK)
+            status = gemm_weight_create(GEMM_F32, STRATA_DTYPE_F32, w, l->n_out, l->n_in, l->name, &gw);
+        if (status == STRATA_OK)
+            status = gemm_weight_create(GEMM_F32, STRATA_DTYPE_F32, q, l->n_out, l->n_in, l->name, &gq);
+        if (status == STRATA_OK) status = gemm_linear(gw, c->sample, l->n_in, c->sample_rows, y, l->n_out);
+        if (status == STRATA_OK) status = gemm_linear(gq, c->sample, l->n_in, c->sample_rows, yq, l->n_out);
+        if (status == STRATA_OK) c->output_error = relative_error(y, yq, out);
+        gemm_weight_free(gw);
+        gemm_weight_free(gq);
+        free(y);
+        free(yq);
+    }
+    free(c->sample);
+    c->sample = NULL;
+    free(w);
+    free(q);
+    return status;
+}
+
+static strata_status calibrate_layer(run *r, layer_calib *lc)
+{
+    const strata_quantize_params *p = r->params;
+    progress_begin_layer(&r->progress, 2 * p->n_samples * p->seq_len);
+    layer_weights lw;
+    strata_status status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
+    forward_hooks observe = calib_observer_hooks(lc);
+    if (status == STRATA_OK) {
+        status = layer_pass(r, lc, &lw, &observe, true, false);
+        layer_weights_free(&lw);
+    }
+    if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
+    for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
+        if (lc->linears[i].quantized) status = decide_linear(r, &lc->linears[i]);
+    forward_hooks quantize = calib_quantizer_hooks(lc);
+    if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, &quantize, 1, &lw);
+    if (status == STRATA_OK) {
+        status = layer_pass(r, lc, &lw, &quantize, p->propagate_quantized, true);
+        layer_weights_free(&lw);
+    }
+    if (status == STRATA_OK)
+        lc->output_error = lc->output_sq_sum > 0 ? sqrt(lc->output_diff_sq_sum / lc->output_sq_sum) : 0;
+    if (status != STRATA_OK) return strata_fail_context(status, "calibrating layer %d", lc->index);
+    act_store_swap(&r->store);
+    return STRATA_OK;
+}
+
+static strata_status embed_inputs(run *r)
+{
+    const strata_quantize_params *p = r->params;
+    int64_t seq = p->seq_len, chunk = r->plan.chunk_sequences, H = r->arch->hidden_size;
+    float *x = malloc((size_t)(chunk * seq * H) * sizeof *x);
+    if (!x) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory embedding the calibration tokens");
+    strata_status status = STRATA_OK;
+    for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
+        int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk;
+        status = forward_embed(r->model, p->tokens + s0 * seq, n * seq, x);
+        if (status == STRATA_OK) status = act_store_write_next(&r->store, s0 * seq, n * seq, x);
+    }
+    free(x);
+    if (status == STRATA_OK) act_store_swap(&r->store);
+    return status;
+}
+
+static strata_status check_params(const strata_quantize_params *p)
+{
+    if (!p || !p->model_dir || !p->output_dir)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_model: missing model or output directory");
+    if (!scheme_get(p->scheme)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown scheme %d", (int)p->scheme);
+    if (p->format != STRATA_EXPORT_MODELOPT && p->format != STRATA_EXPORT_FAKEQUANT)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown export format %d", (int)p->format);
+    if (!p->tokens || p->n_samples <= 0 || p->seq_len <= 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize needs calibration tokens (got %lld samples of %lld)",
+                           (long long)p->n_samples, (long long)p->seq_len);
+    if (p->save_every < 0) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--save-every must be positive");
+    for (size_t i = 0; i < p->n_exclude; i++)
+        if (!p->exclude || !p->exclude[i] || !p->exclude[i][0])
+            return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
+    return check_algo(p->algo ? p->algo : "max");
+}
+
+static strata_status check_model(const run *r)
+{
+    const strata_arch *a = r->arch;
+    if (strata_model_quantization(r->model))
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s); strata quantize reads bf16/fp16/fp32 "
+                           "checkpoints", r->params->model_dir, strata_model_quantization(r->model)->source);
+    if (a->moe.n_experts > 0 && a->moe.stacked)
+        return strata_fail(STRATA_ERR_UNSUPPORTED,
+                           "%s stores its experts stacked (n_experts, out, in); strata quantize exports experts stored "
+                           "as separate tensors",
+                           r->params->model_dir);
+    strata_status status = forward_check_seq_len(a, r->params->seq_len);
+    if (status == STRATA_OK)
+        status = forward_check_tokens(a, r->params->tokens, r->params->n_samples * r->params->seq_len,
+                                      "calibration tokens");
+    return status;
+}
+
+/* The output directory's partial area belongs to one run: another run's is removed. */
+static strata_status prepare_output(run *r, const char *run_id)
+{
+    const char *out = r->params->output_dir;
+    if (!make_dirs(out))
+        return strata_fail(STRATA_ERR_IO, "%s: cannot create the output directory: %s", out, strerror(errno));
+    char name[64];
+    snprintf(name, sizeof name, ".strata-partial-%s", run_id);
+    r->partial_dir = path_join(out, name);
+    if (!r->partial_dir) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    return STRATA_OK;
+}
+
+static void free_run(run *r)
+{
+    for (int i = 0; r->layers && r->arch && i < r->arch->n_layers; i++) layer_calib_free(&r->layers[i]);
+    free(r->layers);
+    strata_safetensors_writer_free(r->ex.writer);
+    act_store_free(&r->store);
+    rope_table_free(&r->rope);
+    checkpoint_close(&r->ck);
+    strata_model_close(r->model);
+    free(r->partial_dir);
+}
+
+/* Layers restored from the checkpoint whose tensors are not in a kept shard are exported
+ * again (from the saved state; weights come from the model). */
+static strata_status restore_layers(run *r, int completed)
+{
+    strata_status status = STRATA_OK;
+    for (int i = 0; status == STRATA_OK && i < completed; i++) {
+        char *last = NULL;
+        status = checkpoint_load_layer(&r->ck, i, &r->layers[i], &last);
+        if (status == STRATA_OK && !safetensors_writer_holds(r->ex.writer, last)) status = export_layer(&r->ex, &r->layers[i]);
+        free(last);
+    }
+    return status;
+}
+
+static strata_status run_layers(run *r, int first)
+{
+    const strata_quantize_params *p = r->params;
+    int every = p->save_every > 0 ? p->save_every : 1;
+    strata_status status = STRATA_OK;
+    for (int i = first; status == STRATA_OK && i < r->arch->n_layers; i++) {
+        layer_calib *lc = &r->layers[i];
+        status = calibrate_layer(r, lc);
+        /* Tensors a kept shard already holds are skipped by the writer. */
+        if (status == STRATA_OK) status = export_layer(&r->ex, lc);
+        progress_tokens(&r->progress, i, 0, true);
+        if (status != STRATA_OK || !r->checkpointing) continue;
+        status = checkpoint_save_layer(&r->ck, lc, r->ex.last_tensor);
+        bool last = i == r->arch->n_layers - 1;
+        if (status == STRATA_OK && ((i + 1) % every == 0 || last)) status = checkpoint_commit(&r->ck, i + 1, &r->store);
+    }
+    return status;
+}
+
+static strata_status quantize(run *r, strata_quantize_result *result)
+{
+    const strata_quantize_params *p = r->params;
+    strata_status status = check_params(p);
+    if (status != STRATA_OK) return status;
+    r->scheme = scheme_get(p->scheme);
+    r->mse = p->algo && strcmp(p->algo, "mse") == 0;
+    status = strata_model_open(p->model_dir, &r->model);
+    if (status != STRATA_OK) return status;
+    r->arch = strata_model_arch(r->model);
+    status = check_model(r);
+    if (status != STRATA_OK) return status;
+    r->precision = gemm_bf16_available() ? GEMM_BF16 : GEMM_F32;
+    if (r->precision == GEMM_F32) strata_log(STRATA_LOG_WARN, "this CPU has no bf16 products in oneDNN; calibrating in fp32");
+
+    run_identity id = {.model_dir = p->model_dir, .output_dir = p->output_dir, .n_layers = r->arch->n_layers,
+                       .n_samples = p->n_samples, .seq_len = p->seq_len};
+    char *settings = NULL;
+    sjson *settings_json = NULL;
+    status = identity_model_fingerprint(r->model, p->model_dir, id.model_fingerprint, sizeof id.model_fingerprint);
+    identity_data_fingerprint(p->tokens, p->n_samples, p->seq_len, id.data_fingerprint, sizeof id.data_fingerprint);
+    if (status == STRATA_OK) status = identity_settings(p, &settings, &settings_json);
+    id.settings = settings;
+    id.settings_json = settings_json;
+    char run_id[16] = "";
+    if (status == STRATA_OK) {
+        char all[1024];
+        snprintf(all, sizeof all, "%s|%s|%s", id.model_fingerprint, id.data_fingerprint, settings);
+        snprintf(run_id, sizeof run_id, "%08x", (unsigned)checksum_update(0, all, strlen(all)));
+        status = memory_plan_make(r->arch, r->precision, r->scheme, p->n_samples, p->seq_len, p->max_memory, &r->plan);
+    }
+    if (status == STRATA_OK && p->checkpoint_dir) {
+        status = checkpoint_open(p->checkpoint_dir, &id, p->tokens, &r->ck);
+        r->checkpointing = status == STRATA_OK;
+    }
+    free(settings);
+    sjson_free(settings_json);
+    if (status == STRATA_OK) status = prepare_output(r, run_id);
+    if (status != STRATA_OK) return status;
+
+    int first = r->checkpointing ? r->ck.completed : 0;
+    const char *spill_dir = p->checkpoint_dir ? p->checkpoint_dir : p->output_dir;
+    memory_plan_log(&r->plan, spill_dir);
+    r->layers = calloc((size_t)r->arch->n_layers, sizeof *r->layers);
+    if (!r->layers) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++)
+        status = layer_calib_init(&r->layers[i], &r->arch->layers[i], r->scheme, p->kv_cache_fp8, p->exclude, p->n_exclude);
+    if (status == STRATA_OK) status = rope_table_create(r->arch, p->seq_len, &r->rope);
+    if (status == STRATA_OK)
+        status = act_store_create(&r->store, p->n_samples * p->seq_len, r->arch->hidden_size, r->plan.spill, spill_dir);
+    strata_writer_params wp = {.dir = p->output_dir, .max_shard_bytes = p->max_shard_bytes};
+    if (status == STRATA_OK) status = safetensors_writer_create_resumable(&wp, r->partial_dir, &r->ex.writer);
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
+    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = p->output_dir, .scheme = r->scheme,
+                       .format = p->format, .kv_cache = p->kv_cache_fp8, .exclude = p->exclude,
+                       .n_exclude = p->n_exclude, .writer = r->ex.writer};
+    if (status != STRATA_OK) return status;
+    if (safetensors_writer_adopted_count(r->ex.writer) > 0)
+        strata_log(STRATA_LOG_INFO, "resuming the output: %zu finished shard(s) kept",
+                   safetensors_writer_adopted_count(r->ex.writer));
+
+    r->progress = (progress){.fn = p->progress, .user = p->progress_user, .n_layers = r->arch->n_layers,
+                             .first_layer = first, .act_store_bytes = 2 * r->plan.store_buffer_bytes,
+                             .spilled = r->plan.spill, .start = seconds_now()};
+    if (first > 0) {
+        strata_log(STRATA_LOG_INFO, "resuming after layer %d of %d from %s", first - 1, r->arch->n_layers,
+                   p->checkpoint_dir);
+        status = restore_layers(r, first);
+        if (status == STRATA_OK && first < r->arch->n_layers) status = checkpoint_load_inputs(&r->ck, &r->store);
+    } else {
+        status = embed_inputs(r);
+    }
+    if (status == STRATA_OK) status = run_layers(r, first);
+    if (status == STRATA_OK) status = export_model_rest(&r->ex);
+    if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
+    if (status == STRATA_OK) status = export_finish(&r->ex, r->layers, r->arch->n_layers);
+    if (status == STRATA_OK)
+        status = summary_write(p, r->arch, r->layers);
+    if (status != STRATA_OK) return status;
+    int64_t quantized = 0;
+    for (int i = 0; i < r->arch->n_layers; i++)
+        for (size_t l = 0; l < r->layers[i].layer->n_linears; l++) quantized += r->layers[i].linears[l].quantized;
+    *result = (strata_quantize_result){.resumed_from_layer = first, .n_layers = r->arch->n_layers,
+                                       .n_quantized_linears = quantized,
+                                       .act_store_bytes = 2 * r->plan.store_buffer_bytes,
+                                       .act_store_spilled = r->plan.spill,
+                                       .seconds = seconds_now() - r->progress.start};
+    return STRATA_OK;
+}
+
+strata_status strata_quantize_model(const strata_quantize_params *params, strata_quantize_result *result)
+{
+    if (!params || !result) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_model: NULL argument");
+    *result = (strata_quantize_result){0};
+    strata_quantize_params p = *params;
+    if (!p.max_shard_bytes) p.max_shard_bytes = DEFAULT_SHARD_BYTES;
+    if (!p.save_every) p.save_every = 1;
+    run r = {.params = &p};
+    strata_status status = quantize(&r, result);
+    free_run(&r);
+    return status;
+}
+
+strata_status strata_quantize_resume(const char *checkpoint_dir, uint64_t max_memory, strata_progress_fn progress_fn,
+                                     void *progress_user, strata_quantize_result *result)
+{
+    if (!checkpoint_dir || !result) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_resume: NULL argument");
+    resume_info info;
+    strata_status status = checkpoint_read_resume(checkpoint_dir, &info);
+    if (status != STRATA_OK) return status;
+    strata_quantize_params p = {.model_dir = info.model_dir, .output_dir = info.output_dir, .tokens = info.tokens,
+                                .n_samples = info.n_samples, .seq_len = info.seq_len, .checkpoint_dir = checkpoint_dir,
+                                .max_memory = max_memory, .progress = progress_fn, .progress_user = progress_user};
+    const char **exclude = NULL;
+    status = identity_params_from_json(info.settings, &p, &exclude);
+    if (status == STRATA_OK) status = strata_quantize_model(&p, result);
+    free(exclude);
+    resume_info_free(&info);
+    return status;
+}

@@ -10,8 +10,8 @@
 #include "io/json.h"
 #include "strata.h"
 
-/* "crc32:xxxxxxxx:bytes" of config.json followed by every tensor's name, dtype, shape and
- * shard size. */
+/* "crc32:xxxxxxxx:bytes" of config.json followed by every tensor's name, dtype, shape,
+ * shard size, and its first and last 4 KiB of data. */
 strata_status identity_model_fingerprint(const strata_model *model, const char *model_dir, char *out, size_t size);
 void identity_data_fingerprint(const int32_t *tokens, int64_t n_samples, int64_t seq_len, char *out, size_t size);
 

@@ -265,8 +265,6 @@ static strata_status check_model(const run *r)
 static strata_status prepare_output(run *r, const char *run_id)
 {
     const char *out = r->params->output_dir;
-    if (!make_dirs(out))
-        return strata_fail(STRATA_ERR_IO, "%s: cannot create the output directory: %s", out, strerror(errno));
     char name[64];
     snprintf(name, sizeof name, ".strata-partial-%s", run_id);
     r->partial_dir = path_join(out, name);
@@ -416,9 +414,23 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     strata_quantize_params p = *params;
     if (!p.max_shard_bytes) p.max_shard_bytes = DEFAULT_SHARD_BYTES;
     if (!p.save_every) p.save_every = 1;
+    /* Absolute paths: the checkpoint records them for strata resume from anywhere. */
+    char *model_dir = p.model_dir ? realpath(p.model_dir, NULL) : NULL;
+    if (p.model_dir && !model_dir)
+        return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p.model_dir, strerror(errno));
+    char *output_dir = NULL;
+    if (p.output_dir && make_dirs(p.output_dir)) output_dir = realpath(p.output_dir, NULL);
+    if (p.output_dir && !output_dir) {
+        free(model_dir);
+        return strata_fail(STRATA_ERR_IO, "%s: cannot create the output directory: %s", p.output_dir, strerror(errno));
+    }
+    p.model_dir = model_dir;
+    p.output_dir = output_dir;
     run r = {.params = &p};
     strata_status status = quantize(&r, result);
     free_run(&r);
+    free(model_dir);
+    free(output_dir);
     return status;
 }
 

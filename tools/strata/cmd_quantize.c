@@ -18,6 +18,7 @@ static void quantize_help(void)
            "                      [--calib-samples N] [--calib-seq T] [--algo max|mse] [--kv-cache fp8]\n"
            "                      [--format modelopt|fakequant] [--exclude PATTERN]... [--propagate MODE]\n"
            "                      [--checkpoint-dir DIR] [--save-every K] [--max-memory MIB] [--threads N]\n"
+           "                      [--max-shard-mib N]\n"
            "\n"
            "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
            "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
@@ -43,6 +44,7 @@ static void quantize_help(void)
            "                       directory (or strata resume DIR) continues after the last saved layer\n"
            "  --save-every K       save the next layer's inputs every K layers (default 1)\n"
            "  --max-memory MIB     memory limit; the activation store spills to disk beyond it\n"
+           "  --max-shard-mib N    start a new output shard past N MiB (default 10 GB, as ModelOpt)\n"
            "  --threads N          worker threads (default: all CPUs)\n"
            "  -h, --help\n");
 }
@@ -80,7 +82,8 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         {"calib-field", required_argument, NULL, 'd'},   {"tokenizer", required_argument, NULL, 'k'},
         {"checkpoint-dir", required_argument, NULL, 'C'}, {"save-every", required_argument, NULL, 'e'},
         {"max-memory", required_argument, NULL, 'm'},    {"threads", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},                {0, 0, 0, 0},
+        {"max-shard-mib", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
     };
     strata_quantize_params params = {0};
     strata_calib_params calib = {.n_samples = 128, .seq_len = 512};
@@ -148,6 +151,10 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         case 'j':
             if (!cli_parse_int(optarg, 1, 256, &v)) return cli_usage_error("quantize", "--threads must be 1..256");
             strata_set_num_threads((int)v);
+            break;
+        case 'M':
+            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("quantize", "--max-shard-mib must be positive");
+            params.max_shard_bytes = (uint64_t)v << 20;
             break;
         case 'h': quantize_help(); return EXIT_OK;
         default: return cli_usage_error("quantize", "unknown option or missing value '%s'", argv[optind - 1]);

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# test_quantize.sh STRATA — strata quantize and strata resume as a user meets them, on a
+# generated model (no shared data needed): the output files, evaluating the result, kill -9
+# at random moments followed by resume (byte-identical output), spilling the activation
+# store, refused checkpoints, bad input and a full disk (nothing that existed is damaged).
+set -u
+STRATA=${1:?usage: test_quantize.sh path/to/strata}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-quantize-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+run() {
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  rc=$?
+  out=$(cat "$WORK/out")
+  err=$(cat "$WORK/err")
+}
+check() {
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else
+    failed=$((failed + 1))
+    echo "FAIL: $what"
+    echo "  rc=$rc"
+    echo "  stdout: ${out:0:400}"
+    echo "  stderr: ${err:0:600}"
+  fi
+}
+has() { [[ "$1" == *"$2"* ]]; }
+# same_dir A B: every file of A exists in B with the same bytes, and B has no others.
+same_dir() {
+  local a=$1 b=$2 f
+  [[ "$(cd "$a" && ls -A | sort)" == "$(cd "$b" && ls -A | sort)" ]] || return 1
+  for f in "$a"/*; do cmp -s "$f" "$b/$(basename "$f")" || { echo "  differs: $(basename "$f")"; return 1; }; done
+}
+
+MODEL=$WORK/model
+"$STRATA" -q generate --arch llama -o "$MODEL" --layers 8 --hidden 256 >/dev/null || { echo "generate failed"; exit 1; }
+awk 'BEGIN { srand(7); for (i = 0; i < 64 * 128; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/ids.txt"
+CALIB=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples 64 --calib-seq 128)
+Q=("$STRATA" quantize "$MODEL" "${CALIB[@]}" --max-shard-mib 1)
+
+# --- end to end, both export formats --------------------------------------------------
+run "${Q[@]}" -o "$WORK/ref" --scheme fp8 --kv-cache fp8
+check "quantize fp8 exits 0" test "$rc" -eq 0
+check "prints the output directory" has "$out" "$WORK/ref"
+check "progress lines with ETA" has "$err" "layer 8/8 |"
+check "progress shows the activation store" has "$err" "act store"
+for f in config.json hf_quant_config.json model.safetensors.index.json quant_summary.txt quant_summary.json; do
+  check "writes $f" test -f "$WORK/ref/$f"
+done
+check "several shards" test -f "$WORK/ref/model-00002-of-00007.safetensors"
+check "no partial directory left" bash -c "! ls -A '$WORK/ref' | grep -q strata-partial"
+check "hf_quant_config says FP8" grep -q '"quant_algo": "FP8"' "$WORK/ref/hf_quant_config.json"
+check "kv cache FP8" grep -q '"kv_cache_quant_algo": "FP8"' "$WORK/ref/hf_quant_config.json"
+check "config.json quant_method modelopt" grep -q '"quant_method": "modelopt"' "$WORK/ref/config.json"
+check "summary lists q_proj of layer 7" grep -q '^7 *self_attn.q_proj *fp8' "$WORK/ref/quant_summary.txt"
+check "summary has layer output errors" grep -q 'layer output error' "$WORK/ref/quant_summary.txt"
+run "$STRATA" inspect "$WORK/ref"
+check "inspect reads the output" test "$rc" -eq 0
+check "inspect sees ModelOpt FP8" has "$out" "FP8"
+check "inspect attributes every tensor (k_scale included)" has "$out" "unexpected    0"
+
+run "${Q[@]}" -o "$WORK/fq" --scheme fp8 --kv-cache fp8 --format fakequant
+check "fakequant exits 0" test "$rc" -eq 0
+check "fakequant writes quant_scales.safetensors" test -f "$WORK/fq/quant_scales.safetensors"
+check "fakequant has no hf_quant_config.json" test ! -e "$WORK/fq/hf_quant_config.json"
+"$STRATA" -q eval "$WORK/ref" --tokens "$WORK/ids.txt" --window 128 >"$WORK/ppl_ref" 2>&1
+"$STRATA" -q eval "$WORK/fq" --tokens "$WORK/ids.txt" --window 128 >"$WORK/ppl_fq" 2>&1
+"$STRATA" -q eval "$MODEL" --tokens "$WORK/ids.txt" --window 128 >"$WORK/ppl_bf16" 2>&1
+out=$(cat "$WORK/ppl_ref" "$WORK/ppl_fq" "$WORK/ppl_bf16")
+check "quantized and fakequant outputs evaluate to the same perplexity" cmp -s "$WORK/ppl_ref" "$WORK/ppl_fq"
+check "quantized perplexity differs from bf16" bash -c "! cmp -s '$WORK/ppl_ref' '$WORK/ppl_bf16'"
+
+# --- kill -9 at random moments, then resume: byte-identical ----------------------------
+RANDOM=20261121
+for attempt in 1 2 3 4 5 6; do
+  "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2 \
+    >/dev/null 2>&1 &
+  pid=$!
+  sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+done
+run "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2
+check "the run after six kills finishes" test "$rc" -eq 0
+check "output after kill -9 and resume is byte-identical" same_dir "$WORK/ref" "$WORK/killed"
+
+# A checkpoint stopped half way, finished by strata resume.
+"${Q[@]}" -o "$WORK/half" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt2" >/dev/null 2>&1 &
+pid=$!
+sleep 0.8
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+run "$STRATA" resume "$WORK/ckpt2"
+check "strata resume finishes" test "$rc" -eq 0
+check "strata resume output is byte-identical" same_dir "$WORK/ref" "$WORK/half"
+
+# --- refused checkpoints ---------------------------------------------------------------
+run "${Q[@]}" -o "$WORK/other" --scheme nvfp4 --checkpoint-dir "$WORK/ckpt"
+check "changed setting refused (exit 1)" test "$rc" -eq 1
+check "message names the settings and asks for a new dir" has "$err" "was made with settings"
+check "message says use a new --checkpoint-dir" has "$err" "use a new --checkpoint-dir"
+awk 'BEGIN { srand(8); for (i = 0; i < 64 * 128; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/ids2.txt"
+run "$STRATA" quantize "$MODEL" --calib "$WORK/ids2.txt" --calib-format ids --calib-samples 64 --calib-seq 128 \
+  --max-shard-mib 1 -o "$WORK/other" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt"
+check "other calibration data refused" has "$err" "other calibration data"
+"$STRATA" -q generate --arch llama -o "$WORK/model2" --layers 8 --hidden 256 --seed 5 >/dev/null
+run "$STRATA" quantize "$WORK/model2" "${CALIB[@]}" --max-shard-mib 1 -o "$WORK/other" --scheme fp8 --kv-cache fp8 \
+  --checkpoint-dir "$WORK/ckpt"
+check "another model refused" has "$err" "another model"
+cp -r "$WORK/ckpt" "$WORK/ckpt_bad"
+sed -i 's/"completed_layers": 8/"completed_layers": 7/' "$WORK/ckpt_bad/manifest.json"
+run "$STRATA" resume "$WORK/ckpt_bad"
+check "edited manifest detected by its checksum" has "$err" "damaged checkpoint manifest"
+cp -r "$WORK/ckpt" "$WORK/ckpt_bad2"
+printf 'X' | dd of="$WORK/ckpt_bad2/layer-00003.safetensors" bs=1 seek=200 conv=notrunc 2>/dev/null
+run "$STRATA" resume "$WORK/ckpt_bad2"
+check "damaged layer file detected (exit 1)" test "$rc" -eq 1
+check "message names the damaged layer file" has "$err" "layer-00003.safetensors: damaged checkpoint"
+mkdir "$WORK/notckpt" && echo hi >"$WORK/notckpt/notes.txt"
+run "${Q[@]}" -o "$WORK/other" --scheme fp8 --checkpoint-dir "$WORK/notckpt"
+check "a foreign directory is not used as a checkpoint" has "$err" "is not a strata checkpoint directory"
+check "and is left alone" test "$(cat "$WORK/notckpt/notes.txt")" = hi
+
+# --- spilling the activation store -----------------------------------------------------
+run "${Q[@]}" -o "$WORK/spilled" --scheme fp8 --kv-cache fp8 --max-memory 215
+check "quantize under --max-memory exits 0" test "$rc" -eq 0
+check "the activation store spilled" has "$err" "spilled to"
+check "spilled output is byte-identical" same_dir "$WORK/ref" "$WORK/spilled"
+run "${Q[@]}" -o "$WORK/tiny" --scheme fp8 --max-memory 20
+check "--max-memory below one layer refused (exit 1)" test "$rc" -eq 1
+check "the refusal says what one layer needs" has "$err" "is below what one layer needs"
+
+# --- bad input ---------------------------------------------------------------------------
+run "${Q[@]}" -o "$WORK/x" --scheme fp7
+check "unknown scheme is a usage error" test "$rc" -eq 2
+run "${Q[@]}" -o "$WORK/x" --scheme fp8 --algo auto_quantize
+check "method guard refuses auto_quantize by name" has "$err" "algorithm 'auto_quantize' cannot run layer by layer"
+run "${Q[@]}" -o "$WORK/x" --scheme fp8 --algo magic
+check "unknown algorithm refused" has "$err" "unknown algorithm 'magic'"
+: >"$WORK/empty.txt"
+run "$STRATA" quantize "$MODEL" --calib "$WORK/empty.txt" --calib-format ids -o "$WORK/x" --scheme fp8
+check "empty calibration set refused (exit 1)" test "$rc" -eq 1
+run "$STRATA" quantize "$WORK/missing" "${CALIB[@]}" -o "$WORK/x" --scheme fp8
+check "missing model refused (exit 1)" test "$rc" -eq 1
+cp -r "$MODEL" "$WORK/truncated"
+truncate -s 100000 "$WORK/truncated/model.safetensors"
+mkdir -p "$WORK/keep" && echo precious >"$WORK/keep/config.json"
+run "$STRATA" quantize "$WORK/truncated" "${CALIB[@]}" -o "$WORK/keep" --scheme fp8
+check "truncated model refused (exit 1)" test "$rc" -eq 1
+check "the message names the file" has "$err" "model.safetensors"
+check "an existing output file is not damaged" test "$(cat "$WORK/keep/config.json")" = precious
+cp -r "$WORK/ref" "$WORK/full"
+before=$(cd "$WORK/full" && md5sum ./* | sort)
+run bash -c "ulimit -f 3000; trap '' XFSZ; exec '$STRATA' quantize '$MODEL' --calib '$WORK/ids.txt' --calib-format ids \
+  --calib-samples 64 --calib-seq 128 -o '$WORK/full' --scheme nvfp4"
+check "a full disk (file size limit) fails with exit 1" test "$rc" -eq 1
+check "the full-disk message names the file" has "$err" "$WORK/full"
+check "a full disk leaves the existing output intact" test "$(cd "$WORK/full" && md5sum ./* | sort)" = "$before"
+
+echo "test_quantize: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

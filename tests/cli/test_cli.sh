@@ -129,6 +129,8 @@ run "$STRATA" demo -o "$WORK/demo"
 check "demo exits 0" test $rc -eq 0
 check "demo inspects the dense model" has "$out" "LlamaForCausalLM (llama)"
 check "demo inspects the MoE model" has "$out" "Qwen3MoeForCausalLM (qwen3_moe)"
+check "demo quantizes the dense model and compares perplexities" has "$out" "perplexity on 2048 synthetic tokens: bf16"
+check "demo writes the quantized model" test -f "$WORK/demo/llama-dense-fp8/hf_quant_config.json"
 cp "$WORK/demo/qwen3-moe/model.safetensors" "$WORK/first.safetensors"
 run "$STRATA" demo -o "$WORK/demo"
 check "demo again without --force exits 1" test $rc -eq 1

@@ -160,5 +160,22 @@ check "a full disk (file size limit) fails with exit 1" test "$rc" -eq 1
 check "the full-disk message names the file" has "$err" "$WORK/full"
 check "a full disk leaves the existing output intact" test "$(cd "$WORK/full" && md5sum ./* | sort)" = "$before"
 
+# --- a real trained model (../shared): FP8 within 1% of bf16, fakequant equal -------------
+SHARED=${STRATA_SHARED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared}
+if [[ -d "$SHARED/models/llama-19m" && -f "$SHARED/data/wikitext-2-raw/wiki.test.raw" ]]; then
+  WIKI=$SHARED/data/wikitext-2-raw/wiki.test.raw
+  run "$STRATA" quantize "$SHARED/models/llama-19m" -o "$WORK/l19" --scheme fp8 \
+    --calib "$SHARED/data/calib-groups-merged/groups_merged.txt" --calib-samples 32 --calib-seq 256
+  check "llama-19m fp8 quantize exits 0" test "$rc" -eq 0
+  ppl() { "$STRATA" -q eval "$1" --text "$WIKI" --window 256 --max-windows 60 | awk '{print $2}'; }
+  base=$(ppl "$SHARED/models/llama-19m")
+  fp8=$(ppl "$WORK/l19")
+  out="bf16 $base fp8 $fp8"
+  check "llama-19m FP8 perplexity within 1% of bf16 ($out)" \
+    awk -v a="$base" -v b="$fp8" 'BEGIN { d = b / a - 1; exit !(d < 0.01 && d > -0.01) }'
+else
+  echo "SKIPPED: llama-19m FP8 perplexity check: $SHARED/models/llama-19m or wiki.test.raw is absent"
+fi
+
 echo "test_quantize: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

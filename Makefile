@@ -35,6 +35,7 @@ bench: release
 	$(BUILD)/release/bench_formats
 	$(BUILD)/release/bench_forward
 	$(BUILD)/release/bench_tokenizer
+	$(BUILD)/release/bench_quantize
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

@@ -23,6 +23,7 @@
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "io/safetensors_header.h"
+#include "io/safetensors_mapping.h"
 
 /* An index json larger than this is not an index (DeepSeek-V3's is ~9 MB). */
 #define ST_MAX_INDEX_BYTES (256ull << 20)
@@ -415,4 +416,10 @@ bool strata_safetensors_metadata_at(const strata_safetensors *st, size_t i, cons
 const char *strata_safetensors_metadata(const strata_safetensors *st, const char *key)
 {
     return st ? string_pairs_get(&st->metadata, key) : NULL;
+}
+
+void safetensors_release_pages(const strata_safetensors *st)
+{
+    for (size_t i = 0; st && i < st->n_shards; i++)
+        if (st->shards[i].map) madvise(st->shards[i].map, (size_t)st->shards[i].size, MADV_DONTNEED);
 }

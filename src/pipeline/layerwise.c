@@ -34,6 +34,7 @@
 #include "forward/model_forward.h"
 #include "io/checksum.h"
 #include "io/fsutil.h"
+#include "io/safetensors_mapping.h"
 #include "io/safetensors_resume.h"
 #include "pipeline/act_store.h"
 #include "pipeline/checkpoint.h"
@@ -308,6 +309,8 @@ static strata_status run_layers(run *r, int first)
         status = calibrate_layer(r, lc);
         /* Tensors a kept shard already holds are skipped by the writer. */
         if (status == STRATA_OK) status = export_layer(&r->ex, lc);
+        /* The layer's weights leave the resident set with it. */
+        safetensors_release_pages(strata_model_tensors(r->model));
         progress_tokens(&r->progress, i, 0, true);
         if (status != STRATA_OK || !r->checkpointing) continue;
         status = checkpoint_save_layer(&r->ck, lc, r->ex.last_tensor);

@@ -1,0 +1,149 @@
+/*
+ * bench/quantize.c — memory of strata quantize against model depth: two synthetic Llama
+ * models of equal width with 4 and 32 layers are quantized (FP8, 128 x 512 calibration
+ * tokens) each in a child process, whose peak RSS (getrusage) is reported beside the
+ * machine's memory and the model size. Layerwise calibration holds one layer plus the
+ * activation store, so the two peaks should match within 15%. A third run of the 32-layer
+ * model under a --max-memory limit spills the activation store to disk; its output must be
+ * byte-identical to the unlimited run's.
+ *
+ *   bench_quantize [--hidden N]      (default 512)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_clock.h"
+#include "strata.h"
+
+enum { SAMPLES = 128, SEQ = 512 };
+
+static uint64_t mem_total_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    unsigned long long kib = 0;
+    if (f) {
+        if (fscanf(f, "MemTotal: %llu kB", &kib) != 1) kib = 0;
+        fclose(f);
+    }
+    return (uint64_t)kib << 10;
+}
+
+static uint64_t dir_bytes(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "du -sb '%s'", dir);
+    FILE *p = popen(cmd, "r");
+    unsigned long long n = 0;
+    if (p) {
+        if (fscanf(p, "%llu", &n) != 1) n = 0;
+        pclose(p);
+    }
+    return n;
+}
+
+/* Quantizes in a child; returns its peak RSS in bytes (0 on failure) and the wall time. */
+static uint64_t quantize_child(const char *model, const char *out, uint64_t max_memory, const int32_t *tokens,
+                               double *seconds, bool *spilled)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    double start = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_FP8,
+                                    .tokens = tokens, .n_samples = SAMPLES, .seq_len = SEQ, .max_memory = max_memory};
+        strata_quantize_result r;
+        strata_status status = strata_quantize_model(&p, &r);
+        if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
+        char flag = r.act_store_spilled ? 's' : 'r';
+        if (write(fds[1], &flag, 1) != 1) _exit(1);
+        _exit(status == STRATA_OK ? 0 : 1);
+    }
+    close(fds[1]);
+    char flag = 0;
+    if (read(fds[0], &flag, 1) != 1) flag = 0;
+    close(fds[0]);
+    int wstatus = 0;
+    struct rusage usage;
+    if (wait4(pid, &wstatus, 0, &usage) < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) return 0;
+    *seconds = now() - start;
+    *spilled = flag == 's';
+    return (uint64_t)usage.ru_maxrss << 10;
+}
+
+int main(int argc, char **argv)
+{
+    int64_t hidden = 512;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc) hidden = atoll(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_quantize [--hidden N]\n");
+            return 2;
+        }
+    }
+    char root[] = "/tmp/strata-bench-quantize-XXXXXX";
+    if (!mkdtemp(root)) return 1;
+    strata_set_num_threads(0);
+    int32_t *tokens = malloc(SAMPLES * SEQ * sizeof *tokens);
+    uint64_t x = 1;
+    for (int i = 0; i < SAMPLES * SEQ; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        tokens[i] = (int32_t)((x >> 33) % 512);
+    }
+    printf("strata %s: quantize --scheme fp8, %d x %d calibration tokens, hidden %lld; machine memory %.1f GiB\n\n",
+           strata_version(), SAMPLES, SEQ, (long long)hidden, (double)mem_total_bytes() / (1 << 30));
+    printf("%-8s %7s %12s %12s %14s %9s %s\n", "layers", "max MiB", "model MiB", "output MiB", "peak RSS MiB", "seconds",
+           "activation store");
+    const int LAYERS[2] = {4, 32};
+    uint64_t peak[3] = {0};
+    char model[2][600], out[3][600];
+    for (int m = 0; m < 3; m++) {
+        int layers = LAYERS[m < 2 ? m : 1];
+        if (m < 2) {
+            snprintf(model[m], sizeof model[m], "%s/model-%d", root, layers);
+            strata_synth_params sp = {.family = STRATA_FAMILY_LLAMA, .seed = 1, .n_layers = layers, .hidden_size = hidden};
+            if (strata_synth_model(model[m], &sp) != STRATA_OK) {
+                fprintf(stderr, "bench: %s\n", strata_last_error());
+                return 1;
+            }
+        }
+        snprintf(out[m], sizeof out[m], "%s/out-%d", root, m);
+        /* The third run: limits below the unlimited run's peak, 32 MiB lower each time, until
+         * the activation store spills (or the limit no longer holds one layer). */
+        uint64_t limit = 0;
+        double seconds = 0;
+        bool spilled = false;
+        if (m < 2) peak[m] = quantize_child(model[m], out[m], 0, tokens, &seconds, &spilled);
+        for (limit = peak[1]; m == 2 && limit > (64u << 20) && !spilled; limit -= 32u << 20)
+            if (!(peak[m] = quantize_child(model[1], out[m], limit, tokens, &seconds, &spilled))) break;
+        if (m == 2) limit += 32u << 20;
+        if (m == 2 && !spilled) {
+            printf("%-8d no limit both holds one layer and spills the store (see the messages above)\n", layers);
+            peak[m] = 0;
+            break;
+        }
+        char limit_text[32] = "-";
+        if (m == 2) snprintf(limit_text, sizeof limit_text, "%.0f", (double)limit / (1 << 20));
+        printf("%-8d %7s %12.1f %12.1f %14.1f %9.2f %s\n", layers, limit_text, (double)dir_bytes(model[m < 2 ? m : 1]) / (1 << 20),
+               (double)dir_bytes(out[m]) / (1 << 20), (double)peak[m] / (1 << 20), seconds,
+               spilled ? "spilled to disk" : "in RAM");
+    }
+    if (peak[0] && peak[1])
+        printf("\npeak RSS 32 layers / 4 layers: %.3f (layerwise: should be within 1.15)\n",
+               (double)peak[1] / (double)peak[0]);
+    if (peak[2]) {
+        char cmd[2000];
+        snprintf(cmd, sizeof cmd, "diff -rq '%s' '%s' >/dev/null", out[1], out[2]);
+        printf("spilled run output identical to the in-RAM run: %s\n", system(cmd) == 0 ? "yes" : "NO");
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) fprintf(stderr, "bench: could not remove %s\n", root);
+    free(tokens);
+    return 0;
+}

@@ -1,0 +1,195 @@
+/*
+ * test_layerwise.c — the pieces of strata quantize below the CLI: the activation store
+ * (RAM and spilled give the same bits, saved files verify), the resumable shard writer
+ * (sealed shards adopted, their tensors skipped, the in-progress shard redone), the mse
+ * clip search (a known optimum, never worse than max), and scheme input scales.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib/scale_search.h"
+#include "helpers.h"
+#include "io/safetensors_resume.h"
+#include "pipeline/act_store.h"
+#include "quant/format.h"
+#include "quant/scheme.h"
+
+static void fill(float *x, int64_t n, uint32_t seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = ((float)(seed >> 8) / (float)(1u << 24) - 0.5f) * 8.0f;
+    }
+}
+
+static void test_act_store_spill_matches_ram(void **state)
+{
+    (void)state;
+    enum { ROWS = 5000, H = 64 };
+    float *x = malloc(ROWS * H * sizeof *x), *a = malloc(ROWS * H * sizeof *a), *b = malloc(ROWS * H * sizeof *b);
+    fill(x, ROWS * H, 3);
+    act_store ram, disk;
+    assert_int_equal(act_store_create(&ram, ROWS, H, false, test_dir), STRATA_OK);
+    assert_int_equal(act_store_create(&disk, ROWS, H, true, test_dir), STRATA_OK);
+    /* Written in uneven slices, read back whole after the swap. */
+    for (int64_t r = 0; r < ROWS; r += 777) {
+        int64_t n = ROWS - r < 777 ? ROWS - r : 777;
+        assert_int_equal(act_store_write_next(&ram, r, n, x + r * H), STRATA_OK);
+        assert_int_equal(act_store_write_next(&disk, r, n, x + r * H), STRATA_OK);
+    }
+    act_store_swap(&ram);
+    act_store_swap(&disk);
+    assert_int_equal(act_store_read(&ram, 0, ROWS, a), STRATA_OK);
+    assert_int_equal(act_store_read(&disk, 0, ROWS, b), STRATA_OK);
+    assert_memory_equal(a, b, ROWS * H * sizeof *a);
+    for (int64_t i = 0; i < ROWS * H; i++) assert_true(fabsf(a[i] - x[i]) <= fabsf(x[i]) * 0x1p-8f);
+
+    /* Saved by one, loaded by the other; a flipped byte is caught by the checksum. */
+    char *path = test_path(test_dir, "inputs.bin");
+    uint32_t crc = 0;
+    uint64_t size = 0;
+    assert_int_equal(act_store_save(&disk, path, &crc, &size), STRATA_OK);
+    assert_int_equal(size, (uint64_t)ROWS * H * 2);
+    act_store_swap(&ram);
+    assert_int_equal(act_store_load(&ram, path, crc), STRATA_OK);
+    assert_int_equal(act_store_read(&ram, 0, ROWS, a), STRATA_OK);
+    assert_memory_equal(a, b, ROWS * H * sizeof *a);
+    size_t length = 0;
+    char *bytes = test_read_file(path, &length);
+    bytes[1234] ^= 1;
+    test_write_file(path, bytes, length);
+    assert_int_equal(act_store_load(&ram, path, crc), STRATA_ERR_FORMAT);
+    ASSERT_ERROR_MENTIONS("inputs.bin", "damaged checkpoint");
+    free(bytes);
+    free(path);
+    act_store_free(&ram);
+    act_store_free(&disk);
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* Adds tensors t0..t(n-1) of 1000 bytes each. */
+static void add_tensors(strata_safetensors_writer *w, int n)
+{
+    static uint8_t data[1000];
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%02d", i);
+        memset(data, i, sizeof data);
+        int64_t shape = 1000;
+        assert_int_equal(strata_safetensors_writer_add(w, name, STRATA_DTYPE_U8, 1, &shape, data, 1000), STRATA_OK);
+    }
+}
+
+static void test_resumable_writer(void **state)
+{
+    (void)state;
+    char *full = test_path(test_dir, "full"), *resumed = test_path(test_dir, "resumed");
+    char *partial = test_path(resumed, ".partial");
+    assert_true(mkdir(full, 0755) == 0 && mkdir(resumed, 0755) == 0);
+    strata_writer_params wp = {.dir = full, .max_shard_bytes = 2500};
+    strata_safetensors_writer *w = NULL;
+    assert_int_equal(strata_safetensors_writer_create(&wp, &w), STRATA_OK);
+    add_tensors(w, 10);
+    assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
+    strata_safetensors_writer_free(w);
+
+    /* A first writer dies after 7 tensors: shards 1-3 (two tensors each) are sealed. */
+    wp.dir = resumed;
+    assert_int_equal(safetensors_writer_create_resumable(&wp, partial, &w), STRATA_OK);
+    add_tensors(w, 7);
+    strata_safetensors_writer_free(w); /* unfinished: sealed shards stay */
+    assert_int_equal(safetensors_writer_create_resumable(&wp, partial, &w), STRATA_OK);
+    assert_int_equal(safetensors_writer_adopted_count(w), 3);
+    assert_true(safetensors_writer_holds(w, "t05"));
+    assert_false(safetensors_writer_holds(w, "t06"));
+    add_tensors(w, 10); /* t00..t05 are skipped, t06.. redone */
+    assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
+    strata_safetensors_writer_free(w);
+    for (int s = 1; s <= 5; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "model-%05d-of-00005.safetensors", s);
+        char *a = test_path(full, name), *b = test_path(resumed, name);
+        size_t na = 0, nb = 0;
+        char *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(da, db, na);
+        free(da);
+        free(db);
+        free(a);
+        free(b);
+    }
+    struct stat st;
+    assert_true(stat(partial, &st) != 0); /* removed by finish */
+    free(full);
+    free(resumed);
+    free(partial);
+}
+
+static void test_mse_clip(void **state)
+{
+    (void)state;
+    /* One outlier per row: INT4 per-group max wastes levels on it, so mse clips below 1,
+     * and its error is never above max's. */
+    enum { N = 8, K = 256 };
+    float *w = malloc(N * K * sizeof *w), *q = malloc(N * K * sizeof *q);
+    fill(w, N * K, 11);
+    for (int r = 0; r < N; r++) w[r * K + 3] = 40.0f;
+    strata_linear desc = {.name = "m", .n_out = N, .n_in = K};
+    linear_calib c = {.desc = &desc, .quantized = true};
+    const scheme_info *s = scheme_get(STRATA_SCHEME_INT4);
+    assert_int_equal(mse_search_clip(s, &c, w), STRATA_OK);
+    assert_int_equal(c.n_clip, N * (K / 128));
+    double err_mse = 0, err_max = 0;
+    strata_quant_params p = scheme_weight_params(s, 0);
+    assert_int_equal(quant_fake_clipped(&p, STRATA_DTYPE_F32, w, N, K, c.clip, q), STRATA_OK);
+    for (int i = 0; i < N * K; i++) err_mse += (double)(w[i] - q[i]) * (w[i] - q[i]);
+    assert_int_equal(strata_fake_quantize(&p, STRATA_DTYPE_F32, w, N, K, q), STRATA_OK);
+    for (int i = 0; i < N * K; i++) err_max += (double)(w[i] - q[i]) * (w[i] - q[i]);
+    assert_true(err_mse < err_max);
+    assert_true(c.clip[0] < 1.0f); /* the group with the outlier is clipped */
+    for (int64_t i = 0; i < c.n_clip; i++) {
+        int k = (int)lroundf((c.clip[i] - 0.25f) / 0.1f);
+        assert_true(k >= 0 && k < MSE_CANDIDATES);
+        assert_true(c.clip[i] == mse_candidate(k));
+    }
+    free(c.clip);
+    free(w);
+    free(q);
+}
+
+static void test_scheme_input_scales(void **state)
+{
+    (void)state;
+    const scheme_info *fp8 = scheme_get(STRATA_SCHEME_FP8), *nvfp4 = scheme_get(STRATA_SCHEME_NVFP4);
+    assert_true(scheme_input_scale(fp8, 448.0f) == 1.0f);
+    assert_true(scheme_input_scale(fp8, 0.0f) == 1.0f); /* zero amax: scale 1, never 0 */
+    assert_true(scheme_input_scale(nvfp4, 2688.0f) == 1.0f);
+    assert_string_equal(fp8->modelopt_algo, "FP8");
+    assert_string_equal(scheme_get(STRATA_SCHEME_NVFP4_WEIGHT_ONLY)->modelopt_algo, "W4A16_NVFP4");
+    /* Static FP8 input: values within the calibrated range land on the E4M3 grid of the
+     * stored scale; beyond it they saturate at 448 * scale. */
+    float x[4] = {1.0f, -2.0f, 3.3f, 1000.0f};
+    assert_int_equal(scheme_fake_quantize_input(fp8, 448.0f, x, 1, 4), STRATA_OK); /* scale 1 */
+    assert_true(x[0] == 1.0f && x[1] == -2.0f);
+    assert_true(x[2] == 3.25f);  /* E4M3 steps by 0.25 in [2, 4) */
+    assert_true(x[3] == 448.0f); /* saturates */
+    strata_scheme s;
+    assert_true(strata_scheme_from_name("nvfp4-weight-only", &s) && s == STRATA_SCHEME_NVFP4_WEIGHT_ONLY);
+    assert_false(strata_scheme_from_name("fp7", &s));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_act_store_spill_matches_ram, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_resumable_writer, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test(test_mse_clip),
+        cmocka_unit_test(test_scheme_input_scales),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

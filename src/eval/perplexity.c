@@ -6,20 +6,13 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "eval/quant_runtime.h"
 #include "forward/model_forward.h"
 
 enum { DEFAULT_WINDOW = 512 };
-
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* -log softmax(logits)[target], in double. */
 static double token_nll(const float *logits, int64_t vocab, int32_t target)

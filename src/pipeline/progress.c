@@ -7,15 +7,7 @@
 #include "pipeline/progress.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
-
-double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 uint64_t process_rss_bytes(void)
 {

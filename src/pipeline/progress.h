@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "strata.h"
 
 #define PROGRESS_INTERVAL 2.0
@@ -24,7 +25,6 @@ typedef struct progress {
     int64_t layer_work;          /* tokens the current layer's passes will run */
 } progress;
 
-double seconds_now(void);
 /* Resident set size of this process, 0 when unknown. */
 uint64_t process_rss_bytes(void);
 

@@ -4,30 +4,8 @@
 set -u
 STRATA=${1:?usage: test_cli.sh path/to/strata}
 SHARED=${STRATA_SHARED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-cli-XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-
-# run CMD...: captures $out, $err, $rc
-run() {
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  rc=$?
-  out=$(cat "$WORK/out")
-  err=$(cat "$WORK/err")
-}
-check() { # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-    echo "  rc=$rc"
-    echo "  stdout: ${out:0:400}"
-    echo "  stderr: ${err:0:400}"
-  fi
-}
-has() { [[ "$1" == *"$2"* ]]; }
+TEST_NAME=cli
+. "$(dirname "$0")/lib.sh"
 lines() { printf '%s' "$1" | grep -c ''; }
 
 # A safetensors file from a header string and N zero data bytes.

@@ -5,29 +5,8 @@
 # store, refused checkpoints, bad input and a full disk (nothing that existed is damaged).
 set -u
 STRATA=${1:?usage: test_quantize.sh path/to/strata}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-quantize-XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-
-run() {
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  rc=$?
-  out=$(cat "$WORK/out")
-  err=$(cat "$WORK/err")
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL: $what"
-    echo "  rc=$rc"
-    echo "  stdout: ${out:0:400}"
-    echo "  stderr: ${err:0:600}"
-  fi
-}
-has() { [[ "$1" == *"$2"* ]]; }
+TEST_NAME=quantize
+. "$(dirname "$0")/lib.sh"
 # same_dir A B: every file of A exists in B with the same bytes, and B has no others.
 same_dir() {
   local a=$1 b=$2 f

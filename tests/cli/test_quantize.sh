@@ -152,6 +152,12 @@ if [[ -d "$SHARED/models/llama-19m" && -f "$SHARED/data/wikitext-2-raw/wiki.test
   out="bf16 $base fp8 $fp8"
   check "llama-19m FP8 perplexity within 1% of bf16 ($out)" \
     awk -v a="$base" -v b="$fp8" 'BEGIN { d = b / a - 1; exit !(d < 0.01 && d > -0.01) }'
+  # stories260K's MLP width 172 is not a multiple of 16: NVFP4 pads each row to 176.
+  run "$STRATA" quantize "$SHARED/models/stories260K-hf" -o "$WORK/st" --scheme nvfp4 \
+    --calib "$SHARED/data/calib-groups-merged/groups_merged.txt" --calib-samples 8 --calib-seq 128
+  check "stories260K nvfp4 (padded rows) quantizes" test "$rc" -eq 0
+  run "$STRATA" eval "$WORK/st" --text "$WIKI" --window 128 --max-windows 4
+  check "and the padded NVFP4 output evaluates" has "$out" "perplexity"
 else
   echo "SKIPPED: llama-19m FP8 perplexity check: $SHARED/models/llama-19m or wiki.test.raw is absent"
 fi

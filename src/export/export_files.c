@@ -12,6 +12,7 @@
 #include "export/export.h"
 #include "io/fsutil.h"
 #include "io/json.h"
+#include "io/json_file.h"
 
 #define MAX_CONFIG_BYTES (16ull << 20)
 #define MAX_COPY_BYTES (1ull << 30)
@@ -114,41 +115,23 @@ static sjson *quantization_config(const exporter *e)
 
 static strata_status write_json(const char *dir, const char *name, const sjson *value)
 {
-    char *text = sjson_dump(value, 2), *path = path_join(dir, name);
-    strata_status status;
-    if (!text || !path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory writing %s", name);
-    else {
-        size_t n = strlen(text);
-        char *with_newline = realloc(text, n + 2);
-        if (with_newline) {
-            text = with_newline;
-            text[n++] = '\n';
-            text[n] = '\0';
-        }
-        status = file_write_atomic(path, text, n);
-    }
-    free(text);
+    char *path = path_join(dir, name);
+    strata_status status = path ? json_file_write(path, value, 2) : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     free(path);
     return status;
 }
 
 static strata_status write_config(const exporter *e)
 {
-    char *path = path_join(e->model_dir, "config.json"), *text = NULL;
-    size_t length = 0;
-    strata_status status = path ? file_read_all(path, MAX_CONFIG_BYTES, &text, &length) : STRATA_ERR_OUT_OF_MEMORY;
+    char *path = path_join(e->model_dir, "config.json");
     sjson *config = NULL;
-    if (status == STRATA_OK) {
-        sjson_error error;
-        config = sjson_parse(text, length, false, &error);
-        if (!config) status = strata_fail(STRATA_ERR_FORMAT, "%s: line %d: %s", path, error.line, error.text);
-    }
+    strata_status status = path ? json_file_read(path, MAX_CONFIG_BYTES, false, &config)
+                                : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     if (status == STRATA_OK && e->format == STRATA_EXPORT_MODELOPT &&
         !sjson_set(config, "quantization_config", quantization_config(e)))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     if (status == STRATA_OK) status = write_json(e->output_dir, "config.json", config);
     sjson_free(config);
-    free(text);
     free(path);
     return status;
 }

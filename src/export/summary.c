@@ -10,6 +10,7 @@
 #include "core/strbuf.h"
 #include "io/fsutil.h"
 #include "io/json.h"
+#include "io/json_file.h"
 
 /* "model.layers.3.self_attn.q_proj" -> "self_attn.q_proj" */
 static const char *short_name(const char *module)
@@ -119,16 +120,14 @@ strata_status summary_write(const strata_quantize_params *p, const strata_arch *
 {
     char *text = summary_text(p, arch, layers);
     sjson *json = summary_json(p, arch, layers);
-    char *json_text = json ? sjson_dump(json, 2) : NULL;
     char *txt_path = path_join(p->output_dir, "quant_summary.txt");
     char *json_path = path_join(p->output_dir, "quant_summary.json");
     strata_status status;
-    if (!text || !json_text || !txt_path || !json_path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!text || !json || !txt_path || !json_path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     else status = file_write_atomic(txt_path, text, strlen(text));
-    if (status == STRATA_OK) status = file_write_atomic(json_path, json_text, strlen(json_text));
+    if (status == STRATA_OK) status = json_file_write(json_path, json, 2);
     free(text);
     sjson_free(json);
-    free(json_text);
     free(txt_path);
     free(json_path);
     return status;

@@ -17,6 +17,7 @@
 #include "core/strmap.h"
 #include "io/fsutil.h"
 #include "io/json.h"
+#include "io/json_file.h"
 #include "model/desc.h"
 #include "model/family.h"
 #include "model/model_internal.h"
@@ -65,17 +66,7 @@ void strata_model_close(strata_model *model)
 
 static strata_status load_json(const char *path, sjson **out)
 {
-    char *text = NULL;
-    size_t length = 0;
-    strata_status status = file_read_all(path, MAX_CONFIG_BYTES, &text, &length);
-    if (status != STRATA_OK) return status;
-    sjson_error error;
-    *out = sjson_parse(text, length, true, &error);
-    free(text);
-    if (!*out)
-        return strata_fail(STRATA_ERR_FORMAT, "%s: not valid JSON (line %d, column %d): %s", path, error.line,
-                           error.column, error.text);
-    return STRATA_OK;
+    return json_file_read(path, MAX_CONFIG_BYTES, true, out);
 }
 
 static strata_status collect_strings(const sjson *array, const char ***out, size_t *count)

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "io/checksum.h"
 #include "io/fsutil.h"
+#include "io/json_file.h"
 
 enum { MANIFEST_VERSION = 1 };
 #define MANIFEST "manifest.json"
@@ -63,13 +64,11 @@ static strata_status write_manifest(checkpoint *ck)
     sjson *root = sjson_new_object();
     bool ok = body_text && root && sjson_set(root, "body", sjson_ref(ck->body)) &&
               set_crc(root, "checksum", checksum_update(0, body_text, strlen(body_text)));
-    char *text = ok ? sjson_dump(root, 2) : NULL;
     char *path = file_in(ck, MANIFEST);
     strata_status status;
-    if (!text || !path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", ck->dir);
-    else status = file_write_atomic(path, text, strlen(text));
+    if (!ok || !path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", ck->dir);
+    else status = json_file_write(path, root, 2);
     free(body_text);
-    free(text);
     free(path);
     sjson_free(root);
     return status;
@@ -79,19 +78,12 @@ static strata_status write_manifest(checkpoint *ck)
 static strata_status read_manifest(const char *dir, sjson **body)
 {
     char *path = path_join(dir, MANIFEST);
-    char *text = NULL;
-    size_t length = 0;
     if (!path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    strata_status status = file_read_all(path, 64u << 20, &text, &length);
     sjson *root = NULL;
-    if (status == STRATA_OK) {
-        sjson_error error;
-        root = sjson_parse(text, length, true, &error);
-        if (!root)
-            status = strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint manifest (line %d: %s); the run cannot be "
-                                 "resumed from it — delete the directory or use a new --checkpoint-dir",
-                                 path, error.line, error.text);
-    }
+    strata_status status = json_file_read(path, 64u << 20, true, &root);
+    if (status == STRATA_ERR_FORMAT)
+        status = strata_fail_context(status, "damaged checkpoint manifest; the run cannot be resumed from it — delete "
+                                     "the directory or use a new --checkpoint-dir");
     const sjson *b = root ? sjson_get(root, "body") : NULL;
     uint32_t recorded = 0;
     if (status == STRATA_OK && (!sjson_is_object(b) || !read_crc(root, "checksum", &recorded)))
@@ -116,7 +108,6 @@ static strata_status read_manifest(const char *dir, sjson **body)
     }
     if (status == STRATA_OK) *body = sjson_ref(b);
     sjson_free(root);
-    free(text);
     free(path);
     return status;
 }

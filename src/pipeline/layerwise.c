@@ -349,7 +349,7 @@ static strata_status quantize(run *r, strata_quantize_result *result)
         char all[1024];
         snprintf(all, sizeof all, "%s|%s|%s", id.model_fingerprint, id.data_fingerprint, settings);
         snprintf(run_id, sizeof run_id, "%08x", (unsigned)checksum_update(0, all, strlen(all)));
-        status = memory_plan_make(r->arch, r->precision, r->scheme, p->n_samples, p->seq_len, p->max_memory, &r->plan);
+        status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory, &r->plan);
     }
     if (status == STRATA_OK && p->checkpoint_dir) {
         status = checkpoint_open(p->checkpoint_dir, &id, p->tokens, &r->ck);

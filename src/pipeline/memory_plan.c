@@ -12,10 +12,9 @@
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, const scheme_info *scheme,
-                               int64_t n_samples, int64_t seq_len, uint64_t max_memory, memory_plan *out)
+strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
+                                int64_t seq_len, uint64_t max_memory, memory_plan *out)
 {
-    (void)scheme;
     *out = (memory_plan){.max_memory = max_memory, .chunk_budget = FORWARD_CHUNK_BUDGET};
     uint64_t element = precision == GEMM_BF16 ? 2 : 4;
     for (int i = 0; i < arch->n_layers; i++) {

@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 #include "kernels/gemm.h"
-#include "quant/scheme.h"
 #include "strata.h"
 
 /* Scratch of one forward chunk; fixed, so results never depend on the memory limit. */
@@ -31,8 +30,8 @@ typedef struct memory_plan {
     uint64_t max_memory;
 } memory_plan;
 
-strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, const scheme_info *scheme,
-                               int64_t n_samples, int64_t seq_len, uint64_t max_memory, memory_plan *out);
+strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
+                                int64_t seq_len, uint64_t max_memory, memory_plan *out);
 /* Logs the plan (sizes, where the store lives). */
 void memory_plan_log(const memory_plan *plan, const char *spill_dir);
 

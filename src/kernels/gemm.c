@@ -213,6 +213,17 @@ size_t gemm_weight_bytes(const gemm_weight *w)
     return (size_t)w->n_out * (size_t)w->n_in * (w->precision == GEMM_BF16 ? 2 : 4);
 }
 
+/* Runs a primitive on the shared stream with the pool's thread count. */
+static dnnl_status_t execute(dnnl_primitive_t primitive, int n_args, const dnnl_exec_arg_t *args)
+{
+    omp_set_num_threads(pool_thread_count());
+    pthread_mutex_lock(&lib.lock);
+    dnnl_status_t s = dnnl_primitive_execute(primitive, lib.stream, n_args, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(lib.stream);
+    pthread_mutex_unlock(&lib.lock);
+    return s;
+}
+
 /* Runs fewer than MIN_ROWS rows padded with zero rows to MIN_ROWS (see the top of the file). */
 static strata_status small_linear(const gemm_weight *w, const void *x, int64_t ldx, int64_t m, float *y, int64_t ldy)
 {
@@ -255,16 +266,71 @@ strata_status gemm_linear(const gemm_weight *w, const void *x, int64_t ldx, int6
     if (s == dnnl_success) s = dnnl_memory_create(&dst, &dst_md, lib.engine, y);
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-        omp_set_num_threads(pool_thread_count());
-        pthread_mutex_lock(&lib.lock);
-        s = dnnl_primitive_execute(w->primitive, lib.stream, 3, args);
-        if (s == dnnl_success) s = dnnl_stream_wait(lib.stream);
-        pthread_mutex_unlock(&lib.lock);
+        s = execute(w->primitive, 3, args);
     }
     dnnl_memory_destroy(src);
     dnnl_memory_destroy(weights);
     dnnl_memory_destroy(dst);
     if (s != dnnl_success) return dnnl_error(s, "matmul", "a linear layer");
+    return STRATA_OK;
+}
+
+/* The Gram product as a matmul: src = x^T (n, rows) read through transposed strides,
+ * weights = x (rows, n), dst = g (n, n) with a sum post-op, so g accumulates. */
+strata_status gemm_gram_bf16(const uint16_t *x, int64_t rows, int64_t n, float *g)
+{
+    if (rows == 0) return STRATA_OK;
+    if (pool_in_task()) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "gemm_gram_bf16 called from inside a pool task");
+    pthread_mutex_lock(&lib.lock);
+    strata_status status = start_library();
+    pthread_mutex_unlock(&lib.lock);
+    if (status != STRATA_OK) return status;
+    dnnl_dims_t src_dims = {n, rows}, src_strides = {1, n};
+    dnnl_dims_t w_dims = {rows, n}, w_strides = {n, 1};
+    dnnl_dims_t dst_dims = {n, n}, dst_strides = {n, 1};
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    dnnl_matmul_desc_t desc;
+    dnnl_post_ops_t post_ops = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t primitive = NULL;
+    dnnl_memory_t src = NULL, weights = NULL, dst = NULL;
+    dnnl_status_t s = dnnl_memory_desc_init_by_strides(&src_md, 2, src_dims, dnnl_bf16, src_strides);
+    if (s == dnnl_success) s = dnnl_memory_desc_init_by_strides(&w_md, 2, w_dims, dnnl_bf16, w_strides);
+    if (s == dnnl_success) s = dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_strides);
+    if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, &src_md, &w_md, NULL, &dst_md);
+    if (s == dnnl_success) s = dnnl_post_ops_create(&post_ops);
+    if (s == dnnl_success) s = dnnl_post_ops_append_sum(post_ops, 1.0f);
+    if (s == dnnl_success) s = dnnl_primitive_attr_create(&attr);
+    if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, post_ops);
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &desc, attr, lib.engine, NULL);
+    if (s == dnnl_success) s = dnnl_primitive_create(&primitive, pd);
+    if (s == dnnl_success) s = dnnl_memory_create(&src, &src_md, lib.engine, (void *)x);
+    if (s == dnnl_success) s = dnnl_memory_create(&weights, &w_md, lib.engine, (void *)x);
+    if (s == dnnl_success) s = dnnl_memory_create(&dst, &dst_md, lib.engine, g);
+    if (s == dnnl_success) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+        s = execute(primitive, 3, args);
+    }
+    dnnl_memory_destroy(src);
+    dnnl_memory_destroy(weights);
+    dnnl_memory_destroy(dst);
+    dnnl_primitive_destroy(primitive);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_post_ops_destroy(post_ops);
+    if (s != dnnl_success) return dnnl_error(s, "Gram product", "a Hessian");
+    return STRATA_OK;
+}
+
+strata_status gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (m == 0 || n == 0) return STRATA_OK;
+    if (pool_in_task()) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "gemm_f32 called from inside a pool task");
+    omp_set_num_threads(pool_thread_count());
+    dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (s != dnnl_success) return dnnl_error(s, "sgemm", "a GPTQ update");
     return STRATA_OK;
 }
 

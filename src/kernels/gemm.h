@@ -1,5 +1,6 @@
 /*
- * gemm.h — every matrix product strata runs: y = x W^T for a linear layer.
+ * gemm.h — every matrix product strata runs: y = x W^T for a linear layer, and the two
+ * general products GPTQ needs (a Gram matrix x^T x of activations, and fp32 C += A B).
  *
  * gemm.c is the only file that talks to the GEMM library (oneDNN); nothing else includes
  * its header. A weight is converted once into the precision the product runs in and kept
@@ -46,6 +47,17 @@ size_t gemm_weight_bytes(const gemm_weight *w);
  * weight and fp32 for a GEMM_F32 one; both row-major with the given row strides
  * (elements). m may be 0. */
 strata_status gemm_linear(const gemm_weight *w, const void *x, int64_t ldx, int64_t m, float *y, int64_t ldy);
+
+/* g (n, n) += x^T x for x (rows, n) bf16 (uint16 bit patterns), row-major: the Gram
+ * matrix of activations (GPTQ's Hessian). Products of bf16 values are exact in fp32 and
+ * are accumulated in fp32. For a given shape and thread count the bits are the same on
+ * every call. */
+strata_status gemm_gram_bf16(const uint16_t *x, int64_t rows, int64_t n, float *g);
+
+/* C (m, n) = alpha op(A) op(B) + beta C, fp32, row-major, as BLAS sgemm: op(A) is (m, k),
+ * op(B) is (k, n); trans_a / trans_b transpose the stored A / B. */
+strata_status gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* Whether this CPU runs bf16 products in oneDNN (AVX512-BF16, AMX, or AVX512 emulation);
  * callers fall back to GEMM_F32 when it does not. */

@@ -52,93 +52,106 @@ static float nvfp4_divisor(const quant_plan *plan, const quant_scales *s, uint8_
     return plan->convention == STRATA_CONVENTION_MODELOPT ? decoded * s->global : decoded / s->global;
 }
 
-/* x holds the row's cols values followed by zeros up to padded_cols. */
-/* compressed-tensors' _quantize on CPU: x / scale in the weight's dtype, clamp, then round
- * (integers) or cast (FP8). */
-static void quant_row_compressed_tensors(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x,
-                                         uint8_t *codes)
+/* The code of element (row, c) holding x (a nibble for 4-bit formats): the definition
+ * every quantizer follows; quant_row's SIMD kernels for FP8 and NVFP4 compute the same. */
+static uint8_t encode_element(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t c, float x)
 {
-    int64_t cols = plan->cols;
-    for (int64_t c = 0; c < cols; c++) {
-        float y = quant_round_to_source(plan, x[c] / f32_scale(plan, s, row, c));
-        y += 0.0f; /* the reference adds its (zero) zero point, which turns -0 into +0 */
+    bool mx = plan->format == STRATA_FORMAT_MXFP8 || plan->format == STRATA_FORMAT_MXFP4;
+    if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS && plan->format != STRATA_FORMAT_NVFP4 &&
+        plan->format != STRATA_FORMAT_INT4_GROUP_ASYM) {
+        if (mx) {
+            /* x / 2^(E-127) (exact), plus the zero zero point, clamped to the element range,
+             * then the FP8 cast or the NVFP4-style E2M1 rounding (ties to even). */
+            float y = x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)) + 0.0f;
+            if (plan->format == STRATA_FORMAT_MXFP4) return e2m1_encode(clampf(y, -6.0f, 6.0f));
+            return e4m3_encode(clampf(y, -448.0f, 448.0f));
+        }
+        /* _quantize on CPU: x / scale in the weight's dtype, plus the (zero) zero point,
+         * which turns -0 into +0, clamp, then round (integers) or cast (FP8). */
+        float y = quant_round_to_source(plan, x / f32_scale(plan, s, row, c)) + 0.0f;
         switch (plan->format) {
-        case STRATA_FORMAT_INT8_CHANNEL: codes[c] = (uint8_t)(int8_t)nearbyintf(clampf(y, -128, 127)); break;
-        case STRATA_FORMAT_INT4_GROUP: put_nibble(codes, c, (uint8_t)((int)nearbyintf(clampf(y, -8, 7)) & 0xf)); break;
-        default: codes[c] = e4m3_encode(clampf(y, -448.0f, 448.0f)); break;
+        case STRATA_FORMAT_INT8_CHANNEL: return (uint8_t)(int8_t)nearbyintf(clampf(y, -128, 127));
+        case STRATA_FORMAT_INT4_GROUP: return (uint8_t)((int)nearbyintf(clampf(y, -8, 7)) & 0xf);
+        default: return e4m3_encode(clampf(y, -448.0f, 448.0f));
         }
     }
-    if (plan->format == STRATA_FORMAT_INT4_GROUP && (cols & 1)) put_nibble(codes, cols, 0);
+    switch (plan->format) {
+    case STRATA_FORMAT_FP8_TENSOR:
+        /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype. */
+        return e4m3_encode(quant_round_to_source(plan, x / f32_scale(plan, s, row, c)));
+    case STRATA_FORMAT_FP8_CHANNEL:
+    case STRATA_FORMAT_FP8_BLOCK: return e4m3_encode(x / f32_scale(plan, s, row, c));
+    case STRATA_FORMAT_INT8_CHANNEL:
+        return (uint8_t)(int8_t)clampf(nearbyintf(x / f32_scale(plan, s, row, c)), -128, 127);
+    case STRATA_FORMAT_INT4_GROUP:
+        return (uint8_t)((int)clampf(nearbyintf(x / f32_scale(plan, s, row, c)), -8, 7) & 0xf);
+    case STRATA_FORMAT_INT4_GROUP_ASYM: {
+        /* compressed-tensors divides and adds in the weight's dtype, clamps, then rounds. */
+        int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
+        float y = quant_round_to_source(plan, x / f32_scale(plan, s, row, c));
+        y = quant_round_to_source(plan, y + (float)s->zero_points[index]);
+        return (uint8_t)((int)nearbyintf(clampf(y, -8, 7)) & 0xf);
+    }
+    case STRATA_FORMAT_NVFP4:
+        /* The compressed-tensors convention clamps to +-6 first, which changes no code. */
+        return e2m1_encode(x / nvfp4_divisor(plan, s, byte_scale(plan, s, row, c)));
+    case STRATA_FORMAT_MXFP8:
+        return e4m3_encode(clampf(x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)), -448.0f, 448.0f));
+    case STRATA_FORMAT_MXFP4:
+        /* ModelOpt pads with zeros, which this cast encodes as 0x8. */
+        return mxfp4_encode(x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)));
+    case STRATA_FORMAT_COUNT: break;
+    }
+    return 0;
 }
 
-/* compressed-tensors' MX path: x / 2^(E-127) (exact), plus the zero zero point, clamped to
- * the element range, then the FP8 cast or the NVFP4-style E2M1 rounding (ties to even). */
-static void quant_row_mx_compressed_tensors(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x,
-                                            uint8_t *codes)
+/* The value code of element (row, c) stands for. */
+static float decode_element(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t c, uint8_t code)
 {
-    bool fp4 = plan->format == STRATA_FORMAT_MXFP4;
-    int64_t n = fp4 ? plan->shape.padded_cols : plan->cols;
-    for (int64_t c = 0; c < n; c++) {
-        float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c));
-        float y = (c < plan->cols ? x[c] * multiplier : 0.0f) + 0.0f;
-        if (fp4) put_nibble(codes, c, e2m1_encode(clampf(y, -6.0f, 6.0f)));
-        else codes[c] = e4m3_encode(clampf(y, -448.0f, 448.0f));
+    switch (plan->format) {
+    case STRATA_FORMAT_FP8_TENSOR:
+    case STRATA_FORMAT_FP8_CHANNEL:
+    case STRATA_FORMAT_FP8_BLOCK: return e4m3_decode(code) * f32_scale(plan, s, row, c);
+    case STRATA_FORMAT_INT8_CHANNEL: return (float)(int8_t)code * f32_scale(plan, s, row, c);
+    case STRATA_FORMAT_INT4_GROUP: return (float)signed_nibble(code) * f32_scale(plan, s, row, c);
+    case STRATA_FORMAT_INT4_GROUP_ASYM: {
+        int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
+        return (float)(signed_nibble(code) - s->zero_points[index]) * f32_scale(plan, s, row, c);
     }
+    case STRATA_FORMAT_NVFP4: return e2m1_decode(code) * nvfp4_divisor(plan, s, byte_scale(plan, s, row, c));
+    case STRATA_FORMAT_MXFP8: return e4m3_decode(code) * ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
+    case STRATA_FORMAT_MXFP4: return e2m1_decode(code) * ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
+    case STRATA_FORMAT_COUNT: break;
+    }
+    return 0;
+}
+
+float quant_element(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t col, float x)
+{
+    return decode_element(plan, s, row, col, encode_element(plan, s, row, col, x));
 }
 
 void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const float *x, uint8_t *codes)
 {
     int64_t cols = plan->cols, padded = plan->shape.padded_cols;
     const kernel_set *k = kernels();
-    if (plan->convention == STRATA_CONVENTION_COMPRESSED_TENSORS && plan->format != STRATA_FORMAT_NVFP4 &&
-        plan->format != STRATA_FORMAT_INT4_GROUP_ASYM) {
-        if (plan->format == STRATA_FORMAT_MXFP8 || plan->format == STRATA_FORMAT_MXFP4) quant_row_mx_compressed_tensors(plan, s, row, x, codes);
-        else quant_row_compressed_tensors(plan, s, row, x, codes);
-        return;
-    }
-    switch (plan->format) {
-    case STRATA_FORMAT_FP8_TENSOR:
-        /* ModelOpt divides a 2-D weight by a 0-dim scale in the weight's dtype, so the
-         * quotient is rounded to bf16/fp16 before the FP8 cast. */
-        if (plan->source_dtype == STRATA_DTYPE_F16) {
-            for (int64_t c = 0; c < cols; c++)
-                codes[c] = e4m3_encode(quant_round_to_source(plan, x[c] / f32_scale(plan, s, row, c)));
-        } else {
-            k->e4m3_divide(x, (size_t)cols, f32_scale(plan, s, row, 0), plan->source_dtype == STRATA_DTYPE_BF16, codes);
-        }
-        break;
-    case STRATA_FORMAT_FP8_CHANNEL:
-    case STRATA_FORMAT_FP8_BLOCK:
+    bool nibbles = plan->info->element_bits == 4;
+    bool modelopt_fp8 = plan->convention == STRATA_CONVENTION_MODELOPT &&
+                        (plan->format == STRATA_FORMAT_FP8_TENSOR || plan->format == STRATA_FORMAT_FP8_CHANNEL ||
+                         plan->format == STRATA_FORMAT_FP8_BLOCK);
+    if (modelopt_fp8 && !(plan->format == STRATA_FORMAT_FP8_TENSOR && plan->source_dtype == STRATA_DTYPE_F16)) {
+        /* The SIMD kernel of encode_element: x / scale (rounded to bf16 for a bf16 tensor
+         * with one scale), then the E4M3 cast. */
+        bool round_bf16 = plan->format == STRATA_FORMAT_FP8_TENSOR && plan->source_dtype == STRATA_DTYPE_BF16;
         for (int64_t c = 0; c < cols; c += plan->block_cols) {
             int64_t n = c + plan->block_cols < cols ? plan->block_cols : cols - c;
-            k->e4m3_divide(x + c, (size_t)n, f32_scale(plan, s, row, c), false, codes + c);
+            k->e4m3_divide(x + c, (size_t)n, f32_scale(plan, s, row, c), round_bf16, codes + c);
         }
-        break;
-    case STRATA_FORMAT_INT8_CHANNEL:
-        for (int64_t c = 0; c < cols; c++)
-            codes[c] = (uint8_t)(int8_t)clampf(nearbyintf(x[c] / f32_scale(plan, s, row, c)), -128, 127);
-        break;
-    case STRATA_FORMAT_INT4_GROUP:
-        for (int64_t c = 0; c < cols; c++) {
-            int q = (int)clampf(nearbyintf(x[c] / f32_scale(plan, s, row, c)), -8, 7);
-            put_nibble(codes, c, (uint8_t)(q & 0xf));
-        }
-        if (cols & 1) put_nibble(codes, cols, 0);
-        break;
-    case STRATA_FORMAT_INT4_GROUP_ASYM:
-        for (int64_t c = 0; c < cols; c++) {
-            int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
-            /* compressed-tensors divides and adds in the weight's dtype, clamps, then rounds. */
-            float y = quant_round_to_source(plan, x[c] / f32_scale(plan, s, row, c));
-            y = quant_round_to_source(plan, y + (float)s->zero_points[index]);
-            int q = (int)nearbyintf(clampf(y, -8, 7));
-            put_nibble(codes, c, (uint8_t)(q & 0xf));
-        }
-        if (cols & 1) put_nibble(codes, cols, 0);
-        break;
-    case STRATA_FORMAT_NVFP4: {
-        /* x holds padded_cols values, zeros past cols. The compressed-tensors convention
-         * clamps to +-6 first, which leaves the saturating codes unchanged. */
+        return;
+    }
+    if (plan->format == STRATA_FORMAT_NVFP4) {
+        /* The SIMD kernel of encode_element over whole 16-element blocks; x holds
+         * padded_cols values, zeros past cols. */
         float divisors[64];
         int64_t n_blocks = padded / 16;
         const uint8_t *block_scales = (const uint8_t *)s->stored + row * plan->shape.scale_cols;
@@ -147,52 +160,22 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
             for (int64_t b = 0; b < n; b++) divisors[b] = nvfp4_divisor(plan, s, block_scales[b0 + b]);
             k->e2m1_divide_blocks(x + b0 * 16, (size_t)n, divisors, codes + b0 * 8);
         }
-        break;
+        return;
     }
-    case STRATA_FORMAT_MXFP8:
-        for (int64_t c = 0; c < cols; c++) {
-            float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)); /* 2^-e, exact */
-            codes[c] = e4m3_encode(clampf(x[c] * multiplier, -448.0f, 448.0f));
-        }
-        break;
-    case STRATA_FORMAT_MXFP4:
-        for (int64_t c = 0; c < padded; c++) {
-            /* ModelOpt pads with zeros, which this cast encodes as 0x8. */
-            float multiplier = ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c));
-            put_nibble(codes, c, mxfp4_encode(c < cols ? x[c] * multiplier : 0.0f));
-        }
-        break;
-    case STRATA_FORMAT_COUNT: break;
+    /* MX formats pad their last block with encoded zeros; int4 pads an odd row with 0. */
+    bool mx_padding = plan->format == STRATA_FORMAT_MXFP4;
+    int64_t n = mx_padding ? padded : cols;
+    for (int64_t c = 0; c < n; c++) {
+        uint8_t code = encode_element(plan, s, row, c, c < cols ? x[c] : 0.0f);
+        if (nibbles) put_nibble(codes, c, code);
+        else codes[c] = code;
     }
+    if (nibbles && !mx_padding && (cols & 1)) put_nibble(codes, cols, 0);
 }
 
 void dequant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const uint8_t *codes, float *out)
 {
-    int64_t cols = plan->cols;
-    for (int64_t c = 0; c < cols; c++) {
-        switch (plan->format) {
-        case STRATA_FORMAT_FP8_TENSOR:
-        case STRATA_FORMAT_FP8_CHANNEL:
-        case STRATA_FORMAT_FP8_BLOCK: out[c] = e4m3_decode(codes[c]) * f32_scale(plan, s, row, c); break;
-        case STRATA_FORMAT_INT8_CHANNEL: out[c] = (float)(int8_t)codes[c] * f32_scale(plan, s, row, c); break;
-        case STRATA_FORMAT_INT4_GROUP:
-            out[c] = (float)signed_nibble(get_nibble(codes, c)) * f32_scale(plan, s, row, c);
-            break;
-        case STRATA_FORMAT_INT4_GROUP_ASYM: {
-            int64_t index = row * plan->shape.scale_cols + c / plan->block_cols;
-            out[c] = (float)(signed_nibble(get_nibble(codes, c)) - s->zero_points[index]) * f32_scale(plan, s, row, c);
-            break;
-        }
-        case STRATA_FORMAT_NVFP4:
-            out[c] = e2m1_decode(get_nibble(codes, c)) * nvfp4_divisor(plan, s, byte_scale(plan, s, row, c));
-            break;
-        case STRATA_FORMAT_MXFP8:
-            out[c] = e4m3_decode(codes[c]) * ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
-            break;
-        case STRATA_FORMAT_MXFP4:
-            out[c] = e2m1_decode(get_nibble(codes, c)) * ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
-            break;
-        case STRATA_FORMAT_COUNT: break;
-        }
-    }
+    bool nibbles = plan->info->element_bits == 4;
+    for (int64_t c = 0; c < plan->cols; c++)
+        out[c] = decode_element(plan, s, row, c, nibbles ? get_nibble(codes, c) : codes[c]);
 }

@@ -65,6 +65,11 @@ void quant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, 
 /* Dequantizes one row. */
 void dequant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const uint8_t *codes, float *out);
 
+/* The value x becomes as element (row, col) of the tensor: quantized with the block's
+ * scale and dequantized, exactly as quant_row then dequant_row would (GPTQ quantizes one
+ * column at a time with it). */
+float quant_element(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t col, float x);
+
 /* Quantization with a clip factor per scale block: the statistics of scale-grid cell
  * (sr, b) are multiplied by clip[sr * blocks_per_row + b] before its scale is computed
  * (the mse search's result; NVFP4's global scale keeps the tensor amax). clip NULL is
@@ -74,5 +79,15 @@ strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dty
                                    float *dequantized);
 strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
                                  int64_t cols, const float *clip, float *dst);
+
+/* Scales fixed from one tensor, codes from another (GPTQ): quant_scales_of computes only
+ * the scales strata_quantize would give src (into out->scales, zero_points and
+ * global_scale; codes untouched); quant_codes_with_scales then writes the codes of
+ * values (rows, cols) fp32 under the scales already in q, and their dequantized values
+ * when dequantized is not NULL. */
+strata_status quant_scales_of(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                              int64_t cols, strata_qtensor *out);
+strata_status quant_codes_with_scales(const strata_quant_params *params, const float *values, int64_t rows,
+                                      int64_t cols, strata_qtensor *q, float *dequantized);
 
 #endif

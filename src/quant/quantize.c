@@ -141,9 +141,9 @@ static void reduce_to_grid(const quant_plan *plan, float *absmax, float *min, fl
     }
 }
 
-/* Runs both passes; clip (the scale grid, (scale_rows, blocks_per_row)) and dequantized
- * may be NULL. */
-static strata_status run(const quant_plan *plan, const void *src, const float *clip, strata_qtensor *out,
+/* Runs both passes (only the first when codes is false); clip (the scale grid,
+ * (scale_rows, blocks_per_row)) and dequantized may be NULL. */
+static strata_status run(const quant_plan *plan, const void *src, const float *clip, bool codes, strata_qtensor *out,
                          float *dequantized)
 {
     int64_t n_stats = plan->rows * plan->blocks_per_row;
@@ -196,7 +196,7 @@ static strata_status run(const quant_plan *plan, const void *src, const float *c
     job.scales = &scales;
     pool_parallel_for(plan->shape.scale_rows, 16, scales_task, &job);
     out->global_scale = scales.global;
-    pool_parallel_for(plan->rows, 1, codes_task, &job);
+    if (codes) pool_parallel_for(plan->rows, 1, codes_task, &job);
     if (atomic_load(&job.failed_alloc))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor",
                              (long long)plan->rows, (long long)plan->cols);
@@ -222,7 +222,7 @@ strata_status strata_quantize(const strata_quant_params *params, strata_dtype dt
     if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize: NULL input");
     if (status == STRATA_OK) status = check_buffers(&plan, out);
     if (status != STRATA_OK) return status;
-    return run(&plan, src, NULL, out, NULL);
+    return run(&plan, src, NULL, true, out, NULL);
 }
 
 typedef struct dequant_job {
@@ -263,7 +263,7 @@ strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dty
     if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize: NULL input");
     if (status == STRATA_OK) status = check_buffers(&plan, out);
     if (status != STRATA_OK) return status;
-    return run(&plan, src, clip, out, dequantized);
+    return run(&plan, src, clip, true, out, dequantized);
 }
 
 strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
@@ -283,7 +283,7 @@ strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing a [%lld, %lld] tensor",
                              (long long)rows, (long long)cols);
     /* In place (dst == src) is safe: each row is read completely before it is written. */
-    if (status == STRATA_OK) status = run(&plan, src, clip, &q, dst);
+    if (status == STRATA_OK) status = run(&plan, src, clip, true, &q, dst);
     free(q.codes);
     free(q.scales);
     free(q.zero_points);
@@ -294,4 +294,35 @@ strata_status strata_fake_quantize(const strata_quant_params *params, strata_dty
                                    int64_t cols, float *dst)
 {
     return quant_fake_clipped(params, dtype, src, rows, cols, NULL, dst);
+}
+
+strata_status quant_scales_of(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                              int64_t cols, strata_qtensor *out)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
+    if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize: NULL input");
+    if (status == STRATA_OK) status = check_buffers(&plan, out);
+    if (status != STRATA_OK) return status;
+    return run(&plan, src, NULL, false, out, NULL);
+}
+
+strata_status quant_codes_with_scales(const strata_quant_params *params, const float *values, int64_t rows,
+                                      int64_t cols, strata_qtensor *q, float *dequantized)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, STRATA_DTYPE_F32, rows, cols, &plan);
+    if (status == STRATA_OK && !values) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize: NULL input");
+    if (status == STRATA_OK) status = check_buffers(&plan, q);
+    if (status != STRATA_OK) return status;
+    quant_scales scales = {.stored = q->scales, .global = q->global_scale, .zero_points = q->zero_points};
+    quant_job job = {.plan = &plan, .src = values, .element_size = sizeof(float), .scales = &scales,
+                     .codes = q->codes, .dequantized = dequantized};
+    atomic_init(&job.first_bad, INT64_MAX);
+    atomic_init(&job.failed_alloc, 0);
+    pool_parallel_for(rows, 1, codes_task, &job);
+    if (atomic_load(&job.failed_alloc))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor", (long long)rows,
+                           (long long)cols);
+    return STRATA_OK;
 }

@@ -615,16 +615,28 @@ typedef struct strata_progress {
 
 typedef void (*strata_progress_fn)(const strata_progress *progress, void *user);
 
+/* Where a layer's calibration inputs come from. */
+typedef enum strata_propagation {
+    STRATA_PROPAGATE_DEFAULT = 0,   /* quantized for gptq (it corrects for the quantized inputs), else unquantized */
+    STRATA_PROPAGATE_UNQUANTIZED,   /* the previous layer's output with its original weights */
+    STRATA_PROPAGATE_QUANTIZED,     /* the previous layer's output once quantized */
+} strata_propagation;
+
 typedef struct strata_quantize_params {
     const char *model_dir;
     const char *output_dir;        /* created when missing; files there are replaced at the end */
     strata_scheme scheme;
-    const char *algo;              /* "max" or "mse"; NULL: "max" */
+    const char *algo;              /* "max", "mse" or "gptq"; NULL: "max" */
     bool kv_cache_fp8;             /* k_scale / v_scale: amax of the keys (after RoPE) and values / 448 */
     strata_export_format format;
     const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
     size_t n_exclude;
-    bool propagate_quantized;      /* next layer's inputs from the quantized layer (default: unquantized) */
+    strata_propagation propagate;  /* the next layer's inputs */
+    /* GPTQ (algo "gptq"); 0 takes the default in brackets: */
+    double gptq_damp;              /* added to diag H, as a fraction of its mean [0.01] */
+    int64_t gptq_block;            /* columns per lazy-update block [128] */
+    bool gptq_act_order;           /* columns in order of descending diag H (scales stay per column) */
+    int64_t gptq_min_tokens;       /* a linear (an expert) that saw fewer tokens is rounded to nearest [32] */
     const int32_t *tokens;         /* (n_samples, seq_len) calibration windows */
     int64_t n_samples, seq_len;
     const char *checkpoint_dir;    /* NULL: no checkpoint, no resume */

@@ -5,7 +5,9 @@
  *
  * This is the state a checkpoint saves per layer (pipeline/checkpoint.c), the export
  * reads (export/), and the summary reports. Observation runs through forward hooks
- * (observer.c); the errors are filled in by the engine.
+ * (observer.c); the errors are filled in by the engine. With GPTQ, observation also
+ * accumulates one Hessian per distinct input (hessian.c), and each linear holds its
+ * updated weight, quantized, from the decision until it is exported and checkpointed.
  */
 #ifndef STRATA_CALIB_LAYER_CALIB_H
 #define STRATA_CALIB_LAYER_CALIB_H
@@ -13,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calib/gptq.h"
 #include "forward/hooks.h"
 #include "quant/scheme.h"
 #include "strata.h"
@@ -36,7 +39,21 @@ typedef struct linear_calib {
     /* Measured after quantization: */
     double weight_error;       /* ||W - Q(W)|| / ||W|| */
     double output_error;       /* ||xW^T - xQ(W)^T|| / ||xW^T|| on the sampled inputs (weights only) */
+    /* GPTQ: */
+    int hessian;               /* index of its input's Hessian in layer_calib.hessians, or -1 */
+    bool gptq_done;            /* GPTQ ran (or fell back): gptq is set */
+    gptq_report gptq;
+    strata_qtensor updated;    /* the updated weight's codes and scales; codes NULL when not held */
 } linear_calib;
+
+/* The Hessian 2/n sum x x^T of one input shared by the linears that read it (q/k/v;
+ * gate/up; one expert's gate/up), over the tokens that reached them. */
+typedef struct calib_hessian {
+    int64_t n_in;
+    int64_t tokens;
+    float *h;                  /* (n_in, n_in); NULL until the first token */
+    int owner;                 /* the linear (index in the layer) whose input hook accumulates it */
+} calib_hessian;
 
 typedef struct layer_calib {
     int index;
@@ -46,6 +63,8 @@ typedef struct layer_calib {
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
     double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
+    calib_hessian *hessians;   /* (n_hessians) with GPTQ, else NULL */
+    size_t n_hessians;
 } layer_calib;
 
 /* Sets up the state of a layer: which linears are quantized (quantizable and matching no
@@ -64,6 +83,21 @@ bool module_excluded(const char *name, const char *const *patterns, size_t n_pat
 forward_hooks calib_observer_hooks(layer_calib *lc);
 /* Hooks of the quantized pass: fake-quantized weights (with the decided scales) and inputs. */
 forward_hooks calib_quantizer_hooks(layer_calib *lc);
+
+/* GPTQ's updated weight of a linear: buffers sized for the scheme (strata_quant_shape_get),
+ * and their release once exported and checkpointed. */
+strata_status linear_calib_alloc_updated(linear_calib *c, const scheme_info *scheme);
+void linear_calib_free_updated(linear_calib *c);
+void layer_calib_release_updated(layer_calib *lc);
+/* Bytes of the updated weight's codes, scales and zero points. */
+strata_quant_shape linear_calib_updated_shape(const linear_calib *c, const scheme_info *scheme);
+
+/* Hessians (hessian.c): one per distinct input of the layer's quantized linears; the
+ * observer hooks accumulate them when present. finish scales the sums by 2/n. */
+strata_status layer_hessians_init(layer_calib *lc);
+strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens);
+void layer_hessians_finish(layer_calib *lc);
+void layer_hessians_free(layer_calib *lc);
 
 /* The tensor-level amax each quantized linear's weight uses: its own, or its fused
  * group's maximum when the scheme shares one; weights come from the model. */

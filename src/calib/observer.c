@@ -4,8 +4,9 @@
  *
  * Observation keeps, per linear, the running max |x| of its inputs, the tokens that
  * reached it, and the first CALIB_SAMPLE_ROWS input rows (to measure the linear's output
- * error later); with an FP8 KV cache also max |k| after RoPE and max |v|. Maxima do not depend on the order
- * tokens arrive in, so chunking and threads do not change them.
+ * error later); with an FP8 KV cache also max |k| after RoPE and max |v|; with GPTQ the
+ * Hessians (hessian.c). Maxima do not depend on the order tokens arrive in, so chunking
+ * and threads do not change them.
  */
 #include <fnmatch.h>
 #include <math.h>
@@ -53,8 +54,46 @@ strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const
         c->desc = &layer->linears[i];
         c->quantized = c->desc->quantizable && !module_excluded(c->desc->name, exclude, n_exclude);
         c->fused_group = fused_group_of(c->desc, n_experts);
+        c->hessian = -1;
     }
     return STRATA_OK;
+}
+
+strata_quant_shape linear_calib_updated_shape(const linear_calib *c, const scheme_info *scheme)
+{
+    strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
+    strata_quant_shape shape = {0};
+    if (strata_quant_shape_get(&p, c->desc->n_out, c->desc->n_in, &shape) != STRATA_OK) strata_error_clear();
+    return shape;
+}
+
+strata_status linear_calib_alloc_updated(linear_calib *c, const scheme_info *scheme)
+{
+    linear_calib_free_updated(c);
+    strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
+    strata_quant_shape shape;
+    strata_status status = strata_quant_shape_get(&p, c->desc->n_out, c->desc->n_in, &shape);
+    if (status != STRATA_OK) return status;
+    c->updated = (strata_qtensor){.codes = malloc(shape.code_bytes + 1), .scales = malloc(shape.scale_bytes + 1),
+                                  .zero_points = shape.zero_point_bytes ? malloc(shape.zero_point_bytes) : NULL};
+    if (!c->updated.codes || !c->updated.scales || (shape.zero_point_bytes && !c->updated.zero_points)) {
+        linear_calib_free_updated(c);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the quantized weight of %s", c->desc->name);
+    }
+    return STRATA_OK;
+}
+
+void linear_calib_free_updated(linear_calib *c)
+{
+    free(c->updated.codes);
+    free(c->updated.scales);
+    free(c->updated.zero_points);
+    c->updated = (strata_qtensor){0};
+}
+
+void layer_calib_release_updated(layer_calib *lc)
+{
+    for (size_t i = 0; lc->linears && i < lc->layer->n_linears; i++) linear_calib_free_updated(&lc->linears[i]);
 }
 
 void layer_calib_free(layer_calib *lc)
@@ -63,7 +102,9 @@ void layer_calib_free(layer_calib *lc)
     for (size_t i = 0; i < lc->layer->n_linears; i++) {
         free(lc->linears[i].sample);
         free(lc->linears[i].clip);
+        linear_calib_free_updated(&lc->linears[i]);
     }
+    layer_hessians_free(lc);
     free(lc->linears);
     lc->linears = NULL;
 }
@@ -95,6 +136,8 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
                            linear->name, (long long)chunk_first_token);
     if (amax > c->input_amax) c->input_amax = amax;
     c->tokens += n_tokens;
+    strata_status status = layer_hessians_add(lc, c, x, n_tokens);
+    if (status != STRATA_OK) return status;
     if (c->quantized && c->sample_rows < CALIB_SAMPLE_ROWS) {
         if (!c->sample) {
             c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));
@@ -150,7 +193,10 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !c->quantized) return STRATA_OK;
     strata_quant_params p = scheme_weight_params(lc->scheme, c->weight_amax);
-    strata_status status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
+    /* GPTQ's result replaces the weight; otherwise the weight is quantized as it is. */
+    strata_status status =
+        c->updated.codes ? strata_dequantize(&p, &c->updated, linear->n_out, linear->n_in, w)
+                         : quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
 }

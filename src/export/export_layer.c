@@ -108,7 +108,8 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
     return status;
 }
 
-/* Quantizes one linear's weight with its calibrated state and appends its tensors. */
+/* Quantizes one linear's weight with its calibrated state (or takes GPTQ's quantized
+ * weight) and appends its tensors. */
 static strata_status export_quantized(exporter *e, const linear_calib *c)
 {
     const strata_linear *l = c->desc;
@@ -118,27 +119,36 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     strata_status status = strata_quant_shape_get(&p, N, K, &shape);
     if (status != STRATA_OK) return status;
     size_t n = (size_t)N * (size_t)K;
-    float *w = malloc(n * sizeof *w);
-    strata_qtensor q = {.codes = malloc(shape.code_bytes + 1), .scales = malloc(shape.scale_bytes + 1)};
-    uint16_t *bf16 = e->format == STRATA_EXPORT_FAKEQUANT ? malloc(n * sizeof *bf16) : NULL;
-    if (!w || !q.codes || !q.scales || (e->format == STRATA_EXPORT_FAKEQUANT && !bf16))
+    bool fakequant = e->format == STRATA_EXPORT_FAKEQUANT, updated = c->updated.codes != NULL;
+    float *w = updated && !fakequant ? NULL : malloc(n * sizeof *w);
+    strata_qtensor own = {0};
+    if (!updated)
+        own = (strata_qtensor){.codes = malloc(shape.code_bytes + 1), .scales = malloc(shape.scale_bytes + 1),
+                               .zero_points = malloc(shape.zero_point_bytes + 1)};
+    uint16_t *bf16 = fakequant ? malloc(n * sizeof *bf16) : NULL;
+    if ((!w && (!updated || fakequant)) || (!updated && (!own.codes || !own.scales || !own.zero_points)) ||
+        (fakequant && !bf16))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->weight);
-    if (status == STRATA_OK) status = linear_weight_f32(e->model, l, w);
-    /* Fake quantization dequantizes in place: w becomes Q(W). */
-    if (status == STRATA_OK)
-        status = quant_tensor_clipped(&p, STRATA_DTYPE_F32, w, N, K, c->clip, &q,
-                                      e->format == STRATA_EXPORT_FAKEQUANT ? w : NULL);
-    if (status == STRATA_OK && e->format == STRATA_EXPORT_FAKEQUANT) {
+    const strata_qtensor *q = updated ? &c->updated : &own;
+    if (status == STRATA_OK && updated && fakequant) {
+        status = strata_dequantize(&p, q, N, K, w);
+    } else if (status == STRATA_OK && !updated) {
+        status = linear_weight_f32(e->model, l, w);
+        /* Fake quantization dequantizes in place: w becomes Q(W). */
+        if (status == STRATA_OK) status = quant_tensor_clipped(&p, STRATA_DTYPE_F32, w, N, K, c->clip, &own, fakequant ? w : NULL);
+    }
+    if (status == STRATA_OK && fakequant) {
         gemm_round_to_bf16(w, bf16, n);
         int64_t s[2] = {N, K};
         status = add(e, l->name, "weight", STRATA_DTYPE_BF16, 2, s, bf16);
     } else if (status == STRATA_OK) {
-        status = emit_quantized(e, c, &q, &shape);
+        status = emit_quantized(e, c, q, &shape);
     }
     if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
     free(w);
-    free(q.codes);
-    free(q.scales);
+    free(own.codes);
+    free(own.scales);
+    free(own.zero_points);
     free(bf16);
     if (status != STRATA_OK) return strata_fail_context(status, "exporting %s", l->name);
     return STRATA_OK;

@@ -30,20 +30,28 @@ static const char *linear_format(const strata_quantize_params *p, const linear_c
 static char *summary_text(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
 {
     strbuf sb = {0};
-    int64_t quantized = 0, excluded = 0;
-    double weight_error_sum = 0;
+    int64_t quantized = 0, excluded = 0, n_gptq = 0, n_fallback = 0;
+    double weight_error_sum = 0, rtn_sum = 0, gptq_sum = 0;
     strbuf_printf(&sb, "strata %s quantization summary\n", strata_version());
     strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
     strbuf_printf(&sb, "scheme       %s (ModelOpt %s), algorithm %s, KV cache %s, export %s\n",
                   strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo, p->algo ? p->algo : "max",
                   p->kv_cache_fp8 ? "fp8" : "unquantized", p->format == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt");
     strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
-                  (long long)p->n_samples, (long long)p->seq_len, p->propagate_quantized ? "quantized" : "unquantized");
+                  (long long)p->n_samples, (long long)p->seq_len, p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
+    bool gptq = p->algo && strcmp(p->algo, "gptq") == 0;
+    if (gptq)
+        strbuf_printf(&sb, "gptq         damping %g of mean(diag H), block %lld, act-order %s, round-to-nearest below %lld tokens\n",
+                      p->gptq_damp, (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no",
+                      (long long)p->gptq_min_tokens);
     strbuf_printf(&sb, "excluded     lm_head, model.embed_tokens, routers");
     for (size_t i = 0; i < p->n_exclude; i++) strbuf_printf(&sb, ", %s", p->exclude[i]);
     strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; linear output on up to %d sampled "
                        "input rows; layer output over every calibration token\n\n",
                   CALIB_SAMPLE_ROWS);
+    if (gptq)
+        strbuf_printf(&sb, "gptq: Hessian-weighted relative error tr(D H D^T)/tr(W H W^T), D = W - Q, of round-to-nearest "
+                           "-> of GPTQ\n\n");
     strbuf_printf(&sb, "%-5s %-28s %-18s %12s %12s %10s %11s %11s\n", "layer", "linear", "format", "weight amax",
                   "input amax", "tokens", "weight err", "output err");
     for (int i = 0; i < arch->n_layers; i++) {
@@ -58,6 +66,16 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
                 strbuf_printf(&sb, "%12s %12.6g %10lld %11s %11s", "-", c->input_amax, (long long)c->tokens, "-", "-");
             if (lc->kv_cache && c->quantized && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
                 strbuf_printf(&sb, "  %s amax %.6g", c->desc->role == STRATA_LINEAR_K ? "k" : "v", c->output_amax);
+            if (c->gptq_done && c->gptq.outcome == GPTQ_APPLIED) {
+                strbuf_printf(&sb, "  gptq %.3e -> %.3e", c->gptq.error_rtn, c->gptq.error_gptq);
+                if (c->gptq.damp != p->gptq_damp) strbuf_printf(&sb, " (damping %g)", c->gptq.damp);
+                n_gptq++;
+                rtn_sum += c->gptq.error_rtn;
+                gptq_sum += c->gptq.error_gptq;
+            } else if (c->gptq_done) {
+                strbuf_printf(&sb, "  WARNING %s", gptq_outcome_name(c->gptq.outcome));
+                n_fallback++;
+            }
             strbuf_printf(&sb, "\n");
             quantized += c->quantized;
             excluded += !c->quantized;
@@ -67,6 +85,11 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
     }
     strbuf_printf(&sb, "\n%lld linears quantized, %lld left in bf16; mean weight error %.3e\n", (long long)quantized,
                   (long long)excluded, quantized ? weight_error_sum / (double)quantized : 0.0);
+    if (gptq)
+        strbuf_printf(&sb, "gptq: %lld linears, mean Hessian-weighted error %.3e (round-to-nearest) -> %.3e; %lld rounded "
+                           "to nearest instead (marked WARNING above)\n",
+                      (long long)n_gptq, n_gptq ? rtn_sum / (double)n_gptq : 0.0, n_gptq ? gptq_sum / (double)n_gptq : 0.0,
+                      (long long)n_fallback);
     return strbuf_ok(&sb) ? strbuf_take(&sb) : (strbuf_free(&sb), NULL);
 }
 
@@ -82,7 +105,7 @@ static sjson *summary_json(const strata_quantize_params *p, const strata_arch *a
               sjson_set(root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null()) &&
               sjson_set(root, "calib_samples", sjson_new_int(p->n_samples)) &&
               sjson_set(root, "calib_seq_len", sjson_new_int(p->seq_len)) &&
-              sjson_set(root, "propagate", sjson_new_string(p->propagate_quantized ? "quantized" : "unquantized"));
+              sjson_set(root, "propagate", sjson_new_string(p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized"));
     for (int i = 0; ok && i < arch->n_layers; i++) {
         const layer_calib *lc = &layers[i];
         sjson *layer = sjson_new_object(), *linears = sjson_new_array();
@@ -101,6 +124,14 @@ static sjson *summary_json(const strata_quantize_params *p, const strata_arch *a
                      sjson_set(o, "output_error", sjson_new_real(c->output_error));
             if (ok && c->quantized && lc->kv_cache && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
                 ok = sjson_set(o, "cache_amax", sjson_new_real(c->output_amax));
+            if (ok && c->gptq_done) {
+                sjson *g = sjson_new_object();
+                ok = g && sjson_set(g, "outcome", sjson_new_string(gptq_outcome_name(c->gptq.outcome))) &&
+                     sjson_set(g, "damp", sjson_new_real(c->gptq.damp)) &&
+                     sjson_set(g, "dead_columns", sjson_new_int(c->gptq.dead_columns)) &&
+                     sjson_set(g, "hessian_error_rtn", sjson_new_real(c->gptq.error_rtn)) &&
+                     sjson_set(g, "hessian_error_gptq", sjson_new_real(c->gptq.error_gptq)) && sjson_set(o, "gptq", g);
+            }
             ok = ok && sjson_append(linears, o);
         }
         ok = ok && sjson_set(layer, "linears", linears);

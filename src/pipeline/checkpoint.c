@@ -4,9 +4,13 @@
  *
  * A layer state file is a safetensors file: per linear that has state, "<module>.stats"
  * F64 [6] = (input_amax, tokens, output_amax, weight_amax, weight_error, output_error),
- * and "<module>.clip" F32 for mse; "layer.stats" F64 [3] = (output_error, sum of squares
- * of the output, sum of squares of the quantization difference); metadata "last_tensor".
- * F64 holds every fp32 value and token count exactly.
+ * and "<module>.clip" F32 for mse; for GPTQ, which changes weights, "<module>.gptq" F64 [6]
+ * = (outcome, damping, dead columns, Hessian-weighted error of round-to-nearest and of
+ * GPTQ, global scale) and the updated weight as strata_quantize lays it out:
+ * "<module>.codes", "<module>.scales", "<module>.zero_points" (U8, raw bytes);
+ * "layer.stats" F64 [3] = (output_error, sum of squares of the output, sum of squares of
+ * the quantization difference); metadata "last_tensor". F64 holds every fp32 value and
+ * token count exactly.
  */
 #include "pipeline/checkpoint.h"
 
@@ -273,6 +277,32 @@ static strata_status add_f64(strata_safetensors_writer *w, const char *module, c
     return strata_safetensors_writer_add(w, name, STRATA_DTYPE_F64, 1, &n, v, (uint64_t)n * sizeof *v);
 }
 
+static strata_status add_bytes(strata_safetensors_writer *w, const char *module, const char *what, const void *data,
+                               size_t n)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.%s", module, what);
+    int64_t shape = (int64_t)n;
+    return strata_safetensors_writer_add(w, name, STRATA_DTYPE_U8, 1, &shape, data, n);
+}
+
+/* GPTQ's outcome and updated weight. */
+static strata_status add_gptq(strata_safetensors_writer *w, const layer_calib *lc, const linear_calib *c)
+{
+    const gptq_report *g = &c->gptq;
+    double values[6] = {(double)g->outcome, g->damp, (double)g->dead_columns, g->error_rtn, g->error_gptq,
+                        c->updated.global_scale};
+    const char *m = c->desc->name;
+    strata_status status = add_f64(w, m, "gptq", values, 6);
+    if (!c->updated.codes) return status;
+    strata_quant_shape shape = linear_calib_updated_shape(c, lc->scheme);
+    if (status == STRATA_OK) status = add_bytes(w, m, "codes", c->updated.codes, shape.code_bytes);
+    if (status == STRATA_OK) status = add_bytes(w, m, "scales", c->updated.scales, shape.scale_bytes);
+    if (status == STRATA_OK && shape.zero_point_bytes)
+        status = add_bytes(w, m, "zero_points", c->updated.zero_points, shape.zero_point_bytes);
+    return status;
+}
+
 strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const char *last_tensor)
 {
     char stem[32];
@@ -292,6 +322,7 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
             int64_t n = c->n_clip;
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, c->clip, (uint64_t)n * 4);
         }
+        if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, lc, c);
     }
     double layer_stats[3] = {lc->output_error, lc->output_sq_sum, lc->output_diff_sq_sum};
     if (status == STRATA_OK) status = add_f64(w, "layer", "stats", layer_stats, 3);
@@ -370,6 +401,42 @@ static strata_status read_f64(const strata_safetensors *st, const char *path, co
     return STRATA_OK;
 }
 
+static strata_status read_bytes(const strata_safetensors *st, const char *path, const char *module, const char *what,
+                                void *out, size_t n)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.%s", module, what);
+    const strata_tensor *t = strata_safetensors_find(st, name);
+    if (!t || t->dtype != STRATA_DTYPE_U8 || t->n_bytes != n)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: tensor %s missing or of the wrong size", path, name);
+    memcpy(out, t->data, n);
+    return STRATA_OK;
+}
+
+/* GPTQ's state of a linear, when the checkpoint has it. */
+static strata_status load_gptq(const strata_safetensors *st, const char *path, const layer_calib *lc, linear_calib *c)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.gptq", c->desc->name);
+    if (!strata_safetensors_find(st, name)) return STRATA_OK;
+    double v[6];
+    strata_status status = read_f64(st, path, c->desc->name, "gptq", v, 6);
+    if (status != STRATA_OK) return status;
+    if (!(v[0] >= GPTQ_APPLIED && v[0] <= GPTQ_RTN_NOT_POSITIVE_DEFINITE))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s holds an unknown GPTQ outcome", path, name);
+    c->gptq = (gptq_report){.outcome = (gptq_outcome)v[0], .damp = v[1], .dead_columns = (int64_t)v[2],
+                            .error_rtn = v[3], .error_gptq = v[4]};
+    c->gptq_done = true;
+    strata_quant_shape shape = linear_calib_updated_shape(c, lc->scheme);
+    status = linear_calib_alloc_updated(c, lc->scheme);
+    if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "codes", c->updated.codes, shape.code_bytes);
+    if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "scales", c->updated.scales, shape.scale_bytes);
+    if (status == STRATA_OK && shape.zero_point_bytes)
+        status = read_bytes(st, path, c->desc->name, "zero_points", c->updated.zero_points, shape.zero_point_bytes);
+    c->updated.global_scale = (float)v[5];
+    return status;
+}
+
 strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc, char **last_tensor)
 {
     char file[48];
@@ -390,6 +457,8 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
         c->weight_amax = (float)s[3];
         c->weight_error = s[4];
         c->output_error = s[5];
+        status = load_gptq(st, path, lc, c);
+        if (status != STRATA_OK) break;
         char name[600];
         snprintf(name, sizeof name, "%s.clip", c->desc->name);
         const strata_tensor *t = strata_safetensors_find(st, name);

@@ -64,7 +64,7 @@ strata_status identity_settings(const strata_quantize_params *p, char **text, sj
     strbuf sb = {0};
     strbuf_printf(&sb, "scheme=%s algo=%s kv_cache=%s format=%s propagate=%s exclude=[", strata_scheme_name(p->scheme),
                   algo, p->kv_cache_fp8 ? "fp8" : "none", format_name(p->format),
-                  p->propagate_quantized ? "quantized" : "unquantized");
+                  p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
     sjson *j = sjson_new_object(), *exclude = sjson_new_array();
     bool ok = j && exclude;
     for (size_t i = 0; i < p->n_exclude; i++) {
@@ -72,12 +72,23 @@ strata_status identity_settings(const strata_quantize_params *p, char **text, sj
         ok = ok && sjson_append(exclude, sjson_new_string(p->exclude[i]));
     }
     strbuf_printf(&sb, "] shard_bytes=%llu", (unsigned long long)shard);
+    bool gptq = strcmp(algo, "gptq") == 0;
+    if (gptq)
+        strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
+                      (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no", (long long)p->gptq_min_tokens);
     ok = ok && sjson_set(j, "scheme", sjson_new_string(strata_scheme_name(p->scheme))) &&
          sjson_set(j, "algo", sjson_new_string(algo)) && sjson_set(j, "kv_cache_fp8", sjson_new_bool(p->kv_cache_fp8)) &&
          sjson_set(j, "format", sjson_new_string(format_name(p->format))) &&
-         sjson_set(j, "propagate_quantized", sjson_new_bool(p->propagate_quantized)) &&
+         sjson_set(j, "propagate_quantized", sjson_new_bool(p->propagate == STRATA_PROPAGATE_QUANTIZED)) &&
          sjson_set(j, "exclude", exclude) && sjson_set(j, "max_shard_bytes", sjson_new_int((int64_t)shard)) &&
          sjson_set(j, "save_every", sjson_new_int(p->save_every));
+    if (gptq) {
+        sjson *g = sjson_new_object();
+        ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
+             sjson_set(g, "block", sjson_new_int(p->gptq_block)) &&
+             sjson_set(g, "act_order", sjson_new_bool(p->gptq_act_order)) &&
+             sjson_set(g, "min_tokens", sjson_new_int(p->gptq_min_tokens)) && sjson_set(j, "gptq", g);
+    }
     exclude = NULL;
     if (!ok || !strbuf_ok(&sb)) {
         sjson_free(j);
@@ -103,7 +114,13 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged settings_detail");
     p->algo = sjson_as_string(sjson_get(j, "algo"));
     p->kv_cache_fp8 = kv;
-    p->propagate_quantized = propagate;
+    p->propagate = propagate ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
+    const sjson *gptq = sjson_get(j, "gptq");
+    if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
+                  sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&
+                  sjson_as_bool(sjson_get(gptq, "act_order"), &p->gptq_act_order) &&
+                  sjson_as_int64(sjson_get(gptq, "min_tokens"), &p->gptq_min_tokens)))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged GPTQ settings");
     p->format = strcmp(format, "fakequant") == 0 ? STRATA_EXPORT_FAKEQUANT : STRATA_EXPORT_MODELOPT;
     p->max_shard_bytes = (uint64_t)shard;
     p->save_every = (int)save_every;

@@ -4,14 +4,17 @@
  *   X0 = embeddings of the calibration tokens                      (activation store)
  *   for layer i from the first incomplete one:
  *       pass 1: materialize layer i; run every chunk of X(i) through it with observers
- *               (input amax, tokens, samples, k/v output amax); outputs -> X(i+1)
- *       decide: weight amax (fused groups share it), mse clip search; weight and output
- *               error of every linear on its sampled inputs
+ *               (input amax, tokens, samples, k/v output amax; GPTQ's Hessians);
+ *               outputs -> X(i+1)
+ *       decide: weight amax (fused groups share it), mse clip search or GPTQ (which
+ *               updates the weights); weight and output error of every linear on its
+ *               sampled inputs
  *       pass 2: materialize the fake-quantized layer; run X(i) again; compare with X(i+1)
  *               (the layer's output error); with --propagate quantized its outputs
  *               replace X(i+1)
- *       export layer i to the shard writer; checkpoint its state; every --save-every
- *       layers save X(i+1) and the manifest
+ *       export layer i to the shard writer; checkpoint its state (GPTQ: with the
+ *       updated weights, quantized); every --save-every layers save X(i+1) and the
+ *       manifest
  *   embeddings, final norm and lm_head copied; configs, tokenizer files, summary.
  *
  * Memory: one materialized layer at a time, the two activation buffers (RAM or spill
@@ -55,6 +58,7 @@ typedef struct algo_entry {
 static const algo_entry ALGORITHMS[] = {
     {"max", true, NULL},
     {"mse", true, NULL},
+    {"gptq", true, NULL},
     {"auto_quantize", false, "it searches per-layer formats with gradients of the whole model's loss"},
     {"svdquant", false, "strata has no low-rank branch in its export formats"},
 };
@@ -67,14 +71,15 @@ static strata_status check_algo(const char *algo)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "algorithm '%s' cannot run layer by layer: %s", algo,
                            ALGORITHMS[i].why_not);
     }
-    return strata_fail(STRATA_ERR_UNSUPPORTED, "unknown algorithm '%s' (strata quantize runs: max, mse)", algo);
+    return strata_fail(STRATA_ERR_UNSUPPORTED, "unknown algorithm '%s' (strata quantize runs: max, mse, gptq)", algo);
 }
 
 /* Everything one run holds. */
 typedef struct run {
     const strata_quantize_params *params;
     const scheme_info *scheme;
-    bool mse;
+    bool mse, gptq;
+    gptq_options gptq_options;
     strata_model *model;
     const strata_arch *arch;
     gemm_precision precision;
@@ -147,8 +152,31 @@ static double relative_error(const float *a, const float *b, size_t n)
     return sq > 0 ? sqrt(diff / sq) : 0;
 }
 
-/* mse clip search, then the weight's and the linear's output error on its samples. */
-static strata_status decide_linear(run *r, linear_calib *c)
+/* GPTQ on the linear's Hessian: q receives the updated weight's values, c->updated its
+ * codes and scales. */
+static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, const float *w, float *q)
+{
+    const strata_linear *l = c->desc;
+    const calib_hessian *hg = c->hessian >= 0 ? &lc->hessians[c->hessian] : NULL;
+    strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
+    memcpy(q, w, (size_t)l->n_out * (size_t)l->n_in * sizeof *q);
+    strata_status status = linear_calib_alloc_updated(c, r->scheme);
+    if (status == STRATA_OK)
+        status = gptq_quantize(&qp, hg ? hg->h : NULL, hg ? hg->tokens : 0, q, l->n_out, l->n_in, &r->gptq_options,
+                               &c->updated, &c->gptq);
+    if (status != STRATA_OK) return strata_fail_context(status, "GPTQ on %s", l->name);
+    c->gptq_done = true;
+    if (c->gptq.outcome == GPTQ_RTN_NOT_POSITIVE_DEFINITE)
+        strata_log(STRATA_LOG_WARN, "%s: the Hessian is not positive definite even with damping %g; rounded to nearest",
+                   l->name, r->gptq_options.damp * pow(10, GPTQ_DAMP_RETRIES));
+    else if (c->gptq.outcome == GPTQ_RTN_FEW_TOKENS)
+        strata_log(STRATA_LOG_INFO, "%s: %lld calibration tokens (fewer than %lld); rounded to nearest", l->name,
+                   (long long)(hg ? hg->tokens : 0), (long long)r->gptq_options.min_tokens);
+    return STRATA_OK;
+}
+
+/* mse clip search or GPTQ, then the weight's and the linear's output error on its samples. */
+static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
 {
     const strata_linear *l = c->desc;
     size_t n = (size_t)l->n_out * (size_t)l->n_in;
@@ -157,7 +185,8 @@ static strata_status decide_linear(run *r, linear_calib *c)
     if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
     if (status == STRATA_OK && r->mse) status = mse_search_clip(r->scheme, c, w);
     strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
-    if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
+    if (status == STRATA_OK && r->gptq) status = quantize_gptq(r, lc, c, w, q);
+    else if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
     if (status == STRATA_OK && c->sample_rows > 0) {
         gemm_weight *gw = NULL, *gq = NULL;
@@ -188,19 +217,22 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     const strata_quantize_params *p = r->params;
     progress_begin_layer(&r->progress, 2 * p->n_samples * p->seq_len);
     layer_weights lw;
-    strata_status status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
+    strata_status status = r->gptq ? layer_hessians_init(lc) : STRATA_OK;
+    if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
     forward_hooks observe = calib_observer_hooks(lc);
     if (status == STRATA_OK) {
         status = layer_pass(r, lc, &lw, &observe, true, false);
         layer_weights_free(&lw);
     }
+    layer_hessians_finish(lc);
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
     for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
-        if (lc->linears[i].quantized) status = decide_linear(r, &lc->linears[i]);
+        if (lc->linears[i].quantized) status = decide_linear(r, lc, &lc->linears[i]);
+    layer_hessians_free(lc);
     forward_hooks quantize = calib_quantizer_hooks(lc);
     if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, &quantize, 1, &lw);
     if (status == STRATA_OK) {
-        status = layer_pass(r, lc, &lw, &quantize, p->propagate_quantized, true);
+        status = layer_pass(r, lc, &lw, &quantize, p->propagate == STRATA_PROPAGATE_QUANTIZED, true);
         layer_weights_free(&lw);
     }
     if (status == STRATA_OK)
@@ -238,6 +270,10 @@ static strata_status check_params(const strata_quantize_params *p)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize needs calibration tokens (got %lld samples of %lld)",
                            (long long)p->n_samples, (long long)p->seq_len);
     if (p->save_every < 0) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--save-every must be positive");
+    if (!(p->gptq_damp > 0 && p->gptq_damp <= 100))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--gptq-damp %g must be in (0, 100]", p->gptq_damp);
+    if (p->gptq_block <= 0 || p->gptq_min_tokens < 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--gptq-block must be positive and --gptq-min-tokens not negative");
     for (size_t i = 0; i < p->n_exclude; i++)
         if (!p->exclude || !p->exclude[i] || !p->exclude[i][0])
             return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
@@ -294,6 +330,7 @@ static strata_status restore_layers(run *r, int completed)
         char *last = NULL;
         status = checkpoint_load_layer(&r->ck, i, &r->layers[i], &last);
         if (status == STRATA_OK && !safetensors_writer_holds(r->ex.writer, last)) status = export_layer(&r->ex, &r->layers[i]);
+        layer_calib_release_updated(&r->layers[i]);
         free(last);
     }
     return status;
@@ -312,8 +349,10 @@ static strata_status run_layers(run *r, int first)
         /* The layer's weights leave the resident set with it. */
         safetensors_release_pages(strata_model_tensors(r->model));
         progress_tokens(&r->progress, i, 0, true);
+        if (status == STRATA_OK && r->checkpointing) status = checkpoint_save_layer(&r->ck, lc, r->ex.last_tensor);
+        /* GPTQ's weights are in the output and the checkpoint now. */
+        layer_calib_release_updated(lc);
         if (status != STRATA_OK || !r->checkpointing) continue;
-        status = checkpoint_save_layer(&r->ck, lc, r->ex.last_tensor);
         bool last = i == r->arch->n_layers - 1;
         if (status == STRATA_OK && ((i + 1) % every == 0 || last)) status = checkpoint_commit(&r->ck, i + 1, &r->store);
     }
@@ -327,6 +366,9 @@ static strata_status quantize(run *r, strata_quantize_result *result)
     if (status != STRATA_OK) return status;
     r->scheme = scheme_get(p->scheme);
     r->mse = p->algo && strcmp(p->algo, "mse") == 0;
+    r->gptq = p->algo && strcmp(p->algo, "gptq") == 0;
+    r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
+                                     .min_tokens = p->gptq_min_tokens};
     status = strata_model_open(p->model_dir, &r->model);
     if (status != STRATA_OK) return status;
     r->arch = strata_model_arch(r->model);
@@ -349,7 +391,7 @@ static strata_status quantize(run *r, strata_quantize_result *result)
         char all[1024];
         snprintf(all, sizeof all, "%s|%s|%s", id.model_fingerprint, id.data_fingerprint, settings);
         snprintf(run_id, sizeof run_id, "%08x", (unsigned)checksum_update(0, all, strlen(all)));
-        status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory, &r->plan);
+        status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory, r->gptq, &r->plan);
     }
     if (status == STRATA_OK && p->checkpoint_dir) {
         status = checkpoint_open(p->checkpoint_dir, &id, p->tokens, &r->ck);
@@ -417,6 +459,11 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     strata_quantize_params p = *params;
     if (!p.max_shard_bytes) p.max_shard_bytes = DEFAULT_SHARD_BYTES;
     if (!p.save_every) p.save_every = 1;
+    bool gptq = p.algo && strcmp(p.algo, "gptq") == 0;
+    if (p.propagate == STRATA_PROPAGATE_DEFAULT) p.propagate = gptq ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
+    if (p.gptq_damp == 0) p.gptq_damp = 0.01;
+    if (p.gptq_block == 0) p.gptq_block = 128;
+    if (p.gptq_min_tokens == 0) p.gptq_min_tokens = 32;
     /* Absolute paths: the checkpoint records them for strata resume from anywhere. */
     char *model_dir = p.model_dir ? realpath(p.model_dir, NULL) : NULL;
     if (p.model_dir && !model_dir)

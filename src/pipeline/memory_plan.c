@@ -12,8 +12,27 @@
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
+/* GPTQ's Hessians of a layer (one per distinct input: q/k/v and gate/up share theirs),
+ * plus its working copies for the widest linear: the Hessian's copy and factor, the
+ * original and rounded weights, and every linear's quantized result (at most its bf16
+ * size) until export. */
+static uint64_t gptq_bytes(const strata_layer *layer)
+{
+    uint64_t hessians = 0, widest_in = 0, widest = 0, results = 0;
+    for (size_t l = 0; l < layer->n_linears; l++) {
+        const strata_linear *lin = &layer->linears[l];
+        uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
+        bool shares = lin->role == STRATA_LINEAR_K || lin->role == STRATA_LINEAR_V || lin->role == STRATA_LINEAR_UP;
+        if (!shares) hessians += k * k * 4;
+        widest_in = k > widest_in ? k : widest_in;
+        widest = n > widest ? n : widest;
+        results += n * 2;
+    }
+    return hessians + 2 * widest_in * widest_in * 4 + 2 * widest * 4 + results;
+}
+
 strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
-                                int64_t seq_len, uint64_t max_memory, memory_plan *out)
+                                int64_t seq_len, uint64_t max_memory, bool gptq, memory_plan *out)
 {
     *out = (memory_plan){.max_memory = max_memory, .chunk_budget = FORWARD_CHUNK_BUDGET};
     uint64_t element = precision == GEMM_BF16 ? 2 : 4;
@@ -28,7 +47,7 @@ strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision
             samples += (uint64_t)CALIB_SAMPLE_ROWS * 4 * (uint64_t)lin->n_in;
         }
         /* fp32 weight + fake-quantized copy + two fp32 GEMM copies for the output error. */
-        uint64_t held = weights + 4 * widest * 4 + (uint64_t)arch->hidden_size * 16;
+        uint64_t held = weights + 4 * widest * 4 + (uint64_t)arch->hidden_size * 16 + (gptq ? gptq_bytes(layer) : 0);
         if (held > out->layer_bytes) out->layer_bytes = held;
         if (samples > out->sample_bytes) out->sample_bytes = samples;
     }

@@ -31,7 +31,7 @@ typedef struct memory_plan {
 } memory_plan;
 
 strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
-                                int64_t seq_len, uint64_t max_memory, memory_plan *out);
+                                int64_t seq_len, uint64_t max_memory, bool gptq, memory_plan *out);
 /* Logs the plan (sizes, where the store lives). */
 void memory_plan_log(const memory_plan *plan, const char *spill_dir);
 

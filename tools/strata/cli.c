@@ -52,6 +52,16 @@ bool cli_parse_int(const char *text, long long lo, long long hi, long long *out)
     return true;
 }
 
+bool cli_parse_double(const char *text, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
 bool cli_parse_calib_format(const char *text, strata_calib_format *format)
 {
     static const struct { const char *name; strata_calib_format format; } FORMATS[] = {

@@ -24,6 +24,8 @@ int cli_fail(strata_status status);
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a decimal integer in [lo, hi] (the whole text); false otherwise. */
 bool cli_parse_int(const char *text, long long lo, long long hi, long long *out);
+/* A finite number in [lo, hi]. */
+bool cli_parse_double(const char *text, double lo, double hi, double *out);
 /* Routes library log messages to stderr according to verbosity. */
 void cli_install_logging(const cli_context *ctx);
 

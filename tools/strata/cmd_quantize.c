@@ -15,10 +15,11 @@ enum { MAX_EXCLUDE = 64 };
 static void quantize_help(void)
 {
     printf("usage: strata quantize MODEL_DIR -o OUT_DIR --scheme SCHEME --calib FILE\n"
-           "                      [--calib-samples N] [--calib-seq T] [--algo max|mse] [--kv-cache fp8]\n"
+           "                      [--calib-samples N] [--calib-seq T] [--algo max|mse|gptq] [--kv-cache fp8]\n"
            "                      [--format modelopt|fakequant] [--exclude PATTERN]... [--propagate MODE]\n"
            "                      [--checkpoint-dir DIR] [--save-every K] [--max-memory MIB] [--threads N]\n"
-           "                      [--max-shard-mib N]\n"
+           "                      [--max-shard-mib N] [--gptq-damp F] [--gptq-block N] [--gptq-act-order]\n"
+           "                      [--gptq-min-tokens N]\n"
            "\n"
            "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
            "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
@@ -27,14 +28,22 @@ static void quantize_help(void)
            "  --scheme S           fp8 (W8A8 per-tensor, static inputs), fp8-dynamic (per-channel\n"
            "                       weights, per-token inputs), nvfp4 (W4A4), nvfp4-weight-only,\n"
            "                       int8 (per-channel weight-only), int4 (group 128 weight-only)\n"
-           "  --algo A             max (default): amax; mse: per-block clip search of weight scales\n"
+           "  --algo A             max (default): amax; mse: per-block clip search of weight scales;\n"
+           "                       gptq: weights updated column by column against the layer's Hessian\n"
+           "                       (scales from the weights; inputs from the quantized layers)\n"
            "  --kv-cache fp8       k_scale / v_scale for an FP8 KV cache\n"
            "  --format F           modelopt (default), or fakequant: bf16 weights with\n"
            "                       quantize-dequantize folded in, scales in quant_scales.safetensors\n"
            "  --exclude PATTERN    leave matching modules unquantized (glob on names such as\n"
            "                       model.layers.0.mlp.down_proj; repeatable). lm_head, embeddings and\n"
            "                       routers are never quantized\n"
-           "  --propagate MODE     next layer's inputs from the unquantized (default) or quantized layer\n"
+           "  --propagate MODE     next layer's inputs from the unquantized or quantized layer (default:\n"
+           "                       quantized with gptq, unquantized otherwise)\n"
+           "  --gptq-damp F        damping added to diag H as a fraction of its mean (default 0.01;\n"
+           "                       raised 10x up to 3 times when the Cholesky factorization fails)\n"
+           "  --gptq-block N       columns per lazy-update block (default 128)\n"
+           "  --gptq-act-order     quantize columns in order of descending diag H (scales unchanged)\n"
+           "  --gptq-min-tokens N  round linears (experts) that saw fewer tokens to nearest (default 32)\n"
            "  --calib FILE         calibration text, JSON Lines or ids (see strata tokenize --help)\n"
            "  --calib-samples N    windows (default 128)     --calib-seq T   tokens each (default 512)\n"
            "  --seed S             which windows are drawn (default 0)\n"
@@ -83,6 +92,8 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         {"checkpoint-dir", required_argument, NULL, 'C'}, {"save-every", required_argument, NULL, 'e'},
         {"max-memory", required_argument, NULL, 'm'},    {"threads", required_argument, NULL, 'j'},
         {"max-shard-mib", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
+        {"gptq-damp", required_argument, NULL, 'g'},     {"gptq-block", required_argument, NULL, 'B'},
+        {"gptq-act-order", no_argument, NULL, 'A'},      {"gptq-min-tokens", required_argument, NULL, 'T'},
         {0, 0, 0, 0},
     };
     strata_quantize_params params = {0};
@@ -116,8 +127,9 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
             exclude[params.n_exclude++] = optarg;
             break;
         case 'p':
-            if (strcmp(optarg, "quantized") == 0) params.propagate_quantized = true;
-            else if (strcmp(optarg, "unquantized") != 0)
+            if (strcmp(optarg, "quantized") == 0) params.propagate = STRATA_PROPAGATE_QUANTIZED;
+            else if (strcmp(optarg, "unquantized") == 0) params.propagate = STRATA_PROPAGATE_UNQUANTIZED;
+            else
                 return cli_usage_error("quantize", "--propagate must be quantized or unquantized");
             break;
         case 'c': calib_path = optarg; break;
@@ -155,6 +167,19 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         case 'M':
             if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("quantize", "--max-shard-mib must be positive");
             params.max_shard_bytes = (uint64_t)v << 20;
+            break;
+        case 'g':
+            if (!cli_parse_double(optarg, 1e-9, 100, &params.gptq_damp))
+                return cli_usage_error("quantize", "--gptq-damp must be a number in (0, 100]");
+            break;
+        case 'B':
+            if (!cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error("quantize", "--gptq-block must be positive");
+            params.gptq_block = v;
+            break;
+        case 'A': params.gptq_act_order = true; break;
+        case 'T':
+            if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("quantize", "--gptq-min-tokens must be positive");
+            params.gptq_min_tokens = v;
             break;
         case 'h': quantize_help(); return EXIT_OK;
         default: return cli_usage_error("quantize", "unknown option or missing value '%s'", argv[optind - 1]);

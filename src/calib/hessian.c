@@ -38,11 +38,15 @@ strata_status layer_hessians_init(layer_calib *lc)
     return STRATA_OK;
 }
 
+bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c)
+{
+    return lc->hessians && c->hessian >= 0 && lc->linears + lc->hessians[c->hessian].owner == c;
+}
+
 strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens)
 {
-    if (!lc->hessians || c->hessian < 0 || n_tokens == 0) return STRATA_OK;
+    if (!layer_hessians_accumulates(lc, c) || n_tokens == 0) return STRATA_OK;
     calib_hessian *hg = &lc->hessians[c->hessian];
-    if (lc->linears + hg->owner != c) return STRATA_OK;
     size_t K = (size_t)hg->n_in;
     if (!hg->h) {
         hg->h = calloc(K * K, sizeof *hg->h);

@@ -81,6 +81,10 @@ bool module_excluded(const char *name, const char *const *patterns, size_t n_pat
 
 /* Hooks of the calibration pass: input amax, token counts, samples, k/v cache amax. */
 forward_hooks calib_observer_hooks(layer_calib *lc);
+/* Hooks of GPTQ's Hessian pass for schemes that quantize inputs: Hessians of the
+ * quantized inputs, with quantized inputs and unquantized weights. (For weight-only
+ * schemes the calibration pass accumulates them.) */
+forward_hooks calib_hessian_hooks(layer_calib *lc);
 /* Hooks of the quantized pass: fake-quantized weights (with the decided scales) and inputs. */
 forward_hooks calib_quantizer_hooks(layer_calib *lc);
 
@@ -96,6 +100,8 @@ strata_quant_shape linear_calib_updated_shape(const linear_calib *c, const schem
  * observer hooks accumulate them when present. finish scales the sums by 2/n. */
 strata_status layer_hessians_init(layer_calib *lc);
 strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens);
+/* Whether c's input hook is the one that accumulates its Hessian. */
+bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
 void layer_hessians_finish(layer_calib *lc);
 void layer_hessians_free(layer_calib *lc);
 

@@ -136,8 +136,10 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
                            linear->name, (long long)chunk_first_token);
     if (amax > c->input_amax) c->input_amax = amax;
     c->tokens += n_tokens;
-    strata_status status = layer_hessians_add(lc, c, x, n_tokens);
-    if (status != STRATA_OK) return status;
+    if (lc->scheme->input == INPUT_NONE) {
+        strata_status status = layer_hessians_add(lc, c, x, n_tokens);
+        if (status != STRATA_OK) return status;
+    }
     if (c->quantized && c->sample_rows < CALIB_SAMPLE_ROWS) {
         if (!c->sample) {
             c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));
@@ -199,6 +201,34 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
                          : quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
+}
+
+/* The Hessian pass of a scheme that quantizes inputs: each Hessian accumulates its input
+ * as the deployed engine quantizes it, with the calibrated amax (ModelOpt's GPTQ does
+ * the same), and the layer runs with quantized inputs and unquantized weights. */
+static strata_status observe_quantized_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
+                                             const int64_t *token_index, const float *weights,
+                                             int64_t chunk_first_token)
+{
+    (void)token_index;
+    (void)weights;
+    (void)chunk_first_token;
+    layer_calib *lc = ctx;
+    linear_calib *c = layer_calib_find(lc, linear);
+    if (!c || !layer_hessians_accumulates(lc, c) || n_tokens == 0) return STRATA_OK;
+    size_t n = (size_t)n_tokens * (size_t)linear->n_in;
+    float *xq = malloc(n * sizeof *xq);
+    if (!xq) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the inputs of %s", linear->name);
+    memcpy(xq, x, n * sizeof *xq);
+    strata_status status = scheme_fake_quantize_input(lc->scheme, c->input_amax, xq, n_tokens, linear->n_in);
+    if (status == STRATA_OK) status = layer_hessians_add(lc, c, xq, n_tokens);
+    free(xq);
+    return status;
+}
+
+forward_hooks calib_hessian_hooks(layer_calib *lc)
+{
+    return (forward_hooks){.ctx = lc, .observe_input = observe_quantized_input, .quantize_input = quantize_input};
 }
 
 forward_hooks calib_quantizer_hooks(layer_calib *lc)

@@ -35,6 +35,17 @@ static void unpack_awq(const uint8_t *packed, int64_t rows, int64_t cols, uint8_
         }
 }
 
+/* The INT4 group of a row of K columns with `groups` scales: hf_quant_config.json's
+ * group_size when it fits (the last group of a row may be short), else K / groups when
+ * that divides; 0 when neither does. */
+static int64_t int4_group_size(const strata_model *model, int64_t K, int64_t groups)
+{
+    const strata_quant_info *info = strata_model_quantization(model);
+    int64_t g = info && info->group_size > 0 ? info->group_size : 128;
+    if ((K + g - 1) / g == groups) return g;
+    return K % groups == 0 ? K / groups : 0;
+}
+
 strata_status quantized_weight_f32(const strata_model *model, const strata_linear *linear, const strata_tensor *t,
                                    float *out)
 {
@@ -57,9 +68,9 @@ strata_status quantized_weight_f32(const strata_model *model, const strata_linea
         p.format = STRATA_FORMAT_NVFP4;
         memcpy(&q.global_scale, global->data, 4);
     } else if (t->dtype == STRATA_DTYPE_U8 && scale->dtype == STRATA_DTYPE_F32 && t->n_dims == 2 &&
-               t->shape[0] * 2 == N && scale->n_dims == 2 && scale->shape[1] > 0 && K % scale->shape[1] == 0) {
+               t->shape[0] * 2 == N && scale->n_dims == 2 && scale->shape[1] > 0 &&
+               (p.group_size = int4_group_size(model, K, scale->shape[1])) > 0) {
         p.format = STRATA_FORMAT_INT4_GROUP;
-        p.group_size = K / scale->shape[1];
         unpacked = malloc((size_t)(N * ((K + 1) / 2)));
         if (!unpacked) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", t->name);
         unpack_awq(t->data, N, K, unpacked);

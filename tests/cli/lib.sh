@@ -1,6 +1,6 @@
 # lib.sh — what the CLI test scripts share: a scratch directory ($WORK, removed on exit),
 # run (captures $out, $err, $rc), check (counts and reports), has. Source it after setting
-# the script's name: TEST_NAME=cli . lib.sh
+# the script's name: TEST_NAME=cli . lib.sh. Also same_dir and kill_repeatedly.
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-${TEST_NAME:-test}-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 passed=0
@@ -25,3 +25,22 @@ check() { # check DESCRIPTION CONDITION...
   fi
 }
 has() { [[ "$1" == *"$2"* ]]; }
+# same_dir A B: every file of A exists in B with the same bytes, and B has no others.
+same_dir() {
+  local a=$1 b=$2 f
+  [[ "$(cd "$a" && ls -A | sort)" == "$(cd "$b" && ls -A | sort)" ]] || return 1
+  for f in "$a"/*; do cmp -s "$f" "$b/$(basename "$f")" || { echo "  differs: $(basename "$f")"; return 1; }; done
+}
+# kill_repeatedly N CMD...: starts CMD N times, killing it with SIGKILL after a random
+# 0.10..0.99 s each time (seeded by RANDOM).
+kill_repeatedly() {
+  local n=$1 attempt pid
+  shift
+  for ((attempt = 0; attempt < n; attempt++)); do
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+}

@@ -7,12 +7,6 @@ set -u
 STRATA=${1:?usage: test_quantize.sh path/to/strata}
 TEST_NAME=quantize
 . "$(dirname "$0")/lib.sh"
-# same_dir A B: every file of A exists in B with the same bytes, and B has no others.
-same_dir() {
-  local a=$1 b=$2 f
-  [[ "$(cd "$a" && ls -A | sort)" == "$(cd "$b" && ls -A | sort)" ]] || return 1
-  for f in "$a"/*; do cmp -s "$f" "$b/$(basename "$f")" || { echo "  differs: $(basename "$f")"; return 1; }; done
-}
 
 MODEL=$WORK/model
 "$STRATA" -q generate --arch llama -o "$MODEL" --layers 8 --hidden 256 >/dev/null || { echo "generate failed"; exit 1; }
@@ -54,14 +48,7 @@ check "quantized perplexity differs from bf16" bash -c "! cmp -s '$WORK/ppl_ref'
 
 # --- kill -9 at random moments, then resume: byte-identical ----------------------------
 RANDOM=20261121
-for attempt in 1 2 3 4 5 6; do
-  "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2 \
-    >/dev/null 2>&1 &
-  pid=$!
-  sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-done
+kill_repeatedly 6 "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2
 run "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2
 check "the run after six kills finishes" test "$rc" -eq 0
 check "output after kill -9 and resume is byte-identical" same_dir "$WORK/ref" "$WORK/killed"

@@ -36,6 +36,7 @@ bench: release
 	$(BUILD)/release/bench_forward
 	$(BUILD)/release/bench_tokenizer
 	$(BUILD)/release/bench_quantize
+	$(BUILD)/release/bench_gptq
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
 #include "kernels/linalg.h"
@@ -69,32 +70,59 @@ static void block_task(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* sum over rows of d_r H d_r^T for d (n, K), in row chunks: T = D H by GEMM. */
+/* Row dot products of two (m, K) matrices, summed in double per row. */
+typedef struct dot_job {
+    const float *a, *b;
+    int64_t K;
+    double *rows;
+} dot_job;
+
+static void dot_task(void *ctx, int64_t begin, int64_t end)
+{
+    const dot_job *job = ctx;
+    for (int64_t r = begin; r < end; r++) {
+        double sum = 0;
+        for (int64_t i = 0; i < job->K; i++) sum += (double)job->a[r * job->K + i] * (double)job->b[r * job->K + i];
+        job->rows[r] = sum;
+    }
+}
+
+/* sum over rows of d_r H d_r^T for d (n, K), in chunks of rows: T = D H by GEMM, then
+ * the row dot products of D and T on the pool, added in row order. */
 static strata_status hessian_norm(const float *d, int64_t n, int64_t K, const float *hessian, double *out)
 {
-    enum { CHUNK = 256 };
+    enum { CHUNK = 512 };
     float *t = malloc((size_t)CHUNK * (size_t)K * sizeof *t);
-    if (!t) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for GPTQ's error");
+    double *rows = malloc(CHUNK * sizeof *rows);
+    if (!t || !rows) {
+        free(t);
+        free(rows);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for GPTQ's error");
+    }
     double sum = 0;
     strata_status status = STRATA_OK;
     for (int64_t r0 = 0; status == STRATA_OK && r0 < n; r0 += CHUNK) {
         int64_t m = n - r0 < CHUNK ? n - r0 : CHUNK;
         status = gemm_f32(false, false, m, K, K, 1.0f, d + r0 * K, K, hessian, K, 0.0f, t, K);
-        for (int64_t i = 0; status == STRATA_OK && i < m * K; i++) sum += (double)d[r0 * K + i] * (double)t[i];
+        if (status != STRATA_OK) break;
+        dot_job job = {.a = d + r0 * K, .b = t, .K = K, .rows = rows};
+        pool_parallel_for(m, 8, dot_task, &job);
+        for (int64_t r = 0; r < m; r++) sum += rows[r];
     }
     free(t);
+    free(rows);
     *out = sum;
     return status;
 }
 
-/* tr((W - Q) H (W - Q)^T) / tr(W H W^T); scratch holds n * K floats and may be q. */
+/* tr((W - Q) H (W - Q)^T) / reference, reference = tr(W H W^T); scratch holds n * K
+ * floats and may be q. */
 static strata_status weighted_error(const float *w, const float *q, int64_t n, int64_t K, const float *hessian,
-                                    float *scratch, double *out)
+                                    double reference, float *scratch, double *out)
 {
-    double reference = 0, error = 0;
-    strata_status status = hessian_norm(w, n, K, hessian, &reference);
+    double error = 0;
     for (int64_t i = 0; i < n * K; i++) scratch[i] = w[i] - q[i];
-    if (status == STRATA_OK) status = hessian_norm(scratch, n, K, hessian, &error);
+    strata_status status = hessian_norm(scratch, n, K, hessian, &error);
     *out = reference > 0 ? error / reference : 0;
     return status;
 }
@@ -229,7 +257,11 @@ strata_status gptq_quantize(const strata_quant_params *params, const float *hess
     }
     if (perm) status = apply_act_order(h, w, n_out, K, perm);
     if (status != STRATA_OK) goto done;
-    if (!factorize(h, K, options->damp, hinv, &report->damp)) {
+    double t0 = seconds_now();
+    bool factorized = factorize(h, K, options->damp, hinv, &report->damp);
+    double t1 = seconds_now();
+    report->seconds_factorize = t1 - t0;
+    if (!factorized) {
         report->outcome = GPTQ_RTN_NOT_POSITIVE_DEFINITE;
         memcpy(w, rtn, n * sizeof *w);
     } else {
@@ -243,8 +275,14 @@ strata_status gptq_quantize(const strata_quant_params *params, const float *hess
         }
     }
     if (status == STRATA_OK) status = quant_codes_with_scales(params, w, n_out, K, q, NULL);
-    if (status == STRATA_OK) status = weighted_error(original, rtn, n_out, K, hessian, rtn, &report->error_rtn);
-    if (status == STRATA_OK) status = weighted_error(original, w, n_out, K, hessian, rtn, &report->error_gptq);
+    double t2 = seconds_now();
+    report->seconds_update = t2 - t1;
+    double reference = 0;
+    if (status == STRATA_OK) status = hessian_norm(original, n_out, K, hessian, &reference);
+    if (status == STRATA_OK)
+        status = weighted_error(original, rtn, n_out, K, hessian, reference, rtn, &report->error_rtn);
+    if (status == STRATA_OK) status = weighted_error(original, w, n_out, K, hessian, reference, rtn, &report->error_gptq);
+    report->seconds_errors = seconds_now() - t2;
 done:
     free(original);
     free(rtn);

@@ -35,6 +35,8 @@ typedef struct gptq_report {
     int64_t dead_columns;   /* input columns no token ever touched (diag H == 0) */
     double error_rtn;       /* Hessian-weighted relative error tr(D H D^T) / tr(W H W^T), D = W - Q, */
     double error_gptq;      /* of round-to-nearest and of the result (equal when GPTQ fell back) */
+    /* Wall time of the phases (for bench/gptq; never written to an output): */
+    double seconds_factorize, seconds_update, seconds_errors;
 } gptq_report;
 
 /* How many times the damping is multiplied by 10 after a failed factorization. */

@@ -389,28 +389,29 @@ strata_status checkpoint_commit(checkpoint *ck, int completed, const act_store *
     return status;
 }
 
-static strata_status read_f64(const strata_safetensors *st, const char *path, const char *module, const char *what,
-                              double *out, int64_t n)
+/* Copies tensor "<module>.<what>" of the layer file, which must be of dtype and n_bytes. */
+static strata_status read_state(const strata_safetensors *st, const char *path, const char *module, const char *what,
+                                strata_dtype dtype, void *out, size_t n_bytes)
 {
     char name[600];
     snprintf(name, sizeof name, "%s.%s", module, what);
     const strata_tensor *t = strata_safetensors_find(st, name);
-    if (!t || t->dtype != STRATA_DTYPE_F64 || t->n_elements != n)
+    if (!t || t->dtype != dtype || t->n_bytes != n_bytes)
         return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: tensor %s missing or malformed", path, name);
-    memcpy(out, t->data, (size_t)n * sizeof *out);
+    memcpy(out, t->data, n_bytes);
     return STRATA_OK;
+}
+
+static strata_status read_f64(const strata_safetensors *st, const char *path, const char *module, const char *what,
+                              double *out, int64_t n)
+{
+    return read_state(st, path, module, what, STRATA_DTYPE_F64, out, (size_t)n * sizeof *out);
 }
 
 static strata_status read_bytes(const strata_safetensors *st, const char *path, const char *module, const char *what,
                                 void *out, size_t n)
 {
-    char name[600];
-    snprintf(name, sizeof name, "%s.%s", module, what);
-    const strata_tensor *t = strata_safetensors_find(st, name);
-    if (!t || t->dtype != STRATA_DTYPE_U8 || t->n_bytes != n)
-        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: tensor %s missing or of the wrong size", path, name);
-    memcpy(out, t->data, n);
-    return STRATA_OK;
+    return read_state(st, path, module, what, STRATA_DTYPE_U8, out, n);
 }
 
 /* GPTQ's state of a linear, when the checkpoint has it. */

@@ -214,15 +214,23 @@ static strata_status check_buffers(const quant_plan *plan, const strata_qtensor 
     return STRATA_OK;
 }
 
-strata_status strata_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
-                              int64_t cols, strata_qtensor *out)
+/* Checks the arguments, then runs the passes (see run). */
+static strata_status quantize_checked(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                      int64_t rows, int64_t cols, const float *clip, bool codes, strata_qtensor *out,
+                                      float *dequantized)
 {
     quant_plan plan;
     strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
     if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize: NULL input");
     if (status == STRATA_OK) status = check_buffers(&plan, out);
     if (status != STRATA_OK) return status;
-    return run(&plan, src, NULL, true, out, NULL);
+    return run(&plan, src, clip, codes, out, dequantized);
+}
+
+strata_status strata_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                              int64_t cols, strata_qtensor *out)
+{
+    return quantize_checked(params, dtype, src, rows, cols, NULL, true, out, NULL);
 }
 
 typedef struct dequant_job {
@@ -258,12 +266,7 @@ strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dty
                                    int64_t rows, int64_t cols, const float *clip, strata_qtensor *out,
                                    float *dequantized)
 {
-    quant_plan plan;
-    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
-    if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize: NULL input");
-    if (status == STRATA_OK) status = check_buffers(&plan, out);
-    if (status != STRATA_OK) return status;
-    return run(&plan, src, clip, true, out, dequantized);
+    return quantize_checked(params, dtype, src, rows, cols, clip, true, out, dequantized);
 }
 
 strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
@@ -299,12 +302,7 @@ strata_status strata_fake_quantize(const strata_quant_params *params, strata_dty
 strata_status quant_scales_of(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
                               int64_t cols, strata_qtensor *out)
 {
-    quant_plan plan;
-    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
-    if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize: NULL input");
-    if (status == STRATA_OK) status = check_buffers(&plan, out);
-    if (status != STRATA_OK) return status;
-    return run(&plan, src, NULL, false, out, NULL);
+    return quantize_checked(params, dtype, src, rows, cols, NULL, false, out, NULL);
 }
 
 strata_status quant_codes_with_scales(const strata_quant_params *params, const float *values, int64_t rows,

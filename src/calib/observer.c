@@ -73,23 +73,12 @@ strata_status linear_calib_alloc_updated(linear_calib *c, const scheme_info *sch
     strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
     strata_quant_shape shape;
     strata_status status = strata_quant_shape_get(&p, c->desc->n_out, c->desc->n_in, &shape);
-    if (status != STRATA_OK) return status;
-    c->updated = (strata_qtensor){.codes = malloc(shape.code_bytes + 1), .scales = malloc(shape.scale_bytes + 1),
-                                  .zero_points = shape.zero_point_bytes ? malloc(shape.zero_point_bytes) : NULL};
-    if (!c->updated.codes || !c->updated.scales || (shape.zero_point_bytes && !c->updated.zero_points)) {
-        linear_calib_free_updated(c);
-        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the quantized weight of %s", c->desc->name);
-    }
-    return STRATA_OK;
+    if (status == STRATA_OK && !quant_qtensor_alloc(&shape, &c->updated))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the quantized weight of %s", c->desc->name);
+    return status;
 }
 
-void linear_calib_free_updated(linear_calib *c)
-{
-    free(c->updated.codes);
-    free(c->updated.scales);
-    free(c->updated.zero_points);
-    c->updated = (strata_qtensor){0};
-}
+void linear_calib_free_updated(linear_calib *c) { quant_qtensor_free(&c->updated); }
 
 void layer_calib_release_updated(layer_calib *lc)
 {
@@ -136,10 +125,9 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
                            linear->name, (long long)chunk_first_token);
     if (amax > c->input_amax) c->input_amax = amax;
     c->tokens += n_tokens;
-    if (lc->scheme->input == INPUT_NONE) {
-        strata_status status = layer_hessians_add(lc, c, x, n_tokens);
-        if (status != STRATA_OK) return status;
-    }
+    /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme). */
+    strata_status status = layer_hessians_add(lc, c, x, n_tokens);
+    if (status != STRATA_OK) return status;
     if (c->quantized && c->sample_rows < CALIB_SAMPLE_ROWS) {
         if (!c->sample) {
             c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));

@@ -121,13 +121,9 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     size_t n = (size_t)N * (size_t)K;
     bool fakequant = e->format == STRATA_EXPORT_FAKEQUANT, updated = c->updated.codes != NULL;
     float *w = updated && !fakequant ? NULL : malloc(n * sizeof *w);
-    strata_qtensor own = {0};
-    if (!updated)
-        own = (strata_qtensor){.codes = malloc(shape.code_bytes + 1), .scales = malloc(shape.scale_bytes + 1),
-                               .zero_points = malloc(shape.zero_point_bytes + 1)};
     uint16_t *bf16 = fakequant ? malloc(n * sizeof *bf16) : NULL;
-    if ((!w && (!updated || fakequant)) || (!updated && (!own.codes || !own.scales || !own.zero_points)) ||
-        (fakequant && !bf16))
+    strata_qtensor own = {0};
+    if ((!w && (!updated || fakequant)) || (fakequant && !bf16) || (!updated && !quant_qtensor_alloc(&shape, &own)))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->weight);
     const strata_qtensor *q = updated ? &c->updated : &own;
     if (status == STRATA_OK && updated && fakequant) {
@@ -146,9 +142,7 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     }
     if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
     free(w);
-    free(own.codes);
-    free(own.scales);
-    free(own.zero_points);
+    quant_qtensor_free(&own);
     free(bf16);
     if (status != STRATA_OK) return strata_fail_context(status, "exporting %s", l->name);
     return STRATA_OK;

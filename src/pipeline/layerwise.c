@@ -215,13 +215,12 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
 static strata_status calibrate_layer(run *r, layer_calib *lc)
 {
     const strata_quantize_params *p = r->params;
-    int passes = r->gptq && r->scheme->input != INPUT_NONE ? 3 : 2;
-    progress_begin_layer(&r->progress, passes * p->n_samples * p->seq_len);
-    layer_weights lw;
     /* GPTQ's Hessians come from the inputs as deployed: the calibration pass's for
      * weight-only schemes, a pass with quantized inputs (and the amax just observed)
      * otherwise. */
     bool hessian_pass = r->gptq && r->scheme->input != INPUT_NONE;
+    progress_begin_layer(&r->progress, (hessian_pass ? 3 : 2) * p->n_samples * p->seq_len);
+    layer_weights lw;
     strata_status status = r->gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
     if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc);

@@ -80,6 +80,11 @@ strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dty
 strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
                                  int64_t cols, const float *clip, float *dst);
 
+/* Buffers for a quantized tensor of the given shape (zero points only when it has them);
+ * false when out of memory (nothing left allocated). free leaves q zeroed. */
+bool quant_qtensor_alloc(const strata_quant_shape *shape, strata_qtensor *q);
+void quant_qtensor_free(strata_qtensor *q);
+
 /* Scales fixed from one tensor, codes from another (GPTQ): quant_scales_of computes only
  * the scales strata_quantize would give src (into out->scales, zero_points and
  * global_scale; codes untouched); quant_codes_with_scales then writes the codes of

@@ -277,20 +277,34 @@ strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype
     if (status == STRATA_OK && (!src || !dst))
         status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_fake_quantize: NULL buffer");
     if (status != STRATA_OK) return status;
-    strata_qtensor q = {
-        .codes = malloc(plan.shape.code_bytes ? plan.shape.code_bytes : 1),
-        .scales = malloc(plan.shape.scale_bytes ? plan.shape.scale_bytes : 1),
-        .zero_points = plan.shape.zero_point_bytes ? malloc(plan.shape.zero_point_bytes) : NULL,
-    };
-    if (!q.codes || !q.scales || (plan.shape.zero_point_bytes && !q.zero_points))
+    strata_qtensor q;
+    if (!quant_qtensor_alloc(&plan.shape, &q))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing a [%lld, %lld] tensor",
                              (long long)rows, (long long)cols);
     /* In place (dst == src) is safe: each row is read completely before it is written. */
     if (status == STRATA_OK) status = run(&plan, src, clip, true, &q, dst);
-    free(q.codes);
-    free(q.scales);
-    free(q.zero_points);
+    quant_qtensor_free(&q);
     return status;
+}
+
+bool quant_qtensor_alloc(const strata_quant_shape *shape, strata_qtensor *q)
+{
+    *q = (strata_qtensor){
+        .codes = malloc(shape->code_bytes ? shape->code_bytes : 1),
+        .scales = malloc(shape->scale_bytes ? shape->scale_bytes : 1),
+        .zero_points = shape->zero_point_bytes ? malloc(shape->zero_point_bytes) : NULL,
+    };
+    if (q->codes && q->scales && (!shape->zero_point_bytes || q->zero_points)) return true;
+    quant_qtensor_free(q);
+    return false;
+}
+
+void quant_qtensor_free(strata_qtensor *q)
+{
+    free(q->codes);
+    free(q->scales);
+    free(q->zero_points);
+    *q = (strata_qtensor){0};
 }
 
 strata_status strata_fake_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,

@@ -589,6 +589,9 @@ typedef enum strata_scheme {
     STRATA_SCHEME_NVFP4_WEIGHT_ONLY,/* "nvfp4-weight-only": W4A16 */
     STRATA_SCHEME_INT8,             /* "int8": per-channel int8 weights only (W8A16) */
     STRATA_SCHEME_INT4,             /* "int4": group-wise (128) symmetric int4 weights only (W4A16) */
+    STRATA_SCHEME_MXFP4,            /* "mxfp4": W4A4 MXFP4, weights and dynamic inputs in 32-blocks (E8M0) */
+    STRATA_SCHEME_INT4_ASYM,        /* "int4-asym": group-wise (128) int4 with zero points, weight only;
+                                     * ModelOpt has no such format: fakequant export only */
     STRATA_SCHEME_COUNT
 } strata_scheme;
 

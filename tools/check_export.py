@@ -30,7 +30,8 @@ OUT_DIR and runs a short forward (2 x 32 fixed random tokens), failing on non-fi
     dequantizes every quantized linear itself, with ModelOpt's layouts as the golden files
     record them (FP8 per-tensor/per-channel: code * weight_scale; NVFP4/W4A16_NVFP4: uint8
     [out, in/2], low nibble = even column, E2M1 * E4M3 weight_scale [out, in/16] *
-    weight_scale_2; INT8 W8A16: int8 * weight_scale[out]; INT4 W4A16_AWQ: uint8 [out/2, in],
+    weight_scale_2; MXFP4 (quant_algo "mxfp4"): uint8 [out, in/2] as NVFP4, uint8 E8M0
+    weight_scale [out, in/32] = 2^(e - 127); INT8 W8A16: int8 * weight_scale[out]; INT4 W4A16_AWQ: uint8 [out/2, in],
     low nibble = even row, two's complement, * weight_scale [out, in/128], times
     pre_quant_scale [in] when present), builds the model from config.json with
     AutoModelForCausalLM.from_config and loads the result strictly. input_scale, k_scale,
@@ -261,8 +262,13 @@ def dequantize(prefix, shape, get, consumed, problems):
     import torch
     out_f, in_f = shape
     w = get(prefix + "weight")
-    s = get(prefix + "weight_scale").float()
+    s_raw = get(prefix + "weight_scale")
+    s = s_raw.float()
     consumed.update({prefix + "weight", prefix + "weight_scale"})
+    if s_raw.dtype == torch.uint8:  # MXFP4: E8M0 exponents, 2^(e - 127); 255 is NaN
+        if (s_raw == 255).any():
+            problems.append(f"{prefix}weight_scale: E8M0 NaN (255)")
+        s = torch.exp2(s - 127.0)
     if not torch.isfinite(s).all() or (s < 0).any():
         problems.append(f"{prefix}weight_scale: non-finite or negative values")
     if w.dtype == torch.float8_e4m3fn:
@@ -291,6 +297,11 @@ def dequantize(prefix, shape, get, consumed, problems):
         codes = torch.stack([w & 0xF, w >> 4], -1).reshape(out_f, in_f).long()
         block = in_f // s.shape[1]
         result = lut[codes] * s.repeat_interleave(block, 1) * s2.reshape(())
+    elif w.dtype == torch.uint8 and list(w.shape) == [out_f, in_f // 2] and s_raw.dtype == torch.uint8:
+        lut = torch.tensor(E2M1)
+        codes = torch.stack([w & 0xF, w >> 4], -1).reshape(out_f, in_f).long()
+        block = in_f // s.shape[1]
+        result = lut[codes] * s.repeat_interleave(block, 1)
     elif w.dtype == torch.uint8 and list(w.shape) == [out_f // 2, in_f]:
         lo, hi = (w & 0xF).to(torch.int16), (w >> 4).to(torch.int16)
         q = torch.empty(out_f, in_f)

@@ -16,6 +16,8 @@ Cases (tests/golden/export/<case>.json):
     int8                 INT8_WEIGHT_ONLY_CFG             INT8 per-channel, weight only
     int4                 INT4_AWQ_CFG, algorithm "max"    INT4 group 128, weight only (same
                                                           quantizers as INT4_BLOCKWISE_WEIGHT_ONLY_CFG)
+    mxfp4                MXFP4_DEFAULT_CFG                W4A4 MXFP4 (group 32, E8M0 scales, dynamic
+                                                          input blocks)
     fp8-kv-fp8           fp8 + FP8_KV_CFG                 merged as hf_ptq does it
     nvfp4-kv-fp8         nvfp4 + FP8_KV_CFG               (mtq.update_quant_cfg_with_kv_cache_quant)
 
@@ -68,6 +70,7 @@ CASES = {
     "nvfp4-weight-only": ("nvfp4-weight-only", None, "W4A16_NVFP4_CFG", None),
     "int8": ("int8", None, "INT8_WEIGHT_ONLY_CFG", None),
     "int4": ("int4", None, "INT4_AWQ_CFG", "max"),
+    "mxfp4": ("mxfp4", None, "MXFP4_DEFAULT_CFG", None),
     "fp8-kv-fp8": ("fp8", "fp8", "FP8_DEFAULT_CFG", None),
     "nvfp4-kv-fp8": ("nvfp4", "fp8", "NVFP4_DEFAULT_CFG", None),
 }

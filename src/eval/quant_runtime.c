@@ -20,6 +20,7 @@ static input_quant input_of_algo(const char *algo)
     if (strcmp(algo, "FP8") == 0) return INPUT_FP8_STATIC;
     if (strcmp(algo, "NVFP4") == 0) return INPUT_NVFP4;
     if (strcmp(algo, "FP8_PER_CHANNEL_PER_TOKEN") == 0) return INPUT_FP8_PER_TOKEN;
+    if (strcmp(algo, "mxfp4") == 0 || strcmp(algo, "MXFP4") == 0) return INPUT_MXFP4;
     return INPUT_NONE;
 }
 
@@ -65,7 +66,7 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
     quant_runtime *rt = ctx;
     if (!find(rt, linear, rt->side ? "weight_amax" : "weight_scale") || n_tokens == 0) return STRATA_OK;
     float amax = 0;
-    if (rt->input != INPUT_FP8_PER_TOKEN) {
+    if (input_has_static_scale(rt->input)) {
         const strata_tensor *t = find(rt, linear, "input_scale");
         float scale = 0;
         if (!t || t->dtype != STRATA_DTYPE_F32 || t->n_elements != 1)

@@ -167,7 +167,7 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "format", "pt");
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "strata.scheme", e->scheme->name);
     if (status == STRATA_OK)
-        status = strata_safetensors_writer_set_metadata(w, "strata.quant_algo", e->scheme->modelopt_algo);
+        status = strata_safetensors_writer_set_metadata(w, "strata.quant_algo", e->scheme->algo_label);
     for (int i = 0; status == STRATA_OK && i < n_layers; i++) {
         for (size_t l = 0; status == STRATA_OK && l < layers[i].layer->n_linears; l++) {
             const linear_calib *c = &layers[i].linears[l];
@@ -175,7 +175,7 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
             char name[600];
             snprintf(name, sizeof name, "%s.weight_amax", c->desc->name);
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &c->weight_amax, 4);
-            if (status == STRATA_OK && (e->scheme->input == INPUT_FP8_STATIC || e->scheme->input == INPUT_NVFP4)) {
+            if (status == STRATA_OK && input_has_static_scale(e->scheme->input)) {
                 float scale = scheme_input_scale(e->scheme, c->input_amax);
                 snprintf(name, sizeof name, "%s.input_scale", c->desc->name);
                 status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);

@@ -9,6 +9,9 @@
  *   nvfp4-weight-only   the same without input_scale
  *   int8                <m>.weight I8 (N, K), <m>.weight_scale F32 (N)
  *   int4                <m>.weight U8 (N/2, K) two rows per byte, <m>.weight_scale F32 (N, K/128)
+ *   mxfp4               <m>.weight U8 (N, K/2), <m>.weight_scale U8 E8M0 (N, K/32); inputs are
+ *                       quantized dynamically, so there is no input_scale
+ *   int4-asym           fakequant only (ModelOpt has no asymmetric INT4)
  * plus the bias when the linear has one, and <k_proj>.k_scale / <v_proj>.v_scale F32 ()
  * with --kv-cache fp8. The fakequant format writes <m>.weight as bf16 of the dequantized
  * values instead, and nothing else.
@@ -85,6 +88,12 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
         if (status == STRATA_OK) status = add_scalar(e, m, "weight_scale_2", q->global_scale);
         break;
     }
+    case STRATA_FORMAT_MXFP4: {
+        int64_t s[2] = {N, shape->code_row_bytes}, scale[2] = {shape->scale_rows, shape->scale_cols};
+        status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, q->codes);
+        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_U8, 2, scale, q->scales);
+        break;
+    }
     case STRATA_FORMAT_INT4_GROUP: {
         size_t bytes = strata_pack_int4_size(STRATA_INT4_MODELOPT_AWQ, N, K);
         if (bytes == 0)
@@ -103,7 +112,7 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", l->weight,
                            strata_format_get(e->scheme->weight_format)->name);
     }
-    if (status == STRATA_OK && (e->scheme->input == INPUT_FP8_STATIC || e->scheme->input == INPUT_NVFP4))
+    if (status == STRATA_OK && input_has_static_scale(e->scheme->input))
         status = add_scalar(e, m, "input_scale", scheme_input_scale(e->scheme, c->input_amax));
     return status;
 }

@@ -34,8 +34,9 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
     double weight_error_sum = 0, rtn_sum = 0, gptq_sum = 0;
     strbuf_printf(&sb, "strata %s quantization summary\n", strata_version());
     strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
-    strbuf_printf(&sb, "scheme       %s (ModelOpt %s), algorithm %s, KV cache %s, export %s\n",
-                  strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo, p->algo ? p->algo : "max",
+    strbuf_printf(&sb, "scheme       %s (%s %s), algorithm %s, KV cache %s, export %s\n",
+                  strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo ? "ModelOpt" : "strata",
+                  scheme_get(p->scheme)->algo_label, p->algo ? p->algo : "max",
                   p->kv_cache_fp8 ? "fp8" : "unquantized", p->format == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt");
     strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
                   (long long)p->n_samples, (long long)p->seq_len, p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
@@ -100,7 +101,7 @@ static sjson *summary_json(const strata_quantize_params *p, const strata_arch *a
               sjson_set(root, "version", sjson_new_string(strata_version())) &&
               sjson_set(root, "model", sjson_new_string(p->model_dir)) &&
               sjson_set(root, "scheme", sjson_new_string(strata_scheme_name(p->scheme))) &&
-              sjson_set(root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->modelopt_algo)) &&
+              sjson_set(root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->algo_label)) &&
               sjson_set(root, "algorithm", sjson_new_string(p->algo ? p->algo : "max")) &&
               sjson_set(root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null()) &&
               sjson_set(root, "calib_samples", sjson_new_int(p->n_samples)) &&

@@ -67,6 +67,8 @@ strata_status quantized_weight_f32(const strata_model *model, const strata_linea
                                t->name);
         p.format = STRATA_FORMAT_NVFP4;
         memcpy(&q.global_scale, global->data, 4);
+    } else if (t->dtype == STRATA_DTYPE_U8 && scale->dtype == STRATA_DTYPE_U8) {
+        p.format = STRATA_FORMAT_MXFP4; /* E2M1 pairs, E8M0 scale per 32 */
     } else if (t->dtype == STRATA_DTYPE_U8 && scale->dtype == STRATA_DTYPE_F32 && t->n_dims == 2 &&
                t->shape[0] * 2 == N && scale->n_dims == 2 && scale->shape[1] > 0 &&
                (p.group_size = int4_group_size(model, K, scale->shape[1])) > 0) {

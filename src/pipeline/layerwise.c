@@ -272,6 +272,9 @@ static strata_status check_params(const strata_quantize_params *p)
     if (!scheme_get(p->scheme)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown scheme %d", (int)p->scheme);
     if (p->format != STRATA_EXPORT_MODELOPT && p->format != STRATA_EXPORT_FAKEQUANT)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown export format %d", (int)p->format);
+    if (p->format == STRATA_EXPORT_MODELOPT && !scheme_get(p->scheme)->modelopt_algo)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format (ModelOpt exports symmetric INT4 "
+                           "only); use --format fakequant", strata_scheme_name(p->scheme));
     if (!p->tokens || p->n_samples <= 0 || p->seq_len <= 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize needs calibration tokens (got %lld samples of %lld)",
                            (long long)p->n_samples, (long long)p->seq_len);
@@ -470,6 +473,9 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     if (p.gptq_damp == 0) p.gptq_damp = 0.01;
     if (p.gptq_block == 0) p.gptq_block = 128;
     if (p.gptq_min_tokens == 0) p.gptq_min_tokens = 32;
+    /* Refused settings leave no output directory behind. */
+    strata_status checked = check_params(&p);
+    if (checked != STRATA_OK) return checked;
     /* Absolute paths: the checkpoint records them for strata resume from anywhere. */
     char *model_dir = p.model_dir ? realpath(p.model_dir, NULL) : NULL;
     if (p.model_dir && !model_dir)

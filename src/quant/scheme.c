@@ -6,14 +6,18 @@
 #include <string.h>
 
 static const scheme_info SCHEMES[STRATA_SCHEME_COUNT] = {
-    [STRATA_SCHEME_FP8] = {"fp8", STRATA_FORMAT_FP8_TENSOR, 0, INPUT_FP8_STATIC, "FP8", true},
+    [STRATA_SCHEME_FP8] = {"fp8", STRATA_FORMAT_FP8_TENSOR, 0, INPUT_FP8_STATIC, "FP8", "FP8", true},
     [STRATA_SCHEME_FP8_DYNAMIC] = {"fp8-dynamic", STRATA_FORMAT_FP8_CHANNEL, 0, INPUT_FP8_PER_TOKEN,
-                                   "FP8_PER_CHANNEL_PER_TOKEN", false},
-    [STRATA_SCHEME_NVFP4] = {"nvfp4", STRATA_FORMAT_NVFP4, 0, INPUT_NVFP4, "NVFP4", true},
+                                   "FP8_PER_CHANNEL_PER_TOKEN", "FP8_PER_CHANNEL_PER_TOKEN", false},
+    [STRATA_SCHEME_NVFP4] = {"nvfp4", STRATA_FORMAT_NVFP4, 0, INPUT_NVFP4, "NVFP4", "NVFP4", true},
     [STRATA_SCHEME_NVFP4_WEIGHT_ONLY] = {"nvfp4-weight-only", STRATA_FORMAT_NVFP4, 0, INPUT_NONE, "W4A16_NVFP4",
-                                         true},
-    [STRATA_SCHEME_INT8] = {"int8", STRATA_FORMAT_INT8_CHANNEL, 0, INPUT_NONE, "W8A16", false},
-    [STRATA_SCHEME_INT4] = {"int4", STRATA_FORMAT_INT4_GROUP, 128, INPUT_NONE, "W4A16_AWQ", false},
+                                         "W4A16_NVFP4", true},
+    [STRATA_SCHEME_INT8] = {"int8", STRATA_FORMAT_INT8_CHANNEL, 0, INPUT_NONE, "W8A16", "W8A16", false},
+    [STRATA_SCHEME_INT4] = {"int4", STRATA_FORMAT_INT4_GROUP, 128, INPUT_NONE, "W4A16_AWQ", "W4A16_AWQ", false},
+    /* ModelOpt's MXFP4_DEFAULT_CFG; its exporter writes quant_algo "mxfp4" in lower case. */
+    [STRATA_SCHEME_MXFP4] = {"mxfp4", STRATA_FORMAT_MXFP4, 0, INPUT_MXFP4, "mxfp4", "mxfp4", false},
+    [STRATA_SCHEME_INT4_ASYM] = {"int4-asym", STRATA_FORMAT_INT4_GROUP_ASYM, 128, INPUT_NONE, NULL, "W4A16_ASYM",
+                                 false},
 };
 
 const scheme_info *scheme_get(strata_scheme scheme)
@@ -54,6 +58,10 @@ strata_status scheme_fake_quantize_input_amax(const scheme_info *s, float amax, 
         p.amax = 0;
         break;
     case INPUT_NVFP4: p.format = STRATA_FORMAT_NVFP4; break;
+    case INPUT_MXFP4:
+        p.format = STRATA_FORMAT_MXFP4;
+        p.amax = 0;
+        break;
     }
     return strata_fake_quantize(&p, STRATA_DTYPE_F32, x, rows, cols, x);
 }

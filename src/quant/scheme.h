@@ -12,14 +12,23 @@ typedef enum input_quant {
     INPUT_FP8_STATIC,      /* one calibrated per-tensor scale: amax / 448 */
     INPUT_FP8_PER_TOKEN,   /* dynamic: one scale per token (row), computed at run time */
     INPUT_NVFP4,           /* calibrated global scale amax / (6 * 448), dynamic 16-element blocks */
+    INPUT_MXFP4,           /* dynamic: E8M0 scale per 32-element block, computed at run time */
 } input_quant;
+
+/* Whether the scheme stores a calibrated input_scale per linear. */
+static inline bool input_has_static_scale(input_quant input)
+{
+    return input == INPUT_FP8_STATIC || input == INPUT_NVFP4;
+}
 
 typedef struct scheme_info {
     const char *name;             /* "fp8" */
     strata_format weight_format;
     int64_t group_size;           /* INT4 group; 0 otherwise */
     input_quant input;
-    const char *modelopt_algo;    /* hf_quant_config.json quant_algo */
+    const char *modelopt_algo;    /* hf_quant_config.json quant_algo; NULL: no ModelOpt export */
+    const char *algo_label;       /* what summaries and fakequant metadata call it: the
+                                   * ModelOpt name, or strata's own where ModelOpt has none */
     bool share_group_amax;        /* fused groups share the tensor-level weight scale */
 } scheme_info;
 

@@ -2,7 +2,8 @@
 # test_gptq.sh STRATA — strata quantize --algo gptq as a user meets it, on a generated model:
 # the output and its summary, kill -9 at random moments then resume (byte-identical, the
 # updated weights come back from the checkpoint), strata resume, round-to-nearest fallback
-# (identical to --algo max), W4A4 NVFP4 with its Hessian pass, bad flags; with ../shared,
+# (identical to --algo max), W4A4 NVFP4 with its Hessian pass, MXFP4 and asymmetric INT4
+# (fakequant only, zero points through the checkpoint), bad flags; with ../shared,
 # the quality target on llama-19m (INT4 GPTQ beats round-to-nearest).
 set -u
 STRATA=${1:?usage: test_gptq.sh path/to/strata}
@@ -74,6 +75,39 @@ check "nvfp4 gptq with act-order exits 0" test "$rc" -eq 0
 check "its summary says act-order" grep -q 'act-order yes' "$WORK/nvfp4/quant_summary.txt"
 run "$STRATA" eval "$WORK/nvfp4" --tokens "$WORK/ids.txt" --window 128
 check "and it evaluates" has "$out" "perplexity"
+
+# --- MXFP4 (W4A4, dynamic inputs) and asymmetric INT4 ----------------------------------------
+run "$STRATA" quantize "$MODEL" "${CALIB[@]}" -o "$WORK/mxfp4" --scheme mxfp4 --algo gptq
+check "mxfp4 gptq exits 0" test "$rc" -eq 0
+check "hf_quant_config says mxfp4, as ModelOpt writes it" grep -q '"quant_algo": "mxfp4"' "$WORK/mxfp4/hf_quant_config.json"
+run "$STRATA" inspect "$WORK/mxfp4"
+check "inspect attributes every mxfp4 tensor" has "$out" "unexpected    0"
+check "mxfp4 has no input_scale (inputs are quantized dynamically)" bash -c "! grep -qa 'input_scale' '$WORK/mxfp4/model.safetensors'"
+run "$STRATA" quantize "$MODEL" "${CALIB[@]}" -o "$WORK/mxfp4-fq" --scheme mxfp4 --algo gptq --format fakequant
+run "$STRATA" -q eval "$WORK/mxfp4" --tokens "$WORK/ids.txt" --window 128
+ppl_mx=$out
+check "the mxfp4 output evaluates ($ppl_mx)" has "$ppl_mx" "perplexity"
+run "$STRATA" -q eval "$WORK/mxfp4-fq" --tokens "$WORK/ids.txt" --window 128
+check "fakequant and ModelOpt mxfp4 outputs evaluate the same" test "$out" = "$ppl_mx"
+
+A=("$STRATA" quantize "$MODEL" "${CALIB[@]}" --scheme int4-asym --algo gptq)
+run "${A[@]}" -o "$WORK/asym-modelopt"
+check "int4-asym with the ModelOpt export is refused (exit 1)" test "$rc" -eq 1
+check "saying to use fakequant" has "$err" "use --format fakequant"
+check "and leaving no output directory" test ! -e "$WORK/asym-modelopt"
+run "${A[@]}" -o "$WORK/asym" --format fakequant
+check "int4-asym gptq --format fakequant exits 0" test "$rc" -eq 0
+check "its summary names strata's W4A16_ASYM" grep -q 'int4-asym (strata W4A16_ASYM)' "$WORK/asym/quant_summary.txt"
+run "$STRATA" -q eval "$WORK/asym" --tokens "$WORK/ids.txt" --window 128
+check "the int4-asym output evaluates ($out)" has "$out" "perplexity"
+"${A[@]}" -o "$WORK/asym-half" --format fakequant --checkpoint-dir "$WORK/ckpt-asym" >/dev/null 2>&1 &
+pid=$!
+sleep 1.0
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+run "$STRATA" resume "$WORK/ckpt-asym"
+check "strata resume of an int4-asym GPTQ run (zero points in the checkpoint) finishes" test "$rc" -eq 0
+check "and its output is byte-identical" same_dir "$WORK/asym" "$WORK/asym-half"
 
 # --- bad flags ---------------------------------------------------------------------------
 run "${Q[@]}" -o "$WORK/bad" --gptq-damp 0

@@ -181,6 +181,21 @@ static void test_scheme_input_scales(void **state)
     strata_scheme s;
     assert_true(strata_scheme_from_name("nvfp4-weight-only", &s) && s == STRATA_SCHEME_NVFP4_WEIGHT_ONLY);
     assert_false(strata_scheme_from_name("fp7", &s));
+
+    /* MXFP4 inputs: dynamic E8M0 32-blocks whatever amax is given; no stored input scale. */
+    const scheme_info *mx = scheme_get(STRATA_SCHEME_MXFP4);
+    assert_false(input_has_static_scale(mx->input));
+    float block[32], expected[32];
+    for (int i = 0; i < 32; i++) block[i] = expected[i] = 0.37f * (float)(i - 16);
+    strata_quant_params mxp = {.format = STRATA_FORMAT_MXFP4, .convention = STRATA_CONVENTION_MODELOPT};
+    assert_int_equal(strata_fake_quantize(&mxp, STRATA_DTYPE_F32, expected, 1, 32, expected), STRATA_OK);
+    assert_int_equal(scheme_fake_quantize_input(mx, 123.0f, block, 1, 32), STRATA_OK);
+    assert_memory_equal(block, expected, sizeof block);
+    /* int4-asym has no ModelOpt name, but a label for summaries and fakequant metadata. */
+    const scheme_info *asym = scheme_get(STRATA_SCHEME_INT4_ASYM);
+    assert_null(asym->modelopt_algo);
+    assert_string_equal(asym->algo_label, "W4A16_ASYM");
+    for (int i = 0; i < STRATA_SCHEME_COUNT; i++) assert_non_null(scheme_get((strata_scheme)i)->algo_label);
 }
 
 int main(void)

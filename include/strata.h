@@ -635,6 +635,8 @@ typedef struct strata_quantize_params {
     const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
     size_t n_exclude;
     strata_propagation propagate;  /* the next layer's inputs */
+    bool calib_all_experts;        /* MoE: every token calibrates every expert (the layer output
+                                    * still combines only the top-k); false: the model's routing */
     /* GPTQ (algo "gptq"); 0 takes the default in brackets: */
     double gptq_damp;              /* added to diag H, as a fraction of its mean [0.01] */
     int64_t gptq_block;            /* columns per lazy-update block [128] */

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calib/collective.h"
 #include "calib/gptq.h"
 #include "forward/hooks.h"
 #include "quant/scheme.h"
@@ -104,6 +105,14 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
 void layer_hessians_finish(layer_calib *lc);
 void layer_hessians_free(layer_calib *lc);
+
+/* Peer maximum (moe_sync.c): reduces every linear's input/output amax (MAX) and token
+ * count (SUM) over the participants, then sets each quantized routed expert's input amax
+ * to the maximum over the layer's experts of its family. Every participant calls it for
+ * every layer, with or without tokens. */
+strata_status layer_calib_sync(layer_calib *lc, const calib_collective *coll);
+/* 0: a routed expert's gate/up (reads the MLP input); 1: its down; -1: not a routed expert. */
+int linear_calib_expert_family(const linear_calib *c);
 
 /* The tensor-level amax each quantized linear's weight uses: its own, or its fused
  * group's maximum when the scheme shares one; weights come from the model. */

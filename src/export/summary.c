@@ -27,10 +27,34 @@ static const char *linear_format(const strata_quantize_params *p, const linear_c
     return c->desc->quantizable ? "excluded" : "bf16 (never)";
 }
 
+/* A routed expert that no calibration token reached: its input amax is the peer maximum
+ * and its weight scales come from its weights (GPTQ rounds it to nearest). */
+static bool without_tokens(const linear_calib *c)
+{
+    return c->quantized && linear_calib_expert_family(c) >= 0 && c->tokens == 0;
+}
+
+/* Calibration tokens per routed expert of the layer, from each expert's gate (or up). */
+static void expert_tokens(const layer_calib *lc, int n_experts, int64_t *tokens)
+{
+    for (int e = 0; e < n_experts; e++) tokens[e] = -1;
+    for (size_t l = 0; l < lc->layer->n_linears; l++) {
+        const linear_calib *c = &lc->linears[l];
+        int e = c->desc->expert;
+        if (linear_calib_expert_family(c) == 0 && e < n_experts && tokens[e] < 0) tokens[e] = c->tokens;
+    }
+}
+
+static const char *expert_mode(const strata_quantize_params *p)
+{
+    return p->calib_all_experts ? "all-experts" : "top-k";
+}
+
 static char *summary_text(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
 {
     strbuf sb = {0};
-    int64_t quantized = 0, excluded = 0, n_gptq = 0, n_fallback = 0;
+    int64_t quantized = 0, excluded = 0, n_gptq = 0, n_fallback = 0, n_experts_seen = 0, n_experts_empty = 0;
+    int n_experts = arch->moe.n_experts;
     double weight_error_sum = 0, rtn_sum = 0, gptq_sum = 0;
     strbuf_printf(&sb, "strata %s quantization summary\n", strata_version());
     strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
@@ -45,6 +69,12 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
         strbuf_printf(&sb, "gptq         damping %g of mean(diag H), block %lld, act-order %s, round-to-nearest below %lld tokens\n",
                       p->gptq_damp, (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no",
                       (long long)p->gptq_min_tokens);
+    if (n_experts > 0)
+        strbuf_printf(&sb, "experts      %s: %s; every routed expert's input amax is the layer's peer maximum (gate/up "
+                           "and down separately)\n",
+                      expert_mode(p),
+                      p->calib_all_experts ? "every token calibrates every expert (outputs still top-k)"
+                                           : "calibrated on the tokens the model's router sends them");
     strbuf_printf(&sb, "excluded     lm_head, model.embed_tokens, routers");
     for (size_t i = 0; i < p->n_exclude; i++) strbuf_printf(&sb, ", %s", p->exclude[i]);
     strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; linear output on up to %d sampled "
@@ -60,7 +90,10 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
         for (size_t l = 0; l < lc->layer->n_linears; l++) {
             const linear_calib *c = &lc->linears[l];
             strbuf_printf(&sb, "%-5d %-28s %-18s ", i, short_name(c->desc->name), linear_format(p, c));
-            if (c->quantized)
+            if (c->quantized && c->tokens == 0) /* no input rows to measure an output error on */
+                strbuf_printf(&sb, "%12.6g %12.6g %10lld %11.3e %11s", c->weight_amax, c->input_amax,
+                              (long long)c->tokens, c->weight_error, "-");
+            else if (c->quantized)
                 strbuf_printf(&sb, "%12.6g %12.6g %10lld %11.3e %11.3e", c->weight_amax, c->input_amax,
                               (long long)c->tokens, c->weight_error, c->output_error);
             else
@@ -77,15 +110,35 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
                 strbuf_printf(&sb, "  WARNING %s", gptq_outcome_name(c->gptq.outcome));
                 n_fallback++;
             }
+            if (without_tokens(c)) strbuf_printf(&sb, "  no tokens: peer-max input amax");
             strbuf_printf(&sb, "\n");
             quantized += c->quantized;
             excluded += !c->quantized;
             if (c->quantized) weight_error_sum += c->weight_error;
         }
+        if (lc->layer->is_moe && n_experts > 0) {
+            int64_t *tokens = malloc((size_t)n_experts * sizeof *tokens);
+            if (!tokens) return strbuf_free(&sb), NULL;
+            expert_tokens(lc, n_experts, tokens);
+            int empty = 0;
+            strbuf_printf(&sb, "%-5d %-28s tokens per expert:", i, "(experts)");
+            for (int e = 0; e < n_experts; e++) {
+                strbuf_printf(&sb, " %lld", (long long)(tokens[e] < 0 ? 0 : tokens[e]));
+                empty += tokens[e] == 0;
+            }
+            if (empty) strbuf_printf(&sb, "; %d without tokens (peer-max input scale, weight scales from weights)", empty);
+            strbuf_printf(&sb, "\n");
+            n_experts_seen += n_experts;
+            n_experts_empty += empty;
+            free(tokens);
+        }
         strbuf_printf(&sb, "%-5d %-28s layer output error %.3e\n", i, "(decoder layer)", lc->output_error);
     }
     strbuf_printf(&sb, "\n%lld linears quantized, %lld left in bf16; mean weight error %.3e\n", (long long)quantized,
                   (long long)excluded, quantized ? weight_error_sum / (double)quantized : 0.0);
+    if (n_experts > 0)
+        strbuf_printf(&sb, "experts (%s): %lld of %lld got no calibration tokens; all are quantized\n", expert_mode(p),
+                      (long long)n_experts_empty, (long long)n_experts_seen);
     if (gptq)
         strbuf_printf(&sb, "gptq: %lld linears, mean Hessian-weighted error %.3e (round-to-nearest) -> %.3e; %lld rounded "
                            "to nearest instead (marked WARNING above)\n",
@@ -107,6 +160,7 @@ static sjson *summary_json(const strata_quantize_params *p, const strata_arch *a
               sjson_set(root, "calib_samples", sjson_new_int(p->n_samples)) &&
               sjson_set(root, "calib_seq_len", sjson_new_int(p->seq_len)) &&
               sjson_set(root, "propagate", sjson_new_string(p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized"));
+    if (ok && arch->moe.n_experts > 0) ok = sjson_set(root, "expert_calibration", sjson_new_string(expert_mode(p)));
     for (int i = 0; ok && i < arch->n_layers; i++) {
         const layer_calib *lc = &layers[i];
         sjson *layer = sjson_new_object(), *linears = sjson_new_array();
@@ -119,6 +173,7 @@ static sjson *summary_json(const strata_quantize_params *p, const strata_arch *a
                  sjson_set(o, "format", sjson_new_string(linear_format(p, c))) &&
                  sjson_set(o, "input_amax", sjson_new_real(c->input_amax)) &&
                  sjson_set(o, "tokens", sjson_new_int(c->tokens));
+            if (ok && without_tokens(c)) ok = sjson_set(o, "peer_max_input", sjson_new_bool(true));
             if (ok && c->quantized)
                 ok = sjson_set(o, "weight_amax", sjson_new_real(c->weight_amax)) &&
                      sjson_set(o, "weight_error", sjson_new_real(c->weight_error)) &&

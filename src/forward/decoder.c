@@ -106,7 +106,8 @@ static strata_status chunk_scratch_init(chunk_scratch *s, const strata_arch *a, 
     if (status == STRATA_OK)
         status = linear_scratch_init(&s->linear, config->precision, config->hooks, config->n_hooks, rows,
                                      widest_input(a));
-    if (status == STRATA_OK && a->moe.n_experts > 0) status = moe_scratch_init(&s->moe, a, rows);
+    if (status == STRATA_OK && a->moe.n_experts > 0)
+        status = moe_scratch_init(&s->moe, a, rows, config->observe_all_experts);
     if (status != STRATA_OK) chunk_scratch_free(s);
     return status;
 }

@@ -18,6 +18,7 @@ typedef struct forward_config {
     size_t memory_budget;        /* scratch bytes for one chunk; 0: DECODER_DEFAULT_BUDGET */
     const forward_hooks *hooks;  /* (n_hooks), called in order */
     size_t n_hooks;
+    bool observe_all_experts;    /* MoE: the hooks see every expert on every token (moe.h) */
 } forward_config;
 
 #define DECODER_DEFAULT_BUDGET ((size_t)1 << 30)

@@ -20,10 +20,10 @@ size_t moe_scratch_row_bytes(const strata_arch *arch)
 {
     size_t E = (size_t)arch->moe.n_experts, k = (size_t)arch->moe.top_k, H = (size_t)arch->hidden_size;
     size_t I = (size_t)widest_expert(arch);
-    return E * 4 + k * (4 + 4 + 8 + 4) + H * 4 * 2 + I * 4 * 2;
+    return E * 4 + k * (4 + 4 + 8 + 4) + H * 4 * 2 + I * 4 * 2 + 8 + 4;
 }
 
-strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t max_rows)
+strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t max_rows, bool observe_all)
 {
     size_t rows = (size_t)max_rows, E = (size_t)arch->moe.n_experts, k = (size_t)arch->moe.top_k;
     size_t H = (size_t)arch->hidden_size, I = (size_t)widest_expert(arch);
@@ -39,9 +39,13 @@ strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t 
         .up = malloc(rows * I * sizeof(float)),
         .expert_out = malloc(rows * H * sizeof(float)),
         .tokens_per_expert = calloc(E, sizeof(int64_t)),
+        .observe_all = observe_all,
+        .other_index = observe_all ? malloc(rows * sizeof(int64_t)) : NULL,
+        .other_weight = observe_all ? calloc(rows, sizeof(float)) : NULL,
     };
     if (!s->logits || !s->experts || !s->weights || !s->offsets || !s->token_index || !s->token_weight ||
-        !s->gathered || !s->gate || !s->up || !s->expert_out || !s->tokens_per_expert) {
+        !s->gathered || !s->gate || !s->up || !s->expert_out || !s->tokens_per_expert ||
+        (observe_all && (!s->other_index || !s->other_weight))) {
         moe_scratch_free(s);
         return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for MoE scratch of %lld tokens",
                            (long long)max_rows);
@@ -62,6 +66,8 @@ void moe_scratch_free(moe_scratch *s)
     free(s->up);
     free(s->expert_out);
     free(s->tokens_per_expert);
+    free(s->other_index);
+    free(s->other_weight);
     *s = (moe_scratch){0};
 }
 
@@ -85,6 +91,28 @@ static void group_by_expert(moe_scratch *s, int n_experts, int top_k, int64_t ro
     s->offsets[0] = 0;
 }
 
+/* observe_all: expert e over the tokens not routed to it, for the hooks only (its routed
+ * tokens are s->token_index[begin, begin + n), ascending). */
+static strata_status observe_unrouted(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, int e,
+                                      const float *xn, int64_t rows)
+{
+    int64_t H = lw->arch->hidden_size, begin = s->offsets[e], end = s->offsets[e + 1], m = 0;
+    for (int64_t t = 0, j = begin; t < rows; t++) {
+        if (j < end && s->token_index[j] == t) {
+            j++;
+            continue;
+        }
+        memcpy(s->gathered + m * H, xn + t * H, (size_t)H * sizeof(float));
+        s->other_index[m++] = t;
+    }
+    if (m == 0) return STRATA_OK;
+    linear_input group = linear_input_make(ls, s->gathered, m, H);
+    group.token_index = s->other_index;
+    group.weights = s->other_weight;
+    return linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->gate, s->up,
+                                s->expert_out);
+}
+
 strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
                           float *out)
 {
@@ -101,20 +129,22 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
     memset(out, 0, (size_t)(rows * H) * sizeof *out);
     for (int e = 0; e < E && status == STRATA_OK; e++) {
         int64_t begin = s->offsets[e], n = s->offsets[e + 1] - begin;
-        if (n == 0) continue;
-        for (int64_t i = 0; i < n; i++)
-            memcpy(s->gathered + i * H, xn + s->token_index[begin + i] * H, (size_t)H * sizeof(float));
-        linear_input group = linear_input_make(ls, s->gathered, n, H);
-        group.token_index = s->token_index + begin;
-        group.weights = s->token_weight + begin;
-        status = linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->gate,
-                                      s->up, s->expert_out);
-        for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
-            float w = s->token_weight[begin + i];
-            float *dst = out + s->token_index[begin + i] * H;
-            const float *src = s->expert_out + i * H;
-            for (int64_t c = 0; c < H; c++) dst[c] += src[c] * w;
+        if (n > 0) {
+            for (int64_t i = 0; i < n; i++)
+                memcpy(s->gathered + i * H, xn + s->token_index[begin + i] * H, (size_t)H * sizeof(float));
+            linear_input group = linear_input_make(ls, s->gathered, n, H);
+            group.token_index = s->token_index + begin;
+            group.weights = s->token_weight + begin;
+            status = linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group,
+                                          s->gate, s->up, s->expert_out);
+            for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
+                float w = s->token_weight[begin + i];
+                float *dst = out + s->token_index[begin + i] * H;
+                const float *src = s->expert_out + i * H;
+                for (int64_t c = 0; c < H; c++) dst[c] += src[c] * w;
+            }
         }
+        if (status == STRATA_OK && s->observe_all) status = observe_unrouted(lw, ls, s, e, xn, rows);
     }
     if (status != STRATA_OK || !lw->shared_gate) return status;
 

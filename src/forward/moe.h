@@ -6,6 +6,10 @@
  * exactly its tokens and an expert with no tokens costs nothing. Expert outputs, scaled by
  * the routing weights, are summed per token in ascending expert order (as transformers'
  * index_add_ loop does). qwen2_moe adds a shared expert scaled by a sigmoid gate.
+ *
+ * For calibration with every expert (observe_all), each expert afterwards also runs over
+ * the tokens not routed to it, so the hooks observe every token; those outputs are
+ * discarded and the block's output is exactly the top-k one.
  */
 #ifndef STRATA_FORWARD_MOE_H
 #define STRATA_FORWARD_MOE_H
@@ -25,11 +29,14 @@ typedef struct moe_scratch {
     float *gate, *up;     /* (max_rows, widest expert) */
     float *expert_out;    /* (max_rows, hidden) */
     int64_t *tokens_per_expert; /* (n_experts) counts of the last chunk */
+    bool observe_all;     /* hooks also observe every expert on the tokens routed elsewhere */
+    int64_t *other_index; /* (max_rows) the tokens not routed to one expert */
+    float *other_weight;  /* (max_rows) zeros: their routing weight */
 } moe_scratch;
 
 /* Bytes of moe_scratch per token (excluding what is shared with the dense path). */
 size_t moe_scratch_row_bytes(const strata_arch *arch);
-strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t max_rows);
+strata_status moe_scratch_init(moe_scratch *s, const strata_arch *arch, int64_t max_rows, bool observe_all);
 void moe_scratch_free(moe_scratch *s);
 
 /* out (rows, hidden) = MoE(xn), xn (rows, hidden) the post-attention-normed tokens. */

@@ -72,6 +72,8 @@ strata_status identity_settings(const strata_quantize_params *p, char **text, sj
         ok = ok && sjson_append(exclude, sjson_new_string(p->exclude[i]));
     }
     strbuf_printf(&sb, "] shard_bytes=%llu", (unsigned long long)shard);
+    /* Only when set, so the identity of earlier checkpoints is unchanged. */
+    if (p->calib_all_experts) strbuf_printf(&sb, " calib_all_experts=yes");
     bool gptq = strcmp(algo, "gptq") == 0;
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
@@ -82,6 +84,7 @@ strata_status identity_settings(const strata_quantize_params *p, char **text, sj
          sjson_set(j, "propagate_quantized", sjson_new_bool(p->propagate == STRATA_PROPAGATE_QUANTIZED)) &&
          sjson_set(j, "exclude", exclude) && sjson_set(j, "max_shard_bytes", sjson_new_int((int64_t)shard)) &&
          sjson_set(j, "save_every", sjson_new_int(p->save_every));
+    if (p->calib_all_experts) ok = ok && sjson_set(j, "calib_all_experts", sjson_new_bool(true));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -115,6 +118,9 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     p->algo = sjson_as_string(sjson_get(j, "algo"));
     p->kv_cache_fp8 = kv;
     p->propagate = propagate ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
+    const sjson *all_experts = sjson_get(j, "calib_all_experts");
+    if (all_experts && !sjson_as_bool(all_experts, &p->calib_all_experts))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged calib_all_experts");
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

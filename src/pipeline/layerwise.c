@@ -90,6 +90,7 @@ typedef struct run {
     bool checkpointing;
     exporter ex;
     layer_calib *layers;     /* (n_layers) */
+    calib_collective collective; /* reductions over the participants (one today) */
     progress progress;
     char *partial_dir;
 } run;
@@ -114,12 +115,12 @@ static void add_output_error(layer_calib *lc, const float *ref, const float *q, 
 /* One pass of layer `lw` over every chunk of the store's current buffer. compare: the
  * outputs are compared with (and, when write is set, replace) the next buffer. */
 static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
-                                bool write, bool compare)
+                                bool observe_all_experts, bool write, bool compare)
 {
     const strata_quantize_params *p = r->params;
     int64_t H = r->arch->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences;
     forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
-                             .n_hooks = hooks ? 1 : 0};
+                             .n_hooks = hooks ? 1 : 0, .observe_all_experts = observe_all_experts};
     size_t floats = (size_t)(chunk * seq * H);
     float *x = malloc(floats * sizeof *x), *ref = compare ? malloc(floats * sizeof *ref) : NULL;
     strata_status status = STRATA_OK;
@@ -224,10 +225,13 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     strata_status status = r->gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
     if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc);
+    bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
-        status = layer_pass(r, lc, &lw, &observe, true, false);
+        status = layer_pass(r, lc, &lw, &observe, all_experts, true, false);
+        /* Every layer, with or without experts or tokens: the collective needs everyone. */
+        if (status == STRATA_OK) status = layer_calib_sync(lc, &r->collective);
         if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc);
-        if (status == STRATA_OK && hessian_pass) status = layer_pass(r, lc, &lw, &hessian, false, false);
+        if (status == STRATA_OK && hessian_pass) status = layer_pass(r, lc, &lw, &hessian, all_experts, false, false);
         layer_weights_free(&lw);
     }
     layer_hessians_finish(lc);
@@ -238,7 +242,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     forward_hooks quantize = calib_quantizer_hooks(lc);
     if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, &quantize, 1, &lw);
     if (status == STRATA_OK) {
-        status = layer_pass(r, lc, &lw, &quantize, p->propagate == STRATA_PROPAGATE_QUANTIZED, true);
+        status = layer_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED, true);
         layer_weights_free(&lw);
     }
     if (status == STRATA_OK)
@@ -488,7 +492,7 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     }
     p.model_dir = model_dir;
     p.output_dir = output_dir;
-    run r = {.params = &p};
+    run r = {.params = &p, .collective = calib_collective_local()};
     strata_status status = quantize(&r, result);
     free_run(&r);
     free(model_dir);

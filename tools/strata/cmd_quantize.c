@@ -19,7 +19,7 @@ static void quantize_help(void)
            "                      [--format modelopt|fakequant] [--exclude PATTERN]... [--propagate MODE]\n"
            "                      [--checkpoint-dir DIR] [--save-every K] [--max-memory MIB] [--threads N]\n"
            "                      [--max-shard-mib N] [--gptq-damp F] [--gptq-block N] [--gptq-act-order]\n"
-           "                      [--gptq-min-tokens N]\n"
+           "                      [--gptq-min-tokens N] [--calib-all-experts]\n"
            "\n"
            "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
            "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
@@ -46,6 +46,9 @@ static void quantize_help(void)
            "  --gptq-block N       columns per lazy-update block (default 128)\n"
            "  --gptq-act-order     quantize columns in order of descending diag H (scales unchanged)\n"
            "  --gptq-min-tokens N  round linears (experts) that saw fewer tokens to nearest (default 32)\n"
+           "  --calib-all-experts  MoE: calibrate every expert on every token (the layer output still\n"
+           "                       combines the router's top-k); default: the model's own routing.\n"
+           "                       Either way each expert's input scale is the layer's peer maximum\n"
            "  --calib FILE         calibration text, JSON Lines or ids (see strata tokenize --help)\n"
            "  --calib-samples N    windows (default 128)     --calib-seq T   tokens each (default 512)\n"
            "  --seed S             which windows are drawn (default 0)\n"
@@ -96,7 +99,7 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         {"max-shard-mib", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"gptq-damp", required_argument, NULL, 'g'},     {"gptq-block", required_argument, NULL, 'B'},
         {"gptq-act-order", no_argument, NULL, 'A'},      {"gptq-min-tokens", required_argument, NULL, 'T'},
-        {0, 0, 0, 0},
+        {"calib-all-experts", no_argument, NULL, 'E'},   {0, 0, 0, 0},
     };
     strata_quantize_params params = {0};
     strata_calib_params calib = {.n_samples = 128, .seq_len = 512};
@@ -179,6 +182,7 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
             params.gptq_block = v;
             break;
         case 'A': params.gptq_act_order = true; break;
+        case 'E': params.calib_all_experts = true; break;
         case 'T':
             if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("quantize", "--gptq-min-tokens must be positive");
             params.gptq_min_tokens = v;

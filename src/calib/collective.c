@@ -1,0 +1,25 @@
+/*
+ * collective.c — the single-participant collective (see collective.h).
+ */
+#include "calib/collective.h"
+
+static strata_status local_max_f32(void *ctx, float *values, size_t n)
+{
+    (void)ctx;
+    (void)values;
+    (void)n;
+    return STRATA_OK;
+}
+
+static strata_status local_sum_i64(void *ctx, int64_t *values, size_t n)
+{
+    (void)ctx;
+    (void)values;
+    (void)n;
+    return STRATA_OK;
+}
+
+calib_collective calib_collective_local(void)
+{
+    return (calib_collective){.max_f32 = local_max_f32, .sum_i64 = local_sum_i64};
+}

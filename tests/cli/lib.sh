@@ -1,6 +1,6 @@
 # lib.sh — what the CLI test scripts share: a scratch directory ($WORK, removed on exit),
 # run (captures $out, $err, $rc), check (counts and reports), has. Source it after setting
-# the script's name: TEST_NAME=cli . lib.sh. Also same_dir and kill_repeatedly.
+# the script's name: TEST_NAME=cli . lib.sh. Also same_dir, kill_repeatedly and kill_after.
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-${TEST_NAME:-test}-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 passed=0
@@ -34,13 +34,20 @@ same_dir() {
 # kill_repeatedly N CMD...: starts CMD N times, killing it with SIGKILL after a random
 # 0.10..0.99 s each time (seeded by RANDOM).
 kill_repeatedly() {
-  local n=$1 attempt pid
+  local n=$1 attempt
   shift
   for ((attempt = 0; attempt < n; attempt++)); do
-    "$@" >/dev/null 2>&1 &
-    pid=$!
-    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill_after "0.$((RANDOM % 9 + 1))$((RANDOM % 10))" "$@"
   done
+}
+
+# kill_after SECONDS CMD...: starts CMD and kills it with SIGKILL after SECONDS.
+kill_after() {
+  local seconds=$1 pid
+  shift
+  "$@" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$seconds"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
 }

@@ -48,11 +48,7 @@ check "the run after six kills finishes" test "$rc" -eq 0
 check "GPTQ output after kill -9 and resume is byte-identical" same_dir "$WORK/ref" "$WORK/killed"
 check "the layer checkpoint holds the updated weights" grep -qa 'q_proj.codes' "$WORK/ckpt/layer-00000.safetensors"
 
-"${Q[@]}" -o "$WORK/half" --checkpoint-dir "$WORK/ckpt2" >/dev/null 2>&1 &
-pid=$!
-sleep 1.0
-kill -9 "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+kill_after 1.0 "${Q[@]}" -o "$WORK/half" --checkpoint-dir "$WORK/ckpt2"
 run "$STRATA" resume "$WORK/ckpt2"
 check "strata resume of a GPTQ run finishes" test "$rc" -eq 0
 check "strata resume GPTQ output is byte-identical" same_dir "$WORK/ref" "$WORK/half"
@@ -100,11 +96,7 @@ check "int4-asym gptq --format fakequant exits 0" test "$rc" -eq 0
 check "its summary names strata's W4A16_ASYM" grep -q 'int4-asym (strata W4A16_ASYM)' "$WORK/asym/quant_summary.txt"
 run "$STRATA" -q eval "$WORK/asym" --tokens "$WORK/ids.txt" --window 128
 check "the int4-asym output evaluates ($out)" has "$out" "perplexity"
-"${A[@]}" -o "$WORK/asym-half" --format fakequant --checkpoint-dir "$WORK/ckpt-asym" >/dev/null 2>&1 &
-pid=$!
-sleep 1.0
-kill -9 "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+kill_after 1.0 "${A[@]}" -o "$WORK/asym-half" --format fakequant --checkpoint-dir "$WORK/ckpt-asym"
 run "$STRATA" resume "$WORK/ckpt-asym"
 check "strata resume of an int4-asym GPTQ run (zero points in the checkpoint) finishes" test "$rc" -eq 0
 check "and its output is byte-identical" same_dir "$WORK/asym" "$WORK/asym-half"

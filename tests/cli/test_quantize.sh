@@ -54,11 +54,7 @@ check "the run after six kills finishes" test "$rc" -eq 0
 check "output after kill -9 and resume is byte-identical" same_dir "$WORK/ref" "$WORK/killed"
 
 # A checkpoint stopped half way, finished by strata resume.
-"${Q[@]}" -o "$WORK/half" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt2" >/dev/null 2>&1 &
-pid=$!
-sleep 0.8
-kill -9 "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+kill_after 0.8 "${Q[@]}" -o "$WORK/half" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt2"
 run "$STRATA" resume "$WORK/ckpt2"
 check "strata resume finishes" test "$rc" -eq 0
 check "strata resume output is byte-identical" same_dir "$WORK/ref" "$WORK/half"

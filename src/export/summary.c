@@ -55,6 +55,8 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
     strbuf sb = {0};
     int64_t quantized = 0, excluded = 0, n_gptq = 0, n_fallback = 0, n_experts_seen = 0, n_experts_empty = 0;
     int n_experts = arch->moe.n_experts;
+    int64_t *tokens = n_experts > 0 ? malloc((size_t)n_experts * sizeof *tokens) : NULL; /* per expert of a layer */
+    if (n_experts > 0 && !tokens) return NULL;
     double weight_error_sum = 0, rtn_sum = 0, gptq_sum = 0;
     strbuf_printf(&sb, "strata %s quantization summary\n", strata_version());
     strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
@@ -116,9 +118,7 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
             excluded += !c->quantized;
             if (c->quantized) weight_error_sum += c->weight_error;
         }
-        if (lc->layer->is_moe && n_experts > 0) {
-            int64_t *tokens = malloc((size_t)n_experts * sizeof *tokens);
-            if (!tokens) return strbuf_free(&sb), NULL;
+        if (lc->layer->is_moe && tokens) {
             expert_tokens(lc, n_experts, tokens);
             int empty = 0;
             strbuf_printf(&sb, "%-5d %-28s tokens per expert:", i, "(experts)");
@@ -130,7 +130,6 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
             strbuf_printf(&sb, "\n");
             n_experts_seen += n_experts;
             n_experts_empty += empty;
-            free(tokens);
         }
         strbuf_printf(&sb, "%-5d %-28s layer output error %.3e\n", i, "(decoder layer)", lc->output_error);
     }
@@ -144,6 +143,7 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
                            "to nearest instead (marked WARNING above)\n",
                       (long long)n_gptq, n_gptq ? rtn_sum / (double)n_gptq : 0.0, n_gptq ? gptq_sum / (double)n_gptq : 0.0,
                       (long long)n_fallback);
+    free(tokens);
     return strbuf_ok(&sb) ? strbuf_take(&sb) : (strbuf_free(&sb), NULL);
 }
 

@@ -14,7 +14,10 @@
  *   int4-asym           fakequant only (ModelOpt has no asymmetric INT4)
  * plus the bias when the linear has one, and <k_proj>.k_scale / <v_proj>.v_scale F32 ()
  * with --kv-cache fp8. The fakequant format writes <m>.weight as bf16 of the dequantized
- * values instead, and nothing else.
+ * values instead, and nothing else. Experts stacked in the checkpoint (n_experts, out, in)
+ * are written per expert, <block>.experts.E.<proj>.weight, quantized or not: each expert
+ * was quantized with its own scales, and separate experts are what ModelOpt's export and
+ * vLLM's loaders use.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +120,20 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
     return status;
 }
 
+/* An unquantized linear as <name>.weight with the checkpoint's bytes. A stacked expert's
+ * slice becomes a tensor of its own: the output always stores experts separately, the
+ * layout ModelOpt's export writes and vLLM loads. */
+static strata_status copy_linear(exporter *e, const strata_linear *l)
+{
+    strata_dtype dtype;
+    const void *data;
+    strata_status status = linear_weight_view(e->model, l, &dtype, &data);
+    int64_t s[2] = {l->n_out, l->n_in};
+    if (status == STRATA_OK) status = add(e, l->name, "weight", dtype, 2, s, data);
+    if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
+    return status;
+}
+
 /* Quantizes one linear's weight with its calibrated state (or takes GPTQ's quantized
  * weight) and appends its tensors. */
 static strata_status export_quantized(exporter *e, const linear_calib *c)
@@ -167,8 +184,7 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];
         if (!c->quantized) {
-            status = copy_tensor(e, c->desc->weight);
-            if (status == STRATA_OK && c->desc->bias) status = copy_tensor(e, c->desc->bias);
+            status = copy_linear(e, c->desc);
             continue;
         }
         status = export_quantized(e, c);

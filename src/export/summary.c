@@ -85,13 +85,19 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
     if (gptq)
         strbuf_printf(&sb, "gptq: Hessian-weighted relative error tr(D H D^T)/tr(W H W^T), D = W - Q, of round-to-nearest "
                            "-> of GPTQ\n\n");
-    strbuf_printf(&sb, "%-5s %-28s %-18s %12s %12s %10s %11s %11s\n", "layer", "linear", "format", "weight amax",
+    int width = 28; /* the linear column fits the longest name (Mixtral's experts.E.w1 are longer) */
+    for (int i = 0; i < arch->n_layers; i++)
+        for (size_t l = 0; l < layers[i].layer->n_linears; l++) {
+            int n = (int)strlen(short_name(layers[i].linears[l].desc->name));
+            if (n > width) width = n;
+        }
+    strbuf_printf(&sb, "%-5s %-*s %-18s %12s %12s %10s %11s %11s\n", "layer", width, "linear", "format", "weight amax",
                   "input amax", "tokens", "weight err", "output err");
     for (int i = 0; i < arch->n_layers; i++) {
         const layer_calib *lc = &layers[i];
         for (size_t l = 0; l < lc->layer->n_linears; l++) {
             const linear_calib *c = &lc->linears[l];
-            strbuf_printf(&sb, "%-5d %-28s %-18s ", i, short_name(c->desc->name), linear_format(p, c));
+            strbuf_printf(&sb, "%-5d %-*s %-18s ", i, width, short_name(c->desc->name), linear_format(p, c));
             if (c->quantized && c->tokens == 0) /* no input rows to measure an output error on */
                 strbuf_printf(&sb, "%12.6g %12.6g %10lld %11.3e %11s", c->weight_amax, c->input_amax,
                               (long long)c->tokens, c->weight_error, "-");
@@ -121,7 +127,7 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
         if (lc->layer->is_moe && tokens) {
             expert_tokens(lc, n_experts, tokens);
             int empty = 0;
-            strbuf_printf(&sb, "%-5d %-28s tokens per expert:", i, "(experts)");
+            strbuf_printf(&sb, "%-5d %-*s tokens per expert:", i, width, "(experts)");
             for (int e = 0; e < n_experts; e++) {
                 strbuf_printf(&sb, " %lld", (long long)(tokens[e] < 0 ? 0 : tokens[e]));
                 empty += tokens[e] == 0;
@@ -131,7 +137,7 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
             n_experts_seen += n_experts;
             n_experts_empty += empty;
         }
-        strbuf_printf(&sb, "%-5d %-28s layer output error %.3e\n", i, "(decoder layer)", lc->output_error);
+        strbuf_printf(&sb, "%-5d %-*s layer output error %.3e\n", i, width, "(decoder layer)", lc->output_error);
     }
     strbuf_printf(&sb, "\n%lld linears quantized, %lld left in bf16; mean weight error %.3e\n", (long long)quantized,
                   (long long)excluded, quantized ? weight_error_sum / (double)quantized : 0.0);

@@ -124,6 +124,20 @@ static strata_status locate_weight(const strata_model *model, const strata_linea
     return STRATA_OK;
 }
 
+strata_status linear_weight_view(const strata_model *model, const strata_linear *linear, strata_dtype *dtype,
+                                 const void **data)
+{
+    const strata_tensor *t = NULL;
+    strata_status status = locate_weight(model, linear, &t, data);
+    if (status == STRATA_ERR_NOT_FOUND)
+        return strata_fail(status, "tensor %s is missing from the checkpoint", linear->weight);
+    if (status == STRATA_OK && !floating(t->dtype))
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: tensor %s is %s, not a floating weight", file_of(model, t),
+                           linear->weight, strata_dtype_name(t->dtype));
+    if (status == STRATA_OK) *dtype = t->dtype;
+    return status;
+}
+
 strata_status linear_weight_f32(const strata_model *model, const strata_linear *linear, float *out)
 {
     const strata_tensor *t = NULL;

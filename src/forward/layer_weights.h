@@ -53,6 +53,11 @@ strata_status model_tensor_f32(const strata_model *model, const char *name, size
 /* Reads a linear's (n_out, n_in) weight as fp32, refusing NaN/Inf by file and place. */
 strata_status linear_weight_f32(const strata_model *model, const strata_linear *linear, float *out);
 
+/* Where a linear's (n_out, n_in) floating weight lies in the mapping, unconverted: the
+ * whole tensor, or its slice of a stacked expert tensor (n_experts, rows, n_in). */
+strata_status linear_weight_view(const strata_model *model, const strata_linear *linear, strata_dtype *dtype,
+                                 const void **data);
+
 /* Materializes a whole (n_out, n_in) 2-D tensor as a GEMM weight (used for lm_head). */
 strata_status model_tensor_gemm(const strata_model *model, const char *name, gemm_precision precision,
                                 gemm_weight **out);

@@ -299,11 +299,6 @@ static strata_status check_model(const run *r)
     if (strata_model_quantization(r->model))
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s); strata quantize reads bf16/fp16/fp32 "
                            "checkpoints", r->params->model_dir, strata_model_quantization(r->model)->source);
-    if (a->moe.n_experts > 0 && a->moe.stacked)
-        return strata_fail(STRATA_ERR_UNSUPPORTED,
-                           "%s stores its experts stacked (n_experts, out, in); strata quantize exports experts stored "
-                           "as separate tensors",
-                           r->params->model_dir);
     strata_status status = forward_check_seq_len(a, r->params->seq_len);
     if (status == STRATA_OK)
         status = forward_check_tokens(a, r->params->tokens, r->params->n_samples * r->params->seq_len,

@@ -2,13 +2,17 @@
  * test_moe_calib.c — mixture-of-experts calibration: the peer maximum of the experts'
  * input amax (and that every layer calls the collective), calibration with every expert
  * leaving the layer output unchanged, and a model whose router never picks one expert
- * quantizing completely with finite, nonzero, peer-synced scales.
+ * quantizing completely with finite, nonzero, peer-synced scales, experts stored stacked
+ * quantizing to the same bytes as the same experts stored separately, and the shared MoE
+ * models (qwen3moe-47m, the synthetic Mixtral) calibrated on so little text that some
+ * experts see nothing, still quantized completely.
  */
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "calib/layer_calib.h"
@@ -220,6 +224,39 @@ static void nonzero_block_scales(const strata_safetensors *st, const char *modul
         if (b[i] == 0 || (b[i] & 0x7f) == 0x7f) fail_msg("%s[%llu] is %#x", name, (unsigned long long)i, b[i]);
 }
 
+/* An NVFP4 output of a MoE model: every routed expert of every layer has finite, nonzero
+ * block and global scales, gate and up share the global scale, and every expert's input
+ * scale equals its peers' per family (gate/up, down). The output must also load and run:
+ * its perplexity over a few tokens is finite. */
+static void assert_experts_complete(const char *out, const int32_t *tokens, int64_t n_tokens)
+{
+    strata_model *model;
+    if (strata_model_open(out, &model) != STRATA_OK) fail_msg("%s", strata_last_error());
+    const strata_arch *arch = strata_model_arch(model);
+    const strata_safetensors *st = strata_model_tensors(model);
+    for (int L = 0; L < arch->n_layers; L++) {
+        const strata_layer *layer = &arch->layers[L];
+        float peer[2] = {0, 0}, gate_global = 0;
+        for (size_t k = 0; k < layer->n_linears; k++) {
+            const strata_linear *l = &layer->linears[k];
+            if (l->expert < 0) continue;
+            int family = l->role == STRATA_LINEAR_DOWN;
+            float input = scalar(st, l->name, "input_scale"), global = scalar(st, l->name, "weight_scale_2");
+            nonzero_block_scales(st, l->name);
+            if (peer[family] == 0) peer[family] = input;
+            if (input != peer[family]) fail_msg("%s input_scale %g differs from its peers' %g", l->name, input, peer[family]);
+            if (l->role == STRATA_LINEAR_GATE) gate_global = global;
+            if (l->role == STRATA_LINEAR_UP && global != gate_global)
+                fail_msg("%s weight_scale_2 %g differs from its gate's %g", l->name, global, gate_global);
+        }
+    }
+    strata_eval_params ep = {.window = 8};
+    strata_eval_result er;
+    if (strata_eval_perplexity(model, tokens, n_tokens, &ep, &er) != STRATA_OK) fail_msg("%s", strata_last_error());
+    assert_true(isfinite(er.perplexity) && er.perplexity > 1);
+    strata_model_close(model);
+}
+
 static void quantize(const char *model, const char *out, int32_t *tokens, bool all_experts)
 {
     strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4,
@@ -255,28 +292,8 @@ static void starved_expert_is_quantized_with_peer_scales(void **state)
     int32_t *tokens = calibration_tokens(vocab);
     char *out = test_path(test_dir, "starved-nvfp4");
     quantize(dir, out, tokens, false);
-    char *weights = test_path(out, "model.safetensors"), *summary_path = test_path(out, "quant_summary.json");
-    strata_safetensors *st;
-    assert_int_equal(strata_safetensors_open(weights, &st), STRATA_OK);
-    static const char *const PROJ[3] = {"gate_proj", "up_proj", "down_proj"};
-    for (int L = 0; L < n_layers; L++) {
-        float peer[3] = {0, 0, 0};
-        for (int e = 0; e < E; e++) {
-            float global[3];
-            for (int p = 0; p < 3; p++) {
-                char module[128];
-                snprintf(module, sizeof module, "model.layers.%d.mlp.experts.%d.%s", L, e, PROJ[p]);
-                float input = scalar(st, module, "input_scale");
-                global[p] = scalar(st, module, "weight_scale_2");
-                nonzero_block_scales(st, module);
-                if (e == 0) peer[p] = input;
-                if (input != peer[p]) fail_msg("%s input_scale %g differs from its peers' %g", module, input, peer[p]);
-            }
-            assert_true(global[0] == global[1]); /* w1/w3 share one global scale */
-        }
-        assert_true(peer[0] == peer[1]); /* gate and up read the same input */
-    }
-    strata_safetensors_close(st);
+    char *summary_path = test_path(out, "quant_summary.json");
+    assert_experts_complete(out, tokens, N_SEQ * SEQ_LEN);
     char *summary = test_read_file(summary_path, NULL);
     assert_non_null(strstr(summary, "\"peer_max_input\": true"));
     assert_non_null(strstr(summary, "\"expert_calibration\": \"top-k\""));
@@ -293,11 +310,168 @@ static void starved_expert_is_quantized_with_peer_scales(void **state)
 
     free(summary_all_path);
     free(out_all);
-    free(weights);
     free(summary_path);
     free(out);
     free(tokens);
     free(dir);
+}
+
+/* ---------------------------------------------------------------- stacked experts */
+
+/* The separate-experts form of a stacked checkpoint: each slice of an (n_experts, rows,
+ * in) stack becomes the tensor <block>.experts.E.<proj>.weight; everything else is copied. */
+static char *unstack(const char *stacked_dir, const char *name)
+{
+    strata_model *model;
+    assert_int_equal(strata_model_open(stacked_dir, &model), STRATA_OK);
+    const strata_arch *arch = strata_model_arch(model);
+    assert_true(arch->moe.stacked);
+    const strata_safetensors *st = strata_model_tensors(model);
+    char *dir = test_path(test_dir, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *from = test_path(stacked_dir, "config.json"), *to = test_path(dir, "config.json");
+    size_t length;
+    char *config = test_read_file(from, &length);
+    test_write_file(to, config, length);
+    strata_writer_params wp = {.dir = dir};
+    strata_safetensors_writer *w;
+    assert_int_equal(strata_safetensors_writer_create(&wp, &w), STRATA_OK);
+    for (size_t i = 0; i < strata_safetensors_count(st); i++) {
+        const strata_tensor *t = strata_safetensors_at(st, i);
+        if (t->n_dims != 3) {
+            assert_int_equal(strata_safetensors_writer_add(w, t->name, t->dtype, t->n_dims, t->shape, t->data, t->n_bytes),
+                             STRATA_OK);
+            continue;
+        }
+        size_t row_bytes = (size_t)t->shape[2] * strata_dtype_size(t->dtype);
+        int written = 0;
+        for (int L = 0; L < arch->n_layers; L++)
+            for (size_t k = 0; k < arch->layers[L].n_linears; k++) {
+                const strata_linear *l = &arch->layers[L].linears[k];
+                if (!l->weight || strcmp(l->weight, t->name) != 0) continue;
+                char weight[160];
+                snprintf(weight, sizeof weight, "%s.weight", l->name);
+                const uint8_t *slice = (const uint8_t *)t->data +
+                                       ((size_t)l->stack_index * (size_t)t->shape[1] + (size_t)l->row_offset) * row_bytes;
+                int64_t shape[2] = {l->n_out, l->n_in};
+                assert_int_equal(strata_safetensors_writer_add(w, weight, t->dtype, 2, shape, slice,
+                                                               (uint64_t)l->n_out * row_bytes),
+                                 STRATA_OK);
+                written++;
+            }
+        assert_true(written == arch->moe.n_experts || written == 2 * arch->moe.n_experts);
+    }
+    assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
+    strata_safetensors_writer_free(w);
+    free(config);
+    free(from);
+    free(to);
+    strata_model_close(model);
+    return dir;
+}
+
+static char *quantize_to(const char *model, const char *name, int32_t *tokens, strata_scheme scheme, const char *algo)
+{
+    static const char *const EXCLUDE[] = {"*.experts.3.*"}; /* one expert stays bf16 */
+    char *out = test_path(test_dir, name);
+    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = scheme, .algo = algo,
+                                .tokens = tokens, .n_samples = N_SEQ, .seq_len = SEQ_LEN,
+                                .exclude = EXCLUDE, .n_exclude = 1};
+    strata_quantize_result r;
+    if (strata_quantize_model(&p, &r) != STRATA_OK) fail_msg("%s: %s", model, strata_last_error());
+    return out;
+}
+
+/* Experts stored stacked quantize exactly as the same experts stored separately: one
+ * scale set per expert (never one for the stack), written per expert. */
+static void stacked_experts_quantize_like_separate_ones(void **state)
+{
+    (void)state;
+    char *stacked = test_path(test_dir, "stacked");
+    strata_synth_params params = {.family = STRATA_FAMILY_QWEN3_MOE, .seed = 5, .n_layers = 2, .n_experts = 8,
+                                  .stacked_experts = true};
+    assert_int_equal(strata_synth_model(stacked, &params), STRATA_OK);
+    char *separate = unstack(stacked, "separate");
+    int32_t *tokens = calibration_tokens(512);
+    const struct { strata_scheme scheme; const char *algo; } RUNS[] = {{STRATA_SCHEME_NVFP4, "max"},
+                                                                       {STRATA_SCHEME_INT4, "gptq"}};
+    for (size_t i = 0; i < sizeof RUNS / sizeof RUNS[0]; i++) {
+        char a_name[64], b_name[64];
+        snprintf(a_name, sizeof a_name, "stacked-%zu", i);
+        snprintf(b_name, sizeof b_name, "separate-%zu", i);
+        char *a = quantize_to(stacked, a_name, tokens, RUNS[i].scheme, RUNS[i].algo);
+        char *b = quantize_to(separate, b_name, tokens, RUNS[i].scheme, RUNS[i].algo);
+        char *a_file = test_path(a, "model.safetensors"), *b_file = test_path(b, "model.safetensors");
+        size_t a_length, b_length;
+        char *a_bytes = test_read_file(a_file, &a_length), *b_bytes = test_read_file(b_file, &b_length);
+        assert_int_equal(a_length, b_length);
+        assert_memory_equal(a_bytes, b_bytes, a_length);
+
+        /* Per expert: its own scales, and the excluded expert's slice as bf16. */
+        strata_safetensors *st;
+        assert_int_equal(strata_safetensors_open(a_file, &st), STRATA_OK);
+        const strata_tensor *s0 = strata_safetensors_find(st, "model.layers.0.mlp.experts.0.gate_proj.weight_scale");
+        const strata_tensor *s1 = strata_safetensors_find(st, "model.layers.0.mlp.experts.1.gate_proj.weight_scale");
+        assert_non_null(s0);
+        assert_non_null(s1);
+        assert_int_equal(s0->n_bytes, s1->n_bytes);
+        assert_true(memcmp(s0->data, s1->data, s0->n_bytes) != 0);
+        const strata_tensor *kept = strata_safetensors_find(st, "model.layers.1.mlp.experts.3.up_proj.weight");
+        assert_non_null(kept);
+        assert_int_equal(kept->dtype, STRATA_DTYPE_BF16);
+        assert_null(strata_safetensors_find(st, "model.layers.1.mlp.experts.3.up_proj.weight_scale"));
+        assert_null(strata_safetensors_find(st, "model.layers.0.mlp.experts.gate_up_proj"));
+        strata_safetensors_close(st);
+        free(a_bytes);
+        free(b_bytes);
+        free(a_file);
+        free(b_file);
+        free(a);
+        free(b);
+    }
+    free(tokens);
+    free(separate);
+    free(stacked);
+}
+
+/* ---------------------------------------------------------------- the shared MoE models */
+
+/* qwen3moe-47m (trained routing) and the synthetic Mixtral calibrated on one short
+ * sentence: some experts receive no token, and the NVFP4 output is still complete. */
+static void shared_models_quantize_every_expert(void **state)
+{
+    (void)state;
+    const char *shared = test_shared_dir();
+    if (!shared) skip();
+    /* Mixtral has 4 experts, top-2: four tokens leave some of them without any. */
+    static const struct { const char *name; int64_t n_samples, seq_len; } MODELS[] = {
+        {"qwen3moe-47m", 2, 8}, {"stories260K-moe-mixtral-synthetic", 1, 4}};
+    static const char TEXT[] = "Once upon a time, a little girl named Lily found a big red ball in the park.";
+    for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++) {
+        char *models = test_path(shared, "models"), *model = test_path(models, MODELS[i].name);
+        strata_tokenizer *tokenizer;
+        if (strata_tokenizer_load(model, &tokenizer) != STRATA_OK) fail_msg("%s", strata_last_error());
+        int32_t *ids;
+        int64_t n_ids;
+        assert_int_equal(strata_tokenizer_encode(tokenizer, TEXT, strlen(TEXT), true, &ids, &n_ids), STRATA_OK);
+        assert_true(n_ids >= 16);
+        char *out = test_path(test_dir, MODELS[i].name);
+        strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4,
+                                    .tokens = ids, .n_samples = MODELS[i].n_samples, .seq_len = MODELS[i].seq_len};
+        strata_quantize_result r;
+        if (strata_quantize_model(&p, &r) != STRATA_OK) fail_msg("%s: %s", model, strata_last_error());
+        char *summary_path = test_path(out, "quant_summary.json");
+        char *summary = test_read_file(summary_path, NULL);
+        if (!strstr(summary, "\"peer_max_input\": true")) fail_msg("%s: every expert received tokens", MODELS[i].name);
+        assert_experts_complete(out, ids, n_ids);
+        free(summary);
+        free(summary_path);
+        free(out);
+        strata_free(ids);
+        strata_tokenizer_free(tokenizer);
+        free(model);
+        free(models);
+    }
 }
 
 int main(void)
@@ -307,6 +481,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(all_experts_leaves_the_output_unchanged, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(starved_expert_is_quantized_with_peer_scales, test_setup_dir,
                                         test_teardown_dir),
+        cmocka_unit_test_setup_teardown(stacked_experts_quantize_like_separate_ones, test_setup_dir,
+                                        test_teardown_dir),
+        cmocka_unit_test_setup_teardown(shared_models_quantize_every_expert, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

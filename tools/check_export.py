@@ -257,6 +257,23 @@ def forward(model, ids, label, problems):
 E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
 
 
+def fp4_packed(w, s, out_f, in_f):
+    """E2M1 codes two per byte, (out_f, padded / 2): rows padded with zeros to whole scale
+    blocks (16 for NVFP4, 32 for MXFP4) when in_f is not a multiple, as ModelOpt pads."""
+    if w.dim() != 2 or s.dim() != 2 or w.shape[0] != out_f or s.shape[0] != out_f:
+        return False
+    padded = 2 * w.shape[1]
+    return padded % s.shape[1] == 0 and padded >= in_f and padded - in_f < padded // s.shape[1]
+
+
+def dequantize_fp4(w, s, in_f):
+    import torch
+    lut = torch.tensor(E2M1)
+    codes = torch.stack([w & 0xF, w >> 4], -1).reshape(w.shape[0], 2 * w.shape[1]).long()
+    block = 2 * w.shape[1] // s.shape[1]
+    return (lut[codes] * s.repeat_interleave(block, 1))[:, :in_f]
+
+
 def dequantize(prefix, shape, get, consumed, problems):
     """The fp32 weight of the quantized linear `prefix` (logical shape `shape`), or None."""
     import torch
@@ -288,20 +305,14 @@ def dequantize(prefix, shape, get, consumed, problems):
             problems.append(f"{prefix}weight_scale: shape {list(s.shape)}, INT8 wants [{out_f}]")
             return None
         result = w.float() * s[:, None]
-    elif w.dtype == torch.uint8 and list(w.shape) == [out_f, in_f // 2] and prefix + "weight_scale_2" in get.names:
+    elif w.dtype == torch.uint8 and fp4_packed(w, s, out_f, in_f) and prefix + "weight_scale_2" in get.names:
         s2 = get(prefix + "weight_scale_2").float()
         consumed.add(prefix + "weight_scale_2")
         if s2.numel() != 1 or not (s2 > 0).all():
             problems.append(f"{prefix}weight_scale_2: {list(s2.shape)} must be one positive value")
-        lut = torch.tensor(E2M1)
-        codes = torch.stack([w & 0xF, w >> 4], -1).reshape(out_f, in_f).long()
-        block = in_f // s.shape[1]
-        result = lut[codes] * s.repeat_interleave(block, 1) * s2.reshape(())
-    elif w.dtype == torch.uint8 and list(w.shape) == [out_f, in_f // 2] and s_raw.dtype == torch.uint8:
-        lut = torch.tensor(E2M1)
-        codes = torch.stack([w & 0xF, w >> 4], -1).reshape(out_f, in_f).long()
-        block = in_f // s.shape[1]
-        result = lut[codes] * s.repeat_interleave(block, 1)
+        result = dequantize_fp4(w, s, in_f) * s2.reshape(())
+    elif w.dtype == torch.uint8 and fp4_packed(w, s, out_f, in_f) and s_raw.dtype == torch.uint8:
+        result = dequantize_fp4(w, s, in_f)
     elif w.dtype == torch.uint8 and list(w.shape) == [out_f // 2, in_f]:
         lo, hi = (w & 0xF).to(torch.int16), (w >> 4).to(torch.int16)
         q = torch.empty(out_f, in_f)
@@ -317,6 +328,30 @@ def dequantize(prefix, shape, get, consumed, problems):
         consumed.add(prefix + "pre_quant_scale")
         result = result * pqs[None, :]
     return result
+
+
+# Per-expert projection names in hub checkpoints: (gate, up, down).
+EXPERT_NAMES = (("gate_proj", "up_proj", "down_proj"), ("w1", "w3", "w2"))
+
+
+def stack_experts(name, shape, weight):
+    """transformers v5 keeps experts stacked in memory, (E, 2 * width, hidden) gate_up_proj and
+    (E, hidden, width) down_proj; checkpoints (strata's and ModelOpt's) store them per expert."""
+    import torch
+    base = name.rsplit(".", 1)[0]  # ...experts
+    n_experts, rows, cols = shape
+    for gate, up, down in EXPERT_NAMES:
+        if name.endswith("gate_up_proj"):
+            half = (rows // 2, cols)
+            parts = [(weight(f"{base}.{e}.{gate}.weight", half), weight(f"{base}.{e}.{up}.weight", half))
+                     for e in range(n_experts)]
+            if all(g is not None and u is not None for g, u in parts):
+                return torch.stack([torch.cat([g, u], 0) for g, u in parts])
+        else:
+            parts = [weight(f"{base}.{e}.{down}.weight", (rows, cols)) for e in range(n_experts)]
+            if all(d is not None for d in parts):
+                return torch.stack(parts)
+    return None
 
 
 def load_dequantized(out_dir, tensors, problems):
@@ -339,16 +374,25 @@ def load_dequantized(out_dir, tensors, problems):
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     wanted = model.state_dict()
     state, consumed = {}, set()
+
+    def weight(name, shape):
+        """A 2-D weight, dequantized when it has scales; None when absent. Mixtral's hub
+        checkpoints name the MoE block block_sparse_moe, transformers v5 calls it mlp."""
+        for candidate in (name, name.replace(".mlp.", ".block_sparse_moe.")):
+            prefix = candidate[: -len("weight")] if candidate.endswith("weight") else None
+            if prefix and prefix + "weight_scale" in tensors:
+                return dequantize(prefix, shape, get, consumed, problems)
+            if candidate in tensors:
+                consumed.add(candidate)
+                return get(candidate).float()
+        return None
+
     for name, param in wanted.items():
-        prefix = name[: -len("weight")] if name.endswith("weight") else None
-        if prefix and prefix + "weight_scale" in tensors:
-            w = dequantize(prefix, tuple(param.shape), get, consumed, problems)
-            if w is None:
-                continue
-        elif name in tensors:
-            w = get(name).float()
-            consumed.add(name)
+        if name.endswith((".experts.gate_up_proj", ".experts.down_proj")) and param.dim() == 3:
+            w = stack_experts(name, tuple(param.shape), weight)
         else:
+            w = weight(name, tuple(param.shape))
+        if w is None:
             continue  # reported by load_state_dict below
         if tuple(w.shape) != tuple(param.shape):
             problems.append(f"{name}: loads as {list(w.shape)}, the model wants {list(param.shape)}")

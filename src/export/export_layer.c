@@ -125,11 +125,28 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
  * layout ModelOpt's export writes and vLLM loads. */
 static strata_status copy_linear(exporter *e, const strata_linear *l)
 {
-    strata_dtype dtype;
-    const void *data;
-    strata_status status = linear_weight_view(e->model, l, &dtype, &data);
     int64_t s[2] = {l->n_out, l->n_in};
-    if (status == STRATA_OK) status = add(e, l->name, "weight", dtype, 2, s, data);
+    strata_status status = STRATA_OK;
+    if (linear_weight_quantized(e->model, l)) {
+        /* An FP8 source's excluded linear: dequantized to bf16, as ModelOpt's recipes
+         * convert FP8 releases before quantizing. */
+        size_t n = (size_t)l->n_out * (size_t)l->n_in;
+        float *w = malloc(n * sizeof *w);
+        uint16_t *bf16 = malloc(n * sizeof *bf16);
+        if (!w || !bf16) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->name);
+        if (status == STRATA_OK) status = linear_weight_f32(e->model, l, w);
+        if (status == STRATA_OK) {
+            gemm_round_to_bf16(w, bf16, n);
+            status = add(e, l->name, "weight", STRATA_DTYPE_BF16, 2, s, bf16);
+        }
+        free(w);
+        free(bf16);
+    } else {
+        strata_dtype dtype;
+        const void *data;
+        status = linear_weight_view(e->model, l, &dtype, &data);
+        if (status == STRATA_OK) status = add(e, l->name, "weight", dtype, 2, s, data);
+    }
     if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
     return status;
 }

@@ -124,6 +124,12 @@ static strata_status locate_weight(const strata_model *model, const strata_linea
     return STRATA_OK;
 }
 
+bool linear_weight_quantized(const strata_model *model, const strata_linear *linear)
+{
+    const strata_tensor *t = find_tensor(model, linear->weight);
+    return t && !floating(t->dtype);
+}
+
 strata_status linear_weight_view(const strata_model *model, const strata_linear *linear, strata_dtype *dtype,
                                  const void **data)
 {

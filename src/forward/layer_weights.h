@@ -53,6 +53,9 @@ strata_status model_tensor_f32(const strata_model *model, const char *name, size
 /* Reads a linear's (n_out, n_in) weight as fp32, refusing NaN/Inf by file and place. */
 strata_status linear_weight_f32(const strata_model *model, const strata_linear *linear, float *out);
 
+/* Whether a linear's weight is stored quantized (an FP8 or ModelOpt checkpoint). */
+bool linear_weight_quantized(const strata_model *model, const strata_linear *linear);
+
 /* Where a linear's (n_out, n_in) floating weight lies in the mapping, unconverted: the
  * whole tensor, or its slice of a stacked expert tensor (n_experts, rows, n_in). */
 strata_status linear_weight_view(const strata_model *model, const strata_linear *linear, strata_dtype *dtype,

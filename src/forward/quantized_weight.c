@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "forward/layer_weights.h"
 
 static const strata_tensor *companion(const strata_model *model, const strata_linear *linear, const char *suffix)
 {
@@ -46,18 +47,42 @@ static int64_t int4_group_size(const strata_model *model, int64_t K, int64_t gro
     return K % groups == 0 ? K / groups : 0;
 }
 
+/* FP8 128x128 block scales of an (N, K) weight: F32 or BF16 (ceil(N/128), ceil(K/128)).
+ * A per-channel scale (N, 1) is not one, even when the grid has that shape. */
+static bool fp8_block_scales(const strata_tensor *scale, int64_t N, int64_t K)
+{
+    bool floating = scale->dtype == STRATA_DTYPE_F32 || scale->dtype == STRATA_DTYPE_BF16;
+    bool grid = scale->n_dims == 2 && scale->shape[0] == (N + 127) / 128 && scale->shape[1] == (K + 127) / 128;
+    bool channel = scale->n_elements == N && (scale->n_dims == 1 || scale->shape[1] == 1);
+    return floating && grid && !channel;
+}
+
 strata_status quantized_weight_f32(const strata_model *model, const strata_linear *linear, const strata_tensor *t,
                                    float *out)
 {
     int64_t N = linear->n_out, K = linear->n_in;
     const strata_tensor *scale = companion(model, linear, "weight_scale");
+    if (!scale) scale = companion(model, linear, "weight_scale_inv"); /* DeepSeek / Qwen FP8 */
     if (!scale || linear->stack_index >= 0)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: tensor %s is %s without a weight_scale strata can read",
                            file_of(model, t), t->name, strata_dtype_name(t->dtype));
     strata_quant_params p = {.convention = STRATA_CONVENTION_MODELOPT};
     strata_qtensor q = {.codes = (uint8_t *)(uintptr_t)t->data, .scales = (void *)(uintptr_t)scale->data};
     uint8_t *unpacked = NULL;
-    if (t->dtype == STRATA_DTYPE_F8_E4M3 && scale->n_elements == 1) p.format = STRATA_FORMAT_FP8_TENSOR;
+    float *block_scales = NULL;
+    if (t->dtype == STRATA_DTYPE_F8_E4M3 && fp8_block_scales(scale, N, K)) {
+        /* 128x128 tiles, w = e4m3 * scale (weight_scale_inv is the dequantization factor
+         * despite its name); the scales may be stored as bf16. */
+        p.format = STRATA_FORMAT_FP8_BLOCK;
+        block_scales = malloc((size_t)scale->n_elements * sizeof *block_scales);
+        if (!block_scales) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", t->name);
+        strata_status status = strata_convert_to_f32(scale->dtype, scale->data, (size_t)scale->n_elements, block_scales);
+        if (status != STRATA_OK) {
+            free(block_scales);
+            return status;
+        }
+        q.scales = block_scales;
+    } else if (t->dtype == STRATA_DTYPE_F8_E4M3 && scale->n_elements == 1) p.format = STRATA_FORMAT_FP8_TENSOR;
     else if (t->dtype == STRATA_DTYPE_F8_E4M3 && scale->n_elements == N) p.format = STRATA_FORMAT_FP8_CHANNEL;
     else if (t->dtype == STRATA_DTYPE_I8 && scale->n_elements == N) p.format = STRATA_FORMAT_INT8_CHANNEL;
     else if (t->dtype == STRATA_DTYPE_U8 && scale->dtype == STRATA_DTYPE_F8_E4M3) {
@@ -92,5 +117,10 @@ strata_status quantized_weight_f32(const strata_model *model, const strata_linea
                              file_of(model, scale), linear->name, (unsigned long long)scale->n_bytes, shape.scale_bytes);
     if (status == STRATA_OK) status = strata_dequantize(&p, &q, N, K, out);
     free(unpacked);
+    free(block_scales);
+    int64_t bad = status == STRATA_OK ? first_non_finite(out, N * K) : -1;
+    if (bad >= 0)
+        status = strata_fail(STRATA_ERR_FORMAT, "%s: tensor %s dequantizes to %s at element %lld (row %lld)",
+                             file_of(model, t), t->name, non_finite_name(out[bad]), (long long)bad, (long long)(bad / K));
     return status;
 }

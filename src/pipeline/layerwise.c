@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "calib/layer_calib.h"
 #include "calib/scale_search.h"
@@ -296,9 +297,14 @@ static strata_status check_params(const strata_quantize_params *p)
 static strata_status check_model(const run *r)
 {
     const strata_arch *a = r->arch;
-    if (strata_model_quantization(r->model))
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s); strata quantize reads bf16/fp16/fp32 "
-                           "checkpoints", r->params->model_dir, strata_model_quantization(r->model)->source);
+    /* FP8 block-scaled releases (DeepSeek-V3, Qwen3-FP8) are dequantized as they are read,
+     * the way ModelOpt's recipes convert them to bf16 first; other quantized checkpoints
+     * would be quantized twice. */
+    const strata_quant_info *q = strata_model_quantization(r->model);
+    if (q && strcmp(q->method, "fp8") != 0)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s, from %s); strata quantize reads "
+                           "bf16/fp16/fp32 checkpoints and FP8 block-scaled ones (quant_method fp8)",
+                           r->params->model_dir, q->method, q->source);
     strata_status status = forward_check_seq_len(a, r->params->seq_len);
     if (status == STRATA_OK)
         status = forward_check_tokens(a, r->params->tokens, r->params->n_samples * r->params->seq_len,
@@ -480,6 +486,7 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     if (p.model_dir && !model_dir)
         return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p.model_dir, strerror(errno));
     char *output_dir = NULL;
+    bool created = p.output_dir && !path_exists(p.output_dir);
     if (p.output_dir && make_dirs(p.output_dir)) output_dir = realpath(p.output_dir, NULL);
     if (p.output_dir && !output_dir) {
         free(model_dir);
@@ -490,6 +497,9 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     run r = {.params = &p, .collective = calib_collective_local()};
     strata_status status = quantize(&r, result);
     free_run(&r);
+    /* A run refused before it wrote anything leaves no directory behind; once the
+     * partial area exists it stays for strata resume. */
+    if (status != STRATA_OK && created) rmdir(output_dir);
     free(model_dir);
     free(output_dir);
     return status;

@@ -5,7 +5,8 @@
  * quantizing completely with finite, nonzero, peer-synced scales, experts stored stacked
  * quantizing to the same bytes as the same experts stored separately, and the shared MoE
  * models (qwen3moe-47m, the synthetic Mixtral) calibrated on so little text that some
- * experts see nothing, still quantized completely.
+ * experts see nothing, still quantized completely. An FP8 block-scaled checkpoint
+ * (DeepSeek-V3's layout) quantizes as the values it represents.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -224,7 +225,7 @@ static void nonzero_block_scales(const strata_safetensors *st, const char *modul
         if (b[i] == 0 || (b[i] & 0x7f) == 0x7f) fail_msg("%s[%llu] is %#x", name, (unsigned long long)i, b[i]);
 }
 
-/* An NVFP4 output of a MoE model: every routed expert of every layer has finite, nonzero
+/* An NVFP4 output of a MoE model: every quantized routed expert of every layer has finite, nonzero
  * block and global scales, gate and up share the global scale, and every expert's input
  * scale equals its peers' per family (gate/up, down). The output must also load and run:
  * its perplexity over a few tokens is finite. */
@@ -239,7 +240,9 @@ static void assert_experts_complete(const char *out, const int32_t *tokens, int6
         float peer[2] = {0, 0}, gate_global = 0;
         for (size_t k = 0; k < layer->n_linears; k++) {
             const strata_linear *l = &layer->linears[k];
-            if (l->expert < 0) continue;
+            char scale_name[160];
+            snprintf(scale_name, sizeof scale_name, "%s.weight_scale", l->name);
+            if (l->expert < 0 || !strata_safetensors_find(st, scale_name)) continue; /* not an expert, or excluded */
             int family = l->role == STRATA_LINEAR_DOWN;
             float input = scalar(st, l->name, "input_scale"), global = scalar(st, l->name, "weight_scale_2");
             nonzero_block_scales(st, l->name);
@@ -434,6 +437,160 @@ static void stacked_experts_quantize_like_separate_ones(void **state)
     free(stacked);
 }
 
+/* ---------------------------------------------------------------- an FP8 block-scaled source */
+
+static const strata_linear *linear_of_weight(const strata_arch *arch, const char *tensor)
+{
+    for (int L = 0; L < arch->n_layers; L++)
+        for (size_t k = 0; k < arch->layers[L].n_linears; k++)
+            if (strcmp(arch->layers[L].linears[k].weight, tensor) == 0) return &arch->layers[L].linears[k];
+    return NULL;
+}
+
+/* Two forms of a model: every quantizable linear as FP8 128x128 blocks (F8_E4M3 weight,
+ * F32 weight_scale_inv, config quant_method fp8: DeepSeek-V3's layout) in fp8_dir, and
+ * the fp32 values those blocks represent in f32_dir; every other tensor copied to both. */
+static void fp8_block_twins(const char *src_dir, const char *fp8_dir, const char *f32_dir)
+{
+    strata_model *model;
+    assert_int_equal(strata_model_open(src_dir, &model), STRATA_OK);
+    const strata_arch *arch = strata_model_arch(model);
+    const strata_safetensors *st = strata_model_tensors(model);
+    char *config_path = test_path(src_dir, "config.json");
+    size_t length;
+    char *config = test_read_file(config_path, &length);
+    char *end = strrchr(config, '}');
+    assert_non_null(end);
+    *end = '\0';
+    const char *dirs[2] = {fp8_dir, f32_dir};
+    strata_safetensors_writer *w[2];
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(mkdir(dirs[d], 0755), 0);
+        char *path = test_path(dirs[d], "config.json");
+        char *text = malloc(length + 256);
+        snprintf(text, length + 256, "%s%s}\n", config,
+                 d == 0 ? ", \"quantization_config\": {\"quant_method\": \"fp8\", \"fmt\": \"e4m3\", "
+                          "\"activation_scheme\": \"dynamic\", \"weight_block_size\": [128, 128]}"
+                        : "");
+        test_write_file(path, text, strlen(text));
+        free(text);
+        free(path);
+        strata_writer_params wp = {.dir = dirs[d]};
+        assert_int_equal(strata_safetensors_writer_create(&wp, &w[d]), STRATA_OK);
+    }
+    strata_quant_params fp8 = {.format = STRATA_FORMAT_FP8_BLOCK};
+    for (size_t i = 0; i < strata_safetensors_count(st); i++) {
+        const strata_tensor *t = strata_safetensors_at(st, i);
+        const strata_linear *l = linear_of_weight(arch, t->name);
+        if (!l || !l->quantizable) {
+            for (int d = 0; d < 2; d++)
+                assert_int_equal(strata_safetensors_writer_add(w[d], t->name, t->dtype, t->n_dims, t->shape, t->data,
+                                                               t->n_bytes),
+                                 STRATA_OK);
+            continue;
+        }
+        int64_t N = l->n_out, K = l->n_in;
+        strata_quant_shape shape;
+        assert_int_equal(strata_quant_shape_get(&fp8, N, K, &shape), STRATA_OK);
+        strata_qtensor q = {.codes = malloc(shape.code_bytes), .scales = malloc(shape.scale_bytes)};
+        float *values = malloc((size_t)(N * K) * sizeof *values);
+        assert_int_equal(strata_quantize(&fp8, t->dtype, t->data, N, K, &q), STRATA_OK);
+        assert_int_equal(strata_dequantize(&fp8, &q, N, K, values), STRATA_OK);
+        char scale_name[160];
+        snprintf(scale_name, sizeof scale_name, "%s.weight_scale_inv", l->name);
+        int64_t scale_shape[2] = {shape.scale_rows, shape.scale_cols};
+        assert_int_equal(strata_safetensors_writer_add(w[0], t->name, STRATA_DTYPE_F8_E4M3, 2, t->shape, q.codes,
+                                                       shape.code_bytes),
+                         STRATA_OK);
+        assert_int_equal(strata_safetensors_writer_add(w[0], scale_name, STRATA_DTYPE_F32, 2, scale_shape, q.scales,
+                                                       shape.scale_bytes),
+                         STRATA_OK);
+        assert_int_equal(strata_safetensors_writer_add(w[1], t->name, STRATA_DTYPE_F32, 2, t->shape, values,
+                                                       (uint64_t)(N * K) * sizeof *values),
+                         STRATA_OK);
+        free(values);
+        free(q.codes);
+        free(q.scales);
+    }
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(strata_safetensors_writer_finish(w[d]), STRATA_OK);
+        strata_safetensors_writer_free(w[d]);
+    }
+    free(config);
+    free(config_path);
+    strata_model_close(model);
+}
+
+static uint16_t bf16_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* An FP8 block-scaled checkpoint quantizes as the values it represents: every expert,
+ * the starved one included, gets its scales from the dequantized weights, and an
+ * excluded expert is written as bf16 of them. A checkpoint quantized otherwise is refused. */
+static void fp8_block_source_is_dequantized_first(void **state)
+{
+    (void)state;
+    char *src = moe_model("fp8-source");
+    starve_last_expert(src, 8, 2, 2);
+    char *fp8 = test_path(test_dir, "fp8-block"), *f32 = test_path(test_dir, "fp8-values");
+    fp8_block_twins(src, fp8, f32);
+    int32_t *tokens = calibration_tokens(512);
+    char *a = quantize_to(fp8, "from-fp8", tokens, STRATA_SCHEME_NVFP4, "max");
+    char *b = quantize_to(f32, "from-values", tokens, STRATA_SCHEME_NVFP4, "max");
+    assert_experts_complete(a, tokens, N_SEQ * SEQ_LEN);
+
+    char *a_file = test_path(a, "model.safetensors"), *b_file = test_path(b, "model.safetensors");
+    strata_safetensors *sa, *sb;
+    assert_int_equal(strata_safetensors_open(a_file, &sa), STRATA_OK);
+    assert_int_equal(strata_safetensors_open(b_file, &sb), STRATA_OK);
+    assert_int_equal(strata_safetensors_count(sa), strata_safetensors_count(sb));
+    int excluded = 0;
+    for (size_t i = 0; i < strata_safetensors_count(sb); i++) {
+        const strata_tensor *y = strata_safetensors_at(sb, i), *x = strata_safetensors_find(sa, y->name);
+        if (!x) fail_msg("%s is missing from the output of the FP8 source", y->name);
+        if (x->dtype == y->dtype) {
+            assert_int_equal(x->n_bytes, y->n_bytes);
+            if (memcmp(x->data, y->data, x->n_bytes) != 0) fail_msg("%s differs", y->name);
+            continue;
+        }
+        /* The excluded expert: bf16 of the dequantized weight. */
+        assert_int_equal(x->dtype, STRATA_DTYPE_BF16);
+        assert_int_equal(y->dtype, STRATA_DTYPE_F32);
+        assert_non_null(strstr(y->name, ".experts.3."));
+        const uint16_t *xb = x->data;
+        const float *yf = y->data;
+        for (int64_t k = 0; k < y->n_elements; k++)
+            if (xb[k] != bf16_round(yf[k])) fail_msg("%s[%lld] is not bf16 of the FP8 value", y->name, (long long)k);
+        excluded++;
+    }
+    assert_int_equal(excluded, 2 * 3); /* two layers x gate, up, down */
+    strata_safetensors_close(sa);
+    strata_safetensors_close(sb);
+
+    /* Quantizing the NVFP4 output again is refused by name. */
+    char *again = test_path(test_dir, "again");
+    strata_quantize_params p = {.model_dir = a, .output_dir = again, .scheme = STRATA_SCHEME_FP8, .tokens = tokens,
+                                .n_samples = N_SEQ, .seq_len = SEQ_LEN};
+    strata_quantize_result r;
+    assert_int_equal(strata_quantize_model(&p, &r), STRATA_ERR_UNSUPPORTED);
+    ASSERT_ERROR_MENTIONS("already quantized", "modelopt", "quant_method fp8");
+    assert_false(access(again, F_OK) == 0);
+
+    free(again);
+    free(a_file);
+    free(b_file);
+    free(a);
+    free(b);
+    free(tokens);
+    free(fp8);
+    free(f32);
+    free(src);
+}
+
 /* ---------------------------------------------------------------- the shared MoE models */
 
 /* qwen3moe-47m (trained routing) and the synthetic Mixtral calibrated on one short
@@ -483,6 +640,7 @@ int main(void)
                                         test_teardown_dir),
         cmocka_unit_test_setup_teardown(stacked_experts_quantize_like_separate_ones, test_setup_dir,
                                         test_teardown_dir),
+        cmocka_unit_test_setup_teardown(fp8_block_source_is_dequantized_first, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(shared_models_quantize_every_expert, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

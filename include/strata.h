@@ -676,6 +676,68 @@ STRATA_API strata_status strata_quantize_resume(const char *checkpoint_dir, uint
                                                 strata_progress_fn progress, void *progress_user,
                                                 strata_quantize_result *result);
 
+/* ---------------------------------------------------------------- streaming quantize-on-load */
+
+/* A loader for parameters that arrive in pieces (docs/CONVERT.md). Register every
+ * parameter first (name, shape, dtype, target format), then feed chunks in any order from
+ * any source: a chunk is a box of the parameter (an offset and an extent per dimension,
+ * so tensor-parallel slices and partial rows are covered) holding extent[0] x ... values,
+ * row-major. The loader counts the elements each parameter received; the moment one is
+ * complete it is quantized with scales computed from the whole tensor, handed to the ready
+ * callback, and its high-precision buffer is freed. That buffer is allocated only when the
+ * parameter's first chunk arrives, so memory holds the parameters in flight, not the model.
+ * Members of a fused group (q/k/v, gate/up) whose format has a tensor-level scale (FP8 per
+ * tensor, NVFP4's global scale) wait until every member is complete and share the largest
+ * amax. A chunk for an unknown parameter, of another dtype or rank, outside the shape, or
+ * overlapping what the parameter already received is refused by name before any byte is
+ * copied, and the loader stays usable; finish() names every incomplete parameter with its
+ * missing element count. Calls on one loader must not run concurrently; quantization
+ * itself runs on the thread pool. */
+typedef struct strata_loader strata_loader;
+
+#define STRATA_LOADER_MAX_DIMS 4
+
+typedef struct strata_loader_param {
+    const char *name;             /* copied */
+    int n_dims;                   /* 1..STRATA_LOADER_MAX_DIMS */
+    const int64_t *shape;         /* (n_dims), copied */
+    strata_dtype dtype;           /* of every chunk: F32, BF16 or F16 when quantized */
+    bool quantize;                /* false: handed over as received (norms, embeddings) */
+    strata_quant_params quant;    /* quantize: the target format of this 2-D weight; amax 0 */
+    const char *group;            /* fused group sharing a tensor-level scale, or NULL; copied */
+} strata_loader_param;
+
+/* A complete parameter, valid during the callback. */
+typedef struct strata_loaded {
+    const char *name;
+    int n_dims;
+    const int64_t *shape;
+    strata_dtype dtype;
+    const void *data;                  /* not quantized: the whole tensor as received */
+    const strata_quant_params *quant;  /* quantized: the parameters used (amax set); else NULL */
+    const strata_quant_shape *q_shape;
+    const strata_qtensor *q;           /* quantized: codes and scales in strata's canonical layout */
+} strata_loaded;
+
+typedef strata_status (*strata_loader_ready_fn)(void *user, const strata_loaded *loaded);
+
+typedef struct strata_loader_stats {
+    int64_t n_params, n_complete;
+    uint64_t bytes_in_flight;         /* high-precision buffers allocated now */
+    uint64_t peak_bytes_in_flight;
+} strata_loader_stats;
+
+STRATA_API strata_status strata_loader_create(strata_loader_ready_fn ready, void *user, strata_loader **out);
+/* Registering after the first chunk was fed is an error (groups must be known whole). */
+STRATA_API strata_status strata_loader_register(strata_loader *loader, const strata_loader_param *param);
+/* offsets and extents: (n_dims) each; data: extent[0] x ... x extent[n_dims-1] values of dtype. */
+STRATA_API strata_status strata_loader_feed(strata_loader *loader, const char *name, strata_dtype dtype, int n_dims,
+                                            const int64_t *offsets, const int64_t *extents, const void *data);
+/* Every registered parameter must be complete (and handed over). */
+STRATA_API strata_status strata_loader_finish(strata_loader *loader);
+STRATA_API void strata_loader_get_stats(const strata_loader *loader, strata_loader_stats *out);
+STRATA_API void strata_loader_free(strata_loader *loader);
+
 /* ---------------------------------------------------------------- synthetic models */
 
 typedef struct strata_synth_params {

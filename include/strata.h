@@ -738,6 +738,32 @@ STRATA_API strata_status strata_loader_finish(strata_loader *loader);
 STRATA_API void strata_loader_get_stats(const strata_loader *loader, strata_loader_stats *out);
 STRATA_API void strata_loader_free(strata_loader *loader);
 
+/* Data-free conversion of a checkpoint through the loader (docs/CONVERT.md): each shard is
+ * read once, in file order, in pieces of whole rows; every weight a quantize run would
+ * quantize is quantized the moment it is complete and written to the output shards, the
+ * rest is copied. Weight scales equal strata quantize --algo max's for the same scheme.
+ * Schemes whose inputs need a calibrated scale (fp8, nvfp4) and int4-asym (no ModelOpt
+ * format) are refused; experts stored stacked are written per expert. */
+typedef struct strata_convert_params {
+    const char *model_dir;
+    const char *output_dir;        /* created when missing; files there are replaced at the end */
+    strata_scheme scheme;          /* fp8-dynamic, nvfp4-weight-only, mxfp4, int8, int4 */
+    const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
+    size_t n_exclude;
+    uint64_t max_shard_bytes;      /* 0: 10 GB, as ModelOpt's export */
+    uint64_t read_bytes;           /* bytes per read; 0: 64 MiB */
+} strata_convert_params;
+
+typedef struct strata_convert_result {
+    int64_t n_quantized;           /* weights quantized */
+    int64_t n_copied;              /* tensors written as they were */
+    uint64_t bytes_read;
+    uint64_t peak_bytes_in_flight; /* the loader's high-precision buffers at their largest */
+    double seconds;
+} strata_convert_result;
+
+STRATA_API strata_status strata_convert_model(const strata_convert_params *params, strata_convert_result *result);
+
 /* ---------------------------------------------------------------- synthetic models */
 
 typedef struct strata_synth_params {

@@ -28,6 +28,10 @@ typedef struct exporter {
     char last_tensor[512];           /* the last tensor export_layer added */
 } exporter;
 
+/* Appends the ModelOpt tensors of module m's quantized (N, K) weight in the scheme's
+ * format: weight codes, weight_scale, weight_scale_2 (NVFP4); not the input scale. */
+strata_status export_weight_tensors(exporter *e, const char *m, int64_t N, int64_t K, const strata_qtensor *q,
+                                    const strata_quant_shape *shape);
 /* Appends layer lc's tensors. */
 strata_status export_layer(exporter *e, const layer_calib *lc);
 /* Appends the tensors outside the decoder layers: embeddings, final norm, lm_head. */

@@ -61,13 +61,9 @@ void export_kv_scale_name(const strata_linear *linear, char *out, size_t size)
     snprintf(out, size, "%s.%s", linear->name, linear->role == STRATA_LINEAR_K ? "k_scale" : "v_scale");
 }
 
-/* The ModelOpt tensors of a quantized weight. */
-static strata_status emit_quantized(exporter *e, const linear_calib *c, const strata_qtensor *q,
+strata_status export_weight_tensors(exporter *e, const char *m, int64_t N, int64_t K, const strata_qtensor *q,
                                     const strata_quant_shape *shape)
 {
-    const strata_linear *l = c->desc;
-    const char *m = l->name;
-    int64_t N = l->n_out, K = l->n_in;
     strata_status status = STRATA_OK;
     switch (e->scheme->weight_format) {
     case STRATA_FORMAT_FP8_TENSOR: {
@@ -101,9 +97,9 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
         size_t bytes = strata_pack_int4_size(STRATA_INT4_MODELOPT_AWQ, N, K);
         if (bytes == 0)
             return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: int4 export packs two rows per byte; %lld rows is odd",
-                               l->weight, (long long)N);
+                               m, (long long)N);
         uint8_t *packed = malloc(bytes);
-        if (!packed) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory packing %s", l->weight);
+        if (!packed) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory packing %s", m);
         status = strata_pack_int4(STRATA_INT4_MODELOPT_AWQ, q->codes, N, K, packed);
         int64_t s[2] = {N / 2, K}, scale[2] = {shape->scale_rows, shape->scale_cols};
         if (status == STRATA_OK) status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, packed);
@@ -112,11 +108,20 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
         break;
     }
     default:
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", l->weight,
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", m,
                            strata_format_get(e->scheme->weight_format)->name);
     }
+    return status;
+}
+
+/* The ModelOpt tensors of a calibrated linear: its weight's, then its input scale. */
+static strata_status emit_quantized(exporter *e, const linear_calib *c, const strata_qtensor *q,
+                                    const strata_quant_shape *shape)
+{
+    const strata_linear *l = c->desc;
+    strata_status status = export_weight_tensors(e, l->name, l->n_out, l->n_in, q, shape);
     if (status == STRATA_OK && input_has_static_scale(e->scheme->input))
-        status = add_scalar(e, m, "input_scale", scheme_input_scale(e->scheme, c->input_amax));
+        status = add_scalar(e, l->name, "input_scale", scheme_input_scale(e->scheme, c->input_amax));
     return status;
 }
 

@@ -40,6 +40,7 @@ void cli_print_progress(const strata_progress *progress, void *user);
 
 int cmd_quantize(int argc, char **argv, const cli_context *ctx);
 int cmd_resume(int argc, char **argv, const cli_context *ctx);
+int cmd_convert(int argc, char **argv, const cli_context *ctx);
 int cmd_inspect(int argc, char **argv, const cli_context *ctx);
 int cmd_generate(int argc, char **argv, const cli_context *ctx);
 int cmd_demo(int argc, char **argv, const cli_context *ctx);

@@ -16,6 +16,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"quantize", cmd_quantize, "calibrate layer by layer and write a quantized checkpoint"},
     {"resume", cmd_resume, "finish a quantize run from its --checkpoint-dir"},
+    {"convert", cmd_convert, "quantize weights without data, streaming shard by shard"},
     {"inspect", cmd_inspect, "architecture, tensors, dtypes, sizes and quantization of a checkpoint"},
     {"generate", cmd_generate, "write a small deterministic synthetic model (dense or MoE)"},
     {"eval", cmd_eval, "perplexity of a model over windows of text"},

@@ -1,0 +1,378 @@
+/*
+ * convert.c — data-free conversion through the streaming loader (strata_convert_model;
+ * docs/CONVERT.md).
+ *
+ *   plan:  every checkpoint tensor becomes one or more loader parameters: a linear's weight
+ *          that quantize would quantize (same exclusions) is quantized, fused q/k/v and
+ *          gate/up sharing the tensor-level scale where the scheme has one; a stacked
+ *          (n_experts, rows, in) tensor becomes one 2-D parameter per expert projection,
+ *          named as the hub stores them; everything else is passed through
+ *   read:  shard by shard, tensors in file order, pread in pieces of whole rows (never the
+ *          mapping, so the input costs no resident memory), each piece fed to the
+ *          parameters whose rows it covers
+ *   write: the loader hands over each parameter the moment it is complete; the callback
+ *          appends its ModelOpt tensors (or the tensor as read) to the shard writer, and
+ *          export_finish writes config.json, hf_quant_config.json and the tokenizer files
+ *
+ * Peak memory is the parameters in flight (one, or a fused group), one read piece, and
+ * one quantized tensor: it does not grow with the model.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/strmap.h"
+#include "export/export.h"
+#include "io/fsutil.h"
+#include "pipeline/progress.h"
+#include "quant/scheme.h"
+
+#define DEFAULT_SHARD_BYTES 10000000000ull /* ModelOpt's max_shard_size "10GB" */
+#define DEFAULT_READ_BYTES (64ull << 20)
+
+/* A loader parameter fed from rows [first_row, first_row + n_rows) of a tensor viewed as
+ * (rows, last dimension); a tensor that is not 2-D (nor a stack) is one whole target. */
+typedef struct feed_target {
+    char *param;
+    int64_t first_row, n_rows;
+} feed_target;
+
+typedef struct source_tensor {
+    const strata_tensor *t;
+    feed_target *targets;
+    size_t n_targets;
+    bool rows;        /* fed in row pieces (2-D tensors and stacks) */
+} source_tensor;
+
+typedef struct convert_run {
+    const strata_convert_params *p;
+    strata_model *model;
+    const strata_arch *arch;
+    const scheme_info *scheme;
+    exporter ex;
+    strata_loader *loader;
+    source_tensor *sources;
+    size_t n_sources;
+    int64_t n_quantized, n_copied;
+    uint64_t bytes_read, bytes_total;
+    double start, last_report;
+} convert_run;
+
+/* ---------------------------------------------------------------- writing */
+
+static strata_status write_loaded(void *user, const strata_loaded *loaded)
+{
+    convert_run *r = user;
+    if (!loaded->quant) {
+        uint64_t bytes = strata_dtype_size(loaded->dtype);
+        for (int d = 0; d < loaded->n_dims; d++) bytes *= (uint64_t)loaded->shape[d];
+        r->n_copied++;
+        return strata_safetensors_writer_add(r->ex.writer, loaded->name, loaded->dtype, loaded->n_dims, loaded->shape,
+                                             loaded->data, bytes);
+    }
+    size_t n = strlen(loaded->name);
+    char module[512];
+    snprintf(module, sizeof module, "%.*s", (int)(n > 7 ? n - 7 : n), loaded->name); /* without ".weight" */
+    r->n_quantized++;
+    return export_weight_tensors(&r->ex, module, loaded->shape[0], loaded->shape[1], loaded->q, loaded->q_shape);
+}
+
+/* ---------------------------------------------------------------- the plan */
+
+static bool linear_quantized(const convert_run *r, const strata_linear *l)
+{
+    return l->quantizable && !module_excluded(l->name, r->p->exclude, r->p->n_exclude);
+}
+
+/* The fused group of a quantized linear whose scheme shares the tensor-level scale, as
+ * quantize groups them (q/k/v; gate/up of the MLP, of each expert, of the shared expert). */
+static void group_of(const strata_layer *layer, const strata_linear *l, char *out, size_t size)
+{
+    switch (l->role) {
+    case STRATA_LINEAR_Q:
+    case STRATA_LINEAR_K:
+    case STRATA_LINEAR_V: snprintf(out, size, "%d.qkv", layer->index); return;
+    case STRATA_LINEAR_GATE:
+    case STRATA_LINEAR_UP:
+        if (l->expert >= 0) snprintf(out, size, "%d.expert%d.gate_up", layer->index, l->expert);
+        else snprintf(out, size, "%d.%s.gate_up", layer->index, l->shared_expert ? "shared" : "mlp");
+        return;
+    default: out[0] = '\0';
+    }
+}
+
+static strata_status add_target(convert_run *r, source_tensor *s, const strata_loader_param *param,
+                                int64_t first_row, int64_t n_rows)
+{
+    feed_target *grown = realloc(s->targets, (s->n_targets + 1) * sizeof *grown);
+    if (!grown) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    s->targets = grown;
+    feed_target *t = &s->targets[s->n_targets];
+    *t = (feed_target){.param = strdup(param->name), .first_row = first_row, .n_rows = n_rows};
+    if (!t->param) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    s->n_targets++;
+    return strata_loader_register(r->loader, param);
+}
+
+/* The parameter of one linear: quantized or passed through, named <linear>.weight. */
+static strata_status plan_linear(convert_run *r, source_tensor *s, const strata_layer *layer, const strata_linear *l)
+{
+    char name[512], group[96];
+    snprintf(name, sizeof name, "%s.weight", l->name);
+    int64_t shape[2] = {l->n_out, l->n_in};
+    bool quantize = linear_quantized(r, l);
+    group_of(layer, l, group, sizeof group);
+    strata_loader_param param = {.name = name, .n_dims = 2, .shape = shape, .dtype = s->t->dtype,
+                                 .quantize = quantize, .quant = scheme_weight_params(r->scheme, 0),
+                                 .group = quantize && r->scheme->share_group_amax && group[0] ? group : NULL};
+    int64_t first_row = l->stack_index >= 0 ? l->stack_index * s->t->shape[1] + l->row_offset : 0;
+    return add_target(r, s, &param, first_row, l->n_out);
+}
+
+static int by_file_position(const void *a, const void *b)
+{
+    const strata_tensor *x = ((const source_tensor *)a)->t, *y = ((const source_tensor *)b)->t;
+    if (x->shard != y->shard) return x->shard < y->shard ? -1 : 1;
+    return x->file_offset < y->file_offset ? -1 : x->file_offset > y->file_offset;
+}
+
+static strata_status plan(convert_run *r)
+{
+    const strata_safetensors *st = strata_model_tensors(r->model);
+    size_t n = strata_safetensors_count(st);
+    r->sources = calloc(n ? n : 1, sizeof *r->sources);
+    if (!r->sources) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    r->n_sources = n;
+    strmap by_name = {0};
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < n; i++) {
+        r->sources[i].t = strata_safetensors_at(st, i);
+        r->bytes_total += r->sources[i].t->n_bytes;
+        if (!strmap_insert(&by_name, r->sources[i].t->name, i, NULL, NULL))
+            status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    /* Linears first: their weights (whole tensors, or slices of a stack). */
+    for (int L = 0; status == STRATA_OK && L < r->arch->n_layers; L++) {
+        const strata_layer *layer = &r->arch->layers[L];
+        for (size_t k = 0; status == STRATA_OK && k < layer->n_linears; k++) {
+            const strata_linear *l = &layer->linears[k];
+            size_t i;
+            if (!strmap_find(&by_name, l->weight, &i))
+                status = strata_fail(STRATA_ERR_NOT_FOUND, "%s: tensor %s is missing", r->p->model_dir, l->weight);
+            else {
+                r->sources[i].rows = true;
+                status = plan_linear(r, &r->sources[i], layer, l);
+            }
+        }
+    }
+    /* Everything else is passed through whole. */
+    for (size_t i = 0; status == STRATA_OK && i < n; i++) {
+        source_tensor *s = &r->sources[i];
+        if (s->n_targets > 0) continue;
+        const strata_tensor *t = s->t;
+        int64_t scalar = 1;
+        strata_loader_param param = {.name = t->name, .n_dims = t->n_dims ? t->n_dims : 1,
+                                     .shape = t->n_dims ? t->shape : &scalar, .dtype = t->dtype};
+        if (t->n_dims > STRATA_LOADER_MAX_DIMS)
+            status = strata_fail(STRATA_ERR_UNSUPPORTED, "%s: tensor %s has %d dimensions", r->p->model_dir, t->name,
+                                 t->n_dims);
+        else status = add_target(r, s, &param, 0, 0);
+    }
+    strmap_free(&by_name);
+    if (status == STRATA_OK) qsort(r->sources, n, sizeof *r->sources, by_file_position);
+    return status;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static strata_status read_at(int fd, const char *path, void *buf, size_t n, uint64_t offset)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t got = pread(fd, p, n, (off_t)offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return strata_fail(STRATA_ERR_IO, "%s: cannot read at byte %llu: %s", path, (unsigned long long)offset,
+                               got < 0 ? strerror(errno) : "unexpected end of file");
+        p += got;
+        n -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return STRATA_OK;
+}
+
+static void report_progress(convert_run *r, size_t shard, size_t n_shards, bool force)
+{
+    double now = seconds_now();
+    if (!force && now - r->last_report < 2.0) return;
+    r->last_report = now;
+    double elapsed = now - r->start, rate = elapsed > 0 ? (double)r->bytes_read / elapsed : 0;
+    double eta = rate > 0 ? (double)(r->bytes_total - r->bytes_read) / rate : 0;
+    strata_log(STRATA_LOG_INFO, "shard %zu/%zu | %.2f of %.2f GiB read | %.0f MiB/s | RSS %.2f GiB | ETA %.0fs",
+               shard + 1, n_shards, (double)r->bytes_read / (1u << 30), (double)r->bytes_total / (1u << 30),
+               rate / (1u << 20), (double)process_rss_bytes() / (1u << 30), eta);
+}
+
+/* Feeds rows [r0, r1) of tensor s (in buf) to every target they cover. */
+static strata_status feed_rows(convert_run *r, const source_tensor *s, const uint8_t *buf, int64_t r0, int64_t r1,
+                               int64_t cols)
+{
+    size_t row_bytes = (size_t)cols * strata_dtype_size(s->t->dtype);
+    strata_status status = STRATA_OK;
+    for (size_t k = 0; status == STRATA_OK && k < s->n_targets; k++) {
+        const feed_target *t = &s->targets[k];
+        int64_t lo = r0 > t->first_row ? r0 : t->first_row;
+        int64_t hi = r1 < t->first_row + t->n_rows ? r1 : t->first_row + t->n_rows;
+        if (lo >= hi) continue;
+        int64_t offsets[2] = {lo - t->first_row, 0}, extents[2] = {hi - lo, cols};
+        status = strata_loader_feed(r->loader, t->param, s->t->dtype, 2, offsets, extents,
+                                    buf + (size_t)(lo - r0) * row_bytes);
+    }
+    return status;
+}
+
+static strata_status read_tensor(convert_run *r, const source_tensor *s, int fd, const char *path, uint8_t *buf,
+                                 size_t buf_bytes)
+{
+    const strata_tensor *t = s->t;
+    if (!s->rows) {
+        /* Passed through whole: one chunk covering the tensor. */
+        uint8_t *whole = t->n_bytes <= buf_bytes ? buf : malloc(t->n_bytes ? t->n_bytes : 1);
+        if (!whole) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", t->name);
+        strata_status status = read_at(fd, path, whole, t->n_bytes, t->file_offset);
+        int64_t offsets[STRATA_LOADER_MAX_DIMS] = {0}, scalar = 1;
+        if (status == STRATA_OK)
+            status = strata_loader_feed(r->loader, t->name, t->dtype, t->n_dims ? t->n_dims : 1, offsets,
+                                        t->n_dims ? t->shape : &scalar, whole);
+        if (whole != buf) free(whole);
+        r->bytes_read += t->n_bytes;
+        return status;
+    }
+    int64_t cols = t->shape[t->n_dims - 1], rows = t->n_elements / cols;
+    size_t row_bytes = (size_t)cols * strata_dtype_size(t->dtype);
+    int64_t per_piece = (int64_t)(buf_bytes / row_bytes);
+    strata_status status = STRATA_OK;
+    for (int64_t r0 = 0; status == STRATA_OK && r0 < rows; r0 += per_piece) {
+        int64_t r1 = r0 + per_piece < rows ? r0 + per_piece : rows;
+        size_t bytes = (size_t)(r1 - r0) * row_bytes;
+        status = read_at(fd, path, buf, bytes, t->file_offset + (uint64_t)r0 * row_bytes);
+        if (status == STRATA_OK) status = feed_rows(r, s, buf, r0, r1, cols);
+        r->bytes_read += bytes;
+    }
+    return status;
+}
+
+static strata_status read_all(convert_run *r)
+{
+    const strata_safetensors *st = strata_model_tensors(r->model);
+    size_t n_shards = strata_safetensors_shard_count(st);
+    size_t widest_row = 0;
+    for (size_t i = 0; i < r->n_sources; i++) {
+        const strata_tensor *t = r->sources[i].t;
+        if (r->sources[i].rows) {
+            size_t row = (size_t)t->shape[t->n_dims - 1] * strata_dtype_size(t->dtype);
+            if (row > widest_row) widest_row = row;
+        }
+    }
+    size_t buf_bytes = r->p->read_bytes ? (size_t)r->p->read_bytes : DEFAULT_READ_BYTES;
+    if (buf_bytes < widest_row) buf_bytes = widest_row;
+    uint8_t *buf = malloc(buf_bytes);
+    if (!buf) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte read buffer", buf_bytes);
+    strata_status status = STRATA_OK;
+    size_t i = 0;
+    for (size_t shard = 0; status == STRATA_OK && shard < n_shards; shard++) {
+        const char *path = strata_safetensors_shard_path(st, shard);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) status = strata_fail(STRATA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        for (; status == STRATA_OK && i < r->n_sources && r->sources[i].t->shard == shard; i++) {
+            status = read_tensor(r, &r->sources[i], fd, path, buf, buf_bytes);
+            if (status != STRATA_OK) status = strata_fail_context(status, "converting %s", r->sources[i].t->name);
+            report_progress(r, shard, n_shards, false);
+        }
+        if (fd >= 0) close(fd);
+        if (status == STRATA_OK) report_progress(r, shard, n_shards, true);
+    }
+    free(buf);
+    return status;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static strata_status check_scheme(const scheme_info *s)
+{
+    if (!s) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "convert: invalid scheme");
+    if (input_has_static_scale(s->input))
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s quantizes inputs with a calibrated static scale; strata "
+                           "convert is data-free: use strata quantize, or convert to fp8-dynamic, nvfp4-weight-only, "
+                           "mxfp4, int8 or int4", s->name);
+    if (!s->modelopt_algo)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; strata convert writes ModelOpt "
+                           "checkpoints", s->name);
+    return STRATA_OK;
+}
+
+static strata_status convert(convert_run *r, strata_convert_result *result)
+{
+    const strata_convert_params *p = r->p;
+    strata_status status = strata_model_open(p->model_dir, &r->model);
+    if (status != STRATA_OK) return status;
+    r->arch = strata_model_arch(r->model);
+    const strata_quant_info *q = strata_model_quantization(r->model);
+    if (q)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s, from %s); strata convert reads "
+                           "bf16/fp16/fp32 checkpoints", p->model_dir, q->method, q->source);
+    status = strata_loader_create(write_loaded, r, &r->loader);
+    if (status == STRATA_OK) status = plan(r);
+    strata_writer_params wp = {.dir = p->output_dir,
+                               .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : DEFAULT_SHARD_BYTES};
+    if (status == STRATA_OK) status = strata_safetensors_writer_create(&wp, &r->ex.writer);
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
+    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = p->output_dir, .scheme = r->scheme,
+                       .format = STRATA_EXPORT_MODELOPT, .exclude = p->exclude, .n_exclude = p->n_exclude,
+                       .writer = r->ex.writer};
+    r->start = r->last_report = seconds_now();
+    if (status == STRATA_OK) status = read_all(r);
+    if (status == STRATA_OK) status = strata_loader_finish(r->loader);
+    if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
+    if (status == STRATA_OK) status = export_finish(&r->ex, NULL, 0);
+    if (status != STRATA_OK) return status;
+    strata_loader_stats stats;
+    strata_loader_get_stats(r->loader, &stats);
+    *result = (strata_convert_result){.n_quantized = r->n_quantized, .n_copied = r->n_copied,
+                                      .bytes_read = r->bytes_read, .peak_bytes_in_flight = stats.peak_bytes_in_flight,
+                                      .seconds = seconds_now() - r->start};
+    return STRATA_OK;
+}
+
+strata_status strata_convert_model(const strata_convert_params *params, strata_convert_result *result)
+{
+    if (!params || !result || !params->model_dir || !params->output_dir)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_convert_model: NULL argument");
+    *result = (strata_convert_result){0};
+    convert_run r = {.p = params, .scheme = scheme_get(params->scheme)};
+    strata_status status = check_scheme(r.scheme);
+    for (size_t i = 0; status == STRATA_OK && i < params->n_exclude; i++)
+        if (!params->exclude || !params->exclude[i] || !params->exclude[i][0])
+            status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
+    if (status != STRATA_OK) return status;
+    bool created = !path_exists(params->output_dir);
+    if (!make_dirs(params->output_dir))
+        return strata_fail(STRATA_ERR_IO, "%s: cannot create the output directory: %s", params->output_dir,
+                           strerror(errno));
+    status = convert(&r, result);
+    strata_safetensors_writer_free(r.ex.writer); /* removes unfinished shards */
+    strata_loader_free(r.loader);
+    for (size_t i = 0; i < r.n_sources; i++) {
+        for (size_t k = 0; k < r.sources[i].n_targets; k++) free(r.sources[i].targets[k].param);
+        free(r.sources[i].targets);
+    }
+    free(r.sources);
+    strata_model_close(r.model);
+    if (status != STRATA_OK && created) rmdir(params->output_dir);
+    return status;
+}

@@ -37,6 +37,7 @@ bench: release
 	$(BUILD)/release/bench_tokenizer
 	$(BUILD)/release/bench_quantize
 	$(BUILD)/release/bench_gptq
+	$(BUILD)/release/bench_convert
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

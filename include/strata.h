@@ -773,6 +773,10 @@ typedef struct strata_synth_params {
     int64_t hidden_size;  /* 0: default (128) */
     int n_experts;        /* MoE only; 0: default (8) */
     bool stacked_experts; /* MoE only: write (n_experts, out, in) tensors */
+    /* Shape overrides (0: the default), e.g. Llama-3-8B's layer: 4096, 14336, 128, 8. */
+    int64_t intermediate_size; /* default hidden * 43 / 16 */
+    int64_t head_dim;          /* default 32; n_heads = hidden / head_dim */
+    int n_kv_heads;            /* default n_heads / 2 */
 } strata_synth_params;
 
 /* Writes a small, deterministic model (config.json + model.safetensors, bf16 weights drawn

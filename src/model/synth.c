@@ -50,18 +50,20 @@ static uint16_t f32_to_bf16(float f)
 static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_layers, int n_experts)
 {
     const family_traits *f = &FAMILIES[p->family];
-    int n_heads = (int)(hidden / 32);
+    int64_t head_dim = p->head_dim ? p->head_dim : 32;
+    int n_heads = (int)(hidden / head_dim);
     sjson *c = sjson_new_object();
     sjson *architectures = sjson_new_array();
     sjson_append(architectures, sjson_new_string(f->architecture));
     sjson_set(c, "architectures", architectures);
     sjson_set(c, "model_type", sjson_new_string(f->model_type));
     sjson_set(c, "hidden_size", sjson_new_int(hidden));
-    sjson_set(c, "intermediate_size", sjson_new_int(hidden * 43 / 16)); /* 344 for 128: not a multiple of 16 */
+    /* 344 for 128 by default: not a multiple of 16 */
+    sjson_set(c, "intermediate_size", sjson_new_int(p->intermediate_size ? p->intermediate_size : hidden * 43 / 16));
     sjson_set(c, "num_hidden_layers", sjson_new_int(n_layers));
     sjson_set(c, "num_attention_heads", sjson_new_int(n_heads));
-    sjson_set(c, "num_key_value_heads", sjson_new_int(n_heads > 1 ? n_heads / 2 : 1));
-    sjson_set(c, "head_dim", sjson_new_int(32));
+    sjson_set(c, "num_key_value_heads", sjson_new_int(p->n_kv_heads ? p->n_kv_heads : n_heads > 1 ? n_heads / 2 : 1));
+    sjson_set(c, "head_dim", sjson_new_int(head_dim));
     sjson_set(c, "vocab_size", sjson_new_int(512));
     sjson_set(c, "max_position_embeddings", sjson_new_int(2048));
     sjson_set(c, "rms_norm_eps", sjson_new_real(1e-6));
@@ -157,6 +159,12 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
     if (hidden < 32 || hidden > 4096 || hidden % 32 != 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic hidden size must be a multiple of 32 in [32, 4096], not %lld",
                            (long long)hidden);
+    int64_t head_dim = p->head_dim ? p->head_dim : 32;
+    if (head_dim < 8 || head_dim > 256 || hidden % head_dim != 0 || p->intermediate_size < 0 ||
+        p->intermediate_size > 65536 || p->n_kv_heads < 0 || (p->n_kv_heads && (hidden / head_dim) % p->n_kv_heads))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic model: head_dim %lld, intermediate %lld, %d kv heads "
+                           "do not fit hidden %lld", (long long)head_dim, (long long)p->intermediate_size,
+                           p->n_kv_heads, (long long)hidden);
     if (n_experts < 1 || n_experts > 64)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 experts, not %d", n_experts);
     if (path_exists(dir)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: already exists; not overwriting it", dir);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/big_buffer.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/strmap.h"
@@ -281,7 +282,7 @@ static strata_status read_all(convert_run *r)
     }
     size_t buf_bytes = r->p->read_bytes ? (size_t)r->p->read_bytes : DEFAULT_READ_BYTES;
     if (buf_bytes < widest_row) buf_bytes = widest_row;
-    uint8_t *buf = malloc(buf_bytes);
+    uint8_t *buf = big_buffer_alloc(buf_bytes);
     if (!buf) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte read buffer", buf_bytes);
     strata_status status = STRATA_OK;
     size_t i = 0;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/big_buffer.h"
 #include "core/error.h"
 #include "core/strmap.h"
 #include "kernels/cpu.h"
@@ -373,7 +374,7 @@ strata_status strata_loader_feed(strata_loader *l, const char *name, strata_dtyp
         p->box_capacity = capacity;
     }
     if (!p->buffer) {
-        p->buffer = malloc(param_bytes(p));
+        p->buffer = big_buffer_alloc(param_bytes(p));
         if (!p->buffer)
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "loader: out of memory for %s (%llu bytes)", name,
                                (unsigned long long)param_bytes(p));

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/big_buffer.h"
 #include "core/error.h"
 #include "kernels/cpu.h"
 #include "kernels/pool.h"
@@ -290,7 +291,7 @@ strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype
 bool quant_qtensor_alloc(const strata_quant_shape *shape, strata_qtensor *q)
 {
     *q = (strata_qtensor){
-        .codes = malloc(shape->code_bytes ? shape->code_bytes : 1),
+        .codes = big_buffer_alloc(shape->code_bytes),
         .scales = malloc(shape->scale_bytes ? shape->scale_bytes : 1),
         .zero_points = shape->zero_point_bytes ? malloc(shape->zero_point_bytes) : NULL,
     };

@@ -145,5 +145,22 @@ else
   echo "SKIPPED: llama-19m FP8 perplexity check: $SHARED/models/llama-19m or wiki.test.raw is absent"
 fi
 
+# --- strata convert: data-free, streaming; the same weights as quantize --algo max ---------
+run "$STRATA" convert "$MODEL" -o "$WORK/cv" --scheme int4 --read-mib 1 --max-shard-mib 1
+check "convert int4 exits 0" test "$rc" -eq 0
+check "convert prints the output directory" has "$out" "$WORK/cv"
+check "convert reports what it did" has "$err" "weights quantized"
+check "convert writes hf_quant_config.json" grep -q '"quant_algo": "W4A16_AWQ"' "$WORK/cv/hf_quant_config.json"
+run "${Q[@]}" -o "$WORK/cvq" --scheme int4
+# (tensor for tensor equality is test_streaming_convert's; here the files around them)
+check "quantize int4 writes the same hf_quant_config.json" cmp -s "$WORK/cv/hf_quant_config.json" "$WORK/cvq/hf_quant_config.json"
+check "and the same config.json" cmp -s "$WORK/cv/config.json" "$WORK/cvq/config.json"
+run "$STRATA" eval "$WORK/cv" --tokens "$WORK/ids.txt" --window 64 --max-windows 2
+check "the converted model evaluates" has "$out" "perplexity"
+run "$STRATA" convert "$MODEL" -o "$WORK/cv-fp8" --scheme fp8
+check "convert fp8 (static inputs) is refused with exit 1" test "$rc" -eq 1
+check "naming what to use instead" has "$err" "use strata quantize"
+check "and leaves no directory" test ! -e "$WORK/cv-fp8"
+
 echo "test_quantize: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

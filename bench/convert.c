@@ -1,0 +1,141 @@
+/*
+ * bench/convert.c — memory and speed of strata convert (streaming quantize-on-load).
+ * Two synthetic models of Llama-3-8B layer shape (hidden 4096, intermediate 14336, head_dim
+ * 128, 8 kv heads; a 512-token vocabulary) with 8 and 16 layers (about 3.5 and 7 GB of
+ * bf16) are converted to FP8 (fp8-dynamic: per-channel weights) each in a child process.
+ * Reported beside the machine's memory and its own read speed:
+ *   - peak RSS (getrusage of the child), which must not grow with the model (equal within
+ *     10%) and stay under 3x the largest tensor + 200 MB; and its ratio to the quantized
+ *     model's size (vLLM's CI bounds its resident case at 1.4x);
+ *   - wall time against `cat` of the shards to /dev/null in the same run, both with the
+ *     input in the page cache (read once before): target within 1.5x.
+ *
+ *   bench_convert [--dir DIR] [--layers A,B]      (default DIR: /tmp/strata-bench-convert,
+ *                                                  kept between runs; layers 8,16)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_clock.h"
+#include "strata.h"
+
+static uint64_t mem_total_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    unsigned long long kib = 0;
+    if (f) {
+        if (fscanf(f, "MemTotal: %llu kB", &kib) != 1) kib = 0;
+        fclose(f);
+    }
+    return (uint64_t)kib << 10;
+}
+
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Converts in a child; returns its peak RSS in bytes (0 on failure). */
+static uint64_t convert_child(const char *model, const char *out, double *seconds, uint64_t *in_flight)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    double start = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        strata_convert_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_FP8_DYNAMIC};
+        strata_convert_result r = {0};
+        strata_status status = strata_convert_model(&p, &r);
+        if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
+        if (write(fds[1], &r.peak_bytes_in_flight, sizeof r.peak_bytes_in_flight) != sizeof r.peak_bytes_in_flight) _exit(1);
+        _exit(status == STRATA_OK ? 0 : 1);
+    }
+    close(fds[1]);
+    if (read(fds[0], in_flight, sizeof *in_flight) != sizeof *in_flight) *in_flight = 0;
+    close(fds[0]);
+    int wstatus = 0;
+    struct rusage usage;
+    if (wait4(pid, &wstatus, 0, &usage) < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) return 0;
+    *seconds = now() - start;
+    return (uint64_t)usage.ru_maxrss << 10;
+}
+
+static double cat_seconds(const char *model)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cat '%s'/*.safetensors > /dev/null", model);
+    double start = now();
+    if (system(cmd) != 0) return 0;
+    return now() - start;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/tmp/strata-bench-convert";
+    int layers[2] = {8, 16};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--layers") == 0 && i + 1 < argc && sscanf(argv[++i], "%d,%d", &layers[0], &layers[1]) == 2) {
+        } else {
+            fprintf(stderr, "usage: bench_convert [--dir DIR] [--layers A,B]\n");
+            return 2;
+        }
+    }
+    if (mkdir(dir, 0755) != 0 && access(dir, W_OK) != 0) {
+        perror(dir);
+        return 1;
+    }
+    strata_set_num_threads(0);
+    /* The largest tensor: gate, up or down, 14336 x 4096 bf16. */
+    const uint64_t largest = 14336ull * 4096ull * 2ull, bound = 3 * largest + (200ull << 20);
+    printf("strata %s: convert --scheme fp8-dynamic of Llama-3-8B-shaped layers; machine memory %.1f GiB, %ld cores\n",
+           strata_version(), (double)mem_total_bytes() / (1u << 30), sysconf(_SC_NPROCESSORS_ONLN));
+    printf("largest tensor %.0f MiB; RSS bound 3x largest + 200 MiB = %.0f MiB; times with the input in the page cache\n\n",
+           (double)largest / (1u << 20), (double)bound / (1u << 20));
+    printf("%-7s %10s %11s %10s %12s %9s %9s %8s %9s %8s\n", "layers", "input MiB", "output MiB", "peak RSS", "in flight",
+           "RSS/out", "convert s", "cat s", "GB/s cat", "x cat");
+    uint64_t peak[2] = {0};
+    for (int m = 0; m < 2; m++) {
+        char model[600], out[600];
+        snprintf(model, sizeof model, "%s/llama3-shape-%d", dir, layers[m]);
+        snprintf(out, sizeof out, "%s/out-%d", dir, layers[m]);
+        char *config = malloc(strlen(model) + 16);
+        sprintf(config, "%s/config.json", model);
+        if (access(config, F_OK) != 0) {
+            fprintf(stderr, "bench: generating %s (once; kept for later runs)\n", model);
+            strata_synth_params sp = {.family = STRATA_FAMILY_LLAMA, .seed = 3, .n_layers = layers[m],
+                                      .hidden_size = 4096, .intermediate_size = 14336, .head_dim = 128,
+                                      .n_kv_heads = 8};
+            if (strata_synth_model(model, &sp) != STRATA_OK) {
+                fprintf(stderr, "bench: %s\n", strata_last_error());
+                return 1;
+            }
+        }
+        free(config);
+        char weights[700], cmd[1400];
+        snprintf(weights, sizeof weights, "%s/model.safetensors", model);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+        if (system(cmd) != 0) return 1;
+        cat_seconds(model); /* into the page cache */
+        double cat = cat_seconds(model), seconds = 0;
+        uint64_t in_flight = 0;
+        peak[m] = convert_child(model, out, &seconds, &in_flight);
+        if (!peak[m]) return 1;
+        char out_weights[700];
+        snprintf(out_weights, sizeof out_weights, "%s/model.safetensors", out);
+        uint64_t input = file_bytes(weights), output = file_bytes(out_weights);
+        printf("%-7d %10.0f %11.0f %10.0f %12.0f %9.3f %9.2f %8.2f %9.2f %8.2f\n", layers[m], (double)input / (1u << 20),
+               (double)output / (1u << 20), (double)peak[m] / (1u << 20), (double)in_flight / (1u << 20),
+               (double)peak[m] / (double)output, seconds, cat, (double)input / cat * 1e-9, seconds / cat);
+    }
+    printf("\npeak RSS %d layers / %d layers: %.3f (must be within 1.10); both under the bound: %s\n", layers[1],
+           layers[0], (double)peak[1] / (double)peak[0], peak[0] < bound && peak[1] < bound ? "yes" : "NO");
+    return 0;
+}

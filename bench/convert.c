@@ -22,18 +22,8 @@
 #include <unistd.h>
 
 #include "bench_clock.h"
+#include "bench_memory.h"
 #include "strata.h"
-
-static uint64_t mem_total_bytes(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    unsigned long long kib = 0;
-    if (f) {
-        if (fscanf(f, "MemTotal: %llu kB", &kib) != 1) kib = 0;
-        fclose(f);
-    }
-    return (uint64_t)kib << 10;
-}
 
 static uint64_t file_bytes(const char *path)
 {

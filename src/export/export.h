@@ -16,6 +16,9 @@
 #include "calib/layer_calib.h"
 #include "strata.h"
 
+/* Output shards are cut past this many bytes by default: ModelOpt's max_shard_size "10GB". */
+#define EXPORT_DEFAULT_SHARD_BYTES 10000000000ull
+
 typedef struct exporter {
     const strata_model *model;
     const char *model_dir, *output_dir;

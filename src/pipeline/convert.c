@@ -33,7 +33,6 @@
 #include "pipeline/progress.h"
 #include "quant/scheme.h"
 
-#define DEFAULT_SHARD_BYTES 10000000000ull /* ModelOpt's max_shard_size "10GB" */
 #define DEFAULT_READ_BYTES (64ull << 20)
 
 /* A loader parameter fed from rows [first_row, first_row + n_rows) of a tensor viewed as
@@ -329,13 +328,12 @@ static strata_status convert(convert_run *r, strata_convert_result *result)
                            "bf16/fp16/fp32 checkpoints", p->model_dir, q->method, q->source);
     status = strata_loader_create(write_loaded, r, &r->loader);
     if (status == STRATA_OK) status = plan(r);
+    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = p->output_dir, .scheme = r->scheme,
+                       .format = STRATA_EXPORT_MODELOPT, .exclude = p->exclude, .n_exclude = p->n_exclude};
     strata_writer_params wp = {.dir = p->output_dir,
-                               .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : DEFAULT_SHARD_BYTES};
+                               .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : EXPORT_DEFAULT_SHARD_BYTES};
     if (status == STRATA_OK) status = strata_safetensors_writer_create(&wp, &r->ex.writer);
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
-    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = p->output_dir, .scheme = r->scheme,
-                       .format = STRATA_EXPORT_MODELOPT, .exclude = p->exclude, .n_exclude = p->n_exclude,
-                       .writer = r->ex.writer};
     r->start = r->last_report = seconds_now();
     if (status == STRATA_OK) status = read_all(r);
     if (status == STRATA_OK) status = strata_loader_finish(r->loader);

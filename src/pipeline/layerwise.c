@@ -47,7 +47,6 @@
 #include "pipeline/progress.h"
 #include "quant/format.h"
 
-#define DEFAULT_SHARD_BYTES 10000000000ull /* ModelOpt's max_shard_size "10GB" */
 
 /* Algorithms strata knows, and whether they can run one layer at a time. */
 typedef struct algo_entry {
@@ -471,7 +470,7 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     if (!params || !result) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_model: NULL argument");
     *result = (strata_quantize_result){0};
     strata_quantize_params p = *params;
-    if (!p.max_shard_bytes) p.max_shard_bytes = DEFAULT_SHARD_BYTES;
+    if (!p.max_shard_bytes) p.max_shard_bytes = EXPORT_DEFAULT_SHARD_BYTES;
     if (!p.save_every) p.save_every = 1;
     bool gptq = p.algo && strcmp(p.algo, "gptq") == 0;
     if (p.propagate == STRATA_PROPAGATE_DEFAULT) p.propagate = gptq ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;

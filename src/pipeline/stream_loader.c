@@ -219,6 +219,11 @@ strata_status strata_loader_register(strata_loader *l, const strata_loader_param
 
 static strata_status tensor_amax(const loader_param *p, float *out)
 {
+    if (p->dtype == STRATA_DTYPE_BF16) { /* on the bits, without converting first */
+        *out = 0;
+        kernels()->bf16_block_absmax(p->buffer, (size_t)p->n_elements, (size_t)p->n_elements, out);
+        return STRATA_OK;
+    }
     enum { PIECE = 1 << 16 };
     float *f32 = malloc(PIECE * sizeof *f32), amax = 0;
     if (!f32) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");

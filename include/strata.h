@@ -592,6 +592,8 @@ typedef enum strata_scheme {
     STRATA_SCHEME_MXFP4,            /* "mxfp4": W4A4 MXFP4, weights and dynamic inputs in 32-blocks (E8M0) */
     STRATA_SCHEME_INT4_ASYM,        /* "int4-asym": group-wise (128) int4 with zero points, weight only;
                                      * ModelOpt has no such format: fakequant export only */
+    STRATA_SCHEME_FP8_BLOCK,        /* "fp8-block": E4M3 weights, one fp32 scale per 128x128 tile, weight only
+                                     * (ModelOpt fp8_pb_wo) */
     STRATA_SCHEME_COUNT
 } strata_scheme;
 

@@ -28,7 +28,8 @@ OUT_DIR and runs a short forward (2 x 32 fixed random tokens), failing on non-fi
     quantizer; it warns "Unknown quantization type", skips quantization and silently loads
     the raw FP8/packed codes as bf16 (unscaled), so it cannot be used. Instead this script
     dequantizes every quantized linear itself, with ModelOpt's layouts as the golden files
-    record them (FP8 per-tensor/per-channel: code * weight_scale; NVFP4/W4A16_NVFP4: uint8
+    record them (FP8 per-tensor/per-channel: code * weight_scale; FP8 block (fp8_pb_wo):
+    code * weight_scale (N/128, 1, K/128, 1) per 128x128 tile; NVFP4/W4A16_NVFP4: uint8
     [out, in/2], low nibble = even column, E2M1 * E4M3 weight_scale [out, in/16] *
     weight_scale_2; MXFP4 (quant_algo "mxfp4"): uint8 [out, in/2] as NVFP4, uint8 E8M0
     weight_scale [out, in/32] = 2^(e - 127); INT8 W8A16: int8 * weight_scale[out]; INT4 W4A16_AWQ: uint8 [out/2, in],
@@ -293,7 +294,9 @@ def dequantize(prefix, shape, get, consumed, problems):
             result = w.float() * s.reshape(())
         elif s.dim() == 1 and s.shape[0] == out_f:
             result = w.float() * s[:, None]
-        elif s.dim() == 2:  # block scales
+        elif s.dim() in (2, 4):  # block scales; fp8_pb_wo stores (N/128, 1, K/128, 1)
+            if s.dim() == 4:
+                s = s[:, 0, :, 0]
             bo, bi = -(-out_f // s.shape[0]), -(-in_f // s.shape[1])
             full = s.repeat_interleave(bo, 0)[:out_f].repeat_interleave(bi, 1)[:, :in_f]
             result = w.float() * full

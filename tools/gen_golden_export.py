@@ -18,6 +18,8 @@ Cases (tests/golden/export/<case>.json):
                                                           quantizers as INT4_BLOCKWISE_WEIGHT_ONLY_CFG)
     mxfp4                MXFP4_DEFAULT_CFG                W4A4 MXFP4 (group 32, E8M0 scales, dynamic
                                                           input blocks)
+    fp8-block            FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG FP8 weights in 128x128 blocks, one F32 scale
+                                                          per block, bf16 activations
     fp8-kv-fp8           fp8 + FP8_KV_CFG                 merged as hf_ptq does it
     nvfp4-kv-fp8         nvfp4 + FP8_KV_CFG               (mtq.update_quant_cfg_with_kv_cache_quant)
 
@@ -71,6 +73,7 @@ CASES = {
     "int8": ("int8", None, "INT8_WEIGHT_ONLY_CFG", None),
     "int4": ("int4", None, "INT4_AWQ_CFG", "max"),
     "mxfp4": ("mxfp4", None, "MXFP4_DEFAULT_CFG", None),
+    "fp8-block": ("fp8-block", None, "FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG", None),
     "fp8-kv-fp8": ("fp8", "fp8", "FP8_DEFAULT_CFG", None),
     "nvfp4-kv-fp8": ("nvfp4", "fp8", "NVFP4_DEFAULT_CFG", None),
 }

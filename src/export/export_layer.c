@@ -11,6 +11,8 @@
  *   int4                <m>.weight U8 (N/2, K) two rows per byte, <m>.weight_scale F32 (N, K/128)
  *   mxfp4               <m>.weight U8 (N, K/2), <m>.weight_scale U8 E8M0 (N, K/32); inputs are
  *                       quantized dynamically, so there is no input_scale
+ *   fp8-block           <m>.weight F8_E4M3 (N, K), <m>.weight_scale F32 (ceil(N/128), 1, ceil(K/128), 1):
+ *                       one scale per 128x128 tile, in the shape of ModelOpt's block amax
  *   int4-asym           fakequant only (ModelOpt has no asymmetric INT4)
  * plus the bias when the linear has one, and <k_proj>.k_scale / <v_proj>.v_scale F32 ()
  * with --kv-cache fp8. The fakequant format writes <m>.weight as bf16 of the dequantized
@@ -78,6 +80,12 @@ strata_status export_weight_tensors(exporter *e, const char *m, int64_t N, int64
         strata_dtype dtype = e->scheme->weight_format == STRATA_FORMAT_FP8_CHANNEL ? STRATA_DTYPE_F8_E4M3 : STRATA_DTYPE_I8;
         status = add(e, m, "weight", dtype, 2, s, q->codes);
         if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 1, &N, q->scales);
+        break;
+    }
+    case STRATA_FORMAT_FP8_BLOCK: {
+        int64_t s[2] = {N, K}, scale[4] = {shape->scale_rows, 1, shape->scale_cols, 1};
+        status = add(e, m, "weight", STRATA_DTYPE_F8_E4M3, 2, s, q->codes);
+        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 4, scale, q->scales);
         break;
     }
     case STRATA_FORMAT_NVFP4: {

@@ -47,13 +47,18 @@ static int64_t int4_group_size(const strata_model *model, int64_t K, int64_t gro
     return K % groups == 0 ? K / groups : 0;
 }
 
-/* FP8 128x128 block scales of an (N, K) weight: F32 or BF16 (ceil(N/128), ceil(K/128)).
- * A per-channel scale (N, 1) is not one, even when the grid has that shape. */
+/* FP8 128x128 block scales of an (N, K) weight: F32 or BF16 (ceil(N/128), ceil(K/128)), as
+ * DeepSeek-style checkpoints store them, or (ceil(N/128), 1, ceil(K/128), 1), as ModelOpt's
+ * fp8_pb_wo export does. A per-channel scale (N, 1) is not one, even when the grid has that
+ * shape. */
 static bool fp8_block_scales(const strata_tensor *scale, int64_t N, int64_t K)
 {
+    int64_t rows = (N + 127) / 128, cols = (K + 127) / 128;
     bool floating = scale->dtype == STRATA_DTYPE_F32 || scale->dtype == STRATA_DTYPE_BF16;
-    bool grid = scale->n_dims == 2 && scale->shape[0] == (N + 127) / 128 && scale->shape[1] == (K + 127) / 128;
-    bool channel = scale->n_elements == N && (scale->n_dims == 1 || scale->shape[1] == 1);
+    bool grid = (scale->n_dims == 2 && scale->shape[0] == rows && scale->shape[1] == cols) ||
+                (scale->n_dims == 4 && scale->shape[0] == rows && scale->shape[1] == 1 && scale->shape[2] == cols &&
+                 scale->shape[3] == 1);
+    bool channel = scale->n_elements == N && (scale->n_dims == 1 || (scale->n_dims == 2 && scale->shape[1] == 1));
     return floating && grid && !channel;
 }
 

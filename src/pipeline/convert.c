@@ -308,8 +308,8 @@ static strata_status check_scheme(const scheme_info *s)
     if (!s) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "convert: invalid scheme");
     if (input_has_static_scale(s->input))
         return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s quantizes inputs with a calibrated static scale; strata "
-                           "convert is data-free: use strata quantize, or convert to fp8-dynamic, nvfp4-weight-only, "
-                           "mxfp4, int8 or int4", s->name);
+                           "convert is data-free: use strata quantize, or convert to fp8-dynamic, fp8-block, "
+                           "nvfp4-weight-only, mxfp4, int8 or int4", s->name);
     if (!s->modelopt_algo)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; strata convert writes ModelOpt "
                            "checkpoints", s->name);

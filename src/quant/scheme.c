@@ -18,6 +18,9 @@ static const scheme_info SCHEMES[STRATA_SCHEME_COUNT] = {
     [STRATA_SCHEME_MXFP4] = {"mxfp4", STRATA_FORMAT_MXFP4, 0, INPUT_MXFP4, "mxfp4", "mxfp4", false},
     [STRATA_SCHEME_INT4_ASYM] = {"int4-asym", STRATA_FORMAT_INT4_GROUP_ASYM, 128, INPUT_NONE, NULL, "W4A16_ASYM",
                                  false},
+    /* ModelOpt's FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG; exported as quant_algo "fp8_pb_wo". */
+    [STRATA_SCHEME_FP8_BLOCK] = {"fp8-block", STRATA_FORMAT_FP8_BLOCK, 0, INPUT_NONE, "fp8_pb_wo", "fp8_pb_wo",
+                                 false},
 };
 
 const scheme_info *scheme_get(strata_scheme scheme)

@@ -157,6 +157,14 @@ check "quantize int4 writes the same hf_quant_config.json" cmp -s "$WORK/cv/hf_q
 check "and the same config.json" cmp -s "$WORK/cv/config.json" "$WORK/cvq/config.json"
 run "$STRATA" eval "$WORK/cv" --tokens "$WORK/ids.txt" --window 64 --max-windows 2
 check "the converted model evaluates" has "$out" "perplexity"
+run "$STRATA" convert "$MODEL" -o "$WORK/cv-block" --scheme fp8-block
+check "convert fp8-block exits 0" test "$rc" -eq 0
+check "fp8-block is ModelOpt's fp8_pb_wo" grep -q '"quant_algo": "fp8_pb_wo"' "$WORK/cv-block/hf_quant_config.json"
+run "${Q[@]}" -o "$WORK/fq-block" --scheme fp8-block --format fakequant
+"$STRATA" -q eval "$WORK/cv-block" --tokens "$WORK/ids.txt" --window 64 --max-windows 2 >"$WORK/ppl_block" 2>&1
+"$STRATA" -q eval "$WORK/fq-block" --tokens "$WORK/ids.txt" --window 64 --max-windows 2 >"$WORK/ppl_fq_block" 2>&1
+check "its 128x128 tile scales read back: the same perplexity as fakequant" cmp -s "$WORK/ppl_block" "$WORK/ppl_fq_block"
+check "and a perplexity at all" grep -q perplexity "$WORK/ppl_block"
 run "$STRATA" convert "$MODEL" -o "$WORK/cv-fp8" --scheme fp8
 check "convert fp8 (static inputs) is refused with exit 1" test "$rc" -eq 1
 check "naming what to use instead" has "$err" "use strata quantize"

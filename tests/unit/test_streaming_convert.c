@@ -59,7 +59,8 @@ static void convert_equals_quantize_max(void **state)
 {
     (void)state;
     static const strata_scheme SCHEMES[] = {STRATA_SCHEME_FP8_DYNAMIC, STRATA_SCHEME_NVFP4_WEIGHT_ONLY,
-                                            STRATA_SCHEME_MXFP4, STRATA_SCHEME_INT8, STRATA_SCHEME_INT4};
+                                            STRATA_SCHEME_MXFP4, STRATA_SCHEME_INT8, STRATA_SCHEME_INT4,
+                                            STRATA_SCHEME_FP8_BLOCK};
     static const char *const EXCLUDE[] = {"*.layers.1.self_attn.o_proj", "*.experts.2.*"};
     char *models[2] = {synth("dense", STRATA_FAMILY_LLAMA, false), synth("moe-stacked", STRATA_FAMILY_QWEN3_MOE, true)};
     int32_t tokens[N_SEQ * SEQ_LEN];

@@ -23,6 +23,7 @@ static void convert_help(void)
            "scales equal those of strata quantize --algo max (docs/CONVERT.md).\n"
            "\n"
            "  --scheme S         fp8-dynamic (per-channel FP8 weights, per-token inputs),\n"
+           "                     fp8-block (FP8 weights in 128x128 tiles, weight-only),\n"
            "                     nvfp4-weight-only, mxfp4 (inputs quantized at run time), int8\n"
            "                     (per-channel weight-only), int4 (group 128 weight-only). fp8 and\n"
            "                     nvfp4 need calibrated input scales: use strata quantize\n"
@@ -53,8 +54,8 @@ int cmd_convert(int argc, char **argv, const cli_context *ctx)
         case 'o': params.output_dir = optarg; break;
         case 's':
             if (!strata_scheme_from_name(optarg, &params.scheme))
-                return cli_usage_error("convert", "unknown scheme '%s' (fp8-dynamic, nvfp4-weight-only, mxfp4, int8, "
-                                                  "int4)", optarg);
+                return cli_usage_error("convert", "unknown scheme '%s' (fp8-dynamic, fp8-block, nvfp4-weight-only, "
+                                                  "mxfp4, int8, int4)", optarg);
             have_scheme = true;
             break;
         case 'x':

@@ -28,7 +28,8 @@ static void quantize_help(void)
            "  --scheme S           fp8 (W8A8 per-tensor, static inputs), fp8-dynamic (per-channel\n"
            "                       weights, per-token inputs), nvfp4 (W4A4), nvfp4-weight-only,\n"
            "                       int8 (per-channel weight-only), int4 (group 128 weight-only),\n"
-           "                       mxfp4 (W4A4, dynamic 32-blocks), int4-asym (group 128 with zero\n"
+           "                       mxfp4 (W4A4, dynamic 32-blocks), fp8-block (FP8 weights in\n"
+           "                       128x128 tiles, weight-only), int4-asym (group 128 with zero\n"
            "                       points, weight-only; --format fakequant only)\n"
            "  --algo A             max (default): amax; mse: per-block clip search of weight scales;\n"
            "                       gptq: weights updated column by column against the layer's Hessian\n"
@@ -114,7 +115,7 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         case 's':
             if (!strata_scheme_from_name(optarg, &params.scheme))
                 return cli_usage_error("quantize", "unknown scheme '%s' (fp8, fp8-dynamic, nvfp4, nvfp4-weight-only, "
-                                       "int8, int4, mxfp4, int4-asym)", optarg);
+                                       "int8, int4, mxfp4, fp8-block, int4-asym)", optarg);
             have_scheme = true;
             break;
         case 'a': params.algo = optarg; break;

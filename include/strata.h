@@ -753,7 +753,9 @@ typedef struct strata_convert_params {
     const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
     size_t n_exclude;
     uint64_t max_shard_bytes;      /* 0: 10 GB, as ModelOpt's export */
-    uint64_t read_bytes;           /* bytes per read; 0: 64 MiB */
+    uint64_t read_bytes;           /* the most read at once; 0: 1 GiB. A parameter (an expert's
+                                    * slice of a stack) up to this size is read whole and
+                                    * quantized without a copy, larger ones in row pieces */
 } strata_convert_params;
 
 typedef struct strata_convert_result {

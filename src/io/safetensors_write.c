@@ -7,8 +7,16 @@
  * temporary data file for the current shard as soon as they arrive (memory holds only
  * the tensor list), a new shard is started when the next tensor would push the current
  * one past max_shard_bytes, and finish() assembles each shard as header + data under a
- * temporary name (copy_file_range, so the copy stays in the kernel), fsyncs it, and only
- * then renames every shard and the index json into place.
+ * temporary name, fsyncs it, and only then renames every shard and the index json into
+ * place.
+ *
+ * The data goes DATA_RESERVE bytes into its file, behind a hole. The header is padded
+ * with spaces so that the data starts on a 4 KiB boundary; assembling writes it at the
+ * front and removes the rest of the hole with FALLOC_FL_COLLAPSE_RANGE, so no data byte
+ * is copied (copying a multi-GB shard and freeing the copy's source cost more than
+ * producing it). Where the filesystem cannot collapse a range, or the header outgrows
+ * the reserve, the data is copied behind the header into a new file (copy_file_range,
+ * in the kernel). Either way the file holds the same bytes.
  *
  * Resumable mode (safetensors_resume.h) keeps its work in a partial directory: a shard
  * is sealed there (header + data, fsync, rename to shard-0000i.safetensors) as soon as
@@ -19,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +41,9 @@
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "io/safetensors_resume.h"
+
+#define DATA_RESERVE ((uint64_t)64 << 20) /* room for the header in front of a shard's data */
+#define DATA_ALIGN 4096                    /* where the data starts: a multiple of this */
 
 typedef struct written_tensor {
     char *name;
@@ -146,6 +158,11 @@ static strata_status start_shard(strata_safetensors_writer *w)
     if (!s->data_path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     w->n_shards++;
     s->data_fd = mkostemp(s->data_path, O_CLOEXEC);
+    if (s->data_fd >= 0 && lseek(s->data_fd, (off_t)DATA_RESERVE, SEEK_SET) < 0) {
+        close(s->data_fd);
+        unlink(s->data_path);
+        s->data_fd = -1;
+    }
     if (s->data_fd < 0) {
         strata_status status = strata_fail(STRATA_ERR_IO, "%s: cannot create a temporary file: %s", w->dir,
                                            strerror(errno));
@@ -224,8 +241,9 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
     return STRATA_OK;
 }
 
-/* The shard's header JSON, padded with spaces to a multiple of 8 bytes so the data
- * buffer starts aligned (as the reference writer does). */
+/* The shard's header JSON, padded with spaces so that the data buffer starts at a
+ * multiple of DATA_ALIGN (the reference writer pads to 8; any amount of trailing space is
+ * valid JSON and valid safetensors). */
 static char *shard_header(const strata_safetensors_writer *w, const shard_out *s, size_t *length)
 {
     sjson *root = sjson_new_object();
@@ -257,7 +275,7 @@ static char *shard_header(const strata_safetensors_writer *w, const shard_out *s
     char *text = ok ? sjson_dump(root, 0) : NULL;
     sjson_free(root);
     if (!text) return NULL;
-    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    size_t n = strlen(text), padded = (8 + n + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN - 8;
     char *out = realloc(text, padded + 1);
     if (!out) { free(text); return NULL; }
     memset(out + n, ' ', padded - n);
@@ -266,9 +284,11 @@ static char *shard_header(const strata_safetensors_writer *w, const shard_out *s
     return out;
 }
 
-static bool copy_range(int in_fd, int out_fd, uint64_t length)
+/* Copies bytes [start, end) of in_fd to out_fd's position. */
+static bool copy_range(int in_fd, int out_fd, uint64_t start, uint64_t end)
 {
-    loff_t offset = 0;
+    loff_t offset = (loff_t)start;
+    uint64_t length = end;
     while ((uint64_t)offset < length) {
         ssize_t n = copy_file_range(in_fd, &offset, out_fd, NULL, (size_t)(length - (uint64_t)offset), 0);
         if (n > 0) continue;
@@ -288,6 +308,23 @@ static bool copy_range(int in_fd, int out_fd, uint64_t length)
     return true;
 }
 
+/* The header in front of the data in the data file itself, the rest of the reserve
+ * collapsed away; false (nothing changed that matters) where that cannot be done. */
+static bool assemble_in_place(shard_out *s, const uint8_t length_bytes[8], const char *header, size_t header_length)
+{
+    uint64_t data_start = 8 + (uint64_t)header_length;
+    if (data_start > DATA_RESERVE || s->data_bytes == 0) return false;
+    if (pwrite(s->data_fd, length_bytes, 8, 0) != 8 ||
+        pwrite(s->data_fd, header, header_length, 8) != (ssize_t)header_length)
+        return false;
+    if (data_start < DATA_RESERVE &&
+        fallocate(s->data_fd, FALLOC_FL_COLLAPSE_RANGE, (off_t)data_start, (off_t)(DATA_RESERVE - data_start)) != 0)
+        return false;
+    s->assembled_path = s->data_path; /* the data file is the shard now */
+    s->data_path = NULL;
+    return true;
+}
+
 /* Writes header + data of shard i under a temporary name beside its final one. */
 static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, const char *final_path)
 {
@@ -295,6 +332,15 @@ static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, cons
     size_t header_length = 0;
     char *header = shard_header(w, s, &header_length);
     if (!header) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory building its header", final_path);
+    uint8_t length_bytes[8];
+    for (int b = 0; b < 8; b++) length_bytes[b] = (uint8_t)((uint64_t)header_length >> (8 * b));
+    if (assemble_in_place(s, length_bytes, header, header_length)) {
+        strata_status status = STRATA_OK;
+        if (fchmod(s->data_fd, 0644) != 0 || fsync(s->data_fd) != 0)
+            status = strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->assembled_path, strerror(errno));
+        free(header);
+        return status;
+    }
     s->assembled_path = path_temp_template(final_path);
     if (!s->assembled_path) {
         free(header);
@@ -309,10 +355,8 @@ static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, cons
         free(header);
         return status;
     }
-    uint8_t length_bytes[8];
-    for (int b = 0; b < 8; b++) length_bytes[b] = (uint8_t)((uint64_t)header_length >> (8 * b));
     if (fchmod(fd, 0644) != 0 || !fd_write_all(fd, length_bytes, 8) || !fd_write_all(fd, header, header_length) ||
-        !copy_range(s->data_fd, fd, s->data_bytes) || fsync(fd) != 0)
+        !copy_range(s->data_fd, fd, DATA_RESERVE, DATA_RESERVE + s->data_bytes) || fsync(fd) != 0)
         status = strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->assembled_path, strerror(errno));
     close(fd);
     free(header);
@@ -387,7 +431,7 @@ static strata_status seal_shard(strata_safetensors_writer *w, size_t i)
     s->sealed_path = path;
     close(s->data_fd);
     s->data_fd = -1;
-    unlink(s->data_path);
+    if (s->data_path) unlink(s->data_path); /* NULL: it became the shard */
     return STRATA_OK;
 }
 

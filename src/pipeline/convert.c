@@ -7,15 +7,17 @@
  *          gate/up sharing the tensor-level scale where the scheme has one; a stacked
  *          (n_experts, rows, in) tensor becomes one 2-D parameter per expert projection,
  *          named as the hub stores them; everything else is passed through
- *   read:  shard by shard, tensors in file order, pread in pieces of whole rows (never the
- *          mapping, so the input costs no resident memory), each piece fed to the
- *          parameters whose rows it covers
+ *   read:  shard by shard, tensors in file order, with pread (never the mapping, so the
+ *          input costs no resident memory): each parameter read whole into one reused
+ *          buffer and fed as one chunk, which the loader quantizes without copying; a
+ *          parameter larger than the read size in pieces of whole rows
  *   write: the loader hands over each parameter the moment it is complete; the callback
  *          appends its ModelOpt tensors (or the tensor as read) to the shard writer, and
  *          export_finish writes config.json, hf_quant_config.json and the tokenizer files
  *
- * Peak memory is the parameters in flight (one, or a fused group), one read piece, and
- * one quantized tensor: it does not grow with the model.
+ * Peak memory is the read buffer (the largest parameter, up to the read size), the
+ * parameters in flight (a fused group waiting for its last member, a parameter larger than
+ * the read size), and one quantized tensor: it does not grow with the model.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +35,7 @@
 #include "pipeline/progress.h"
 #include "quant/scheme.h"
 
-#define DEFAULT_READ_BYTES (64ull << 20)
+#define DEFAULT_READ_BYTES (1ull << 30)
 
 /* A loader parameter fed from rows [first_row, first_row + n_rows) of a tensor viewed as
  * (rows, last dimension); a tensor that is not 2-D (nor a stack) is one whole target. */
@@ -253,16 +255,20 @@ static strata_status read_tensor(convert_run *r, const source_tensor *s, int fd,
         r->bytes_read += t->n_bytes;
         return status;
     }
-    int64_t cols = t->shape[t->n_dims - 1], rows = t->n_elements / cols;
+    /* Target by target (each row belongs to one): whole when it fits the buffer. */
+    int64_t cols = t->shape[t->n_dims - 1];
     size_t row_bytes = (size_t)cols * strata_dtype_size(t->dtype);
     int64_t per_piece = (int64_t)(buf_bytes / row_bytes);
     strata_status status = STRATA_OK;
-    for (int64_t r0 = 0; status == STRATA_OK && r0 < rows; r0 += per_piece) {
-        int64_t r1 = r0 + per_piece < rows ? r0 + per_piece : rows;
-        size_t bytes = (size_t)(r1 - r0) * row_bytes;
-        status = read_at(fd, path, buf, bytes, t->file_offset + (uint64_t)r0 * row_bytes);
-        if (status == STRATA_OK) status = feed_rows(r, s, buf, r0, r1, cols);
-        r->bytes_read += bytes;
+    for (size_t k = 0; status == STRATA_OK && k < s->n_targets; k++) {
+        int64_t end = s->targets[k].first_row + s->targets[k].n_rows;
+        for (int64_t r0 = s->targets[k].first_row; status == STRATA_OK && r0 < end; r0 += per_piece) {
+            int64_t r1 = r0 + per_piece < end ? r0 + per_piece : end;
+            size_t bytes = (size_t)(r1 - r0) * row_bytes;
+            status = read_at(fd, path, buf, bytes, t->file_offset + (uint64_t)r0 * row_bytes);
+            if (status == STRATA_OK) status = feed_rows(r, s, buf, r0, r1, cols);
+            r->bytes_read += bytes;
+        }
     }
     return status;
 }
@@ -271,15 +277,21 @@ static strata_status read_all(convert_run *r)
 {
     const strata_safetensors *st = strata_model_tensors(r->model);
     size_t n_shards = strata_safetensors_shard_count(st);
-    size_t widest_row = 0;
+    /* As large as the largest target, up to the read size, and at least one row. */
+    size_t widest_row = 0, largest = 0;
     for (size_t i = 0; i < r->n_sources; i++) {
-        const strata_tensor *t = r->sources[i].t;
-        if (r->sources[i].rows) {
-            size_t row = (size_t)t->shape[t->n_dims - 1] * strata_dtype_size(t->dtype);
-            if (row > widest_row) widest_row = row;
+        const source_tensor *s = &r->sources[i];
+        if (!s->rows) {
+            if (s->t->n_bytes > largest) largest = s->t->n_bytes;
+            continue;
         }
+        size_t row = (size_t)s->t->shape[s->t->n_dims - 1] * strata_dtype_size(s->t->dtype);
+        if (row > widest_row) widest_row = row;
+        for (size_t k = 0; k < s->n_targets; k++)
+            if ((size_t)s->targets[k].n_rows * row > largest) largest = (size_t)s->targets[k].n_rows * row;
     }
     size_t buf_bytes = r->p->read_bytes ? (size_t)r->p->read_bytes : DEFAULT_READ_BYTES;
+    if (buf_bytes > largest) buf_bytes = largest;
     if (buf_bytes < widest_row) buf_bytes = widest_row;
     uint8_t *buf = big_buffer_alloc(buf_bytes);
     if (!buf) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte read buffer", buf_bytes);
@@ -290,6 +302,10 @@ static strata_status read_all(convert_run *r)
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) status = strata_fail(STRATA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         for (; status == STRATA_OK && i < r->n_sources && r->sources[i].t->shard == shard; i++) {
+            /* The disk reads the next tensor while this one is quantized and written. */
+            if (i + 1 < r->n_sources && r->sources[i + 1].t->shard == shard)
+                (void)posix_fadvise(fd, (off_t)r->sources[i + 1].t->file_offset, (off_t)r->sources[i + 1].t->n_bytes,
+                                    POSIX_FADV_WILLNEED);
             status = read_tensor(r, &r->sources[i], fd, path, buf, buf_bytes);
             if (status != STRATA_OK) status = strata_fail_context(status, "converting %s", r->sources[i].t->name);
             report_progress(r, shard, n_shards, false);

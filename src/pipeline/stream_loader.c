@@ -14,6 +14,12 @@
  *      whose format has a     group completes, every member is quantized with the group's
  *      tensor-level scale     largest amax, handed over and freed
  *
+ * A chunk that is a whole parameter outside any group (what a converter reading tensor by
+ * tensor sends) skips the buffer: it is quantized straight from the caller's memory. The
+ * codes of a quantized parameter go to one buffer the loader keeps and reuses, as large as
+ * the largest quantized tensor so far: fresh pages for every tensor would cost a page
+ * fault per 4 KiB, more than the quantization.
+ *
  * Overlap is checked against every earlier box of the same parameter, O(chunks^2) per
  * parameter: a few thousand comparisons for tensor-parallel slices.
  */
@@ -70,6 +76,8 @@ struct strata_loader {
     loader_group *groups;
     size_t n_groups;
     bool fed;             /* a chunk arrived: registration is closed */
+    uint8_t *codes;       /* reused for every quantized parameter's codes */
+    size_t codes_capacity;
     int64_t n_complete;
     uint64_t bytes_in_flight, peak_bytes_in_flight;
 };
@@ -117,6 +125,7 @@ void strata_loader_free(strata_loader *l)
     free(l->groups);
     strmap_free(&l->by_name);
     strmap_free(&l->group_by_name);
+    free(l->codes);
     free(l);
 }
 
@@ -241,7 +250,19 @@ static strata_status tensor_amax(const loader_param *p, float *out)
     return status;
 }
 
-static strata_status hand_over(strata_loader *l, loader_param *p, float amax)
+/* The loader's code buffer, grown to at least bytes. */
+static uint8_t *codes_buffer(strata_loader *l, size_t bytes)
+{
+    if (bytes <= l->codes_capacity) return l->codes;
+    free(l->codes);
+    l->codes = big_buffer_alloc(bytes);
+    l->codes_capacity = l->codes ? bytes : 0;
+    return l->codes;
+}
+
+/* Quantizes p (its values: data) if it is to be quantized, hands it to the callback, and
+ * frees its buffer. */
+static strata_status hand_over(strata_loader *l, loader_param *p, const uint8_t *data, float amax)
 {
     strata_loaded loaded = {.name = p->name, .n_dims = p->n_dims, .shape = p->shape, .dtype = p->dtype};
     strata_status status = STRATA_OK;
@@ -249,20 +270,26 @@ static strata_status hand_over(strata_loader *l, loader_param *p, float amax)
     strata_quant_params quant = p->quant;
     strata_quant_shape shape;
     if (!p->quantize) {
-        loaded.data = p->buffer;
+        loaded.data = data;
     } else {
         quant.amax = amax;
         status = strata_quant_shape_get(&quant, p->shape[0], p->shape[1], &shape);
-        if (status == STRATA_OK && !quant_qtensor_alloc(&shape, &q))
-            status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing %s", p->name);
-        if (status == STRATA_OK) status = strata_quantize(&quant, p->dtype, p->buffer, p->shape[0], p->shape[1], &q);
+        if (status == STRATA_OK) {
+            q.codes = codes_buffer(l, shape.code_bytes);
+            q.scales = malloc(shape.scale_bytes ? shape.scale_bytes : 1);
+            q.zero_points = shape.zero_point_bytes ? malloc(shape.zero_point_bytes) : NULL;
+            if (!q.codes || !q.scales || (shape.zero_point_bytes && !q.zero_points))
+                status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing %s", p->name);
+        }
+        if (status == STRATA_OK) status = strata_quantize(&quant, p->dtype, data, p->shape[0], p->shape[1], &q);
         if (status != STRATA_OK) status = strata_fail_context(status, "loader: quantizing %s", p->name);
         loaded.quant = &quant;
         loaded.q_shape = &shape;
         loaded.q = &q;
     }
     if (status == STRATA_OK) status = l->ready(l->user, &loaded);
-    quant_qtensor_free(&q);
+    free(q.scales);
+    free(q.zero_points);
     free_buffer(l, p);
     p->state = PARAM_DONE;
     l->n_complete++;
@@ -271,7 +298,7 @@ static strata_status hand_over(strata_loader *l, loader_param *p, float amax)
 
 static strata_status complete(strata_loader *l, loader_param *p)
 {
-    if (p->group < 0) return hand_over(l, p, 0);
+    if (p->group < 0) return hand_over(l, p, p->buffer, 0);
     strata_status status = tensor_amax(p, &p->amax);
     if (status != STRATA_OK) return status;
     p->state = PARAM_WAITING;
@@ -280,7 +307,7 @@ static strata_status complete(strata_loader *l, loader_param *p)
     float amax = 0;
     for (size_t i = 0; i < g->n_members; i++)
         if (l->params[g->members[i]].amax > amax) amax = l->params[g->members[i]].amax;
-    for (size_t i = 0; status == STRATA_OK && i < g->n_members; i++) status = hand_over(l, &l->params[g->members[i]], amax);
+    for (size_t i = 0; status == STRATA_OK && i < g->n_members; i++) status = hand_over(l, &l->params[g->members[i]], l->params[g->members[i]].buffer, amax);
     return status;
 }
 
@@ -371,6 +398,11 @@ strata_status strata_loader_feed(strata_loader *l, const char *name, strata_dtyp
     int64_t n = 0;
     strata_status status = check_chunk(p, dtype, n_dims, &box, &n);
     if (status != STRATA_OK) return status;
+    l->fed = true;
+    if (n == p->n_elements && p->group < 0) { /* the whole parameter at once: no copy */
+        p->received = n;
+        return hand_over(l, p, data, 0);
+    }
     if (p->n_boxes == p->box_capacity) {
         size_t capacity = p->box_capacity ? 2 * p->box_capacity : 4;
         chunk_box *boxes = realloc(p->boxes, capacity * sizeof *boxes);
@@ -387,7 +419,6 @@ strata_status strata_loader_feed(strata_loader *l, const char *name, strata_dtyp
         if (l->bytes_in_flight > l->peak_bytes_in_flight) l->peak_bytes_in_flight = l->bytes_in_flight;
         p->state = PARAM_RECEIVING;
     }
-    l->fed = true;
     copy_box(p, &box, data);
     p->boxes[p->n_boxes++] = box;
     p->received += n;

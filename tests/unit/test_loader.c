@@ -93,6 +93,54 @@ static void reference(const strata_quant_params *p, const uint16_t *w, int64_t r
     assert_int_equal(strata_quantize(p, STRATA_DTYPE_BF16, w, rows, cols, q), STRATA_OK);
 }
 
+/* ---------------------------------------------------------------- whole parameters */
+
+/* A parameter fed whole in one chunk is quantized from the caller's memory (nothing in
+ * flight), and the reused code buffer carries nothing from a larger tensor into a smaller
+ * one. */
+static void whole_chunks_skip_the_buffer(void **state)
+{
+    (void)state;
+    static const int64_t SHAPES[3][2] = {{256, 384}, {64, 130}, {200, 96}};
+    static const strata_format FORMATS[] = {STRATA_FORMAT_FP8_CHANNEL, STRATA_FORMAT_INT4_GROUP, STRATA_FORMAT_NVFP4};
+    for (size_t f = 0; f < sizeof FORMATS / sizeof FORMATS[0]; f++) {
+        strata_quant_params p = {.format = FORMATS[f], .convention = STRATA_CONVENTION_MODELOPT};
+        captured c = {0};
+        strata_loader *l;
+        assert_int_equal(strata_loader_create(capture, &c, &l), STRATA_OK);
+        c.loader = l;
+        char names[3][8];
+        for (int i = 0; i < 3; i++) {
+            snprintf(names[i], sizeof names[i], "w%d", i);
+            strata_loader_param param = {.name = names[i], .n_dims = 2, .shape = SHAPES[i], .dtype = STRATA_DTYPE_BF16,
+                                         .quantize = true, .quant = p};
+            assert_int_equal(strata_loader_register(l, &param), STRATA_OK);
+        }
+        for (int i = 0; i < 3; i++) {
+            int64_t rows = SHAPES[i][0], cols = SHAPES[i][1], offsets[2] = {0, 0};
+            uint16_t *w = random_bf16(rows * cols, 40 + (uint64_t)i);
+            assert_int_equal(strata_loader_feed(l, names[i], STRATA_DTYPE_BF16, 2, offsets, SHAPES[i], w), STRATA_OK);
+            assert_int_equal(c.calls, i + 1);
+            assert_int_equal(c.in_flight_during_call, 0);
+            strata_qtensor want;
+            strata_quant_shape shape;
+            reference(&p, w, rows, cols, &want, &shape);
+            assert_int_equal(c.code_bytes, shape.code_bytes);
+            assert_memory_equal(c.codes[i], want.codes, shape.code_bytes);
+            assert_memory_equal(c.scales[i], want.scales, shape.scale_bytes);
+            free(want.codes);
+            free(want.scales);
+            free(w);
+        }
+        strata_loader_stats stats;
+        strata_loader_get_stats(l, &stats);
+        assert_int_equal(stats.peak_bytes_in_flight, 0);
+        assert_int_equal(strata_loader_finish(l), STRATA_OK);
+        strata_loader_free(l);
+        captured_free(&c);
+    }
+}
+
 /* ---------------------------------------------------------------- tensor-parallel slices */
 
 static void slices_in_random_order_equal_the_whole(void **state)
@@ -320,6 +368,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(slices_in_random_order_equal_the_whole),
+        cmocka_unit_test(whole_chunks_skip_the_buffer),
         cmocka_unit_test(fused_group_waits_and_shares_the_largest_amax),
         cmocka_unit_test(refused_chunks_name_the_parameter),
         cmocka_unit_test(callback_errors_propagate),

@@ -2,10 +2,15 @@
  * test_safetensors_write.c — the streaming writer: round trips through the reader,
  * sharding by size with an index json, metadata, argument checks, and the guarantee
  * that nothing in the directory changes until finish() (and nothing is left behind
- * when a writer is abandoned).
+ * when a writer is abandoned), and the same bytes whether a shard is assembled in place
+ * (ext4, xfs: the reserve in front of the data collapsed) or copied (tmpfs).
  */
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +31,59 @@ static size_t count_entries(const char *path)
 static void fill(uint8_t *buffer, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++) buffer[i] = (uint8_t)(seed * 31 + i * 7);
+}
+
+/* Writes two shards of fixed tensors into dir. */
+static void write_fixed(const char *dir)
+{
+    strata_safetensors_writer *w = NULL;
+    strata_writer_params params = {.dir = dir, .max_shard_bytes = 5000};
+    assert_int_equal(strata_safetensors_writer_create(&params, &w), STRATA_OK);
+    assert_int_equal(strata_safetensors_writer_set_metadata(w, "format", "pt"), STRATA_OK);
+    static uint8_t data[3][4000];
+    for (int i = 0; i < 3; i++) {
+        fill(data[i], sizeof data[i], (unsigned)i + 5);
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        int64_t shape[1] = {2000};
+        assert_int_equal(strata_safetensors_writer_add(w, name, STRATA_DTYPE_BF16, 1, shape, data[i], sizeof data[i]),
+                         STRATA_OK);
+    }
+    assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
+    strata_safetensors_writer_free(w);
+}
+
+static void test_same_bytes_on_every_filesystem(void **state)
+{
+    (void)state;
+    struct statfs shm;
+    if (statfs("/dev/shm", &shm) != 0 || access("/dev/shm", W_OK) != 0) {
+        print_message("SKIPPED: no writable /dev/shm to compare a copying filesystem with\n");
+        skip();
+    }
+    char *other = strdup("/dev/shm/strata-test-XXXXXX");
+    assert_non_null(mkdtemp(other));
+    write_fixed(test_dir);
+    write_fixed(other);
+    for (int i = 1; i <= 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "model-%05d-of-00003.safetensors", i);
+        char *a_path = test_path(test_dir, name), *b_path = test_path(other, name);
+        size_t a_length, b_length;
+        char *a = test_read_file(a_path, &a_length), *b = test_read_file(b_path, &b_length);
+        assert_int_equal(a_length, b_length);
+        assert_memory_equal(a, b, a_length);
+        uint64_t header = 0;
+        memcpy(&header, a, 8);
+        assert_int_equal((8 + header) % 4096, 0); /* the data starts on a 4 KiB boundary */
+        assert_int_equal(a_length, 8 + header + 4000);
+        free(a);
+        free(b);
+        free(a_path);
+        free(b_path);
+    }
+    test_remove_tree(other);
+    free(other);
 }
 
 static void test_round_trip_single_file(void **state)
@@ -203,6 +261,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abandoned_writer_changes_nothing, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(test_argument_checks, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(test_replaces_stale_index, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_same_bytes_on_every_filesystem, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

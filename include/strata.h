@@ -687,7 +687,9 @@ STRATA_API strata_status strata_quantize_resume(const char *checkpoint_dir, uint
  * row-major. The loader counts the elements each parameter received; the moment one is
  * complete it is quantized with scales computed from the whole tensor, handed to the ready
  * callback, and its high-precision buffer is freed. That buffer is allocated only when the
- * parameter's first chunk arrives, so memory holds the parameters in flight, not the model.
+ * parameter's first chunk arrives, so memory holds the parameters in flight, not the model;
+ * a chunk that is a whole parameter outside a group needs none (quantized from the
+ * caller's memory).
  * Members of a fused group (q/k/v, gate/up) whose format has a tensor-level scale (FP8 per
  * tensor, NVFP4's global scale) wait until every member is complete and share the largest
  * amax. A chunk for an unknown parameter, of another dtype or rank, outside the shape, or

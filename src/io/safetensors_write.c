@@ -288,18 +288,17 @@ static char *shard_header(const strata_safetensors_writer *w, const shard_out *s
 static bool copy_range(int in_fd, int out_fd, uint64_t start, uint64_t end)
 {
     loff_t offset = (loff_t)start;
-    uint64_t length = end;
-    while ((uint64_t)offset < length) {
-        ssize_t n = copy_file_range(in_fd, &offset, out_fd, NULL, (size_t)(length - (uint64_t)offset), 0);
+    while ((uint64_t)offset < end) {
+        ssize_t n = copy_file_range(in_fd, &offset, out_fd, NULL, (size_t)(end - (uint64_t)offset), 0);
         if (n > 0) continue;
         if (n < 0 && errno == EINTR) continue;
         if (n == 0 || errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) break;
         return false;
     }
     char buffer[1 << 16];
-    while ((uint64_t)offset < length) {
+    while ((uint64_t)offset < end) {
         size_t want = sizeof buffer;
-        if (length - (uint64_t)offset < want) want = (size_t)(length - (uint64_t)offset);
+        if (end - (uint64_t)offset < want) want = (size_t)(end - (uint64_t)offset);
         ssize_t n = pread(in_fd, buffer, want, offset);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0 || !fd_write_all(out_fd, buffer, (size_t)n)) return false;
@@ -308,8 +307,9 @@ static bool copy_range(int in_fd, int out_fd, uint64_t start, uint64_t end)
     return true;
 }
 
-/* The header in front of the data in the data file itself, the rest of the reserve
- * collapsed away; false (nothing changed that matters) where that cannot be done. */
+/* Puts the header in front of the data in the data file itself and collapses the rest of
+ * the reserve; false where that cannot be done (the data is then still intact at
+ * DATA_RESERVE, for the copying path). */
 static bool assemble_in_place(shard_out *s, const uint8_t length_bytes[8], const char *header, size_t header_length)
 {
     uint64_t data_start = 8 + (uint64_t)header_length;

@@ -276,9 +276,7 @@ static strata_status hand_over(strata_loader *l, loader_param *p, const uint8_t 
         status = strata_quant_shape_get(&quant, p->shape[0], p->shape[1], &shape);
         if (status == STRATA_OK) {
             q.codes = codes_buffer(l, shape.code_bytes);
-            q.scales = malloc(shape.scale_bytes ? shape.scale_bytes : 1);
-            q.zero_points = shape.zero_point_bytes ? malloc(shape.zero_point_bytes) : NULL;
-            if (!q.codes || !q.scales || (shape.zero_point_bytes && !q.zero_points))
+            if (!quant_qtensor_alloc_scales(&shape, &q) || !q.codes)
                 status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing %s", p->name);
         }
         if (status == STRATA_OK) status = strata_quantize(&quant, p->dtype, data, p->shape[0], p->shape[1], &q);

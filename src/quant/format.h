@@ -83,6 +83,8 @@ strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype
 /* Buffers for a quantized tensor of the given shape (zero points only when it has them);
  * false when out of memory (nothing left allocated). free leaves q zeroed. */
 bool quant_qtensor_alloc(const strata_quant_shape *shape, strata_qtensor *q);
+/* Only the scales and zero points (codes supplied by the caller); free them with free(). */
+bool quant_qtensor_alloc_scales(const strata_quant_shape *shape, strata_qtensor *q);
 void quant_qtensor_free(strata_qtensor *q);
 
 /* Scales fixed from one tensor, codes from another (GPTQ): quant_scales_of computes only

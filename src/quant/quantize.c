@@ -288,14 +288,17 @@ strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype
     return status;
 }
 
+bool quant_qtensor_alloc_scales(const strata_quant_shape *shape, strata_qtensor *q)
+{
+    q->scales = malloc(shape->scale_bytes ? shape->scale_bytes : 1);
+    q->zero_points = shape->zero_point_bytes ? malloc(shape->zero_point_bytes) : NULL;
+    return q->scales && (!shape->zero_point_bytes || q->zero_points);
+}
+
 bool quant_qtensor_alloc(const strata_quant_shape *shape, strata_qtensor *q)
 {
-    *q = (strata_qtensor){
-        .codes = big_buffer_alloc(shape->code_bytes),
-        .scales = malloc(shape->scale_bytes ? shape->scale_bytes : 1),
-        .zero_points = shape->zero_point_bytes ? malloc(shape->zero_point_bytes) : NULL,
-    };
-    if (q->codes && q->scales && (!shape->zero_point_bytes || q->zero_points)) return true;
+    *q = (strata_qtensor){.codes = big_buffer_alloc(shape->code_bytes)};
+    if (quant_qtensor_alloc_scales(shape, q) && q->codes) return true;
     quant_qtensor_free(q);
     return false;
 }

@@ -84,6 +84,18 @@ char *test_read_file(const char *path, size_t *length)
     return data;
 }
 
+void test_assert_same_file(const char *a_dir, const char *b_dir, const char *name)
+{
+    char *a_path = test_path(a_dir, name), *b_path = test_path(b_dir, name);
+    size_t a_length, b_length;
+    char *a = test_read_file(a_path, &a_length), *b = test_read_file(b_path, &b_length);
+    if (a_length != b_length || memcmp(a, b, a_length) != 0) fail_msg("%s and %s differ", a_path, b_path);
+    free(a);
+    free(b);
+    free(a_path);
+    free(b_path);
+}
+
 void test_write_safetensors(const char *path, const char *header, const void *data, size_t data_length)
 {
     size_t header_length = strlen(header);

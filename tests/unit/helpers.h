@@ -29,6 +29,9 @@ void test_write_file(const char *path, const void *data, size_t length);
 /* Reads a whole file (NUL-terminated); *length may be NULL. */
 char *test_read_file(const char *path, size_t *length);
 
+/* Asserts a_dir/name and b_dir/name hold the same bytes. */
+void test_assert_same_file(const char *a_dir, const char *b_dir, const char *name);
+
 /* Writes 8-byte length + header (as given, unpadded) + data. */
 void test_write_safetensors(const char *path, const char *header, const void *data, size_t data_length);
 

@@ -113,15 +113,7 @@ static void test_resumable_writer(void **state)
     for (int s = 1; s <= 5; s++) {
         char name[64];
         snprintf(name, sizeof name, "model-%05d-of-00005.safetensors", s);
-        char *a = test_path(full, name), *b = test_path(resumed, name);
-        size_t na = 0, nb = 0;
-        char *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
-        assert_int_equal(na, nb);
-        assert_memory_equal(da, db, na);
-        free(da);
-        free(db);
-        free(a);
-        free(b);
+        test_assert_same_file(full, resumed, name);
     }
     struct stat st;
     assert_true(stat(partial, &st) != 0); /* removed by finish */

@@ -44,15 +44,7 @@ static void assert_same_tensors(const char *a_dir, const char *b_dir)
     strata_safetensors_close(b);
     free(a_path);
     free(b_path);
-    char *a_hf = test_path(a_dir, "hf_quant_config.json"), *b_hf = test_path(b_dir, "hf_quant_config.json");
-    size_t a_length, b_length;
-    char *x = test_read_file(a_hf, &a_length), *y = test_read_file(b_hf, &b_length);
-    assert_int_equal(a_length, b_length);
-    assert_memory_equal(x, y, a_length);
-    free(x);
-    free(y);
-    free(a_hf);
-    free(b_hf);
+    test_assert_same_file(a_dir, b_dir, "hf_quant_config.json");
 }
 
 static void convert_equals_quantize_max(void **state)

@@ -16,7 +16,9 @@
  * is copied (copying a multi-GB shard and freeing the copy's source cost more than
  * producing it). Where the filesystem cannot collapse a range, or the header outgrows
  * the reserve, the data is copied behind the header into a new file (copy_file_range,
- * in the kernel). Either way the file holds the same bytes.
+ * in the kernel). Either way the file holds the same bytes. The data itself is appended
+ * with O_DIRECT where the file system allows (direct_append.h): no page-cache copy, no
+ * writeback work for the cores that produce the tensors.
  *
  * Resumable mode (safetensors_resume.h) keeps its work in a partial directory: a shard
  * is sealed there (header + data, fsync, rename to shard-0000i.safetensors) as soon as
@@ -38,6 +40,7 @@
 #include "core/error.h"
 #include "core/strmap.h"
 #include "core/strpairs.h"
+#include "io/direct_append.h"
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "io/safetensors_resume.h"
@@ -56,6 +59,7 @@ typedef struct written_tensor {
 typedef struct shard_out {
     char *data_path;                  /* temporary file holding the data buffer */
     int data_fd;
+    direct_append data;               /* appends to data_fd from DATA_RESERVE on */
     written_tensor *tensors;          /* (n_tensors) in append order */
     size_t n_tensors, capacity;
     uint64_t data_bytes;
@@ -82,6 +86,7 @@ static void discard_temporaries(strata_safetensors_writer *w)
 {
     for (size_t i = 0; i < w->n_shards; i++) {
         shard_out *s = &w->shards[i];
+        direct_append_close(&s->data);
         if (s->data_fd >= 0) close(s->data_fd);
         s->data_fd = -1;
         if (s->data_path) unlink(s->data_path);
@@ -95,6 +100,7 @@ void strata_safetensors_writer_free(strata_safetensors_writer *w)
     if (!w->finished) discard_temporaries(w);
     for (size_t i = 0; i < w->n_shards; i++) {
         shard_out *s = &w->shards[i];
+        direct_append_close(&s->data);
         if (s->data_fd >= 0) close(s->data_fd);
         for (size_t t = 0; t < s->n_tensors; t++) free(s->tensors[t].name);
         free(s->tensors);
@@ -158,7 +164,7 @@ static strata_status start_shard(strata_safetensors_writer *w)
     if (!s->data_path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     w->n_shards++;
     s->data_fd = mkostemp(s->data_path, O_CLOEXEC);
-    if (s->data_fd >= 0 && lseek(s->data_fd, (off_t)DATA_RESERVE, SEEK_SET) < 0) {
+    if (s->data_fd >= 0 && !direct_append_open(&s->data, s->data_fd, DATA_RESERVE)) {
         close(s->data_fd);
         unlink(s->data_path);
         s->data_fd = -1;
@@ -229,7 +235,7 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
                           .begin = s->data_bytes, .end = s->data_bytes + n_bytes};
     if (!t->name) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     for (int d = 0; d < n_dims; d++) t->shape[d] = shape[d];
-    if (!fd_write_all(s->data_fd, data, (size_t)n_bytes)) {
+    if (!direct_append_write(&s->data, data, (size_t)n_bytes)) {
         w->failed = true;
         free(t->name);
         return strata_fail(STRATA_ERR_IO, "%s: tensor '%s': write failed: %s", s->data_path, name, strerror(errno));
@@ -329,6 +335,8 @@ static bool assemble_in_place(shard_out *s, const uint8_t length_bytes[8], const
 static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, const char *final_path)
 {
     shard_out *s = &w->shards[i];
+    if (!direct_append_flush(&s->data))
+        return strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->data_path, strerror(errno));
     size_t header_length = 0;
     char *header = shard_header(w, s, &header_length);
     if (!header) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory building its header", final_path);

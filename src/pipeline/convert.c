@@ -7,31 +7,34 @@
  *          gate/up sharing the tensor-level scale where the scheme has one; a stacked
  *          (n_experts, rows, in) tensor becomes one 2-D parameter per expert projection,
  *          named as the hub stores them; everything else is passed through
- *   read:  shard by shard, tensors in file order, with pread (never the mapping, so the
- *          input costs no resident memory): each parameter read whole into one reused
- *          buffer and fed as one chunk, which the loader quantizes without copying; a
- *          parameter larger than the read size in pieces of whole rows
+ *   read:  every tensor in file order, as pieces: each linear target (a weight, an expert's
+ *          slice of a stack) whole, so the loader quantizes it from the read buffer
+ *          without a copy (in pieces of whole rows when larger than the read size), a
+ *          passed-through tensor in pieces of whole rows. A reading thread (read_ahead)
+ *          reads the next piece while this one is quantized and written, from the page
+ *          cache where it is cached and with O_DIRECT where not (direct_read.h: the
+ *          input costs neither resident memory nor page-cache work)
  *   write: the loader hands over each parameter the moment it is complete; the callback
  *          appends its ModelOpt tensors (or the tensor as read) to the shard writer, and
  *          export_finish writes config.json, hf_quant_config.json and the tokenizer files
  *
- * Peak memory is the read buffer (the largest parameter, up to the read size), the
- * parameters in flight (a fused group waiting for its last member, a parameter larger than
- * the read size), and one quantized tensor: it does not grow with the model.
+ * Peak memory is the two read buffers (the largest linear target, up to the read size),
+ * the parameters in flight (a fused group waiting for its last member, a parameter read
+ * in pieces), one quantized tensor and the writer's staging buffer: it does not grow with
+ * the model.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "core/big_buffer.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/strmap.h"
 #include "export/export.h"
 #include "io/fsutil.h"
+#include "io/read_ahead.h"
 #include "pipeline/progress.h"
 #include "quant/scheme.h"
 
@@ -51,6 +54,12 @@ typedef struct source_tensor {
     bool rows;        /* fed in row pieces (2-D tensors and stacks) */
 } source_tensor;
 
+/* One read: rows [r0, r1) of a source tensor (source_rows). */
+typedef struct feed_piece {
+    size_t source;
+    int64_t r0, r1;
+} feed_piece;
+
 typedef struct convert_run {
     const strata_convert_params *p;
     strata_model *model;
@@ -60,6 +69,9 @@ typedef struct convert_run {
     strata_loader *loader;
     source_tensor *sources;
     size_t n_sources;
+    feed_piece *pieces;               /* (n_pieces) in file order */
+    read_range *ranges;               /* (n_pieces) the bytes of each piece */
+    size_t n_pieces;
     int64_t n_quantized, n_copied;
     uint64_t bytes_read, bytes_total;
     double start, last_report;
@@ -192,22 +204,6 @@ static strata_status plan(convert_run *r)
 
 /* ---------------------------------------------------------------- reading */
 
-static strata_status read_at(int fd, const char *path, void *buf, size_t n, uint64_t offset)
-{
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t got = pread(fd, p, n, (off_t)offset);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0)
-            return strata_fail(STRATA_ERR_IO, "%s: cannot read at byte %llu: %s", path, (unsigned long long)offset,
-                               got < 0 ? strerror(errno) : "unexpected end of file");
-        p += got;
-        n -= (size_t)got;
-        offset += (uint64_t)got;
-    }
-    return STRATA_OK;
-}
-
 static void report_progress(convert_run *r, size_t shard, size_t n_shards, bool force)
 {
     double now = seconds_now();
@@ -220,100 +216,135 @@ static void report_progress(convert_run *r, size_t shard, size_t n_shards, bool 
                rate / (1u << 20), (double)process_rss_bytes() / (1u << 30), eta);
 }
 
-/* Feeds rows [r0, r1) of tensor s (in buf) to every target they cover. */
-static strata_status feed_rows(convert_run *r, const source_tensor *s, const uint8_t *buf, int64_t r0, int64_t r1,
-                               int64_t cols)
+/* A tensor as rows: of its last dimension when it feeds linears (2-D, or a stack viewed
+ * as (n_experts * rows, in)), of its first when it is passed through. */
+static int64_t source_rows(const source_tensor *s)
 {
-    size_t row_bytes = (size_t)cols * strata_dtype_size(s->t->dtype);
+    const strata_tensor *t = s->t;
+    if (t->n_dims == 0) return 1;
+    if (!s->rows) return t->shape[0];
+    return t->n_dims == 3 ? t->shape[0] * t->shape[1] : t->shape[0];
+}
+
+static size_t source_row_bytes(const source_tensor *s)
+{
+    int64_t rows = source_rows(s);
+    return rows > 0 ? (size_t)(s->t->n_bytes / (uint64_t)rows) : 0;
+}
+
+/* Feeds rows [r0, r1) of tensor s (in data) to every target they cover. */
+static strata_status feed_rows(convert_run *r, const source_tensor *s, const uint8_t *data, int64_t r0, int64_t r1)
+{
+    const strata_tensor *t = s->t;
+    size_t row_bytes = source_row_bytes(s);
+    if (!s->rows) { /* passed through: a box of whole rows along the first dimension */
+        int64_t offsets[STRATA_LOADER_MAX_DIMS] = {r0}, extents[STRATA_LOADER_MAX_DIMS] = {r1 - r0};
+        for (int d = 1; d < t->n_dims; d++) extents[d] = t->shape[d];
+        if (t->n_dims == 0) extents[0] = 1;
+        return strata_loader_feed(r->loader, t->name, t->dtype, t->n_dims ? t->n_dims : 1, offsets, extents, data);
+    }
+    int64_t cols = t->shape[t->n_dims - 1];
     strata_status status = STRATA_OK;
     for (size_t k = 0; status == STRATA_OK && k < s->n_targets; k++) {
-        const feed_target *t = &s->targets[k];
-        int64_t lo = r0 > t->first_row ? r0 : t->first_row;
-        int64_t hi = r1 < t->first_row + t->n_rows ? r1 : t->first_row + t->n_rows;
+        const feed_target *target = &s->targets[k];
+        int64_t lo = r0 > target->first_row ? r0 : target->first_row;
+        int64_t hi = r1 < target->first_row + target->n_rows ? r1 : target->first_row + target->n_rows;
         if (lo >= hi) continue;
-        int64_t offsets[2] = {lo - t->first_row, 0}, extents[2] = {hi - lo, cols};
-        status = strata_loader_feed(r->loader, t->param, s->t->dtype, 2, offsets, extents,
-                                    buf + (size_t)(lo - r0) * row_bytes);
+        int64_t offsets[2] = {lo - target->first_row, 0}, extents[2] = {hi - lo, cols};
+        status = strata_loader_feed(r->loader, target->param, t->dtype, 2, offsets, extents,
+                                    data + (size_t)(lo - r0) * row_bytes);
     }
     return status;
 }
 
-static strata_status read_tensor(convert_run *r, const source_tensor *s, int fd, const char *path, uint8_t *buf,
-                                 size_t buf_bytes)
+/* The size of one read: the largest linear target (read whole, it is quantized without a
+ * copy), up to the read size, and at least the widest row. Passed-through tensors are
+ * read in pieces of that size: they need not be whole to be copied. */
+static size_t read_piece_bytes(const convert_run *r)
 {
-    const strata_tensor *t = s->t;
-    if (!s->rows) {
-        /* Passed through whole: one chunk covering the tensor. */
-        uint8_t *whole = t->n_bytes <= buf_bytes ? buf : malloc(t->n_bytes ? t->n_bytes : 1);
-        if (!whole) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading %s", t->name);
-        strata_status status = read_at(fd, path, whole, t->n_bytes, t->file_offset);
-        int64_t offsets[STRATA_LOADER_MAX_DIMS] = {0}, scalar = 1;
-        if (status == STRATA_OK)
-            status = strata_loader_feed(r->loader, t->name, t->dtype, t->n_dims ? t->n_dims : 1, offsets,
-                                        t->n_dims ? t->shape : &scalar, whole);
-        if (whole != buf) free(whole);
-        r->bytes_read += t->n_bytes;
-        return status;
+    size_t widest_row = 0, largest_target = 0, largest = 0;
+    for (size_t i = 0; i < r->n_sources; i++) {
+        const source_tensor *s = &r->sources[i];
+        size_t row = source_row_bytes(s);
+        if (row > widest_row) widest_row = row;
+        if (s->t->n_bytes > largest) largest = s->t->n_bytes;
+        for (size_t k = 0; s->rows && k < s->n_targets; k++)
+            if ((size_t)s->targets[k].n_rows * row > largest_target) largest_target = (size_t)s->targets[k].n_rows * row;
     }
-    /* Target by target (each row belongs to one): whole when it fits the buffer. */
-    int64_t cols = t->shape[t->n_dims - 1];
-    size_t row_bytes = (size_t)cols * strata_dtype_size(t->dtype);
-    int64_t per_piece = (int64_t)(buf_bytes / row_bytes);
+    size_t bytes = r->p->read_bytes ? (size_t)r->p->read_bytes : DEFAULT_READ_BYTES;
+    size_t wanted = largest_target ? largest_target : largest;
+    if (bytes > wanted) bytes = wanted;
+    return bytes > widest_row ? bytes : widest_row;
+}
+
+static strata_status add_piece(convert_run *r, size_t source, int64_t r0, int64_t r1)
+{
+    if (r->n_pieces % 256 == 0) {
+        feed_piece *pieces = realloc(r->pieces, (r->n_pieces + 256) * sizeof *pieces);
+        read_range *ranges = pieces ? realloc(r->ranges, (r->n_pieces + 256) * sizeof *ranges) : NULL;
+        if (pieces) r->pieces = pieces;
+        if (ranges) r->ranges = ranges;
+        if (!pieces || !ranges) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    const source_tensor *s = &r->sources[source];
+    size_t row_bytes = source_row_bytes(s);
+    r->pieces[r->n_pieces] = (feed_piece){.source = source, .r0 = r0, .r1 = r1};
+    r->ranges[r->n_pieces] = (read_range){.file = s->t->shard, .offset = s->t->file_offset + (uint64_t)r0 * row_bytes,
+                                          .bytes = (size_t)(r1 - r0) * row_bytes};
+    r->n_pieces++;
+    return STRATA_OK;
+}
+
+/* Every read, in file order: each linear target whole (or in pieces of whole rows when
+ * larger than a read), each passed-through tensor in pieces of whole rows. */
+static strata_status plan_reads(convert_run *r)
+{
+    size_t piece_bytes = read_piece_bytes(r);
     strata_status status = STRATA_OK;
-    for (size_t k = 0; status == STRATA_OK && k < s->n_targets; k++) {
-        int64_t end = s->targets[k].first_row + s->targets[k].n_rows;
-        for (int64_t r0 = s->targets[k].first_row; status == STRATA_OK && r0 < end; r0 += per_piece) {
-            int64_t r1 = r0 + per_piece < end ? r0 + per_piece : end;
-            size_t bytes = (size_t)(r1 - r0) * row_bytes;
-            status = read_at(fd, path, buf, bytes, t->file_offset + (uint64_t)r0 * row_bytes);
-            if (status == STRATA_OK) status = feed_rows(r, s, buf, r0, r1, cols);
-            r->bytes_read += bytes;
+    for (size_t i = 0; status == STRATA_OK && i < r->n_sources; i++) {
+        const source_tensor *s = &r->sources[i];
+        size_t row_bytes = source_row_bytes(s);
+        int64_t per_piece = row_bytes ? (int64_t)(piece_bytes / row_bytes) : source_rows(s);
+        if (!s->rows) {
+            if (row_bytes == 0) status = add_piece(r, i, 0, source_rows(s)); /* no bytes: one empty piece */
+            for (int64_t r0 = 0; status == STRATA_OK && row_bytes && r0 < source_rows(s); r0 += per_piece)
+                status = add_piece(r, i, r0, r0 + per_piece < source_rows(s) ? r0 + per_piece : source_rows(s));
+            continue;
+        }
+        for (size_t k = 0; status == STRATA_OK && k < s->n_targets; k++) {
+            int64_t end = s->targets[k].first_row + s->targets[k].n_rows;
+            for (int64_t r0 = s->targets[k].first_row; status == STRATA_OK && r0 < end; r0 += per_piece)
+                status = add_piece(r, i, r0, r0 + per_piece < end ? r0 + per_piece : end);
         }
     }
     return status;
 }
 
+/* Reads every piece (the next one read while this one is quantized and written) and
+ * feeds it to the loader. */
 static strata_status read_all(convert_run *r)
 {
     const strata_safetensors *st = strata_model_tensors(r->model);
     size_t n_shards = strata_safetensors_shard_count(st);
-    /* As large as the largest target, up to the read size, and at least one row. */
-    size_t widest_row = 0, largest = 0;
-    for (size_t i = 0; i < r->n_sources; i++) {
-        const source_tensor *s = &r->sources[i];
-        if (!s->rows) {
-            if (s->t->n_bytes > largest) largest = s->t->n_bytes;
-            continue;
-        }
-        size_t row = (size_t)s->t->shape[s->t->n_dims - 1] * strata_dtype_size(s->t->dtype);
-        if (row > widest_row) widest_row = row;
-        for (size_t k = 0; k < s->n_targets; k++)
-            if ((size_t)s->targets[k].n_rows * row > largest) largest = (size_t)s->targets[k].n_rows * row;
+    const char **paths = calloc(n_shards ? n_shards : 1, sizeof *paths);
+    if (!paths) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (size_t i = 0; i < n_shards; i++) paths[i] = strata_safetensors_shard_path(st, i);
+    read_ahead *ra = NULL;
+    strata_status status = plan_reads(r);
+    if (status == STRATA_OK) status = read_ahead_start(paths, n_shards, r->ranges, r->n_pieces, &ra);
+    for (size_t i = 0; status == STRATA_OK && i < r->n_pieces; i++) {
+        const feed_piece *piece = &r->pieces[i];
+        const source_tensor *s = &r->sources[piece->source];
+        const uint8_t *data = NULL;
+        status = read_ahead_next(ra, &data);
+        if (status == STRATA_OK) status = feed_rows(r, s, data, piece->r0, piece->r1);
+        if (status != STRATA_OK) status = strata_fail_context(status, "converting %s", s->t->name);
+        r->bytes_read += r->ranges[i].bytes;
+        bool shard_done = i + 1 == r->n_pieces || r->sources[r->pieces[i + 1].source].t->shard != s->t->shard;
+        if (status == STRATA_OK) report_progress(r, s->t->shard, n_shards, shard_done);
     }
-    size_t buf_bytes = r->p->read_bytes ? (size_t)r->p->read_bytes : DEFAULT_READ_BYTES;
-    if (buf_bytes > largest) buf_bytes = largest;
-    if (buf_bytes < widest_row) buf_bytes = widest_row;
-    uint8_t *buf = big_buffer_alloc(buf_bytes);
-    if (!buf) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte read buffer", buf_bytes);
-    strata_status status = STRATA_OK;
-    size_t i = 0;
-    for (size_t shard = 0; status == STRATA_OK && shard < n_shards; shard++) {
-        const char *path = strata_safetensors_shard_path(st, shard);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) status = strata_fail(STRATA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        for (; status == STRATA_OK && i < r->n_sources && r->sources[i].t->shard == shard; i++) {
-            /* The disk reads the next tensor while this one is quantized and written. */
-            if (i + 1 < r->n_sources && r->sources[i + 1].t->shard == shard)
-                (void)posix_fadvise(fd, (off_t)r->sources[i + 1].t->file_offset, (off_t)r->sources[i + 1].t->n_bytes,
-                                    POSIX_FADV_WILLNEED);
-            status = read_tensor(r, &r->sources[i], fd, path, buf, buf_bytes);
-            if (status != STRATA_OK) status = strata_fail_context(status, "converting %s", r->sources[i].t->name);
-            report_progress(r, shard, n_shards, false);
-        }
-        if (fd >= 0) close(fd);
-        if (status == STRATA_OK) report_progress(r, shard, n_shards, true);
-    }
-    free(buf);
+    read_ahead_stop(ra);
+    free(paths);
     return status;
 }
 
@@ -387,6 +418,8 @@ strata_status strata_convert_model(const strata_convert_params *params, strata_c
         free(r.sources[i].targets);
     }
     free(r.sources);
+    free(r.pieces);
+    free(r.ranges);
     strata_model_close(r.model);
     if (status != STRATA_OK && created) rmdir(params->output_dir);
     return status;

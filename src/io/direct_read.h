@@ -8,10 +8,12 @@
  * speed; for a converter that needs those cores for quantizing, that is most of the
  * difference. O_DIRECT ignores what the cache already holds, though (a model just
  * downloaded or converted), which a buffered read gets at memory speed. So each range is
- * first read with RWF_NOWAIT, which returns what is cached and never waits for the disk,
- * and whatever it did not return is read directly in DIRECT_READ_PIECE reads of whole
- * DIRECT_READ_ALIGN blocks. Where the file system refuses O_DIRECT or RWF_NOWAIT
- * (tmpfs on older kernels, some FUSE file systems), plain buffered reads.
+ * first looked up in the cache (mincore on a mapping of the range, which touches no
+ * page): cached runs of pages are read buffered, the others directly, in
+ * DIRECT_READ_PIECE reads of whole DIRECT_READ_ALIGN blocks. (A RWF_NOWAIT read would
+ * tell the same, but it starts the kernel's readahead of what it misses, and the disk
+ * then reads those bytes twice.) Where the file system refuses O_DIRECT (tmpfs on older
+ * kernels, some FUSE file systems) or the mapping, plain buffered reads.
  *
  * Direct reads move whole blocks into the caller's buffer, so the buffer is block-aligned,
  * has room for the blocks around the range (direct_read_capacity), and the range's first
@@ -33,7 +35,8 @@ typedef struct direct_reader {
     char *path;
     int fd;          /* buffered: cached reads and the fallback */
     int direct_fd;   /* O_DIRECT, or -1 where refused */
-    bool nowait;     /* RWF_NOWAIT works on fd */
+    unsigned char *resident; /* (capacity) mincore's answer, a byte per page of a range */
+    size_t capacity;
 } direct_reader;
 
 /* Bytes a buffer needs to read n bytes at any offset. */

@@ -59,7 +59,7 @@ typedef struct written_tensor {
 typedef struct shard_out {
     char *data_path;                  /* temporary file holding the data buffer */
     int data_fd;
-    direct_append data;               /* appends to data_fd from DATA_RESERVE on */
+    direct_append *data;              /* appends to data_fd from DATA_RESERVE on */
     written_tensor *tensors;          /* (n_tensors) in append order */
     size_t n_tensors, capacity;
     uint64_t data_bytes;
@@ -86,7 +86,8 @@ static void discard_temporaries(strata_safetensors_writer *w)
 {
     for (size_t i = 0; i < w->n_shards; i++) {
         shard_out *s = &w->shards[i];
-        direct_append_close(&s->data);
+        direct_append_close(s->data);
+        s->data = NULL;
         if (s->data_fd >= 0) close(s->data_fd);
         s->data_fd = -1;
         if (s->data_path) unlink(s->data_path);
@@ -100,7 +101,8 @@ void strata_safetensors_writer_free(strata_safetensors_writer *w)
     if (!w->finished) discard_temporaries(w);
     for (size_t i = 0; i < w->n_shards; i++) {
         shard_out *s = &w->shards[i];
-        direct_append_close(&s->data);
+        direct_append_close(s->data);
+        s->data = NULL;
         if (s->data_fd >= 0) close(s->data_fd);
         for (size_t t = 0; t < s->n_tensors; t++) free(s->tensors[t].name);
         free(s->tensors);
@@ -164,7 +166,7 @@ static strata_status start_shard(strata_safetensors_writer *w)
     if (!s->data_path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     w->n_shards++;
     s->data_fd = mkostemp(s->data_path, O_CLOEXEC);
-    if (s->data_fd >= 0 && !direct_append_open(&s->data, s->data_fd, DATA_RESERVE)) {
+    if (s->data_fd >= 0 && !(s->data = direct_append_open(s->data_fd, DATA_RESERVE))) {
         close(s->data_fd);
         unlink(s->data_path);
         s->data_fd = -1;
@@ -235,7 +237,7 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
                           .begin = s->data_bytes, .end = s->data_bytes + n_bytes};
     if (!t->name) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     for (int d = 0; d < n_dims; d++) t->shape[d] = shape[d];
-    if (!direct_append_write(&s->data, data, (size_t)n_bytes)) {
+    if (!direct_append_write(s->data, data, (size_t)n_bytes)) {
         w->failed = true;
         free(t->name);
         return strata_fail(STRATA_ERR_IO, "%s: tensor '%s': write failed: %s", s->data_path, name, strerror(errno));
@@ -335,7 +337,7 @@ static bool assemble_in_place(shard_out *s, const uint8_t length_bytes[8], const
 static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, const char *final_path)
 {
     shard_out *s = &w->shards[i];
-    if (!direct_append_flush(&s->data))
+    if (!direct_append_flush(s->data))
         return strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->data_path, strerror(errno));
     size_t header_length = 0;
     char *header = shard_header(w, s, &header_length);
@@ -437,6 +439,8 @@ static strata_status seal_shard(strata_safetensors_writer *w, size_t i)
     free(s->assembled_path);
     s->assembled_path = NULL;
     s->sealed_path = path;
+    direct_append_close(s->data);
+    s->data = NULL;
     close(s->data_fd);
     s->data_fd = -1;
     if (s->data_path) unlink(s->data_path); /* NULL: it became the shard */

@@ -153,6 +153,18 @@ strata_status strata_safetensors_writer_set_metadata(strata_safetensors_writer *
 
 static strata_status seal_shard(strata_safetensors_writer *w, size_t i);
 
+/* Every byte of the shard's data is in its file; the appender goes. */
+static strata_status finish_data(shard_out *s)
+{
+    if (!s->data) return STRATA_OK;
+    bool ok = direct_append_flush(s->data);
+    int err = errno;
+    direct_append_close(s->data);
+    s->data = NULL;
+    if (!ok) return strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->data_path, strerror(err));
+    return STRATA_OK;
+}
+
 static strata_status start_shard(strata_safetensors_writer *w)
 {
     shard_out *shards = realloc(w->shards, (w->n_shards + 1) * sizeof *shards);
@@ -220,7 +232,9 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
     shard_out *s = w->n_shards ? &w->shards[w->n_shards - 1] : NULL;
     bool full = s && s->n_tensors > 0 && w->max_shard_bytes > 0 && s->data_bytes + n_bytes > w->max_shard_bytes;
     if (!s || full || s->sealed_path) {
-        strata_status status = s && w->partial_dir && !s->sealed_path ? seal_shard(w, w->n_shards - 1) : STRATA_OK;
+        strata_status status = STRATA_OK;
+        if (s && w->partial_dir && !s->sealed_path) status = seal_shard(w, w->n_shards - 1);
+        else if (s && !s->sealed_path) status = finish_data(s); /* its staging buffers and thread go */
         if (status == STRATA_OK) status = start_shard(w);
         if (status != STRATA_OK) { w->failed = true; return status; }
         s = &w->shards[w->n_shards - 1];
@@ -337,8 +351,8 @@ static bool assemble_in_place(shard_out *s, const uint8_t length_bytes[8], const
 static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, const char *final_path)
 {
     shard_out *s = &w->shards[i];
-    if (!direct_append_flush(s->data))
-        return strata_fail(STRATA_ERR_IO, "%s: write failed: %s", s->data_path, strerror(errno));
+    strata_status flushed = finish_data(s);
+    if (flushed != STRATA_OK) return flushed;
     size_t header_length = 0;
     char *header = shard_header(w, s, &header_length);
     if (!header) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory building its header", final_path);

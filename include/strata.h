@@ -757,7 +757,9 @@ typedef struct strata_convert_params {
     uint64_t max_shard_bytes;      /* 0: 10 GB, as ModelOpt's export */
     uint64_t read_bytes;           /* the most read at once; 0: 1 GiB. A parameter (an expert's
                                     * slice of a stack) up to this size is read whole and
-                                    * quantized without a copy, larger ones in row pieces */
+                                    * quantized without a copy, larger ones in row pieces.
+                                    * Two read buffers (one being read ahead) of the largest
+                                    * parameter, up to this size, are the bulk of the memory */
 } strata_convert_params;
 
 typedef struct strata_convert_result {

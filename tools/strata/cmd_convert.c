@@ -31,7 +31,8 @@ static void convert_help(void)
            "                     repeatable). lm_head, embeddings and routers are never quantized\n"
            "  --max-shard-mib N  start a new output shard past N MiB (default 10 GB)\n"
            "  --read-mib N       the most read at once (default 1024): a tensor up to this size\n"
-           "                     is read whole and quantized without a copy, larger ones in pieces\n"
+           "                     is read whole and quantized without a copy, larger ones in pieces;\n"
+           "                     two read buffers of up to this size are most of the memory used\n"
            "  --threads N        threads for quantization (default: all cores)\n"
            "  -o, --output DIR   output directory (created; files there are replaced at the end)\n");
 }

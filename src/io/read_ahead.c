@@ -24,7 +24,7 @@ typedef struct slot {
     const uint8_t *data;      /* where the range starts in buffer */
     slot_state state;
     strata_status status;     /* of the read; STRATA_OK or the error */
-    char message[512];
+    char message[1024];
 } slot;
 
 struct read_ahead {
@@ -34,6 +34,7 @@ struct read_ahead {
     size_t n_ranges;
     slot slots[READ_AHEAD_SLOTS];
     size_t next;              /* the caller's next range */
+    bool failed;              /* a read failed: the thread has stopped */
     bool stopping;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -133,6 +134,7 @@ strata_status read_ahead_start(const char *const *paths, size_t n_files, const r
 
 strata_status read_ahead_next(read_ahead *ra, const uint8_t **data)
 {
+    if (ra->failed) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "read ahead: stopped by an earlier failed read");
     if (ra->next >= ra->n_ranges)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "read ahead: all %zu ranges were read", ra->n_ranges);
     pthread_mutex_lock(&ra->lock);
@@ -144,7 +146,10 @@ strata_status read_ahead_next(read_ahead *ra, const uint8_t **data)
     while (s->state != SLOT_FULL) pthread_cond_wait(&ra->changed, &ra->lock);
     pthread_mutex_unlock(&ra->lock);
     ra->next++;
-    if (s->status != STRATA_OK) return strata_fail(s->status, "%s", s->message);
+    if (s->status != STRATA_OK) {
+        ra->failed = true;
+        return strata_fail(s->status, "%s", s->message);
+    }
     *data = s->data;
     return STRATA_OK;
 }

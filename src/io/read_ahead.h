@@ -10,7 +10,7 @@
  * READ_AHEAD_SLOTS buffers, whatever the number of ranges.
  *
  * A failed read is returned, with its message, by the read_ahead_next that would have
- * returned its range; the thread reads nothing after it.
+ * returned its range; the thread reads nothing after it, and later calls fail too.
  */
 #ifndef STRATA_IO_READ_AHEAD_H
 #define STRATA_IO_READ_AHEAD_H

@@ -224,6 +224,8 @@ static void test_read_ahead_in_order_and_failures(void **state)
     const uint8_t *data = NULL;
     assert_int_equal(read_ahead_next(ra, &data), STRATA_ERR_IO);
     ASSERT_ERROR_MENTIONS("b.bin", "unexpected end of file");
+    assert_int_equal(read_ahead_next(ra, &data), STRATA_ERR_INVALID_ARGUMENT); /* not a hang */
+    ASSERT_ERROR_MENTIONS("earlier failed read");
     read_ahead_stop(ra);
 
     /* Stopped before its ranges are consumed, or before the first: no hang, no leak. */

@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "io/fsutil.h"
+
 typedef struct stage {
     uint8_t *bytes;    /* (DIRECT_APPEND_STAGE) block-aligned */
     uint64_t offset;   /* where it goes in the file, set when queued */
@@ -41,22 +43,6 @@ struct direct_append {
     pthread_cond_t changed;
 };
 
-static bool pwrite_all(int fd, const uint8_t *data, size_t n, uint64_t offset)
-{
-    while (n > 0) {
-        ssize_t put = pwrite(fd, data, n, (off_t)offset);
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) {
-            if (put == 0) errno = EIO;
-            return false;
-        }
-        data += put;
-        n -= (size_t)put;
-        offset += (uint64_t)put;
-    }
-    return true;
-}
-
 static bool set_direct(int fd, bool on)
 {
     int flags = fcntl(fd, F_GETFL);
@@ -68,9 +54,9 @@ static bool set_direct(int fd, bool on)
  * writes from then on. */
 static bool write_stage(const direct_append *a, const stage *s)
 {
-    if (pwrite_all(a->fd, s->bytes, s->length, s->offset)) return true;
+    if (fd_pwrite_all(a->fd, s->bytes, s->length, s->offset)) return true;
     if (errno != EINVAL || !set_direct(a->fd, false)) return false;
-    return pwrite_all(a->fd, s->bytes, s->length, s->offset);
+    return fd_pwrite_all(a->fd, s->bytes, s->length, s->offset);
 }
 
 static void *writer_main(void *arg)
@@ -183,7 +169,7 @@ bool direct_append_write(direct_append *a, const void *data, size_t n)
 {
     const uint8_t *p = data;
     if (!a->direct) {
-        if (!pwrite_all(a->fd, p, n, a->start + a->appended)) return false;
+        if (!fd_pwrite_all(a->fd, p, n, a->start + a->appended)) return false;
         a->appended += n;
         return true;
     }

@@ -115,6 +115,40 @@ bool fd_write_all(int fd, const void *data, size_t length)
     return true;
 }
 
+bool fd_pread_all(int fd, void *buffer, size_t n, uint64_t offset)
+{
+    char *p = buffer;
+    while (n > 0) {
+        ssize_t got = pread(fd, p, n, (off_t)offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            if (got == 0) errno = EIO;
+            return false;
+        }
+        p += got;
+        n -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return true;
+}
+
+bool fd_pwrite_all(int fd, const void *data, size_t n, uint64_t offset)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t put = pwrite(fd, p, n, (off_t)offset);
+        if (put < 0 && errno == EINTR) continue;
+        if (put <= 0) {
+            if (put == 0) errno = EIO;
+            return false;
+        }
+        p += put;
+        n -= (size_t)put;
+        offset += (uint64_t)put;
+    }
+    return true;
+}
+
 void fsync_parent_dir(const char *path)
 {
     char *copy = strdup(path);

@@ -33,6 +33,11 @@ strata_status file_write_atomic(const char *path, const void *data, size_t lengt
 /* Writes all bytes to fd, retrying short writes. false with errno set on failure. */
 bool fd_write_all(int fd, const void *data, size_t length);
 
+/* pread/pwrite of all n bytes at offset, retrying short transfers. false on failure, with
+ * errno set (EIO where the file ended or nothing was written). */
+bool fd_pread_all(int fd, void *buffer, size_t n, uint64_t offset);
+bool fd_pwrite_all(int fd, const void *data, size_t n, uint64_t offset);
+
 /* fsyncs the directory holding path so a rename into it is durable. */
 void fsync_parent_dir(const char *path);
 

@@ -69,34 +69,6 @@ void act_store_free(act_store *s)
     *s = (act_store){.fd = {-1, -1}};
 }
 
-static bool pread_all(int fd, void *buffer, size_t n, uint64_t offset)
-{
-    char *p = buffer;
-    while (n > 0) {
-        ssize_t got = pread(fd, p, n, (off_t)offset);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return false;
-        p += got;
-        n -= (size_t)got;
-        offset += (uint64_t)got;
-    }
-    return true;
-}
-
-static bool pwrite_all(int fd, const void *buffer, size_t n, uint64_t offset)
-{
-    const char *p = buffer;
-    while (n > 0) {
-        ssize_t put = pwrite(fd, p, n, (off_t)offset);
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) return false;
-        p += put;
-        n -= (size_t)put;
-        offset += (uint64_t)put;
-    }
-    return true;
-}
-
 static strata_status read_rows(const act_store *s, int buffer, int64_t row0, int64_t n, float *x)
 {
     size_t count = (size_t)n * (size_t)s->hidden;
@@ -105,7 +77,7 @@ static strata_status read_rows(const act_store *s, int buffer, int64_t row0, int
     uint16_t *tmp = malloc(count * 2 + 1);
     if (!tmp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading the activation store");
     strata_status status = STRATA_OK;
-    if (!pread_all(s->fd[buffer], tmp, count * 2, offset))
+    if (!fd_pread_all(s->fd[buffer], tmp, count * 2, offset))
         status = strata_fail(STRATA_ERR_IO, "%s: reading the activation spill file failed: %s", s->spill_dir,
                              strerror(errno));
     else status = strata_convert_to_f32(STRATA_DTYPE_BF16, tmp, count, x);
@@ -136,7 +108,7 @@ strata_status act_store_write_next(act_store *s, int64_t row0, int64_t n, const 
     if (!tmp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory writing the activation store");
     gemm_round_to_bf16(x, tmp, count);
     strata_status status = STRATA_OK;
-    if (!pwrite_all(s->fd[b], tmp, count * 2, offset))
+    if (!fd_pwrite_all(s->fd[b], tmp, count * 2, offset))
         status = strata_fail(STRATA_ERR_IO, "%s: writing the activation spill file failed: %s", s->spill_dir,
                              strerror(errno));
     free(tmp);
@@ -154,7 +126,7 @@ static strata_status current_slice(const act_store *s, int64_t row0, int64_t n, 
         *out = (const uint16_t *)((const uint8_t *)s->ram[s->current] + offset);
         return STRATA_OK;
     }
-    if (!pread_all(s->fd[s->current], tmp, bytes, offset))
+    if (!fd_pread_all(s->fd[s->current], tmp, bytes, offset))
         return strata_fail(STRATA_ERR_IO, "%s: reading the activation spill file failed: %s", s->spill_dir,
                            strerror(errno));
     *out = tmp;
@@ -216,13 +188,13 @@ strata_status act_store_load(act_store *s, const char *path, uint32_t crc)
         int64_t n = s->rows - row < IO_ROWS ? s->rows - row : IO_ROWS;
         size_t count = (size_t)n * (size_t)s->hidden;
         uint64_t offset = (uint64_t)row * (uint64_t)s->hidden * 2;
-        if (!pread_all(fd, tmp, count * 2, offset)) {
+        if (!fd_pread_all(fd, tmp, count * 2, offset)) {
             status = strata_fail(STRATA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
             break;
         }
         seen = checksum_update(seen, tmp, count * 2);
         if (!s->spilled) memcpy((uint8_t *)s->ram[s->current] + offset, tmp, count * 2);
-        else if (!pwrite_all(s->fd[s->current], tmp, count * 2, offset))
+        else if (!fd_pwrite_all(s->fd[s->current], tmp, count * 2, offset))
             status = strata_fail(STRATA_ERR_IO, "%s: writing the activation spill file failed: %s", s->spill_dir,
                                  strerror(errno));
     }

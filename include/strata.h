@@ -33,11 +33,11 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define STRATA_VERSION_MAJOR 0
-#define STRATA_VERSION_MINOR 1
+#define STRATA_VERSION_MINOR 2
 #define STRATA_VERSION_PATCH 0
-#define STRATA_VERSION_STRING "0.1.0"
+#define STRATA_VERSION_STRING "0.2.0"
 
-/* The library's version string, e.g. "0.1.0"; may differ from the header's. */
+/* The library's version string, e.g. "0.2.0"; may differ from the header's. */
 STRATA_API const char *strata_version(void);
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the library. */
 STRATA_API int strata_version_number(void);
@@ -118,7 +118,7 @@ STRATA_API strata_status strata_convert_to_f32(strata_dtype dtype, const void *s
                                                float *dst);
 
 /* Threads strata's pool uses (including the caller); 0 means one per available CPU.
- * Takes effect if called before the first parallel work. */
+ * Takes effect at the next parallel work; may be called at any time. */
 STRATA_API void strata_set_num_threads(int n_threads);
 
 /* A space-separated list of the CPU features strata dispatches on ("avx2 f16c avx512f ..."),
@@ -171,6 +171,10 @@ typedef struct strata_quant_params {
     int64_t group_size;   /* INT4 group along a row; 0 means 128 */
     float amax;           /* > 0: calibrated absolute maximum of the tensor to use instead of
                            * the data's (FP8 per-tensor scale, NVFP4 global scale); 0: from the data */
+    strata_dtype values_dtype; /* the dtype the values were stored in when src is a wider copy
+                           * (an F32 copy of a BF16 weight): the references compute some steps in
+                           * the weight's dtype, so strata rounds them as that dtype; 0 (BOOL):
+                           * src's own dtype */
 } strata_quant_params;
 
 /* How big the buffers of a quantized (rows, cols) tensor are. */
@@ -629,7 +633,8 @@ typedef enum strata_propagation {
 
 typedef struct strata_quantize_params {
     const char *model_dir;
-    const char *output_dir;        /* created when missing; files there are replaced at the end */
+    const char *output_dir;        /* created when missing; must be new or empty unless overwrite. The
+                                    * output appears there whole, at the end (strata_output.json last) */
     strata_scheme scheme;
     const char *algo;              /* "max", "mse" or "gptq"; NULL: "max" */
     bool kv_cache_fp8;             /* k_scale / v_scale: amax of the keys (after RoPE) and values / 448 */
@@ -652,6 +657,16 @@ typedef struct strata_quantize_params {
     uint64_t max_shard_bytes;      /* 0: 10 GB, as ModelOpt's export */
     strata_progress_fn progress;   /* may be NULL */
     void *progress_user;
+    bool overwrite;                /* replace an earlier strata output in output_dir: the files its
+                                    * strata_output.json lists, nothing else */
+    bool allow_non_finite;         /* write copied tensors holding NaN/Inf (a warning each, listed in
+                                    * the summary) instead of failing */
+    bool fuse_fp8_scales;          /* FP8 per tensor: q/k/v and gate/up share one weight scale (their
+                                    * maximum), so an engine runs each fused GEMM without
+                                    * requantizing; ModelOpt's exporter keeps one per linear */
+    const char *const *input_files; /* (n_input_files) other files the run reads (calibration data,
+                                    * tokenizer): never replaced by the output; NULLs are skipped */
+    size_t n_input_files;
 } strata_quantize_params;
 
 typedef struct strata_quantize_result {
@@ -661,6 +676,8 @@ typedef struct strata_quantize_result {
     uint64_t act_store_bytes;
     bool act_store_spilled;
     double seconds;
+    int64_t n_non_finite_tensors;  /* written with NaN/Inf under allow_non_finite */
+    char output_dir[4096];         /* where the output is (the real path) */
 } strata_quantize_result;
 
 /* Calibrates the model one decoder layer at a time on the calibration windows and writes
@@ -671,6 +688,16 @@ typedef struct strata_quantize_result {
  * directory (and the same model, data and settings, else an error) resumes after the last
  * saved layer, giving byte-identical output. */
 STRATA_API strata_status strata_quantize_model(const strata_quantize_params *params, strata_quantize_result *result);
+
+/* Refuses (STRATA_ERR_INVALID_ARGUMENT, a message naming both paths) an output directory
+ * that is, or would overwrite, something a run reads: the model directory, a directory
+ * where one of its files really is (through symlinks), the checkpoint directory, or a
+ * directory holding an input file whose name the output uses. Paths are compared by
+ * device and inode. strata_quantize_model and strata_convert_model check the same; this
+ * is for callers that read inputs (calibration data) before calling them. Any argument
+ * but output_dir may be NULL. */
+STRATA_API strata_status strata_output_check(const char *output_dir, const char *model_dir, const char *checkpoint_dir,
+                                             const char *const *input_files, size_t n_input_files);
 
 /* Resumes from a checkpoint directory alone: the model, output directory, settings and
  * calibration tokens recorded there are used. progress may be NULL. */
@@ -750,8 +777,8 @@ STRATA_API void strata_loader_free(strata_loader *loader);
  * format) are refused; experts stored stacked are written per expert. */
 typedef struct strata_convert_params {
     const char *model_dir;
-    const char *output_dir;        /* created when missing; files there are replaced at the end */
-    strata_scheme scheme;          /* fp8-dynamic, nvfp4-weight-only, mxfp4, int8, int4 */
+    const char *output_dir;        /* as strata_quantize_params.output_dir */
+    strata_scheme scheme;          /* fp8-dynamic, fp8-block, nvfp4-weight-only, mxfp4, int8, int4 */
     const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
     size_t n_exclude;
     uint64_t max_shard_bytes;      /* 0: 10 GB, as ModelOpt's export */
@@ -760,6 +787,8 @@ typedef struct strata_convert_params {
                                     * quantized without a copy, larger ones in row pieces.
                                     * Two read buffers (one being read ahead) of the largest
                                     * parameter, up to this size, are the bulk of the memory */
+    bool overwrite;                /* as strata_quantize_params */
+    bool allow_non_finite;         /* as strata_quantize_params */
 } strata_convert_params;
 
 typedef struct strata_convert_result {
@@ -768,6 +797,7 @@ typedef struct strata_convert_result {
     uint64_t bytes_read;
     uint64_t peak_bytes_in_flight; /* the loader's high-precision buffers at their largest */
     double seconds;
+    int64_t n_non_finite_tensors;  /* written with NaN/Inf under allow_non_finite */
 } strata_convert_result;
 
 STRATA_API strata_status strata_convert_model(const strata_convert_params *params, strata_convert_result *result);

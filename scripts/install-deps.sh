@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config
           libdnnl-dev libopenblas-dev libjansson-dev libpcre2-dev
-          libutf8proc-dev zlib1g-dev libcmocka-dev)
+          libutf8proc-dev zlib1g-dev libcmocka-dev libssl-dev)
 for arg in "$@"; do
   case "$arg" in
     --with-mpi)  packages+=(libopenmpi-dev openmpi-bin) ;;

@@ -35,6 +35,8 @@ typedef struct linear_calib {
     int64_t sample_rows;
     /* Decided by the algorithm: */
     float weight_amax;         /* tensor amax used for the tensor-level scale (group max when shared) */
+    strata_dtype values_dtype; /* the weight's dtype in the checkpoint (F32 for a dequantized FP8
+                                * source): what the reference rounds intermediates to */
     float *clip;               /* (n_clip) mse clip per scale block, or NULL (max) */
     int64_t n_clip;
     /* Measured after quantization: */
@@ -61,6 +63,7 @@ typedef struct layer_calib {
     const strata_layer *layer;
     const scheme_info *scheme;
     bool kv_cache;
+    amax_sharing sharing;      /* which fused groups share the tensor-level weight amax */
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
     double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
@@ -68,10 +71,18 @@ typedef struct layer_calib {
     size_t n_hessians;
 } layer_calib;
 
+/* What every layer of a run is calibrated with. */
+typedef struct layer_calib_options {
+    const scheme_info *scheme;
+    bool kv_cache;
+    amax_sharing sharing;          /* which fused groups share the tensor-level weight amax */
+    const char *const *exclude;    /* (n_exclude) module name patterns left unquantized */
+    size_t n_exclude;
+} layer_calib_options;
+
 /* Sets up the state of a layer: which linears are quantized (quantizable and matching no
  * exclude pattern) and the fused groups. */
-strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const scheme_info *scheme, bool kv_cache,
-                               const char *const *exclude, size_t n_exclude);
+strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options);
 void layer_calib_free(layer_calib *lc);
 
 /* The linear_calib of a linear of the layer. */
@@ -116,6 +127,9 @@ int linear_calib_expert_family(const linear_calib *c);
 
 /* The tensor-level amax each quantized linear's weight uses: its own, or its fused
  * group's maximum when the scheme shares one; weights come from the model. */
+/* Rounds every observed input and k/v amax to bf16: what the linears of a bf16 forward pass
+ * receive. */
+void layer_calib_round_observed_to_bf16(layer_calib *lc);
 strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model);
 
 #endif

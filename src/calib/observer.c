@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "forward/layer_weights.h"
 #include "kernels/cpu.h"
+#include "kernels/minifloat.h"
 #include "quant/format.h"
 
 bool module_excluded(const char *name, const char *const *patterns, size_t n_patterns)
@@ -40,10 +41,12 @@ static int fused_group_of(const strata_linear *l, int n_experts)
     }
 }
 
-strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const scheme_info *scheme, bool kv_cache,
-                               const char *const *exclude, size_t n_exclude)
+strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options)
 {
-    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = scheme, .kv_cache = kv_cache};
+    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = options->scheme, .kv_cache = options->kv_cache,
+                        .sharing = options->sharing};
+    const char *const *exclude = options->exclude;
+    size_t n_exclude = options->n_exclude;
     lc->linears = calloc(layer->n_linears ? layer->n_linears : 1, sizeof *lc->linears);
     if (!lc->linears) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for layer %d", layer->index);
     int n_experts = 0;
@@ -183,6 +186,7 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !c->quantized) return STRATA_OK;
     strata_quant_params p = scheme_weight_params(lc->scheme, c->weight_amax);
+    p.values_dtype = c->values_dtype;
     /* GPTQ's result replaces the weight; otherwise the weight is quantized as it is. */
     strata_status status =
         c->updated.codes ? strata_dequantize(&p, &c->updated, linear->n_out, linear->n_in, w)
@@ -224,6 +228,15 @@ forward_hooks calib_quantizer_hooks(layer_calib *lc)
     return (forward_hooks){.ctx = lc, .quantize_input = quantize_input, .quantize_weight = quantize_weight};
 }
 
+void layer_calib_round_observed_to_bf16(layer_calib *lc)
+{
+    for (size_t i = 0; i < lc->layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        c->input_amax = bf16_round(c->input_amax);
+        c->output_amax = bf16_round(c->output_amax);
+    }
+}
+
 strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model)
 {
     const strata_layer *layer = lc->layer;
@@ -241,13 +254,15 @@ strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model
         status = linear_weight_f32(model, c->desc, w);
         size_t n = (size_t)c->desc->n_out * (size_t)c->desc->n_in;
         if (status == STRATA_OK) kernels()->block_absmax(w, n, n, &c->weight_amax);
+        c->values_dtype = linear_values_dtype(model, c->desc);
     }
     free(w);
-    if (status != STRATA_OK || !lc->scheme->share_group_amax) return status;
+    if (status != STRATA_OK || lc->sharing == SHARE_NONE) return status;
     /* Fused groups take their members' maximum (vLLM requires one scale per fused GEMM). */
     for (size_t i = 0; i < layer->n_linears; i++) {
         linear_calib *a = &lc->linears[i];
         if (!a->quantized || a->fused_group < 0) continue;
+        if (lc->sharing == SHARE_EXPERT_GATE_UP && a->desc->expert < 0) continue;
         for (size_t j = 0; j < layer->n_linears; j++) {
             linear_calib *b = &lc->linears[j];
             if (b->quantized && b->fused_group == a->fused_group && b->weight_amax > a->weight_amax)

@@ -15,6 +15,7 @@ strata_status mse_search_clip(const scheme_info *scheme, linear_calib *c, const 
 {
     int64_t rows = c->desc->n_out, cols = c->desc->n_in;
     strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
+    p.values_dtype = c->values_dtype; /* errors of the codes the export writes */
     quant_plan plan;
     strata_status status = quant_plan_init(&p, STRATA_DTYPE_F32, rows, cols, &plan);
     if (status != STRATA_OK) return status;

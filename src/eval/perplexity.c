@@ -86,7 +86,9 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
     if (status != STRATA_OK) return status;
 
     gemm_precision precision = params->fp32 ? GEMM_F32 : GEMM_BF16;
-    if (precision == GEMM_BF16 && !gemm_bf16_available()) {
+    bool bf16 = false;
+    if (precision == GEMM_BF16 && (status = gemm_bf16_available(&bf16)) != STRATA_OK) return status;
+    if (precision == GEMM_BF16 && !bf16) {
         strata_log(STRATA_LOG_WARN, "this CPU has no bf16 matrix products in oneDNN; evaluating in fp32");
         precision = GEMM_F32;
     }

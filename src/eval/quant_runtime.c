@@ -1,7 +1,7 @@
 /*
  * quant_runtime.c — activation quantization of quantized checkpoints at evaluation time
  * (see quant_runtime.h). The static scale s is applied as the calibration's quantized pass
- * applies it: through amax = s * 448 (FP8) or s * 2688 (NVFP4), so strata's own pass, its
+ * applies it: through amax = s * 448 (FP8) or s * 2688 (NVFP4) (scheme_input_amax), so strata's own pass, its
  * ModelOpt export and its fakequant export give the same activations.
  */
 #include "eval/quant_runtime.h"
@@ -14,14 +14,11 @@
 #include "io/fsutil.h"
 #include "model/model_internal.h"
 
+/* How a checkpoint's activations are quantized, from its quant_algo (scheme.c's table). */
 static input_quant input_of_algo(const char *algo)
 {
-    if (!algo) return INPUT_NONE;
-    if (strcmp(algo, "FP8") == 0) return INPUT_FP8_STATIC;
-    if (strcmp(algo, "NVFP4") == 0) return INPUT_NVFP4;
-    if (strcmp(algo, "FP8_PER_CHANNEL_PER_TOKEN") == 0) return INPUT_FP8_PER_TOKEN;
-    if (strcmp(algo, "mxfp4") == 0 || strcmp(algo, "MXFP4") == 0) return INPUT_MXFP4;
-    return INPUT_NONE;
+    const scheme_info *s = scheme_from_modelopt_algo(algo);
+    return s ? s->input : INPUT_NONE;
 }
 
 strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, bool *active)
@@ -75,7 +72,7 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
         memcpy(&scale, t->data, 4);
         if (!(scale > 0) || scale != scale)
             return strata_fail(STRATA_ERR_FORMAT, "%s.input_scale is %g; it must be positive", linear->name, scale);
-        amax = scale * (rt->input == INPUT_NVFP4 ? 2688.0f : 448.0f);
+        amax = scheme_input_amax(rt->input, scale);
     }
     scheme_info s = {.input = rt->input};
     return scheme_fake_quantize_input_amax(&s, amax, x, n_tokens, linear->n_in);

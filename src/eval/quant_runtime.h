@@ -2,7 +2,8 @@
  * quant_runtime.h — evaluating a quantized checkpoint as an inference engine runs it:
  * weights are dequantized when the layer is materialized (quantized_weight.c), and this
  * module fake-quantizes each quantized linear's input the way the checkpoint says:
- * static FP8 or NVFP4 with the stored input_scale, or FP8 per token.
+ * static FP8 or NVFP4 with the stored input_scale, FP8 per token, or MXFP4 with scales
+ * computed per 32-element block (scheme.c's table, looked up by the checkpoint's quant_algo).
  *
  * Sources: a ModelOpt checkpoint (hf_quant_config.json; quant_algo, <m>.input_scale,
  * <m>.weight_scale marking the quantized linears), or strata's fakequant output

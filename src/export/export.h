@@ -19,6 +19,13 @@
 /* Output shards are cut past this many bytes by default: ModelOpt's max_shard_size "10GB". */
 #define EXPORT_DEFAULT_SHARD_BYTES 10000000000ull
 
+/* A tensor written with NaN or Inf in it (--allow-non-finite). */
+typedef struct non_finite_note {
+    char *tensor;
+    uint64_t count;
+    char first[96];                  /* "NaN at (3, 17)" */
+} non_finite_note;
+
 typedef struct exporter {
     const strata_model *model;
     const char *model_dir, *output_dir;
@@ -29,7 +36,17 @@ typedef struct exporter {
     size_t n_exclude;
     strata_safetensors_writer *writer;
     char last_tensor[512];           /* the last tensor export_layer added */
+    bool allow_non_finite;           /* write tensors holding NaN/Inf (with a warning) instead of failing */
+    non_finite_note *non_finite;     /* (n_non_finite) what was written anyway */
+    size_t n_non_finite;
 } exporter;
+
+/* Appends one tensor to the output; every tensor goes through here. Its values are checked
+ * first: NaN or Inf is an error naming the tensor, the position and source (the file it
+ * came from, or NULL), unless allow_non_finite. */
+strata_status export_tensor(exporter *e, const char *name, strata_dtype dtype, int n_dims, const int64_t *shape,
+                            const void *data, const char *source);
+void exporter_free_notes(exporter *e);
 
 /* Appends the ModelOpt tensors of module m's quantized (N, K) weight in the scheme's
  * format: weight codes, weight_scale, weight_scale_2 (NVFP4); not the input scale. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "export/exclude_modules.h"
 #include "export/export.h"
 #include "io/fsutil.h"
 #include "io/json.h"
@@ -17,100 +18,82 @@
 #define MAX_CONFIG_BYTES (16ull << 20)
 #define MAX_COPY_BYTES (1ull << 30)
 
-/* Modules ModelOpt leaves unquantized by default, then the user's patterns. */
+/* The unquantized modules as ModelOpt lists them (exclude_modules.h). */
 static sjson *exclude_list(const exporter *e)
 {
-    sjson *list = sjson_new_array();
-    bool ok = list && sjson_append(list, sjson_new_string("lm_head")) &&
-              sjson_append(list, sjson_new_string("model.embed_tokens"));
-    for (size_t i = 0; ok && i < e->n_exclude; i++) ok = sjson_append(list, sjson_new_string(e->exclude[i]));
-    if (!ok) {
-        sjson_free(list);
-        return NULL;
-    }
-    return list;
+    return exclude_modules_list(strata_model_arch(e->model), e->exclude, e->n_exclude);
+}
+
+/* The value built with sjson_put / sjson_push, or NULL (freed) when any step failed. */
+static sjson *built(sjson *value, bool ok)
+{
+    if (ok) return value;
+    sjson_free(value);
+    return NULL;
 }
 
 static sjson *producer(void)
 {
+    bool ok = true;
     sjson *p = sjson_new_object();
-    if (p && sjson_set(p, "name", sjson_new_string("strata")) && sjson_set(p, "version", sjson_new_string(strata_version())))
-        return p;
-    sjson_free(p);
-    return NULL;
-}
-
-static int64_t group_size(const scheme_info *s)
-{
-    return s->weight_format == STRATA_FORMAT_NVFP4 ? 16 : s->weight_format == STRATA_FORMAT_INT4_GROUP ? s->group_size : 0;
+    sjson_put(&ok, p, "name", sjson_new_string("strata"));
+    sjson_put(&ok, p, "version", sjson_new_string(strata_version()));
+    return built(p, ok);
 }
 
 static sjson *float_quant(int bits, int64_t group)
 {
+    bool ok = true;
     sjson *q = sjson_new_object();
-    bool ok = q && sjson_set(q, "dynamic", sjson_new_bool(false)) && sjson_set(q, "num_bits", sjson_new_int(bits)) &&
-              sjson_set(q, "type", sjson_new_string("float"));
-    if (ok && group) ok = sjson_set(q, "group_size", sjson_new_int(group));
-    if (!ok) {
-        sjson_free(q);
-        return NULL;
-    }
-    return q;
+    sjson_put(&ok, q, "dynamic", sjson_new_bool(false));
+    sjson_put(&ok, q, "num_bits", sjson_new_int(bits));
+    sjson_put(&ok, q, "type", sjson_new_string("float"));
+    if (group) sjson_put(&ok, q, "group_size", sjson_new_int(group));
+    return built(q, ok);
 }
 
 static sjson *hf_quant_config(const exporter *e)
 {
     const scheme_info *s = e->scheme;
+    bool ok = true;
     sjson *root = sjson_new_object(), *q = sjson_new_object();
-    bool ok = root && q && sjson_set(root, "producer", producer()) &&
-              sjson_set(q, "quant_algo", sjson_new_string(s->modelopt_algo)) &&
-              sjson_set(q, "kv_cache_quant_algo", e->kv_cache ? sjson_new_string("FP8") : sjson_new_null());
-    if (ok && group_size(s)) ok = sjson_set(q, "group_size", sjson_new_int(group_size(s)));
+    sjson_put(&ok, root, "producer", producer());
+    sjson_put(&ok, q, "quant_algo", sjson_new_string(s->modelopt_algo));
+    sjson_put(&ok, q, "kv_cache_quant_algo", e->kv_cache ? sjson_new_string("FP8") : sjson_new_null());
+    if (s->config_group_size) sjson_put(&ok, q, "group_size", sjson_new_int(s->config_group_size));
     /* ModelOpt's INT4 AWQ export says pre_quant_scale: true even when (as with max) it writes
      * no pre_quant_scale tensors; loaders treat a missing one as ones. */
-    if (ok && s->weight_format == STRATA_FORMAT_INT4_GROUP)
-        ok = sjson_set(q, "has_zero_point", sjson_new_bool(false)) && sjson_set(q, "pre_quant_scale", sjson_new_bool(true));
-    ok = ok && sjson_set(q, "exclude_modules", exclude_list(e)) && sjson_set(root, "quantization", q);
-    q = NULL;
-    if (!ok) {
-        sjson_free(root);
-        sjson_free(q);
-        return NULL;
+    if (s->awq_flags) {
+        sjson_put(&ok, q, "has_zero_point", sjson_new_bool(false));
+        sjson_put(&ok, q, "pre_quant_scale", sjson_new_bool(true));
     }
-    return root;
+    sjson_put(&ok, q, "exclude_modules", exclude_list(e));
+    sjson_put(&ok, root, "quantization", q);
+    return built(root, ok);
 }
 
 /* config.json["quantization_config"], as ModelOpt writes it. */
 static sjson *quantization_config(const exporter *e)
 {
     const scheme_info *s = e->scheme;
+    bool ok = true;
     sjson *qc = sjson_new_object();
-    bool ok = qc != NULL;
-    bool grouped = s->weight_format == STRATA_FORMAT_FP8_TENSOR || s->weight_format == STRATA_FORMAT_NVFP4;
-    if (ok && grouped) {
-        int bits = s->weight_format == STRATA_FORMAT_NVFP4 ? 4 : 8;
-        int64_t group = bits == 4 ? 16 : 0;
+    if (s->config_groups_bits) {
         sjson *groups = sjson_new_object(), *g0 = sjson_new_object(), *targets = sjson_new_array();
-        ok = groups && g0 && targets && sjson_append(targets, sjson_new_string("Linear"));
-        if (ok && s->input != INPUT_NONE) ok = sjson_set(g0, "input_activations", float_quant(bits, group));
-        ok = ok && sjson_set(g0, "weights", float_quant(bits, group)) && sjson_set(g0, "targets", targets);
-        targets = NULL;
-        ok = ok && sjson_set(groups, "group_0", g0);
-        g0 = NULL;
-        ok = ok && sjson_set(qc, "config_groups", groups);
-        groups = NULL;
-        sjson_free(groups);
-        sjson_free(g0);
-        sjson_free(targets);
+        sjson_push(&ok, targets, sjson_new_string("Linear"));
+        if (s->input != INPUT_NONE)
+            sjson_put(&ok, g0, "input_activations", float_quant(s->config_groups_bits, s->config_group_size));
+        sjson_put(&ok, g0, "weights", float_quant(s->config_groups_bits, s->config_group_size));
+        sjson_put(&ok, g0, "targets", targets);
+        sjson_put(&ok, groups, "group_0", g0);
+        sjson_put(&ok, qc, "config_groups", groups);
     }
-    ok = ok && sjson_set(qc, "ignore", exclude_list(e)) && sjson_set(qc, "quant_algo", sjson_new_string(s->modelopt_algo));
-    if (ok && e->kv_cache) ok = sjson_set(qc, "kv_cache_scheme", float_quant(8, 0));
-    ok = ok && sjson_set(qc, "producer", producer()) && sjson_set(qc, "quant_method", sjson_new_string("modelopt"));
-    if (!ok) {
-        sjson_free(qc);
-        return NULL;
-    }
-    return qc;
+    sjson_put(&ok, qc, "ignore", exclude_list(e));
+    sjson_put(&ok, qc, "quant_algo", sjson_new_string(s->modelopt_algo));
+    if (e->kv_cache) sjson_put(&ok, qc, "kv_cache_scheme", float_quant(8, 0));
+    sjson_put(&ok, qc, "producer", producer());
+    sjson_put(&ok, qc, "quant_method", sjson_new_string("modelopt"));
+    return built(qc, ok);
 }
 
 static strata_status write_json(const char *dir, const char *name, const sjson *value)

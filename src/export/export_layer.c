@@ -1,19 +1,9 @@
 /*
  * export_layer.c — a layer's tensors into the output shards (see export.h).
  *
- * Per quantized linear <m> (ModelOpt names, scalar scales as 0-d F32 tensors):
- *   fp8                 <m>.weight F8_E4M3 (N, K), <m>.weight_scale F32 (), <m>.input_scale F32 ()
- *   fp8-dynamic         <m>.weight F8_E4M3 (N, K), <m>.weight_scale F32 (N)
- *   nvfp4               <m>.weight U8 (N, K/2), <m>.weight_scale F8_E4M3 (N, K/16),
- *                       <m>.weight_scale_2 F32 (), <m>.input_scale F32 ()
- *   nvfp4-weight-only   the same without input_scale
- *   int8                <m>.weight I8 (N, K), <m>.weight_scale F32 (N)
- *   int4                <m>.weight U8 (N/2, K) two rows per byte, <m>.weight_scale F32 (N, K/128)
- *   mxfp4               <m>.weight U8 (N, K/2), <m>.weight_scale U8 E8M0 (N, K/32); inputs are
- *                       quantized dynamically, so there is no input_scale
- *   fp8-block           <m>.weight F8_E4M3 (N, K), <m>.weight_scale F32 (ceil(N/128), 1, ceil(K/128), 1):
- *                       one scale per 128x128 tile, in the shape of ModelOpt's block amax
- *   int4-asym           fakequant only (ModelOpt has no asymmetric INT4)
+ * Per quantized linear <m>: the weight's tensors in the format's ModelOpt layout (the table
+ * in quant/weight_layout.c, which the reader of quantized checkpoints reads with), then
+ * <m>.input_scale F32 () where the scheme has a static input scale,
  * plus the bias when the linear has one, and <k_proj>.k_scale / <v_proj>.v_scale F32 ()
  * with --kv-cache fp8. The fakequant format writes <m>.weight as bf16 of the dequantized
  * values instead, and nothing else. Experts stacked in the checkpoint (n_experts, out, in)
@@ -26,31 +16,70 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/non_finite.h"
 #include "export/export.h"
 #include "forward/layer_weights.h"
 #include "kernels/gemm.h"
 #include "quant/format.h"
+#include "quant/weight_layout.h"
 
-static strata_status copy_tensor(exporter *e, const char *name)
+strata_status export_tensor(exporter *e, const char *name, strata_dtype dtype, int n_dims, const int64_t *shape,
+                            const void *data, const char *source)
 {
-    const strata_tensor *t = strata_safetensors_find(strata_model_tensors(e->model), name);
-    if (!t) return strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
+    uint64_t count = 1;
+    for (int d = 0; d < n_dims; d++) count *= (uint64_t)shape[d];
+    non_finite_scan scan;
+    non_finite_find(dtype, data, count, &scan);
+    if (scan.count > 0) {
+        char first[96];
+        non_finite_describe(&scan, n_dims, shape, first, sizeof first);
+        char from[600] = "";
+        if (source) snprintf(from, sizeof from, " (from %s)", source);
+        if (!e->allow_non_finite)
+            return strata_fail(STRATA_ERR_FORMAT, "%s%s holds %llu non-finite value%s, the first %s; strata does not "
+                               "write NaN or Inf (--allow-non-finite writes it anyway)", name, from,
+                               (unsigned long long)scan.count, scan.count == 1 ? "" : "s", first);
+        strata_log(STRATA_LOG_WARN, "%s%s holds %llu non-finite value%s (the first %s); written as it is "
+                   "(--allow-non-finite)", name, from, (unsigned long long)scan.count, scan.count == 1 ? "" : "s", first);
+        non_finite_note *grown = realloc(e->non_finite, (e->n_non_finite + 1) * sizeof *grown);
+        if (!grown) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        e->non_finite = grown;
+        non_finite_note *note = &e->non_finite[e->n_non_finite];
+        *note = (non_finite_note){.tensor = strdup(name), .count = scan.count};
+        if (!note->tensor) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        snprintf(note->first, sizeof note->first, "%s", first);
+        e->n_non_finite++;
+    }
     strata_status status =
-        strata_safetensors_writer_add(e->writer, name, t->dtype, t->n_dims, t->shape, t->data, t->n_bytes);
+        strata_safetensors_writer_add(e->writer, name, dtype, n_dims, shape, data, count * strata_dtype_size(dtype));
     if (status == STRATA_OK) snprintf(e->last_tensor, sizeof e->last_tensor, "%s", name);
     return status;
 }
 
+void exporter_free_notes(exporter *e)
+{
+    for (size_t i = 0; i < e->n_non_finite; i++) free(e->non_finite[i].tensor);
+    free(e->non_finite);
+    e->non_finite = NULL;
+    e->n_non_finite = 0;
+}
+
+/* A checkpoint tensor as it is. */
+static strata_status copy_tensor(exporter *e, const char *name)
+{
+    const strata_safetensors *st = strata_model_tensors(e->model);
+    const strata_tensor *t = strata_safetensors_find(st, name);
+    if (!t) return strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
+    return export_tensor(e, name, t->dtype, t->n_dims, t->shape, t->data, strata_safetensors_shard_path(st, t->shard));
+}
+
+/* A tensor strata computed for module m ("<m>.<suffix>"). */
 static strata_status add(exporter *e, const char *module, const char *suffix, strata_dtype dtype, int n_dims,
                          const int64_t *shape, const void *data)
 {
     char name[512];
     snprintf(name, sizeof name, "%s.%s", module, suffix);
-    uint64_t bytes = strata_dtype_size(dtype);
-    for (int d = 0; d < n_dims; d++) bytes *= (uint64_t)shape[d];
-    strata_status status = strata_safetensors_writer_add(e->writer, name, dtype, n_dims, shape, data, bytes);
-    if (status == STRATA_OK) snprintf(e->last_tensor, sizeof e->last_tensor, "%s", name);
-    return status;
+    return export_tensor(e, name, dtype, n_dims, shape, data, NULL);
 }
 
 static strata_status add_scalar(exporter *e, const char *module, const char *suffix, float value)
@@ -63,63 +92,27 @@ void export_kv_scale_name(const strata_linear *linear, char *out, size_t size)
     snprintf(out, size, "%s.%s", linear->name, linear->role == STRATA_LINEAR_K ? "k_scale" : "v_scale");
 }
 
+typedef struct module_emitter {
+    exporter *e;
+    const char *module;
+} module_emitter;
+
+static strata_status emit_module_tensor(void *ctx, const char *suffix, strata_dtype dtype, int n_dims,
+                                        const int64_t *shape, const void *data)
+{
+    const module_emitter *m = ctx;
+    return add(m->e, m->module, suffix, dtype, n_dims, shape, data);
+}
+
 strata_status export_weight_tensors(exporter *e, const char *m, int64_t N, int64_t K, const strata_qtensor *q,
                                     const strata_quant_shape *shape)
 {
-    strata_status status = STRATA_OK;
-    switch (e->scheme->weight_format) {
-    case STRATA_FORMAT_FP8_TENSOR: {
-        int64_t s[2] = {N, K};
-        status = add(e, m, "weight", STRATA_DTYPE_F8_E4M3, 2, s, q->codes);
-        if (status == STRATA_OK) status = add_scalar(e, m, "weight_scale", *(const float *)q->scales);
-        break;
-    }
-    case STRATA_FORMAT_FP8_CHANNEL:
-    case STRATA_FORMAT_INT8_CHANNEL: {
-        int64_t s[2] = {N, K};
-        strata_dtype dtype = e->scheme->weight_format == STRATA_FORMAT_FP8_CHANNEL ? STRATA_DTYPE_F8_E4M3 : STRATA_DTYPE_I8;
-        status = add(e, m, "weight", dtype, 2, s, q->codes);
-        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 1, &N, q->scales);
-        break;
-    }
-    case STRATA_FORMAT_FP8_BLOCK: {
-        int64_t s[2] = {N, K}, scale[4] = {shape->scale_rows, 1, shape->scale_cols, 1};
-        status = add(e, m, "weight", STRATA_DTYPE_F8_E4M3, 2, s, q->codes);
-        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 4, scale, q->scales);
-        break;
-    }
-    case STRATA_FORMAT_NVFP4: {
-        int64_t s[2] = {N, shape->code_row_bytes}, scale[2] = {shape->scale_rows, shape->scale_cols};
-        status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, q->codes);
-        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F8_E4M3, 2, scale, q->scales);
-        if (status == STRATA_OK) status = add_scalar(e, m, "weight_scale_2", q->global_scale);
-        break;
-    }
-    case STRATA_FORMAT_MXFP4: {
-        int64_t s[2] = {N, shape->code_row_bytes}, scale[2] = {shape->scale_rows, shape->scale_cols};
-        status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, q->codes);
-        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_U8, 2, scale, q->scales);
-        break;
-    }
-    case STRATA_FORMAT_INT4_GROUP: {
-        size_t bytes = strata_pack_int4_size(STRATA_INT4_MODELOPT_AWQ, N, K);
-        if (bytes == 0)
-            return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: int4 export packs two rows per byte; %lld rows is odd",
-                               m, (long long)N);
-        uint8_t *packed = malloc(bytes);
-        if (!packed) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory packing %s", m);
-        status = strata_pack_int4(STRATA_INT4_MODELOPT_AWQ, q->codes, N, K, packed);
-        int64_t s[2] = {N / 2, K}, scale[2] = {shape->scale_rows, shape->scale_cols};
-        if (status == STRATA_OK) status = add(e, m, "weight", STRATA_DTYPE_U8, 2, s, packed);
-        if (status == STRATA_OK) status = add(e, m, "weight_scale", STRATA_DTYPE_F32, 2, scale, q->scales);
-        free(packed);
-        break;
-    }
-    default:
+    const weight_layout *layout = weight_layout_get(e->scheme->weight_format);
+    if (!layout)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", m,
                            strata_format_get(e->scheme->weight_format)->name);
-    }
-    return status;
+    module_emitter emitter = {.e = e, .module = m};
+    return weight_layout_write(layout, m, N, K, q, shape, emit_module_tensor, &emitter);
 }
 
 /* The ModelOpt tensors of a calibrated linear: its weight's, then its input scale. */
@@ -158,7 +151,12 @@ static strata_status copy_linear(exporter *e, const strata_linear *l)
         strata_dtype dtype;
         const void *data;
         status = linear_weight_view(e->model, l, &dtype, &data);
-        if (status == STRATA_OK) status = add(e, l->name, "weight", dtype, 2, s, data);
+        const strata_safetensors *st = strata_model_tensors(e->model);
+        const strata_tensor *t = strata_safetensors_find(st, l->weight);
+        char name[512];
+        snprintf(name, sizeof name, "%s.weight", l->name);
+        if (status == STRATA_OK)
+            status = export_tensor(e, name, dtype, 2, s, data, t ? strata_safetensors_shard_path(st, t->shard) : NULL);
     }
     if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
     return status;
@@ -171,6 +169,7 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     const strata_linear *l = c->desc;
     int64_t N = l->n_out, K = l->n_in;
     strata_quant_params p = scheme_weight_params(e->scheme, c->weight_amax);
+    p.values_dtype = linear_values_dtype(e->model, l); /* quantized as the checkpoint's weight */
     strata_quant_shape shape;
     strata_status status = strata_quant_shape_get(&p, N, K, &shape);
     if (status != STRATA_OK) return status;

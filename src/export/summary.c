@@ -50,7 +50,8 @@ static const char *expert_mode(const strata_quantize_params *p)
     return p->calib_all_experts ? "all-experts" : "top-k";
 }
 
-static char *summary_text(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
+static char *summary_text(const strata_quantize_params *p, calib_algorithm algorithm, const strata_arch *arch,
+                          const layer_calib *layers, const exporter *ex)
 {
     strbuf sb = {0};
     int64_t quantized = 0, excluded = 0, n_gptq = 0, n_fallback = 0, n_experts_seen = 0, n_experts_empty = 0;
@@ -62,11 +63,11 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
     strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
     strbuf_printf(&sb, "scheme       %s (%s %s), algorithm %s, KV cache %s, export %s\n",
                   strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo ? "ModelOpt" : "strata",
-                  scheme_get(p->scheme)->algo_label, p->algo ? p->algo : "max",
+                  scheme_get(p->scheme)->algo_label, calib_algorithm_name(algorithm),
                   p->kv_cache_fp8 ? "fp8" : "unquantized", p->format == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt");
     strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
                   (long long)p->n_samples, (long long)p->seq_len, p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
-    bool gptq = p->algo && strcmp(p->algo, "gptq") == 0;
+    bool gptq = algorithm == CALIB_GPTQ;
     if (gptq)
         strbuf_printf(&sb, "gptq         damping %g of mean(diag H), block %lld, act-order %s, round-to-nearest below %lld tokens\n",
                       p->gptq_damp, (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no",
@@ -149,59 +150,81 @@ static char *summary_text(const strata_quantize_params *p, const strata_arch *ar
                            "to nearest instead (marked WARNING above)\n",
                       (long long)n_gptq, n_gptq ? rtn_sum / (double)n_gptq : 0.0, n_gptq ? gptq_sum / (double)n_gptq : 0.0,
                       (long long)n_fallback);
+    if (ex->n_non_finite > 0) {
+        strbuf_printf(&sb, "non-finite: %zu tensor%s written with NaN/Inf (--allow-non-finite):\n", ex->n_non_finite,
+                      ex->n_non_finite == 1 ? "" : "s");
+        for (size_t i = 0; i < ex->n_non_finite; i++)
+            strbuf_printf(&sb, "  %s: %llu value%s, the first %s\n", ex->non_finite[i].tensor,
+                          (unsigned long long)ex->non_finite[i].count, ex->non_finite[i].count == 1 ? "" : "s",
+                          ex->non_finite[i].first);
+    }
     free(tokens);
     return strbuf_ok(&sb) ? strbuf_take(&sb) : (strbuf_free(&sb), NULL);
 }
 
-static sjson *summary_json(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
+static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algorithm, const strata_arch *arch,
+                           const layer_calib *layers, const exporter *ex)
 {
+    bool ok = true;
     sjson *root = sjson_new_object(), *list = sjson_new_array();
-    bool ok = root && list && sjson_set(root, "producer", sjson_new_string("strata")) &&
-              sjson_set(root, "version", sjson_new_string(strata_version())) &&
-              sjson_set(root, "model", sjson_new_string(p->model_dir)) &&
-              sjson_set(root, "scheme", sjson_new_string(strata_scheme_name(p->scheme))) &&
-              sjson_set(root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->algo_label)) &&
-              sjson_set(root, "algorithm", sjson_new_string(p->algo ? p->algo : "max")) &&
-              sjson_set(root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null()) &&
-              sjson_set(root, "calib_samples", sjson_new_int(p->n_samples)) &&
-              sjson_set(root, "calib_seq_len", sjson_new_int(p->seq_len)) &&
-              sjson_set(root, "propagate", sjson_new_string(p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized"));
-    if (ok && arch->moe.n_experts > 0) ok = sjson_set(root, "expert_calibration", sjson_new_string(expert_mode(p)));
+    sjson_put(&ok, root, "producer", sjson_new_string("strata"));
+    sjson_put(&ok, root, "version", sjson_new_string(strata_version()));
+    sjson_put(&ok, root, "model", sjson_new_string(p->model_dir));
+    sjson_put(&ok, root, "scheme", sjson_new_string(strata_scheme_name(p->scheme)));
+    sjson_put(&ok, root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->algo_label));
+    sjson_put(&ok, root, "algorithm", sjson_new_string(calib_algorithm_name(algorithm)));
+    sjson_put(&ok, root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null());
+    sjson_put(&ok, root, "calib_samples", sjson_new_int(p->n_samples));
+    sjson_put(&ok, root, "calib_seq_len", sjson_new_int(p->seq_len));
+    sjson_put(&ok, root, "propagate",
+              sjson_new_string(p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized"));
+    if (arch->moe.n_experts > 0) sjson_put(&ok, root, "expert_calibration", sjson_new_string(expert_mode(p)));
     for (int i = 0; ok && i < arch->n_layers; i++) {
         const layer_calib *lc = &layers[i];
         sjson *layer = sjson_new_object(), *linears = sjson_new_array();
-        ok = layer && linears && sjson_set(layer, "layer", sjson_new_int(i)) &&
-             sjson_set(layer, "output_error", sjson_new_real(lc->output_error));
+        sjson_put(&ok, layer, "layer", sjson_new_int(i));
+        sjson_put(&ok, layer, "output_error", sjson_new_real(lc->output_error));
         for (size_t l = 0; ok && l < lc->layer->n_linears; l++) {
             const linear_calib *c = &lc->linears[l];
             sjson *o = sjson_new_object();
-            ok = o && sjson_set(o, "name", sjson_new_string(c->desc->name)) &&
-                 sjson_set(o, "format", sjson_new_string(linear_format(p, c))) &&
-                 sjson_set(o, "input_amax", sjson_new_real(c->input_amax)) &&
-                 sjson_set(o, "tokens", sjson_new_int(c->tokens));
-            if (ok && without_tokens(c)) ok = sjson_set(o, "peer_max_input", sjson_new_bool(true));
-            if (ok && c->quantized)
-                ok = sjson_set(o, "weight_amax", sjson_new_real(c->weight_amax)) &&
-                     sjson_set(o, "weight_error", sjson_new_real(c->weight_error)) &&
-                     sjson_set(o, "output_error", sjson_new_real(c->output_error));
-            if (ok && c->quantized && lc->kv_cache && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
-                ok = sjson_set(o, "cache_amax", sjson_new_real(c->output_amax));
-            if (ok && c->gptq_done) {
-                sjson *g = sjson_new_object();
-                ok = g && sjson_set(g, "outcome", sjson_new_string(gptq_outcome_name(c->gptq.outcome))) &&
-                     sjson_set(g, "damp", sjson_new_real(c->gptq.damp)) &&
-                     sjson_set(g, "dead_columns", sjson_new_int(c->gptq.dead_columns)) &&
-                     sjson_set(g, "hessian_error_rtn", sjson_new_real(c->gptq.error_rtn)) &&
-                     sjson_set(g, "hessian_error_gptq", sjson_new_real(c->gptq.error_gptq)) && sjson_set(o, "gptq", g);
+            sjson_put(&ok, o, "name", sjson_new_string(c->desc->name));
+            sjson_put(&ok, o, "format", sjson_new_string(linear_format(p, c)));
+            sjson_put(&ok, o, "input_amax", sjson_new_real(c->input_amax));
+            sjson_put(&ok, o, "tokens", sjson_new_int(c->tokens));
+            if (without_tokens(c)) sjson_put(&ok, o, "peer_max_input", sjson_new_bool(true));
+            if (c->quantized) {
+                sjson_put(&ok, o, "weight_amax", sjson_new_real(c->weight_amax));
+                sjson_put(&ok, o, "weight_error", sjson_new_real(c->weight_error));
+                sjson_put(&ok, o, "output_error", sjson_new_real(c->output_error));
             }
-            ok = ok && sjson_append(linears, o);
+            if (c->quantized && lc->kv_cache && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
+                sjson_put(&ok, o, "cache_amax", sjson_new_real(c->output_amax));
+            if (c->gptq_done) {
+                sjson *g = sjson_new_object();
+                sjson_put(&ok, g, "outcome", sjson_new_string(gptq_outcome_name(c->gptq.outcome)));
+                sjson_put(&ok, g, "damp", sjson_new_real(c->gptq.damp));
+                sjson_put(&ok, g, "dead_columns", sjson_new_int(c->gptq.dead_columns));
+                sjson_put(&ok, g, "hessian_error_rtn", sjson_new_real(c->gptq.error_rtn));
+                sjson_put(&ok, g, "hessian_error_gptq", sjson_new_real(c->gptq.error_gptq));
+                sjson_put(&ok, o, "gptq", g);
+            }
+            sjson_push(&ok, linears, o);
         }
-        ok = ok && sjson_set(layer, "linears", linears);
-        linears = NULL;
-        ok = ok && sjson_append(list, layer);
-        sjson_free(linears);
+        sjson_put(&ok, layer, "linears", linears);
+        sjson_push(&ok, list, layer);
     }
-    ok = ok && sjson_set(root, "layers", list);
+    sjson_put(&ok, root, "layers", list);
+    if (ex->n_non_finite > 0) {
+        sjson *notes = sjson_new_array();
+        for (size_t i = 0; ok && i < ex->n_non_finite; i++) {
+            sjson *o = sjson_new_object();
+            sjson_put(&ok, o, "tensor", sjson_new_string(ex->non_finite[i].tensor));
+            sjson_put(&ok, o, "count", sjson_new_int((int64_t)ex->non_finite[i].count));
+            sjson_put(&ok, o, "first", sjson_new_string(ex->non_finite[i].first));
+            sjson_push(&ok, notes, o);
+        }
+        sjson_put(&ok, root, "non_finite", notes);
+    }
     if (!ok) {
         sjson_free(root);
         return NULL;
@@ -209,12 +232,13 @@ static sjson *summary_json(const strata_quantize_params *p, const strata_arch *a
     return root;
 }
 
-strata_status summary_write(const strata_quantize_params *p, const strata_arch *arch, const layer_calib *layers)
+strata_status summary_write(const strata_quantize_params *p, calib_algorithm algorithm, const char *dir,
+                            const strata_arch *arch, const layer_calib *layers, const exporter *ex)
 {
-    char *text = summary_text(p, arch, layers);
-    sjson *json = summary_json(p, arch, layers);
-    char *txt_path = path_join(p->output_dir, "quant_summary.txt");
-    char *json_path = path_join(p->output_dir, "quant_summary.json");
+    char *text = summary_text(p, algorithm, arch, layers, ex);
+    sjson *json = summary_json(p, algorithm, arch, layers, ex);
+    char *txt_path = path_join(dir, "quant_summary.txt");
+    char *json_path = path_join(dir, "quant_summary.json");
     strata_status status;
     if (!text || !json || !txt_path || !json_path) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     else status = file_write_atomic(txt_path, text, strlen(text));

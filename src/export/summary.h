@@ -8,9 +8,14 @@
 #ifndef STRATA_EXPORT_SUMMARY_H
 #define STRATA_EXPORT_SUMMARY_H
 
+#include "calib/algorithm.h"
 #include "calib/layer_calib.h"
+#include "export/export.h"
 #include "strata.h"
 
-strata_status summary_write(const strata_quantize_params *params, const strata_arch *arch, const layer_calib *layers);
+/* Writes quant_summary.txt and quant_summary.json into dir; ex lists the tensors written
+ * with NaN/Inf under --allow-non-finite. */
+strata_status summary_write(const strata_quantize_params *params, calib_algorithm algorithm, const char *dir,
+                            const strata_arch *arch, const layer_calib *layers, const exporter *ex);
 
 #endif

@@ -83,6 +83,7 @@ static void chunk_scratch_free(chunk_scratch *s)
     free(s->up);
     linear_scratch_free(&s->linear);
     moe_scratch_free(&s->moe);
+    *s = (chunk_scratch){0}; /* a second free (init failed, then the caller's) is harmless */
 }
 
 static strata_status chunk_scratch_init(chunk_scratch *s, const strata_arch *a, const forward_config *config,

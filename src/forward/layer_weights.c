@@ -130,6 +130,13 @@ bool linear_weight_quantized(const strata_model *model, const strata_linear *lin
     return t && !floating(t->dtype);
 }
 
+strata_dtype linear_values_dtype(const strata_model *model, const strata_linear *linear)
+{
+    const strata_tensor *t = find_tensor(model, linear->weight);
+    bool plain = t && (t->dtype == STRATA_DTYPE_BF16 || t->dtype == STRATA_DTYPE_F16 || t->dtype == STRATA_DTYPE_F32);
+    return plain ? t->dtype : STRATA_DTYPE_F32;
+}
+
 strata_status linear_weight_view(const strata_model *model, const strata_linear *linear, strata_dtype *dtype,
                                  const void **data)
 {

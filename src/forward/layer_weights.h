@@ -56,6 +56,11 @@ strata_status linear_weight_f32(const strata_model *model, const strata_linear *
 /* Whether a linear's weight is stored quantized (an FP8 or ModelOpt checkpoint). */
 bool linear_weight_quantized(const strata_model *model, const strata_linear *linear);
 
+/* The dtype a linear's weight values have: the checkpoint's (BF16, F16, F32), or F32 for a
+ * weight dequantized from FP8. Quantizing an fp32 copy with this as values_dtype gives the
+ * codes the reference gives the weight itself. */
+strata_dtype linear_values_dtype(const strata_model *model, const strata_linear *linear);
+
 /* Where a linear's (n_out, n_in) floating weight lies in the mapping, unconverted: the
  * whole tensor, or its slice of a stacked expert tensor (n_experts, rows, n_in). */
 strata_status linear_weight_view(const strata_model *model, const strata_linear *linear, strata_dtype *dtype,

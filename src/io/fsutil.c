@@ -4,12 +4,15 @@
 #include "io/fsutil.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -206,4 +209,40 @@ bool make_dirs(const char *path)
     bool ok = mkdir(copy, 0755) == 0 || (errno == EEXIST && path_is_dir(copy));
     free(copy);
     return ok;
+}
+
+void dir_remove_files(const char *dir, bool remove_dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[PATH_MAX + 256]; /* no allocation: this cleans up after failures */
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n > 0 && (size_t)n < sizeof path && !path_is_dir(path)) unlink(path);
+    }
+    closedir(d);
+    if (remove_dir) rmdir(dir);
+}
+
+void fs_describe(const char *path, char *out, size_t size)
+{
+    snprintf(out, size, "the file system of %s", path);
+    struct stat st;
+    FILE *f = stat(path, &st) == 0 ? fopen("/proc/self/mountinfo", "re") : NULL;
+    if (!f) return;
+    /* id parent major:minor root mountpoint options [optional...] - fstype source superoptions */
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        unsigned major = 0, minor = 0;
+        char mount[1024], rest[2048];
+        if (sscanf(line, "%*d %*d %u:%u %*s %1023s %2047[^\n]", &major, &minor, mount, rest) != 4) continue;
+        if (makedev(major, minor) != st.st_dev) continue;
+        char *dash = strstr(rest, " - ");
+        char type[64] = "?", source[1024] = "?";
+        if (dash) sscanf(dash + 3, "%63s %1023s", type, source);
+        snprintf(out, size, "%s (%s, mounted at %s)", source, type, mount);
+        break;
+    }
+    fclose(f);
 }

@@ -38,6 +38,14 @@ bool fd_write_all(int fd, const void *data, size_t length);
 bool fd_pread_all(int fd, void *buffer, size_t n, uint64_t offset);
 bool fd_pwrite_all(int fd, const void *data, size_t n, uint64_t offset);
 
+/* Removes every entry of dir that is not a directory, and dir itself when asked (then
+ * only if that leaves it empty). */
+void dir_remove_files(const char *dir, bool remove_dir);
+
+/* The file system holding path, for messages: "/dev/vda (ext4, mounted at /)", or the
+ * path itself when /proc/self/mountinfo does not say. */
+void fs_describe(const char *path, char *out, size_t size);
+
 /* fsyncs the directory holding path so a rename into it is durable. */
 void fsync_parent_dir(const char *path);
 

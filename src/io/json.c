@@ -156,11 +156,28 @@ bool sjson_append(sjson *array, sjson *value)
     return json_array_append_new(J(array), J(value)) == 0;
 }
 
+void sjson_put(bool *ok, sjson *object, const char *key, sjson *value)
+{
+    if (*ok) *ok = sjson_set(object, key, value);
+    else json_decref(J(value));
+}
+
+void sjson_push(bool *ok, sjson *array, sjson *value)
+{
+    if (*ok) *ok = sjson_append(array, value);
+    else json_decref(J(value));
+}
+
 bool sjson_array_set(sjson *array, size_t index, sjson *value)
 {
     if (!value) return false;
     if (!sjson_is_array(array)) { json_decref(J(value)); return false; }
     return json_array_set_new(J(array), index, J(value)) == 0;
+}
+
+bool sjson_remove(sjson *object, const char *key)
+{
+    return sjson_is_object(object) && json_object_del(J(object), key) == 0;
 }
 
 char *sjson_dump(const sjson *value, int indent)

@@ -70,6 +70,15 @@ bool sjson_set(sjson *object, const char *key, sjson *value);
 bool sjson_append(sjson *array, sjson *value);
 /* Replaces array[index] (index < size), stealing value (also on failure). */
 bool sjson_array_set(sjson *array, size_t index, sjson *value);
+/* Building with a remembered failure: when *ok, object[key] = value (sjson_put) or
+ * appends value to array (sjson_push), and *ok becomes whether that worked; when !*ok,
+ * value is only freed. Either way value is consumed, so a sequence of these leaks
+ * nothing, whatever fails, and leaves *ok false after the first failure (a NULL value,
+ * an allocation that failed, is one). */
+void sjson_put(bool *ok, sjson *object, const char *key, sjson *value);
+void sjson_push(bool *ok, sjson *array, sjson *value);
+/* Removes object[key]; false when absent. */
+bool sjson_remove(sjson *object, const char *key);
 
 /* Serializes value: indent 0 gives compact output, otherwise pretty-printed with that
  * many spaces. Returns a malloc'd string or NULL. */

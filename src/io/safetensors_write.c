@@ -20,20 +20,28 @@
  * with O_DIRECT where the file system allows (direct_append.h): no page-cache copy, no
  * writeback work for the cores that produce the tensors.
  *
- * Resumable mode (safetensors_resume.h) keeps its work in a partial directory: a shard
- * is sealed there (header + data, fsync, rename to shard-0000i.safetensors) as soon as
- * the next one starts, so a run killed at any moment leaves only whole shards behind. A
- * new writer on the same partial directory adopts those shards; tensors they hold are
- * skipped when added again, and finish() renames them into place with the new ones.
+ * Resumable mode (safetensors_resume.h) seals a shard (header + data, fsync, rename to
+ * shard-0000i.safetensors in the output directory, which is then a run's staging area)
+ * as soon as the next one starts, so a run killed at any moment leaves only whole shards
+ * behind. A new writer on the same directory adopts those shards; tensors they hold are
+ * skipped when added again, and finish() renames them to their final names with the new
+ * ones.
+ *
+ * Sealing in place needs no extra disk. Where the file system cannot collapse a range
+ * (tmpfs, NFS, overlay on some kernels), the copy needs the shard's size once more until
+ * the data file goes: that free space is checked first, and its lack is an error naming
+ * the file system, not a write failure half way through the copy.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/checked.h"
@@ -64,7 +72,7 @@ typedef struct shard_out {
     size_t n_tensors, capacity;
     uint64_t data_bytes;
     char *assembled_path;             /* temporary header + data file, set by finish */
-    char *sealed_path;                /* resumable mode: the finished shard in the partial directory */
+    char *sealed_path;                /* resumable mode: the sealed shard (shard-0000i.safetensors) */
     bool adopted;                     /* sealed by an earlier writer */
 } shard_out;
 
@@ -76,7 +84,7 @@ struct strata_safetensors_writer {
     shard_out *shards;                /* (n_shards) */
     size_t n_shards;
     strmap names;                     /* every tensor name added, for duplicates */
-    char *partial_dir;                /* resumable mode, else NULL */
+    bool resumable;                   /* shards are sealed in dir as they fill (safetensors_resume.h) */
     strmap adopted;                   /* names held by adopted shards -> (shard << 32 | index) */
     bool finished;
     bool failed;                      /* an earlier error left the output unusable */
@@ -111,7 +119,6 @@ void strata_safetensors_writer_free(strata_safetensors_writer *w)
         free(s->sealed_path);
     }
     strmap_free(&w->adopted);
-    free(w->partial_dir);
     string_pairs_free(&w->metadata);
     free(w->shards);
     strmap_free(&w->names);
@@ -174,7 +181,7 @@ static strata_status start_shard(strata_safetensors_writer *w)
     *s = (shard_out){.data_fd = -1};
     char name[64];
     snprintf(name, sizeof name, ".%.24s-shard%zu.data.tmp-XXXXXX", w->stem, w->n_shards + 1);
-    s->data_path = path_join(w->partial_dir ? w->partial_dir : w->dir, name);
+    s->data_path = path_join(w->dir, name);
     if (!s->data_path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     w->n_shards++;
     s->data_fd = mkostemp(s->data_path, O_CLOEXEC);
@@ -223,7 +230,7 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
         for (int d = 0; same && d < n_dims; d++) same = held->shape[d] == shape[d];
         if (!same)
             return strata_fail(STRATA_ERR_MISMATCH, "%s: tensor '%s' differs from the one a resumed shard holds",
-                               w->partial_dir, name);
+                               w->dir, name);
         return STRATA_OK;
     }
     if (strmap_find(&w->names, name, NULL))
@@ -233,7 +240,7 @@ strata_status strata_safetensors_writer_add(strata_safetensors_writer *w, const 
     bool full = s && s->n_tensors > 0 && w->max_shard_bytes > 0 && s->data_bytes + n_bytes > w->max_shard_bytes;
     if (!s || full || s->sealed_path) {
         strata_status status = STRATA_OK;
-        if (s && w->partial_dir && !s->sealed_path) status = seal_shard(w, w->n_shards - 1);
+        if (s && w->resumable && !s->sealed_path) status = seal_shard(w, w->n_shards - 1);
         else if (s && !s->sealed_path) status = finish_data(s); /* its staging buffers and thread go */
         if (status == STRATA_OK) status = start_shard(w);
         if (status != STRATA_OK) { w->failed = true; return status; }
@@ -347,6 +354,27 @@ static bool assemble_in_place(shard_out *s, const uint8_t length_bytes[8], const
     return true;
 }
 
+/* The copying path writes the whole shard again while its data file still exists. */
+static strata_status check_room_for_copy(const char *final_path, uint64_t bytes)
+{
+    char *dir = strdup(final_path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash) *slash = '\0';
+    struct statvfs fs;
+    bool known = dir && statvfs(slash ? dir : ".", &fs) == 0;
+    uint64_t available = known ? (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize : 0;
+    strata_status status = STRATA_OK;
+    if (known && available < bytes + (bytes >> 6) + (1u << 20)) {
+        char where[512];
+        fs_describe(slash ? dir : ".", where, sizeof where);
+        status = strata_fail(STRATA_ERR_IO, "%s: sealing this shard copies it (its file system cannot collapse a "
+                             "range in place), which needs %.1f MiB free on %s; %.1f MiB are free",
+                             final_path, (double)bytes / (1 << 20), where, (double)available / (1 << 20));
+    }
+    free(dir);
+    return status;
+}
+
 /* Writes header + data of shard i under a temporary name beside its final one. */
 static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, const char *final_path)
 {
@@ -365,12 +393,16 @@ static strata_status assemble_shard(strata_safetensors_writer *w, size_t i, cons
         free(header);
         return status;
     }
+    strata_status status = check_room_for_copy(final_path, 8 + header_length + s->data_bytes);
+    if (status != STRATA_OK) {
+        free(header);
+        return status;
+    }
     s->assembled_path = path_temp_template(final_path);
     if (!s->assembled_path) {
         free(header);
         return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", final_path);
     }
-    strata_status status = STRATA_OK;
     int fd = mkostemp(s->assembled_path, O_CLOEXEC);
     if (fd < 0) {
         status = strata_fail(STRATA_ERR_IO, "%s: cannot create a temporary file: %s", final_path, strerror(errno));
@@ -431,11 +463,11 @@ static char *sealed_name(const strata_safetensors_writer *w, size_t i)
 {
     char name[32];
     snprintf(name, sizeof name, "shard-%05zu.safetensors", i + 1);
-    return path_join(w->partial_dir, name);
+    return path_join(w->dir, name);
 }
 
-/* Resumable mode: shard i becomes a whole file in the partial directory, and its data
- * file goes away. */
+/* Resumable mode: shard i becomes a whole file under its sealed name, and its data file
+ * goes away. */
 static strata_status seal_shard(strata_safetensors_writer *w, size_t i)
 {
     shard_out *s = &w->shards[i];
@@ -461,22 +493,8 @@ static strata_status seal_shard(strata_safetensors_writer *w, size_t i)
     return STRATA_OK;
 }
 
-void clear_partial_dir(const char *dir, bool remove_dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char *path = path_join(dir, e->d_name);
-        if (path) unlink(path);
-        free(path);
-    }
-    closedir(d);
-    if (remove_dir) rmdir(dir);
-}
-
-/* Takes over the consecutive sealed shards of the partial directory; anything else in it
- * (a shard after a gap, temporary files of a killed run) is removed. */
+/* Takes over the consecutive sealed shards of the directory; the writer's other files (a
+ * sealed shard after a gap, data files of a killed run) are removed, and nothing else. */
 static strata_status adopt_sealed(strata_safetensors_writer *w)
 {
     for (;;) {
@@ -517,16 +535,16 @@ static strata_status adopt_sealed(strata_safetensors_writer *w)
         strata_safetensors_close(st);
         if (!ok) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
     }
-    /* Remove what follows the adopted shards. */
-    DIR *d = opendir(w->partial_dir);
-    if (!d) return strata_fail(STRATA_ERR_IO, "%s: cannot read: %s", w->partial_dir, strerror(errno));
+    /* Remove the writer's files that follow the adopted shards. */
+    DIR *d = opendir(w->dir);
+    if (!d) return strata_fail(STRATA_ERR_IO, "%s: cannot read: %s", w->dir, strerror(errno));
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         unsigned index = 0;
         char tail[2];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (sscanf(e->d_name, "shard-%5u.safetensors%1s", &index, tail) == 1 && index >= 1 && index <= w->n_shards)
-            continue;
-        char *path = path_join(w->partial_dir, e->d_name);
+        bool sealed = sscanf(e->d_name, "shard-%5u.safetensors%1s", &index, tail) == 1;
+        bool data = fnmatch(".*-shard[0-9]*.data.tmp-??????", e->d_name, 0) == 0;
+        if ((!sealed && !data) || (sealed && index >= 1 && index <= w->n_shards)) continue;
+        char *path = path_join(w->dir, e->d_name);
         if (path) unlink(path);
         free(path);
     }
@@ -534,17 +552,13 @@ static strata_status adopt_sealed(strata_safetensors_writer *w)
     return STRATA_OK;
 }
 
-strata_status safetensors_writer_create_resumable(const strata_writer_params *params, const char *partial_dir,
-                                                  strata_safetensors_writer **out)
+strata_status safetensors_writer_create_resumable(const strata_writer_params *params, strata_safetensors_writer **out)
 {
     strata_status status = strata_safetensors_writer_create(params, out);
     if (status != STRATA_OK) return status;
     strata_safetensors_writer *w = *out;
-    if (!path_is_dir(partial_dir) && mkdir(partial_dir, 0755) != 0)
-        status = strata_fail(STRATA_ERR_IO, "%s: cannot create: %s", partial_dir, strerror(errno));
-    if (status == STRATA_OK && !(w->partial_dir = strdup(partial_dir)))
-        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", partial_dir);
-    if (status == STRATA_OK) status = adopt_sealed(w);
+    w->resumable = true;
+    status = adopt_sealed(w);
     if (status != STRATA_OK) {
         strata_safetensors_writer_free(w);
         *out = NULL;
@@ -586,13 +600,13 @@ strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w)
             status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", w->dir);
             goto done;
         }
-        if (w->partial_dir) status = w->shards[i].sealed_path ? STRATA_OK : seal_shard(w, i);
+        if (w->resumable) status = w->shards[i].sealed_path ? STRATA_OK : seal_shard(w, i);
         else status = assemble_shard(w, i, final_paths[i]);
         if (status != STRATA_OK) goto done;
     }
     /* Everything is on disk under temporary names; now put it in place. */
     for (size_t i = 0; i < w->n_shards; i++) {
-        char **from = w->partial_dir ? &w->shards[i].sealed_path : &w->shards[i].assembled_path;
+        char **from = w->resumable ? &w->shards[i].sealed_path : &w->shards[i].assembled_path;
         if (rename(*from, final_paths[i]) != 0) {
             status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", final_paths[i], strerror(errno));
             goto done;
@@ -614,7 +628,6 @@ strata_status strata_safetensors_writer_finish(strata_safetensors_writer *w)
         free(stale);
     }
     fsync_parent_dir(final_paths[0]);
-    if (status == STRATA_OK && w->partial_dir) clear_partial_dir(w->partial_dir, true);
 done:
     if (status == STRATA_OK) {
         w->finished = true;

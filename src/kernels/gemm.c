@@ -334,17 +334,24 @@ strata_status gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     return STRATA_OK;
 }
 
-bool gemm_bf16_available(void)
+strata_status gemm_bf16_available(bool *available)
 {
-    static int available = -1; /* probed once: -1 unknown */
+    static int probed = -1; /* once known: 1 available, 0 not */
+    strata_status status = STRATA_OK;
     pthread_mutex_lock(&lib.lock);
-    if (available < 0) {
+    if (probed < 0) {
         dnnl_primitive_t probe;
-        available = start_library() == STRATA_OK && primitive_for(GEMM_BF16, 16, 16, "a bf16 probe", &probe) == STRATA_OK;
-        strata_error_clear();
+        status = start_library();
+        if (status == STRATA_OK) status = primitive_for(GEMM_BF16, 16, 16, "a bf16 probe", &probe);
+        if (status == STRATA_OK || status == STRATA_ERR_UNSUPPORTED) {
+            probed = status == STRATA_OK;
+            status = STRATA_OK;
+            strata_error_clear();
+        }
     }
+    *available = probed == 1;
     pthread_mutex_unlock(&lib.lock);
-    return available == 1;
+    return status;
 }
 
 const char *gemm_library(void)

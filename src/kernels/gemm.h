@@ -60,8 +60,10 @@ strata_status gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* Whether this CPU runs bf16 products in oneDNN (AVX512-BF16, AMX, or AVX512 emulation);
- * callers fall back to GEMM_F32 when it does not. */
-bool gemm_bf16_available(void);
+ * callers fall back to GEMM_F32 when it does not. Only oneDNN saying "unimplemented"
+ * means no: any other failure of the probe (out of memory) is an error, never a silent
+ * switch to other numerics. */
+strata_status gemm_bf16_available(bool *available);
 
 /* f32 -> bf16, round to nearest even (NaN stays NaN), on the thread pool. */
 void gemm_round_to_bf16(const float *src, uint16_t *dst, size_t n);

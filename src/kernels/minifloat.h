@@ -21,6 +21,9 @@
 
 #define E4M3_MAX 448.0f
 #define E2M1_MAX 6.0f
+/* 2688: the amax one unit of NVFP4's fp32 global scale stands for (block scales reach 448,
+ * elements 6). */
+#define NVFP4_GLOBAL_RANGE (E2M1_MAX * E4M3_MAX)
 
 static inline uint32_t f32_bits(float f)
 {

@@ -24,6 +24,8 @@ typedef struct job {
     int64_t n, chunk;
     atomic_int_fast64_t next;      /* first unclaimed item */
     atomic_int_fast64_t remaining; /* items not yet finished */
+    int helpers;                   /* workers that may join (the thread count asked for, less the caller) */
+    int joined;                    /* workers that did (under pool.lock) */
 } job;
 /* The caller's job lives on its stack: it may return only when every item is done and no
  * worker still holds the job (busy == 0). */
@@ -32,7 +34,7 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
     pthread_t threads[MAX_THREADS];
-    int n_threads;             /* including the caller */
+    int n_threads;             /* started, including the caller */
     uint64_t generation;       /* bumped for every job */
     job *current;
     int busy;                  /* workers inside the current job */
@@ -40,10 +42,10 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
 static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
-static int requested_threads;
+static atomic_int requested_threads;
 static _Thread_local bool inside_job;
 
-void strata_set_num_threads(int n) { requested_threads = n > 0 ? (n < MAX_THREADS ? n : MAX_THREADS) : 0; }
+void strata_set_num_threads(int n) { atomic_store(&requested_threads, n > 0 ? (n < MAX_THREADS ? n : MAX_THREADS) : 0); }
 
 static int default_threads(void)
 {
@@ -75,7 +77,8 @@ static void *worker(void *arg)
         while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.lock);
         seen = pool.generation;
         job *j = pool.current;
-        if (!j) continue;
+        if (!j || j->joined >= j->helpers) continue; /* fewer threads asked for than started */
+        j->joined++;
         pool.busy++;
         pthread_mutex_unlock(&pool.lock);
         run_chunks(j);
@@ -86,16 +89,15 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void start_pool(void)
+/* Starts workers until n threads (with the caller) exist; they are kept for later calls. */
+static void start_workers(int n)
 {
-    int n = requested_threads ? requested_threads : default_threads();
-    if (n > MAX_THREADS) n = MAX_THREADS;
-    pool.n_threads = 1;
-    for (int i = 1; i < n; i++) {
+    if (!pool.started) pool.n_threads = 1;
+    for (int i = pool.n_threads; i < n; i++) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&pool.threads[i], &attr, worker, NULL) == 0) pool.n_threads++;
+        if (pthread_create(&pool.threads[pool.n_threads], &attr, worker, NULL) == 0) pool.n_threads++;
         pthread_attr_destroy(&attr);
     }
     pool.started = true;
@@ -105,9 +107,12 @@ bool pool_in_task(void) { return inside_job; }
 
 int pool_thread_count(void)
 {
+    int wanted = atomic_load(&requested_threads);
+    if (!wanted) wanted = default_threads();
+    if (wanted > MAX_THREADS) wanted = MAX_THREADS;
     pthread_mutex_lock(&pool.lock);
-    if (!pool.started) start_pool();
-    int n = pool.n_threads;
+    if (!pool.started || wanted > pool.n_threads) start_workers(wanted);
+    int n = wanted < pool.n_threads ? wanted : pool.n_threads;
     pthread_mutex_unlock(&pool.lock);
     return n;
 }
@@ -125,7 +130,7 @@ void pool_parallel_for(int64_t n, int64_t grain, pool_task_fn fn, void *ctx)
     int64_t chunk = (n + 4 * threads - 1) / (4 * threads);
     if (chunk < grain) chunk = grain;
     pthread_mutex_lock(&submit_lock);
-    job j = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk};
+    job j = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk, .helpers = threads - 1};
     atomic_init(&j.next, 0);
     atomic_init(&j.remaining, n);
     pthread_mutex_lock(&pool.lock);

@@ -3,8 +3,10 @@
  *
  * Work is split into index ranges handed to the workers and to the calling thread. Every
  * kernel that uses it computes each output element from its own inputs only, so results
- * do not depend on the number of threads. The pool is created at first use with
- * strata_set_num_threads() threads (default: the CPUs this process may run on), and is
+ * do not depend on the number of threads. Each call runs on strata_set_num_threads()
+ * threads as set at that moment (default: the CPUs this process may run on): workers are
+ * started when first needed and kept, and a call that asks for fewer leaves the rest
+ * asleep. The pool is
  * the only source of parallelism besides the GEMM library: gemm.c gives oneDNN's team the
  * pool's thread count and products run outside pool tasks (the workers sleep meanwhile),
  * so cores are never oversubscribed.
@@ -25,7 +27,7 @@ void pool_parallel_for(int64_t n, int64_t grain, pool_task_fn fn, void *ctx);
 /* True on a thread that is running a pool task. */
 bool pool_in_task(void);
 
-/* Threads the pool uses (including the caller). */
+/* Threads the next call uses (including the caller); starts workers it lacks. */
 int pool_thread_count(void);
 
 #endif

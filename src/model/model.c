@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/strmap.h"
 #include "io/fsutil.h"
+#include "io/output_dir.h"
 #include "io/json.h"
 #include "io/json_file.h"
 #include "model/desc.h"
@@ -314,7 +315,9 @@ strata_status strata_model_open(const char *dir, strata_model **out)
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
         goto done;
     }
-    status = load_json(config_path, &m->config);
+    /* An output whose run was interrupted is not a model yet. */
+    status = output_check_complete(dir);
+    if (status == STRATA_OK) status = load_json(config_path, &m->config);
     if (status != STRATA_OK) goto done;
     status = desc_from_config(m->config, config_path, &m->desc);
     if (status != STRATA_OK) goto done;

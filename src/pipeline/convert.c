@@ -33,8 +33,11 @@
 #include "core/error.h"
 #include "core/strmap.h"
 #include "export/export.h"
+#include "io/checksum.h"
 #include "io/fsutil.h"
+#include "io/output_dir.h"
 #include "io/read_ahead.h"
+#include "pipeline/identity.h"
 #include "pipeline/progress.h"
 #include "quant/scheme.h"
 
@@ -75,6 +78,7 @@ typedef struct convert_run {
     int64_t n_quantized, n_copied;
     uint64_t bytes_read, bytes_total;
     double start, last_report;
+    output_dir out;                   /* lock, staging area, commit */
 } convert_run;
 
 /* ---------------------------------------------------------------- writing */
@@ -83,11 +87,11 @@ static strata_status write_loaded(void *user, const strata_loaded *loaded)
 {
     convert_run *r = user;
     if (!loaded->quant) {
-        uint64_t bytes = strata_dtype_size(loaded->dtype);
-        for (int d = 0; d < loaded->n_dims; d++) bytes *= (uint64_t)loaded->shape[d];
+        const strata_safetensors *st = strata_model_tensors(r->model);
+        const strata_tensor *t = strata_safetensors_find(st, loaded->name);
         r->n_copied++;
-        return strata_safetensors_writer_add(r->ex.writer, loaded->name, loaded->dtype, loaded->n_dims, loaded->shape,
-                                             loaded->data, bytes);
+        return export_tensor(&r->ex, loaded->name, loaded->dtype, loaded->n_dims, loaded->shape, loaded->data,
+                             t ? strata_safetensors_shard_path(st, t->shard) : NULL);
     }
     size_t n = strlen(loaded->name);
     char module[512];
@@ -120,6 +124,12 @@ static void group_of(const strata_layer *layer, const strata_linear *l, char *ou
     }
 }
 
+/* Whether the linear's fused group shares the tensor-level scale (scheme.h). */
+static bool shares_amax(const scheme_info *s, const strata_linear *l)
+{
+    return s->sharing == SHARE_FUSED_GROUPS || (s->sharing == SHARE_EXPERT_GATE_UP && l->expert >= 0);
+}
+
 static strata_status add_target(convert_run *r, source_tensor *s, const strata_loader_param *param,
                                 int64_t first_row, int64_t n_rows)
 {
@@ -143,7 +153,7 @@ static strata_status plan_linear(convert_run *r, source_tensor *s, const strata_
     group_of(layer, l, group, sizeof group);
     strata_loader_param param = {.name = name, .n_dims = 2, .shape = shape, .dtype = s->t->dtype,
                                  .quantize = quantize, .quant = scheme_weight_params(r->scheme, 0),
-                                 .group = quantize && r->scheme->share_group_amax && group[0] ? group : NULL};
+                                 .group = quantize && group[0] && shares_amax(r->scheme, l) ? group : NULL};
     int64_t first_row = l->stack_index >= 0 ? l->stack_index * s->t->shape[1] + l->row_offset : 0;
     return add_target(r, s, &param, first_row, l->n_out);
 }
@@ -363,6 +373,23 @@ static strata_status check_scheme(const scheme_info *s)
     return STRATA_OK;
 }
 
+/* The run's id (its staging area's name, recorded in the manifest): the model's
+ * fingerprint and every setting that changes the output, so the same command writes the
+ * same bytes. */
+static strata_status make_run_id(const convert_run *r, char out[16])
+{
+    const strata_convert_params *p = r->p;
+    char fingerprint[48];
+    strata_status status = identity_model_fingerprint(r->model, p->model_dir, fingerprint, sizeof fingerprint);
+    if (status != STRATA_OK) return status;
+    uint32_t crc = checksum_update(0, fingerprint, strlen(fingerprint));
+    crc = checksum_update(crc, r->scheme->name, strlen(r->scheme->name));
+    for (size_t i = 0; i < p->n_exclude; i++) crc = checksum_update(crc, p->exclude[i], strlen(p->exclude[i]) + 1);
+    crc = checksum_update(crc, &p->max_shard_bytes, sizeof p->max_shard_bytes);
+    snprintf(out, 16, "%08x", (unsigned)crc);
+    return STRATA_OK;
+}
+
 static strata_status convert(convert_run *r, strata_convert_result *result)
 {
     const strata_convert_params *p = r->p;
@@ -373,11 +400,18 @@ static strata_status convert(convert_run *r, strata_convert_result *result)
     if (q)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s, from %s); strata convert reads "
                            "bf16/fp16/fp32 checkpoints", p->model_dir, q->method, q->source);
-    status = strata_loader_create(write_loaded, r, &r->loader);
+    char run_id[16];
+    status = make_run_id(r, run_id);
+    output_inputs inputs = {.model_dir = p->model_dir};
+    output_params op = {.dir = p->output_dir, .run_id = run_id, .command = "convert", .overwrite = p->overwrite,
+                        .inputs = &inputs};
+    if (status == STRATA_OK) status = output_open(&op, &r->out);
+    if (status == STRATA_OK) status = strata_loader_create(write_loaded, r, &r->loader);
     if (status == STRATA_OK) status = plan(r);
-    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = p->output_dir, .scheme = r->scheme,
-                       .format = STRATA_EXPORT_MODELOPT, .exclude = p->exclude, .n_exclude = p->n_exclude};
-    strata_writer_params wp = {.dir = p->output_dir,
+    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
+                       .format = STRATA_EXPORT_MODELOPT, .exclude = p->exclude, .n_exclude = p->n_exclude,
+                       .allow_non_finite = p->allow_non_finite};
+    strata_writer_params wp = {.dir = r->out.staging,
                                .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : EXPORT_DEFAULT_SHARD_BYTES};
     if (status == STRATA_OK) status = strata_safetensors_writer_create(&wp, &r->ex.writer);
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
@@ -386,12 +420,14 @@ static strata_status convert(convert_run *r, strata_convert_result *result)
     if (status == STRATA_OK) status = strata_loader_finish(r->loader);
     if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
     if (status == STRATA_OK) status = export_finish(&r->ex, NULL, 0);
+    if (status == STRATA_OK) status = output_commit(&r->out);
     if (status != STRATA_OK) return status;
     strata_loader_stats stats;
     strata_loader_get_stats(r->loader, &stats);
     *result = (strata_convert_result){.n_quantized = r->n_quantized, .n_copied = r->n_copied,
                                       .bytes_read = r->bytes_read, .peak_bytes_in_flight = stats.peak_bytes_in_flight,
-                                      .seconds = seconds_now() - r->start};
+                                      .seconds = seconds_now() - r->start,
+                                      .n_non_finite_tensors = (int64_t)r->ex.n_non_finite};
     return STRATA_OK;
 }
 
@@ -405,13 +441,13 @@ strata_status strata_convert_model(const strata_convert_params *params, strata_c
     for (size_t i = 0; status == STRATA_OK && i < params->n_exclude; i++)
         if (!params->exclude || !params->exclude[i] || !params->exclude[i][0])
             status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
+    /* Before anything is read or created. */
+    output_inputs inputs = {.model_dir = params->model_dir};
+    if (status == STRATA_OK) status = output_check_inputs(params->output_dir, &inputs);
     if (status != STRATA_OK) return status;
-    bool created = !path_exists(params->output_dir);
-    if (!make_dirs(params->output_dir))
-        return strata_fail(STRATA_ERR_IO, "%s: cannot create the output directory: %s", params->output_dir,
-                           strerror(errno));
     status = convert(&r, result);
     strata_safetensors_writer_free(r.ex.writer); /* removes unfinished shards */
+    exporter_free_notes(&r.ex);
     strata_loader_free(r.loader);
     for (size_t i = 0; i < r.n_sources; i++) {
         for (size_t k = 0; k < r.sources[i].n_targets; k++) free(r.sources[i].targets[k].param);
@@ -420,7 +456,7 @@ strata_status strata_convert_model(const strata_convert_params *params, strata_c
     free(r.sources);
     free(r.pieces);
     free(r.ranges);
+    output_close(&r.out);
     strata_model_close(r.model);
-    if (status != STRATA_OK && created) rmdir(params->output_dir);
     return status;
 }

@@ -57,9 +57,9 @@ void identity_data_fingerprint(const int32_t *tokens, int64_t n_samples, int64_t
 
 static const char *format_name(strata_export_format f) { return f == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt"; }
 
-strata_status identity_settings(const strata_quantize_params *p, char **text, sjson **json)
+strata_status identity_settings(const strata_quantize_params *p, calib_algorithm algorithm, char **text, sjson **json)
 {
-    const char *algo = p->algo ? p->algo : "max";
+    const char *algo = calib_algorithm_name(algorithm);
     uint64_t shard = p->max_shard_bytes;
     strbuf sb = {0};
     strbuf_printf(&sb, "scheme=%s algo=%s kv_cache=%s format=%s propagate=%s exclude=[", strata_scheme_name(p->scheme),
@@ -74,7 +74,8 @@ strata_status identity_settings(const strata_quantize_params *p, char **text, sj
     strbuf_printf(&sb, "] shard_bytes=%llu", (unsigned long long)shard);
     /* Only when set, so the identity of earlier checkpoints is unchanged. */
     if (p->calib_all_experts) strbuf_printf(&sb, " calib_all_experts=yes");
-    bool gptq = strcmp(algo, "gptq") == 0;
+    if (p->fuse_fp8_scales) strbuf_printf(&sb, " fuse_fp8_scales=yes");
+    bool gptq = algorithm == CALIB_GPTQ;
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
                       (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no", (long long)p->gptq_min_tokens);
@@ -85,6 +86,7 @@ strata_status identity_settings(const strata_quantize_params *p, char **text, sj
          sjson_set(j, "exclude", exclude) && sjson_set(j, "max_shard_bytes", sjson_new_int((int64_t)shard)) &&
          sjson_set(j, "save_every", sjson_new_int(p->save_every));
     if (p->calib_all_experts) ok = ok && sjson_set(j, "calib_all_experts", sjson_new_bool(true));
+    if (p->fuse_fp8_scales) ok = ok && sjson_set(j, "fuse_fp8_scales", sjson_new_bool(true));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -121,6 +123,9 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     const sjson *all_experts = sjson_get(j, "calib_all_experts");
     if (all_experts && !sjson_as_bool(all_experts, &p->calib_all_experts))
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged calib_all_experts");
+    const sjson *fuse = sjson_get(j, "fuse_fp8_scales");
+    if (fuse && !sjson_as_bool(fuse, &p->fuse_fp8_scales))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged fuse_fp8_scales");
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

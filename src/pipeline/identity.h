@@ -7,6 +7,7 @@
 #ifndef STRATA_PIPELINE_IDENTITY_H
 #define STRATA_PIPELINE_IDENTITY_H
 
+#include "calib/algorithm.h"
 #include "io/json.h"
 #include "strata.h"
 
@@ -17,7 +18,8 @@ void identity_data_fingerprint(const int32_t *tokens, int64_t n_samples, int64_t
 
 /* The canonical settings ("scheme=fp8 algo=max kv_cache=none format=modelopt
  * propagate=unquantized exclude=[...] shard_bytes=N") and the same as JSON. */
-strata_status identity_settings(const strata_quantize_params *params, char **text, sjson **json);
+strata_status identity_settings(const strata_quantize_params *params, calib_algorithm algorithm, char **text,
+                                sjson **json);
 /* Rebuilds the output-affecting parameters from the JSON (for strata resume); strings
  * point into json. */
 strata_status identity_params_from_json(const sjson *json, strata_quantize_params *params, const char ***exclude);

@@ -30,14 +30,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "calib/algorithm.h"
 #include "calib/layer_calib.h"
 #include "calib/scale_search.h"
 #include "core/error.h"
+#include "core/non_finite.h"
 #include "export/export.h"
 #include "export/summary.h"
 #include "forward/model_forward.h"
 #include "io/checksum.h"
+#include "io/dir_lock.h"
 #include "io/fsutil.h"
+#include "io/output_dir.h"
 #include "io/safetensors_mapping.h"
 #include "io/safetensors_resume.h"
 #include "pipeline/act_store.h"
@@ -49,36 +53,11 @@
 
 
 /* Algorithms strata knows, and whether they can run one layer at a time. */
-typedef struct algo_entry {
-    const char *name;
-    bool layerwise;
-    const char *why_not;
-} algo_entry;
-
-static const algo_entry ALGORITHMS[] = {
-    {"max", true, NULL},
-    {"mse", true, NULL},
-    {"gptq", true, NULL},
-    {"auto_quantize", false, "it searches per-layer formats with gradients of the whole model's loss"},
-    {"svdquant", false, "strata has no low-rank branch in its export formats"},
-};
-
-static strata_status check_algo(const char *algo)
-{
-    for (size_t i = 0; i < sizeof ALGORITHMS / sizeof ALGORITHMS[0]; i++) {
-        if (strcmp(algo, ALGORITHMS[i].name) != 0) continue;
-        if (ALGORITHMS[i].layerwise) return STRATA_OK;
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "algorithm '%s' cannot run layer by layer: %s", algo,
-                           ALGORITHMS[i].why_not);
-    }
-    return strata_fail(STRATA_ERR_UNSUPPORTED, "unknown algorithm '%s' (strata quantize runs: max, mse, gptq)", algo);
-}
-
 /* Everything one run holds. */
 typedef struct run {
     const strata_quantize_params *params;
     const scheme_info *scheme;
-    bool mse, gptq;
+    calib_algorithm algorithm;
     gptq_options gptq_options;
     strata_model *model;
     const strata_arch *arch;
@@ -92,7 +71,9 @@ typedef struct run {
     layer_calib *layers;     /* (n_layers) */
     calib_collective collective; /* reductions over the participants (one today) */
     progress progress;
-    char *partial_dir;
+    output_dir out;          /* the output directory: lock, staging area, commit */
+    dir_lock checkpoint_lock;
+    bool checkpoint_created; /* the checkpoint directory did not exist before this run */
 } run;
 
 /* Sum over each sequence of x^2 and (x - y)^2, in order, added in sequence order. */
@@ -112,6 +93,19 @@ static void add_output_error(layer_calib *lc, const float *ref, const float *q, 
     }
 }
 
+/* A layer's outputs must be finite: NaN/Inf from a weight (an --allow-non-finite norm)
+ * or an overflow would otherwise reach every later amax silently. */
+static strata_status check_outputs_finite(int layer, const float *x, size_t n, int64_t first_sample)
+{
+    non_finite_scan scan;
+    non_finite_find(STRATA_DTYPE_F32, x, n, &scan);
+    if (scan.count == 0) return STRATA_OK;
+    return strata_fail(STRATA_ERR_FORMAT, "layer %d produced %llu non-finite output values on the calibration "
+                       "samples from %lld on (%s at element %llu): its weights or inputs hold NaN/Inf, or overflow",
+                       layer, (unsigned long long)scan.count, (long long)first_sample,
+                       scan.first_is_nan ? "NaN" : "Inf", (unsigned long long)scan.first);
+}
+
 /* One pass of layer `lw` over every chunk of the store's current buffer. compare: the
  * outputs are compared with (and, when write is set, replace) the next buffer. */
 static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
@@ -129,6 +123,7 @@ static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw
         int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk;
         status = act_store_read(&r->store, s0 * seq, n * seq, x);
         if (status == STRATA_OK) status = decoder_layer_forward(lw, &config, &r->rope, x, n, seq, s0 * seq);
+        if (status == STRATA_OK) status = check_outputs_finite(lc->index, x, (size_t)(n * seq * H), s0);
         if (status == STRATA_OK && compare) {
             status = act_store_read_next(&r->store, s0 * seq, n * seq, ref);
             if (status == STRATA_OK) add_output_error(lc, ref, x, n, seq, H);
@@ -184,9 +179,10 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     float *w = malloc(n * sizeof *w), *q = malloc(n * sizeof *q);
     strata_status status = w && q ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
     if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
-    if (status == STRATA_OK && r->mse) status = mse_search_clip(r->scheme, c, w);
+    if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(r->scheme, c, w);
     strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
-    if (status == STRATA_OK && r->gptq) status = quantize_gptq(r, lc, c, w, q);
+    qp.values_dtype = c->values_dtype;
+    if (status == STRATA_OK && r->algorithm == CALIB_GPTQ) status = quantize_gptq(r, lc, c, w, q);
     else if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
     if (status == STRATA_OK && c->sample_rows > 0) {
@@ -219,15 +215,19 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     /* GPTQ's Hessians come from the inputs as deployed: the calibration pass's for
      * weight-only schemes, a pass with quantized inputs (and the amax just observed)
      * otherwise. */
-    bool hessian_pass = r->gptq && r->scheme->input != INPUT_NONE;
+    bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && r->scheme->input != INPUT_NONE;
     progress_begin_layer(&r->progress, (hessian_pass ? 3 : 2) * p->n_samples * p->seq_len);
     layer_weights lw;
-    strata_status status = r->gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
+    strata_status status = gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
     if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc);
     bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
         status = layer_pass(r, lc, &lw, &observe, all_experts, true, false);
+        /* A linear running in bf16 consumes its input rounded to bf16, and that is what
+         * ModelOpt observes; rounding is monotonic, so the amax of the rounded values is
+         * the rounded amax (the same holds for the k/v cache). */
+        if (status == STRATA_OK && r->precision == GEMM_BF16) layer_calib_round_observed_to_bf16(lc);
         /* Every layer, with or without experts or tokens: the collective needs everyone. */
         if (status == STRATA_OK) status = layer_calib_sync(lc, &r->collective);
         if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc);
@@ -269,7 +269,7 @@ static strata_status embed_inputs(run *r)
     return status;
 }
 
-static strata_status check_params(const strata_quantize_params *p)
+static strata_status check_params(const strata_quantize_params *p, calib_algorithm *algorithm)
 {
     if (!p || !p->model_dir || !p->output_dir)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_model: missing model or output directory");
@@ -290,7 +290,7 @@ static strata_status check_params(const strata_quantize_params *p)
     for (size_t i = 0; i < p->n_exclude; i++)
         if (!p->exclude || !p->exclude[i] || !p->exclude[i][0])
             return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
-    return check_algo(p->algo ? p->algo : "max");
+    return calib_algorithm_parse(p->algo, algorithm);
 }
 
 static strata_status check_model(const run *r)
@@ -311,27 +311,25 @@ static strata_status check_model(const run *r)
     return status;
 }
 
-/* The output directory's partial area belongs to one run: another run's is removed. */
-static strata_status prepare_output(run *r, const char *run_id)
-{
-    const char *out = r->params->output_dir;
-    char name[64];
-    snprintf(name, sizeof name, ".strata-partial-%s", run_id);
-    r->partial_dir = path_join(out, name);
-    if (!r->partial_dir) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    return STRATA_OK;
-}
-
 static void free_run(run *r)
 {
     for (int i = 0; r->layers && r->arch && i < r->arch->n_layers; i++) layer_calib_free(&r->layers[i]);
     free(r->layers);
     strata_safetensors_writer_free(r->ex.writer);
+    exporter_free_notes(&r->ex);
     act_store_free(&r->store);
     rope_table_free(&r->rope);
     checkpoint_close(&r->ck);
+    /* A checkpoint directory this run created and never wrote a manifest into goes. */
+    const char *ckpt = r->params->checkpoint_dir;
+    if (ckpt && r->checkpoint_created && dir_lock_held(&r->checkpoint_lock)) {
+        char *manifest = path_join(ckpt, "manifest.json");
+        if (manifest && !path_exists(manifest)) dir_remove_files(ckpt, true);
+        free(manifest);
+    }
+    dir_lock_release(&r->checkpoint_lock);
+    output_close(&r->out);
     strata_model_close(r->model);
-    free(r->partial_dir);
 }
 
 /* Layers restored from the checkpoint whose tensors are not in a kept shard are exported
@@ -372,70 +370,119 @@ static strata_status run_layers(run *r, int first)
     return status;
 }
 
-static strata_status quantize(run *r, strata_quantize_result *result)
+/* Phase 1: the model, and what identifies this run (its fingerprints and the id that
+ * names its staging area). */
+static strata_status open_model(run *r, run_identity *id, char **settings, sjson **settings_json, char run_id[16])
 {
     const strata_quantize_params *p = r->params;
-    strata_status status = check_params(p);
-    if (status != STRATA_OK) return status;
-    r->scheme = scheme_get(p->scheme);
-    r->mse = p->algo && strcmp(p->algo, "mse") == 0;
-    r->gptq = p->algo && strcmp(p->algo, "gptq") == 0;
-    r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
-                                     .min_tokens = p->gptq_min_tokens};
-    status = strata_model_open(p->model_dir, &r->model);
+    strata_status status = strata_model_open(p->model_dir, &r->model);
     if (status != STRATA_OK) return status;
     r->arch = strata_model_arch(r->model);
     status = check_model(r);
     if (status != STRATA_OK) return status;
-    r->precision = gemm_bf16_available() ? GEMM_BF16 : GEMM_F32;
-    if (r->precision == GEMM_F32) strata_log(STRATA_LOG_WARN, "this CPU has no bf16 products in oneDNN; calibrating in fp32");
-
-    run_identity id = {.model_dir = p->model_dir, .output_dir = p->output_dir, .n_layers = r->arch->n_layers,
-                       .n_samples = p->n_samples, .seq_len = p->seq_len};
-    char *settings = NULL;
-    sjson *settings_json = NULL;
-    status = identity_model_fingerprint(r->model, p->model_dir, id.model_fingerprint, sizeof id.model_fingerprint);
-    identity_data_fingerprint(p->tokens, p->n_samples, p->seq_len, id.data_fingerprint, sizeof id.data_fingerprint);
-    if (status == STRATA_OK) status = identity_settings(p, &settings, &settings_json);
-    id.settings = settings;
-    id.settings_json = settings_json;
-    char run_id[16] = "";
-    if (status == STRATA_OK) {
-        char all[1024];
-        snprintf(all, sizeof all, "%s|%s|%s", id.model_fingerprint, id.data_fingerprint, settings);
-        snprintf(run_id, sizeof run_id, "%08x", (unsigned)checksum_update(0, all, strlen(all)));
-        status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory, r->gptq, &r->plan);
-    }
-    if (status == STRATA_OK && p->checkpoint_dir) {
-        status = checkpoint_open(p->checkpoint_dir, &id, p->tokens, &r->ck);
-        r->checkpointing = status == STRATA_OK;
-    }
-    free(settings);
-    sjson_free(settings_json);
-    if (status == STRATA_OK) status = prepare_output(r, run_id);
+    bool bf16 = false;
+    status = gemm_bf16_available(&bf16);
     if (status != STRATA_OK) return status;
+    r->precision = bf16 ? GEMM_BF16 : GEMM_F32;
+    if (r->precision == GEMM_F32) strata_log(STRATA_LOG_WARN, "this CPU has no bf16 products in oneDNN; calibrating in fp32");
+    *id = (run_identity){.model_dir = p->model_dir, .n_layers = r->arch->n_layers, .n_samples = p->n_samples,
+                         .seq_len = p->seq_len};
+    status = identity_model_fingerprint(r->model, p->model_dir, id->model_fingerprint, sizeof id->model_fingerprint);
+    identity_data_fingerprint(p->tokens, p->n_samples, p->seq_len, id->data_fingerprint, sizeof id->data_fingerprint);
+    if (status == STRATA_OK) status = identity_settings(p, r->algorithm, settings, settings_json);
+    if (status != STRATA_OK) return status;
+    id->settings = *settings;
+    id->settings_json = *settings_json;
+    char all[1024];
+    snprintf(all, sizeof all, "%s|%s|%s", id->model_fingerprint, id->data_fingerprint, *settings);
+    snprintf(run_id, 16, "%08x", (unsigned)checksum_update(0, all, strlen(all)));
+    return STRATA_OK;
+}
 
-    int first = r->checkpointing ? r->ck.completed : 0;
-    const char *spill_dir = p->checkpoint_dir ? p->checkpoint_dir : p->output_dir;
+/* Phase 2: the output directory (locked, its staging area ready) and the checkpoint
+ * directory (locked, opened or resumed). */
+static strata_status open_directories(run *r, run_identity *id, const char *run_id, const output_inputs *inputs)
+{
+    const strata_quantize_params *p = r->params;
+    output_params op = {.dir = p->output_dir, .run_id = run_id, .command = "quantize", .overwrite = p->overwrite,
+                        .keep_staging = p->checkpoint_dir != NULL, .inputs = inputs};
+    strata_status status = output_open(&op, &r->out);
+    if (status != STRATA_OK || !p->checkpoint_dir) return status;
+    id->output_dir = r->out.dir;
+    r->checkpoint_created = !path_exists(p->checkpoint_dir);
+    if (!make_dirs(p->checkpoint_dir))
+        return strata_fail(STRATA_ERR_IO, "%s: cannot create the checkpoint directory: %s", p->checkpoint_dir,
+                           strerror(errno));
+    status = dir_lock_acquire(p->checkpoint_dir, "checkpoint directory", &r->checkpoint_lock);
+    if (status == STRATA_OK) status = checkpoint_open(p->checkpoint_dir, id, p->tokens, &r->ck);
+    r->checkpointing = status == STRATA_OK;
+    return status;
+}
+
+/* Phase 3: per-layer state, the activation store and the exporter. */
+static strata_status prepare_layers(run *r)
+{
+    const strata_quantize_params *p = r->params;
+    const char *spill_dir = p->checkpoint_dir ? p->checkpoint_dir : r->out.staging;
     memory_plan_log(&r->plan, spill_dir);
     r->layers = calloc((size_t)r->arch->n_layers, sizeof *r->layers);
     if (!r->layers) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    /* Fused groups share the tensor-level weight amax where ModelOpt's exporter fuses it
+     * (NVFP4's global scale), and for FP8 per tensor when asked (--fuse-fp8-scales). */
+    layer_calib_options options = {.scheme = r->scheme, .kv_cache = p->kv_cache_fp8,
+                                   .sharing = p->fuse_fp8_scales ? r->scheme->sharing_fused : r->scheme->sharing,
+                                   .exclude = p->exclude, .n_exclude = p->n_exclude};
+    strata_status status = STRATA_OK;
     for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++)
-        status = layer_calib_init(&r->layers[i], &r->arch->layers[i], r->scheme, p->kv_cache_fp8, p->exclude, p->n_exclude);
+        status = layer_calib_init(&r->layers[i], &r->arch->layers[i], &options);
     if (status == STRATA_OK) status = rope_table_create(r->arch, p->seq_len, &r->rope);
     if (status == STRATA_OK)
         status = act_store_create(&r->store, p->n_samples * p->seq_len, r->arch->hidden_size, r->plan.spill, spill_dir);
-    strata_writer_params wp = {.dir = p->output_dir, .max_shard_bytes = p->max_shard_bytes};
-    if (status == STRATA_OK) status = safetensors_writer_create_resumable(&wp, r->partial_dir, &r->ex.writer);
-    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
-    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = p->output_dir, .scheme = r->scheme,
+    r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
                        .format = p->format, .kv_cache = p->kv_cache_fp8, .exclude = p->exclude,
-                       .n_exclude = p->n_exclude, .writer = r->ex.writer};
-    if (status != STRATA_OK) return status;
-    if (safetensors_writer_adopted_count(r->ex.writer) > 0)
+                       .n_exclude = p->n_exclude, .allow_non_finite = p->allow_non_finite};
+    strata_writer_params wp = {.dir = r->out.staging, .max_shard_bytes = p->max_shard_bytes};
+    if (status == STRATA_OK) status = safetensors_writer_create_resumable(&wp, &r->ex.writer);
+    if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
+    if (status == STRATA_OK && safetensors_writer_adopted_count(r->ex.writer) > 0)
         strata_log(STRATA_LOG_INFO, "resuming the output: %zu finished shard(s) kept",
                    safetensors_writer_adopted_count(r->ex.writer));
+    return status;
+}
 
+/* Phase 5: the rest of the model, the files around the shards, the summary; then the
+ * output moves into place. */
+static strata_status finish_output(run *r)
+{
+    strata_status status = export_model_rest(&r->ex);
+    if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
+    if (status == STRATA_OK) status = export_finish(&r->ex, r->layers, r->arch->n_layers);
+    if (status == STRATA_OK) status = summary_write(r->params, r->algorithm, r->out.staging, r->arch, r->layers, &r->ex);
+    if (status == STRATA_OK) status = output_commit(&r->out);
+    return status;
+}
+
+static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
+{
+    const strata_quantize_params *p = r->params;
+    r->scheme = scheme_get(p->scheme);
+    r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
+                                     .min_tokens = p->gptq_min_tokens};
+    run_identity id;
+    char *settings = NULL, run_id[16] = "";
+    sjson *settings_json = NULL;
+    strata_status status = open_model(r, &id, &settings, &settings_json, run_id);
+    if (status == STRATA_OK)
+        status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory,
+                                  r->algorithm == CALIB_GPTQ, &r->plan);
+    if (status == STRATA_OK) status = open_directories(r, &id, run_id, inputs);
+    free(settings);
+    sjson_free(settings_json);
+    if (status == STRATA_OK) status = prepare_layers(r);
+    if (status != STRATA_OK) return status;
+
+    /* Phase 4: the layers, from the first one the checkpoint has not finished. */
+    int first = r->checkpointing ? r->ck.completed : 0;
     r->progress = (progress){.fn = p->progress, .user = p->progress_user, .n_layers = r->arch->n_layers,
                              .first_layer = first, .act_store_bytes = 2 * r->plan.store_buffer_bytes,
                              .spilled = r->plan.spill, .start = seconds_now()};
@@ -448,11 +495,7 @@ static strata_status quantize(run *r, strata_quantize_result *result)
         status = embed_inputs(r);
     }
     if (status == STRATA_OK) status = run_layers(r, first);
-    if (status == STRATA_OK) status = export_model_rest(&r->ex);
-    if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
-    if (status == STRATA_OK) status = export_finish(&r->ex, r->layers, r->arch->n_layers);
-    if (status == STRATA_OK)
-        status = summary_write(p, r->arch, r->layers);
+    if (status == STRATA_OK) status = finish_output(r);
     if (status != STRATA_OK) return status;
     int64_t quantized = 0;
     for (int i = 0; i < r->arch->n_layers; i++)
@@ -461,7 +504,9 @@ static strata_status quantize(run *r, strata_quantize_result *result)
                                        .n_quantized_linears = quantized,
                                        .act_store_bytes = 2 * r->plan.store_buffer_bytes,
                                        .act_store_spilled = r->plan.spill,
-                                       .seconds = seconds_now() - r->progress.start};
+                                       .seconds = seconds_now() - r->progress.start,
+                                       .n_non_finite_tensors = (int64_t)r->ex.n_non_finite};
+    snprintf(result->output_dir, sizeof result->output_dir, "%s", r->out.dir);
     return STRATA_OK;
 }
 
@@ -472,35 +517,29 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
     strata_quantize_params p = *params;
     if (!p.max_shard_bytes) p.max_shard_bytes = EXPORT_DEFAULT_SHARD_BYTES;
     if (!p.save_every) p.save_every = 1;
-    bool gptq = p.algo && strcmp(p.algo, "gptq") == 0;
-    if (p.propagate == STRATA_PROPAGATE_DEFAULT) p.propagate = gptq ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
     if (p.gptq_damp == 0) p.gptq_damp = 0.01;
     if (p.gptq_block == 0) p.gptq_block = 128;
     if (p.gptq_min_tokens == 0) p.gptq_min_tokens = 32;
-    /* Refused settings leave no output directory behind. */
-    strata_status checked = check_params(&p);
-    if (checked != STRATA_OK) return checked;
+    /* Refused settings, and an output directory the run reads from, leave nothing behind:
+     * both are checked before anything is read or created. */
+    calib_algorithm algorithm = CALIB_MAX;
+    strata_status status = check_params(&p, &algorithm);
+    if (p.propagate == STRATA_PROPAGATE_DEFAULT)
+        p.propagate = algorithm == CALIB_GPTQ ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
+    output_inputs inputs = {.model_dir = p.model_dir, .checkpoint_dir = p.checkpoint_dir, .files = p.input_files,
+                            .n_files = p.n_input_files};
+    if (status == STRATA_OK) status = output_check_inputs(p.output_dir, &inputs);
+    if (status != STRATA_OK) return status;
     /* Absolute paths: the checkpoint records them for strata resume from anywhere. */
-    char *model_dir = p.model_dir ? realpath(p.model_dir, NULL) : NULL;
-    if (p.model_dir && !model_dir)
+    char *model_dir = realpath(p.model_dir, NULL);
+    if (!model_dir)
         return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p.model_dir, strerror(errno));
-    char *output_dir = NULL;
-    bool created = p.output_dir && !path_exists(p.output_dir);
-    if (p.output_dir && make_dirs(p.output_dir)) output_dir = realpath(p.output_dir, NULL);
-    if (p.output_dir && !output_dir) {
-        free(model_dir);
-        return strata_fail(STRATA_ERR_IO, "%s: cannot create the output directory: %s", p.output_dir, strerror(errno));
-    }
     p.model_dir = model_dir;
-    p.output_dir = output_dir;
-    run r = {.params = &p, .collective = calib_collective_local()};
-    strata_status status = quantize(&r, result);
+    inputs.model_dir = model_dir;
+    run r = {.params = &p, .algorithm = algorithm, .collective = calib_collective_local(), .checkpoint_lock = {.fd = -1}};
+    status = quantize(&r, &inputs, result);
     free_run(&r);
-    /* A run refused before it wrote anything leaves no directory behind; once the
-     * partial area exists it stays for strata resume. */
-    if (status != STRATA_OK && created) rmdir(output_dir);
     free(model_dir);
-    free(output_dir);
     return status;
 }
 

@@ -87,12 +87,6 @@ static uint64_t param_bytes(const loader_param *p)
     return (uint64_t)p->n_elements * strata_dtype_size(p->dtype);
 }
 
-/* FP8 per tensor and NVFP4 (its global scale) quantize with one amax for the tensor. */
-static bool tensor_level_scale(strata_format format)
-{
-    return format == STRATA_FORMAT_FP8_TENSOR || format == STRATA_FORMAT_NVFP4;
-}
-
 strata_status strata_loader_create(strata_loader_ready_fn ready, void *user, strata_loader **out)
 {
     if (!ready || !out) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_loader_create: NULL argument");
@@ -212,7 +206,7 @@ strata_status strata_loader_register(strata_loader *l, const strata_loader_param
         p->n_elements *= param->shape[d];
     }
     p->name = strdup(param->name);
-    bool grouped = param->quantize && param->group && tensor_level_scale(param->quant.format);
+    bool grouped = param->quantize && param->group && quant_format_has_tensor_amax(param->quant.format);
     p->group_name = grouped ? strdup(param->group) : NULL;
     if (!p->name || (grouped && !p->group_name) || !strmap_insert(&l->by_name, p->name, index, NULL, NULL)) {
         free(p->name);

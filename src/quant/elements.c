@@ -64,7 +64,7 @@ static uint8_t encode_element(const quant_plan *plan, const quant_scales *s, int
              * then the FP8 cast or the NVFP4-style E2M1 rounding (ties to even). */
             float y = x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)) + 0.0f;
             if (plan->format == STRATA_FORMAT_MXFP4) return e2m1_encode(clampf(y, -6.0f, 6.0f));
-            return e4m3_encode(clampf(y, -448.0f, 448.0f));
+            return e4m3_encode(clampf(y, -E4M3_MAX, E4M3_MAX));
         }
         /* _quantize on CPU: x / scale in the weight's dtype, plus the (zero) zero point,
          * which turns -0 into +0, clamp, then round (integers) or cast (FP8). */
@@ -72,7 +72,7 @@ static uint8_t encode_element(const quant_plan *plan, const quant_scales *s, int
         switch (plan->format) {
         case STRATA_FORMAT_INT8_CHANNEL: return (uint8_t)(int8_t)nearbyintf(clampf(y, -128, 127));
         case STRATA_FORMAT_INT4_GROUP: return (uint8_t)((int)nearbyintf(clampf(y, -8, 7)) & 0xf);
-        default: return e4m3_encode(clampf(y, -448.0f, 448.0f));
+        default: return e4m3_encode(clampf(y, -E4M3_MAX, E4M3_MAX));
         }
     }
     switch (plan->format) {
@@ -96,7 +96,7 @@ static uint8_t encode_element(const quant_plan *plan, const quant_scales *s, int
         /* The compressed-tensors convention clamps to +-6 first, which changes no code. */
         return e2m1_encode(x / nvfp4_divisor(plan, s, byte_scale(plan, s, row, c)));
     case STRATA_FORMAT_MXFP8:
-        return e4m3_encode(clampf(x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)), -448.0f, 448.0f));
+        return e4m3_encode(clampf(x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)), -E4M3_MAX, E4M3_MAX));
     case STRATA_FORMAT_MXFP4:
         /* ModelOpt pads with zeros, which this cast encodes as 0x8. */
         return mxfp4_encode(x * ldexpf(1.0f, 127 - (int)byte_scale(plan, s, row, c)));

@@ -10,20 +10,35 @@
 #include "core/error.h"
 
 static const strata_format_info FORMATS[STRATA_FORMAT_COUNT] = {
-    [STRATA_FORMAT_FP8_TENSOR] = {"fp8", 8, 0, 0, STRATA_DTYPE_F32, false, false, false},
-    [STRATA_FORMAT_FP8_CHANNEL] = {"fp8-channel", 8, 1, 0, STRATA_DTYPE_F32, false, false, false},
-    [STRATA_FORMAT_FP8_BLOCK] = {"fp8-block", 8, 128, 128, STRATA_DTYPE_F32, false, false, false},
-    [STRATA_FORMAT_NVFP4] = {"nvfp4", 4, 1, 16, STRATA_DTYPE_F8_E4M3, true, false, true},
-    [STRATA_FORMAT_MXFP8] = {"mxfp8", 8, 1, 32, STRATA_DTYPE_F8_E8M0, false, false, false},
-    [STRATA_FORMAT_MXFP4] = {"mxfp4", 4, 1, 32, STRATA_DTYPE_F8_E8M0, false, false, true},
-    [STRATA_FORMAT_INT8_CHANNEL] = {"int8", 8, 1, 0, STRATA_DTYPE_F32, false, false, false},
-    [STRATA_FORMAT_INT4_GROUP] = {"int4", 4, 1, 128, STRATA_DTYPE_F32, false, false, false},
-    [STRATA_FORMAT_INT4_GROUP_ASYM] = {"int4-asym", 4, 1, 128, STRATA_DTYPE_F32, false, true, false},
+    [STRATA_FORMAT_FP8_TENSOR] = {.name = "fp8", .element_bits = 8, .scale_dtype = STRATA_DTYPE_F32},
+    [STRATA_FORMAT_FP8_CHANNEL] = {.name = "fp8-channel", .element_bits = 8, .block_rows = 1,
+                                   .scale_dtype = STRATA_DTYPE_F32},
+    [STRATA_FORMAT_FP8_BLOCK] = {.name = "fp8-block", .element_bits = 8, .block_rows = 128, .block_cols = 128,
+                                 .scale_dtype = STRATA_DTYPE_F32},
+    [STRATA_FORMAT_NVFP4] = {.name = "nvfp4", .element_bits = 4, .block_rows = 1, .block_cols = 16,
+                             .scale_dtype = STRATA_DTYPE_F8_E4M3, .has_global_scale = true, .pads_columns = true},
+    [STRATA_FORMAT_MXFP8] = {.name = "mxfp8", .element_bits = 8, .block_rows = 1, .block_cols = 32,
+                             .scale_dtype = STRATA_DTYPE_F8_E8M0},
+    [STRATA_FORMAT_MXFP4] = {.name = "mxfp4", .element_bits = 4, .block_rows = 1, .block_cols = 32,
+                             .scale_dtype = STRATA_DTYPE_F8_E8M0, .pads_columns = true},
+    [STRATA_FORMAT_INT8_CHANNEL] = {.name = "int8", .element_bits = 8, .block_rows = 1,
+                                    .scale_dtype = STRATA_DTYPE_F32},
+    /* INT4's group is the caller's (strata_quant_params.group_size); 128 by default. */
+    [STRATA_FORMAT_INT4_GROUP] = {.name = "int4", .element_bits = 4, .block_rows = 1, .block_cols = 128,
+                                  .scale_dtype = STRATA_DTYPE_F32},
+    [STRATA_FORMAT_INT4_GROUP_ASYM] = {.name = "int4-asym", .element_bits = 4, .block_rows = 1, .block_cols = 128,
+                                       .scale_dtype = STRATA_DTYPE_F32, .has_zero_point = true},
 };
 
 const strata_format_info *strata_format_get(strata_format format)
 {
     return (unsigned)format < STRATA_FORMAT_COUNT ? &FORMATS[format] : NULL;
+}
+
+bool quant_format_has_tensor_amax(strata_format format)
+{
+    const strata_format_info *info = strata_format_get(format);
+    return info && ((info->block_rows == 0 && info->block_cols == 0) || info->has_global_scale);
 }
 
 bool strata_format_from_name(const char *name, strata_format *out)
@@ -114,7 +129,12 @@ strata_status quant_plan_init(const strata_quant_params *params, strata_dtype dt
     if (!(params->amax >= 0.0f) || params->amax > 3.0e38f)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "calibrated amax %g must be finite and non-negative",
                            (double)params->amax);
+    strata_dtype values = params->values_dtype;
+    if (values != 0 && values != STRATA_DTYPE_F32 && values != STRATA_DTYPE_BF16 && values != STRATA_DTYPE_F16)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantization: values_dtype must be F32, BF16 or F16, not %s",
+                           strata_dtype_name(values));
     strata_status status = plan_shape(params, rows, cols, plan);
-    plan->source_dtype = dtype;
+    plan->data_dtype = dtype;
+    plan->source_dtype = values != 0 ? values : dtype;
     return status;
 }

@@ -19,7 +19,9 @@ typedef struct quant_plan {
     strata_format format;
     strata_convention convention;
     const strata_format_info *info;
-    strata_dtype source_dtype;   /* of the input: some references round intermediates to it */
+    strata_dtype data_dtype;     /* of the input as stored (F32, BF16, F16) */
+    strata_dtype source_dtype;   /* of the weight the values came from (params->values_dtype, else
+                                  * data_dtype): some references round intermediates to it */
     int64_t rows, cols;
     int64_t block_cols;          /* elements per scale along a row (cols for whole-row scales) */
     int64_t blocks_per_row;      /* ceil(cols / block_cols) */
@@ -27,6 +29,10 @@ typedef struct quant_plan {
     strata_quant_shape shape;
     float calibrated_amax;       /* > 0 overrides the data's tensor amax */
 } quant_plan;
+
+/* Whether the format quantizes with one amax for the whole tensor (FP8 per tensor, NVFP4's
+ * global scale): the amax fused linears can share. */
+bool quant_format_has_tensor_amax(strata_format format);
 
 strata_status quant_plan_init(const strata_quant_params *params, strata_dtype dtype, int64_t rows, int64_t cols,
                               quant_plan *plan);

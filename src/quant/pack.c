@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "kernels/minifloat.h"
 #include "strata.h"
 
 static uint8_t nibble(const uint8_t *codes, int64_t row_bytes, int64_t row, int64_t col)
@@ -77,6 +78,6 @@ strata_status strata_pack_zero_points_int4(const int8_t *zero_points, int64_t ro
 
 float strata_fp8_kv_scale(float amax)
 {
-    float scale = amax / 448.0f;
+    float scale = amax / E4M3_MAX;
     return scale > 0 && scale < 3.0e38f ? scale : 1.0f;
 }

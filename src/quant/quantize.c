@@ -2,8 +2,10 @@
  * quantize.c — strata_quantize / strata_dequantize / strata_fake_quantize: the driver
  * that runs a format's two passes (block statistics, then codes) over rows on the pool.
  *
- * Pass 1 converts each row to fp32, rejects NaN/Inf, and records per-block absmax (and
- * min/max for asymmetric formats) into a (rows, blocks_per_row) table; those are reduced
+ * Pass 1 records each row's per-block absmax (and min/max for asymmetric formats) into a
+ * (rows, blocks_per_row) table and rejects NaN/Inf: BF16 rows straight from their bits (the
+ * kernel reports a non-finite value, and only such a row is widened to find it), other
+ * rows after converting them to fp32. The table is reduced
  * over each scale block's rows (1, 128 or all) into the scale grid. Pass 2 converts each
  * row again and writes its codes. Each row is independent, so the bytes do not depend on
  * the number of threads.
@@ -54,15 +56,15 @@ static void stats_task(void *ctx, int64_t begin, int64_t end)
     const kernel_set *k = kernels();
     for (int64_t row = begin; row < end; row++) {
         float *absmax = job->absmax + row * plan->blocks_per_row;
-        if (!job->min && plan->source_dtype == STRATA_DTYPE_BF16) {
+        if (!job->min && plan->data_dtype == STRATA_DTYPE_BF16) {
             /* Straight from the BF16 bits: no widening pass. */
             if (k->bf16_block_absmax(row_source(job, row), (size_t)plan->cols, (size_t)plan->block_cols, absmax))
                 continue;
-            strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
+            strata_convert_to_f32(plan->data_dtype, row_source(job, row), (size_t)plan->cols, x);
             note_bad(job, row, x);
             continue;
         }
-        strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
+        strata_convert_to_f32(plan->data_dtype, row_source(job, row), (size_t)plan->cols, x);
         if (!job->min) {
             if (!k->block_absmax(x, (size_t)plan->cols, (size_t)plan->block_cols, absmax)) note_bad(job, row, x);
             continue;
@@ -97,7 +99,7 @@ static void codes_task(void *ctx, int64_t begin, int64_t end)
     if (!x) { atomic_store(&job->failed_alloc, 1); return; }
     for (int64_t row = begin; row < end; row++) {
         uint8_t *codes = job->codes + row * plan->shape.code_row_bytes;
-        strata_convert_to_f32(plan->source_dtype, row_source(job, row), (size_t)plan->cols, x);
+        strata_convert_to_f32(plan->data_dtype, row_source(job, row), (size_t)plan->cols, x);
         quant_row(plan, job->scales, row, x, codes);
         if (job->dequantized) dequant_row(plan, job->scales, row, codes, job->dequantized + row * plan->cols);
     }
@@ -148,7 +150,7 @@ static strata_status run(const quant_plan *plan, const void *src, const float *c
                          float *dequantized)
 {
     int64_t n_stats = plan->rows * plan->blocks_per_row;
-    quant_job job = {.plan = plan, .src = src, .element_size = strata_dtype_size(plan->source_dtype),
+    quant_job job = {.plan = plan, .src = src, .element_size = strata_dtype_size(plan->data_dtype),
                      .codes = out->codes, .dequantized = dequantized};
     atomic_init(&job.first_bad, INT64_MAX);
     atomic_init(&job.failed_alloc, 0);

@@ -78,7 +78,7 @@ void quant_global_from_amax(const quant_plan *plan, float amax, quant_scales *sc
     scales->global = 0;
     if (plan->format != STRATA_FORMAT_NVFP4) return;
     if (plan->convention == STRATA_CONVENTION_MODELOPT) {
-        float g = amax / 2688.0f; /* weight_scale_2 = amax / (6 * 448), one fp32 division */
+        float g = amax / NVFP4_GLOBAL_RANGE; /* weight_scale_2 = amax / (6 * 448), one fp32 division */
         scales->global = g > 0 ? g : 1.0f;
     } else {
         /* generate_gparam: 2688 / clamp(amax, tiny), evaluated as reciprocal * 2688 in the
@@ -86,7 +86,7 @@ void quant_global_from_amax(const quant_plan *plan, float amax, quant_scales *sc
         float a = quant_round_to_source(plan, amax);
         if (a < source_tiny(plan)) a = source_tiny(plan);
         float reciprocal = quant_round_to_source(plan, 1.0f / a);
-        float g = quant_round_to_source(plan, reciprocal * 2688.0f);
+        float g = quant_round_to_source(plan, reciprocal * NVFP4_GLOBAL_RANGE);
         scales->global = isfinite(g) ? g : 1.0f;
     }
 }
@@ -101,7 +101,7 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
         /* calculate_qparams: amax / (range / 2) in the weight's dtype; zero becomes eps. */
         float half_range = plan->format == STRATA_FORMAT_INT8_CHANNEL ? 127.5f
                            : plan->format == STRATA_FORMAT_INT4_GROUP ? 7.5f
-                                                                      : 448.0f;
+                                                                      : E4M3_MAX;
         for (int64_t b = 0; b < n; b++) {
             float s = quant_round_to_source(plan, absmax[b] / half_range);
             f32_out[b] = s != 0 ? s : source_eps(plan);
@@ -114,7 +114,7 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
         case STRATA_FORMAT_FP8_TENSOR:
         case STRATA_FORMAT_FP8_CHANNEL:
         case STRATA_FORMAT_FP8_BLOCK: {
-            float s = a / 448.0f;
+            float s = a / E4M3_MAX;
             f32_out[b] = s > 0 ? s : 1.0f;
             break;
         }
@@ -147,18 +147,18 @@ void quant_scales_from_stats(const quant_plan *plan, const float *absmax, const 
             if (plan->convention == STRATA_CONVENTION_MODELOPT) {
                 s = a / (6.0f * scales->global);
                 if (s == 0) s = 1.0f;
-                s = s < 0x1p-9f ? 0x1p-9f : s > 448.0f ? 448.0f : s;
+                s = s < 0x1p-9f ? 0x1p-9f : s > E4M3_MAX ? E4M3_MAX : s;
                 byte_out[b] = e4m3_encode(s);
             } else {
                 s = scales->global * quant_round_to_source(plan, a / 6.0f);
-                s = s > 448.0f ? 448.0f : s;
+                s = s > E4M3_MAX ? E4M3_MAX : s;
                 uint8_t code = e4m3_encode(s);
                 byte_out[b] = (code & 0x7f) == 0 ? 0x20 : code; /* a zero scale becomes 0.125 */
             }
             break;
         }
         case STRATA_FORMAT_MXFP8:
-            byte_out[b] = plan->convention == STRATA_CONVENTION_MODELOPT ? (uint8_t)(mx_exponent(a / 448.0f) + 127)
+            byte_out[b] = plan->convention == STRATA_CONVENTION_MODELOPT ? (uint8_t)(mx_exponent(a / E4M3_MAX) + 127)
                                                                          : compressed_tensors_mx_scale(a, 8);
             break;
         case STRATA_FORMAT_MXFP4:

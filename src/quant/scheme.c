@@ -4,23 +4,73 @@
 #include "quant/scheme.h"
 
 #include <string.h>
+#include <strings.h>
+
+#include "kernels/minifloat.h"
 
 static const scheme_info SCHEMES[STRATA_SCHEME_COUNT] = {
-    [STRATA_SCHEME_FP8] = {"fp8", STRATA_FORMAT_FP8_TENSOR, 0, INPUT_FP8_STATIC, "FP8", "FP8", true},
-    [STRATA_SCHEME_FP8_DYNAMIC] = {"fp8-dynamic", STRATA_FORMAT_FP8_CHANNEL, 0, INPUT_FP8_PER_TOKEN,
-                                   "FP8_PER_CHANNEL_PER_TOKEN", "FP8_PER_CHANNEL_PER_TOKEN", false},
-    [STRATA_SCHEME_NVFP4] = {"nvfp4", STRATA_FORMAT_NVFP4, 0, INPUT_NVFP4, "NVFP4", "NVFP4", true},
-    [STRATA_SCHEME_NVFP4_WEIGHT_ONLY] = {"nvfp4-weight-only", STRATA_FORMAT_NVFP4, 0, INPUT_NONE, "W4A16_NVFP4",
-                                         "W4A16_NVFP4", true},
-    [STRATA_SCHEME_INT8] = {"int8", STRATA_FORMAT_INT8_CHANNEL, 0, INPUT_NONE, "W8A16", "W8A16", false},
-    [STRATA_SCHEME_INT4] = {"int4", STRATA_FORMAT_INT4_GROUP, 128, INPUT_NONE, "W4A16_AWQ", "W4A16_AWQ", false},
+    /* ModelOpt 0.47 keeps one weight scale per linear for FP8 per tensor (its exporter fuses
+     * NVFP4's global scale, not this one), except a routed expert's gate/up, one parameter
+     * in transformers v5; --fuse-fp8-scales shares them all. */
+    [STRATA_SCHEME_FP8] = {
+        .name = "fp8", .weight_format = STRATA_FORMAT_FP8_TENSOR, .input = INPUT_FP8_STATIC,
+        .modelopt_algo = "FP8", .algo_label = "FP8",
+        .sharing = SHARE_EXPERT_GATE_UP, .sharing_fused = SHARE_FUSED_GROUPS, .config_groups_bits = 8,
+    },
+    [STRATA_SCHEME_FP8_DYNAMIC] = {
+        .name = "fp8-dynamic", .weight_format = STRATA_FORMAT_FP8_CHANNEL, .input = INPUT_FP8_PER_TOKEN,
+        .modelopt_algo = "FP8_PER_CHANNEL_PER_TOKEN", .algo_label = "FP8_PER_CHANNEL_PER_TOKEN",
+    },
+    [STRATA_SCHEME_NVFP4] = {
+        .name = "nvfp4", .weight_format = STRATA_FORMAT_NVFP4, .input = INPUT_NVFP4,
+        .modelopt_algo = "NVFP4", .algo_label = "NVFP4",
+        .sharing = SHARE_FUSED_GROUPS, .sharing_fused = SHARE_FUSED_GROUPS,
+        .config_group_size = 16, .config_groups_bits = 4,
+    },
+    [STRATA_SCHEME_NVFP4_WEIGHT_ONLY] = {
+        .name = "nvfp4-weight-only", .weight_format = STRATA_FORMAT_NVFP4, .input = INPUT_NONE,
+        .modelopt_algo = "W4A16_NVFP4", .algo_label = "W4A16_NVFP4",
+        .sharing = SHARE_FUSED_GROUPS, .sharing_fused = SHARE_FUSED_GROUPS,
+        .config_group_size = 16, .config_groups_bits = 4,
+    },
+    [STRATA_SCHEME_INT8] = {
+        .name = "int8", .weight_format = STRATA_FORMAT_INT8_CHANNEL, .input = INPUT_NONE,
+        .modelopt_algo = "W8A16", .algo_label = "W8A16",
+    },
+    [STRATA_SCHEME_INT4] = {
+        .name = "int4", .weight_format = STRATA_FORMAT_INT4_GROUP, .group_size = 128, .input = INPUT_NONE,
+        .modelopt_algo = "W4A16_AWQ", .algo_label = "W4A16_AWQ", .config_group_size = 128, .awq_flags = true,
+    },
     /* ModelOpt's MXFP4_DEFAULT_CFG; its exporter writes quant_algo "mxfp4" in lower case. */
-    [STRATA_SCHEME_MXFP4] = {"mxfp4", STRATA_FORMAT_MXFP4, 0, INPUT_MXFP4, "mxfp4", "mxfp4", false},
-    [STRATA_SCHEME_INT4_ASYM] = {"int4-asym", STRATA_FORMAT_INT4_GROUP_ASYM, 128, INPUT_NONE, NULL, "W4A16_ASYM",
-                                 false},
+    [STRATA_SCHEME_MXFP4] = {
+        .name = "mxfp4", .weight_format = STRATA_FORMAT_MXFP4, .input = INPUT_MXFP4,
+        .modelopt_algo = "mxfp4", .algo_label = "mxfp4",
+    },
+    [STRATA_SCHEME_INT4_ASYM] = {
+        .name = "int4-asym", .weight_format = STRATA_FORMAT_INT4_GROUP_ASYM, .group_size = 128, .input = INPUT_NONE,
+        .modelopt_algo = NULL, .algo_label = "W4A16_ASYM",
+    },
     /* ModelOpt's FP8_2D_BLOCKWISE_WEIGHT_ONLY_CFG; exported as quant_algo "fp8_pb_wo". */
-    [STRATA_SCHEME_FP8_BLOCK] = {"fp8-block", STRATA_FORMAT_FP8_BLOCK, 0, INPUT_NONE, "fp8_pb_wo", "fp8_pb_wo",
-                                 false},
+    [STRATA_SCHEME_FP8_BLOCK] = {
+        .name = "fp8-block", .weight_format = STRATA_FORMAT_FP8_BLOCK, .input = INPUT_NONE,
+        .modelopt_algo = "fp8_pb_wo", .algo_label = "fp8_pb_wo",
+    },
+};
+
+/* How each kind of input quantization runs: the format of its fake quantization, and for a
+ * calibrated (static) scale, the amax one unit of the stored scale stands for. */
+typedef struct input_info {
+    bool quantized;
+    strata_format format;
+    float scale_range;    /* stored scale = amax / scale_range; 0: dynamic, no stored scale */
+} input_info;
+
+static const input_info INPUTS[] = {
+    [INPUT_NONE] = {.quantized = false},
+    [INPUT_FP8_STATIC] = {.quantized = true, .format = STRATA_FORMAT_FP8_TENSOR, .scale_range = E4M3_MAX},
+    [INPUT_FP8_PER_TOKEN] = {.quantized = true, .format = STRATA_FORMAT_FP8_CHANNEL},
+    [INPUT_NVFP4] = {.quantized = true, .format = STRATA_FORMAT_NVFP4, .scale_range = NVFP4_GLOBAL_RANGE},
+    [INPUT_MXFP4] = {.quantized = true, .format = STRATA_FORMAT_MXFP4},
 };
 
 const scheme_info *scheme_get(strata_scheme scheme)
@@ -50,34 +100,38 @@ strata_quant_params scheme_weight_params(const scheme_info *s, float tensor_amax
                                  .group_size = s->group_size, .amax = tensor_amax};
 }
 
+const scheme_info *scheme_from_modelopt_algo(const char *algo)
+{
+    for (int i = 0; algo && i < STRATA_SCHEME_COUNT; i++)
+        if (SCHEMES[i].modelopt_algo && strcasecmp(SCHEMES[i].modelopt_algo, algo) == 0) return &SCHEMES[i];
+    return NULL;
+}
+
 strata_status scheme_fake_quantize_input_amax(const scheme_info *s, float amax, float *x, int64_t rows, int64_t cols)
 {
-    strata_quant_params p = {.convention = STRATA_CONVENTION_MODELOPT, .amax = amax};
-    switch (s->input) {
-    case INPUT_NONE: return STRATA_OK;
-    case INPUT_FP8_STATIC: p.format = STRATA_FORMAT_FP8_TENSOR; break;
-    case INPUT_FP8_PER_TOKEN:
-        p.format = STRATA_FORMAT_FP8_CHANNEL;
-        p.amax = 0;
-        break;
-    case INPUT_NVFP4: p.format = STRATA_FORMAT_NVFP4; break;
-    case INPUT_MXFP4:
-        p.format = STRATA_FORMAT_MXFP4;
-        p.amax = 0;
-        break;
-    }
+    const input_info *in = &INPUTS[s->input];
+    if (!in->quantized) return STRATA_OK;
+    /* Dynamic kinds compute their scales from x; static ones take the calibrated amax. */
+    strata_quant_params p = {.format = in->format, .convention = STRATA_CONVENTION_MODELOPT,
+                             .amax = in->scale_range > 0 ? amax : 0};
     return strata_fake_quantize(&p, STRATA_DTYPE_F32, x, rows, cols, x);
 }
 
 strata_status scheme_fake_quantize_input(const scheme_info *s, float input_amax, float *x, int64_t rows, int64_t cols)
 {
     /* Through the stored scale, as an engine (and strata eval) applies it. */
-    float scale = scheme_input_scale(s, input_amax);
-    return scheme_fake_quantize_input_amax(s, scale * (s->input == INPUT_NVFP4 ? 2688.0f : 448.0f), x, rows, cols);
+    return scheme_fake_quantize_input_amax(s, scheme_input_amax(s->input, scheme_input_scale(s, input_amax)), x, rows,
+                                           cols);
 }
 
 float scheme_input_scale(const scheme_info *s, float input_amax)
 {
-    float scale = s->input == INPUT_NVFP4 ? input_amax / 2688.0f : input_amax / 448.0f;
+    float range = INPUTS[s->input].scale_range;
+    float scale = range > 0 ? input_amax / range : 0;
     return scale > 0 ? scale : 1.0f;
+}
+
+float scheme_input_amax(input_quant input, float input_scale)
+{
+    return input_scale * INPUTS[input].scale_range;
 }

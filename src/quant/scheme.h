@@ -21,6 +21,14 @@ static inline bool input_has_static_scale(input_quant input)
     return input == INPUT_FP8_STATIC || input == INPUT_NVFP4;
 }
 
+/* Which fused groups share the tensor-level weight amax, as ModelOpt 0.47 exports them. */
+typedef enum amax_sharing {
+    SHARE_NONE = 0,        /* each linear its own (and formats without a tensor-level scale) */
+    SHARE_EXPERT_GATE_UP,  /* only a routed expert's gate/up: transformers v5 holds them as one
+                            * gate_up_proj parameter per expert, with one weight quantizer */
+    SHARE_FUSED_GROUPS,    /* q/k/v, gate/up, an expert's gate/up: the exporter fuses them */
+} amax_sharing;
+
 typedef struct scheme_info {
     const char *name;             /* "fp8" */
     strata_format weight_format;
@@ -29,10 +37,18 @@ typedef struct scheme_info {
     const char *modelopt_algo;    /* hf_quant_config.json quant_algo; NULL: no ModelOpt export */
     const char *algo_label;       /* what summaries and fakequant metadata call it: the
                                    * ModelOpt name, or strata's own where ModelOpt has none */
-    bool share_group_amax;        /* fused groups share the tensor-level weight scale */
+    amax_sharing sharing;         /* which fused groups share the tensor-level weight amax */
+    amax_sharing sharing_fused;   /* the same with --fuse-fp8-scales */
+    /* What ModelOpt's exporter writes about the scheme besides quant_algo: */
+    int64_t config_group_size;    /* hf_quant_config group_size (0: none written) */
+    int config_groups_bits;       /* config.json config_groups num_bits (0: no config_groups) */
+    bool awq_flags;               /* has_zero_point false, pre_quant_scale true (INT4 AWQ) */
 } scheme_info;
 
 const scheme_info *scheme_get(strata_scheme scheme);
+
+/* The scheme a ModelOpt checkpoint's quant_algo names (case-insensitive); NULL when none. */
+const scheme_info *scheme_from_modelopt_algo(const char *algo);
 
 /* The quant params of a linear's weight (tensor_amax > 0 overrides the tensor-level amax). */
 strata_quant_params scheme_weight_params(const scheme_info *s, float tensor_amax);
@@ -49,5 +65,8 @@ strata_status scheme_fake_quantize_input_amax(const scheme_info *s, float amax, 
 /* The stored input scale of a static scheme: FP8 amax / 448, NVFP4 amax / (6 * 448);
  * a zero amax gives 1. */
 float scheme_input_scale(const scheme_info *s, float input_amax);
+
+/* The amax a stored input scale stands for: scale * 448 (FP8), scale * 2688 (NVFP4). */
+float scheme_input_amax(input_quant input, float input_scale);
 
 #endif

@@ -2,9 +2,10 @@
  * inspect.c — strata_inspect: what a checkpoint holds, as text for people or JSON for
  * machines.
  *
- * The report is built in two steps: gather() collects everything into an inspect_data
- * (architecture, per-layer tensor groups, totals, optional statistics), then render_text()
- * or render_json() formats it, so both outputs always say the same thing. A directory
+ * The report is built in two steps: gather() opens the checkpoint and collects the
+ * architecture, the per-layer tensor groups and the optional statistics into an
+ * inspect_data, then render_text() or render_json() formats it, each summing the totals
+ * over the same tensors, so both outputs always say the same thing. A directory
  * with config.json is opened as a model (and checked against its description); a lone
  * .safetensors file, or a directory without config.json, is reported as tensors only.
  */
@@ -18,6 +19,7 @@
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "model/model_internal.h"
+#include "tokenizer/utf8.h"
 
 typedef struct tensor_stats {
     bool computed;
@@ -85,7 +87,9 @@ static strata_status gather(const char *path, const strata_inspect_params *param
 {
     *d = (inspect_data){.path = path};
     strata_status status;
-    char *config = path_is_dir(path) ? path_join(path, "config.json") : NULL;
+    bool dir = path_is_dir(path);
+    char *config = dir ? path_join(path, "config.json") : NULL;
+    if (dir && !config) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     if (config && path_exists(config)) {
         status = strata_model_open(path, &d->model);
         if (status != STRATA_OK) { free(config); return status; }
@@ -350,164 +354,179 @@ static char *render_text(const inspect_data *d)
 
 /* ------------------------------------------------------------------ json */
 
-static sjson *json_arch(const strata_arch *a)
+/* A path as a JSON string: bytes that are not UTF-8 (a file name may hold any) become
+ * U+FFFD, so only a failed allocation leaves it NULL. */
+static sjson *json_path(const char *path)
+{
+    char *valid = NULL;
+    size_t length;
+    utf8_repair repair;
+    if (!utf8_make_valid(path, strlen(path), &valid, &length, &repair)) return NULL;
+    sjson *value = sjson_new_string(valid);
+    free(valid);
+    return value;
+}
+
+static sjson *json_arch(const strata_arch *a, bool *ok)
 {
     sjson *o = sjson_new_object();
-    sjson_set(o, "model_type", sjson_new_string(a->model_type));
-    sjson_set(o, "architecture", sjson_new_string(a->architecture));
-    sjson_set(o, "num_layers", sjson_new_int(a->n_layers));
-    sjson_set(o, "hidden_size", sjson_new_int(a->hidden_size));
-    sjson_set(o, "intermediate_size", sjson_new_int(a->intermediate_size));
-    sjson_set(o, "vocab_size", sjson_new_int(a->vocab_size));
-    sjson_set(o, "num_attention_heads", sjson_new_int(a->n_heads));
-    sjson_set(o, "num_key_value_heads", sjson_new_int(a->n_kv_heads));
-    sjson_set(o, "head_dim", sjson_new_int(a->head_dim));
-    sjson_set(o, "rms_norm_eps", sjson_new_real(a->rms_norm_eps));
-    sjson_set(o, "max_position_embeddings", sjson_new_int(a->max_position_embeddings));
-    sjson_set(o, "sliding_window", a->sliding_window ? sjson_new_int(a->sliding_window) : sjson_new_null());
+    sjson_put(ok, o, "model_type", sjson_new_string(a->model_type));
+    sjson_put(ok, o, "architecture", sjson_new_string(a->architecture));
+    sjson_put(ok, o, "num_layers", sjson_new_int(a->n_layers));
+    sjson_put(ok, o, "hidden_size", sjson_new_int(a->hidden_size));
+    sjson_put(ok, o, "intermediate_size", sjson_new_int(a->intermediate_size));
+    sjson_put(ok, o, "vocab_size", sjson_new_int(a->vocab_size));
+    sjson_put(ok, o, "num_attention_heads", sjson_new_int(a->n_heads));
+    sjson_put(ok, o, "num_key_value_heads", sjson_new_int(a->n_kv_heads));
+    sjson_put(ok, o, "head_dim", sjson_new_int(a->head_dim));
+    sjson_put(ok, o, "rms_norm_eps", sjson_new_real(a->rms_norm_eps));
+    sjson_put(ok, o, "max_position_embeddings", sjson_new_int(a->max_position_embeddings));
+    sjson_put(ok, o, "sliding_window", a->sliding_window ? sjson_new_int(a->sliding_window) : sjson_new_null());
     sjson *rope = sjson_new_object();
-    sjson_set(rope, "type", sjson_new_string(rope_name(a->rope.type)));
-    sjson_set(rope, "theta", sjson_new_real(a->rope.theta));
-    if (a->rope.type != STRATA_ROPE_DEFAULT) sjson_set(rope, "factor", sjson_new_real(a->rope.factor));
+    sjson_put(ok, rope, "type", sjson_new_string(rope_name(a->rope.type)));
+    sjson_put(ok, rope, "theta", sjson_new_real(a->rope.theta));
+    if (a->rope.type != STRATA_ROPE_DEFAULT) sjson_put(ok, rope, "factor", sjson_new_real(a->rope.factor));
     if (a->rope.type == STRATA_ROPE_LLAMA3) {
-        sjson_set(rope, "low_freq_factor", sjson_new_real(a->rope.low_freq_factor));
-        sjson_set(rope, "high_freq_factor", sjson_new_real(a->rope.high_freq_factor));
-        sjson_set(rope, "original_max_position_embeddings", sjson_new_int(a->rope.original_max_position));
+        sjson_put(ok, rope, "low_freq_factor", sjson_new_real(a->rope.low_freq_factor));
+        sjson_put(ok, rope, "high_freq_factor", sjson_new_real(a->rope.high_freq_factor));
+        sjson_put(ok, rope, "original_max_position_embeddings", sjson_new_int(a->rope.original_max_position));
     }
-    sjson_set(o, "rope", rope);
-    sjson_set(o, "tie_word_embeddings", sjson_new_bool(a->tie_word_embeddings));
-    sjson_set(o, "qkv_bias", sjson_new_bool(a->qkv_bias));
-    sjson_set(o, "o_bias", sjson_new_bool(a->o_bias));
-    sjson_set(o, "mlp_bias", sjson_new_bool(a->mlp_bias));
-    sjson_set(o, "qk_norm", sjson_new_bool(a->qk_norm));
+    sjson_put(ok, o, "rope", rope);
+    sjson_put(ok, o, "tie_word_embeddings", sjson_new_bool(a->tie_word_embeddings));
+    sjson_put(ok, o, "qkv_bias", sjson_new_bool(a->qkv_bias));
+    sjson_put(ok, o, "o_bias", sjson_new_bool(a->o_bias));
+    sjson_put(ok, o, "mlp_bias", sjson_new_bool(a->mlp_bias));
+    sjson_put(ok, o, "qk_norm", sjson_new_bool(a->qk_norm));
     if (a->moe.n_experts > 0) {
         sjson *moe = sjson_new_object();
-        sjson_set(moe, "num_experts", sjson_new_int(a->moe.n_experts));
-        sjson_set(moe, "top_k", sjson_new_int(a->moe.top_k));
-        sjson_set(moe, "expert_intermediate_size", sjson_new_int(a->moe.intermediate_size));
-        sjson_set(moe, "shared_expert_intermediate_size", sjson_new_int(a->moe.shared_intermediate_size));
-        sjson_set(moe, "softmax_before_topk", sjson_new_bool(a->moe.softmax_before_topk));
-        sjson_set(moe, "renormalize", sjson_new_bool(a->moe.renormalize));
-        sjson_set(moe, "stacked_experts", sjson_new_bool(a->moe.stacked));
-        sjson_set(o, "moe", moe);
+        sjson_put(ok, moe, "num_experts", sjson_new_int(a->moe.n_experts));
+        sjson_put(ok, moe, "top_k", sjson_new_int(a->moe.top_k));
+        sjson_put(ok, moe, "expert_intermediate_size", sjson_new_int(a->moe.intermediate_size));
+        sjson_put(ok, moe, "shared_expert_intermediate_size", sjson_new_int(a->moe.shared_intermediate_size));
+        sjson_put(ok, moe, "softmax_before_topk", sjson_new_bool(a->moe.softmax_before_topk));
+        sjson_put(ok, moe, "renormalize", sjson_new_bool(a->moe.renormalize));
+        sjson_put(ok, moe, "stacked_experts", sjson_new_bool(a->moe.stacked));
+        sjson_put(ok, o, "moe", moe);
     } else {
-        sjson_set(o, "moe", sjson_new_null());
+        sjson_put(ok, o, "moe", sjson_new_null());
     }
-    sjson_set(o, "embed_tokens", sjson_new_string(a->embed_tokens));
-    sjson_set(o, "final_norm", sjson_new_string(a->final_norm));
-    sjson_set(o, "lm_head", sjson_new_string(a->lm_head));
+    sjson_put(ok, o, "embed_tokens", sjson_new_string(a->embed_tokens));
+    sjson_put(ok, o, "final_norm", sjson_new_string(a->final_norm));
+    sjson_put(ok, o, "lm_head", sjson_new_string(a->lm_head));
     return o;
 }
 
-static sjson *json_linears(const strata_layer *layer)
+static sjson *json_linears(const strata_layer *layer, bool *ok)
 {
     sjson *list = sjson_new_array();
     for (size_t k = 0; k < layer->n_linears; k++) {
         const strata_linear *l = &layer->linears[k];
         sjson *o = sjson_new_object();
-        sjson_set(o, "name", sjson_new_string(l->name));
-        sjson_set(o, "role", sjson_new_string(strata_linear_role_name(l->role)));
-        sjson_set(o, "weight", sjson_new_string(l->weight));
+        sjson_put(ok, o, "name", sjson_new_string(l->name));
+        sjson_put(ok, o, "role", sjson_new_string(strata_linear_role_name(l->role)));
+        sjson_put(ok, o, "weight", sjson_new_string(l->weight));
         if (l->stack_index >= 0) {
-            sjson_set(o, "stack_index", sjson_new_int(l->stack_index));
-            sjson_set(o, "row_offset", sjson_new_int(l->row_offset));
+            sjson_put(ok, o, "stack_index", sjson_new_int(l->stack_index));
+            sjson_put(ok, o, "row_offset", sjson_new_int(l->row_offset));
         }
-        if (l->bias) sjson_set(o, "bias", sjson_new_string(l->bias));
-        if (l->expert >= 0) sjson_set(o, "expert", sjson_new_int(l->expert));
-        if (l->shared_expert) sjson_set(o, "shared_expert", sjson_new_bool(true));
+        if (l->bias) sjson_put(ok, o, "bias", sjson_new_string(l->bias));
+        if (l->expert >= 0) sjson_put(ok, o, "expert", sjson_new_int(l->expert));
+        if (l->shared_expert) sjson_put(ok, o, "shared_expert", sjson_new_bool(true));
         sjson *shape = sjson_new_array();
-        sjson_append(shape, sjson_new_int(l->n_out));
-        sjson_append(shape, sjson_new_int(l->n_in));
-        sjson_set(o, "shape", shape);
-        sjson_set(o, "quantizable", sjson_new_bool(l->quantizable));
-        sjson_append(list, o);
+        sjson_push(ok, shape, sjson_new_int(l->n_out));
+        sjson_push(ok, shape, sjson_new_int(l->n_in));
+        sjson_put(ok, o, "shape", shape);
+        sjson_put(ok, o, "quantizable", sjson_new_bool(l->quantizable));
+        sjson_push(ok, list, o);
     }
     return list;
 }
 
-static sjson *json_tensor(const inspect_data *d, size_t i)
+static sjson *json_tensor(const inspect_data *d, size_t i, bool *ok)
 {
     const strata_tensor *t = strata_safetensors_at(d->st, i);
     sjson *o = sjson_new_object();
-    sjson_set(o, "name", sjson_new_string(t->name));
-    sjson_set(o, "dtype", sjson_new_string(strata_dtype_name(t->dtype)));
+    sjson_put(ok, o, "name", sjson_new_string(t->name));
+    sjson_put(ok, o, "dtype", sjson_new_string(strata_dtype_name(t->dtype)));
     sjson *shape = sjson_new_array();
-    for (int k = 0; k < t->n_dims; k++) sjson_append(shape, sjson_new_int(t->shape[k]));
-    sjson_set(o, "shape", shape);
-    sjson_set(o, "bytes", sjson_new_int((int64_t)t->n_bytes));
-    sjson_set(o, "shard", sjson_new_int((int64_t)t->shard));
+    for (int k = 0; k < t->n_dims; k++) sjson_push(ok, shape, sjson_new_int(t->shape[k]));
+    sjson_put(ok, o, "shape", shape);
+    sjson_put(ok, o, "bytes", sjson_new_int((int64_t)t->n_bytes));
+    sjson_put(ok, o, "shard", sjson_new_int((int64_t)t->shard));
     if (d->stats && d->stats[i].computed) {
-        sjson_set(o, "absmax", sjson_new_real(d->stats[i].absmax));
-        sjson_set(o, "nan", sjson_new_int(d->stats[i].n_nan));
-        sjson_set(o, "inf", sjson_new_int(d->stats[i].n_inf));
-        sjson_set(o, "zeros", sjson_new_int(d->stats[i].n_zero));
+        sjson_put(ok, o, "absmax", sjson_new_real(d->stats[i].absmax));
+        sjson_put(ok, o, "nan", sjson_new_int(d->stats[i].n_nan));
+        sjson_put(ok, o, "inf", sjson_new_int(d->stats[i].n_inf));
+        sjson_put(ok, o, "zeros", sjson_new_int(d->stats[i].n_zero));
     }
     return o;
 }
 
-static sjson *json_quant(const strata_model *model)
+static sjson *json_quant(const strata_model *model, bool *ok)
 {
     const strata_quant_info *q = model ? strata_model_quantization(model) : NULL;
     if (!q) return sjson_new_null();
     sjson *o = sjson_new_object();
-    sjson_set(o, "source", sjson_new_string(q->source));
-    sjson_set(o, "method", sjson_new_string(q->method));
-    sjson_set(o, "algo", q->algo ? sjson_new_string(q->algo) : sjson_new_null());
-    sjson_set(o, "kv_cache", q->kv_cache ? sjson_new_string(q->kv_cache) : sjson_new_null());
-    sjson_set(o, "producer", q->producer ? sjson_new_string(q->producer) : sjson_new_null());
-    sjson_set(o, "group_size", q->group_size ? sjson_new_int(q->group_size) : sjson_new_null());
+    sjson_put(ok, o, "source", sjson_new_string(q->source));
+    sjson_put(ok, o, "method", sjson_new_string(q->method));
+    sjson_put(ok, o, "algo", q->algo ? sjson_new_string(q->algo) : sjson_new_null());
+    sjson_put(ok, o, "kv_cache", q->kv_cache ? sjson_new_string(q->kv_cache) : sjson_new_null());
+    sjson_put(ok, o, "producer", q->producer ? sjson_new_string(q->producer) : sjson_new_null());
+    sjson_put(ok, o, "group_size", q->group_size ? sjson_new_int(q->group_size) : sjson_new_null());
     sjson *excluded = sjson_new_array();
-    for (size_t i = 0; i < q->n_excluded; i++) sjson_append(excluded, sjson_new_string(q->excluded[i]));
-    sjson_set(o, "excluded", excluded);
-    sjson_set(o, "quant_tensors", sjson_new_int((int64_t)model_quant_tensor_count(model)));
+    for (size_t i = 0; i < q->n_excluded; i++) sjson_push(ok, excluded, sjson_new_string(q->excluded[i]));
+    sjson_put(ok, o, "excluded", excluded);
+    sjson_put(ok, o, "quant_tensors", sjson_new_int((int64_t)model_quant_tensor_count(model)));
     sjson_error error;
     sjson *raw = sjson_parse(q->json, strlen(q->json), false, &error);
-    sjson_set(o, "config", raw ? raw : sjson_new_null());
+    sjson_put(ok, o, "config", raw ? raw : sjson_new_null());
     return o;
 }
 
+/* NULL when building the report failed (out of memory): never a truncated report. */
 static char *render_json(const inspect_data *d)
 {
+    bool all_set = true, *ok = &all_set;
     const strata_arch *a = d->model ? strata_model_arch(d->model) : NULL;
     sjson *root = sjson_new_object();
-    sjson_set(root, "path", sjson_new_string(d->path));
+    sjson_put(ok, root, "path", json_path(d->path));
     sjson *shards = sjson_new_array();
     for (size_t s = 0; s < strata_safetensors_shard_count(d->st); s++) {
         sjson *o = sjson_new_object();
-        sjson_set(o, "file", sjson_new_string(strata_safetensors_shard_path(d->st, s)));
-        sjson_set(o, "bytes", sjson_new_int((int64_t)strata_safetensors_shard_size(d->st, s)));
-        sjson_append(shards, o);
+        sjson_put(ok, o, "file", json_path(strata_safetensors_shard_path(d->st, s)));
+        sjson_put(ok, o, "bytes", sjson_new_int((int64_t)strata_safetensors_shard_size(d->st, s)));
+        sjson_push(ok, shards, o);
     }
-    sjson_set(root, "shards", shards);
+    sjson_put(ok, root, "shards", shards);
     sjson *meta = sjson_new_object();
     for (size_t i = 0; i < strata_safetensors_metadata_count(d->st); i++) {
         const char *key, *value;
         strata_safetensors_metadata_at(d->st, i, &key, &value);
-        sjson_set(meta, key, sjson_new_string(value));
+        sjson_put(ok, meta, key, sjson_new_string(value));
     }
-    sjson_set(root, "metadata", meta);
-    sjson_set(root, "architecture", a ? json_arch(a) : sjson_new_null());
-    sjson_set(root, "quantization", json_quant(d->model));
+    sjson_put(ok, root, "metadata", meta);
+    sjson_put(ok, root, "architecture", a ? json_arch(a, ok) : sjson_new_null());
+    sjson_put(ok, root, "quantization", json_quant(d->model, ok));
 
     sjson *layers = sjson_new_array(), *other = sjson_new_array();
     size_t n = strata_safetensors_count(d->st);
     for (int g = 0; g < d->n_groups - 1; g++) {
         sjson *layer = sjson_new_object();
-        sjson_set(layer, "index", sjson_new_int(g));
+        sjson_put(ok, layer, "index", sjson_new_int(g));
         if (a && g < a->n_layers) {
-            sjson_set(layer, "moe", sjson_new_bool(a->layers[g].is_moe));
-            sjson_set(layer, "linears", json_linears(&a->layers[g]));
+            sjson_put(ok, layer, "moe", sjson_new_bool(a->layers[g].is_moe));
+            sjson_put(ok, layer, "linears", json_linears(&a->layers[g], ok));
         }
         sjson *tensors = sjson_new_array();
         for (size_t i = 0; i < n; i++)
-            if (d->group_of[i] == (size_t)g) sjson_append(tensors, json_tensor(d, i));
-        sjson_set(layer, "tensors", tensors);
-        sjson_append(layers, layer);
+            if (d->group_of[i] == (size_t)g) sjson_push(ok, tensors, json_tensor(d, i, ok));
+        sjson_put(ok, layer, "tensors", tensors);
+        sjson_push(ok, layers, layer);
     }
     for (size_t i = 0; i < n; i++)
-        if (d->group_of[i] == (size_t)(d->n_groups - 1)) sjson_append(other, json_tensor(d, i));
-    sjson_set(root, "layers", layers);
-    sjson_set(root, "other_tensors", other);
+        if (d->group_of[i] == (size_t)(d->n_groups - 1)) sjson_push(ok, other, json_tensor(d, i, ok));
+    sjson_put(ok, root, "layers", layers);
+    sjson_put(ok, root, "other_tensors", other);
 
     uint64_t elements = 0, bytes = 0;
     sjson *by_dtype = sjson_new_object();
@@ -522,26 +541,26 @@ static char *render_json(const inspect_data *d)
         }
         if (!count) continue;
         sjson *o = sjson_new_object();
-        sjson_set(o, "tensors", sjson_new_int(count));
-        sjson_set(o, "bytes", sjson_new_int((int64_t)dtype_bytes));
-        sjson_set(by_dtype, strata_dtype_name((strata_dtype)k), o);
+        sjson_put(ok, o, "tensors", sjson_new_int(count));
+        sjson_put(ok, o, "bytes", sjson_new_int((int64_t)dtype_bytes));
+        sjson_put(ok, by_dtype, strata_dtype_name((strata_dtype)k), o);
     }
     for (size_t i = 0; i < n; i++) {
         elements += (uint64_t)strata_safetensors_at(d->st, i)->n_elements;
         bytes += strata_safetensors_at(d->st, i)->n_bytes;
     }
     sjson *totals = sjson_new_object();
-    sjson_set(totals, "tensors", sjson_new_int((int64_t)n));
-    sjson_set(totals, "elements", sjson_new_int((int64_t)elements));
-    sjson_set(totals, "bytes", sjson_new_int((int64_t)bytes));
-    sjson_set(totals, "by_dtype", by_dtype);
-    sjson_set(root, "totals", totals);
+    sjson_put(ok, totals, "tensors", sjson_new_int((int64_t)n));
+    sjson_put(ok, totals, "elements", sjson_new_int((int64_t)elements));
+    sjson_put(ok, totals, "bytes", sjson_new_int((int64_t)bytes));
+    sjson_put(ok, totals, "by_dtype", by_dtype);
+    sjson_put(ok, root, "totals", totals);
     sjson *unexpected = sjson_new_array();
     for (size_t i = 0; d->model && i < strata_model_unexpected_count(d->model); i++)
-        sjson_append(unexpected, sjson_new_string(strata_model_unexpected(d->model, i)));
-    sjson_set(root, "unexpected", unexpected);
+        sjson_push(ok, unexpected, sjson_new_string(strata_model_unexpected(d->model, i)));
+    sjson_put(ok, root, "unexpected", unexpected);
 
-    char *text = sjson_dump(root, 2);
+    char *text = all_set ? sjson_dump(root, 2) : NULL;
     sjson_free(root);
     if (!text) return NULL;
     size_t length = strlen(text);

@@ -41,6 +41,28 @@ kill_repeatedly() {
   done
 }
 
+# kill_at_layer CKPT N CMD...: starts CMD (a quantize with --checkpoint-dir CKPT) and kills
+# it with SIGKILL as soon as its checkpoint reports N finished layers (polled every 10 ms),
+# so the kill lands mid-run on a fast machine as on a slow one. Sets killed_at to the
+# layers the checkpoint held when the kill was sent ("" when the run ended first).
+kill_at_layer() {
+  local ckpt=$1 layers=$2 pid done_layers
+  shift 2
+  killed_at=""
+  "$@" >/dev/null 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    done_layers=$(grep -o '"completed_layers": *[0-9]*' "$ckpt/manifest.json" 2>/dev/null | grep -o '[0-9]*$')
+    if [[ -n $done_layers && $done_layers -ge $layers ]]; then
+      kill -9 "$pid" 2>/dev/null
+      killed_at=$done_layers
+      break
+    fi
+    sleep 0.01
+  done
+  wait "$pid" 2>/dev/null
+}
+
 # kill_after SECONDS CMD...: starts CMD and kills it with SIGKILL after SECONDS.
 kill_after() {
   local seconds=$1 pid

@@ -24,7 +24,7 @@ check "--help prints usage" has "$out" "usage: strata"
 check "--help lists inspect" has "$out" "inspect"
 check "--help writes nothing to stderr" test -z "$err"
 run "$STRATA" --version
-check "--version" test "$rc" -eq 0 -a "$out" = "strata 0.1.0"
+check "--version" test "$rc" -eq 0 -a "$out" = "strata 0.2.0"
 run "$STRATA" --bogus
 check "unknown option exits 2" test $rc -eq 2
 check "unknown option: one line on stderr" test "$(lines "$err")" -eq 1
@@ -203,6 +203,14 @@ if [[ -d "$SHARED/models" ]]; then
   check "tokenize -o FILE.bin exits 0" test $rc -eq 0
   run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --decode "$WORK/story.bin"
   check "decode gives the text back" test "$out" = "$(cat "$WORK/story.txt")"
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --text "$WORK/story.txt" -o "$WORK/story.txt"
+  check "tokenize -o its own input is refused (exit 1)" test $rc -eq 1
+  check "  naming it" has "$err" "refusing to write $WORK/story.txt: it is an input of this run"
+  check "  and the text is intact" grep -q "Once upon a time" "$WORK/story.txt"
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --decode "$WORK/story.bin" -o "$WORK/story.bin"
+  check "decode -o its own ids is refused" test $rc -eq 1
+  run "$STRATA" tokenize "$SHARED/models/stories260K-hf" --decode "$WORK/story.bin" -o "$WORK/decoded.txt"
+  check "decode -o writes the text" test "$(cat "$WORK/decoded.txt")" = "$(cat "$WORK/story.txt")"
   run "$STRATA" tokenize "$SHARED/tokenizers/qwen3/tokenizer.json" --text "$WORK/story.txt"
   check "tokenize takes a tokenizer.json path" test $rc -eq 0
   check "qwen3 adds no BOS" has "$out" "12522 5193 264 882 11"

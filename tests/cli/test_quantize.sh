@@ -44,7 +44,11 @@ check "fakequant has no hf_quant_config.json" test ! -e "$WORK/fq/hf_quant_confi
 "$STRATA" -q eval "$MODEL" --tokens "$WORK/ids.txt" --window 128 >"$WORK/ppl_bf16" 2>&1
 out=$(cat "$WORK/ppl_ref" "$WORK/ppl_fq" "$WORK/ppl_bf16")
 check "quantized and fakequant outputs evaluate to the same perplexity" cmp -s "$WORK/ppl_ref" "$WORK/ppl_fq"
-check "quantized perplexity differs from bf16" bash -c "! cmp -s '$WORK/ppl_ref' '$WORK/ppl_bf16'"
+# FP8 moves the perplexity, a little: changed, and by less than 2 %.
+ppl_q=$(grep -o 'perplexity [0-9.]*' "$WORK/ppl_ref" | grep -o '[0-9.]*$')
+ppl_b=$(grep -o 'perplexity [0-9.]*' "$WORK/ppl_bf16" | grep -o '[0-9.]*$')
+check "quantized perplexity ($ppl_q) differs from bf16's ($ppl_b) by less than 2 %" \
+  awk -v q="${ppl_q:-0}" -v b="${ppl_b:-0}" 'BEGIN { d = q - b; if (d < 0) d = -d; exit !(b > 0 && d > 0 && d < 0.02 * b) }'
 
 # --- kill -9 at random moments, then resume: byte-identical ----------------------------
 RANDOM=20261121
@@ -54,7 +58,9 @@ check "the run after six kills finishes" test "$rc" -eq 0
 check "output after kill -9 and resume is byte-identical" same_dir "$WORK/ref" "$WORK/killed"
 
 # A checkpoint stopped half way, finished by strata resume.
-kill_after 0.8 "${Q[@]}" -o "$WORK/half" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt2"
+kill_at_layer "$WORK/ckpt2" 3 "${Q[@]}" -o "$WORK/half" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt2"
+check "the run was killed half way (after layer ${killed_at:-none} of 8)" test -n "$killed_at" -a "${killed_at:-8}" -lt 8
+check "the killed run wrote no output" test ! -e "$WORK/half/model.safetensors"
 run "$STRATA" resume "$WORK/ckpt2"
 check "strata resume finishes" test "$rc" -eq 0
 check "strata resume output is byte-identical" same_dir "$WORK/ref" "$WORK/half"
@@ -110,15 +116,17 @@ check "missing model refused (exit 1)" test "$rc" -eq 1
 cp -r "$MODEL" "$WORK/truncated"
 truncate -s 100000 "$WORK/truncated/model.safetensors"
 mkdir -p "$WORK/keep" && echo precious >"$WORK/keep/config.json"
-run "$STRATA" quantize "$WORK/truncated" "${CALIB[@]}" -o "$WORK/keep" --scheme fp8
+run "$STRATA" quantize "$WORK/truncated" "${CALIB[@]}" -o "$WORK/keep" --scheme fp8 --overwrite
 check "truncated model refused (exit 1)" test "$rc" -eq 1
 check "the message names the file" has "$err" "model.safetensors"
 check "an existing output file is not damaged" test "$(cat "$WORK/keep/config.json")" = precious
 cp -r "$WORK/ref" "$WORK/full"
 before=$(cd "$WORK/full" && md5sum ./* | sort)
 run bash -c "ulimit -f 3000; trap '' XFSZ; exec '$STRATA' quantize '$MODEL' --calib '$WORK/ids.txt' --calib-format ids \
-  --calib-samples 64 --calib-seq 128 -o '$WORK/full' --scheme nvfp4"
+  --calib-samples 64 --calib-seq 128 -o '$WORK/full' --scheme nvfp4 --overwrite"
 check "a full disk (file size limit) fails with exit 1" test "$rc" -eq 1
+check "the full-disk failure is the write, not a refusal" has "$err" "write failed"
+
 check "the full-disk message names the file" has "$err" "$WORK/full"
 check "a full disk leaves the existing output intact" test "$(cd "$WORK/full" && md5sum ./* | sort)" = "$before"
 

@@ -223,7 +223,13 @@ static void check_model(const char *name, gemm_precision precision)
     }
     int64_t n_rerouted = 0;
     for (int64_t r = 0; r < n; r++) n_rerouted += rerouted[r];
-    assert_true(n_rerouted * 4 <= n); /* a near-tie is rare; many would hide a real error */
+    /* A near-tie is rare (one of qwen3moe-47m's 12 golden tokens, in bf16): more than one
+     * in eight would hide a real error behind the exemption. */
+    if (n_rerouted * 8 > n)
+        fail_msg("%s: %lld of %lld compared tokens exempted as router near-ties", name, (long long)n_rerouted,
+                 (long long)n);
+    print_message("%s %s: %lld of %lld tokens exempted as router near-ties\n", name,
+                  precision == GEMM_F32 ? "fp32" : "bf16", (long long)n_rerouted, (long long)n);
     /* Logits at the golden positions. */
     float *last = pick_positions(&g, hidden, H);
     int64_t V = arch->vocab_size, cols = g.logits->shape[2];

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,7 +90,6 @@ static void test_resumable_writer(void **state)
 {
     (void)state;
     char *full = test_path(test_dir, "full"), *resumed = test_path(test_dir, "resumed");
-    char *partial = test_path(resumed, ".partial");
     assert_true(mkdir(full, 0755) == 0 && mkdir(resumed, 0755) == 0);
     strata_writer_params wp = {.dir = full, .max_shard_bytes = 2500};
     strata_safetensors_writer *w = NULL;
@@ -100,13 +100,23 @@ static void test_resumable_writer(void **state)
 
     /* A first writer dies after 7 tensors: shards 1-3 (two tensors each) are sealed. */
     wp.dir = resumed;
-    assert_int_equal(safetensors_writer_create_resumable(&wp, partial, &w), STRATA_OK);
+    assert_int_equal(safetensors_writer_create_resumable(&wp, &w), STRATA_OK);
     add_tensors(w, 7);
     strata_safetensors_writer_free(w); /* unfinished: sealed shards stay */
-    assert_int_equal(safetensors_writer_create_resumable(&wp, partial, &w), STRATA_OK);
+    /* A file of someone else in the directory, and a sealed shard after a gap. */
+    char *other = test_path(resumed, "config.json"), *gap = test_path(resumed, "shard-00009.safetensors");
+    FILE *f = fopen(other, "w");
+    assert_non_null(f);
+    fputs("{}", f);
+    fclose(f);
+    assert_int_equal(link(other, gap), 0);
+    assert_int_equal(safetensors_writer_create_resumable(&wp, &w), STRATA_OK);
     assert_int_equal(safetensors_writer_adopted_count(w), 3);
     assert_true(safetensors_writer_holds(w, "t05"));
     assert_false(safetensors_writer_holds(w, "t06"));
+    struct stat st;
+    assert_true(stat(gap, &st) != 0);   /* the writer's own stray shard went */
+    assert_true(stat(other, &st) == 0); /* another file stays */
     add_tensors(w, 10); /* t00..t05 are skipped, t06.. redone */
     assert_int_equal(strata_safetensors_writer_finish(w), STRATA_OK);
     strata_safetensors_writer_free(w);
@@ -114,12 +124,15 @@ static void test_resumable_writer(void **state)
         char name[64];
         snprintf(name, sizeof name, "model-%05d-of-00005.safetensors", s);
         test_assert_same_file(full, resumed, name);
+        snprintf(name, sizeof name, "shard-%05d.safetensors", s);
+        char *sealed = test_path(resumed, name);
+        assert_true(stat(sealed, &st) != 0); /* renamed to its final name */
+        free(sealed);
     }
-    struct stat st;
-    assert_true(stat(partial, &st) != 0); /* removed by finish */
+    free(other);
+    free(gap);
     free(full);
     free(resumed);
-    free(partial);
 }
 
 static void test_mse_clip(void **state)

@@ -14,7 +14,8 @@ enum { MAX_EXCLUDE = 64 };
 static void convert_help(void)
 {
     printf("usage: strata convert MODEL_DIR -o OUT_DIR --scheme SCHEME [--exclude PATTERN]...\n"
-           "                     [--max-shard-mib N] [--read-mib N] [--threads N]\n"
+           "                     [--max-shard-mib N] [--read-mib N] [--threads N] [--overwrite]\n"
+           "                     [--allow-non-finite]\n"
            "\n"
            "Quantizes a bf16/fp16/fp32 checkpoint's weights without calibration data, streaming:\n"
            "each shard is read once and every weight is quantized the moment it has been read,\n"
@@ -34,7 +35,12 @@ static void convert_help(void)
            "                     is read whole and quantized without a copy, larger ones in pieces;\n"
            "                     two read buffers of up to this size are most of the memory used\n"
            "  --threads N        threads for quantization (default: all cores)\n"
-           "  -o, --output DIR   output directory (created; files there are replaced at the end)\n");
+           "  -o, --output DIR   output directory: new or empty; the output is built in\n"
+           "                     DIR/.strata-partial-<id> and moved into place at the end,\n"
+           "                     strata_output.json (its list of files) last. Never the model's\n"
+           "  --overwrite        replace an earlier strata output in DIR (only the files its\n"
+           "                     strata_output.json lists; other files stay)\n"
+           "  --allow-non-finite write tensors holding NaN/Inf (a warning each) instead of failing\n");
 }
 
 int cmd_convert(int argc, char **argv, const cli_context *ctx)
@@ -43,6 +49,7 @@ int cmd_convert(int argc, char **argv, const cli_context *ctx)
         {"output", required_argument, NULL, 'o'},        {"scheme", required_argument, NULL, 's'},
         {"exclude", required_argument, NULL, 'x'},       {"max-shard-mib", required_argument, NULL, 'M'},
         {"read-mib", required_argument, NULL, 'r'},      {"threads", required_argument, NULL, 'j'},
+        {"overwrite", no_argument, NULL, 'O'},           {"allow-non-finite", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},                {0, 0, 0, 0},
     };
     strata_convert_params params = {0};
@@ -76,6 +83,8 @@ int cmd_convert(int argc, char **argv, const cli_context *ctx)
             if (!cli_parse_int(optarg, 1, 256, &v)) return cli_usage_error("convert", "--threads must be 1..256");
             strata_set_num_threads((int)v);
             break;
+        case 'O': params.overwrite = true; break;
+        case 'N': params.allow_non_finite = true; break;
         case 'h': convert_help(); return EXIT_OK;
         default: return cli_usage_error("convert", "unknown option or missing value '%s'", argv[optind - 1]);
         }
@@ -94,6 +103,9 @@ int cmd_convert(int argc, char **argv, const cli_context *ctx)
                         "in flight\n",
                 (long long)result.n_quantized, (long long)result.n_copied, (double)result.bytes_read / (1u << 30),
                 result.seconds, (double)result.peak_bytes_in_flight / (1u << 20));
+    if (ctx->verbosity > 0 && result.n_non_finite_tensors > 0)
+        fprintf(stderr, "strata: warning: %lld tensor%s written with NaN/Inf (--allow-non-finite)\n",
+                (long long)result.n_non_finite_tensors, result.n_non_finite_tensors == 1 ? "" : "s");
     printf("%s\n", params.output_dir);
     return EXIT_OK;
 }

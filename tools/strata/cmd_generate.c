@@ -131,7 +131,7 @@ static void demo_tokens(int32_t *ids, int64_t n, int64_t vocab, uint64_t seed)
 }
 
 /* Quantizes the dense demo model to FP8 layer by layer and compares perplexities. */
-static int demo_quantize(const char *output, const cli_context *ctx)
+static int demo_quantize(const char *output, bool force, const cli_context *ctx)
 {
     enum { SAMPLES = 32, SEQ = 128, EVAL_TOKENS = 16 * SEQ };
     char model_dir[4096], quant_dir[4096];
@@ -153,7 +153,7 @@ static int demo_quantize(const char *output, const cli_context *ctx)
     demo_tokens(text, EVAL_TOKENS, vocab, 2);
     strata_quantize_params qp = {.model_dir = model_dir, .output_dir = quant_dir, .scheme = STRATA_SCHEME_FP8,
                                  .kv_cache_fp8 = true, .tokens = calib, .n_samples = SAMPLES, .seq_len = SEQ,
-                                 .progress = ctx->verbosity > 0 ? cli_print_progress : NULL};
+                                 .progress = ctx->verbosity > 0 ? cli_print_progress : NULL, .overwrite = force};
     strata_quantize_result qr;
     status = strata_quantize_model(&qp, &qr);
     double ppl[2] = {0, 0};
@@ -226,5 +226,5 @@ int cmd_demo(int argc, char **argv, const cli_context *ctx)
         printf("%s%s", m ? "\n" : "", report);
         strata_free(report);
     }
-    return demo_quantize(output, ctx);
+    return demo_quantize(output, force, ctx);
 }

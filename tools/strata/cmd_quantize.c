@@ -19,11 +19,16 @@ static void quantize_help(void)
            "                      [--format modelopt|fakequant] [--exclude PATTERN]... [--propagate MODE]\n"
            "                      [--checkpoint-dir DIR] [--save-every K] [--max-memory MIB] [--threads N]\n"
            "                      [--max-shard-mib N] [--gptq-damp F] [--gptq-block N] [--gptq-act-order]\n"
-           "                      [--gptq-min-tokens N] [--calib-all-experts]\n"
+           "                      [--gptq-min-tokens N] [--calib-all-experts] [--overwrite]\n"
+           "                      [--allow-non-finite] [--fuse-fp8-scales]\n"
            "\n"
            "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
            "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
            "the tokenizer files, and quant_summary.txt / .json (docs/QUANTIZE.md).\n"
+           "\n"
+           "OUT_DIR must be new or empty: the output is built in OUT_DIR/.strata-partial-<id> and\n"
+           "moved into place at the end, strata_output.json (its list of files) last. OUT_DIR may\n"
+           "not be a directory the run reads (the model, the checkpoint directory).\n"
            "\n"
            "  --scheme S           fp8 (W8A8 per-tensor, static inputs), fp8-dynamic (per-channel\n"
            "                       weights, per-token inputs), nvfp4 (W4A4), nvfp4-weight-only,\n"
@@ -35,6 +40,9 @@ static void quantize_help(void)
            "                       gptq: weights updated column by column against the layer's Hessian\n"
            "                       (scales from the weights; inputs from the quantized layers)\n"
            "  --kv-cache fp8       k_scale / v_scale for an FP8 KV cache\n"
+           "  --fuse-fp8-scales    fp8: q/k/v and gate/up share one weight scale (their maximum), so\n"
+           "                       an engine runs each fused GEMM without requantizing (default: one\n"
+           "                       scale per linear, as ModelOpt exports it)\n"
            "  --format F           modelopt (default), or fakequant: bf16 weights with\n"
            "                       quantize-dequantize folded in, scales in quant_scales.safetensors\n"
            "  --exclude PATTERN    leave matching modules unquantized (glob on names such as\n"
@@ -61,6 +69,10 @@ static void quantize_help(void)
            "  --max-memory MIB     memory limit; the activation store spills to disk beyond it\n"
            "  --max-shard-mib N    start a new output shard past N MiB (default 10 GB, as ModelOpt)\n"
            "  --threads N          worker threads (default: all CPUs)\n"
+           "  --overwrite          replace an earlier strata output in OUT_DIR (only the files its\n"
+           "                       strata_output.json lists; other files stay)\n"
+           "  --allow-non-finite   write copied tensors holding NaN/Inf (a warning each, listed in the\n"
+           "                       summary) instead of failing\n"
            "  -h, --help\n");
 }
 
@@ -73,15 +85,18 @@ static void resume_help(void)
            "to an uninterrupted run.\n");
 }
 
-static int report(strata_status status, const strata_quantize_result *r, const char *output_dir,
-                  const cli_context *ctx)
+static int report(strata_status status, const strata_quantize_result *r, const cli_context *ctx)
 {
     if (status != STRATA_OK) return cli_fail(status);
-    if (ctx->verbosity > 0)
+    if (ctx->verbosity > 0) {
         fprintf(stderr, "strata: %lld linears quantized in %d layers%s, %.1f s; summary in %s/quant_summary.txt\n",
                 (long long)r->n_quantized_linears, r->n_layers, r->resumed_from_layer ? " (resumed)" : "", r->seconds,
-                output_dir);
-    printf("%s\n", output_dir);
+                r->output_dir);
+        if (r->n_non_finite_tensors > 0)
+            fprintf(stderr, "strata: warning: %lld tensor%s written with NaN/Inf (--allow-non-finite); listed in the "
+                            "summary\n", (long long)r->n_non_finite_tensors, r->n_non_finite_tensors == 1 ? "" : "s");
+    }
+    printf("%s\n", r->output_dir);
     return EXIT_OK;
 }
 
@@ -100,7 +115,9 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
         {"max-shard-mib", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"gptq-damp", required_argument, NULL, 'g'},     {"gptq-block", required_argument, NULL, 'B'},
         {"gptq-act-order", no_argument, NULL, 'A'},      {"gptq-min-tokens", required_argument, NULL, 'T'},
-        {"calib-all-experts", no_argument, NULL, 'E'},   {0, 0, 0, 0},
+        {"calib-all-experts", no_argument, NULL, 'E'},   {"overwrite", no_argument, NULL, 'O'},
+        {"allow-non-finite", no_argument, NULL, 'N'},    {"fuse-fp8-scales", no_argument, NULL, 'U'},
+        {0, 0, 0, 0},
     };
     strata_quantize_params params = {0};
     strata_calib_params calib = {.n_samples = 128, .seq_len = 512};
@@ -184,6 +201,9 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
             break;
         case 'A': params.gptq_act_order = true; break;
         case 'E': params.calib_all_experts = true; break;
+        case 'O': params.overwrite = true; break;
+        case 'N': params.allow_non_finite = true; break;
+        case 'U': params.fuse_fp8_scales = true; break;
         case 'T':
             if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("quantize", "--gptq-min-tokens must be positive");
             params.gptq_min_tokens = v;
@@ -199,11 +219,16 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
     if (!have_scheme) return cli_usage_error("quantize", "missing --scheme");
     if (!calib_path) return cli_usage_error("quantize", "missing --calib FILE");
     params.exclude = exclude;
+    const char *inputs[2] = {calib_path, tokenizer_path};
+    params.input_files = inputs;
+    params.n_input_files = 2;
 
     strata_tokenizer *tok = NULL;
     int32_t *tokens = NULL;
     strata_calib_info info;
-    strata_status status = STRATA_OK;
+    /* Before anything is read. */
+    strata_status status = strata_output_check(params.output_dir, params.model_dir, params.checkpoint_dir, inputs, 2);
+    if (status != STRATA_OK) return cli_fail(status);
     if (strata_calib_format_resolve(calib_path, calib.format) != STRATA_CALIB_IDS) status = strata_tokenizer_load(tokenizer_path ? tokenizer_path : params.model_dir, &tok);
     if (status == STRATA_OK) status = strata_calib_load(calib_path, tok, &calib, &tokens, &info);
     strata_tokenizer_free(tok);
@@ -218,7 +243,7 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
     strata_quantize_result result;
     status = strata_quantize_model(&params, &result);
     strata_free(tokens);
-    return report(status, &result, params.output_dir, ctx);
+    return report(status, &result, ctx);
 }
 
 int cmd_resume(int argc, char **argv, const cli_context *ctx)
@@ -253,5 +278,5 @@ int cmd_resume(int argc, char **argv, const cli_context *ctx)
     strata_quantize_result result;
     strata_status status =
         strata_quantize_resume(dir, max_memory, ctx->verbosity > 0 ? cli_print_progress : NULL, NULL, &result);
-    return report(status, &result, "(the checkpoint's output directory)", ctx);
+    return report(status, &result, ctx);
 }

@@ -5,10 +5,13 @@
  *   --decode FILE          decode ids back to text
  *   --calib FILE ...       draw the calibration windows `strata quantize` would use
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -68,14 +71,52 @@ static int print_ids(const int32_t *ids, int64_t n, int64_t per_line)
     return EXIT_OK;
 }
 
+/* Decoded text to stdout, or to output under a temporary name renamed into place, so an
+ * existing file is either replaced whole or left as it was. */
 static int write_text(const char *output, const char *text, size_t length)
 {
-    FILE *f = output ? fopen(output, "wb") : stdout;
-    if (!f || fwrite(text, 1, length, f) != length || (output && fclose(f) != 0)) {
-        fprintf(stderr, "strata: error: cannot write %s\n", output ? output : "stdout");
+    if (!output) {
+        if (fwrite(text, 1, length, stdout) == length) return EXIT_OK;
+        fprintf(stderr, "strata: error: cannot write to stdout\n");
+        return EXIT_RUNTIME;
+    }
+    char temp[4096];
+    snprintf(temp, sizeof temp, "%s.tmp-XXXXXX", output);
+    int fd = mkstemp(temp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    bool ok = f && fwrite(text, 1, length, f) == length && fflush(f) == 0 && fsync(fd) == 0;
+    if (f) ok &= fclose(f) == 0;
+    else if (fd >= 0) close(fd);
+    ok = ok && rename(temp, output) == 0;
+    if (!ok) {
+        fprintf(stderr, "strata: error: cannot write %s: %s\n", output, strerror(errno));
+        if (fd >= 0) unlink(temp);
         return EXIT_RUNTIME;
     }
     return EXIT_OK;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    return a && b && stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* The output must not replace an input: the text, ids or calibration file, the tokenizer,
+ * or any file of the model directory the tokenizer was taken from. */
+static bool output_is_input(const char *output, const char *const *inputs, size_t n, const char *tokenizer_path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (same_file(output, inputs[i])) return true;
+    struct stat st;
+    if (tokenizer_path && stat(tokenizer_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", output);
+        char *slash = strrchr(parent, '/');
+        if (slash) *slash = '\0';
+        return same_file(slash ? (parent[0] ? parent : "/") : ".", tokenizer_path);
+    }
+    return false;
 }
 
 int cmd_tokenize(int argc, char **argv, const cli_context *ctx)
@@ -131,6 +172,13 @@ int cmd_tokenize(int argc, char **argv, const cli_context *ctx)
         return cli_usage_error("tokenize", "give one of --text, --decode or --calib");
     if (calib_path && (!calib.n_samples || !calib.seq_len))
         return cli_usage_error("tokenize", "--calib needs --calib-samples N and --calib-seq T");
+
+    const char *inputs[4] = {text_path, decode_path, calib_path, tokenizer_path};
+    if (output && output_is_input(output, inputs, 4, tokenizer_path)) {
+        fprintf(stderr, "strata: error: refusing to write %s: it is an input of this run (or in the model "
+                        "directory %s); choose another -o\n", output, tokenizer_path);
+        return EXIT_RUNTIME;
+    }
 
     strata_tokenizer *tok;
     strata_status status = strata_tokenizer_load(tokenizer_path, &tok);

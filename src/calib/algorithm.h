@@ -1,0 +1,22 @@
+/*
+ * algorithm.h — the calibration algorithms of strata quantize, parsed once from the name
+ * the caller gives (strata_quantize_params.algo) into an enum the run carries.
+ */
+#ifndef STRATA_CALIB_ALGORITHM_H
+#define STRATA_CALIB_ALGORITHM_H
+
+#include "strata.h"
+
+typedef enum calib_algorithm {
+    CALIB_MAX = 0,   /* amax of weights and activations (ModelOpt's "max") */
+    CALIB_MSE,       /* per-block clip search minimizing the weight's squared error */
+    CALIB_GPTQ,      /* second-order weight updates from each linear's input Hessian */
+} calib_algorithm;
+
+/* name NULL is "max". Names ModelOpt offers that cannot run layer by layer are refused
+ * saying why; unknown names list the ones strata runs. */
+strata_status calib_algorithm_parse(const char *name, calib_algorithm *out);
+
+const char *calib_algorithm_name(calib_algorithm algorithm);
+
+#endif

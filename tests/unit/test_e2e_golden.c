@@ -1,0 +1,202 @@
+/*
+ * test_e2e_golden.c — strata's ModelOpt checkpoints against ModelOpt's own, byte for byte
+ * (tests/golden/e2e/<model>/<case>.json, from tools/gen_golden_e2e.py: ModelOpt 0.47's
+ * mtq.quantize and export_hf_checkpoint on the bf16 models of ../shared, calibrated on
+ * calib-ids.json). strata quantize runs on the same model with the same calibration windows
+ * and every tensor it writes must have the SHA-256 ModelOpt's has: weight codes, block and
+ * global scales, per-channel scales, biases, norms, embeddings, routers. The one allowance
+ * is for the scalar input and KV-cache scales: ModelOpt observes them in its bf16 forward
+ * pass (a bf16 residual stream, bf16 attention), strata in its fp32 one with each linear's
+ * input rounded to bf16 as the linear receives it, so an amax may land a bf16 step or two
+ * away, more in deeper layers (the two forward passes drift apart: 1.5% on the last
+ * layers of qwen3moe-47m); those are accepted within two steps (a factor of (1 + 2^-7)^2)
+ * and counted. hf_quant_config.json
+ * and quantization_config must be equal (versions aside).
+ *
+ * The release build runs every case; the sanitizer build one per model (the same code).
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden_json.h"
+#include "helpers.h"
+#include "io/json_file.h"
+#include "sha256.h"
+
+enum { N_WINDOWS = 16, WINDOW = 128 };
+
+/* Two bf16 steps: the most an activation amax may differ by (see the top). */
+#define BOUND ((1.0 + 0x1p-7) * (1.0 + 0x1p-7) * (1.0 + 1e-6))
+
+typedef struct tally {
+    int identical, scales_within_step, different;
+    double worst_scale_ratio;
+} tally;
+
+static sjson *read_json(const char *path)
+{
+    sjson *value = NULL;
+    if (json_file_read(path, 1 << 26, false, &value) != STRATA_OK) fail_msg("%s", strata_last_error());
+    return value;
+}
+
+static bool is_activation_scale(const char *name)
+{
+    size_t n = strlen(name);
+    const char *suffixes[] = {".input_scale", ".k_scale", ".v_scale"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) return true;
+    }
+    return false;
+}
+
+/* Every tensor of the output against the golden record. */
+static void compare_tensors(const char *out, const sjson *golden, const char *label, tally *t)
+{
+    const sjson *tensors = sjson_get(golden, "tensors");
+    strata_safetensors *st;
+    if (strata_safetensors_open(out, &st) != STRATA_OK) fail_msg("%s: %s", label, strata_last_error());
+    if (strata_safetensors_count(st) != sjson_object_size(tensors))
+        fail_msg("%s: strata wrote %zu tensors, ModelOpt %zu", label, strata_safetensors_count(st),
+                 sjson_object_size(tensors));
+    for (void *it = sjson_iter(tensors); it; it = sjson_iter_next(tensors, it)) {
+        const char *name = sjson_iter_key(it);
+        const sjson *want = sjson_iter_value(it);
+        const strata_tensor *x = strata_safetensors_find(st, name);
+        if (!x) fail_msg("%s: ModelOpt writes %s, strata does not", label, name);
+        if (strcmp(strata_dtype_name(x->dtype), sjson_as_string(sjson_get(want, "dtype"))) != 0)
+            fail_msg("%s: %s is %s, ModelOpt's %s", label, name, strata_dtype_name(x->dtype),
+                     sjson_as_string(sjson_get(want, "dtype")));
+        char hex[65];
+        test_sha256_hex(x->data, (size_t)x->n_bytes, hex);
+        if (strcmp(hex, sjson_as_string(sjson_get(want, "sha256"))) == 0) {
+            t->identical++;
+            continue;
+        }
+        double golden_value;
+        if (is_activation_scale(name) && x->dtype == STRATA_DTYPE_F32 && x->n_dims == 0 &&
+            sjson_as_double(sjson_get(want, "value"), &golden_value)) {
+            float mine;
+            memcpy(&mine, x->data, 4);
+            double ratio = (double)mine > golden_value ? (double)mine / golden_value : golden_value / (double)mine;
+            if (ratio > t->worst_scale_ratio) t->worst_scale_ratio = ratio;
+            if (ratio <= BOUND) {
+                t->scales_within_step++;
+                continue;
+            }
+            print_message("%s: %s is %.9g, ModelOpt's %.9g (more than two bf16 steps)\n", label, name, (double)mine,
+                          golden_value);
+        } else {
+            print_message("%s: %s differs from ModelOpt's (%s)\n", label, name, sjson_dump(want, 0));
+        }
+        t->different++;
+    }
+    strata_safetensors_close(st);
+}
+
+static void run_case(const char *model, const char *golden_path, const int32_t *ids, tally *total)
+{
+    sjson *golden = read_json(golden_path);
+    const char *label = golden_path + strlen(STRATA_GOLDEN_DIR) + 1;
+    if (sjson_get(golden, "export_error")) {
+        print_message("%s: ModelOpt cannot export this case (%s); nothing to compare\n", label,
+                      sjson_as_string(sjson_get(golden, "export_error")));
+        sjson_free(golden);
+        return;
+    }
+    strata_scheme scheme;
+    const char *scheme_name = sjson_as_string(sjson_get(golden, "scheme"));
+    if (!scheme_name || !strata_scheme_from_name(scheme_name, &scheme)) fail_msg("%s: unknown scheme", label);
+    char *out = test_path(test_dir, "out");
+    strata_quantize_params qp = {.model_dir = model, .output_dir = out, .scheme = scheme,
+                                 .kv_cache_fp8 = sjson_as_string(sjson_get(golden, "kv_cache")) != NULL,
+                                 .tokens = ids, .n_samples = N_WINDOWS, .seq_len = WINDOW};
+    strata_quantize_result qr;
+    if (strata_quantize_model(&qp, &qr) != STRATA_OK) fail_msg("%s: %s", label, strata_last_error());
+    tally t = {0};
+    compare_tensors(out, golden, label, &t);
+    char *hf_path = test_path(out, "hf_quant_config.json"), *config_path = test_path(out, "config.json");
+    sjson *hf = read_json(hf_path), *config = read_json(config_path);
+    char what[512];
+    snprintf(what, sizeof what, "%s: hf_quant_config.json", label);
+    golden_assert_json_same(what, sjson_get(golden, "hf_quant_config"), hf);
+    snprintf(what, sizeof what, "%s: config.json quantization_config", label);
+    golden_assert_json_same(what, sjson_get(golden, "quantization_config"), sjson_get(config, "quantization_config"));
+    print_message("%-32s %4d tensors: %4d identical, %3d activation scales within two bf16 steps (worst x%.5f), "
+                  "%d different\n", label, t.identical + t.scales_within_step + t.different, t.identical,
+                  t.scales_within_step, t.worst_scale_ratio > 0 ? t.worst_scale_ratio : 1.0, t.different);
+    total->identical += t.identical;
+    total->scales_within_step += t.scales_within_step;
+    total->different += t.different;
+    sjson_free(hf);
+    sjson_free(config);
+    free(hf_path);
+    free(config_path);
+    test_remove_tree(out);
+    free(out);
+    sjson_free(golden);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void every_case(void **state)
+{
+    (void)state;
+    const char *shared = test_shared_dir();
+    if (!shared) skip();
+    char *e2e = test_path(STRATA_GOLDEN_DIR, "e2e"), *ids_path = test_path(e2e, "calib-ids.json");
+    int32_t *ids = NULL;
+    int64_t n_ids = 0;
+    if (strata_tokens_read(ids_path, &ids, &n_ids) != STRATA_OK) fail_msg("%s", strata_last_error());
+    assert_int_equal(n_ids, N_WINDOWS * WINDOW);
+    const char *models[] = {"llama-19m", "qwen3moe-47m"};
+    tally total = {0};
+    for (size_t m = 0; m < 2; m++) {
+        char *models_dir = test_path(shared, "models"), *model = test_path(models_dir, models[m]);
+        char *cases_dir = test_path(e2e, models[m]);
+        DIR *dir = opendir(cases_dir);
+        if (!dir) fail_msg("%s: no golden files", cases_dir);
+        char *names[64];
+        size_t n = 0;
+        for (struct dirent *entry; n < 64 && (entry = readdir(dir));) {
+            size_t length = strlen(entry->d_name);
+            if (length > 5 && strcmp(entry->d_name + length - 5, ".json") == 0) names[n++] = strdup(entry->d_name);
+        }
+        closedir(dir);
+        qsort(names, n, sizeof *names, by_name);
+        for (size_t i = 0; i < n; i++) {
+#ifdef STRATA_SANITIZE_BUILD
+            /* The sanitizers see the same code on one case per model. */
+            if (strcmp(names[i], m == 0 ? "fp8-kv-fp8.json" : "nvfp4.json") != 0) {
+                free(names[i]);
+                continue;
+            }
+#endif
+            char *path = test_path(cases_dir, names[i]);
+            run_case(model, path, ids, &total);
+            free(path);
+            free(names[i]);
+        }
+        free(cases_dir);
+        free(model);
+        free(models_dir);
+    }
+    print_message("all cases: %d tensors identical to ModelOpt's, %d activation scales within two bf16 steps, "
+                  "%d different\n", total.identical, total.scales_within_step, total.different);
+    assert_int_equal(total.different, 0);
+    strata_free(ids);
+    free(ids_path);
+    free(e2e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(every_case, test_setup_dir, test_teardown_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

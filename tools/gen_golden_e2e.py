@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""End-to-end golden files of NVIDIA ModelOpt: every exported tensor's bytes, as SHA-256.
+
+For each model (../shared/models/llama-19m, ../shared/models/qwen3moe-47m, both bf16) and
+each case, the model is quantized on CPU with the real ModelOpt config (algorithm "max")
+by `mtq.quantize`, fed the calibration windows of tests/golden/e2e/calib-ids.json one
+window per forward (what `strata quantize --calib calib-ids.json --calib-format ids`
+reads), and exported with `export_hf_checkpoint`, the exporter behind ModelOpt's hf_ptq
+example. The record holds, per tensor, its dtype, shape and the SHA-256 of its bytes (and
+the value of every scalar F32 tensor: input and KV-cache scales are compared within a
+stated bound, tests/cli/test_e2e_golden.sh), hf_quant_config.json and config.json's
+quantization_config. CI compares strata's output with them without Python.
+
+The calibration windows are strata's own (`strata tokenize --calib` of the groups_merged
+text, 16 windows of 128 tokens, seed 0: the tokenizer is golden-tested against Hugging
+Face tokenizers), written once by this script with --ids and committed.
+
+Cases (tests/golden/e2e/<model>/<case>.json) are those of gen_golden_export.py.
+
+Usage:
+    python3 tools/gen_golden_e2e.py --ids                # (re)write calib-ids.json with build/release/strata
+    python3 tools/gen_golden_e2e.py                      # every model and case
+    python3 tools/gen_golden_e2e.py --model llama-19m --case fp8 --keep build/e2e
+    python3 tools/gen_golden_e2e.py --check              # regenerate in memory and compare
+"""
+import argparse
+import copy
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+OUT = os.path.join(ROOT, "tests", "golden", "e2e")
+IDS = os.path.join(OUT, "calib-ids.json")
+MODELS = {"llama-19m": "llama-19m", "qwen3moe-47m": "qwen3moe-47m"}
+N_WINDOWS, WINDOW, SEED = 16, 128, 0
+PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tools_venv import ensure_venv  # noqa: E402
+
+ensure_venv(PACKAGES)
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+import modelopt  # noqa: E402
+import modelopt.torch.quantization as mtq  # noqa: E402
+from modelopt.torch.export import export_hf_checkpoint  # noqa: E402
+
+from gen_golden_export import CASES, quant_config, wildcard_versions  # noqa: E402
+
+
+def write_ids():
+    """calib-ids.json: strata tokenize --calib of the groups_merged text."""
+    strata = os.path.join(ROOT, "build", "release", "strata")
+    text = os.path.join(SHARED, "data", "calib-groups-merged", "groups_merged.txt")
+    os.makedirs(OUT, exist_ok=True)
+    subprocess.check_call([strata, "-q", "tokenize", os.path.join(SHARED, "models", "llama-19m"), "--calib", text,
+                           "--calib-samples", str(N_WINDOWS), "--calib-seq", str(WINDOW), "--seed", str(SEED),
+                           "-o", IDS])
+    print(f"wrote {IDS}")
+
+
+def windows():
+    flat = json.load(open(IDS))
+    assert len(flat) == N_WINDOWS * WINDOW, f"{IDS}: {len(flat)} ids, expected {N_WINDOWS} x {WINDOW}"
+    return [flat[i:i + WINDOW] for i in range(0, len(flat), WINDOW)]
+
+
+def calibrate_and_export(model_name, case, export_dir):
+    scheme, kv, config_name, algorithm = CASES[case]
+    model = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(SHARED, "models", MODELS[model_name]),
+                                                              dtype=torch.bfloat16)
+    model.eval()
+    batches = [torch.tensor([w]) for w in windows()]
+
+    def forward_loop(m):
+        for ids in batches:
+            m(ids)
+
+    with torch.no_grad():
+        mtq.quantize(model, quant_config(config_name, algorithm, kv), forward_loop)
+    with torch.inference_mode():
+        export_hf_checkpoint(model, export_dir=export_dir)
+
+
+def tensors_of(export_dir):
+    out = {}
+    for name in sorted(os.listdir(export_dir)):
+        if not name.endswith(".safetensors"):
+            continue
+        with open(os.path.join(export_dir, name), "rb") as f:
+            data = f.read()
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        header.pop("__metadata__", None)
+        for key, info in header.items():
+            begin, end = info["data_offsets"]
+            raw = data[8 + n + begin:8 + n + end]
+            record = {"dtype": info["dtype"], "shape": info["shape"], "sha256": hashlib.sha256(raw).hexdigest()}
+            if info["dtype"] == "F32" and info["shape"] == []:
+                record["value"] = struct.unpack("<f", raw)[0]
+            out[key] = record
+    return out
+
+
+def describe(model_name, case, export_dir):
+    scheme, kv, config_name, algorithm = CASES[case]
+    hf_quant_config = None
+    path = os.path.join(export_dir, "hf_quant_config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            hf_quant_config = json.load(f)
+    with open(os.path.join(export_dir, "config.json")) as f:
+        quantization_config = json.load(f).get("quantization_config")
+    return {
+        "model": model_name,
+        "scheme": scheme,
+        "kv_cache": kv,
+        "modelopt_config": config_name + (f' (algorithm "{algorithm}")' if algorithm else ""),
+        "modelopt_version": modelopt.__version__,
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "calibration": f"calib-ids.json: {N_WINDOWS} windows of {WINDOW} tokens, one per forward",
+        "tensors": tensors_of(export_dir),
+        "hf_quant_config": wildcard_versions(hf_quant_config),
+        "quantization_config": wildcard_versions(quantization_config),
+    }
+
+
+def record(model_name, case, keep):
+    try:
+        return export_and_describe(model_name, case, keep)
+    except Exception as e:  # ModelOpt refusing (or failing) a case is itself the golden fact
+        scheme, kv, config_name, algorithm = CASES[case]
+        return {"model": model_name, "scheme": scheme, "kv_cache": kv, "modelopt_config": config_name,
+                "modelopt_version": modelopt.__version__, "transformers_version": transformers.__version__,
+                "export_error": f"{type(e).__name__}: {e}"}
+
+
+def export_and_describe(model_name, case, keep):
+    if keep:
+        export_dir = os.path.join(keep, model_name, case)
+        os.makedirs(export_dir, exist_ok=True)
+        for name in os.listdir(export_dir):
+            os.remove(os.path.join(export_dir, name))
+        calibrate_and_export(model_name, case, export_dir)
+        return describe(model_name, case, export_dir)
+    with tempfile.TemporaryDirectory(prefix="strata-e2e-") as export_dir:
+        calibrate_and_export(model_name, case, export_dir)
+        return describe(model_name, case, export_dir)
+
+
+def dumps(rec):
+    """Sorted keys; each tensor on its own line."""
+    lines = ["{"]
+    keys = sorted(rec)
+    for i, key in enumerate(keys):
+        comma = "," if i + 1 < len(keys) else ""
+        value = rec[key]
+        if key == "tensors":
+            lines.append('  "tensors": {')
+            names = sorted(value)
+            for j, name in enumerate(names):
+                tail = "," if j + 1 < len(names) else ""
+                lines.append(f"    {json.dumps(name)}: {json.dumps(value[name], sort_keys=True)}{tail}")
+            lines.append("  }" + comma)
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", action="store_true", help="write calib-ids.json with build/release/strata and stop")
+    parser.add_argument("--model", action="append", choices=sorted(MODELS), help="only this model (repeatable)")
+    parser.add_argument("--case", action="append", choices=sorted(CASES), help="only this case (repeatable)")
+    parser.add_argument("--keep", metavar="DIR", help="export into DIR/<model>/<case> and leave it there")
+    parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
+    args = parser.parse_args()
+    if args.ids:
+        write_ids()
+        return 0
+    torch.set_num_threads(1)
+    different = 0
+    for model_name in args.model or list(MODELS):
+        os.makedirs(os.path.join(OUT, model_name), exist_ok=True)
+        for case in args.case or list(CASES):
+            text = dumps(record(model_name, case, args.keep))
+            path = os.path.join(OUT, model_name, case + ".json")
+            if args.check:
+                same = os.path.exists(path) and open(path).read() == text
+                different += not same
+                print(("same     " if same else "DIFFERENT"), path)
+            else:
+                with open(path + ".tmp", "w") as f:
+                    f.write(text)
+                os.replace(path + ".tmp", path)
+                print(f"wrote {path}")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

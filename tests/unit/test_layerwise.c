@@ -139,7 +139,7 @@ static void test_mse_clip(void **state)
 {
     (void)state;
     /* One outlier per row: INT4 per-group max wastes levels on it, so mse clips below 1,
-     * and its error is never above max's. */
+     * its error is below max's, and each group's clip is the best of the candidates. */
     enum { N = 8, K = 256 };
     float *w = malloc(N * K * sizeof *w), *q = malloc(N * K * sizeof *q);
     fill(w, N * K, 11);
@@ -157,6 +157,27 @@ static void test_mse_clip(void **state)
     for (int i = 0; i < N * K; i++) err_max += (double)(w[i] - q[i]) * (w[i] - q[i]);
     assert_true(err_mse < err_max);
     assert_true(c.clip[0] < 1.0f); /* the group with the outlier is clipped */
+    /* The known optimum: every group's clip gives that group the least squared error of all
+     * the candidates (each tried on every group at once; a group's codes depend only on
+     * its own scale). */
+    enum { GROUPS = N * (K / 128) };
+    double chosen[GROUPS] = {0}, best[GROUPS];
+    float *clips = malloc(GROUPS * sizeof *clips);
+    assert_int_equal(quant_fake_clipped(&p, STRATA_DTYPE_F32, w, N, K, c.clip, q), STRATA_OK);
+    for (int i = 0; i < N * K; i++) chosen[(i / K) * (K / 128) + (i % K) / 128] += (double)(w[i] - q[i]) * (w[i] - q[i]);
+    for (int g = 0; g < GROUPS; g++) best[g] = INFINITY;
+    for (int k = 0; k < MSE_CANDIDATES; k++) {
+        for (int g = 0; g < GROUPS; g++) clips[g] = mse_candidate(k);
+        assert_int_equal(quant_fake_clipped(&p, STRATA_DTYPE_F32, w, N, K, clips, q), STRATA_OK);
+        double err[GROUPS] = {0};
+        for (int i = 0; i < N * K; i++) err[(i / K) * (K / 128) + (i % K) / 128] += (double)(w[i] - q[i]) * (w[i] - q[i]);
+        for (int g = 0; g < GROUPS; g++) best[g] = fmin(best[g], err[g]);
+    }
+    for (int g = 0; g < GROUPS; g++)
+        if (!(chosen[g] <= best[g] * (1 + 1e-9)))
+            fail_msg("group %d: clip %g gives error %.9g; the best candidate gives %.9g", g, (double)c.clip[g], chosen[g],
+                     best[g]);
+    free(clips);
     for (int64_t i = 0; i < c.n_clip; i++) {
         int k = (int)lroundf((c.clip[i] - 0.25f) / 0.1f);
         assert_true(k >= 0 && k < MSE_CANDIDATES);

@@ -38,6 +38,7 @@ bench: release
 	$(BUILD)/release/bench_quantize
 	$(BUILD)/release/bench_gptq
 	$(BUILD)/release/bench_convert
+	$(BUILD)/release/bench_quantize_once
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

@@ -801,6 +801,9 @@ typedef struct strata_convert_result {
 } strata_convert_result;
 
 STRATA_API strata_status strata_convert_model(const strata_convert_params *params, strata_convert_result *result);
+/* Whether strata_convert_model takes the scheme: it needs no calibrated input scale and
+ * has a ModelOpt format. */
+STRATA_API bool strata_scheme_convertible(strata_scheme scheme);
 
 /* ---------------------------------------------------------------- synthetic models */
 

@@ -6,8 +6,10 @@
  * This is the state a checkpoint saves per layer (pipeline/checkpoint.c), the export
  * reads (export/), and the summary reports. Observation runs through forward hooks
  * (observer.c); the errors are filled in by the engine. With GPTQ, observation also
- * accumulates one Hessian per distinct input (hessian.c), and each linear holds its
- * updated weight, quantized, from the decision until it is exported and checkpointed.
+ * accumulates one Hessian per distinct input (hessian.c). Each quantized linear's weight
+ * is quantized once, when the engine decides it (GPTQ's updated weight, or the weight as
+ * it is with its clip), and held as codes and scales (weight_q) that the quantized pass,
+ * the checkpoint (GPTQ's only) and the export reuse, until the layer is exported.
  */
 #ifndef STRATA_CALIB_LAYER_CALIB_H
 #define STRATA_CALIB_LAYER_CALIB_H
@@ -46,7 +48,8 @@ typedef struct linear_calib {
     int hessian;               /* index of its input's Hessian in layer_calib.hessians, or -1 */
     bool gptq_done;            /* GPTQ ran (or fell back): gptq is set */
     gptq_report gptq;
-    strata_qtensor updated;    /* the updated weight's codes and scales; codes NULL when not held */
+    /* The quantized weight (see above): */
+    strata_qtensor weight_q;   /* codes and scales; codes NULL when not held */
 } linear_calib;
 
 /* The Hessian 2/n sum x x^T of one input shared by the linears that read it (q/k/v;
@@ -100,13 +103,13 @@ forward_hooks calib_hessian_hooks(layer_calib *lc);
 /* Hooks of the quantized pass: fake-quantized weights (with the decided scales) and inputs. */
 forward_hooks calib_quantizer_hooks(layer_calib *lc);
 
-/* GPTQ's updated weight of a linear: buffers sized for the scheme (strata_quant_shape_get),
- * and their release once exported and checkpointed. */
-strata_status linear_calib_alloc_updated(linear_calib *c, const scheme_info *scheme);
-void linear_calib_free_updated(linear_calib *c);
-void layer_calib_release_updated(layer_calib *lc);
-/* Bytes of the updated weight's codes, scales and zero points. */
-strata_quant_shape linear_calib_updated_shape(const linear_calib *c, const scheme_info *scheme);
+/* A linear's quantized weight: buffers sized for the scheme (strata_quant_shape_get), and
+ * their release once exported and checkpointed. */
+strata_status linear_calib_alloc_quantized(linear_calib *c, const scheme_info *scheme);
+void linear_calib_free_quantized(linear_calib *c);
+void layer_calib_release_quantized(layer_calib *lc);
+/* Bytes of the quantized weight's codes, scales and zero points. */
+strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const scheme_info *scheme);
 
 /* Hessians (hessian.c): one per distinct input of the layer's quantized linears; the
  * observer hooks accumulate them when present. finish scales the sums by 2/n. */

@@ -62,7 +62,7 @@ strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const
     return STRATA_OK;
 }
 
-strata_quant_shape linear_calib_updated_shape(const linear_calib *c, const scheme_info *scheme)
+strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const scheme_info *scheme)
 {
     strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
     strata_quant_shape shape = {0};
@@ -70,22 +70,22 @@ strata_quant_shape linear_calib_updated_shape(const linear_calib *c, const schem
     return shape;
 }
 
-strata_status linear_calib_alloc_updated(linear_calib *c, const scheme_info *scheme)
+strata_status linear_calib_alloc_quantized(linear_calib *c, const scheme_info *scheme)
 {
-    linear_calib_free_updated(c);
+    linear_calib_free_quantized(c);
     strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
     strata_quant_shape shape;
     strata_status status = strata_quant_shape_get(&p, c->desc->n_out, c->desc->n_in, &shape);
-    if (status == STRATA_OK && !quant_qtensor_alloc(&shape, &c->updated))
+    if (status == STRATA_OK && !quant_qtensor_alloc(&shape, &c->weight_q))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the quantized weight of %s", c->desc->name);
     return status;
 }
 
-void linear_calib_free_updated(linear_calib *c) { quant_qtensor_free(&c->updated); }
+void linear_calib_free_quantized(linear_calib *c) { quant_qtensor_free(&c->weight_q); }
 
-void layer_calib_release_updated(layer_calib *lc)
+void layer_calib_release_quantized(layer_calib *lc)
 {
-    for (size_t i = 0; lc->linears && i < lc->layer->n_linears; i++) linear_calib_free_updated(&lc->linears[i]);
+    for (size_t i = 0; lc->linears && i < lc->layer->n_linears; i++) linear_calib_free_quantized(&lc->linears[i]);
 }
 
 void layer_calib_free(layer_calib *lc)
@@ -94,7 +94,7 @@ void layer_calib_free(layer_calib *lc)
     for (size_t i = 0; i < lc->layer->n_linears; i++) {
         free(lc->linears[i].sample);
         free(lc->linears[i].clip);
-        linear_calib_free_updated(&lc->linears[i]);
+        linear_calib_free_quantized(&lc->linears[i]);
     }
     layer_hessians_free(lc);
     free(lc->linears);
@@ -187,9 +187,11 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     if (!c || !c->quantized) return STRATA_OK;
     strata_quant_params p = scheme_weight_params(lc->scheme, c->weight_amax);
     p.values_dtype = c->values_dtype;
-    /* GPTQ's result replaces the weight; otherwise the weight is quantized as it is. */
+    /* The weight as the engine decided and quantized it (GPTQ's result, or the weight with
+     * its clip); quantized here only when nothing holds it (a linear restored from a
+     * checkpoint without GPTQ). */
     strata_status status =
-        c->updated.codes ? strata_dequantize(&p, &c->updated, linear->n_out, linear->n_in, w)
+        c->weight_q.codes ? strata_dequantize(&p, &c->weight_q, linear->n_out, linear->n_in, w)
                          : quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;

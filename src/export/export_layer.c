@@ -162,8 +162,9 @@ static strata_status copy_linear(exporter *e, const strata_linear *l)
     return status;
 }
 
-/* Quantizes one linear's weight with its calibrated state (or takes GPTQ's quantized
- * weight) and appends its tensors. */
+/* Appends one linear's tensors from the quantized weight the engine holds (c->weight_q),
+ * quantizing it here only when nothing holds it (a layer restored from a checkpoint, whose
+ * non-GPTQ weights are not saved). */
 static strata_status export_quantized(exporter *e, const linear_calib *c)
 {
     const strata_linear *l = c->desc;
@@ -174,16 +175,16 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     strata_status status = strata_quant_shape_get(&p, N, K, &shape);
     if (status != STRATA_OK) return status;
     size_t n = (size_t)N * (size_t)K;
-    bool fakequant = e->format == STRATA_EXPORT_FAKEQUANT, updated = c->updated.codes != NULL;
-    float *w = updated && !fakequant ? NULL : malloc(n * sizeof *w);
+    bool fakequant = e->format == STRATA_EXPORT_FAKEQUANT, held = c->weight_q.codes != NULL;
+    float *w = held && !fakequant ? NULL : malloc(n * sizeof *w);
     uint16_t *bf16 = fakequant ? malloc(n * sizeof *bf16) : NULL;
     strata_qtensor own = {0};
-    if ((!w && (!updated || fakequant)) || (fakequant && !bf16) || (!updated && !quant_qtensor_alloc(&shape, &own)))
+    if ((!w && (!held || fakequant)) || (fakequant && !bf16) || (!held && !quant_qtensor_alloc(&shape, &own)))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->weight);
-    const strata_qtensor *q = updated ? &c->updated : &own;
-    if (status == STRATA_OK && updated && fakequant) {
+    const strata_qtensor *q = held ? &c->weight_q : &own;
+    if (status == STRATA_OK && held && fakequant) {
         status = strata_dequantize(&p, q, N, K, w);
-    } else if (status == STRATA_OK && !updated) {
+    } else if (status == STRATA_OK && !held) {
         status = linear_weight_f32(e->model, l, w);
         /* Fake quantization dequantizes in place: w becomes Q(W). */
         if (status == STRATA_OK) status = quant_tensor_clipped(&p, STRATA_DTYPE_F32, w, N, K, c->clip, &own, fakequant ? w : NULL);

@@ -291,15 +291,15 @@ static strata_status add_gptq(strata_safetensors_writer *w, const layer_calib *l
 {
     const gptq_report *g = &c->gptq;
     double values[6] = {(double)g->outcome, g->damp, (double)g->dead_columns, g->error_rtn, g->error_gptq,
-                        c->updated.global_scale};
+                        c->weight_q.global_scale};
     const char *m = c->desc->name;
     strata_status status = add_f64(w, m, "gptq", values, 6);
-    if (!c->updated.codes) return status;
-    strata_quant_shape shape = linear_calib_updated_shape(c, lc->scheme);
-    if (status == STRATA_OK) status = add_bytes(w, m, "codes", c->updated.codes, shape.code_bytes);
-    if (status == STRATA_OK) status = add_bytes(w, m, "scales", c->updated.scales, shape.scale_bytes);
+    if (!c->weight_q.codes) return status;
+    strata_quant_shape shape = linear_calib_quantized_shape(c, lc->scheme);
+    if (status == STRATA_OK) status = add_bytes(w, m, "codes", c->weight_q.codes, shape.code_bytes);
+    if (status == STRATA_OK) status = add_bytes(w, m, "scales", c->weight_q.scales, shape.scale_bytes);
     if (status == STRATA_OK && shape.zero_point_bytes)
-        status = add_bytes(w, m, "zero_points", c->updated.zero_points, shape.zero_point_bytes);
+        status = add_bytes(w, m, "zero_points", c->weight_q.zero_points, shape.zero_point_bytes);
     return status;
 }
 
@@ -428,13 +428,13 @@ static strata_status load_gptq(const strata_safetensors *st, const char *path, c
     c->gptq = (gptq_report){.outcome = (gptq_outcome)v[0], .damp = v[1], .dead_columns = (int64_t)v[2],
                             .error_rtn = v[3], .error_gptq = v[4]};
     c->gptq_done = true;
-    strata_quant_shape shape = linear_calib_updated_shape(c, lc->scheme);
-    status = linear_calib_alloc_updated(c, lc->scheme);
-    if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "codes", c->updated.codes, shape.code_bytes);
-    if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "scales", c->updated.scales, shape.scale_bytes);
+    strata_quant_shape shape = linear_calib_quantized_shape(c, lc->scheme);
+    status = linear_calib_alloc_quantized(c, lc->scheme);
+    if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "codes", c->weight_q.codes, shape.code_bytes);
+    if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "scales", c->weight_q.scales, shape.scale_bytes);
     if (status == STRATA_OK && shape.zero_point_bytes)
-        status = read_bytes(st, path, c->desc->name, "zero_points", c->updated.zero_points, shape.zero_point_bytes);
-    c->updated.global_scale = (float)v[5];
+        status = read_bytes(st, path, c->desc->name, "zero_points", c->weight_q.zero_points, shape.zero_point_bytes);
+    c->weight_q.global_scale = (float)v[5];
     return status;
 }
 

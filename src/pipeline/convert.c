@@ -360,13 +360,24 @@ static strata_status read_all(convert_run *r)
 
 /* ---------------------------------------------------------------- the run */
 
+bool strata_scheme_convertible(strata_scheme scheme)
+{
+    const scheme_info *s = scheme_get(scheme);
+    return s && !input_has_static_scale(s->input) && s->modelopt_algo;
+}
+
 static strata_status check_scheme(const scheme_info *s)
 {
     if (!s) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "convert: invalid scheme");
-    if (input_has_static_scale(s->input))
+    if (input_has_static_scale(s->input)) {
+        char names[256] = "";
+        for (int i = 0, n = 0; i < STRATA_SCHEME_COUNT; i++)
+            if (strata_scheme_convertible((strata_scheme)i))
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n++ ? ", " : "",
+                         strata_scheme_name((strata_scheme)i));
         return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s quantizes inputs with a calibrated static scale; strata "
-                           "convert is data-free: use strata quantize, or convert to fp8-dynamic, fp8-block, "
-                           "nvfp4-weight-only, mxfp4, int8 or int4", s->name);
+                           "convert is data-free: use strata quantize, or convert to one of %s", s->name, names);
+    }
     if (!s->modelopt_algo)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; strata convert writes ModelOpt "
                            "checkpoints", s->name);

@@ -7,14 +7,15 @@
  *               (input amax, tokens, samples, k/v output amax; GPTQ's Hessians);
  *               outputs -> X(i+1)
  *       decide: weight amax (fused groups share it), mse clip search or GPTQ (which
- *               updates the weights); weight and output error of every linear on its
+ *               updates the weights); every linear's weight quantized once and held
+ *               (codes and scales); weight and output error of every linear on its
  *               sampled inputs
- *       pass 2: materialize the fake-quantized layer; run X(i) again; compare with X(i+1)
- *               (the layer's output error); with --propagate quantized its outputs
- *               replace X(i+1)
- *       export layer i to the shard writer; checkpoint its state (GPTQ: with the
- *       updated weights, quantized); every --save-every layers save X(i+1) and the
- *       manifest
+ *       pass 2: materialize the layer with the held weights dequantized; run X(i) again;
+ *               compare with X(i+1) (the layer's output error); with --propagate
+ *               quantized its outputs replace X(i+1)
+ *       export layer i to the shard writer from the held weights; checkpoint its state
+ *       (GPTQ: with its quantized weights); every --save-every layers save X(i+1) and
+ *       the manifest
  *   embeddings, final norm and lm_head copied; configs, tokenizer files, summary.
  *
  * Memory: one materialized layer at a time, the two activation buffers (RAM or spill
@@ -148,7 +149,7 @@ static double relative_error(const float *a, const float *b, size_t n)
     return sq > 0 ? sqrt(diff / sq) : 0;
 }
 
-/* GPTQ on the linear's Hessian: q receives the updated weight's values, c->updated its
+/* GPTQ on the linear's Hessian: q receives the updated weight's values, c->weight_q its
  * codes and scales. */
 static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, const float *w, float *q)
 {
@@ -156,10 +157,10 @@ static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, con
     const calib_hessian *hg = c->hessian >= 0 ? &lc->hessians[c->hessian] : NULL;
     strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
     memcpy(q, w, (size_t)l->n_out * (size_t)l->n_in * sizeof *q);
-    strata_status status = linear_calib_alloc_updated(c, r->scheme);
+    strata_status status = linear_calib_alloc_quantized(c, r->scheme);
     if (status == STRATA_OK)
         status = gptq_quantize(&qp, hg ? hg->h : NULL, hg ? hg->tokens : 0, q, l->n_out, l->n_in, &r->gptq_options,
-                               &c->updated, &c->gptq);
+                               &c->weight_q, &c->gptq);
     if (status != STRATA_OK) return strata_fail_context(status, "GPTQ on %s", l->name);
     c->gptq_done = true;
     if (c->gptq.outcome == GPTQ_RTN_NOT_POSITIVE_DEFINITE)
@@ -171,7 +172,8 @@ static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, con
     return STRATA_OK;
 }
 
-/* mse clip search or GPTQ, then the weight's and the linear's output error on its samples. */
+/* mse clip search or GPTQ, the quantized weight (held until export), then the weight's and
+ * the linear's output error on its samples. */
 static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
 {
     const strata_linear *l = c->desc;
@@ -182,8 +184,12 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(r->scheme, c, w);
     strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
     qp.values_dtype = c->values_dtype;
+    /* Quantized once: c->weight_q holds the codes and scales the quantized pass and the
+     * export reuse, q their values. */
     if (status == STRATA_OK && r->algorithm == CALIB_GPTQ) status = quantize_gptq(r, lc, c, w, q);
-    else if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
+    else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, r->scheme);
+    if (status == STRATA_OK && r->algorithm != CALIB_GPTQ)
+        status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
     if (status == STRATA_OK && c->sample_rows > 0) {
         gemm_weight *gw = NULL, *gq = NULL;
@@ -341,7 +347,7 @@ static strata_status restore_layers(run *r, int completed)
         char *last = NULL;
         status = checkpoint_load_layer(&r->ck, i, &r->layers[i], &last);
         if (status == STRATA_OK && !safetensors_writer_holds(r->ex.writer, last)) status = export_layer(&r->ex, &r->layers[i]);
-        layer_calib_release_updated(&r->layers[i]);
+        layer_calib_release_quantized(&r->layers[i]);
         free(last);
     }
     return status;
@@ -361,8 +367,8 @@ static strata_status run_layers(run *r, int first)
         safetensors_release_pages(strata_model_tensors(r->model));
         progress_tokens(&r->progress, i, 0, true);
         if (status == STRATA_OK && r->checkpointing) status = checkpoint_save_layer(&r->ck, lc, r->ex.last_tensor);
-        /* GPTQ's weights are in the output and the checkpoint now. */
-        layer_calib_release_updated(lc);
+        /* The quantized weights are in the output (and GPTQ's in the checkpoint) now. */
+        layer_calib_release_quantized(lc);
         if (status != STRATA_OK || !r->checkpointing) continue;
         bool last = i == r->arch->n_layers - 1;
         if (status == STRATA_OK && ((i + 1) % every == 0 || last)) status = checkpoint_commit(&r->ck, i + 1, &r->store);

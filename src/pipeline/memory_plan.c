@@ -13,12 +13,11 @@
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 /* GPTQ's Hessians of a layer (one per distinct input: q/k/v and gate/up share theirs),
- * plus its working copies for the widest linear: the Hessian's copy and factor, the
- * original and rounded weights, and every linear's quantized result (at most its bf16
- * size) until export. */
+ * plus its working copies for the widest linear: the Hessian's copy and factor, and the
+ * original and rounded weights. */
 static uint64_t gptq_bytes(const strata_layer *layer)
 {
-    uint64_t hessians = 0, widest_in = 0, widest = 0, results = 0;
+    uint64_t hessians = 0, widest_in = 0, widest = 0;
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
         uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
@@ -26,9 +25,8 @@ static uint64_t gptq_bytes(const strata_layer *layer)
         if (!shares) hessians += k * k * 4;
         widest_in = k > widest_in ? k : widest_in;
         widest = n > widest ? n : widest;
-        results += n * 2;
     }
-    return hessians + 2 * widest_in * widest_in * 4 + 2 * widest * 4 + results;
+    return hessians + 2 * widest_in * widest_in * 4 + 2 * widest * 4;
 }
 
 strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
@@ -38,16 +36,19 @@ strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision
     uint64_t element = precision == GEMM_BF16 ? 2 : 4;
     for (int i = 0; i < arch->n_layers; i++) {
         const strata_layer *layer = &arch->layers[i];
-        uint64_t weights = 0, widest = 0, samples = 0;
+        uint64_t weights = 0, widest = 0, samples = 0, quantized = 0;
         for (size_t l = 0; l < layer->n_linears; l++) {
             const strata_linear *lin = &layer->linears[l];
             uint64_t n = (uint64_t)lin->n_out * (uint64_t)lin->n_in;
             weights += n * element;
+            quantized += n * 2;
             widest = n > widest ? n : widest;
             samples += (uint64_t)CALIB_SAMPLE_ROWS * 4 * (uint64_t)lin->n_in;
         }
-        /* fp32 weight + fake-quantized copy + two fp32 GEMM copies for the output error. */
-        uint64_t held = weights + 4 * widest * 4 + (uint64_t)arch->hidden_size * 16 + (gptq ? gptq_bytes(layer) : 0);
+        /* fp32 weight + quantized copy + two fp32 GEMM copies for the output error, and every
+         * linear's quantized weight (codes and scales, at most its bf16 size) until export. */
+        uint64_t held = weights + 4 * widest * 4 + (uint64_t)arch->hidden_size * 16 + quantized +
+                        (gptq ? gptq_bytes(layer) : 0);
         if (held > out->layer_bytes) out->layer_bytes = held;
         if (samples > out->sample_bytes) out->sample_bytes = samples;
     }

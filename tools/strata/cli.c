@@ -62,17 +62,6 @@ bool cli_parse_double(const char *text, double lo, double hi, double *out)
     return true;
 }
 
-bool cli_parse_calib_format(const char *text, strata_calib_format *format)
-{
-    static const struct { const char *name; strata_calib_format format; } FORMATS[] = {
-        {"paragraphs", STRATA_CALIB_PARAGRAPHS}, {"lines", STRATA_CALIB_LINES},
-        {"jsonl", STRATA_CALIB_JSONL},           {"ids", STRATA_CALIB_IDS},
-    };
-    for (size_t i = 0; i < sizeof FORMATS / sizeof FORMATS[0]; i++)
-        if (strcmp(text, FORMATS[i].name) == 0) { *format = FORMATS[i].format; return true; }
-    return false;
-}
-
 void cli_print_progress(const strata_progress *p, void *user)
 {
     (void)user;

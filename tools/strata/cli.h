@@ -33,8 +33,6 @@ void cli_install_logging(const cli_context *ctx);
  * tokenizer_path; *ids is freed with strata_free. */
 strata_status cli_tokenize_file(const char *tokenizer_path, const char *text_path, int32_t **ids, int64_t *n_ids);
 
-/* paragraphs | lines | jsonl | ids */
-bool cli_parse_calib_format(const char *text, strata_calib_format *format);
 /* The progress line of long runs on stderr ("layer 7/32 | 312 tok/s | ... | ETA 4m10s"). */
 void cli_print_progress(const strata_progress *progress, void *user);
 

@@ -4,84 +4,66 @@
  * once at the start when the tokenizer adds one), as transformers' perplexity recipe does;
  * --tokens takes ids tokenized elsewhere (see strata_tokens_read).
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_options.h"
 
-static void eval_help(void)
-{
-    printf("usage: strata eval MODEL_DIR (--text FILE | --tokens FILE) [--window N] [--max-windows N]\n"
-           "                  [--fp32] [--memory-budget MIB] [--threads N] [--json]\n"
-           "\n"
-           "Perplexity of a model over non-overlapping windows of text: each\n"
-           "window runs independently from position 0; every position but the last predicts\n"
-           "the next token; a trailing partial window is dropped. Runs one decoder layer at\n"
-           "a time. Prints the perplexity on stdout.\n"
-           "\n"
-           "  --text FILE          UTF-8 text, tokenized whole with the model's tokenizer.json\n"
-           "                       (BOS once at the start, as the tokenizer adds it)\n"
-           "  --tokenizer PATH     tokenizer.json or its directory (default: MODEL_DIR)\n"
-           "  --tokens FILE        token ids instead of text: *.json array, *.bin little-endian\n"
-           "                       int32, or whitespace-separated integers\n"
-           "  --window N           tokens per window (default 512, at most max_position_embeddings)\n"
-           "  --max-windows N      evaluate only the first N windows\n"
-           "  --fp32               matrix products in fp32 (default bf16 with fp32 accumulation)\n"
-           "  --memory-budget MIB  scratch memory per chunk of windows (default 1024)\n"
-           "  --threads N          worker threads (default: all CPUs)\n"
-           "  --json               print the result as JSON\n"
-           "  -h, --help\n");
-}
+typedef struct eval_settings {
+    strata_eval_params params;
+    const char *tokens_path, *text_path, *tokenizer_path;
+    bool json;
+} eval_settings;
+
+#define AT(member) offsetof(eval_settings, member)
+
+static const cli_option OPTIONS[] = {
+    {.name = "text", .value = "FILE", .kind = CLI_STRING, .offset = AT(text_path),
+     .help = "UTF-8 text, tokenized whole with the model's tokenizer.json\n"
+             "(BOS once at the start, as the tokenizer adds it)"},
+    {.name = "tokenizer", .value = "PATH", .kind = CLI_STRING, .offset = AT(tokenizer_path),
+     .help = "tokenizer.json or its directory (default: MODEL_DIR)"},
+    {.name = "tokens", .value = "FILE", .kind = CLI_STRING, .offset = AT(tokens_path),
+     .help = "token ids instead of text: *.json array, *.bin little-endian\n"
+             "int32, or whitespace-separated integers"},
+    {.name = "window", .value = "N", .kind = CLI_INT, .offset = AT(params.window), .lo = 2, .hi = INT64_C(1) << 24,
+     .help = "tokens per window (default 512, at most max_position_embeddings)"},
+    {.name = "max-windows", .value = "N", .kind = CLI_INT, .offset = AT(params.max_windows), .lo = 1,
+     .hi = INT64_C(1) << 40, .help = "evaluate only the first N windows"},
+    {.name = "fp32", .kind = CLI_FLAG, .offset = AT(params.fp32),
+     .help = "matrix products in fp32 (default bf16 with fp32 accumulation)"},
+    {.name = "memory-budget", .value = "MIB", .kind = CLI_MIB, .offset = AT(params.memory_budget), .lo = 1,
+     .hi = INT64_C(1) << 30, .help = "scratch memory per chunk of windows (default 1024)"},
+    CLI_THREADS_OPTION,
+    {.name = "json", .kind = CLI_FLAG, .offset = AT(json), .help = "print the result as JSON"},
+};
+
+static const cli_command COMMAND = {
+    .name = "eval",
+    .operand = "MODEL_DIR",
+    .about = "Perplexity of a model over non-overlapping windows of text (--text FILE or --tokens FILE):\n"
+             "each window runs independently from position 0; every position but the last predicts\n"
+             "the next token; a trailing partial window is dropped. Runs one decoder layer at\n"
+             "a time. Prints the perplexity on stdout.\n",
+    .options = OPTIONS,
+    .n_options = sizeof OPTIONS / sizeof OPTIONS[0],
+};
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "--memory-budget is stored as CLI_MIB's uint64_t");
 
 int cmd_eval(int argc, char **argv, const cli_context *ctx)
 {
-    static const struct option OPTIONS[] = {
-        {"tokens", required_argument, NULL, 't'},      {"text", required_argument, NULL, 'x'},
-        {"window", required_argument, NULL, 'w'},      {"max-windows", required_argument, NULL, 'm'},
-        {"fp32", no_argument, NULL, 'f'},              {"memory-budget", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 'j'},     {"json", no_argument, NULL, 'J'},
-        {"tokenizer", required_argument, NULL, 'k'},  {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    strata_eval_params params = {0};
-    const char *tokens_path = NULL, *text_path = NULL, *tokenizer_path = NULL;
-    bool json = false;
-    long long v;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 't': tokens_path = optarg; break;
-        case 'x': text_path = optarg; break;
-        case 'k': tokenizer_path = optarg; break;
-        case 'w':
-            if (!cli_parse_int(optarg, 2, 1LL << 24, &v)) return cli_usage_error("eval", "--window must be 2..16777216");
-            params.window = v;
-            break;
-        case 'm':
-            if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("eval", "--max-windows must be positive");
-            params.max_windows = v;
-            break;
-        case 'f': params.fp32 = true; break;
-        case 'b':
-            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("eval", "--memory-budget must be positive (MiB)");
-            params.memory_budget = (size_t)v << 20;
-            break;
-        case 'j':
-            if (!cli_parse_int(optarg, 1, 256, &v)) return cli_usage_error("eval", "--threads must be 1..256");
-            strata_set_num_threads((int)v);
-            break;
-        case 'J': json = true; break;
-        case 'h': eval_help(); return EXIT_OK;
-        default: return cli_usage_error("eval", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("eval", "missing MODEL_DIR");
-    const char *model_dir = argv[optind++];
-    if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
-    if (!tokens_path == !text_path) return cli_usage_error("eval", "give one of --text FILE or --tokens FILE");
+    eval_settings s = {0};
+    const char *model_dir = NULL;
+    int code = cli_parse(&COMMAND, argc, argv, &s, &model_dir);
+    if (code >= 0) return code;
+    if (!s.tokens_path == !s.text_path) return cli_usage_error("eval", "give one of --text FILE or --tokens FILE");
+    strata_eval_params params = s.params;
+    const char *tokens_path = s.tokens_path, *text_path = s.text_path, *tokenizer_path = s.tokenizer_path;
+    bool json = s.json;
 
     strata_model *model = NULL;
     int32_t *ids = NULL;

@@ -4,7 +4,7 @@
  * quantization pipeline lands).
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,99 +12,73 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_options.h"
 
-static bool parse_family(const char *name, strata_family *out)
-{
-    for (int f = 0; f < STRATA_FAMILY_COUNT; f++) {
-        if (strcmp(strata_family_name((strata_family)f), name) == 0) {
-            *out = (strata_family)f;
-            return true;
-        }
-    }
-    return false;
-}
+typedef struct generate_settings {
+    strata_synth_params params;
+    const char *output;
+    int64_t n_layers, n_experts;
+} generate_settings;
 
-static void generate_help(void)
-{
-    printf("usage: strata generate -o DIR [--arch NAME] [--seed N] [--layers N] [--hidden N]\n"
-           "                       [--experts N] [--stacked-experts]\n"
-           "\n"
-           "Writes a small synthetic model (config.json + model.safetensors, BF16) whose\n"
-           "bytes depend only on the options. DIR must not exist.\n"
-           "\n"
-           "  -o, --output DIR       where to write the model\n"
-           "  --arch NAME            llama (default), mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe\n"
-           "  --seed N               random seed (default 0)\n"
-           "  --layers N             decoder layers (default 4)\n"
-           "  --hidden N             hidden size, a multiple of 32 (default 128)\n"
-           "  --experts N            experts per MoE layer (default 8)\n"
-           "  --stacked-experts      store experts as (experts, out, in) tensors (transformers v5)\n"
-           "  -h, --help\n");
-}
+static const cli_option GENERATE_OPTIONS[] = {
+    {.name = "output", .short_name = 'o', .value = "DIR", .kind = CLI_STRING,
+     .offset = offsetof(generate_settings, output), .required = true, .help = "where to write the model"},
+    {.name = "arch", .value = "NAME", .kind = CLI_FAMILY, .offset = offsetof(generate_settings, params.family),
+     .help = "llama (default), mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe"},
+    {.name = "seed", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, params.seed), .lo = 0,
+     .hi = INT64_C(1) << 62, .help = "random seed (default 0)"},
+    {.name = "layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_layers), .lo = 1,
+     .hi = 64, .help = "decoder layers (default 4)"},
+    {.name = "hidden", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, params.hidden_size),
+     .lo = 32, .hi = 4096, .help = "hidden size, a multiple of 32 (default 128)"},
+    {.name = "experts", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_experts), .lo = 1,
+     .hi = 64, .help = "experts per MoE layer (default 8)"},
+    {.name = "stacked-experts", .kind = CLI_FLAG, .offset = offsetof(generate_settings, params.stacked_experts),
+     .help = "store experts as (experts, out, in) tensors (transformers v5)"},
+};
+
+static const cli_command GENERATE = {
+    .name = "generate",
+    .about = "Writes a small synthetic model (config.json + model.safetensors, BF16) whose\n"
+             "bytes depend only on the options. DIR must not exist.\n",
+    .options = GENERATE_OPTIONS,
+    .n_options = sizeof GENERATE_OPTIONS / sizeof GENERATE_OPTIONS[0],
+};
 
 int cmd_generate(int argc, char **argv, const cli_context *ctx)
 {
-    static const struct option OPTIONS[] = {
-        {"output", required_argument, NULL, 'o'}, {"arch", required_argument, NULL, 'a'},
-        {"seed", required_argument, NULL, 's'},   {"layers", required_argument, NULL, 'l'},
-        {"hidden", required_argument, NULL, 'H'}, {"experts", required_argument, NULL, 'e'},
-        {"stacked-experts", no_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    strata_synth_params params = {.family = STRATA_FAMILY_LLAMA};
-    const char *output = NULL;
-    long long v;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "ho:", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 'o': output = optarg; break;
-        case 'a':
-            if (!parse_family(optarg, &params.family))
-                return cli_usage_error("generate", "unknown architecture '%s'", optarg);
-            break;
-        case 's':
-            if (!cli_parse_int(optarg, 0, (1LL << 62), &v)) return cli_usage_error("generate", "invalid --seed '%s'", optarg);
-            params.seed = (uint64_t)v;
-            break;
-        case 'l':
-            if (!cli_parse_int(optarg, 1, 64, &v)) return cli_usage_error("generate", "--layers must be 1..64");
-            params.n_layers = (int)v;
-            break;
-        case 'H':
-            if (!cli_parse_int(optarg, 32, 4096, &v)) return cli_usage_error("generate", "--hidden must be 32..4096");
-            params.hidden_size = v;
-            break;
-        case 'e':
-            if (!cli_parse_int(optarg, 1, 64, &v)) return cli_usage_error("generate", "--experts must be 1..64");
-            params.n_experts = (int)v;
-            break;
-        case 'S': params.stacked_experts = true; break;
-        case 'h': generate_help(); return EXIT_OK;
-        default: return cli_usage_error("generate", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (!output) return cli_usage_error("generate", "missing -o DIR");
-    if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
-    strata_status status = strata_synth_model(output, &params);
+    generate_settings s = {.params = {.family = STRATA_FAMILY_LLAMA}};
+    int code = cli_parse(&GENERATE, argc, argv, &s, NULL);
+    if (code >= 0) return code;
+    s.params.n_layers = (int)s.n_layers;
+    s.params.n_experts = (int)s.n_experts;
+    strata_status status = strata_synth_model(s.output, &s.params);
     if (status != STRATA_OK) return cli_fail(status);
-    if (ctx->verbosity > 0) fprintf(stderr, "strata: wrote %s model to %s\n", strata_family_name(params.family), output);
+    if (ctx->verbosity > 0) fprintf(stderr, "strata: wrote %s model to %s\n", strata_family_name(s.params.family), s.output);
     return EXIT_OK;
 }
 
-static void demo_help(void)
-{
-    printf("usage: strata demo [-o DIR] [--force]\n"
-           "\n"
-           "Generates the default models, a dense Llama and a Qwen3-MoE (seed 0), into\n"
-           "DIR/llama-dense and DIR/qwen3-moe, inspects both, then quantizes the dense model to\n"
-           "FP8 layer by layer (DIR/llama-dense-fp8, calibrated on deterministic synthetic token\n"
-           "ids, since a generated model has no tokenizer) and compares the perplexities.\n"
-           "\n"
-           "  -o, --output DIR   output directory (default strata-demo)\n"
-           "  --force            replace models an earlier demo left in DIR\n"
-           "  -h, --help\n");
-}
+typedef struct demo_settings {
+    const char *output;
+    bool force;
+} demo_settings;
+
+static const cli_option DEMO_OPTIONS[] = {
+    {.name = "output", .short_name = 'o', .value = "DIR", .kind = CLI_STRING, .offset = offsetof(demo_settings, output),
+     .help = "output directory (default strata-demo)"},
+    {.name = "force", .kind = CLI_FLAG, .offset = offsetof(demo_settings, force),
+     .help = "replace models an earlier demo left in DIR"},
+};
+
+static const cli_command DEMO = {
+    .name = "demo",
+    .about = "Generates the default models, a dense Llama and a Qwen3-MoE (seed 0), into\n"
+             "DIR/llama-dense and DIR/qwen3-moe, inspects both, then quantizes the dense model to\n"
+             "FP8 layer by layer (DIR/llama-dense-fp8, calibrated on deterministic synthetic token\n"
+             "ids, since a generated model has no tokenizer) and compares the perplexities.\n",
+    .options = DEMO_OPTIONS,
+    .n_options = sizeof DEMO_OPTIONS / sizeof DEMO_OPTIONS[0],
+};
 
 /* Removes a model directory an earlier demo wrote (only the files it writes). */
 static int remove_demo_model(const char *dir)
@@ -178,25 +152,11 @@ static int demo_quantize(const char *output, bool force, const cli_context *ctx)
 
 int cmd_demo(int argc, char **argv, const cli_context *ctx)
 {
-    static const struct option OPTIONS[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *output = "strata-demo";
-    bool force = false;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "ho:", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 'o': output = optarg; break;
-        case 'f': force = true; break;
-        case 'h': demo_help(); return EXIT_OK;
-        default: return cli_usage_error("demo", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    demo_settings s = {.output = "strata-demo"};
+    int code = cli_parse(&DEMO, argc, argv, &s, NULL);
+    if (code >= 0) return code;
+    const char *output = s.output;
+    bool force = s.force;
     if (mkdir(output, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "strata: error: %s: cannot create directory: %s\n", output, strerror(errno));
         return EXIT_RUNTIME;

@@ -1,51 +1,40 @@
 /*
  * cmd_inspect.c — `strata inspect PATH [--json] [--stats]`.
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
+#include "cli_options.h"
 
-static void help(void)
-{
-    printf("usage: strata inspect PATH [--json] [--stats]\n"
-           "\n"
-           "Describes a Hugging Face checkpoint directory (config.json + safetensors), a\n"
-           "quantized output directory, or a lone .safetensors file: architecture, layer\n"
-           "count, per-layer tensor tables (name, dtype, shape, bytes), totals, and the\n"
-           "quantization found (hf_quant_config.json or quantization_config). Every header\n"
-           "is validated and every tensor the config implies is checked.\n"
-           "\n"
-           "  --json    machine-readable JSON on stdout\n"
-           "  --stats   read every floating-point tensor: absmax and NaN/Inf counts\n"
-           "  -h, --help\n");
-}
+static const cli_option OPTIONS[] = {
+    {.name = "json", .kind = CLI_FLAG, .offset = offsetof(strata_inspect_params, json),
+     .help = "machine-readable JSON on stdout"},
+    {.name = "stats", .kind = CLI_FLAG, .offset = offsetof(strata_inspect_params, stats),
+     .help = "read every floating-point tensor: absmax and NaN/Inf counts"},
+};
+
+static const cli_command COMMAND = {
+    .name = "inspect",
+    .operand = "PATH",
+    .about = "Describes a Hugging Face checkpoint directory (config.json + safetensors), a\n"
+             "quantized output directory, or a lone .safetensors file: architecture, layer\n"
+             "count, per-layer tensor tables (name, dtype, shape, bytes), totals, and the\n"
+             "quantization found (hf_quant_config.json or quantization_config). Every header\n"
+             "is validated and every tensor the config implies is checked.\n",
+    .options = OPTIONS,
+    .n_options = sizeof OPTIONS / sizeof OPTIONS[0],
+};
 
 int cmd_inspect(int argc, char **argv, const cli_context *ctx)
 {
     (void)ctx;
-    static const struct option OPTIONS[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"stats", no_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
     strata_inspect_params params = {0};
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 'j': params.json = true; break;
-        case 's': params.stats = true; break;
-        case 'h': help(); return EXIT_OK;
-        default: return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("inspect", "missing PATH");
-    if (optind + 1 < argc) return cli_usage_error("inspect", "unexpected argument '%s'", argv[optind + 1]);
+    const char *path = NULL;
+    int code = cli_parse(&COMMAND, argc, argv, &params, &path);
+    if (code >= 0) return code;
     char *report = NULL;
-    strata_status status = strata_inspect(argv[optind], &params, &report);
+    strata_status status = strata_inspect(path, &params, &report);
     if (status != STRATA_OK) return cli_fail(status);
     fputs(report, stdout);
     strata_free(report);

@@ -3,87 +3,137 @@
  * `strata resume CKPT`: layerwise calibration and export (strata_quantize_model).
  * Calibration windows come from strata_calib_load with the model's tokenizer.
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_options.h"
 
 enum { MAX_EXCLUDE = 64 };
 
-static void quantize_help(void)
-{
-    printf("usage: strata quantize MODEL_DIR -o OUT_DIR --scheme SCHEME --calib FILE\n"
-           "                      [--calib-samples N] [--calib-seq T] [--algo max|mse|gptq] [--kv-cache fp8]\n"
-           "                      [--format modelopt|fakequant] [--exclude PATTERN]... [--propagate MODE]\n"
-           "                      [--checkpoint-dir DIR] [--save-every K] [--max-memory MIB] [--threads N]\n"
-           "                      [--max-shard-mib N] [--gptq-damp F] [--gptq-block N] [--gptq-act-order]\n"
-           "                      [--gptq-min-tokens N] [--calib-all-experts] [--overwrite]\n"
-           "                      [--allow-non-finite] [--fuse-fp8-scales]\n"
-           "\n"
-           "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
-           "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
-           "the tokenizer files, and quant_summary.txt / .json (docs/QUANTIZE.md).\n"
-           "\n"
-           "OUT_DIR must be new or empty: the output is built in OUT_DIR/.strata-partial-<id> and\n"
-           "moved into place at the end, strata_output.json (its list of files) last. OUT_DIR may\n"
-           "not be a directory the run reads (the model, the checkpoint directory).\n"
-           "\n"
-           "  --scheme S           fp8 (W8A8 per-tensor, static inputs), fp8-dynamic (per-channel\n"
-           "                       weights, per-token inputs), nvfp4 (W4A4), nvfp4-weight-only,\n"
-           "                       int8 (per-channel weight-only), int4 (group 128 weight-only),\n"
-           "                       mxfp4 (W4A4, dynamic 32-blocks), fp8-block (FP8 weights in\n"
-           "                       128x128 tiles, weight-only), int4-asym (group 128 with zero\n"
-           "                       points, weight-only; --format fakequant only)\n"
-           "  --algo A             max (default): amax; mse: per-block clip search of weight scales;\n"
-           "                       gptq: weights updated column by column against the layer's Hessian\n"
-           "                       (scales from the weights; inputs from the quantized layers)\n"
-           "  --kv-cache fp8       k_scale / v_scale for an FP8 KV cache\n"
-           "  --fuse-fp8-scales    fp8: q/k/v and gate/up share one weight scale (their maximum), so\n"
-           "                       an engine runs each fused GEMM without requantizing (default: one\n"
-           "                       scale per linear, as ModelOpt exports it)\n"
-           "  --format F           modelopt (default), or fakequant: bf16 weights with\n"
-           "                       quantize-dequantize folded in, scales in quant_scales.safetensors\n"
-           "  --exclude PATTERN    leave matching modules unquantized (glob on names such as\n"
-           "                       model.layers.0.mlp.down_proj; repeatable). lm_head, embeddings and\n"
-           "                       routers are never quantized\n"
-           "  --propagate MODE     next layer's inputs from the unquantized or quantized layer (default:\n"
-           "                       quantized with gptq, unquantized otherwise)\n"
-           "  --gptq-damp F        damping added to diag H as a fraction of its mean (default 0.01;\n"
-           "                       raised 10x up to 3 times when the Cholesky factorization fails)\n"
-           "  --gptq-block N       columns per lazy-update block (default 128)\n"
-           "  --gptq-act-order     quantize columns in order of descending diag H (scales unchanged)\n"
-           "  --gptq-min-tokens N  round linears (experts) that saw fewer tokens to nearest (default 32)\n"
-           "  --calib-all-experts  MoE: calibrate every expert on every token (the layer output still\n"
-           "                       combines the router's top-k); default: the model's own routing.\n"
-           "                       Either way each expert's input scale is the layer's peer maximum\n"
-           "  --calib FILE         calibration text, JSON Lines or ids (see strata tokenize --help)\n"
-           "  --calib-samples N    windows (default 128)     --calib-seq T   tokens each (default 512)\n"
-           "  --seed S             which windows are drawn (default 0)\n"
-           "  --calib-format F     paragraphs, lines, jsonl or ids   --calib-field NAME  (jsonl)\n"
-           "  --tokenizer PATH     tokenizer.json or its directory (default: MODEL_DIR)\n"
-           "  --checkpoint-dir DIR save every layer's state there; running again with the same\n"
-           "                       directory (or strata resume DIR) continues after the last saved layer\n"
-           "  --save-every K       save the next layer's inputs every K layers (default 1)\n"
-           "  --max-memory MIB     memory limit; the activation store spills to disk beyond it\n"
-           "  --max-shard-mib N    start a new output shard past N MiB (default 10 GB, as ModelOpt)\n"
-           "  --threads N          worker threads (default: all CPUs)\n"
-           "  --overwrite          replace an earlier strata output in OUT_DIR (only the files its\n"
-           "                       strata_output.json lists; other files stay)\n"
-           "  --allow-non-finite   write copied tensors holding NaN/Inf (a warning each, listed in the\n"
-           "                       summary) instead of failing\n"
-           "  -h, --help\n");
-}
+typedef struct quantize_settings {
+    strata_quantize_params params;
+    strata_calib_params calib;
+    bool have_scheme;
+    const char *calib_path, *tokenizer_path, *algo, *exclude[MAX_EXCLUDE];
+    size_t n_exclude;
+    int64_t save_every;
+    int kv_cache; /* 1: fp8 */
+} quantize_settings;
 
-static void resume_help(void)
-{
-    printf("usage: strata resume CHECKPOINT_DIR [--max-memory MIB] [--threads N]\n"
-           "\n"
-           "Finishes a strata quantize run from its --checkpoint-dir: the model, output directory,\n"
-           "settings and calibration tokens recorded there are used; the output is byte-identical\n"
-           "to an uninterrupted run.\n");
-}
+#define AT(member) offsetof(quantize_settings, member)
+
+static const cli_choice KV_CACHE[] = {{"fp8", 1}, {NULL, 0}};
+static const cli_choice EXPORT_FORMATS[] = {
+    {"modelopt", STRATA_EXPORT_MODELOPT}, {"fakequant", STRATA_EXPORT_FAKEQUANT}, {NULL, 0}};
+static const cli_choice PROPAGATE[] = {
+    {"quantized", STRATA_PROPAGATE_QUANTIZED}, {"unquantized", STRATA_PROPAGATE_UNQUANTIZED}, {NULL, 0}};
+_Static_assert(sizeof(strata_export_format) == sizeof(int) && sizeof(strata_propagation) == sizeof(int),
+               "CLI_CHOICE stores an int");
+
+static const cli_option QUANTIZE_OPTIONS[] = {
+    {.name = "output", .short_name = 'o', .value = "OUT_DIR", .kind = CLI_STRING, .offset = AT(params.output_dir),
+     .required = true,
+     .help = "new or empty: the output is built in OUT_DIR/.strata-partial-<id>\n"
+             "and moved into place at the end, strata_output.json (its list of\n"
+             "files) last. Not a directory the run reads (the model, the checkpoint)"},
+    {.name = "scheme", .value = "S", .kind = CLI_SCHEME, .offset = AT(params.scheme), .extra_offset = AT(have_scheme),
+     .required = true,
+     .help = "fp8 (W8A8 per-tensor, static inputs), fp8-dynamic (per-channel\n"
+             "weights, per-token inputs), nvfp4 (W4A4), nvfp4-weight-only,\n"
+             "int8 (per-channel weight-only), int4 (group 128 weight-only),\n"
+             "mxfp4 (W4A4, dynamic 32-blocks), fp8-block (FP8 weights in\n"
+             "128x128 tiles, weight-only), int4-asym (group 128 with zero\n"
+             "points, weight-only; --format fakequant only)"},
+    {.name = "calib", .value = "FILE", .kind = CLI_STRING, .offset = AT(calib_path), .required = true,
+     .help = "calibration text, JSON Lines or ids (see strata tokenize --help)"},
+    CLI_CALIB_OPTIONS(quantize_settings, calib),
+    {.name = "tokenizer", .value = "PATH", .kind = CLI_STRING, .offset = AT(tokenizer_path),
+     .help = "tokenizer.json or its directory (default: MODEL_DIR)"},
+    {.name = "algo", .value = "A", .kind = CLI_STRING, .offset = AT(algo),
+     .help = "max (default): amax; mse: per-block clip search of weight scales;\n"
+             "gptq: weights updated column by column against the layer's Hessian\n"
+             "(scales from the weights; inputs from the quantized layers)"},
+    {.name = "kv-cache", .value = "fp8", .kind = CLI_CHOICE, .offset = AT(kv_cache), .choices = KV_CACHE,
+     .help = "k_scale / v_scale for an FP8 KV cache"},
+    {.name = "fuse-fp8-scales", .kind = CLI_FLAG, .offset = AT(params.fuse_fp8_scales),
+     .help = "fp8: q/k/v and gate/up share one weight scale (their maximum), so\n"
+             "an engine runs each fused GEMM without requantizing (default: one\n"
+             "scale per linear, as ModelOpt exports it)"},
+    {.name = "format", .value = "F", .kind = CLI_CHOICE, .offset = AT(params.format), .choices = EXPORT_FORMATS,
+     .help = "modelopt (default), or fakequant: bf16 weights with\n"
+             "quantize-dequantize folded in, scales in quant_scales.safetensors"},
+    {.name = "exclude", .value = "PATTERN", .kind = CLI_LIST, .offset = AT(exclude), .extra_offset = AT(n_exclude),
+     .hi = MAX_EXCLUDE,
+     .help = "leave matching modules unquantized (glob on names such as\n"
+             "model.layers.0.mlp.down_proj; repeatable). lm_head, embeddings and\n"
+             "routers are never quantized"},
+    {.name = "propagate", .value = "MODE", .kind = CLI_CHOICE, .offset = AT(params.propagate), .choices = PROPAGATE,
+     .help = "next layer's inputs from the unquantized or quantized layer (default:\n"
+             "quantized with gptq, unquantized otherwise)"},
+    {.name = "gptq-damp", .value = "F", .kind = CLI_DOUBLE, .offset = AT(params.gptq_damp), .hi = 100,
+     .help = "damping added to diag H as a fraction of its mean (default 0.01;\n"
+             "raised 10x up to 3 times when the Cholesky factorization fails)"},
+    {.name = "gptq-block", .value = "N", .kind = CLI_INT, .offset = AT(params.gptq_block), .lo = 1, .hi = 1 << 20,
+     .help = "columns per lazy-update block (default 128)"},
+    {.name = "gptq-act-order", .kind = CLI_FLAG, .offset = AT(params.gptq_act_order),
+     .help = "quantize columns in order of descending diag H (scales unchanged)"},
+    {.name = "gptq-min-tokens", .value = "N", .kind = CLI_INT, .offset = AT(params.gptq_min_tokens), .lo = 1,
+     .hi = INT64_C(1) << 40, .help = "round linears (experts) that saw fewer tokens to nearest (default 32)"},
+    {.name = "calib-all-experts", .kind = CLI_FLAG, .offset = AT(params.calib_all_experts),
+     .help = "MoE: calibrate every expert on every token (the layer output still\n"
+             "combines the router's top-k); default: the model's own routing.\n"
+             "Either way each expert's input scale is the layer's peer maximum"},
+    {.name = "checkpoint-dir", .value = "DIR", .kind = CLI_STRING, .offset = AT(params.checkpoint_dir),
+     .help = "save every layer's state there; running again with the same\n"
+             "directory (or strata resume DIR) continues after the last saved layer"},
+    {.name = "save-every", .value = "K", .kind = CLI_INT, .offset = AT(save_every), .lo = 1, .hi = 1 << 20,
+     .help = "save the next layer's inputs every K layers (default 1)"},
+    {.name = "max-memory", .value = "MIB", .kind = CLI_MIB, .offset = AT(params.max_memory), .lo = 1,
+     .hi = INT64_C(1) << 40, .help = "memory limit; the activation store spills to disk beyond it"},
+    {.name = "max-shard-mib", .value = "N", .kind = CLI_MIB, .offset = AT(params.max_shard_bytes), .lo = 1,
+     .hi = INT64_C(1) << 30, .help = "start a new output shard past N MiB (default 10 GB, as ModelOpt)"},
+    CLI_THREADS_OPTION,
+    {.name = "overwrite", .kind = CLI_FLAG, .offset = AT(params.overwrite),
+     .help = "replace an earlier strata output in OUT_DIR (only the files its\n"
+             "strata_output.json lists; other files stay)"},
+    {.name = "allow-non-finite", .kind = CLI_FLAG, .offset = AT(params.allow_non_finite),
+     .help = "write copied tensors holding NaN/Inf (a warning each, listed in the\n"
+             "summary) instead of failing"},
+};
+
+static const cli_command QUANTIZE = {
+    .name = "quantize",
+    .operand = "MODEL_DIR",
+    .about = "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
+             "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
+             "the tokenizer files, and quant_summary.txt / .json (docs/QUANTIZE.md). Calibration\n"
+             "draws 128 windows of 512 tokens unless --calib-samples / --calib-seq say otherwise.\n",
+    .options = QUANTIZE_OPTIONS,
+    .n_options = sizeof QUANTIZE_OPTIONS / sizeof QUANTIZE_OPTIONS[0],
+};
+
+typedef struct resume_settings {
+    uint64_t max_memory;
+} resume_settings;
+
+static const cli_option RESUME_OPTIONS[] = {
+    {.name = "max-memory", .value = "MIB", .kind = CLI_MIB, .offset = offsetof(resume_settings, max_memory), .lo = 1,
+     .hi = INT64_C(1) << 40, .help = "memory limit; the activation store spills to disk beyond it"},
+    CLI_THREADS_OPTION,
+};
+
+static const cli_command RESUME = {
+    .name = "resume",
+    .operand = "CHECKPOINT_DIR",
+    .about = "Finishes a strata quantize run from its --checkpoint-dir: the model, output directory,\n"
+             "settings and calibration tokens recorded there are used; the output is byte-identical\n"
+             "to an uninterrupted run.\n",
+    .options = RESUME_OPTIONS,
+    .n_options = sizeof RESUME_OPTIONS / sizeof RESUME_OPTIONS[0],
+};
 
 static int report(strata_status status, const strata_quantize_result *r, const cli_context *ctx)
 {
@@ -102,122 +152,17 @@ static int report(strata_status status, const strata_quantize_result *r, const c
 
 int cmd_quantize(int argc, char **argv, const cli_context *ctx)
 {
-    static const struct option OPTIONS[] = {
-        {"output", required_argument, NULL, 'o'},        {"scheme", required_argument, NULL, 's'},
-        {"algo", required_argument, NULL, 'a'},          {"kv-cache", required_argument, NULL, 'K'},
-        {"format", required_argument, NULL, 'F'},        {"exclude", required_argument, NULL, 'x'},
-        {"propagate", required_argument, NULL, 'p'},     {"calib", required_argument, NULL, 'c'},
-        {"calib-samples", required_argument, NULL, 'n'}, {"calib-seq", required_argument, NULL, 't'},
-        {"seed", required_argument, NULL, 'S'},          {"calib-format", required_argument, NULL, 'f'},
-        {"calib-field", required_argument, NULL, 'd'},   {"tokenizer", required_argument, NULL, 'k'},
-        {"checkpoint-dir", required_argument, NULL, 'C'}, {"save-every", required_argument, NULL, 'e'},
-        {"max-memory", required_argument, NULL, 'm'},    {"threads", required_argument, NULL, 'j'},
-        {"max-shard-mib", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
-        {"gptq-damp", required_argument, NULL, 'g'},     {"gptq-block", required_argument, NULL, 'B'},
-        {"gptq-act-order", no_argument, NULL, 'A'},      {"gptq-min-tokens", required_argument, NULL, 'T'},
-        {"calib-all-experts", no_argument, NULL, 'E'},   {"overwrite", no_argument, NULL, 'O'},
-        {"allow-non-finite", no_argument, NULL, 'N'},    {"fuse-fp8-scales", no_argument, NULL, 'U'},
-        {0, 0, 0, 0},
-    };
-    strata_quantize_params params = {0};
-    strata_calib_params calib = {.n_samples = 128, .seq_len = 512};
-    const char *calib_path = NULL, *tokenizer_path = NULL, *exclude[MAX_EXCLUDE];
-    bool have_scheme = false;
-    long long v;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "o:h", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 'o': params.output_dir = optarg; break;
-        case 's':
-            if (!strata_scheme_from_name(optarg, &params.scheme))
-                return cli_usage_error("quantize", "unknown scheme '%s' (fp8, fp8-dynamic, nvfp4, nvfp4-weight-only, "
-                                       "int8, int4, mxfp4, fp8-block, int4-asym)", optarg);
-            have_scheme = true;
-            break;
-        case 'a': params.algo = optarg; break;
-        case 'K':
-            if (strcmp(optarg, "fp8") != 0) return cli_usage_error("quantize", "--kv-cache takes fp8");
-            params.kv_cache_fp8 = true;
-            break;
-        case 'F':
-            if (strcmp(optarg, "modelopt") == 0) params.format = STRATA_EXPORT_MODELOPT;
-            else if (strcmp(optarg, "fakequant") == 0) params.format = STRATA_EXPORT_FAKEQUANT;
-            else return cli_usage_error("quantize", "--format must be modelopt or fakequant");
-            break;
-        case 'x':
-            if (params.n_exclude == MAX_EXCLUDE) return cli_usage_error("quantize", "at most %d --exclude patterns", MAX_EXCLUDE);
-            exclude[params.n_exclude++] = optarg;
-            break;
-        case 'p':
-            if (strcmp(optarg, "quantized") == 0) params.propagate = STRATA_PROPAGATE_QUANTIZED;
-            else if (strcmp(optarg, "unquantized") == 0) params.propagate = STRATA_PROPAGATE_UNQUANTIZED;
-            else
-                return cli_usage_error("quantize", "--propagate must be quantized or unquantized");
-            break;
-        case 'c': calib_path = optarg; break;
-        case 'n':
-            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("quantize", "--calib-samples must be positive");
-            calib.n_samples = v;
-            break;
-        case 't':
-            if (!cli_parse_int(optarg, 1, 1LL << 24, &v)) return cli_usage_error("quantize", "--calib-seq must be 1..16777216");
-            calib.seq_len = v;
-            break;
-        case 'S':
-            if (!cli_parse_int(optarg, 0, 1LL << 62, &v)) return cli_usage_error("quantize", "--seed must be a non-negative integer");
-            calib.seed = (uint64_t)v;
-            break;
-        case 'f':
-            if (!cli_parse_calib_format(optarg, &calib.format))
-                return cli_usage_error("quantize", "--calib-format must be paragraphs, lines, jsonl or ids");
-            break;
-        case 'd': calib.text_field = optarg; break;
-        case 'k': tokenizer_path = optarg; break;
-        case 'C': params.checkpoint_dir = optarg; break;
-        case 'e':
-            if (!cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error("quantize", "--save-every must be positive");
-            params.save_every = (int)v;
-            break;
-        case 'm':
-            if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("quantize", "--max-memory must be positive (MiB)");
-            params.max_memory = (uint64_t)v << 20;
-            break;
-        case 'j':
-            if (!cli_parse_int(optarg, 1, 256, &v)) return cli_usage_error("quantize", "--threads must be 1..256");
-            strata_set_num_threads((int)v);
-            break;
-        case 'M':
-            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("quantize", "--max-shard-mib must be positive");
-            params.max_shard_bytes = (uint64_t)v << 20;
-            break;
-        case 'g':
-            if (!cli_parse_double(optarg, 1e-9, 100, &params.gptq_damp))
-                return cli_usage_error("quantize", "--gptq-damp must be a number in (0, 100]");
-            break;
-        case 'B':
-            if (!cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error("quantize", "--gptq-block must be positive");
-            params.gptq_block = v;
-            break;
-        case 'A': params.gptq_act_order = true; break;
-        case 'E': params.calib_all_experts = true; break;
-        case 'O': params.overwrite = true; break;
-        case 'N': params.allow_non_finite = true; break;
-        case 'U': params.fuse_fp8_scales = true; break;
-        case 'T':
-            if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("quantize", "--gptq-min-tokens must be positive");
-            params.gptq_min_tokens = v;
-            break;
-        case 'h': quantize_help(); return EXIT_OK;
-        default: return cli_usage_error("quantize", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("quantize", "missing MODEL_DIR");
-    params.model_dir = argv[optind++];
-    if (optind < argc) return cli_usage_error("quantize", "unexpected argument '%s'", argv[optind]);
-    if (!params.output_dir) return cli_usage_error("quantize", "missing -o OUT_DIR");
-    if (!have_scheme) return cli_usage_error("quantize", "missing --scheme");
-    if (!calib_path) return cli_usage_error("quantize", "missing --calib FILE");
+    quantize_settings s = {.calib = {.n_samples = 128, .seq_len = 512}};
+    int code = cli_parse(&QUANTIZE, argc, argv, &s, &s.params.model_dir);
+    if (code >= 0) return code;
+    strata_quantize_params params = s.params;
+    strata_calib_params calib = s.calib;
+    const char *calib_path = s.calib_path, *tokenizer_path = s.tokenizer_path;
+    params.algo = s.algo;
+    params.save_every = (int)s.save_every;
+    params.kv_cache_fp8 = s.kv_cache == 1;
+    params.n_exclude = s.n_exclude;
+    const char **exclude = s.exclude;
     params.exclude = exclude;
     const char *inputs[2] = {calib_path, tokenizer_path};
     params.input_files = inputs;
@@ -248,33 +193,11 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
 
 int cmd_resume(int argc, char **argv, const cli_context *ctx)
 {
-    static const struct option OPTIONS[] = {
-        {"max-memory", required_argument, NULL, 'm'},
-        {"threads", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    uint64_t max_memory = 0;
-    long long v;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 'm':
-            if (!cli_parse_int(optarg, 1, 1LL << 40, &v)) return cli_usage_error("resume", "--max-memory must be positive (MiB)");
-            max_memory = (uint64_t)v << 20;
-            break;
-        case 'j':
-            if (!cli_parse_int(optarg, 1, 256, &v)) return cli_usage_error("resume", "--threads must be 1..256");
-            strata_set_num_threads((int)v);
-            break;
-        case 'h': resume_help(); return EXIT_OK;
-        default: return cli_usage_error("resume", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("resume", "missing CHECKPOINT_DIR");
-    const char *dir = argv[optind++];
-    if (optind < argc) return cli_usage_error("resume", "unexpected argument '%s'", argv[optind]);
+    resume_settings s = {0};
+    const char *dir = NULL;
+    int code = cli_parse(&RESUME, argc, argv, &s, &dir);
+    if (code >= 0) return code;
+    uint64_t max_memory = s.max_memory;
     strata_quantize_result result;
     strata_status status =
         strata_quantize_resume(dir, max_memory, ctx->verbosity > 0 ? cli_print_progress : NULL, NULL, &result);

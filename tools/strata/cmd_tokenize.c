@@ -6,7 +6,7 @@
  *   --calib FILE ...       draw the calibration windows `strata quantize` would use
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,34 +14,44 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_options.h"
 
-static void tokenize_help(void)
-{
-    printf("usage: strata tokenize TOKENIZER --text FILE [--no-special] [-o OUT]\n"
-           "       strata tokenize TOKENIZER --decode IDS_FILE [--keep-special] [-o OUT]\n"
-           "       strata tokenize TOKENIZER --calib FILE --calib-samples N --calib-seq T [--seed S]\n"
-           "                       [--calib-format FORMAT] [--calib-field NAME] [-o OUT]\n"
-           "\n"
-           "TOKENIZER is a tokenizer.json or a model directory holding one (tokenizer_config.json\n"
-           "beside it is read for BOS/EOS). Ids come out the way Hugging Face tokenizers gives them.\n"
-           "\n"
-           "  --text FILE          encode the whole file (invalid UTF-8 is read as U+FFFD)\n"
-           "  --no-special         do not add the special tokens the tokenizer adds (BOS)\n"
-           "  --decode FILE        decode ids (*.json, *.bin or whitespace-separated) to text\n"
-           "  --keep-special       keep special tokens such as BOS when decoding\n"
-           "  --calib FILE         calibration dataset: N windows of T tokens, drawn with --seed\n"
-           "                       from the packed documents (BOS first when the tokenizer adds it)\n"
-           "  --calib-samples N    windows to draw\n"
-           "  --calib-seq T        tokens per window\n"
-           "  --seed S             which windows are drawn (default 0)\n"
-           "  --calib-format F     paragraphs (documents separated by blank lines; default for\n"
-           "                       text), lines (one document per line), jsonl (default for\n"
-           "                       *.jsonl), ids (default for *.bin and *.json)\n"
-           "  --calib-field NAME   the JSON Lines field holding the text (default \"text\")\n"
-           "  -o, --output OUT     write ids to OUT (*.bin int32, *.json array, else text) or\n"
-           "                       decoded text; default stdout\n"
-           "  -h, --help\n");
-}
+typedef struct tokenize_settings {
+    const char *text_path, *decode_path, *calib_path, *output;
+    bool no_special, keep_special;
+    strata_calib_params calib;
+} tokenize_settings;
+
+#define AT(member) offsetof(tokenize_settings, member)
+
+static const cli_option OPTIONS[] = {
+    {.name = "text", .value = "FILE", .kind = CLI_STRING, .offset = AT(text_path),
+     .help = "encode the whole file (invalid UTF-8 is read as U+FFFD)"},
+    {.name = "no-special", .kind = CLI_FLAG, .offset = AT(no_special),
+     .help = "do not add the special tokens the tokenizer adds (BOS)"},
+    {.name = "decode", .value = "FILE", .kind = CLI_STRING, .offset = AT(decode_path),
+     .help = "decode ids (*.json, *.bin or whitespace-separated) to text"},
+    {.name = "keep-special", .kind = CLI_FLAG, .offset = AT(keep_special),
+     .help = "keep special tokens such as BOS when decoding"},
+    {.name = "calib", .value = "FILE", .kind = CLI_STRING, .offset = AT(calib_path),
+     .help = "calibration dataset: N windows of T tokens, drawn with --seed\n"
+             "from the packed documents (BOS first when the tokenizer adds it)"},
+    CLI_CALIB_OPTIONS(tokenize_settings, calib),
+    {.name = "output", .short_name = 'o', .value = "OUT", .kind = CLI_STRING, .offset = AT(output),
+     .help = "write ids to OUT (*.bin int32, *.json array, else text) or\n"
+             "decoded text; default stdout"},
+};
+
+static const cli_command COMMAND = {
+    .name = "tokenize",
+    .operand = "TOKENIZER",
+    .about = "Three modes: --text FILE encodes a file; --decode IDS_FILE decodes ids; --calib FILE\n"
+             "--calib-samples N --calib-seq T draws the calibration windows strata quantize would use.\n"
+             "TOKENIZER is a tokenizer.json or a model directory holding one (tokenizer_config.json\n"
+             "beside it is read for BOS/EOS). Ids come out the way Hugging Face tokenizers gives them.\n",
+    .options = OPTIONS,
+    .n_options = sizeof OPTIONS / sizeof OPTIONS[0],
+};
 
 static const char *format_name(strata_calib_format format)
 {
@@ -121,53 +131,13 @@ static bool output_is_input(const char *output, const char *const *inputs, size_
 
 int cmd_tokenize(int argc, char **argv, const cli_context *ctx)
 {
-    static const struct option OPTIONS[] = {
-        {"text", required_argument, NULL, 'x'},          {"no-special", no_argument, NULL, 'n'},
-        {"decode", required_argument, NULL, 'd'},        {"keep-special", no_argument, NULL, 'k'},
-        {"calib", required_argument, NULL, 'c'},         {"calib-samples", required_argument, NULL, 's'},
-        {"calib-seq", required_argument, NULL, 't'},     {"seed", required_argument, NULL, 'S'},
-        {"calib-format", required_argument, NULL, 'F'},  {"calib-field", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *text_path = NULL, *decode_path = NULL, *calib_path = NULL, *output = NULL;
-    bool add_special = true, keep_special = false;
-    strata_calib_params calib = {0};
-    long long v;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "ho:", OPTIONS, NULL)) != -1;) {
-        switch (c) {
-        case 'x': text_path = optarg; break;
-        case 'n': add_special = false; break;
-        case 'd': decode_path = optarg; break;
-        case 'k': keep_special = true; break;
-        case 'c': calib_path = optarg; break;
-        case 's':
-            if (!cli_parse_int(optarg, 1, 1LL << 30, &v)) return cli_usage_error("tokenize", "--calib-samples must be positive");
-            calib.n_samples = v;
-            break;
-        case 't':
-            if (!cli_parse_int(optarg, 1, 1LL << 24, &v)) return cli_usage_error("tokenize", "--calib-seq must be 1..16777216");
-            calib.seq_len = v;
-            break;
-        case 'S':
-            if (!cli_parse_int(optarg, 0, INT64_MAX, &v)) return cli_usage_error("tokenize", "--seed must be a non-negative integer");
-            calib.seed = (uint64_t)v;
-            break;
-        case 'F':
-            if (!cli_parse_calib_format(optarg, &calib.format))
-                return cli_usage_error("tokenize", "--calib-format must be paragraphs, lines, jsonl or ids");
-            break;
-        case 'f': calib.text_field = optarg; break;
-        case 'o': output = optarg; break;
-        case 'h': tokenize_help(); return EXIT_OK;
-        default: return cli_usage_error("tokenize", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("tokenize", "missing TOKENIZER (a tokenizer.json or model directory)");
-    const char *tokenizer_path = argv[optind++];
-    if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
+    tokenize_settings s = {0};
+    const char *tokenizer_path = NULL;
+    int code = cli_parse(&COMMAND, argc, argv, &s, &tokenizer_path);
+    if (code >= 0) return code;
+    const char *text_path = s.text_path, *decode_path = s.decode_path, *calib_path = s.calib_path, *output = s.output;
+    bool add_special = !s.no_special, keep_special = s.keep_special;
+    strata_calib_params calib = s.calib;
     if ((text_path != NULL) + (decode_path != NULL) + (calib_path != NULL) != 1)
         return cli_usage_error("tokenize", "give one of --text, --decode or --calib");
     if (calib_path && (!calib.n_samples || !calib.seq_len))

@@ -330,6 +330,7 @@ typedef enum strata_family {
     STRATA_FAMILY_MIXTRAL,
     STRATA_FAMILY_QWEN2_MOE,
     STRATA_FAMILY_QWEN3_MOE,
+    STRATA_FAMILY_GLM4_MOE,        /* GLM-4.5 / 4.6: grouped sigmoid routing, shared experts */
     STRATA_FAMILY_COUNT
 } strata_family;
 
@@ -365,7 +366,7 @@ typedef struct strata_linear {
     const char *bias;          /* bias tensor (n_out), or NULL */
     strata_linear_role role;
     int expert;                /* routed expert index, -1 otherwise */
-    bool shared_expert;        /* part of a qwen2_moe shared expert */
+    bool shared_expert;        /* part of a shared expert (qwen2_moe, glm4_moe) */
     bool quantizable;          /* false for routers and shared-expert gates */
     int64_t n_out, n_in;
     int64_t stack_index;       /* -1 unless the weight is a stacked expert tensor */
@@ -380,6 +381,7 @@ typedef struct strata_layer {
     const char *q_norm, *k_norm;     /* (head_dim), qwen3 families; NULL otherwise */
     size_t n_linears;
     const strata_linear *linears;    /* attention first, then router, experts, shared expert */
+    const char *router_bias;         /* (n_experts) F32 e_score_correction_bias (glm4_moe), or NULL */
 } strata_layer;
 
 typedef struct strata_arch {
@@ -419,6 +421,16 @@ typedef struct strata_arch {
     const char *embed_tokens;      /* (vocab, hidden) */
     const char *final_norm;        /* (hidden) */
     const char *lm_head;           /* (vocab, hidden); equals embed_tokens when tied */
+    int64_t rotary_dim;            /* leading dims of each head RoPE rotates: head_dim * partial_rotary_factor */
+    /* Routing by sigmoid scores (glm4_moe): the choice adds each expert's correction bias
+     * (strata_layer.router_bias) and is limited to the topk_group best of n_group groups
+     * (a group scores the sum of its two best); the weights are the chosen experts' plain
+     * scores, renormalized when moe.renormalize, times scaling. sigmoid false: softmax. */
+    struct {
+        bool sigmoid;
+        int n_group, topk_group;
+        double scaling;            /* routed_scaling_factor */
+    } routing;
 } strata_arch;
 
 /* What a quantized checkpoint says about itself (hf_quant_config.json or

@@ -19,6 +19,7 @@ over ppl_tokens computed as strata_eval_perplexity does).
 
 Usage:
     python3 tools/gen_golden_forward.py                 # write the golden files
+    python3 tools/gen_golden_forward.py --only synth-glm4-moe   # one of them
     python3 tools/gen_golden_forward.py --full-ppl      # also print the perplexity of the whole
                                                         # wiki.test.raw (llama-19m) and write its
                                                         # ids to build/wiki.test.llama-19m.ids
@@ -49,6 +50,10 @@ SYNTHETIC = [
     ("synth-qwen2-moe", "qwen2_moe", False, ""),
     ("synth-qwen3-moe-stacked", "qwen3_moe", True, ""),
     ("synth-mixtral-stacked", "mixtral", True, ""),
+    # GLM-4.5's layer: a dense first layer, sigmoid routing over 4 groups of 2 experts (best 2
+    # eligible) with a correction bias, x2.5 scaling, an ungated shared expert, q/k/v biases
+    # without an o bias, and RoPE on half of each head.
+    ("synth-glm4-moe", "glm4_moe", False, ""),
 ]
 SYNTH_SEED, SYNTH_LAYERS = 7, 2
 STRATA = os.path.join(ROOT, "build", "release", "strata")
@@ -196,13 +201,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full-ppl", action="store_true")
     parser.add_argument("--window", type=int, default=256)
+    parser.add_argument("--only", help="write only this golden file (a model or synthetic name)")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)  # deterministic reductions: the same bytes on every run
     for name in MODELS:
-        golden(name)
+        if not args.only or args.only == name:
+            golden(name)
     for name, arch, stacked, patch in SYNTHETIC:
-        golden(name, synthesize(name, arch, stacked, patch), (arch, stacked, patch))
+        if not args.only or args.only == name:
+            golden(name, synthesize(name, arch, stacked, patch), (arch, stacked, patch))
     if args.full_ppl:
         full_ppl(args.window)
 

@@ -207,9 +207,10 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
 strata_status export_layer(exporter *e, const layer_calib *lc)
 {
     const strata_layer *layer = lc->layer;
-    const char *norms[4] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm};
+    const char *norms[5] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm,
+                            layer->router_bias};
     strata_status status = STRATA_OK;
-    for (int i = 0; status == STRATA_OK && i < 4; i++)
+    for (int i = 0; status == STRATA_OK && i < 5; i++)
         if (norms[i]) status = copy_tensor(e, norms[i]);
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];

@@ -285,6 +285,8 @@ strata_status layer_weights_load(const strata_model *model, int index, gemm_prec
         lw->q_norm = load_vector(model, layer->q_norm, arch->head_dim, &lw->bytes, &status);
     if (status == STRATA_OK && layer->k_norm)
         lw->k_norm = load_vector(model, layer->k_norm, arch->head_dim, &lw->bytes, &status);
+    if (status == STRATA_OK && layer->router_bias)
+        lw->router_bias = load_vector(model, layer->router_bias, (int64_t)arch->moe.n_experts, &lw->bytes, &status);
     if (status == STRATA_OK) {
         lw->linears = calloc(layer->n_linears, sizeof *lw->linears);
         if (!lw->linears) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory loading layer %d", index);
@@ -316,6 +318,7 @@ void layer_weights_free(layer_weights *lw)
     free(lw->post_attention_norm);
     free(lw->q_norm);
     free(lw->k_norm);
+    free(lw->router_bias);
     free(lw->expert_gate);
     free(lw->expert_up);
     free(lw->expert_down);

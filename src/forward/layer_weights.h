@@ -33,6 +33,7 @@ typedef struct layer_weights {
     layer_linear **expert_gate, **expert_up, **expert_down;   /* (n_experts) each */
     layer_linear *shared_gate, *shared_up, *shared_down;      /* qwen2_moe shared expert */
     layer_linear *shared_expert_gate;                         /* (1, hidden) sigmoid gate */
+    float *router_bias;                                       /* (n_experts) fp32, glm4_moe, or NULL */
     size_t bytes;                                             /* memory the layer holds */
 } layer_weights;
 

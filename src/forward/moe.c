@@ -122,7 +122,10 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
     linear_input in = linear_input_make(ls, xn, rows, H);
     strata_status status = linear_run(ls, lw->router, &in, s->logits, E);
     if (status != STRATA_OK) return status;
-    routing_rule rule = {E, k, arch->moe.softmax_before_topk, arch->moe.renormalize};
+    routing_rule rule = {.n_experts = E, .top_k = k, .softmax_first = arch->moe.softmax_before_topk,
+                         .renormalize = arch->moe.renormalize, .sigmoid = arch->routing.sigmoid,
+                         .bias = lw->router_bias, .n_group = arch->routing.n_group,
+                         .topk_group = arch->routing.topk_group, .scaling = (float)arch->routing.scaling};
     route_tokens(&rule, s->logits, rows, s->experts, s->weights);
     group_by_expert(s, E, k, rows);
 
@@ -148,7 +151,8 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
     }
     if (status != STRATA_OK || !lw->shared_gate) return status;
 
-    /* qwen2_moe: out += sigmoid(shared_expert_gate(x)) * shared_expert(x). */
+    /* qwen2_moe: out += sigmoid(shared_expert_gate(x)) * shared_expert(x); glm4_moe's
+     * shared experts have no gate: out += shared_experts(x). */
     status = linear_run_gated_mlp(ls, lw->shared_gate, lw->shared_up, lw->shared_down, &in, s->gate, s->up,
                                   s->expert_out);
     if (status == STRATA_OK && lw->shared_expert_gate) status = linear_run(ls, lw->shared_expert_gate, &in, s->logits, 1);

@@ -43,7 +43,7 @@ static void inverse_frequencies(const strata_arch *arch, int64_t half, float *in
 strata_status rope_table_create(const strata_arch *arch, int64_t n_positions, rope_table *out)
 {
     *out = (rope_table){0};
-    int64_t half = arch->head_dim / 2;
+    int64_t half = (arch->rotary_dim > 0 ? arch->rotary_dim : arch->head_dim) / 2;
     float *inv_freq = malloc((size_t)half * sizeof *inv_freq);
     float *cos_t = malloc((size_t)(n_positions * half) * sizeof *cos_t);
     float *sin_t = malloc((size_t)(n_positions * half) * sizeof *sin_t);
@@ -63,7 +63,7 @@ strata_status rope_table_create(const strata_arch *arch, int64_t n_positions, ro
         }
     }
     free(inv_freq);
-    *out = (rope_table){.n_positions = n_positions, .half = half, .cos = cos_t, .sin = sin_t};
+    *out = (rope_table){.n_positions = n_positions, .half = half, .head_dim = arch->head_dim, .cos = cos_t, .sin = sin_t};
     return STRATA_OK;
 }
 
@@ -91,7 +91,7 @@ static void rope_range(void *ctx, int64_t begin, int64_t end)
         const float *c = job->table->cos + position * half;
         const float *s = job->table->sin + position * half;
         for (int h = 0; h < job->n_heads; h++) {
-            float *x = job->x + token * job->ld + (int64_t)h * 2 * half;
+            float *x = job->x + token * job->ld + (int64_t)h * job->table->head_dim;
             for (int64_t i = 0; i < half; i++) {
                 float x1 = x[i], x2 = x[i + half];
                 x[i] = x1 * c[i] - x2 * s[i];

@@ -5,7 +5,9 @@
  *   y[i]     = x[i]     * cos(p f_i) - x[i + h] * sin(p f_i)
  *   y[i + h] = x[i + h] * cos(p f_i) + x[i]     * sin(p f_i)
  * with the inverse frequencies f_i of the model's rope type (default, linear, llama3),
- * computed in fp32 as transformers does.
+ * computed in fp32 as transformers does. With partial rotary embeddings (glm4_moe) D is
+ * the rotary dim (arch->rotary_dim), the leading part of each head; the rest passes
+ * through unchanged.
  */
 #ifndef STRATA_KERNELS_ROPE_H
 #define STRATA_KERNELS_ROPE_H
@@ -15,7 +17,8 @@
 #include "strata.h"
 
 typedef struct rope_table {
-    int64_t n_positions, half; /* positions 0..n_positions-1, head_dim / 2 */
+    int64_t n_positions, half; /* positions 0..n_positions-1, rotary_dim / 2 */
+    int64_t head_dim;          /* stride between heads */
     float *cos, *sin;          /* (n_positions, half) */
 } rope_table;
 

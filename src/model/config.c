@@ -4,7 +4,8 @@
  * Reads the keys transformers reads for each family, with that family's defaults for
  * missing keys (family.c), and refuses what strata cannot run faithfully: other
  * architectures, activations other than SiLU, RoPE scaling other than default / linear /
- * llama3, partial rotary embeddings, inconsistent head counts. Every message names the
+ * llama3, partial rotary embeddings outside the families that use them (glm4_moe),
+ * inconsistent head counts. Every message names the
  * file and the key.
  */
 #include <math.h>
@@ -125,11 +126,19 @@ static strata_status parse_rope(const reader *r, const family_traits *f, strata_
     else params = scaling;
     if (a->rope.theta <= 0) return strata_fail(STRATA_ERR_FORMAT, "%s: \"rope_theta\" must be positive", r->path);
 
+    /* Partial rotary embeddings (glm4_moe): the first head_dim * factor dims of each head. */
     double partial;
-    TRY(get_double(r, r->root, "partial_rotary_factor", 1.0, &partial));
-    if (partial != 1.0)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: \"partial_rotary_factor\" %g is not supported (only 1.0)", r->path,
-                           partial);
+    TRY(get_double(r, r->root, "partial_rotary_factor", f->default_partial_rotary ? f->default_partial_rotary : 1.0,
+                   &partial));
+    if (sjson_is_object(params)) TRY(get_double(r, params, "partial_rotary_factor", partial, &partial));
+    if (partial != 1.0 && !f->default_partial_rotary)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: \"partial_rotary_factor\" %g is not supported for %s (only 1.0)",
+                           r->path, partial, f->model_type);
+    a->rotary_dim = (int64_t)((double)a->head_dim * partial); /* int(head_dim * factor), as transformers */
+    if (!(partial > 0 && partial <= 1) || a->rotary_dim < 2 || a->rotary_dim % 2 != 0)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"partial_rotary_factor\" %g of head_dim %lld gives %lld rotary dims; "
+                           "they must be even and at least 2", r->path, partial, (long long)a->head_dim,
+                           (long long)a->rotary_dim);
 
     a->rope.type = STRATA_ROPE_DEFAULT;
     if (!params || sjson_is_null(params)) return STRATA_OK;
@@ -182,17 +191,38 @@ static strata_status parse_moe(const reader *r, const family_traits *f, model_de
     TRY(get_int(r, f->expert_width_key, false, 0, 1, MAX_WIDTH, &a->moe.intermediate_size));
     if (f->shared_expert)
         TRY(get_int(r, "shared_expert_intermediate_size", false, 0, 0, MAX_WIDTH, &a->moe.shared_intermediate_size));
-    a->moe.softmax_before_topk = true;
+    a->moe.softmax_before_topk = !f->sigmoid_routing;
     if (f->renormalize_always) a->moe.renormalize = true;
     else TRY(get_bool(r, "norm_topk_prob", f->default_norm_topk_prob, &a->moe.renormalize));
+    if (f->sigmoid_routing) {
+        a->routing.sigmoid = true;
+        TRY(get_int(r, "n_group", true, 1, 1, MAX_EXPERTS, &v));
+        a->routing.n_group = (int)v;
+        TRY(get_int(r, "topk_group", true, 1, 1, MAX_EXPERTS, &v));
+        a->routing.topk_group = (int)v;
+        TRY(get_double(r, r->root, "routed_scaling_factor", 1.0, &a->routing.scaling));
+        int per_group = a->moe.n_experts / a->routing.n_group;
+        if (a->moe.n_experts % a->routing.n_group != 0 || per_group < 2 || a->routing.topk_group > a->routing.n_group ||
+            a->moe.top_k > a->routing.topk_group * per_group || !(a->routing.scaling > 0))
+            return strata_fail(STRATA_ERR_FORMAT,
+                               "%s: %d experts in \"n_group\" %d groups with \"topk_group\" %d cannot give "
+                               "\"num_experts_per_tok\" %d (groups of at least 2 experts; routed_scaling_factor > 0)",
+                               r->path, a->moe.n_experts, a->routing.n_group, a->routing.topk_group, a->moe.top_k);
+    }
+    if (f->shared_experts) {
+        TRY(get_int(r, "n_shared_experts", true, 1, 0, 64, &v));
+        a->moe.shared_intermediate_size = v * a->moe.intermediate_size;
+    }
 
     int64_t step = 1;
     if (f->sparse_step) TRY(get_int(r, "decoder_sparse_step", true, 1, 0, MAX_LAYERS, &step));
     const sjson *only = sjson_get(r->root, "mlp_only_layers");
     if (only && !sjson_is_null(only) && !sjson_is_array(only))
         return strata_fail(STRATA_ERR_FORMAT, "%s: \"mlp_only_layers\" must be an array of layer indices", r->path);
+    int64_t first_dense = 0;
+    if (f->first_dense_key) TRY(get_int(r, f->first_dense_key, true, 1, 0, MAX_LAYERS, &first_dense));
     for (int i = 0; i < a->n_layers; i++) {
-        bool sparse = a->moe.n_experts > 0;
+        bool sparse = a->moe.n_experts > 0 && i >= first_dense;
         if (f->sparse_step) sparse = sparse && step > 0 && (i + 1) % step == 0;
         d->moe_layer[i] = sparse;
     }
@@ -218,7 +248,7 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
     if (!family_from_model_type(model_type, &a->family))
         return strata_fail(STRATA_ERR_UNSUPPORTED,
                            "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2, qwen3, "
-                           "mixtral, qwen2_moe, qwen3_moe)",
+                           "mixtral, qwen2_moe, qwen3_moe, glm4_moe)",
                            path, model_type);
     const family_traits *f = &FAMILIES[a->family];
     a->model_type = f->model_type;
@@ -268,12 +298,13 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
     a->qkv_bias = f->qkv_bias_default;
     if (f->attention_bias_key) {
         TRY(get_bool(&r, "attention_bias", false, &a->qkv_bias));
-        a->o_bias = a->qkv_bias;
+        a->o_bias = a->qkv_bias && !f->qkv_bias_only;
     } else if (a->family == STRATA_FAMILY_QWEN2_MOE) {
         TRY(get_bool(&r, "qkv_bias", true, &a->qkv_bias));
     }
     if (a->family == STRATA_FAMILY_LLAMA) TRY(get_bool(&r, "mlp_bias", false, &a->mlp_bias));
     a->qk_norm = f->qk_norm;
+    if (f->qk_norm_key) TRY(get_bool(&r, "use_qk_norm", false, &a->qk_norm));
 
     d->moe_layer = calloc((size_t)a->n_layers, sizeof *d->moe_layer);
     if (!d->moe_layer) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);

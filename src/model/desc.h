@@ -45,6 +45,7 @@ typedef enum expected_kind {
     EXPECTED_STACKED,    /* a 3-D stacked expert weight */
     EXPECTED_BIAS,
     EXPECTED_LM_HEAD,
+    EXPECTED_ROUTER_BIAS, /* e_score_correction_bias (n_experts), F32 in real checkpoints */
 } expected_kind;
 
 typedef struct expected_tensor {

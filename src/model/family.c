@@ -57,6 +57,16 @@ const family_traits FAMILIES[STRATA_FAMILY_COUNT] = {
         .default_sliding_window = 4096,
         .default_n_experts = 128, .default_top_k = 8,
     },
+    [STRATA_FAMILY_GLM4_MOE] = {
+        .model_type = "glm4_moe", .architecture = "Glm4MoeForCausalLM",
+        .moe = true, .attention_bias_key = true, .qkv_bias_only = true, .qk_norm_key = true,
+        .shared_experts = true, .sigmoid_routing = true, .first_dense_key = "first_k_dense_replace",
+        .never_windowed = true,
+        .moe_block = "mlp", .expert_gate = "gate_proj", .expert_up = "up_proj", .expert_down = "down_proj",
+        .n_experts_key = "n_routed_experts", .expert_width_key = "moe_intermediate_size",
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-5, .default_partial_rotary = 0.5,
+        .default_n_experts = 128, .default_top_k = 8, .default_norm_topk_prob = true,
+    },
 };
 
 bool family_from_model_type(const char *model_type, strata_family *out)

@@ -18,6 +18,12 @@ typedef struct family_traits {
     bool qkv_bias_default;         /* q/k/v biases without a config key saying so */
     bool attention_bias_key;       /* "attention_bias" sets q/k/v (and o) biases */
     bool shared_expert;            /* qwen2_moe: shared MLP + sigmoid gate */
+    bool shared_experts;           /* glm4_moe: n_shared_experts shared MLPs as one, no gate */
+    bool sigmoid_routing;          /* glm4_moe: sigmoid scores, correction bias, expert groups */
+    bool qkv_bias_only;            /* "attention_bias" sets q/k/v biases but not o's */
+    bool qk_norm_key;              /* "use_qk_norm" turns q_norm / k_norm on */
+    const char *first_dense_key;   /* "first_k_dense_replace": that many dense layers first */
+    double default_partial_rotary; /* 0: 1.0 */
     bool sparse_step;              /* decoder_sparse_step / mlp_only_layers apply */
     bool renormalize_always;       /* mixtral renormalizes top-k; qwen reads norm_topk_prob */
     bool window_needs_flag;        /* sliding_window applies only with use_sliding_window, and then

@@ -13,6 +13,8 @@
  *           model.layers.N.<block>.experts.down_proj    (E, hidden, width)
  *           model.layers.N.mlp.shared_expert.{gate,up,down}_proj.weight   qwen2_moe
  *           model.layers.N.mlp.shared_expert_gate.weight (1, hidden)     qwen2_moe
+ *           model.layers.N.mlp.shared_experts.{gate,up,down}_proj.weight  glm4_moe (n_shared wide)
+ *           model.layers.N.mlp.gate.e_score_correction_bias (n_experts)   glm4_moe, F32
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -162,8 +164,15 @@ strata_status desc_layout(model_desc *d, const char *moe_block, bool stacked)
             strata_linear *router = add_linear(&b, STRATA_LINEAR_ROUTER, pool_printf(&d->pool, "%s.gate", block),
                                                a->moe.n_experts, hidden, false);
             router->quantizable = false;
+            if (a->routing.sigmoid) {
+                layer->router_bias = pool_printf(&d->pool, "%s.gate.e_score_correction_bias", block);
+                if (!layer->router_bias) b.failed = true;
+            }
             add_experts(&b, block, stacked);
-            if (a->moe.shared_intermediate_size > 0) {
+            if (a->moe.shared_intermediate_size > 0 && f->shared_experts) {
+                add_mlp(&b, pool_printf(&d->pool, "%s.mlp.shared_experts", p), a->moe.shared_intermediate_size, false,
+                        true);
+            } else if (a->moe.shared_intermediate_size > 0) {
                 add_mlp(&b, pool_printf(&d->pool, "%s.mlp.shared_expert", p), a->moe.shared_intermediate_size, false,
                         true);
                 strata_linear *gate = add_linear(&b, STRATA_LINEAR_SHARED_GATE,
@@ -232,6 +241,8 @@ strata_status desc_expected(const model_desc *d, expected_tensor **out, size_t *
             }
             if (t) t->linear = l;
             if (l->bias && (t = expect(&list, l->bias, EXPECTED_BIAS, i, 1, l->n_out, 0, 0))) t->linear = l;
+            if (l->role == STRATA_LINEAR_ROUTER && layer->router_bias)
+                expect(&list, layer->router_bias, EXPECTED_ROUTER_BIAS, i, 1, a->moe.n_experts, 0, 0);
         }
     }
     expect(&list, a->final_norm, EXPECTED_NORM, -1, 1, a->hidden_size, 0, 0);

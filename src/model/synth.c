@@ -84,6 +84,19 @@ static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_l
             sjson_set(c, "mlp_only_layers", sjson_new_array());
         }
         if (f->shared_expert) sjson_set(c, "shared_expert_intermediate_size", sjson_new_int(hidden * 3 / 2));
+        if (f->sigmoid_routing) { /* GLM-4.5's choices, scaled down: groups of 2 experts, half the groups */
+            sjson_set(c, "n_group", sjson_new_int(n_experts >= 4 && n_experts % 2 == 0 ? n_experts / 2 : 1));
+            sjson_set(c, "topk_group", sjson_new_int(n_experts >= 4 && n_experts % 2 == 0 ? n_experts / 4 : 1));
+            sjson_set(c, "routed_scaling_factor", sjson_new_real(2.5));
+            sjson_set(c, "norm_topk_prob", sjson_new_bool(true));
+        }
+        if (f->shared_experts) sjson_set(c, "n_shared_experts", sjson_new_int(1));
+        if (f->first_dense_key) sjson_set(c, f->first_dense_key, sjson_new_int(n_layers > 1 ? 1 : 0));
+    }
+    if (f->default_partial_rotary) {
+        sjson_set(c, "partial_rotary_factor", sjson_new_real(f->default_partial_rotary));
+        sjson_set(c, "attention_bias", sjson_new_bool(true)); /* q/k/v biases, none on o (GLM-4.5) */
+        sjson_set(c, "use_qk_norm", sjson_new_bool(false));
     }
     return c;
 }
@@ -94,6 +107,7 @@ static double std_for(const expected_tensor *e)
     case EXPECTED_EMBEDDING: return 1.0;
     case EXPECTED_NORM: return 0.05;
     case EXPECTED_BIAS: return 0.02;
+    case EXPECTED_ROUTER_BIAS: return 0.02;
     default: return 1.0 / sqrt((double)e->shape[e->n_dims - 1]);
     }
 }
@@ -124,6 +138,13 @@ static strata_status write_tensors(const char *dir, const model_desc *d, uint64_
         values = grown;
         rng r = rng_for(seed, e->name);
         double std = std_for(e), mean = e->kind == EXPECTED_NORM ? 1.0 : 0.0;
+        if (e->kind == EXPECTED_ROUTER_BIAS) { /* F32, as transformers keeps it; n <= 64 */
+            float bias[64];
+            for (int64_t k = 0; k < n && k < 64; k++) bias[k] = (float)(std * rng_normal(&r));
+            status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_F32, e->n_dims, e->shape, bias,
+                                                   (uint64_t)n * sizeof *bias);
+            continue;
+        }
         for (int64_t k = 0; k < n; k++) values[k] = f32_to_bf16((float)(mean + std * rng_normal(&r)));
         status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_BF16, e->n_dims, e->shape, values,
                                                (uint64_t)n * sizeof *values);

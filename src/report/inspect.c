@@ -188,6 +188,8 @@ static void text_arch(strbuf *sb, const strata_arch *a)
     if (a->rope.type == STRATA_ROPE_LLAMA3)
         strbuf_printf(sb, ", factor %g, low/high freq factor %g/%g, original context %lld", a->rope.factor,
                       a->rope.low_freq_factor, a->rope.high_freq_factor, (long long)a->rope.original_max_position);
+    if (a->rotary_dim && a->rotary_dim != a->head_dim)
+        strbuf_printf(sb, ", rotating %lld of %lld dims per head", (long long)a->rotary_dim, (long long)a->head_dim);
     strbuf_printf(sb, "; context %lld", (long long)a->max_position_embeddings);
     if (a->sliding_window) strbuf_printf(sb, ", sliding window %lld", (long long)a->sliding_window);
     strbuf_append(sb, "\n");
@@ -201,9 +203,13 @@ static void text_arch(strbuf *sb, const strata_arch *a)
                       a->moe.renormalize ? "top-k renormalized" : "top-k not renormalized",
                       a->moe.stacked ? ", stacked experts" : ", experts stored separately",
                       a->moe.shared_intermediate_size ? ", shared expert" : "");
+        if (a->routing.sigmoid)
+            strbuf_printf(sb, "                routing: sigmoid scores + correction bias, %d groups, best %d "
+                              "eligible, weights x %g\n",
+                          a->routing.n_group, a->routing.topk_group, a->routing.scaling);
         if (a->moe.shared_intermediate_size)
-            strbuf_printf(sb, "                shared expert width %lld (sigmoid-gated)\n",
-                          (long long)a->moe.shared_intermediate_size);
+            strbuf_printf(sb, "                shared expert width %lld (%s)\n", (long long)a->moe.shared_intermediate_size,
+                          a->routing.sigmoid ? "ungated" : "sigmoid-gated");
         if (n_moe < a->n_layers)
             strbuf_printf(sb, "                dense layers use intermediate %lld\n", (long long)a->intermediate_size);
     }
@@ -237,8 +243,9 @@ static void text_layer_summary(strbuf *sb, const strata_layer *layer, const stra
         strbuf_printf(sb, "attention q/k/v/o, dense MLP gate/up/down");
         return;
     }
-    strbuf_printf(sb, "attention q/k/v/o, router, %d experts x gate/up/down%s", a->moe.n_experts,
-                  a->moe.shared_intermediate_size ? ", shared expert + gate" : "");
+    strbuf_printf(sb, "attention q/k/v/o, router%s, %d experts x gate/up/down%s", layer->router_bias ? " + bias" : "",
+                  a->moe.n_experts,
+                  !a->moe.shared_intermediate_size ? "" : a->routing.sigmoid ? ", shared experts" : ", shared expert + gate");
 }
 
 static void text_group(strbuf *sb, const inspect_data *d, size_t group)
@@ -379,6 +386,7 @@ static sjson *json_arch(const strata_arch *a, bool *ok)
     sjson_put(ok, o, "num_attention_heads", sjson_new_int(a->n_heads));
     sjson_put(ok, o, "num_key_value_heads", sjson_new_int(a->n_kv_heads));
     sjson_put(ok, o, "head_dim", sjson_new_int(a->head_dim));
+    sjson_put(ok, o, "rotary_dim", sjson_new_int(a->rotary_dim));
     sjson_put(ok, o, "rms_norm_eps", sjson_new_real(a->rms_norm_eps));
     sjson_put(ok, o, "max_position_embeddings", sjson_new_int(a->max_position_embeddings));
     sjson_put(ok, o, "sliding_window", a->sliding_window ? sjson_new_int(a->sliding_window) : sjson_new_null());
@@ -406,6 +414,12 @@ static sjson *json_arch(const strata_arch *a, bool *ok)
         sjson_put(ok, moe, "softmax_before_topk", sjson_new_bool(a->moe.softmax_before_topk));
         sjson_put(ok, moe, "renormalize", sjson_new_bool(a->moe.renormalize));
         sjson_put(ok, moe, "stacked_experts", sjson_new_bool(a->moe.stacked));
+        sjson_put(ok, moe, "scoring", sjson_new_string(a->routing.sigmoid ? "sigmoid" : "softmax"));
+        if (a->routing.sigmoid) {
+            sjson_put(ok, moe, "n_group", sjson_new_int(a->routing.n_group));
+            sjson_put(ok, moe, "topk_group", sjson_new_int(a->routing.topk_group));
+            sjson_put(ok, moe, "routed_scaling_factor", sjson_new_real(a->routing.scaling));
+        }
         sjson_put(ok, o, "moe", moe);
     } else {
         sjson_put(ok, o, "moe", sjson_new_null());

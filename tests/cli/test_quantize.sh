@@ -157,6 +157,19 @@ else
   echo "SKIPPED: llama-19m FP8 perplexity check: $SHARED/models/llama-19m or wiki.test.raw is absent"
 fi
 
+# --- GLM-4.5 (glm4_moe): grouped sigmoid routing, shared experts, a dense first layer ------
+"$STRATA" -q generate --arch glm4_moe -o "$WORK/glm" --layers 3 >/dev/null
+run "$STRATA" quantize "$WORK/glm" "${CALIB[@]}" -o "$WORK/glm-nvfp4" --scheme nvfp4
+check "glm4_moe quantizes to NVFP4" test "$rc" -eq 0
+"$STRATA" inspect "$WORK/glm-nvfp4" >"$WORK/glm.txt"
+check "the router's correction bias is copied (F32)" grep -Eq 'layers\.1\.mlp\.gate\.e_score_correction_bias +F32' "$WORK/glm.txt"
+check "the shared experts are quantized" grep -q 'layers.1.mlp.shared_experts.down_proj.weight_scale_2' "$WORK/glm.txt"
+check "the dense first layer is quantized" grep -q 'layers.0.mlp.gate_proj.weight_scale' "$WORK/glm.txt"
+check "inspect attributes every tensor" grep -q 'unexpected    0' "$WORK/glm.txt"
+check "the summary counts tokens per expert" grep -q 'mlp.experts.7.down_proj' "$WORK/glm-nvfp4/quant_summary.txt"
+run "$STRATA" eval "$WORK/glm-nvfp4" --tokens "$WORK/ids.txt" --window 128 --max-windows 4
+check "and the NVFP4 output evaluates" has "$out" "perplexity"
+
 # --- strata convert: data-free, streaming; the same weights as quantize --algo max ---------
 run "$STRATA" convert "$MODEL" -o "$WORK/cv" --scheme int4 --read-mib 1 --max-shard-mib 1
 check "convert int4 exits 0" test "$rc" -eq 0

@@ -316,6 +316,7 @@ MODEL_TESTS(synth_llama3_rope, "synth-llama3-rope")
 MODEL_TESTS(synth_qwen2_moe, "synth-qwen2-moe")
 MODEL_TESTS(synth_qwen3_moe_stacked, "synth-qwen3-moe-stacked")
 MODEL_TESTS(synth_mixtral_stacked, "synth-mixtral-stacked")
+MODEL_TESTS(synth_glm4_moe, "synth-glm4-moe")
 
 static void perplexity_llama19m(void **state)
 {
@@ -334,6 +335,7 @@ static void perplexity_qwen3moe(void **state)
 int main(void)
 {
     static const struct CMUnitTest synthetic[] = {
+        cmocka_unit_test(synth_glm4_moe_fp32), cmocka_unit_test(synth_glm4_moe_bf16),
         cmocka_unit_test(synth_qwen2_fp32), cmocka_unit_test(synth_qwen2_bf16),
         cmocka_unit_test(synth_mistral_window_fp32), cmocka_unit_test(synth_mistral_window_bf16),
         cmocka_unit_test(synth_llama3_rope_fp32), cmocka_unit_test(synth_llama3_rope_bf16),

@@ -24,7 +24,8 @@ static const cli_option GENERATE_OPTIONS[] = {
     {.name = "output", .short_name = 'o', .value = "DIR", .kind = CLI_STRING,
      .offset = offsetof(generate_settings, output), .required = true, .help = "where to write the model"},
     {.name = "arch", .value = "NAME", .kind = CLI_FAMILY, .offset = offsetof(generate_settings, params.family),
-     .help = "llama (default), mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe"},
+     .help = "llama (default), mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe,\n"
+             "glm4_moe"},
     {.name = "seed", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, params.seed), .lo = 0,
      .hi = INT64_C(1) << 62, .help = "random seed (default 0)"},
     {.name = "layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_layers), .lo = 1,

@@ -431,6 +431,8 @@ typedef struct strata_arch {
         int n_group, topk_group;
         double scaling;            /* routed_scaling_factor */
     } routing;
+    int n_mtp_layers;              /* num_nextn_predict_layers: multi-token-prediction layers stored as
+                                    * model.layers.{n_layers ...}.*, never run, copied into outputs */
 } strata_arch;
 
 /* What a quantized checkpoint says about itself (hf_quant_config.json or
@@ -460,6 +462,9 @@ STRATA_API const strata_safetensors *strata_model_tensors(const strata_model *mo
 STRATA_API const strata_quant_info *strata_model_quantization(const strata_model *model);
 /* Tensors present in the checkpoint that the description does not account for. */
 STRATA_API size_t strata_model_unexpected_count(const strata_model *model);
+/* The tensors of multi-token-prediction layers (arch->n_mtp_layers), in checkpoint order. */
+STRATA_API size_t strata_model_mtp_count(const strata_model *model);
+STRATA_API const char *strata_model_mtp(const strata_model *model, size_t i);
 STRATA_API const char *strata_model_unexpected(const strata_model *model, size_t i);
 
 /* ---------------------------------------------------------------- inspect */
@@ -830,6 +835,8 @@ typedef struct strata_synth_params {
     int64_t intermediate_size; /* default hidden * 43 / 16 */
     int64_t head_dim;          /* default 32; n_heads = hidden / head_dim */
     int n_kv_heads;            /* default n_heads / 2 */
+    int n_mtp_layers;          /* multi-token-prediction layers after the decoder layers (0..4):
+                                * num_nextn_predict_layers, with GLM/DeepSeek's MTP tensor names */
 } strata_synth_params;
 
 /* Writes a small, deterministic model (config.json + model.safetensors, bf16 weights drawn

@@ -147,6 +147,12 @@ sjson *exclude_modules_list(const strata_arch *arch, const char *const *exclude,
     ok = ok && list_add(&unquantized, "lm_head", strlen("lm_head"));
     if (ok && quantized.count) qsort(quantized.names, quantized.count, sizeof *quantized.names, by_bytes);
     ok = ok && summarize(&unquantized, &quantized, &chosen, &result);
+    /* Multi-token-prediction layers are copied unquantized, whole: one pattern each. */
+    for (int i = 0; ok && i < arch->n_mtp_layers; i++) {
+        char pattern[64];
+        int n = snprintf(pattern, sizeof pattern, "model.layers.%d*", arch->n_layers + i);
+        ok = list_add(&result, pattern, (size_t)n);
+    }
     if (ok && result.count) qsort(result.names, result.count, sizeof *result.names, by_bytes);
     if (ok) list = sjson_new_array();
     for (size_t i = 0; list && i < result.count; i++)

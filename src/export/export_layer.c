@@ -234,5 +234,8 @@ strata_status export_model_rest(exporter *e)
     if (status == STRATA_OK) status = copy_tensor(e, arch->final_norm);
     if (status == STRATA_OK && !arch->tie_word_embeddings && strcmp(arch->lm_head, arch->embed_tokens) != 0)
         status = copy_tensor(e, arch->lm_head);
+    /* Multi-token-prediction layers are not run: their tensors go through unchanged. */
+    for (size_t i = 0; status == STRATA_OK && i < strata_model_mtp_count(e->model); i++)
+        status = copy_tensor(e, strata_model_mtp(e->model, i));
     return status;
 }

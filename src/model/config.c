@@ -306,6 +306,9 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
     a->qk_norm = f->qk_norm;
     if (f->qk_norm_key) TRY(get_bool(&r, "use_qk_norm", false, &a->qk_norm));
 
+    TRY(get_int(&r, "num_nextn_predict_layers", true, 0, 0, 16, &v));
+    a->n_mtp_layers = (int)v;
+
     d->moe_layer = calloc((size_t)a->n_layers, sizeof *d->moe_layer);
     if (!d->moe_layer) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     if (f->moe) TRY(parse_moe(&r, f, d));

@@ -39,6 +39,8 @@ struct strata_model {
     const char **excluded;
     const char **unexpected;     /* (n_unexpected) names borrowed from tensors */
     size_t n_unexpected;
+    const char **mtp;            /* (n_mtp) tensors of multi-token-prediction layers, borrowed */
+    size_t n_mtp;
     size_t n_quant_tensors;
 };
 
@@ -61,6 +63,7 @@ void strata_model_close(strata_model *model)
     free(model->quant_kv);
     free(model->excluded);
     free(model->unexpected);
+    free(model->mtp);
     free(model->dir);
     free(model);
 }
@@ -267,6 +270,18 @@ static bool is_quant_tensor(const strata_model *m, const strmap *modules, const 
     return n > 10 && strcmp(module + n - 10, ".self_attn") == 0;
 }
 
+/* model.layers.L.* with n_layers <= L < n_layers + n_mtp_layers. */
+static bool is_mtp_tensor(const strata_arch *a, const char *name)
+{
+    static const char PREFIX[] = "model.layers.";
+    if (a->n_mtp_layers == 0 || strncmp(name, PREFIX, sizeof PREFIX - 1) != 0) return false;
+    const char *p = name + sizeof PREFIX - 1;
+    long layer = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 6; p++, digits++) layer = layer * 10 + (*p - '0');
+    return digits > 0 && *p == '.' && layer >= a->n_layers && layer < (long)a->n_layers + a->n_mtp_layers;
+}
+
 static strata_status check_tensors(strata_model *m)
 {
     expected_tensor *expected = NULL;
@@ -286,11 +301,13 @@ static strata_status check_tensors(strata_model *m)
 
     size_t n = strata_safetensors_count(m->tensors);
     m->unexpected = calloc(n ? n : 1, sizeof *m->unexpected);
-    if (!m->unexpected) goto oom;
+    m->mtp = calloc(n ? n : 1, sizeof *m->mtp);
+    if (!m->unexpected || !m->mtp) goto oom;
     for (size_t i = 0; i < n; i++) {
         const char *name = strata_safetensors_at(m->tensors, i)->name;
         if (strmap_find(&accounted, name, NULL)) continue;
-        if (is_quant_tensor(m, &modules, name)) m->n_quant_tensors++;
+        if (is_mtp_tensor(&m->desc.arch, name)) m->mtp[m->n_mtp++] = name;
+        else if (is_quant_tensor(m, &modules, name)) m->n_quant_tensors++;
         else m->unexpected[m->n_unexpected++] = name;
     }
     goto done;
@@ -351,6 +368,13 @@ const strata_quant_info *strata_model_quantization(const strata_model *model)
 }
 
 size_t strata_model_unexpected_count(const strata_model *model) { return model ? model->n_unexpected : 0; }
+
+size_t strata_model_mtp_count(const strata_model *model) { return model ? model->n_mtp : 0; }
+
+const char *strata_model_mtp(const strata_model *model, size_t i)
+{
+    return model && i < model->n_mtp ? model->mtp[i] : NULL;
+}
 
 const char *strata_model_unexpected(const strata_model *model, size_t i)
 {

@@ -93,6 +93,7 @@ static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_l
         if (f->shared_experts) sjson_set(c, "n_shared_experts", sjson_new_int(1));
         if (f->first_dense_key) sjson_set(c, f->first_dense_key, sjson_new_int(n_layers > 1 ? 1 : 0));
     }
+    if (p->n_mtp_layers) sjson_set(c, "num_nextn_predict_layers", sjson_new_int(p->n_mtp_layers));
     if (f->default_partial_rotary) {
         sjson_set(c, "partial_rotary_factor", sjson_new_real(f->default_partial_rotary));
         sjson_set(c, "attention_bias", sjson_new_bool(true)); /* q/k/v biases, none on o (GLM-4.5) */
@@ -110,6 +111,37 @@ static double std_for(const expected_tensor *e)
     case EXPECTED_ROUTER_BIAS: return 0.02;
     default: return 1.0 / sqrt((double)e->shape[e->n_dims - 1]);
     }
+}
+
+/* The tensors of one multi-token-prediction layer L, as GLM-4.5 and DeepSeek-V3 store them
+ * (the projection of [embedding; hidden], its norms, the shared head's norm, and a decoder
+ * layer's attention); strata copies them and never runs them. */
+static strata_status write_mtp_layer(strata_safetensors_writer *w, const model_desc *d, int L, uint64_t seed,
+                                     uint16_t **values)
+{
+    const strata_arch *a = &d->arch;
+    int64_t H = a->hidden_size, q = a->n_heads * a->head_dim;
+    static const char *const NAMES[] = {"eh_proj.weight", "enorm.weight", "hnorm.weight", "shared_head.norm.weight",
+                                        "input_layernorm.weight", "self_attn.q_proj.weight"};
+    const int64_t shapes[][2] = {{H, 2 * H}, {H, 0}, {H, 0}, {H, 0}, {H, 0}, {q, H}};
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < sizeof NAMES / sizeof NAMES[0]; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "model.layers.%d.%s", L, NAMES[i]);
+        int n_dims = shapes[i][1] ? 2 : 1;
+        int64_t n = shapes[i][0] * (shapes[i][1] ? shapes[i][1] : 1);
+        uint16_t *grown = realloc(*values, (size_t)n * sizeof **values);
+        if (!grown) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        *values = grown;
+        rng r = rng_for(seed, name);
+        bool norm = n_dims == 1;
+        for (int64_t k = 0; k < n; k++)
+            grown[k] = f32_to_bf16((float)((norm ? 1.0 : 0.0) + (norm ? 0.05 : 1.0 / sqrt((double)shapes[i][1])) *
+                                                                    rng_normal(&r)));
+        status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_BF16, n_dims, shapes[i], grown,
+                                               (uint64_t)n * sizeof *grown);
+    }
+    return status;
 }
 
 static strata_status write_tensors(const char *dir, const model_desc *d, uint64_t seed)
@@ -149,6 +181,8 @@ static strata_status write_tensors(const char *dir, const model_desc *d, uint64_
         status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_BF16, e->n_dims, e->shape, values,
                                                (uint64_t)n * sizeof *values);
     }
+    for (int L = 0; status == STRATA_OK && L < d->arch.n_mtp_layers; L++)
+        status = write_mtp_layer(w, d, d->arch.n_layers + L, seed, &values);
     if (status == STRATA_OK) status = strata_safetensors_writer_finish(w);
     strata_safetensors_writer_free(w);
     free(values);
@@ -186,6 +220,8 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic model: head_dim %lld, intermediate %lld, %d kv heads "
                            "do not fit hidden %lld", (long long)head_dim, (long long)p->intermediate_size,
                            p->n_kv_heads, (long long)hidden);
+    if (p->n_mtp_layers < 0 || p->n_mtp_layers > 4)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 0 to 4 MTP layers, not %d", p->n_mtp_layers);
     if (n_experts < 1 || n_experts > 64)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 experts, not %d", n_experts);
     if (path_exists(dir)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: already exists; not overwriting it", dir);

@@ -158,7 +158,7 @@ else
 fi
 
 # --- GLM-4.5 (glm4_moe): grouped sigmoid routing, shared experts, a dense first layer ------
-"$STRATA" -q generate --arch glm4_moe -o "$WORK/glm" --layers 3 >/dev/null
+"$STRATA" -q generate --arch glm4_moe -o "$WORK/glm" --layers 3 --mtp-layers 1 >/dev/null
 run "$STRATA" quantize "$WORK/glm" "${CALIB[@]}" -o "$WORK/glm-nvfp4" --scheme nvfp4
 check "glm4_moe quantizes to NVFP4" test "$rc" -eq 0
 "$STRATA" inspect "$WORK/glm-nvfp4" >"$WORK/glm.txt"
@@ -166,6 +166,10 @@ check "the router's correction bias is copied (F32)" grep -Eq 'layers\.1\.mlp\.g
 check "the shared experts are quantized" grep -q 'layers.1.mlp.shared_experts.down_proj.weight_scale_2' "$WORK/glm.txt"
 check "the dense first layer is quantized" grep -q 'layers.0.mlp.gate_proj.weight_scale' "$WORK/glm.txt"
 check "inspect attributes every tensor" grep -q 'unexpected    0' "$WORK/glm.txt"
+check "the MTP layer (model.layers.3) is copied as it was" grep -Eq 'layers\.3\.eh_proj\.weight +BF16 +\[128, 256\]' "$WORK/glm.txt"
+check "and listed in exclude_modules" grep -q '"model.layers.3\*"' "$WORK/glm-nvfp4/hf_quant_config.json"
+run "$STRATA" convert "$WORK/glm" -o "$WORK/glm-int4" --scheme int4
+check "convert copies the MTP layer too" has "$("$STRATA" inspect "$WORK/glm-int4")" "model.layers.3.self_attn.q_proj.weight"
 check "the summary counts tokens per expert" grep -q 'mlp.experts.7.down_proj' "$WORK/glm-nvfp4/quant_summary.txt"
 run "$STRATA" eval "$WORK/glm-nvfp4" --tokens "$WORK/ids.txt" --window 128 --max-windows 4
 check "and the NVFP4 output evaluates" has "$out" "perplexity"

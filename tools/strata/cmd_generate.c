@@ -17,7 +17,7 @@
 typedef struct generate_settings {
     strata_synth_params params;
     const char *output;
-    int64_t n_layers, n_experts;
+    int64_t n_layers, n_experts, n_mtp_layers;
 } generate_settings;
 
 static const cli_option GENERATE_OPTIONS[] = {
@@ -34,6 +34,9 @@ static const cli_option GENERATE_OPTIONS[] = {
      .lo = 32, .hi = 4096, .help = "hidden size, a multiple of 32 (default 128)"},
     {.name = "experts", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_experts), .lo = 1,
      .hi = 64, .help = "experts per MoE layer (default 8)"},
+    {.name = "mtp-layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_mtp_layers), .lo = 0,
+     .hi = 4, .help = "multi-token-prediction layers after the decoder layers (default 0);\n"
+                      "strata copies them into outputs and never runs them"},
     {.name = "stacked-experts", .kind = CLI_FLAG, .offset = offsetof(generate_settings, params.stacked_experts),
      .help = "store experts as (experts, out, in) tensors (transformers v5)"},
 };
@@ -53,6 +56,7 @@ int cmd_generate(int argc, char **argv, const cli_context *ctx)
     if (code >= 0) return code;
     s.params.n_layers = (int)s.n_layers;
     s.params.n_experts = (int)s.n_experts;
+    s.params.n_mtp_layers = (int)s.n_mtp_layers;
     strata_status status = strata_synth_model(s.output, &s.params);
     if (status != STRATA_OK) return cli_fail(status);
     if (ctx->verbosity > 0) fprintf(stderr, "strata: wrote %s model to %s\n", strata_family_name(s.params.family), s.output);

@@ -294,7 +294,9 @@ strata_status layer_weights_load(const strata_model *model, int index, gemm_prec
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         layer_linear *l = &lw->linears[i];
         l->desc = &layer->linears[i];
-        status = gemm_from(model, l->desc, precision, hooks, n_hooks, &l->weight);
+        /* A sigmoid router (glm4_moe) runs in fp32, as transformers keeps it. */
+        bool fp32_router = l->desc->role == STRATA_LINEAR_ROUTER && arch->routing.sigmoid;
+        status = gemm_from(model, l->desc, fp32_router ? GEMM_F32 : precision, hooks, n_hooks, &l->weight);
         if (status == STRATA_OK) lw->bytes += gemm_weight_bytes(l->weight);
         if (status == STRATA_OK && l->desc->bias)
             l->bias = load_vector(model, l->desc->bias, l->desc->n_out, &lw->bytes, &status);

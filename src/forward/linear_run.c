@@ -66,7 +66,7 @@ strata_status linear_run(linear_scratch *s, const layer_linear *l, const linear_
         x = s->transformed;
     }
     const void *src = x;
-    if (s->precision == GEMM_BF16) {
+    if (gemm_weight_precision(l->weight) == GEMM_BF16) { /* a weight kept in fp32 takes fp32 inputs */
         if (x != in->x || s->bf16_input != in->id) gemm_round_to_bf16(x, s->bf16, n);
         s->bf16_input = x == in->x ? in->id : 0;
         src = s->bf16;

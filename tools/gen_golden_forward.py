@@ -54,6 +54,9 @@ SYNTHETIC = [
     # eligible) with a correction bias, x2.5 scaling, an ungated shared expert, q/k/v biases
     # without an o bias, and RoPE on half of each head.
     ("synth-glm4-moe", "glm4_moe", False, ""),
+    # The same in transformers v5's stacked layout, with a multi-token-prediction layer in the
+    # file (transformers skips it; strata must too).
+    ("synth-glm4-moe-stacked-mtp", "glm4_moe", True, "", 1),
 ]
 SYNTH_SEED, SYNTH_LAYERS = 7, 2
 STRATA = os.path.join(ROOT, "build", "release", "strata")
@@ -118,12 +121,12 @@ def perplexity(model, ids, window, n_windows):
     return math.exp(nll / count)
 
 
-def synthesize(name, arch, stacked, patch):
+def synthesize(name, arch, stacked, patch, mtp=0):
     """Generates a synthetic model with the strata CLI and applies the config patch."""
     import tempfile
     model_dir = os.path.join(tempfile.mkdtemp(prefix="strata-golden-"), name)
     cmd = [STRATA, "-q", "generate", "-o", model_dir, "--arch", arch, "--seed", str(SYNTH_SEED),
-           "--layers", str(SYNTH_LAYERS)]
+           "--layers", str(SYNTH_LAYERS)] + (["--mtp-layers", str(mtp)] if mtp else [])
     subprocess.check_call(cmd + (["--stacked-experts"] if stacked else []))
     if patch:
         path = os.path.join(model_dir, "config.json")
@@ -167,9 +170,11 @@ def golden(name, model_dir=None, synthetic=None):
         tensors[f"hidden.{i}"] = outputs[i].contiguous()
     metadata = {"model": name, "transformers": transformers.__version__, "torch": torch.__version__}
     if synthetic:
-        arch, stacked, patch = synthetic
+        arch, stacked, patch, mtp = (*synthetic, 0)[:4] if len(synthetic) == 3 else synthetic
         metadata.update(synth_arch=arch, synth_seed=str(SYNTH_SEED), synth_layers=str(SYNTH_LAYERS),
                         synth_stacked="1" if stacked else "0", config_patch=patch)
+        if mtp:
+            metadata.update(synth_mtp_layers=str(mtp))
     if name in TRAINED:
         ppl_ids = ids[:PPL_WINDOW * PPL_WINDOWS]
         tensors["ppl_tokens"] = torch.tensor(ppl_ids, dtype=torch.int32)
@@ -208,9 +213,10 @@ def main():
     for name in MODELS:
         if not args.only or args.only == name:
             golden(name)
-    for name, arch, stacked, patch in SYNTHETIC:
+    for name, arch, stacked, patch, *mtp in SYNTHETIC:
+        mtp = mtp[0] if mtp else 0
         if not args.only or args.only == name:
-            golden(name, synthesize(name, arch, stacked, patch), (arch, stacked, patch))
+            golden(name, synthesize(name, arch, stacked, patch, mtp), (arch, stacked, patch, mtp))
     if args.full_ppl:
         full_ppl(args.window)
 

@@ -213,6 +213,9 @@ static void text_arch(strbuf *sb, const strata_arch *a)
         if (n_moe < a->n_layers)
             strbuf_printf(sb, "                dense layers use intermediate %lld\n", (long long)a->intermediate_size);
     }
+    if (a->n_mtp_layers)
+        strbuf_printf(sb, "  mtp           %d multi-token-prediction layer%s (model.layers.%d..): copied, never run\n",
+                      a->n_mtp_layers, a->n_mtp_layers == 1 ? "" : "s", a->n_layers);
     strbuf_printf(sb, "  norms         RMSNorm eps %g\n", a->rms_norm_eps);
     strbuf_printf(sb, "  embeddings    %s\n", a->tie_word_embeddings ? "tied (lm_head = embed_tokens)" : "untied");
 }
@@ -239,6 +242,10 @@ static void text_quant(strbuf *sb, const strata_model *model)
 
 static void text_layer_summary(strbuf *sb, const strata_layer *layer, const strata_arch *a)
 {
+    if (!layer) {
+        strbuf_printf(sb, "multi-token prediction (copied, never run)");
+        return;
+    }
     if (!layer->is_moe) {
         strbuf_printf(sb, "attention q/k/v/o, dense MLP gate/up/down");
         return;
@@ -347,9 +354,9 @@ static char *render_text(const inspect_data *d)
         if (other) strbuf_append(&sb, "\nembeddings, final norm, lm_head and other tensors\n");
         else {
             strbuf_printf(&sb, "\nlayer %d", g);
-            if (a && g < a->n_layers) {
+            if (a && g < a->n_layers + a->n_mtp_layers) {
                 strbuf_append(&sb, ": ");
-                text_layer_summary(&sb, &a->layers[g], a);
+                text_layer_summary(&sb, g < a->n_layers ? &a->layers[g] : NULL, a);
             }
             strbuf_append(&sb, "\n");
         }
@@ -387,6 +394,7 @@ static sjson *json_arch(const strata_arch *a, bool *ok)
     sjson_put(ok, o, "num_key_value_heads", sjson_new_int(a->n_kv_heads));
     sjson_put(ok, o, "head_dim", sjson_new_int(a->head_dim));
     sjson_put(ok, o, "rotary_dim", sjson_new_int(a->rotary_dim));
+    sjson_put(ok, o, "mtp_layers", sjson_new_int(a->n_mtp_layers));
     sjson_put(ok, o, "rms_norm_eps", sjson_new_real(a->rms_norm_eps));
     sjson_put(ok, o, "max_position_embeddings", sjson_new_int(a->max_position_embeddings));
     sjson_put(ok, o, "sliding_window", a->sliding_window ? sjson_new_int(a->sliding_window) : sjson_new_null());

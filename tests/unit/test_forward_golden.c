@@ -146,6 +146,8 @@ static void golden_model_dir(const golden *g, const char *name, char *dir, size_
         .n_layers = atoi(strata_safetensors_metadata(g->st, "synth_layers")),
         .stacked_experts = strcmp(strata_safetensors_metadata(g->st, "synth_stacked"), "1") == 0,
     };
+    const char *mtp = strata_safetensors_metadata(g->st, "synth_mtp_layers");
+    if (mtp) params.n_mtp_layers = atoi(mtp);
     assert_int_equal(strata_synth_model(dir, &params), STRATA_OK);
     const char *patch = strata_safetensors_metadata(g->st, "config_patch");
     if (patch && *patch) {
@@ -317,6 +319,7 @@ MODEL_TESTS(synth_qwen2_moe, "synth-qwen2-moe")
 MODEL_TESTS(synth_qwen3_moe_stacked, "synth-qwen3-moe-stacked")
 MODEL_TESTS(synth_mixtral_stacked, "synth-mixtral-stacked")
 MODEL_TESTS(synth_glm4_moe, "synth-glm4-moe")
+MODEL_TESTS(synth_glm4_moe_stacked_mtp, "synth-glm4-moe-stacked-mtp")
 
 static void perplexity_llama19m(void **state)
 {
@@ -336,6 +339,7 @@ int main(void)
 {
     static const struct CMUnitTest synthetic[] = {
         cmocka_unit_test(synth_glm4_moe_fp32), cmocka_unit_test(synth_glm4_moe_bf16),
+        cmocka_unit_test(synth_glm4_moe_stacked_mtp_fp32), cmocka_unit_test(synth_glm4_moe_stacked_mtp_bf16),
         cmocka_unit_test(synth_qwen2_fp32), cmocka_unit_test(synth_qwen2_bf16),
         cmocka_unit_test(synth_mistral_window_fp32), cmocka_unit_test(synth_mistral_window_bf16),
         cmocka_unit_test(synth_llama3_rope_fp32), cmocka_unit_test(synth_llama3_rope_bf16),

@@ -42,6 +42,7 @@ N_WINDOWS, WINDOW, SEED = 16, 128, 0
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from golden_file import write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -194,15 +195,7 @@ def main():
         for case in args.case or list(CASES):
             text = dumps(record(model_name, case, args.keep))
             path = os.path.join(OUT, model_name, case + ".json")
-            if args.check:
-                same = os.path.exists(path) and open(path).read() == text
-                different += not same
-                print(("same     " if same else "DIFFERENT"), path)
-            else:
-                with open(path + ".tmp", "w") as f:
-                    f.write(text)
-                os.replace(path + ".tmp", path)
-                print(f"wrote {path}")
+            different += not write_or_check(path, text.encode(), args.check)
     return 1 if different else 0
 
 

@@ -54,6 +54,7 @@ MODEL = os.path.join(SHARED, "models", "llama-19m")
 OUT = os.path.join(ROOT, "tests", "golden", "export")
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors"]
 
+from golden_file import write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -232,15 +233,7 @@ def main():
     for case in args.case or list(CASES):
         text = dumps(golden_record(case, args.keep))
         path = os.path.join(OUT, case + ".json")
-        if args.check:
-            same = os.path.exists(path) and open(path).read() == text
-            different += not same
-            print(("same     " if same else "DIFFERENT"), path)
-        else:
-            with open(path + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(path + ".tmp", path)
-            print(f"wrote {path} ({len(text)} bytes)")
+        different += not write_or_check(path, text.encode(), args.check)
     return 1 if different else 0
 
 

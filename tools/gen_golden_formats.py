@@ -33,6 +33,7 @@ OUT = os.path.join(ROOT, "tests", "golden", "formats")
 PACKAGES = ["torch", "nvidia-modelopt", "compressed-tensors", "requests"]
 
 
+from golden_file import write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -311,15 +312,7 @@ def main():
     for case in CASES:
         data = golden_bytes(case)
         path = os.path.join(OUT, case[0] + ".golden")
-        if args.check:
-            same = os.path.exists(path) and open(path, "rb").read() == data
-            different += not same
-            print(("same     " if same else "DIFFERENT"), path)
-        else:
-            with open(path + ".tmp", "wb") as f:
-                f.write(data)
-            os.replace(path + ".tmp", path)
-            print(f"wrote {path} ({len(data)} bytes)")
+        different += not write_or_check(path, data, args.check)
     print("versions:", json.dumps(VERSIONS))
     return 1 if different else 0
 

@@ -331,6 +331,7 @@ typedef enum strata_family {
     STRATA_FAMILY_QWEN2_MOE,
     STRATA_FAMILY_QWEN3_MOE,
     STRATA_FAMILY_GLM4_MOE,        /* GLM-4.5 / 4.6: grouped sigmoid routing, shared experts */
+    STRATA_FAMILY_DEEPSEEK_V3,     /* DeepSeek-V3 / R1 / V3.1, Kimi-K2: MLA attention, glm4_moe's routing */
     STRATA_FAMILY_COUNT
 } strata_family;
 
@@ -341,6 +342,7 @@ typedef enum strata_rope_type {
     STRATA_ROPE_DEFAULT = 0,
     STRATA_ROPE_LINEAR,
     STRATA_ROPE_LLAMA3,
+    STRATA_ROPE_YARN,
 } strata_rope_type;
 
 typedef enum strata_linear_role {
@@ -353,6 +355,10 @@ typedef enum strata_linear_role {
     STRATA_LINEAR_DOWN,        /* down_proj / w2 */
     STRATA_LINEAR_ROUTER,      /* MoE router (never quantized) */
     STRATA_LINEAR_SHARED_GATE, /* qwen2_moe shared_expert_gate (never quantized) */
+    STRATA_LINEAR_Q_A,         /* MLA: q_a_proj (hidden -> q_lora_rank) */
+    STRATA_LINEAR_Q_B,         /* MLA: q_b_proj (q_lora_rank -> heads * qk_head_dim) */
+    STRATA_LINEAR_KV_A,        /* MLA: kv_a_proj_with_mqa (hidden -> kv_lora_rank + qk_rope_head_dim) */
+    STRATA_LINEAR_KV_B,        /* MLA: kv_b_proj (kv_lora_rank -> heads * (qk_nope_head_dim + v_head_dim)) */
 } strata_linear_role;
 
 STRATA_API const char *strata_linear_role_name(strata_linear_role role);
@@ -382,6 +388,8 @@ typedef struct strata_layer {
     size_t n_linears;
     const strata_linear *linears;    /* attention first, then router, experts, shared expert */
     const char *router_bias;         /* (n_experts) F32 e_score_correction_bias (glm4_moe), or NULL */
+    const char *q_a_norm;            /* MLA: q_a_layernorm (q_lora_rank), NULL without q_lora_rank */
+    const char *kv_a_norm;           /* MLA: kv_a_layernorm (kv_lora_rank); NULL for other attention */
 } strata_layer;
 
 typedef struct strata_arch {
@@ -433,6 +441,24 @@ typedef struct strata_arch {
     } routing;
     int n_mtp_layers;              /* num_nextn_predict_layers: multi-token-prediction layers stored as
                                     * model.layers.{n_layers ...}.*, never run, copied into outputs */
+    /* YaRN rope scaling (rope.type STRATA_ROPE_YARN; rope.factor and rope.original_max_position
+     * apply): the ramp between beta_slow and beta_fast rotations, and the factor cos and sin
+     * are multiplied by (attention_factor, from mscale / mscale_all_dim when not given). */
+    struct {
+        double beta_fast, beta_slow;
+        double attention_factor;
+        double mscale_all_dim;     /* MLA multiplies its softmax scale by yarn_mscale(factor, this)^2 */
+        bool truncate;
+    } yarn;
+    /* Multi-head latent attention (deepseek_v3); kv_lora_rank is 0 for every other family.
+     * head_dim is qk_nope_head_dim + qk_rope_head_dim and rotary_dim qk_rope_head_dim. */
+    struct {
+        int64_t q_lora_rank;       /* 0: a plain q_proj */
+        int64_t kv_lora_rank;
+        int64_t qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
+    } mla;
+    bool rope_interleave;          /* rotary pairs are (x0, x1), (x2, x3)... (DeepSeek's rope_interleave) */
+    double attention_scale;        /* softmax scale of q k^T: head_dim^-0.5, times YaRN's mscale^2 for MLA */
 } strata_arch;
 
 /* What a quantized checkpoint says about itself (hf_quant_config.json or
@@ -648,6 +674,20 @@ typedef enum strata_propagation {
     STRATA_PROPAGATE_QUANTIZED,     /* the previous layer's output once quantized */
 } strata_propagation;
 
+/* How attention linears are quantized (strata_quantize_params.attention). */
+typedef enum strata_attention_quant {
+    STRATA_ATTENTION_AUTO = 0, /* the family's recipe: deepseek_v3 follows ModelOpt's DeepSeek example
+                                * (attention unquantized but for o_proj under FP4 weight formats);
+                                * every other family quantizes attention with the scheme */
+    STRATA_ATTENTION_SCHEME,   /* attention takes the scheme like every other linear */
+    STRATA_ATTENTION_NONE,     /* attention stays unquantized (listed in exclude_modules) */
+    STRATA_ATTENTION_FP8,      /* attention in per-tensor FP8 (weights and static inputs) while the
+                                * MLPs take the scheme: a MIXED_PRECISION checkpoint */
+} strata_attention_quant;
+
+STRATA_API const char *strata_attention_quant_name(strata_attention_quant mode);
+STRATA_API bool strata_attention_quant_from_name(const char *name, strata_attention_quant *out);
+
 typedef struct strata_quantize_params {
     const char *model_dir;
     const char *output_dir;        /* created when missing; must be new or empty unless overwrite. The
@@ -684,6 +724,7 @@ typedef struct strata_quantize_params {
     const char *const *input_files; /* (n_input_files) other files the run reads (calibration data,
                                     * tokenizer): never replaced by the output; NULLs are skipped */
     size_t n_input_files;
+    strata_attention_quant attention; /* how attention linears are quantized (AUTO: the family's recipe) */
 } strata_quantize_params;
 
 typedef struct strata_quantize_result {
@@ -806,6 +847,7 @@ typedef struct strata_convert_params {
                                     * parameter, up to this size, are the bulk of the memory */
     bool overwrite;                /* as strata_quantize_params */
     bool allow_non_finite;         /* as strata_quantize_params */
+    strata_attention_quant attention; /* as strata_quantize_params; FP8 needs calibration (quantize) */
 } strata_convert_params;
 
 typedef struct strata_convert_result {
@@ -837,6 +879,8 @@ typedef struct strata_synth_params {
     int n_kv_heads;            /* default n_heads / 2 */
     int n_mtp_layers;          /* multi-token-prediction layers after the decoder layers (0..4):
                                 * num_nextn_predict_layers, with GLM/DeepSeek's MTP tensor names */
+    const char *config_patch;  /* NULL, or a JSON object whose members replace or add config.json
+                                * keys before the tensors are laid out: {"q_lora_rank": null} */
 } strata_synth_params;
 
 /* Writes a small, deterministic model (config.json + model.safetensors, bf16 weights drawn

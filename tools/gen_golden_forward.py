@@ -57,6 +57,15 @@ SYNTHETIC = [
     # The same in transformers v5's stacked layout, with a multi-token-prediction layer in the
     # file (transformers skips it; strata must too).
     ("synth-glm4-moe-stacked-mtp", "glm4_moe", True, "", 1),
+    # DeepSeek-V3's layer: latent attention (q rank, kv rank, rope part of each head in
+    # interleaved pairs), YaRN with mscale on the softmax scale, a dense first layer, 16
+    # experts in 4 groups of 4 (best 2 eligible), top-4, x2.5, a shared expert.
+    ("synth-deepseek-v3", "deepseek_v3", False, ""),
+    # The other MLA variants: a plain q_proj (q_lora_rank null), rotate-half rope, YaRN
+    # whose mscale differs from mscale_all_dim (cos/sin scaled), stacked experts, an MTP layer.
+    ("synth-deepseek-v3-stacked-mtp", "deepseek_v3", True,
+     '"q_lora_rank": null, "rope_interleave": false, "rope_scaling": {"type": "yarn", "factor": 32.0, '
+     '"original_max_position_embeddings": 64, "mscale": 0.707, "mscale_all_dim": 1.0}', 1),
 ]
 SYNTH_SEED, SYNTH_LAYERS = 7, 2
 STRATA = os.path.join(ROOT, "build", "release", "strata")
@@ -103,8 +112,10 @@ def encode(model_dir, text):
 
 
 def load(model_dir):
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        model_dir, dtype=torch.float32, attn_implementation="eager")
+    model, info = transformers.AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+    # Every parameter must come from the file: a missing one would be randomly initialized.
+    assert not info["missing_keys"] and not info.get("mismatched_keys"), info
     model.eval()
     return model
 
@@ -127,14 +138,9 @@ def synthesize(name, arch, stacked, patch, mtp=0):
     model_dir = os.path.join(tempfile.mkdtemp(prefix="strata-golden-"), name)
     cmd = [STRATA, "-q", "generate", "-o", model_dir, "--arch", arch, "--seed", str(SYNTH_SEED),
            "--layers", str(SYNTH_LAYERS)] + (["--mtp-layers", str(mtp)] if mtp else [])
-    subprocess.check_call(cmd + (["--stacked-experts"] if stacked else []))
-    if patch:
-        path = os.path.join(model_dir, "config.json")
-        with open(path) as f:
-            text = f.read().rstrip()
-        assert text.endswith("}")
-        with open(path, "w") as f:
-            f.write(text[:-1].rstrip() + ", " + patch + "}\n")
+    # the patch's keys replace generated ones before the tensors are laid out
+    patch_args = ["--config", "{" + patch + "}"] if patch else []
+    subprocess.check_call(cmd + (["--stacked-experts"] if stacked else []) + patch_args)
     return model_dir
 
 

@@ -28,6 +28,8 @@ enum { CALIB_SAMPLE_ROWS = 256 }; /* input rows kept per linear to measure its o
 typedef struct linear_calib {
     const strata_linear *desc;
     bool quantized;            /* false: excluded, or a router / shared-expert gate */
+    const scheme_info *scheme; /* the scheme it takes (quant/recipe.h); NULL when not quantized */
+    amax_sharing sharing;      /* which fused groups its scheme shares the tensor-level amax in */
     int fused_group;           /* linears sharing one input and one tensor-level scale; -1 alone */
     /* Observed during the calibration pass: */
     float input_amax;          /* max |x| over every token that reached the linear */
@@ -64,9 +66,8 @@ typedef struct calib_hessian {
 typedef struct layer_calib {
     int index;
     const strata_layer *layer;
-    const scheme_info *scheme;
+    const scheme_info *scheme; /* the run's scheme (a linear may take another: linear_calib.scheme) */
     bool kv_cache;
-    amax_sharing sharing;      /* which fused groups share the tensor-level weight amax */
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
     double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
@@ -76,23 +77,25 @@ typedef struct layer_calib {
 
 /* What every layer of a run is calibrated with. */
 typedef struct layer_calib_options {
+    const strata_arch *arch;
     const scheme_info *scheme;
+    strata_attention_quant attention; /* how attention linears are quantized (quant/recipe.h) */
     bool kv_cache;
-    amax_sharing sharing;          /* which fused groups share the tensor-level weight amax */
+    bool fuse_fp8_scales;          /* the schemes' sharing_fused instead of their sharing */
     const char *const *exclude;    /* (n_exclude) module name patterns left unquantized */
     size_t n_exclude;
 } layer_calib_options;
 
-/* Sets up the state of a layer: which linears are quantized (quantizable and matching no
- * exclude pattern) and the fused groups. */
+/* Sets up the state of a layer: which scheme each linear takes (the recipe, then the
+ * exclude patterns) and the fused groups. */
 strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options);
 void layer_calib_free(layer_calib *lc);
 
+/* Whether some quantized linear of the layer quantizes its input. */
+bool layer_calib_quantizes_inputs(const layer_calib *lc);
+
 /* The linear_calib of a linear of the layer. */
 linear_calib *layer_calib_find(layer_calib *lc, const strata_linear *linear);
-
-/* Whether a module name matches one of the glob patterns (fnmatch, '*' crosses dots). */
-bool module_excluded(const char *name, const char *const *patterns, size_t n_patterns);
 
 /* Hooks of the calibration pass: input amax, token counts, samples, k/v cache amax. */
 forward_hooks calib_observer_hooks(layer_calib *lc);

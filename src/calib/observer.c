@@ -8,7 +8,6 @@
  * Hessians (hessian.c). Maxima do not depend on the order tokens arrive in, so chunking
  * and threads do not change them.
  */
-#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +18,17 @@
 #include "kernels/cpu.h"
 #include "kernels/minifloat.h"
 #include "quant/format.h"
-
-bool module_excluded(const char *name, const char *const *patterns, size_t n_patterns)
-{
-    for (size_t i = 0; i < n_patterns; i++)
-        if (fnmatch(patterns[i], name, 0) == 0) return true;
-    return false;
-}
+#include "quant/recipe.h"
+#include "quant/recipe.h"
 
 static int fused_group_of(const strata_linear *l, int n_experts)
 {
     switch (l->role) {
     case STRATA_LINEAR_Q:
     case STRATA_LINEAR_K:
-    case STRATA_LINEAR_V: return 0;
+    case STRATA_LINEAR_V:
+    case STRATA_LINEAR_Q_A:  /* MLA: q_a_proj (or q_proj) and kv_a_proj_with_mqa read the normed input */
+    case STRATA_LINEAR_KV_A: return 0;
     case STRATA_LINEAR_GATE:
     case STRATA_LINEAR_UP:
         if (l->expert >= 0) return 2 + l->expert;
@@ -43,10 +39,9 @@ static int fused_group_of(const strata_linear *l, int n_experts)
 
 strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options)
 {
-    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = options->scheme, .kv_cache = options->kv_cache,
-                        .sharing = options->sharing};
-    const char *const *exclude = options->exclude;
-    size_t n_exclude = options->n_exclude;
+    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = options->scheme, .kv_cache = options->kv_cache};
+    quant_recipe recipe = {.arch = options->arch, .scheme = options->scheme, .attention = options->attention,
+                           .exclude = options->exclude, .n_exclude = options->n_exclude};
     lc->linears = calloc(layer->n_linears ? layer->n_linears : 1, sizeof *lc->linears);
     if (!lc->linears) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for layer %d", layer->index);
     int n_experts = 0;
@@ -55,11 +50,20 @@ strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const
     for (size_t i = 0; i < layer->n_linears; i++) {
         linear_calib *c = &lc->linears[i];
         c->desc = &layer->linears[i];
-        c->quantized = c->desc->quantizable && !module_excluded(c->desc->name, exclude, n_exclude);
+        c->scheme = recipe_linear_scheme(&recipe, c->desc);
+        c->quantized = c->scheme != NULL;
+        if (c->scheme) c->sharing = options->fuse_fp8_scales ? c->scheme->sharing_fused : c->scheme->sharing;
         c->fused_group = fused_group_of(c->desc, n_experts);
         c->hessian = -1;
     }
     return STRATA_OK;
+}
+
+bool layer_calib_quantizes_inputs(const layer_calib *lc)
+{
+    for (size_t i = 0; i < lc->layer->n_linears; i++)
+        if (lc->linears[i].quantized && lc->linears[i].scheme->input != INPUT_NONE) return true;
+    return false;
 }
 
 strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const scheme_info *scheme)
@@ -175,7 +179,7 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !c->quantized || n_tokens == 0) return STRATA_OK;
-    strata_status status = scheme_fake_quantize_input(lc->scheme, c->input_amax, x, n_tokens, linear->n_in);
+    strata_status status = scheme_fake_quantize_input(c->scheme, c->input_amax, x, n_tokens, linear->n_in);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing the input of %s", linear->name);
     return STRATA_OK;
 }
@@ -185,7 +189,7 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !c->quantized) return STRATA_OK;
-    strata_quant_params p = scheme_weight_params(lc->scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
     p.values_dtype = c->values_dtype;
     /* The weight as the engine decided and quantized it (GPTQ's result, or the weight with
      * its clip); quantized here only when nothing holds it (a linear restored from a
@@ -214,7 +218,7 @@ static strata_status observe_quantized_input(void *ctx, const strata_linear *lin
     float *xq = malloc(n * sizeof *xq);
     if (!xq) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the inputs of %s", linear->name);
     memcpy(xq, x, n * sizeof *xq);
-    strata_status status = scheme_fake_quantize_input(lc->scheme, c->input_amax, xq, n_tokens, linear->n_in);
+    strata_status status = scheme_fake_quantize_input(c->scheme, c->input_amax, xq, n_tokens, linear->n_in);
     if (status == STRATA_OK) status = layer_hessians_add(lc, c, xq, n_tokens);
     free(xq);
     return status;
@@ -259,15 +263,16 @@ strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model
         c->values_dtype = linear_values_dtype(model, c->desc);
     }
     free(w);
-    if (status != STRATA_OK || lc->sharing == SHARE_NONE) return status;
+    if (status != STRATA_OK) return status;
     /* Fused groups take their members' maximum (vLLM requires one scale per fused GEMM). */
     for (size_t i = 0; i < layer->n_linears; i++) {
         linear_calib *a = &lc->linears[i];
-        if (!a->quantized || a->fused_group < 0) continue;
-        if (lc->sharing == SHARE_EXPERT_GATE_UP && a->desc->expert < 0) continue;
+        if (!a->quantized || a->fused_group < 0 || a->sharing == SHARE_NONE) continue;
+        if (a->sharing == SHARE_EXPERT_GATE_UP && a->desc->expert < 0) continue;
         for (size_t j = 0; j < layer->n_linears; j++) {
             linear_calib *b = &lc->linears[j];
-            if (b->quantized && b->fused_group == a->fused_group && b->weight_amax > a->weight_amax)
+            if (b->quantized && b->scheme == a->scheme && b->fused_group == a->fused_group &&
+                b->weight_amax > a->weight_amax)
                 a->weight_amax = b->weight_amax;
         }
     }

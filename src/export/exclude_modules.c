@@ -126,13 +126,9 @@ static bool summarize(const name_list *unquantized, const name_list *quantized, 
     return true;
 }
 
-static bool linear_quantized(const strata_linear *l, const char *const *exclude, size_t n_exclude)
+sjson *exclude_modules_list(const quant_recipe *recipe)
 {
-    return l->quantizable && !module_excluded(l->name, exclude, n_exclude);
-}
-
-sjson *exclude_modules_list(const strata_arch *arch, const char *const *exclude, size_t n_exclude)
-{
+    const strata_arch *arch = recipe->arch;
     name_list quantized = {0}, unquantized = {0}, result = {0};
     strmap chosen = {0};
     sjson *list = NULL;
@@ -141,7 +137,7 @@ sjson *exclude_modules_list(const strata_arch *arch, const char *const *exclude,
         const strata_layer *layer = &arch->layers[i];
         for (size_t k = 0; ok && k < layer->n_linears; k++) {
             const strata_linear *l = &layer->linears[k];
-            ok = list_add(linear_quantized(l, exclude, n_exclude) ? &quantized : &unquantized, l->name, strlen(l->name));
+            ok = list_add(recipe_linear_scheme(recipe, l) ? &quantized : &unquantized, l->name, strlen(l->name));
         }
     }
     ok = ok && list_add(&unquantized, "lm_head", strlen("lm_head"));

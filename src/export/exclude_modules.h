@@ -9,10 +9,11 @@
 
 #include "calib/layer_calib.h"
 #include "io/json.h"
+#include "quant/recipe.h"
 #include "strata.h"
 
 /* A new sorted JSON array of names and wildcards, or NULL when out of memory. A linear is
- * quantized when it is quantizable and matches none of the exclude patterns. */
-sjson *exclude_modules_list(const strata_arch *arch, const char *const *exclude, size_t n_exclude);
+ * quantized when the recipe gives it a scheme. */
+sjson *exclude_modules_list(const quant_recipe *recipe);
 
 #endif

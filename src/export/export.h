@@ -14,6 +14,7 @@
 #define STRATA_EXPORT_EXPORT_H
 
 #include "calib/layer_calib.h"
+#include "quant/recipe.h"
 #include "strata.h"
 
 /* Output shards are cut past this many bytes by default: ModelOpt's max_shard_size "10GB". */
@@ -32,8 +33,7 @@ typedef struct exporter {
     const scheme_info *scheme;
     strata_export_format format;
     bool kv_cache;
-    const char *const *exclude;      /* user patterns, for exclude_modules */
-    size_t n_exclude;
+    quant_recipe recipe;             /* which linears are quantized, for exclude_modules */
     strata_safetensors_writer *writer;
     char last_tensor[512];           /* the last tensor export_layer added */
     bool allow_non_finite;           /* write tensors holding NaN/Inf (with a warning) instead of failing */
@@ -47,11 +47,19 @@ typedef struct exporter {
 strata_status export_tensor(exporter *e, const char *name, strata_dtype dtype, int n_dims, const int64_t *shape,
                             const void *data, const char *source);
 void exporter_free_notes(exporter *e);
+/* The same, converted to F32 first (exactly, from BF16/F16). */
+strata_status export_tensor_f32(exporter *e, const char *name, strata_dtype dtype, int n_dims, const int64_t *shape,
+                                const void *data, const char *source);
 
-/* Appends the ModelOpt tensors of module m's quantized (N, K) weight in the scheme's
+/* Whether an unquantized linear is written in F32: the sigmoid routers (glm4_moe,
+ * deepseek_v3), which transformers keeps in fp32 (_keep_in_fp32_modules_strict) and
+ * ModelOpt's export therefore writes as F32. */
+bool export_router_in_f32(const strata_arch *arch, const strata_linear *linear);
+
+/* Appends the ModelOpt tensors of module m's quantized (N, K) weight in scheme s's
  * format: weight codes, weight_scale, weight_scale_2 (NVFP4); not the input scale. */
-strata_status export_weight_tensors(exporter *e, const char *m, int64_t N, int64_t K, const strata_qtensor *q,
-                                    const strata_quant_shape *shape);
+strata_status export_weight_tensors(exporter *e, const scheme_info *s, const char *m, int64_t N, int64_t K,
+                                    const strata_qtensor *q, const strata_quant_shape *shape);
 /* Appends layer lc's tensors. */
 strata_status export_layer(exporter *e, const layer_calib *lc);
 /* Appends the tensors outside the decoder layers: embeddings, final norm, lm_head. */

@@ -21,8 +21,10 @@
 /* The unquantized modules as ModelOpt lists them (exclude_modules.h). */
 static sjson *exclude_list(const exporter *e)
 {
-    return exclude_modules_list(strata_model_arch(e->model), e->exclude, e->n_exclude);
+    return exclude_modules_list(&e->recipe);
 }
+
+static int by_string(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 /* The value built with sjson_put / sjson_push, or NULL (freed) when any step failed. */
 static sjson *built(sjson *value, bool ok)
@@ -52,12 +54,84 @@ static sjson *float_quant(int bits, int64_t group)
     return built(q, ok);
 }
 
+/* The distinct schemes of the quantized linears, in model order (at most one per scheme). */
+typedef struct scheme_set {
+    const scheme_info *items[STRATA_SCHEME_COUNT];
+    int count;
+} scheme_set;
+
+static scheme_set schemes_used(const quant_recipe *recipe)
+{
+    scheme_set set = {.count = 0};
+    const strata_arch *a = recipe->arch;
+    for (int i = 0; i < a->n_layers; i++)
+        for (size_t k = 0; k < a->layers[i].n_linears; k++) {
+            const scheme_info *s = recipe_linear_scheme(recipe, &a->layers[i].linears[k]);
+            bool seen = !s;
+            for (int j = 0; j < set.count && !seen; j++) seen = set.items[j] == s;
+            if (!seen && set.count < STRATA_SCHEME_COUNT) set.items[set.count++] = s;
+        }
+    return set;
+}
+
+/* ModelOpt writes MIXED_PRECISION when its linears use more than one format. */
+static bool mixed_precision(const exporter *e) { return schemes_used(&e->recipe).count > 1; }
+
+/* One layer's entry of quantized_layers (quant_utils.py's process_layer_quant_config). */
+static sjson *layer_quant_config(const scheme_info *s)
+{
+    bool ok = true;
+    sjson *q = sjson_new_object();
+    sjson_put(&ok, q, "quant_algo", sjson_new_string(s->modelopt_algo));
+    if (s->config_group_size) sjson_put(&ok, q, "group_size", sjson_new_int(s->config_group_size));
+    if (s->awq_flags) {
+        sjson_put(&ok, q, "has_zero_point", sjson_new_bool(false));
+        sjson_put(&ok, q, "pre_quant_scale", sjson_new_bool(true));
+    }
+    return built(q, ok);
+}
+
+/* The module a mixed-precision config names for a linear: the linear itself, or for a
+ * routed expert its layer's experts module ("model.layers.1.mlp.experts"), as ModelOpt
+ * names transformers v5's fused experts and vLLM's FusedMoE looks its prefix up. */
+static void config_module_name(const strata_linear *l, char *out, size_t size)
+{
+    const char *experts = l->expert >= 0 ? strstr(l->name, ".experts.") : NULL;
+    if (experts) snprintf(out, size, "%.*s", (int)(experts - l->name + strlen(".experts")), l->name);
+    else snprintf(out, size, "%s", l->name);
+}
+
+/* {module: its layer config} for every quantized module, in model order. */
+static sjson *quantized_layers(const exporter *e)
+{
+    bool ok = true;
+    sjson *map = sjson_new_object();
+    const strata_arch *a = e->recipe.arch;
+    for (int i = 0; i < a->n_layers; i++)
+        for (size_t k = 0; k < a->layers[i].n_linears; k++) {
+            const strata_linear *l = &a->layers[i].linears[k];
+            const scheme_info *s = recipe_linear_scheme(&e->recipe, l);
+            char name[512];
+            config_module_name(l, name, sizeof name);
+            if (s && !sjson_get(map, name)) sjson_put(&ok, map, name, layer_quant_config(s));
+        }
+    return built(map, ok);
+}
+
 static sjson *hf_quant_config(const exporter *e)
 {
     const scheme_info *s = e->scheme;
     bool ok = true;
     sjson *root = sjson_new_object(), *q = sjson_new_object();
     sjson_put(&ok, root, "producer", producer());
+    if (mixed_precision(e)) {
+        /* Per layer instead of exclude_modules, as ModelOpt's mixed-format export. */
+        sjson_put(&ok, q, "quant_algo", sjson_new_string("MIXED_PRECISION"));
+        sjson_put(&ok, q, "kv_cache_quant_algo", e->kv_cache ? sjson_new_string("FP8") : sjson_new_null());
+        sjson_put(&ok, q, "quantized_layers", quantized_layers(e));
+        sjson_put(&ok, root, "quantization", q);
+        return built(root, ok);
+    }
     sjson_put(&ok, q, "quant_algo", sjson_new_string(s->modelopt_algo));
     sjson_put(&ok, q, "kv_cache_quant_algo", e->kv_cache ? sjson_new_string("FP8") : sjson_new_null());
     if (s->config_group_size) sjson_put(&ok, q, "group_size", sjson_new_int(s->config_group_size));
@@ -72,13 +146,66 @@ static sjson *hf_quant_config(const exporter *e)
     return built(root, ok);
 }
 
+static sjson *float_or_int_quant(int bits, bool is_int, int64_t group, bool channel)
+{
+    bool ok = true;
+    sjson *q = sjson_new_object();
+    sjson_put(&ok, q, "dynamic", sjson_new_bool(false));
+    sjson_put(&ok, q, "num_bits", sjson_new_int(bits));
+    sjson_put(&ok, q, "type", sjson_new_string(is_int ? "int" : "float"));
+    if (group) sjson_put(&ok, q, "group_size", sjson_new_int(group));
+    if (channel) sjson_put(&ok, q, "strategy", sjson_new_string("channel"));
+    return built(q, ok);
+}
+
+/* A MIXED_PRECISION config group: the scheme's quantization and its layers, sorted. */
+static sjson *mixed_group(const exporter *e, const scheme_info *s)
+{
+    bool ok = true;
+    sjson *g = sjson_new_object(), *targets = sjson_new_array();
+    if (s->mixed_group.input_bits)
+        sjson_put(&ok, g, "input_activations",
+                  float_or_int_quant(s->mixed_group.input_bits, false,
+                                     s->input == INPUT_NVFP4 ? s->config_group_size : 0, false));
+    sjson_put(&ok, g, "weights",
+              float_or_int_quant(s->mixed_group.weight_bits, s->mixed_group.int_weights, s->config_group_size,
+                                 s->mixed_group.channel));
+    /* the modules of quantized_layers in this group, sorted by bytes as Python's sorted() */
+    sjson *layers = quantized_layers(e);
+    size_t n = 0;
+    const char **names = layers ? malloc((sjson_object_size(layers) + 1) * sizeof *names) : NULL;
+    ok = ok && names;
+    for (void *it = names ? sjson_iter(layers) : NULL; it; it = sjson_iter_next(layers, it)) {
+        const scheme_info *of = scheme_from_modelopt_algo(sjson_as_string(sjson_get(sjson_iter_value(it), "quant_algo")));
+        if (of == s) names[n++] = sjson_iter_key(it);
+    }
+    if (names) qsort(names, n, sizeof *names, by_string);
+    for (size_t i = 0; names && i < n; i++) sjson_push(&ok, targets, sjson_new_string(names[i]));
+    free(names);
+    sjson_free(layers);
+    sjson_put(&ok, g, "targets", targets);
+    return built(g, ok);
+}
+
 /* config.json["quantization_config"], as ModelOpt writes it. */
 static sjson *quantization_config(const exporter *e)
 {
     const scheme_info *s = e->scheme;
     bool ok = true;
     sjson *qc = sjson_new_object();
-    if (s->config_groups_bits) {
+    bool mixed = mixed_precision(e);
+    if (mixed) {
+        scheme_set used = schemes_used(&e->recipe);
+        sjson *groups = sjson_new_object();
+        for (int i = 0; i < used.count; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "group_%d", i);
+            sjson_put(&ok, groups, key, mixed_group(e, used.items[i]));
+        }
+        sjson_put(&ok, qc, "config_groups", groups);
+        sjson_put(&ok, qc, "quantized_layers", quantized_layers(e));
+        sjson_put(&ok, qc, "ignore", sjson_new_array());
+    } else if (s->config_groups_bits) {
         sjson *groups = sjson_new_object(), *g0 = sjson_new_object(), *targets = sjson_new_array();
         sjson_push(&ok, targets, sjson_new_string("Linear"));
         if (s->input != INPUT_NONE)
@@ -88,8 +215,8 @@ static sjson *quantization_config(const exporter *e)
         sjson_put(&ok, groups, "group_0", g0);
         sjson_put(&ok, qc, "config_groups", groups);
     }
-    sjson_put(&ok, qc, "ignore", exclude_list(e));
-    sjson_put(&ok, qc, "quant_algo", sjson_new_string(s->modelopt_algo));
+    if (!mixed) sjson_put(&ok, qc, "ignore", exclude_list(e));
+    sjson_put(&ok, qc, "quant_algo", sjson_new_string(mixed ? "MIXED_PRECISION" : s->modelopt_algo));
     if (e->kv_cache) sjson_put(&ok, qc, "kv_cache_scheme", float_quant(8, 0));
     sjson_put(&ok, qc, "producer", producer());
     sjson_put(&ok, qc, "quant_method", sjson_new_string("modelopt"));
@@ -158,8 +285,8 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
             char name[600];
             snprintf(name, sizeof name, "%s.weight_amax", c->desc->name);
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &c->weight_amax, 4);
-            if (status == STRATA_OK && input_has_static_scale(e->scheme->input)) {
-                float scale = scheme_input_scale(e->scheme, c->input_amax);
+            if (status == STRATA_OK && input_has_static_scale(c->scheme->input)) {
+                float scale = scheme_input_scale(c->scheme, c->input_amax);
                 snprintf(name, sizeof name, "%s.input_scale", c->desc->name);
                 status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);
             }

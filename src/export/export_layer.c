@@ -73,6 +73,25 @@ static strata_status copy_tensor(exporter *e, const char *name)
     return export_tensor(e, name, t->dtype, t->n_dims, t->shape, t->data, strata_safetensors_shard_path(st, t->shard));
 }
 
+bool export_router_in_f32(const strata_arch *arch, const strata_linear *linear)
+{
+    return linear->role == STRATA_LINEAR_ROUTER && arch->routing.sigmoid;
+}
+
+strata_status export_tensor_f32(exporter *e, const char *name, strata_dtype dtype, int n_dims, const int64_t *shape,
+                                const void *data, const char *source)
+{
+    if (dtype == STRATA_DTYPE_F32) return export_tensor(e, name, dtype, n_dims, shape, data, source);
+    size_t n = 1;
+    for (int k = 0; k < n_dims; k++) n *= (size_t)shape[k];
+    float *values = malloc((n ? n : 1) * sizeof *values);
+    strata_status status = values ? strata_convert_to_f32(dtype, data, n, values)
+                                  : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", name);
+    if (status == STRATA_OK) status = export_tensor(e, name, STRATA_DTYPE_F32, n_dims, shape, values, source);
+    free(values);
+    return status;
+}
+
 /* A tensor strata computed for module m ("<m>.<suffix>"). */
 static strata_status add(exporter *e, const char *module, const char *suffix, strata_dtype dtype, int n_dims,
                          const int64_t *shape, const void *data)
@@ -104,13 +123,13 @@ static strata_status emit_module_tensor(void *ctx, const char *suffix, strata_dt
     return add(m->e, m->module, suffix, dtype, n_dims, shape, data);
 }
 
-strata_status export_weight_tensors(exporter *e, const char *m, int64_t N, int64_t K, const strata_qtensor *q,
-                                    const strata_quant_shape *shape)
+strata_status export_weight_tensors(exporter *e, const scheme_info *s, const char *m, int64_t N, int64_t K,
+                                    const strata_qtensor *q, const strata_quant_shape *shape)
 {
-    const weight_layout *layout = weight_layout_get(e->scheme->weight_format);
+    const weight_layout *layout = weight_layout_get(s->weight_format);
     if (!layout)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", m,
-                           strata_format_get(e->scheme->weight_format)->name);
+                           strata_format_get(s->weight_format)->name);
     module_emitter emitter = {.e = e, .module = m};
     return weight_layout_write(layout, m, N, K, q, shape, emit_module_tensor, &emitter);
 }
@@ -120,9 +139,9 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
                                     const strata_quant_shape *shape)
 {
     const strata_linear *l = c->desc;
-    strata_status status = export_weight_tensors(e, l->name, l->n_out, l->n_in, q, shape);
-    if (status == STRATA_OK && input_has_static_scale(e->scheme->input))
-        status = add_scalar(e, l->name, "input_scale", scheme_input_scale(e->scheme, c->input_amax));
+    strata_status status = export_weight_tensors(e, c->scheme, l->name, l->n_out, l->n_in, q, shape);
+    if (status == STRATA_OK && input_has_static_scale(c->scheme->input))
+        status = add_scalar(e, l->name, "input_scale", scheme_input_scale(c->scheme, c->input_amax));
     return status;
 }
 
@@ -133,7 +152,14 @@ static strata_status copy_linear(exporter *e, const strata_linear *l)
 {
     int64_t s[2] = {l->n_out, l->n_in};
     strata_status status = STRATA_OK;
-    if (linear_weight_quantized(e->model, l)) {
+    bool f32 = export_router_in_f32(strata_model_arch(e->model), l);
+    if (linear_weight_quantized(e->model, l) && f32) {
+        size_t n = (size_t)l->n_out * (size_t)l->n_in;
+        float *w = malloc(n * sizeof *w);
+        status = w ? linear_weight_f32(e->model, l, w) : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        if (status == STRATA_OK) status = add(e, l->name, "weight", STRATA_DTYPE_F32, 2, s, w);
+        free(w);
+    } else if (linear_weight_quantized(e->model, l)) {
         /* An FP8 source's excluded linear: dequantized to bf16, as ModelOpt's recipes
          * convert FP8 releases before quantizing. */
         size_t n = (size_t)l->n_out * (size_t)l->n_in;
@@ -155,8 +181,10 @@ static strata_status copy_linear(exporter *e, const strata_linear *l)
         const strata_tensor *t = strata_safetensors_find(st, l->weight);
         char name[512];
         snprintf(name, sizeof name, "%s.weight", l->name);
+        const char *source = t ? strata_safetensors_shard_path(st, t->shard) : NULL;
         if (status == STRATA_OK)
-            status = export_tensor(e, name, dtype, 2, s, data, t ? strata_safetensors_shard_path(st, t->shard) : NULL);
+            status = f32 ? export_tensor_f32(e, name, dtype, 2, s, data, source)
+                         : export_tensor(e, name, dtype, 2, s, data, source);
     }
     if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
     return status;
@@ -169,7 +197,7 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
 {
     const strata_linear *l = c->desc;
     int64_t N = l->n_out, K = l->n_in;
-    strata_quant_params p = scheme_weight_params(e->scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
     p.values_dtype = linear_values_dtype(e->model, l); /* quantized as the checkpoint's weight */
     strata_quant_shape shape;
     strata_status status = strata_quant_shape_get(&p, N, K, &shape);
@@ -207,10 +235,10 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
 strata_status export_layer(exporter *e, const layer_calib *lc)
 {
     const strata_layer *layer = lc->layer;
-    const char *norms[5] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm,
-                            layer->router_bias};
+    const char *norms[] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm,
+                           layer->q_a_norm,   layer->kv_a_norm,           layer->router_bias};
     strata_status status = STRATA_OK;
-    for (int i = 0; status == STRATA_OK && i < 5; i++)
+    for (size_t i = 0; status == STRATA_OK && i < sizeof norms / sizeof norms[0]; i++)
         if (norms[i]) status = copy_tensor(e, norms[i]);
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];

@@ -21,10 +21,26 @@ static const char *short_name(const char *module)
     return p ? p + 1 : module;
 }
 
-static const char *linear_format(const strata_quantize_params *p, const linear_calib *c)
+static const char *linear_format(const linear_calib *c)
 {
-    if (c->quantized) return strata_scheme_name(p->scheme);
+    if (c->quantized) return c->scheme->name;
     return c->desc->quantizable ? "excluded" : "bf16 (never)";
+}
+
+/* What the attention mode did, in words. */
+static const char *attention_text(const strata_arch *arch, const strata_quantize_params *p)
+{
+    switch (p->attention) {
+    case STRATA_ATTENTION_SCHEME: return "quantized with the scheme (--attention scheme)";
+    case STRATA_ATTENTION_NONE: return "unquantized (--attention none)";
+    case STRATA_ATTENTION_FP8: return "per-tensor FP8 weights and inputs (--attention fp8)";
+    case STRATA_ATTENTION_AUTO: break;
+    }
+    if (arch->family != STRATA_FAMILY_DEEPSEEK_V3) return "quantized with the scheme";
+    const scheme_info *s = scheme_get(p->scheme);
+    return s->weight_format == STRATA_FORMAT_NVFP4 || s->weight_format == STRATA_FORMAT_MXFP4
+               ? "ModelOpt's DeepSeek recipe: unquantized but for o_proj (FP4 weights)"
+               : "ModelOpt's DeepSeek recipe: unquantized";
 }
 
 /* A routed expert that no calibration token reached: its input amax is the peer maximum
@@ -78,6 +94,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                       expert_mode(p),
                       p->calib_all_experts ? "every token calibrates every expert (outputs still top-k)"
                                            : "calibrated on the tokens the model's router sends them");
+    strbuf_printf(&sb, "attention    %s\n", attention_text(arch, p));
     strbuf_printf(&sb, "excluded     lm_head, model.embed_tokens, routers");
     for (size_t i = 0; i < p->n_exclude; i++) strbuf_printf(&sb, ", %s", p->exclude[i]);
     strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; linear output on up to %d sampled "
@@ -98,7 +115,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
         const layer_calib *lc = &layers[i];
         for (size_t l = 0; l < lc->layer->n_linears; l++) {
             const linear_calib *c = &lc->linears[l];
-            strbuf_printf(&sb, "%-5d %-*s %-18s ", i, width, short_name(c->desc->name), linear_format(p, c));
+            strbuf_printf(&sb, "%-5d %-*s %-18s ", i, width, short_name(c->desc->name), linear_format(c));
             if (c->quantized && c->tokens == 0) /* no input rows to measure an output error on */
                 strbuf_printf(&sb, "%12.6g %12.6g %10lld %11.3e %11s", c->weight_amax, c->input_amax,
                               (long long)c->tokens, c->weight_error, "-");
@@ -172,6 +189,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
     sjson_put(&ok, root, "model", sjson_new_string(p->model_dir));
     sjson_put(&ok, root, "scheme", sjson_new_string(strata_scheme_name(p->scheme)));
     sjson_put(&ok, root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->algo_label));
+    sjson_put(&ok, root, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
     sjson_put(&ok, root, "algorithm", sjson_new_string(calib_algorithm_name(algorithm)));
     sjson_put(&ok, root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null());
     sjson_put(&ok, root, "calib_samples", sjson_new_int(p->n_samples));
@@ -188,7 +206,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
             const linear_calib *c = &lc->linears[l];
             sjson *o = sjson_new_object();
             sjson_put(&ok, o, "name", sjson_new_string(c->desc->name));
-            sjson_put(&ok, o, "format", sjson_new_string(linear_format(p, c)));
+            sjson_put(&ok, o, "format", sjson_new_string(linear_format(c)));
             sjson_put(&ok, o, "input_amax", sjson_new_real(c->input_amax));
             sjson_put(&ok, o, "tokens", sjson_new_int(c->tokens));
             if (without_tokens(c)) sjson_put(&ok, o, "peer_max_input", sjson_new_bool(true));

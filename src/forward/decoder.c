@@ -6,7 +6,8 @@
  *         where n1 = rmsnorm(x, input_layernorm)
  *   out = h + mlp(rmsnorm(h, post_attention_layernorm))
  *
- * mlp is down(silu(gate(n2)) * up(n2)) or the MoE block (moe.c).
+ * mlp is down(silu(gate(n2)) * up(n2)) or the MoE block (moe.c). Latent attention
+ * (deepseek_v3) makes q, k and v its own way (mla.c); attention and o_proj are shared.
  */
 #include "forward/decoder.h"
 
@@ -15,6 +16,7 @@
 
 #include "core/error.h"
 #include "forward/linear_run.h"
+#include "forward/mla.h"
 #include "forward/moe.h"
 #include "kernels/attention.h"
 #include "kernels/pool.h"
@@ -24,13 +26,15 @@
 typedef struct chunk_scratch {
     float *normed;  /* (rows, hidden) */
     float *q;       /* (rows, n_heads * head_dim) */
-    float *k, *v;   /* (rows, n_kv_heads * head_dim) */
-    float *attn;    /* (rows, n_heads * head_dim) */
+    float *k;       /* (rows, n_kv_heads * head_dim) */
+    float *v;       /* (rows, n_kv_heads * v_head_dim) */
+    float *attn;    /* (rows, n_heads * v_head_dim) */
     float *proj;    /* (rows, hidden) o_proj, then the MLP's output */
     float *gate;    /* (rows, intermediate) */
     float *up;      /* (rows, intermediate) */
     linear_scratch linear;
     moe_scratch moe;
+    mla_scratch mla;
 } chunk_scratch;
 
 static int64_t max3(int64_t a, int64_t b, int64_t c)
@@ -39,12 +43,17 @@ static int64_t max3(int64_t a, int64_t b, int64_t c)
     return m > c ? m : c;
 }
 
+static bool is_mla(const strata_arch *a) { return a->mla.kv_lora_rank > 0; }
+static int64_t v_head_dim(const strata_arch *a) { return is_mla(a) ? a->mla.v_head_dim : a->head_dim; }
 static int64_t q_width(const strata_arch *a) { return (int64_t)a->n_heads * a->head_dim; }
 static int64_t kv_width(const strata_arch *a) { return (int64_t)a->n_kv_heads * a->head_dim; }
+static int64_t v_width(const strata_arch *a) { return (int64_t)a->n_kv_heads * v_head_dim(a); }
+static int64_t attn_width(const strata_arch *a) { return (int64_t)a->n_heads * v_head_dim(a); }
 static int64_t widest_input(const strata_arch *a)
 {
-    return max3(a->hidden_size, q_width(a), max3(a->intermediate_size, a->moe.intermediate_size,
-                                                 a->moe.shared_intermediate_size));
+    int64_t attention = max3(attn_width(a), a->mla.q_lora_rank, a->mla.kv_lora_rank);
+    return max3(a->hidden_size, attention, max3(a->intermediate_size, a->moe.intermediate_size,
+                                                a->moe.shared_intermediate_size));
 }
 
 static bool has_input_transform(const forward_config *config)
@@ -56,10 +65,12 @@ static bool has_input_transform(const forward_config *config)
 
 size_t decoder_token_bytes(const strata_arch *a, const forward_config *config)
 {
-    size_t floats = (size_t)(2 * a->hidden_size + 2 * q_width(a) + 2 * kv_width(a) + 2 * a->intermediate_size);
+    size_t floats = (size_t)(2 * a->hidden_size + q_width(a) + kv_width(a) + v_width(a) + attn_width(a) +
+                             2 * a->intermediate_size);
     size_t bytes = floats * sizeof(float) +
                    linear_scratch_row_bytes(config->precision, has_input_transform(config), widest_input(a));
     if (a->moe.n_experts > 0) bytes += moe_scratch_row_bytes(a);
+    if (is_mla(a)) bytes += mla_scratch_row_bytes(a);
     return bytes;
 }
 
@@ -83,6 +94,7 @@ static void chunk_scratch_free(chunk_scratch *s)
     free(s->up);
     linear_scratch_free(&s->linear);
     moe_scratch_free(&s->moe);
+    mla_scratch_free(&s->mla);
     *s = (chunk_scratch){0}; /* a second free (init failed, then the caller's) is harmless */
 }
 
@@ -94,8 +106,8 @@ static strata_status chunk_scratch_init(chunk_scratch *s, const strata_arch *a, 
         .normed = malloc(r * (size_t)a->hidden_size * sizeof(float)),
         .q = malloc(r * (size_t)q_width(a) * sizeof(float)),
         .k = malloc(r * (size_t)kv_width(a) * sizeof(float)),
-        .v = malloc(r * (size_t)kv_width(a) * sizeof(float)),
-        .attn = malloc(r * (size_t)q_width(a) * sizeof(float)),
+        .v = malloc(r * (size_t)v_width(a) * sizeof(float)),
+        .attn = malloc(r * (size_t)attn_width(a) * sizeof(float)),
         .proj = malloc(r * (size_t)a->hidden_size * sizeof(float)),
         .gate = malloc(r * (size_t)(a->intermediate_size > 0 ? a->intermediate_size : 1) * sizeof(float)),
         .up = malloc(r * (size_t)(a->intermediate_size > 0 ? a->intermediate_size : 1) * sizeof(float)),
@@ -109,6 +121,7 @@ static strata_status chunk_scratch_init(chunk_scratch *s, const strata_arch *a, 
                                      widest_input(a));
     if (status == STRATA_OK && a->moe.n_experts > 0)
         status = moe_scratch_init(&s->moe, a, rows, config->observe_all_experts);
+    if (status == STRATA_OK && is_mla(a)) status = mla_scratch_init(&s->mla, a, rows);
     if (status != STRATA_OK) chunk_scratch_free(s);
     return status;
 }
@@ -131,16 +144,15 @@ static void add_in_place(float *dst, const float *src, int64_t n)
     pool_parallel_for(n, 1 << 15, add_range, &job);
 }
 
-static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, const rope_table *rope, float *x,
-                                     int64_t n_seq, int64_t seq_len)
+/* q, k, v of grouped-query attention: projections, q/k norms (qwen3), rope. */
+static strata_status gqa_project(const layer_weights *lw, chunk_scratch *s, const rope_table *rope,
+                                 const linear_input *in, int64_t n_seq, int64_t seq_len)
 {
     const strata_arch *a = lw->arch;
-    int64_t rows = n_seq * seq_len, H = a->hidden_size, QW = q_width(a), KW = kv_width(a);
-    rmsnorm_rows(x, H, rows, H, lw->input_norm, (float)a->rms_norm_eps, s->normed, H);
-    linear_input in = linear_input_make(&s->linear, s->normed, rows, H);
-    strata_status status = linear_run(&s->linear, lw->q, &in, s->q, QW);
-    if (status == STRATA_OK) status = linear_run(&s->linear, lw->k, &in, s->k, KW);
-    if (status == STRATA_OK) status = linear_run(&s->linear, lw->v, &in, s->v, KW);
+    int64_t rows = in->rows, QW = q_width(a), KW = kv_width(a);
+    strata_status status = linear_run(&s->linear, lw->q, in, s->q, QW);
+    if (status == STRATA_OK) status = linear_run(&s->linear, lw->k, in, s->k, KW);
+    if (status == STRATA_OK) status = linear_run(&s->linear, lw->v, in, s->v, KW);
     if (status != STRATA_OK) return status;
     if (lw->q_norm) {
         /* qwen3: RMSNorm over each head's vector, before RoPE. */
@@ -149,17 +161,30 @@ static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, 
         rmsnorm_rows(s->k, a->head_dim, rows * a->n_kv_heads, a->head_dim, lw->k_norm, (float)a->rms_norm_eps, s->k,
                      a->head_dim);
     }
-    rope_apply(rope, s->q, QW, n_seq, seq_len, a->n_heads);
-    rope_apply(rope, s->k, KW, n_seq, seq_len, a->n_kv_heads);
+    rope_apply(rope, s->q, QW, a->head_dim, n_seq, seq_len, a->n_heads);
+    rope_apply(rope, s->k, KW, a->head_dim, n_seq, seq_len, a->n_kv_heads);
     for (size_t h = 0; h < s->linear.n_hooks && status == STRATA_OK; h++)
         if (s->linear.hooks[h].observe_kv)
             status = s->linear.hooks[h].observe_kv(s->linear.hooks[h].ctx, lw->k->desc, s->k, lw->v->desc, s->v, rows);
+    return status;
+}
+
+static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, const rope_table *rope, float *x,
+                                     int64_t n_seq, int64_t seq_len)
+{
+    const strata_arch *a = lw->arch;
+    int64_t rows = n_seq * seq_len, H = a->hidden_size, AW = attn_width(a);
+    rmsnorm_rows(x, H, rows, H, lw->input_norm, (float)a->rms_norm_eps, s->normed, H);
+    linear_input in = linear_input_make(&s->linear, s->normed, rows, H);
+    strata_status status = is_mla(a) ? mla_project(lw, &s->linear, &s->mla, rope, &in, n_seq, seq_len, s->q, s->k, s->v)
+                                     : gqa_project(lw, s, rope, &in, n_seq, seq_len);
     if (status != STRATA_OK) return status;
     attention_shape shape = {.n_seq = n_seq, .seq_len = seq_len, .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads,
-                             .head_dim = a->head_dim, .window = a->sliding_window};
-    status = attention_forward(&shape, s->q, QW, s->k, s->v, KW, s->attn, QW);
+                             .head_dim = a->head_dim, .v_head_dim = v_head_dim(a), .scale = (float)a->attention_scale,
+                             .window = a->sliding_window};
+    status = attention_forward(&shape, s->q, q_width(a), s->k, kv_width(a), s->v, v_width(a), s->attn, AW);
     if (status != STRATA_OK) return status;
-    linear_input attn = linear_input_make(&s->linear, s->attn, rows, QW);
+    linear_input attn = linear_input_make(&s->linear, s->attn, rows, AW);
     status = linear_run(&s->linear, lw->o, &attn, s->proj, H);
     if (status == STRATA_OK) add_in_place(x, s->proj, rows * H);
     return status;

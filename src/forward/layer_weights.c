@@ -237,6 +237,10 @@ static strata_status index_linears(layer_weights *lw)
         case STRATA_LINEAR_K: lw->k = l; break;
         case STRATA_LINEAR_V: lw->v = l; break;
         case STRATA_LINEAR_O: lw->o = l; break;
+        case STRATA_LINEAR_Q_A: lw->q_a = l; break;
+        case STRATA_LINEAR_Q_B: lw->q_b = l; break;
+        case STRATA_LINEAR_KV_A: lw->kv_a = l; break;
+        case STRATA_LINEAR_KV_B: lw->kv_b = l; break;
         case STRATA_LINEAR_ROUTER: lw->router = l; break;
         case STRATA_LINEAR_SHARED_GATE: lw->shared_expert_gate = l; break;
         case STRATA_LINEAR_GATE:
@@ -256,7 +260,9 @@ static strata_status index_linears(layer_weights *lw)
             break;
         }
     }
-    bool complete = lw->q && lw->k && lw->v && lw->o;
+    bool complete = lw->arch->mla.kv_lora_rank > 0
+                        ? (lw->q || (lw->q_a && lw->q_b && lw->q_a_norm)) && lw->kv_a && lw->kv_b && lw->kv_a_norm && lw->o
+                        : lw->q && lw->k && lw->v && lw->o;
     if (lw->layer->is_moe) {
         complete = complete && lw->router;
         for (int e = 0; e < n_experts; e++)
@@ -285,6 +291,10 @@ strata_status layer_weights_load(const strata_model *model, int index, gemm_prec
         lw->q_norm = load_vector(model, layer->q_norm, arch->head_dim, &lw->bytes, &status);
     if (status == STRATA_OK && layer->k_norm)
         lw->k_norm = load_vector(model, layer->k_norm, arch->head_dim, &lw->bytes, &status);
+    if (status == STRATA_OK && layer->q_a_norm)
+        lw->q_a_norm = load_vector(model, layer->q_a_norm, arch->mla.q_lora_rank, &lw->bytes, &status);
+    if (status == STRATA_OK && layer->kv_a_norm)
+        lw->kv_a_norm = load_vector(model, layer->kv_a_norm, arch->mla.kv_lora_rank, &lw->bytes, &status);
     if (status == STRATA_OK && layer->router_bias)
         lw->router_bias = load_vector(model, layer->router_bias, (int64_t)arch->moe.n_experts, &lw->bytes, &status);
     if (status == STRATA_OK) {
@@ -320,6 +330,8 @@ void layer_weights_free(layer_weights *lw)
     free(lw->post_attention_norm);
     free(lw->q_norm);
     free(lw->k_norm);
+    free(lw->q_a_norm);
+    free(lw->kv_a_norm);
     free(lw->router_bias);
     free(lw->expert_gate);
     free(lw->expert_up);

@@ -25,9 +25,11 @@ typedef struct layer_weights {
     const strata_layer *layer;
     float *input_norm, *post_attention_norm; /* (hidden) */
     float *q_norm, *k_norm;                  /* (head_dim), or NULL */
+    float *q_a_norm, *kv_a_norm;             /* MLA: (q_lora_rank), (kv_lora_rank), or NULL */
     layer_linear *linears;                   /* (layer->n_linears), parallel to layer->linears */
     /* Lookups into linears (NULL where the layer has none): */
     layer_linear *q, *k, *v, *o;
+    layer_linear *q_a, *q_b, *kv_a, *kv_b;                    /* MLA (q_a, q_b NULL with a plain q) */
     layer_linear *gate, *up, *down;                           /* dense MLP */
     layer_linear *router;                                     /* MoE */
     layer_linear **expert_gate, **expert_up, **expert_down;   /* (n_experts) each */

@@ -23,14 +23,14 @@
 typedef struct attention_job {
     const attention_shape *shape;
     const float *q, *k, *v;
-    int64_t ldq, ldkv, ldo;
+    int64_t ldq, ldk, ldv, ldo;
     float *out;
     atomic_bool out_of_memory;
 } attention_job;
 
 typedef struct head_scratch {
     float *kt;     /* (head_dim, seq_len) */
-    float *vh;     /* (seq_len, head_dim) */
+    float *vh;     /* (seq_len, v_head_dim) */
     float *scores; /* (seq_len) */
 } head_scratch;
 
@@ -42,8 +42,8 @@ static void attend_head(const attention_job *job, const head_scratch *s, const f
 {
     const attention_shape *shape = job->shape;
     const kernel_set *ks = kernels();
-    int64_t T = shape->seq_len, D = shape->head_dim;
-    float scale = (float)pow((double)D, -0.5); /* head_dim ** -0.5, rounded once as in Python */
+    int64_t T = shape->seq_len, D = shape->head_dim, DV = shape->v_head_dim;
+    float scale = shape->scale;
     for (int64_t i = 0; i < T; i++) {
         int64_t first = first_key(i, shape->window), n = i + 1 - first;
         float *scores = s->scores;
@@ -59,7 +59,7 @@ static void attend_head(const attention_job *job, const head_scratch *s, const f
             sum += scores[j];
         }
         for (int64_t j = 0; j < n; j++) scores[j] /= sum;
-        ks->vecmat(scores, s->vh + first * D, (size_t)D, (size_t)n, (size_t)D, out_head + i * job->ldo);
+        ks->vecmat(scores, s->vh + first * DV, (size_t)DV, (size_t)n, (size_t)DV, out_head + i * job->ldo);
     }
 }
 
@@ -67,11 +67,11 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
 {
     attention_job *job = ctx;
     const attention_shape *shape = job->shape;
-    int64_t T = shape->seq_len, D = shape->head_dim;
+    int64_t T = shape->seq_len, D = shape->head_dim, DV = shape->v_head_dim;
     int group = shape->n_heads / shape->n_kv_heads;
     head_scratch s = {
         .kt = malloc((size_t)(D * T) * sizeof(float)),
-        .vh = malloc((size_t)(T * D) * sizeof(float)),
+        .vh = malloc((size_t)(T * DV) * sizeof(float)),
         .scores = malloc((size_t)T * sizeof(float)),
     };
     if (!s.kt || !s.vh || !s.scores) {
@@ -83,14 +83,14 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
         int kv_head = (int)(task % shape->n_kv_heads);
         int64_t row0 = seq * T;
         for (int64_t t = 0; t < T; t++) {
-            const float *k = job->k + (row0 + t) * job->ldkv + kv_head * D;
-            const float *v = job->v + (row0 + t) * job->ldkv + kv_head * D;
+            const float *k = job->k + (row0 + t) * job->ldk + kv_head * D;
+            const float *v = job->v + (row0 + t) * job->ldv + kv_head * DV;
             for (int64_t d = 0; d < D; d++) s.kt[d * T + t] = k[d];
-            memcpy(s.vh + t * D, v, (size_t)D * sizeof(float));
+            memcpy(s.vh + t * DV, v, (size_t)DV * sizeof(float));
         }
         for (int h = kv_head * group; h < (kv_head + 1) * group; h++) {
             const float *q_head = job->q + row0 * job->ldq + h * D;
-            float *out_head = job->out + row0 * job->ldo + h * D;
+            float *out_head = job->out + row0 * job->ldo + h * DV;
             attend_head(job, &s, q_head, out_head);
         }
     }
@@ -100,13 +100,14 @@ done:
     free(s.scores);
 }
 
-strata_status attention_forward(const attention_shape *shape, const float *q, int64_t ldq, const float *k,
-                                const float *v, int64_t ldkv, float *out, int64_t ldo)
+strata_status attention_forward(const attention_shape *shape, const float *q, int64_t ldq, const float *k, int64_t ldk,
+                                const float *v, int64_t ldv, float *out, int64_t ldo)
 {
     if (shape->n_kv_heads <= 0 || shape->n_heads % shape->n_kv_heads != 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "attention: %d heads cannot share %d key/value heads",
                            shape->n_heads, shape->n_kv_heads);
-    attention_job job = {.shape = shape, .q = q, .k = k, .v = v, .ldq = ldq, .ldkv = ldkv, .ldo = ldo, .out = out};
+    attention_job job = {.shape = shape, .q = q, .k = k, .v = v, .ldq = ldq, .ldk = ldk, .ldv = ldv, .ldo = ldo,
+                         .out = out};
     atomic_init(&job.out_of_memory, false);
     pool_parallel_for(shape->n_seq * shape->n_kv_heads, 1, attention_range, &job);
     if (atomic_load(&job.out_of_memory))

@@ -4,8 +4,8 @@
  * Reads the keys transformers reads for each family, with that family's defaults for
  * missing keys (family.c), and refuses what strata cannot run faithfully: other
  * architectures, activations other than SiLU, RoPE scaling other than default / linear /
- * llama3, partial rotary embeddings outside the families that use them (glm4_moe),
- * inconsistent head counts. Every message names the
+ * llama3 / yarn, partial rotary embeddings outside the families that use them (glm4_moe),
+ * inconsistent head counts, DeepSeek routing other than V3's. Every message names the
  * file and the key.
  */
 #include <math.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "kernels/rope.h"
 #include "model/desc.h"
 #include "model/family.h"
 
@@ -117,6 +118,44 @@ static strata_status window_layers(const reader *r, const sjson *config, strata_
     return STRATA_OK;
 }
 
+/* YaRN's mscale (its paper's Eq. 21): 0.1 * mscale * ln(scale) + 1, or 1 when scale <= 1. */
+static double yarn_mscale(double scale, double mscale)
+{
+    return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0;
+}
+
+/* rope_type "yarn", as transformers' _compute_yarn_parameters reads it. */
+static strata_status parse_yarn(const reader *r, const sjson *params, strata_arch *a)
+{
+    a->rope.type = STRATA_ROPE_YARN;
+    double original = 0, mscale = 0;
+    TRY(get_double(r, params, "original_max_position_embeddings", 0, &original));
+    if (original < 1 || original > 1e9 || original != floor(original))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: yarn rope scaling needs an integer \"original_max_position_embeddings\"",
+                           r->path);
+    a->rope.original_max_position = (int64_t)original;
+    TRY(get_double(r, params, "factor", (double)a->max_position_embeddings / original, &a->rope.factor));
+    TRY(get_double(r, params, "beta_fast", 32, &a->yarn.beta_fast));
+    TRY(get_double(r, params, "beta_slow", 1, &a->yarn.beta_slow));
+    if (a->yarn.beta_fast == 0) a->yarn.beta_fast = 32; /* `or 32`, as transformers */
+    if (a->yarn.beta_slow == 0) a->yarn.beta_slow = 1;
+    TRY(get_double(r, params, "mscale", 0, &mscale));
+    TRY(get_double(r, params, "mscale_all_dim", 0, &a->yarn.mscale_all_dim));
+    const sjson *truncate = sjson_get(params, "truncate");
+    a->yarn.truncate = true;
+    if (truncate && !sjson_is_null(truncate) && !sjson_as_bool(truncate, &a->yarn.truncate))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: yarn \"truncate\" must be true or false", r->path);
+    if (!(a->rope.factor > 0) || !(a->yarn.beta_fast > 0) || !(a->yarn.beta_slow > 0))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: yarn rope scaling needs factor, beta_fast and beta_slow > 0", r->path);
+    double given = 0;
+    TRY(get_double(r, params, "attention_factor", 0, &given));
+    if (given > 0) a->yarn.attention_factor = given;
+    else if (mscale != 0 && a->yarn.mscale_all_dim != 0)
+        a->yarn.attention_factor = yarn_mscale(a->rope.factor, mscale) / yarn_mscale(a->rope.factor, a->yarn.mscale_all_dim);
+    else a->yarn.attention_factor = yarn_mscale(a->rope.factor, 1.0);
+    return STRATA_OK;
+}
+
 static strata_status parse_rope(const reader *r, const family_traits *f, strata_arch *a)
 {
     const sjson *params = sjson_get(r->root, "rope_parameters");
@@ -134,10 +173,12 @@ static strata_status parse_rope(const reader *r, const family_traits *f, strata_
     if (partial != 1.0 && !f->default_partial_rotary)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: \"partial_rotary_factor\" %g is not supported for %s (only 1.0)",
                            r->path, partial, f->model_type);
-    a->rotary_dim = (int64_t)((double)a->head_dim * partial); /* int(head_dim * factor), as transformers */
+    /* transformers' rope head_dim: DeepSeek's config sets it to qk_rope_head_dim. */
+    int64_t rope_head_dim = f->mla ? a->mla.qk_rope_head_dim : a->head_dim;
+    a->rotary_dim = (int64_t)((double)rope_head_dim * partial); /* int(head_dim * factor), as transformers */
     if (!(partial > 0 && partial <= 1) || a->rotary_dim < 2 || a->rotary_dim % 2 != 0)
         return strata_fail(STRATA_ERR_FORMAT, "%s: \"partial_rotary_factor\" %g of head_dim %lld gives %lld rotary dims; "
-                           "they must be even and at least 2", r->path, partial, (long long)a->head_dim,
+                           "they must be even and at least 2", r->path, partial, (long long)rope_head_dim,
                            (long long)a->rotary_dim);
 
     a->rope.type = STRATA_ROPE_DEFAULT;
@@ -170,8 +211,10 @@ static strata_status parse_rope(const reader *r, const family_traits *f, strata_
         a->rope.original_max_position = (int64_t)original;
         return STRATA_OK;
     }
-    return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported (supported: default, linear, llama3)",
-                       r->path, type);
+    if (strcmp(type, "yarn") == 0) return parse_yarn(r, params, a);
+    return strata_fail(STRATA_ERR_UNSUPPORTED,
+                       "%s: rope scaling type '%s' is not supported (supported: default, linear, llama3, yarn)", r->path,
+                       type);
 }
 
 static strata_status parse_moe(const reader *r, const family_traits *f, model_desc *d)
@@ -209,6 +252,16 @@ static strata_status parse_moe(const reader *r, const family_traits *f, model_de
                                "\"num_experts_per_tok\" %d (groups of at least 2 experts; routed_scaling_factor > 0)",
                                r->path, a->moe.n_experts, a->routing.n_group, a->routing.topk_group, a->moe.top_k);
     }
+    if (f->mla) {
+        /* DeepSeek-V2's softmax scores and greedy group limit are another router. */
+        const char *scoring = sjson_as_string(sjson_get(r->root, "scoring_func"));
+        const char *method = sjson_as_string(sjson_get(r->root, "topk_method"));
+        if ((scoring && strcmp(scoring, "sigmoid") != 0) || (method && strcmp(method, "noaux_tc") != 0))
+            return strata_fail(STRATA_ERR_UNSUPPORTED,
+                               "%s: \"scoring_func\" '%s' / \"topk_method\" '%s' are not supported for %s "
+                               "(only DeepSeek-V3's sigmoid / noaux_tc routing)",
+                               r->path, scoring ? scoring : "sigmoid", method ? method : "noaux_tc", f->model_type);
+    }
     if (f->shared_experts) {
         TRY(get_int(r, "n_shared_experts", true, 1, 0, 64, &v));
         a->moe.shared_intermediate_size = v * a->moe.intermediate_size;
@@ -219,10 +272,13 @@ static strata_status parse_moe(const reader *r, const family_traits *f, model_de
     const sjson *only = sjson_get(r->root, "mlp_only_layers");
     if (only && !sjson_is_null(only) && !sjson_is_array(only))
         return strata_fail(STRATA_ERR_FORMAT, "%s: \"mlp_only_layers\" must be an array of layer indices", r->path);
-    int64_t first_dense = 0;
+    int64_t first_dense = 0, freq = 1;
     if (f->first_dense_key) TRY(get_int(r, f->first_dense_key, true, 1, 0, MAX_LAYERS, &first_dense));
+    if (f->moe_freq_key) TRY(get_int(r, f->moe_freq_key, true, 1, 1, MAX_LAYERS, &freq));
     for (int i = 0; i < a->n_layers; i++) {
-        bool sparse = a->moe.n_experts > 0 && i >= first_dense;
+        /* DeepSeek's own modeling code: layer_idx >= first_k_dense_replace and
+         * layer_idx % moe_layer_freq == 0 (transformers reads only the first; V3 has freq 1) */
+        bool sparse = a->moe.n_experts > 0 && i >= first_dense && i % freq == 0;
         if (f->sparse_step) sparse = sparse && step > 0 && (i + 1) % step == 0;
         d->moe_layer[i] = sparse;
     }
@@ -235,6 +291,40 @@ static strata_status parse_moe(const reader *r, const family_traits *f, model_de
     return STRATA_OK;
 }
 
+/* Multi-head latent attention (transformers' DeepseekV3Config keys and defaults). */
+static strata_status parse_mla(const reader *r, strata_arch *a)
+{
+    const sjson *q_lora = sjson_get(r->root, "q_lora_rank");
+    if (q_lora && sjson_is_null(q_lora)) a->mla.q_lora_rank = 0; /* a plain q_proj */
+    else TRY(get_int(r, "q_lora_rank", true, 1536, 1, MAX_WIDTH, &a->mla.q_lora_rank));
+    TRY(get_int(r, "kv_lora_rank", true, 512, 1, MAX_WIDTH, &a->mla.kv_lora_rank));
+    TRY(get_int(r, "qk_nope_head_dim", true, 128, 0, MAX_WIDTH, &a->mla.qk_nope_head_dim));
+    TRY(get_int(r, "qk_rope_head_dim", true, 64, 2, ROPE_MAX_INTERLEAVED_DIM, &a->mla.qk_rope_head_dim));
+    TRY(get_int(r, "v_head_dim", true, 128, 1, MAX_WIDTH, &a->mla.v_head_dim));
+    TRY(get_bool(r, "rope_interleave", true, &a->rope_interleave));
+    if (a->mla.qk_rope_head_dim % 2 != 0)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: \"qk_rope_head_dim\" %lld must be even", r->path,
+                           (long long)a->mla.qk_rope_head_dim);
+    if (a->n_kv_heads != a->n_heads)
+        return strata_fail(STRATA_ERR_UNSUPPORTED,
+                           "%s: \"num_key_value_heads\" %d differs from \"num_attention_heads\" %d; latent attention "
+                           "expands its keys and values to every head",
+                           r->path, a->n_kv_heads, a->n_heads);
+    a->head_dim = a->mla.qk_nope_head_dim + a->mla.qk_rope_head_dim; /* transformers' qk_head_dim */
+    return STRATA_OK;
+}
+
+/* The softmax scale: head_dim^-0.5, and for latent attention with YaRN also
+ * yarn_mscale(factor, mscale_all_dim)^2 (transformers' yarn_apply_mscale). */
+static void set_attention_scale(const family_traits *f, strata_arch *a)
+{
+    a->attention_scale = pow((double)a->head_dim, -0.5);
+    if (f->mla && a->rope.type == STRATA_ROPE_YARN && a->yarn.mscale_all_dim != 0) {
+        double m = yarn_mscale(a->rope.factor, a->yarn.mscale_all_dim);
+        a->attention_scale = a->attention_scale * m * m;
+    }
+}
+
 strata_status desc_from_config(const sjson *config, const char *path, model_desc *d)
 {
     *d = (model_desc){0};
@@ -245,15 +335,18 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
 
     const char *model_type = sjson_as_string(sjson_get(config, "model_type"));
     if (!model_type) return strata_fail(STRATA_ERR_FORMAT, "%s: missing string \"model_type\"", path);
-    if (!family_from_model_type(model_type, &a->family))
+    const sjson *architectures = sjson_get(config, "architectures");
+    const char *architecture = sjson_as_string(sjson_array_at(architectures, 0));
+    if (!family_from_model_type(model_type, &a->family) &&
+        !(architecture && family_from_architecture(architecture, &a->family)))
         return strata_fail(STRATA_ERR_UNSUPPORTED,
                            "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2, qwen3, "
-                           "mixtral, qwen2_moe, qwen3_moe, glm4_moe)",
+                           "mixtral, qwen2_moe, qwen3_moe, glm4_moe, deepseek_v3 and models whose \"architectures\" "
+                           "names one of theirs, such as Kimi-K2)",
                            path, model_type);
     const family_traits *f = &FAMILIES[a->family];
     a->model_type = f->model_type;
     a->architecture = "";
-    const sjson *architectures = sjson_get(config, "architectures");
     if (sjson_array_size(architectures) > 0 && sjson_as_string(sjson_array_at(architectures, 0)))
         a->architecture = pool_printf(&d->pool, "%s", sjson_as_string(sjson_array_at(architectures, 0)));
     if (!a->architecture) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -275,7 +368,8 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
                            path, a->n_heads, a->n_kv_heads);
     int64_t default_head_dim = f->default_head_dim ? f->default_head_dim : a->hidden_size / a->n_heads;
     TRY(get_int(&r, "head_dim", true, default_head_dim, 1, MAX_HIDDEN, &a->head_dim));
-    if (a->head_dim % 2 != 0)
+    if (f->mla) TRY(parse_mla(&r, a));
+    else if (a->head_dim % 2 != 0)
         return strata_fail(STRATA_ERR_FORMAT, "%s: head_dim %lld must be even for rotary embeddings", path,
                            (long long)a->head_dim);
     TRY(get_int(&r, "vocab_size", false, 0, 1, MAX_VOCAB, &a->vocab_size));
@@ -285,6 +379,7 @@ strata_status desc_from_config(const sjson *config, const char *path, model_desc
     if (a->rms_norm_eps <= 0) return strata_fail(STRATA_ERR_FORMAT, "%s: \"rms_norm_eps\" must be positive", path);
     TRY(get_bool(&r, "tie_word_embeddings", false, &a->tie_word_embeddings));
     TRY(parse_rope(&r, f, a));
+    set_attention_scale(f, a);
 
     /* Sliding-window attention. */
     bool windowed = !f->never_windowed;

@@ -67,7 +67,28 @@ const family_traits FAMILIES[STRATA_FAMILY_COUNT] = {
         .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-5, .default_partial_rotary = 0.5,
         .default_n_experts = 128, .default_top_k = 8, .default_norm_topk_prob = true,
     },
+    [STRATA_FAMILY_DEEPSEEK_V3] = {
+        .model_type = "deepseek_v3", .architecture = "DeepseekV3ForCausalLM",
+        .moe = true, .mla = true, .any_model_type = true, .attention_bias_key = true,
+        .shared_experts = true, .sigmoid_routing = true, .first_dense_key = "first_k_dense_replace",
+        .moe_freq_key = "moe_layer_freq", .never_windowed = true,
+        .moe_block = "mlp", .expert_gate = "gate_proj", .expert_up = "up_proj", .expert_down = "down_proj",
+        .n_experts_key = "n_routed_experts", .expert_width_key = "moe_intermediate_size",
+        .default_rope_theta = 10000.0, .default_rms_norm_eps = 1e-6,
+        .default_n_experts = 256, .default_top_k = 8, .default_norm_topk_prob = true,
+    },
 };
+
+bool family_from_architecture(const char *architecture, strata_family *out)
+{
+    for (int i = 0; i < STRATA_FAMILY_COUNT; i++) {
+        if (FAMILIES[i].any_model_type && strcmp(FAMILIES[i].architecture, architecture) == 0) {
+            *out = (strata_family)i;
+            return true;
+        }
+    }
+    return false;
+}
 
 bool family_from_model_type(const char *model_type, strata_family *out)
 {
@@ -97,6 +118,10 @@ const char *strata_linear_role_name(strata_linear_role role)
     case STRATA_LINEAR_DOWN: return "down";
     case STRATA_LINEAR_ROUTER: return "router";
     case STRATA_LINEAR_SHARED_GATE: return "shared_expert_gate";
+    case STRATA_LINEAR_Q_A: return "q_a";
+    case STRATA_LINEAR_Q_B: return "q_b";
+    case STRATA_LINEAR_KV_A: return "kv_a";
+    case STRATA_LINEAR_KV_B: return "kv_b";
     }
     return "?";
 }

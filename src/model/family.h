@@ -23,6 +23,10 @@ typedef struct family_traits {
     bool qkv_bias_only;            /* "attention_bias" sets q/k/v biases but not o's */
     bool qk_norm_key;              /* "use_qk_norm" turns q_norm / k_norm on */
     const char *first_dense_key;   /* "first_k_dense_replace": that many dense layers first */
+    const char *moe_freq_key;      /* "moe_layer_freq": past the dense ones, every n-th layer is MoE */
+    bool mla;                      /* multi-head latent attention (deepseek_v3) */
+    bool any_model_type;           /* configs of another model_type whose "architectures" names this
+                                    * class are read as this family (Kimi-K2's kimi_k2) */
     double default_partial_rotary; /* 0: 1.0 */
     bool sparse_step;              /* decoder_sparse_step / mlp_only_layers apply */
     bool renormalize_always;       /* mixtral renormalizes top-k; qwen reads norm_topk_prob */
@@ -45,5 +49,9 @@ extern const family_traits FAMILIES[STRATA_FAMILY_COUNT];
 
 /* The family whose model_type is given, or false. */
 bool family_from_model_type(const char *model_type, strata_family *out);
+
+/* The family whose *ForCausalLM class is given, among those with any_model_type (Kimi-K2
+ * ships model_type "kimi_k2" with DeepseekV3ForCausalLM), or false. */
+bool family_from_architecture(const char *architecture, strata_family *out);
 
 #endif

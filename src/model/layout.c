@@ -6,6 +6,10 @@
  *   model.embed_tokens.weight (vocab, hidden)   model.norm.weight (hidden)   lm_head.weight
  *   model.layers.N.{input_layernorm,post_attention_layernorm}.weight (hidden)
  *   model.layers.N.self_attn.{q,k,v,o}_proj.weight  [+ .bias]   [+ q_norm/k_norm (head_dim)]
+ *   MLA:    model.layers.N.self_attn.q_a_proj (q_lora, hidden) [+ bias], q_a_layernorm (q_lora),
+ *           q_b_proj (heads * qk_head, q_lora)  -- or q_proj (heads * qk_head, hidden) --
+ *           kv_a_proj_with_mqa (kv_lora + rope, hidden) [+ bias], kv_a_layernorm (kv_lora),
+ *           kv_b_proj (heads * (nope + v), kv_lora), o_proj (hidden, heads * v) [+ bias]
  *   dense:  model.layers.N.mlp.{gate,up,down}_proj.weight
  *   MoE:    model.layers.N.<block>.gate.weight (n_experts, hidden)        router
  *           model.layers.N.<block>.experts.E.<gate|up|down>.weight        per expert, or
@@ -118,6 +122,33 @@ static void add_experts(layout_builder *b, const char *block, bool stacked)
     }
 }
 
+/* Multi-head latent attention's linears and norms (deepseek_v3). */
+static void add_mla(layout_builder *b, strata_layer *layer, const char *p)
+{
+    model_desc *d = b->d;
+    const strata_arch *a = &d->arch;
+    int64_t hidden = a->hidden_size, heads = a->n_heads;
+    if (a->mla.q_lora_rank > 0) {
+        add_linear(b, STRATA_LINEAR_Q_A, pool_printf(&d->pool, "%s.self_attn.q_a_proj", p), a->mla.q_lora_rank, hidden,
+                   a->qkv_bias);
+        layer->q_a_norm = pool_printf(&d->pool, "%s.self_attn.q_a_layernorm.weight", p);
+        if (!layer->q_a_norm) b->failed = true;
+        add_linear(b, STRATA_LINEAR_Q_B, pool_printf(&d->pool, "%s.self_attn.q_b_proj", p), heads * a->head_dim,
+                   a->mla.q_lora_rank, false);
+    } else {
+        add_linear(b, STRATA_LINEAR_Q, pool_printf(&d->pool, "%s.self_attn.q_proj", p), heads * a->head_dim, hidden,
+                   false);
+    }
+    add_linear(b, STRATA_LINEAR_KV_A, pool_printf(&d->pool, "%s.self_attn.kv_a_proj_with_mqa", p),
+               a->mla.kv_lora_rank + a->mla.qk_rope_head_dim, hidden, a->qkv_bias);
+    layer->kv_a_norm = pool_printf(&d->pool, "%s.self_attn.kv_a_layernorm.weight", p);
+    if (!layer->kv_a_norm) b->failed = true;
+    add_linear(b, STRATA_LINEAR_KV_B, pool_printf(&d->pool, "%s.self_attn.kv_b_proj", p),
+               heads * (a->mla.qk_nope_head_dim + a->mla.v_head_dim), a->mla.kv_lora_rank, false);
+    add_linear(b, STRATA_LINEAR_O, pool_printf(&d->pool, "%s.self_attn.o_proj", p), hidden, heads * a->mla.v_head_dim,
+               a->o_bias);
+}
+
 strata_status desc_layout(model_desc *d, const char *moe_block, bool stacked)
 {
     strata_arch *a = &d->arch;
@@ -127,7 +158,7 @@ strata_status desc_layout(model_desc *d, const char *moe_block, bool stacked)
     /* Count linears first so the array never moves while names point into it. */
     size_t n_linears = 0;
     for (int i = 0; i < a->n_layers; i++) {
-        n_linears += 4;
+        n_linears += 5; /* four for attention, five for MLA with q_lora_rank */
         if (!d->moe_layer[i]) n_linears += 3;
         else n_linears += 1 + 3 * (size_t)a->moe.n_experts + (a->moe.shared_intermediate_size > 0 ? 4 : 0);
     }
@@ -152,10 +183,14 @@ strata_status desc_layout(model_desc *d, const char *moe_block, bool stacked)
             layer->q_norm = pool_printf(&d->pool, "%s.self_attn.q_norm.weight", p);
             layer->k_norm = pool_printf(&d->pool, "%s.self_attn.k_norm.weight", p);
         }
-        add_linear(&b, STRATA_LINEAR_Q, pool_printf(&d->pool, "%s.self_attn.q_proj", p), q_rows, hidden, a->qkv_bias);
-        add_linear(&b, STRATA_LINEAR_K, pool_printf(&d->pool, "%s.self_attn.k_proj", p), kv_rows, hidden, a->qkv_bias);
-        add_linear(&b, STRATA_LINEAR_V, pool_printf(&d->pool, "%s.self_attn.v_proj", p), kv_rows, hidden, a->qkv_bias);
-        add_linear(&b, STRATA_LINEAR_O, pool_printf(&d->pool, "%s.self_attn.o_proj", p), hidden, q_rows, a->o_bias);
+        if (a->mla.kv_lora_rank > 0) {
+            add_mla(&b, layer, p);
+        } else {
+            add_linear(&b, STRATA_LINEAR_Q, pool_printf(&d->pool, "%s.self_attn.q_proj", p), q_rows, hidden, a->qkv_bias);
+            add_linear(&b, STRATA_LINEAR_K, pool_printf(&d->pool, "%s.self_attn.k_proj", p), kv_rows, hidden, a->qkv_bias);
+            add_linear(&b, STRATA_LINEAR_V, pool_printf(&d->pool, "%s.self_attn.v_proj", p), kv_rows, hidden, a->qkv_bias);
+            add_linear(&b, STRATA_LINEAR_O, pool_printf(&d->pool, "%s.self_attn.o_proj", p), hidden, q_rows, a->o_bias);
+        }
         if (!layer->is_moe) {
             add_mlp(&b, pool_printf(&d->pool, "%s.mlp", p), a->intermediate_size, a->mlp_bias, false);
         } else {
@@ -228,6 +263,8 @@ strata_status desc_expected(const model_desc *d, expected_tensor **out, size_t *
             expect(&list, layer->q_norm, EXPECTED_NORM, i, 1, a->head_dim, 0, 0);
             expect(&list, layer->k_norm, EXPECTED_NORM, i, 1, a->head_dim, 0, 0);
         }
+        if (layer->q_a_norm) expect(&list, layer->q_a_norm, EXPECTED_NORM, i, 1, a->mla.q_lora_rank, 0, 0);
+        if (layer->kv_a_norm) expect(&list, layer->kv_a_norm, EXPECTED_NORM, i, 1, a->mla.kv_lora_rank, 0, 0);
         expect(&list, layer->post_attention_norm, EXPECTED_NORM, i, 1, a->hidden_size, 0, 0);
         for (size_t k = 0; k < layer->n_linears; k++) {
             const strata_linear *l = &layer->linears[k];

@@ -62,8 +62,29 @@ static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_l
     sjson_set(c, "intermediate_size", sjson_new_int(p->intermediate_size ? p->intermediate_size : hidden * 43 / 16));
     sjson_set(c, "num_hidden_layers", sjson_new_int(n_layers));
     sjson_set(c, "num_attention_heads", sjson_new_int(n_heads));
-    sjson_set(c, "num_key_value_heads", sjson_new_int(p->n_kv_heads ? p->n_kv_heads : n_heads > 1 ? n_heads / 2 : 1));
-    sjson_set(c, "head_dim", sjson_new_int(head_dim));
+    if (f->mla) { /* DeepSeek-V3's ratios: ranks 1536 and 512 of 7168, heads 128 + 64 rope, v 128 */
+        sjson_set(c, "num_key_value_heads", sjson_new_int(n_heads));
+        sjson_set(c, "q_lora_rank", sjson_new_int(hidden * 3 / 4));
+        sjson_set(c, "kv_lora_rank", sjson_new_int(hidden / 2));
+        sjson_set(c, "qk_nope_head_dim", sjson_new_int(head_dim));
+        sjson_set(c, "qk_rope_head_dim", sjson_new_int(head_dim / 2));
+        sjson_set(c, "v_head_dim", sjson_new_int(head_dim));
+        sjson_set(c, "rope_interleave", sjson_new_bool(true));
+        sjson_set(c, "attention_bias", sjson_new_bool(false));
+        /* V3's YaRN (factor 40 over 4096 positions) scaled to 32 over 64 */
+        sjson *yarn = sjson_new_object();
+        sjson_set(yarn, "type", sjson_new_string("yarn"));
+        sjson_set(yarn, "factor", sjson_new_real(32.0));
+        sjson_set(yarn, "original_max_position_embeddings", sjson_new_int(64));
+        sjson_set(yarn, "beta_fast", sjson_new_int(32));
+        sjson_set(yarn, "beta_slow", sjson_new_int(1));
+        sjson_set(yarn, "mscale", sjson_new_real(1.0));
+        sjson_set(yarn, "mscale_all_dim", sjson_new_real(1.0));
+        sjson_set(c, "rope_scaling", yarn);
+    } else {
+        sjson_set(c, "num_key_value_heads", sjson_new_int(p->n_kv_heads ? p->n_kv_heads : n_heads > 1 ? n_heads / 2 : 1));
+        sjson_set(c, "head_dim", sjson_new_int(head_dim));
+    }
     sjson_set(c, "vocab_size", sjson_new_int(512));
     sjson_set(c, "max_position_embeddings", sjson_new_int(2048));
     sjson_set(c, "rms_norm_eps", sjson_new_real(1e-6));
@@ -75,7 +96,9 @@ static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_l
     sjson_set(c, "torch_dtype", sjson_new_string("bfloat16"));
     if (f->moe) {
         sjson_set(c, f->n_experts_key, sjson_new_int(n_experts));
-        sjson_set(c, "num_experts_per_tok", sjson_new_int(n_experts >= 2 ? 2 : 1));
+        /* deepseek_v3: 4 of 16 experts, as 8 of 256 is a few of many */
+        int top_k = f->mla && n_experts >= 8 ? 4 : n_experts >= 2 ? 2 : 1;
+        sjson_set(c, "num_experts_per_tok", sjson_new_int(top_k));
         if (strcmp(f->expert_width_key, "intermediate_size") != 0)
             sjson_set(c, f->expert_width_key, sjson_new_int(hidden * 3 / 4));
         if (f->sparse_step) {
@@ -84,11 +107,20 @@ static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_l
             sjson_set(c, "mlp_only_layers", sjson_new_array());
         }
         if (f->shared_expert) sjson_set(c, "shared_expert_intermediate_size", sjson_new_int(hidden * 3 / 2));
-        if (f->sigmoid_routing) { /* GLM-4.5's choices, scaled down: groups of 2 experts, half the groups */
-            sjson_set(c, "n_group", sjson_new_int(n_experts >= 4 && n_experts % 2 == 0 ? n_experts / 2 : 1));
-            sjson_set(c, "topk_group", sjson_new_int(n_experts >= 4 && n_experts % 2 == 0 ? n_experts / 4 : 1));
+        if (f->sigmoid_routing) {
+            /* GLM-4.5's choices, scaled down: groups of 2 experts, half the groups eligible;
+             * DeepSeek-V3's: groups of 4 (of 32 in V3), half the groups eligible */
+            int per_group = f->mla ? 4 : 2;
+            bool grouped = n_experts >= 2 * per_group && n_experts % per_group == 0;
+            sjson_set(c, "n_group", sjson_new_int(grouped ? n_experts / per_group : 1));
+            sjson_set(c, "topk_group", sjson_new_int(grouped ? n_experts / per_group / 2 : 1));
             sjson_set(c, "routed_scaling_factor", sjson_new_real(2.5));
             sjson_set(c, "norm_topk_prob", sjson_new_bool(true));
+        }
+        if (f->mla) {
+            sjson_set(c, "scoring_func", sjson_new_string("sigmoid"));
+            sjson_set(c, "topk_method", sjson_new_string("noaux_tc"));
+            sjson_set(c, "moe_layer_freq", sjson_new_int(1));
         }
         if (f->shared_experts) sjson_set(c, "n_shared_experts", sjson_new_int(1));
         if (f->first_dense_key) sjson_set(c, f->first_dense_key, sjson_new_int(n_layers > 1 ? 1 : 0));
@@ -100,6 +132,24 @@ static sjson *synth_config(const strata_synth_params *p, int64_t hidden, int n_l
         sjson_set(c, "use_qk_norm", sjson_new_bool(false));
     }
     return c;
+}
+
+/* Sets the members of patch (a JSON object) in config. */
+static strata_status apply_patch(sjson *config, const char *patch)
+{
+    if (!patch) return STRATA_OK;
+    sjson_error error;
+    sjson *changes = sjson_parse(patch, strlen(patch), true, &error);
+    if (!changes || !sjson_is_object(changes)) {
+        sjson_free(changes);
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic model: the config patch must be a JSON object%s%s",
+                           changes ? "" : ": ", changes ? "" : error.text);
+    }
+    bool ok = true;
+    for (void *it = sjson_iter(changes); it; it = sjson_iter_next(changes, it))
+        ok = sjson_set(config, sjson_iter_key(it), sjson_ref(sjson_iter_value(it))) && ok;
+    sjson_free(changes);
+    return ok ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
 }
 
 static double std_for(const expected_tensor *e)
@@ -208,7 +258,7 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_synth_model: invalid family %d", (int)p->family);
     int n_layers = p->n_layers ? p->n_layers : 4;
     int64_t hidden = p->hidden_size ? p->hidden_size : 128;
-    int n_experts = p->n_experts ? p->n_experts : 8;
+    int n_experts = p->n_experts ? p->n_experts : p->family == STRATA_FAMILY_DEEPSEEK_V3 ? 16 : 8;
     if (n_layers < 1 || n_layers > 64)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 layers, not %d", n_layers);
     if (hidden < 32 || hidden > 4096 || hidden % 32 != 0)
@@ -237,7 +287,8 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
     model_desc d = {0};
     char *text = NULL, *config_path = path_join(temp, "config.json");
     sjson *config = synth_config(p, hidden, n_layers, n_experts);
-    strata_status status = STRATA_OK;
+    strata_status status = config ? apply_patch(config, p->config_patch) : STRATA_OK;
+    if (status != STRATA_OK) goto done;
     text = config ? sjson_dump(config, 2) : NULL;
     if (!text || !config_path) {
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");

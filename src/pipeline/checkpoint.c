@@ -287,7 +287,7 @@ static strata_status add_bytes(strata_safetensors_writer *w, const char *module,
 }
 
 /* GPTQ's outcome and updated weight. */
-static strata_status add_gptq(strata_safetensors_writer *w, const layer_calib *lc, const linear_calib *c)
+static strata_status add_gptq(strata_safetensors_writer *w, const linear_calib *c)
 {
     const gptq_report *g = &c->gptq;
     double values[6] = {(double)g->outcome, g->damp, (double)g->dead_columns, g->error_rtn, g->error_gptq,
@@ -295,7 +295,7 @@ static strata_status add_gptq(strata_safetensors_writer *w, const layer_calib *l
     const char *m = c->desc->name;
     strata_status status = add_f64(w, m, "gptq", values, 6);
     if (!c->weight_q.codes) return status;
-    strata_quant_shape shape = linear_calib_quantized_shape(c, lc->scheme);
+    strata_quant_shape shape = linear_calib_quantized_shape(c, c->scheme);
     if (status == STRATA_OK) status = add_bytes(w, m, "codes", c->weight_q.codes, shape.code_bytes);
     if (status == STRATA_OK) status = add_bytes(w, m, "scales", c->weight_q.scales, shape.scale_bytes);
     if (status == STRATA_OK && shape.zero_point_bytes)
@@ -322,7 +322,7 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
             int64_t n = c->n_clip;
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, c->clip, (uint64_t)n * 4);
         }
-        if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, lc, c);
+        if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, c);
     }
     double layer_stats[3] = {lc->output_error, lc->output_sq_sum, lc->output_diff_sq_sum};
     if (status == STRATA_OK) status = add_f64(w, "layer", "stats", layer_stats, 3);
@@ -415,7 +415,7 @@ static strata_status read_bytes(const strata_safetensors *st, const char *path, 
 }
 
 /* GPTQ's state of a linear, when the checkpoint has it. */
-static strata_status load_gptq(const strata_safetensors *st, const char *path, const layer_calib *lc, linear_calib *c)
+static strata_status load_gptq(const strata_safetensors *st, const char *path, linear_calib *c)
 {
     char name[600];
     snprintf(name, sizeof name, "%s.gptq", c->desc->name);
@@ -428,8 +428,8 @@ static strata_status load_gptq(const strata_safetensors *st, const char *path, c
     c->gptq = (gptq_report){.outcome = (gptq_outcome)v[0], .damp = v[1], .dead_columns = (int64_t)v[2],
                             .error_rtn = v[3], .error_gptq = v[4]};
     c->gptq_done = true;
-    strata_quant_shape shape = linear_calib_quantized_shape(c, lc->scheme);
-    status = linear_calib_alloc_quantized(c, lc->scheme);
+    strata_quant_shape shape = linear_calib_quantized_shape(c, c->scheme);
+    status = linear_calib_alloc_quantized(c, c->scheme);
     if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "codes", c->weight_q.codes, shape.code_bytes);
     if (status == STRATA_OK) status = read_bytes(st, path, c->desc->name, "scales", c->weight_q.scales, shape.scale_bytes);
     if (status == STRATA_OK && shape.zero_point_bytes)
@@ -458,7 +458,7 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
         c->weight_amax = (float)s[3];
         c->weight_error = s[4];
         c->output_error = s[5];
-        status = load_gptq(st, path, lc, c);
+        status = load_gptq(st, path, c);
         if (status != STRATA_OK) break;
         char name[600];
         snprintf(name, sizeof name, "%s.clip", c->desc->name);

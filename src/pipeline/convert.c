@@ -79,6 +79,7 @@ typedef struct convert_run {
     uint64_t bytes_read, bytes_total;
     double start, last_report;
     output_dir out;                   /* lock, staging area, commit */
+    strmap f32_outputs;               /* passed-through parameters written in F32 (sigmoid routers) */
 } convert_run;
 
 /* ---------------------------------------------------------------- writing */
@@ -89,22 +90,32 @@ static strata_status write_loaded(void *user, const strata_loaded *loaded)
     if (!loaded->quant) {
         const strata_safetensors *st = strata_model_tensors(r->model);
         const strata_tensor *t = strata_safetensors_find(st, loaded->name);
+        const char *source = t ? strata_safetensors_shard_path(st, t->shard) : NULL;
         r->n_copied++;
-        return export_tensor(&r->ex, loaded->name, loaded->dtype, loaded->n_dims, loaded->shape, loaded->data,
-                             t ? strata_safetensors_shard_path(st, t->shard) : NULL);
+        if (strmap_find(&r->f32_outputs, loaded->name, NULL))
+            return export_tensor_f32(&r->ex, loaded->name, loaded->dtype, loaded->n_dims, loaded->shape, loaded->data,
+                                     source);
+        return export_tensor(&r->ex, loaded->name, loaded->dtype, loaded->n_dims, loaded->shape, loaded->data, source);
     }
     size_t n = strlen(loaded->name);
     char module[512];
     snprintf(module, sizeof module, "%.*s", (int)(n > 7 ? n - 7 : n), loaded->name); /* without ".weight" */
     r->n_quantized++;
-    return export_weight_tensors(&r->ex, module, loaded->shape[0], loaded->shape[1], loaded->q, loaded->q_shape);
+    return export_weight_tensors(&r->ex, r->scheme, module, loaded->shape[0], loaded->shape[1], loaded->q, loaded->q_shape);
 }
 
 /* ---------------------------------------------------------------- the plan */
 
+static quant_recipe convert_recipe(const convert_run *r)
+{
+    return (quant_recipe){.arch = r->arch, .scheme = r->scheme, .attention = r->p->attention,
+                          .exclude = r->p->exclude, .n_exclude = r->p->n_exclude};
+}
+
 static bool linear_quantized(const convert_run *r, const strata_linear *l)
 {
-    return l->quantizable && !module_excluded(l->name, r->p->exclude, r->p->n_exclude);
+    quant_recipe recipe = convert_recipe(r);
+    return recipe_linear_scheme(&recipe, l) != NULL;
 }
 
 /* The fused group of a quantized linear whose scheme shares the tensor-level scale, as
@@ -114,7 +125,9 @@ static void group_of(const strata_layer *layer, const strata_linear *l, char *ou
     switch (l->role) {
     case STRATA_LINEAR_Q:
     case STRATA_LINEAR_K:
-    case STRATA_LINEAR_V: snprintf(out, size, "%d.qkv", layer->index); return;
+    case STRATA_LINEAR_V:
+    case STRATA_LINEAR_Q_A:
+    case STRATA_LINEAR_KV_A: snprintf(out, size, "%d.qkv", layer->index); return;
     case STRATA_LINEAR_GATE:
     case STRATA_LINEAR_UP:
         if (l->expert >= 0) snprintf(out, size, "%d.expert%d.gate_up", layer->index, l->expert);
@@ -155,7 +168,12 @@ static strata_status plan_linear(convert_run *r, source_tensor *s, const strata_
                                  .quantize = quantize, .quant = scheme_weight_params(r->scheme, 0),
                                  .group = quantize && group[0] && shares_amax(r->scheme, l) ? group : NULL};
     int64_t first_row = l->stack_index >= 0 ? l->stack_index * s->t->shape[1] + l->row_offset : 0;
-    return add_target(r, s, &param, first_row, l->n_out);
+    strata_status status = add_target(r, s, &param, first_row, l->n_out);
+    /* keyed by the target's own copy of the name, which lives as long as the run */
+    if (status == STRATA_OK && !quantize && export_router_in_f32(r->arch, l) &&
+        !strmap_insert(&r->f32_outputs, s->targets[s->n_targets - 1].param, 0, NULL, NULL))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    return status;
 }
 
 static int by_file_position(const void *a, const void *b)
@@ -397,6 +415,8 @@ static strata_status make_run_id(const convert_run *r, char out[16])
     crc = checksum_update(crc, r->scheme->name, strlen(r->scheme->name));
     for (size_t i = 0; i < p->n_exclude; i++) crc = checksum_update(crc, p->exclude[i], strlen(p->exclude[i]) + 1);
     crc = checksum_update(crc, &p->max_shard_bytes, sizeof p->max_shard_bytes);
+    if (p->attention != STRATA_ATTENTION_AUTO) /* only then: earlier run ids stay as they were */
+        crc = checksum_update(crc, strata_attention_quant_name(p->attention), strlen(strata_attention_quant_name(p->attention)));
     snprintf(out, 16, "%08x", (unsigned)crc);
     return STRATA_OK;
 }
@@ -420,7 +440,7 @@ static strata_status convert(convert_run *r, strata_convert_result *result)
     if (status == STRATA_OK) status = strata_loader_create(write_loaded, r, &r->loader);
     if (status == STRATA_OK) status = plan(r);
     r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
-                       .format = STRATA_EXPORT_MODELOPT, .exclude = p->exclude, .n_exclude = p->n_exclude,
+                       .format = STRATA_EXPORT_MODELOPT, .recipe = convert_recipe(r),
                        .allow_non_finite = p->allow_non_finite};
     strata_writer_params wp = {.dir = r->out.staging,
                                .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : EXPORT_DEFAULT_SHARD_BYTES};
@@ -449,6 +469,9 @@ strata_status strata_convert_model(const strata_convert_params *params, strata_c
     *result = (strata_convert_result){0};
     convert_run r = {.p = params, .scheme = scheme_get(params->scheme)};
     strata_status status = check_scheme(r.scheme);
+    if (status == STRATA_OK && params->attention == STRATA_ATTENTION_FP8)
+        status = strata_fail(STRATA_ERR_UNSUPPORTED, "--attention fp8 quantizes attention inputs with calibrated static "
+                             "scales; strata convert is data-free: use strata quantize");
     for (size_t i = 0; status == STRATA_OK && i < params->n_exclude; i++)
         if (!params->exclude || !params->exclude[i] || !params->exclude[i][0])
             status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
@@ -460,6 +483,7 @@ strata_status strata_convert_model(const strata_convert_params *params, strata_c
     strata_safetensors_writer_free(r.ex.writer); /* removes unfinished shards */
     exporter_free_notes(&r.ex);
     strata_loader_free(r.loader);
+    strmap_free(&r.f32_outputs);
     for (size_t i = 0; i < r.n_sources; i++) {
         for (size_t k = 0; k < r.sources[i].n_targets; k++) free(r.sources[i].targets[k].param);
         free(r.sources[i].targets);

@@ -75,6 +75,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     /* Only when set, so the identity of earlier checkpoints is unchanged. */
     if (p->calib_all_experts) strbuf_printf(&sb, " calib_all_experts=yes");
     if (p->fuse_fp8_scales) strbuf_printf(&sb, " fuse_fp8_scales=yes");
+    if (p->attention != STRATA_ATTENTION_AUTO) strbuf_printf(&sb, " attention=%s", strata_attention_quant_name(p->attention));
     bool gptq = algorithm == CALIB_GPTQ;
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
@@ -87,6 +88,8 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
          sjson_set(j, "save_every", sjson_new_int(p->save_every));
     if (p->calib_all_experts) ok = ok && sjson_set(j, "calib_all_experts", sjson_new_bool(true));
     if (p->fuse_fp8_scales) ok = ok && sjson_set(j, "fuse_fp8_scales", sjson_new_bool(true));
+    if (p->attention != STRATA_ATTENTION_AUTO)
+        ok = ok && sjson_set(j, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -126,6 +129,9 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     const sjson *fuse = sjson_get(j, "fuse_fp8_scales");
     if (fuse && !sjson_as_bool(fuse, &p->fuse_fp8_scales))
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged fuse_fp8_scales");
+    const sjson *attention = sjson_get(j, "attention");
+    if (attention && !strata_attention_quant_from_name(sjson_as_string(attention), &p->attention))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged attention mode");
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

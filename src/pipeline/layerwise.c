@@ -155,9 +155,9 @@ static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, con
 {
     const strata_linear *l = c->desc;
     const calib_hessian *hg = c->hessian >= 0 ? &lc->hessians[c->hessian] : NULL;
-    strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
+    strata_quant_params qp = scheme_weight_params(c->scheme, c->weight_amax);
     memcpy(q, w, (size_t)l->n_out * (size_t)l->n_in * sizeof *q);
-    strata_status status = linear_calib_alloc_quantized(c, r->scheme);
+    strata_status status = linear_calib_alloc_quantized(c, c->scheme);
     if (status == STRATA_OK)
         status = gptq_quantize(&qp, hg ? hg->h : NULL, hg ? hg->tokens : 0, q, l->n_out, l->n_in, &r->gptq_options,
                                &c->weight_q, &c->gptq);
@@ -181,13 +181,13 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     float *w = malloc(n * sizeof *w), *q = malloc(n * sizeof *q);
     strata_status status = w && q ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
     if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
-    if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(r->scheme, c, w);
-    strata_quant_params qp = scheme_weight_params(r->scheme, c->weight_amax);
+    if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(c->scheme, c, w);
+    strata_quant_params qp = scheme_weight_params(c->scheme, c->weight_amax);
     qp.values_dtype = c->values_dtype;
     /* Quantized once: c->weight_q holds the codes and scales the quantized pass and the
      * export reuse, q their values. */
     if (status == STRATA_OK && r->algorithm == CALIB_GPTQ) status = quantize_gptq(r, lc, c, w, q);
-    else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, r->scheme);
+    else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, c->scheme);
     if (status == STRATA_OK && r->algorithm != CALIB_GPTQ)
         status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
@@ -221,7 +221,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     /* GPTQ's Hessians come from the inputs as deployed: the calibration pass's for
      * weight-only schemes, a pass with quantized inputs (and the amax just observed)
      * otherwise. */
-    bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && r->scheme->input != INPUT_NONE;
+    bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
     progress_begin_layer(&r->progress, (hessian_pass ? 3 : 2) * p->n_samples * p->seq_len);
     layer_weights lw;
     strata_status status = gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
@@ -296,6 +296,13 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
     for (size_t i = 0; i < p->n_exclude; i++)
         if (!p->exclude || !p->exclude[i] || !p->exclude[i][0])
             return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "empty --exclude pattern");
+    if ((unsigned)p->attention > STRATA_ATTENTION_FP8)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown attention mode %d", (int)p->attention);
+    const scheme_info *s = scheme_get(p->scheme);
+    if (p->attention == STRATA_ATTENTION_FP8 && p->format == STRATA_EXPORT_MODELOPT && p->scheme != STRATA_SCHEME_FP8 &&
+        !s->mixed_group.known)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--attention fp8 with scheme %s: ModelOpt has no mixed-precision "
+                           "layout for %s layers; use --attention none or scheme", s->name, s->modelopt_algo);
     return calib_algorithm_parse(p->algo, algorithm);
 }
 
@@ -435,8 +442,8 @@ static strata_status prepare_layers(run *r)
     if (!r->layers) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     /* Fused groups share the tensor-level weight amax where ModelOpt's exporter fuses it
      * (NVFP4's global scale), and for FP8 per tensor when asked (--fuse-fp8-scales). */
-    layer_calib_options options = {.scheme = r->scheme, .kv_cache = p->kv_cache_fp8,
-                                   .sharing = p->fuse_fp8_scales ? r->scheme->sharing_fused : r->scheme->sharing,
+    layer_calib_options options = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
+                                   .kv_cache = p->kv_cache_fp8, .fuse_fp8_scales = p->fuse_fp8_scales,
                                    .exclude = p->exclude, .n_exclude = p->n_exclude};
     strata_status status = STRATA_OK;
     for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++)
@@ -445,8 +452,9 @@ static strata_status prepare_layers(run *r)
     if (status == STRATA_OK)
         status = act_store_create(&r->store, p->n_samples * p->seq_len, r->arch->hidden_size, r->plan.spill, spill_dir);
     r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
-                       .format = p->format, .kv_cache = p->kv_cache_fp8, .exclude = p->exclude,
-                       .n_exclude = p->n_exclude, .allow_non_finite = p->allow_non_finite};
+                       .format = p->format, .kv_cache = p->kv_cache_fp8, .allow_non_finite = p->allow_non_finite,
+                       .recipe = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
+                                  .exclude = p->exclude, .n_exclude = p->n_exclude}};
     strata_writer_params wp = {.dir = r->out.staging, .max_shard_bytes = p->max_shard_bytes};
     if (status == STRATA_OK) status = safetensors_writer_create_resumable(&wp, &r->ex.writer);
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");

@@ -12,7 +12,8 @@
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-/* GPTQ's Hessians of a layer (one per distinct input: q/k/v and gate/up share theirs),
+/* GPTQ's Hessians of a layer (one per distinct input: q/k/v, MLA's q_a/kv_a and gate/up
+ * share theirs),
  * plus its working copies for the widest linear: the Hessian's copy and factor, and the
  * original and rounded weights. */
 static uint64_t gptq_bytes(const strata_layer *layer)
@@ -21,7 +22,8 @@ static uint64_t gptq_bytes(const strata_layer *layer)
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
         uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
-        bool shares = lin->role == STRATA_LINEAR_K || lin->role == STRATA_LINEAR_V || lin->role == STRATA_LINEAR_UP;
+        bool shares = lin->role == STRATA_LINEAR_K || lin->role == STRATA_LINEAR_V || lin->role == STRATA_LINEAR_UP ||
+                      lin->role == STRATA_LINEAR_KV_A;
         if (!shares) hessians += k * k * 4;
         widest_in = k > widest_in ? k : widest_in;
         widest = n > widest ? n : widest;

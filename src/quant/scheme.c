@@ -16,30 +16,36 @@ static const scheme_info SCHEMES[STRATA_SCHEME_COUNT] = {
         .name = "fp8", .weight_format = STRATA_FORMAT_FP8_TENSOR, .input = INPUT_FP8_STATIC,
         .modelopt_algo = "FP8", .algo_label = "FP8",
         .sharing = SHARE_EXPERT_GATE_UP, .sharing_fused = SHARE_FUSED_GROUPS, .config_groups_bits = 8,
+        .mixed_group = {.known = true, .input_bits = 8, .weight_bits = 8},
     },
     [STRATA_SCHEME_FP8_DYNAMIC] = {
         .name = "fp8-dynamic", .weight_format = STRATA_FORMAT_FP8_CHANNEL, .input = INPUT_FP8_PER_TOKEN,
         .modelopt_algo = "FP8_PER_CHANNEL_PER_TOKEN", .algo_label = "FP8_PER_CHANNEL_PER_TOKEN",
+        .mixed_group = {.known = true, .input_bits = 8, .weight_bits = 8, .channel = true},
     },
     [STRATA_SCHEME_NVFP4] = {
         .name = "nvfp4", .weight_format = STRATA_FORMAT_NVFP4, .input = INPUT_NVFP4,
         .modelopt_algo = "NVFP4", .algo_label = "NVFP4",
         .sharing = SHARE_FUSED_GROUPS, .sharing_fused = SHARE_FUSED_GROUPS,
         .config_group_size = 16, .config_groups_bits = 4,
+        .mixed_group = {.known = true, .input_bits = 4, .weight_bits = 4},
     },
     [STRATA_SCHEME_NVFP4_WEIGHT_ONLY] = {
         .name = "nvfp4-weight-only", .weight_format = STRATA_FORMAT_NVFP4, .input = INPUT_NONE,
         .modelopt_algo = "W4A16_NVFP4", .algo_label = "W4A16_NVFP4",
         .sharing = SHARE_FUSED_GROUPS, .sharing_fused = SHARE_FUSED_GROUPS,
         .config_group_size = 16, .config_groups_bits = 4,
+        .mixed_group = {.known = true, .weight_bits = 4},
     },
     [STRATA_SCHEME_INT8] = {
         .name = "int8", .weight_format = STRATA_FORMAT_INT8_CHANNEL, .input = INPUT_NONE,
         .modelopt_algo = "W8A16", .algo_label = "W8A16",
+        .mixed_group = {.known = true, .weight_bits = 8, .int_weights = true},
     },
     [STRATA_SCHEME_INT4] = {
         .name = "int4", .weight_format = STRATA_FORMAT_INT4_GROUP, .group_size = 128, .input = INPUT_NONE,
         .modelopt_algo = "W4A16_AWQ", .algo_label = "W4A16_AWQ", .config_group_size = 128, .awq_flags = true,
+        .mixed_group = {.known = true, .weight_bits = 4, .int_weights = true},
     },
     /* ModelOpt's MXFP4_DEFAULT_CFG; its exporter writes quant_algo "mxfp4" in lower case. */
     [STRATA_SCHEME_MXFP4] = {

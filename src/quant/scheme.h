@@ -43,6 +43,16 @@ typedef struct scheme_info {
     int64_t config_group_size;    /* hf_quant_config group_size (0: none written) */
     int config_groups_bits;       /* config.json config_groups num_bits (0: no config_groups) */
     bool awq_flags;               /* has_zero_point false, pre_quant_scale true (INT4 AWQ) */
+    /* The config group ModelOpt's MIXED_PRECISION export writes for the scheme's layers
+     * (convert_hf_config.py's _quant_algo_to_group_config); group sizes are
+     * config_group_size. known false: ModelOpt has none, strata refuses to mix it. */
+    struct {
+        bool known;
+        int input_bits;           /* input_activations num_bits; 0: none written */
+        int weight_bits;
+        bool int_weights;         /* weights type "int" instead of "float" */
+        bool channel;             /* weights strategy "channel" */
+    } mixed_group;
 } scheme_info;
 
 const scheme_info *scheme_get(strata_scheme scheme);

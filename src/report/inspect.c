@@ -172,6 +172,7 @@ static const char *rope_name(strata_rope_type type)
     case STRATA_ROPE_DEFAULT: return "default";
     case STRATA_ROPE_LINEAR: return "linear";
     case STRATA_ROPE_LLAMA3: return "llama3";
+    case STRATA_ROPE_YARN: return "yarn";
     }
     return "?";
 }
@@ -181,13 +182,28 @@ static void text_arch(strbuf *sb, const strata_arch *a)
     strbuf_printf(sb, "  architecture  %s (%s)\n", a->architecture[0] ? a->architecture : "?", a->model_type);
     strbuf_printf(sb, "  layers        %d decoder layers, hidden %lld, vocab %lld\n", a->n_layers,
                   (long long)a->hidden_size, (long long)a->vocab_size);
-    strbuf_printf(sb, "  attention     %d heads, %d kv heads, head_dim %lld%s%s\n", a->n_heads, a->n_kv_heads,
-                  (long long)a->head_dim, a->qk_norm ? ", q/k norm" : "", a->qkv_bias ? ", q/k/v bias" : "");
+    if (a->mla.kv_lora_rank > 0) {
+        strbuf_printf(sb, "  attention     latent (MLA), %d heads, ", a->n_heads);
+        if (a->mla.q_lora_rank > 0) strbuf_printf(sb, "q rank %lld, ", (long long)a->mla.q_lora_rank);
+        else strbuf_append(sb, "plain q_proj, ");
+        strbuf_printf(sb, "kv rank %lld, q/k head %lld + %lld rope, v head %lld, softmax scale %.6g%s\n",
+                      (long long)a->mla.kv_lora_rank, (long long)a->mla.qk_nope_head_dim,
+                      (long long)a->mla.qk_rope_head_dim, (long long)a->mla.v_head_dim, a->attention_scale,
+                      a->qkv_bias ? ", biases" : "");
+    } else {
+        strbuf_printf(sb, "  attention     %d heads, %d kv heads, head_dim %lld%s%s\n", a->n_heads, a->n_kv_heads,
+                      (long long)a->head_dim, a->qk_norm ? ", q/k norm" : "", a->qkv_bias ? ", q/k/v bias" : "");
+    }
     strbuf_printf(sb, "  rope          %s, theta %g", rope_name(a->rope.type), a->rope.theta);
     if (a->rope.type == STRATA_ROPE_LINEAR) strbuf_printf(sb, ", factor %g", a->rope.factor);
     if (a->rope.type == STRATA_ROPE_LLAMA3)
         strbuf_printf(sb, ", factor %g, low/high freq factor %g/%g, original context %lld", a->rope.factor,
                       a->rope.low_freq_factor, a->rope.high_freq_factor, (long long)a->rope.original_max_position);
+    if (a->rope.type == STRATA_ROPE_YARN)
+        strbuf_printf(sb, ", factor %g, original context %lld, beta %g/%g, attention factor %g", a->rope.factor,
+                      (long long)a->rope.original_max_position, a->yarn.beta_fast, a->yarn.beta_slow,
+                      a->yarn.attention_factor);
+    if (a->rope_interleave) strbuf_append(sb, ", interleaved pairs");
     if (a->rotary_dim && a->rotary_dim != a->head_dim)
         strbuf_printf(sb, ", rotating %lld of %lld dims per head", (long long)a->rotary_dim, (long long)a->head_dim);
     strbuf_printf(sb, "; context %lld", (long long)a->max_position_embeddings);
@@ -246,11 +262,14 @@ static void text_layer_summary(strbuf *sb, const strata_layer *layer, const stra
         strbuf_printf(sb, "multi-token prediction (copied, never run)");
         return;
     }
+    const char *attention = a->mla.kv_lora_rank == 0 ? "attention q/k/v/o"
+                            : a->mla.q_lora_rank > 0 ? "latent attention q_a/q_b/kv_a/kv_b/o"
+                                                     : "latent attention q/kv_a/kv_b/o";
     if (!layer->is_moe) {
-        strbuf_printf(sb, "attention q/k/v/o, dense MLP gate/up/down");
+        strbuf_printf(sb, "%s, dense MLP gate/up/down", attention);
         return;
     }
-    strbuf_printf(sb, "attention q/k/v/o, router%s, %d experts x gate/up/down%s", layer->router_bias ? " + bias" : "",
+    strbuf_printf(sb, "%s, router%s, %d experts x gate/up/down%s", attention, layer->router_bias ? " + bias" : "",
                   a->moe.n_experts,
                   !a->moe.shared_intermediate_size ? "" : a->routing.sigmoid ? ", shared experts" : ", shared expert + gate");
 }
@@ -394,6 +413,16 @@ static sjson *json_arch(const strata_arch *a, bool *ok)
     sjson_put(ok, o, "num_key_value_heads", sjson_new_int(a->n_kv_heads));
     sjson_put(ok, o, "head_dim", sjson_new_int(a->head_dim));
     sjson_put(ok, o, "rotary_dim", sjson_new_int(a->rotary_dim));
+    sjson_put(ok, o, "attention_scale", sjson_new_real(a->attention_scale));
+    if (a->mla.kv_lora_rank > 0) {
+        sjson *mla = sjson_new_object();
+        sjson_put(ok, mla, "q_lora_rank", a->mla.q_lora_rank ? sjson_new_int(a->mla.q_lora_rank) : sjson_new_null());
+        sjson_put(ok, mla, "kv_lora_rank", sjson_new_int(a->mla.kv_lora_rank));
+        sjson_put(ok, mla, "qk_nope_head_dim", sjson_new_int(a->mla.qk_nope_head_dim));
+        sjson_put(ok, mla, "qk_rope_head_dim", sjson_new_int(a->mla.qk_rope_head_dim));
+        sjson_put(ok, mla, "v_head_dim", sjson_new_int(a->mla.v_head_dim));
+        sjson_put(ok, o, "mla", mla);
+    }
     sjson_put(ok, o, "mtp_layers", sjson_new_int(a->n_mtp_layers));
     sjson_put(ok, o, "rms_norm_eps", sjson_new_real(a->rms_norm_eps));
     sjson_put(ok, o, "max_position_embeddings", sjson_new_int(a->max_position_embeddings));
@@ -407,6 +436,14 @@ static sjson *json_arch(const strata_arch *a, bool *ok)
         sjson_put(ok, rope, "high_freq_factor", sjson_new_real(a->rope.high_freq_factor));
         sjson_put(ok, rope, "original_max_position_embeddings", sjson_new_int(a->rope.original_max_position));
     }
+    if (a->rope.type == STRATA_ROPE_YARN) {
+        sjson_put(ok, rope, "original_max_position_embeddings", sjson_new_int(a->rope.original_max_position));
+        sjson_put(ok, rope, "beta_fast", sjson_new_real(a->yarn.beta_fast));
+        sjson_put(ok, rope, "beta_slow", sjson_new_real(a->yarn.beta_slow));
+        sjson_put(ok, rope, "attention_factor", sjson_new_real(a->yarn.attention_factor));
+        sjson_put(ok, rope, "mscale_all_dim", sjson_new_real(a->yarn.mscale_all_dim));
+    }
+    sjson_put(ok, rope, "interleaved", sjson_new_bool(a->rope_interleave));
     sjson_put(ok, o, "rope", rope);
     sjson_put(ok, o, "tie_word_embeddings", sjson_new_bool(a->tie_word_embeddings));
     sjson_put(ok, o, "qkv_bias", sjson_new_bool(a->qkv_bias));

@@ -97,10 +97,10 @@ check "inspect --json is an object" test "${out:0:1}" = "{"
 check "inspect --json architecture" has "$out" '"model_type": "qwen3_moe"'
 check "inspect --json stats" has "$out" '"nan": 0'
 cp "$WORK/moe/config.json" "$WORK/config.bak"
-sed -i 's/"qwen3_moe"/"deepseek_v3"/' "$WORK/moe/config.json"
+sed -i 's/"qwen3_moe"/"gpt_oss"/' "$WORK/moe/config.json"
 run "$STRATA" inspect "$WORK/moe"
 check "unsupported architecture: exit 1" test $rc -eq 1
-check "unsupported architecture: named" has "$err" "architecture 'deepseek_v3' is not supported"
+check "unsupported architecture: named" has "$err" "architecture 'gpt_oss' is not supported"
 cp "$WORK/config.bak" "$WORK/moe/config.json"
 
 run "$STRATA" demo -o "$WORK/demo"

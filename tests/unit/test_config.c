@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -212,6 +213,64 @@ static void test_stacked_layout(void **state)
     sjson_free(config);
 }
 
+/* DeepSeek-V3 scaled down, as transformers reads it: MLA ranks and head dims, YaRN with
+ * mscale on the softmax scale, grouped sigmoid routing, a dense first layer. */
+#define DEEPSEEK "\"hidden_size\":64,\"num_hidden_layers\":3,\"num_attention_heads\":4,\"vocab_size\":100," \
+                 "\"intermediate_size\":96,\"moe_intermediate_size\":32,\"n_routed_experts\":16,\"n_group\":4," \
+                 "\"topk_group\":2,\"num_experts_per_tok\":4,\"first_k_dense_replace\":1,\"kv_lora_rank\":32," \
+                 "\"qk_nope_head_dim\":16,\"qk_rope_head_dim\":8,\"v_head_dim\":16," \
+                 "\"max_position_embeddings\":4096,\"rope_scaling\":{\"type\":\"yarn\",\"factor\":40," \
+                 "\"original_max_position_embeddings\":64,\"mscale\":1.0,\"mscale_all_dim\":1.0}"
+
+static void test_deepseek(void **state)
+{
+    (void)state;
+    model_desc d;
+    assert_int_equal(parse("{\"model_type\":\"deepseek_v3\",\"q_lora_rank\":48," DEEPSEEK "}", &d), STRATA_OK);
+    const strata_arch *a = &d.arch;
+    assert_int_equal(a->family, STRATA_FAMILY_DEEPSEEK_V3);
+    assert_int_equal(a->mla.q_lora_rank, 48);
+    assert_int_equal(a->mla.kv_lora_rank, 32);
+    assert_int_equal(a->head_dim, 24);   /* nope + rope */
+    assert_int_equal(a->rotary_dim, 8);  /* the rope part */
+    assert_true(a->rope_interleave);     /* DeepseekV3Config's default */
+    assert_int_equal(a->rope.type, STRATA_ROPE_YARN);
+    assert_true(a->yarn.attention_factor == 1.0); /* mscale == mscale_all_dim */
+    double m = 0.1 * log(40.0) + 1.0;
+    assert_true(fabs(a->attention_scale - pow(24.0, -0.5) * m * m) < 1e-15);
+    assert_true(a->routing.sigmoid);
+    assert_int_equal(a->moe.shared_intermediate_size, 32); /* n_shared_experts defaults to 1 */
+    assert_false(a->layers[0].is_moe);
+    assert_true(a->layers[1].is_moe && a->layers[2].is_moe);
+    /* q_a_proj, q_b_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj */
+    const strata_layer *l0 = &a->layers[0];
+    assert_int_equal(l0->linears[0].role, STRATA_LINEAR_Q_A);
+    assert_int_equal(l0->linears[1].n_out, 4 * 24);
+    assert_int_equal(l0->linears[2].n_out, 32 + 8);
+    assert_int_equal(l0->linears[3].n_out, 4 * (16 + 16));
+    assert_int_equal(l0->linears[4].n_in, 4 * 16);
+    assert_non_null(l0->q_a_norm);
+    assert_non_null(l0->kv_a_norm);
+    desc_free(&d);
+
+    /* q_lora_rank null: a plain q_proj; moe_layer_freq 2: layers 1.. alternate (DeepSeek's code) */
+    assert_int_equal(parse("{\"model_type\":\"deepseek_v3\",\"q_lora_rank\":null,\"moe_layer_freq\":2," DEEPSEEK "}", &d),
+                     STRATA_OK);
+    assert_int_equal(d.arch.mla.q_lora_rank, 0);
+    assert_int_equal(d.arch.layers[0].linears[0].role, STRATA_LINEAR_Q);
+    assert_null(d.arch.layers[0].q_a_norm);
+    assert_false(d.arch.layers[1].is_moe);
+    assert_true(d.arch.layers[2].is_moe);
+    desc_free(&d);
+
+    /* Kimi-K2: model_type kimi_k2, architectures DeepseekV3ForCausalLM */
+    assert_int_equal(parse("{\"model_type\":\"kimi_k2\",\"architectures\":[\"DeepseekV3ForCausalLM\"]," DEEPSEEK "}",
+                           &d),
+                     STRATA_OK);
+    assert_int_equal(d.arch.family, STRATA_FAMILY_DEEPSEEK_V3);
+    desc_free(&d);
+}
+
 static void expect_refusal(const char *json, strata_status status, const char *fragment)
 {
     model_desc d;
@@ -226,8 +285,19 @@ static void test_refusals(void **state)
     expect_refusal("{\"model_type\":\"gpt2\"," BASE "}", STRATA_ERR_UNSUPPORTED, "architecture 'gpt2' is not supported");
     expect_refusal("{" BASE "}", STRATA_ERR_FORMAT, "model_type");
     expect_refusal("{\"model_type\":\"llama\",\"hidden_act\":\"gelu\"," BASE "}", STRATA_ERR_UNSUPPORTED, "'gelu'");
+    expect_refusal("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"longrope\",\"factor\":4}}",
+                   STRATA_ERR_UNSUPPORTED, "rope scaling type 'longrope'");
     expect_refusal("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}",
-                   STRATA_ERR_UNSUPPORTED, "rope scaling type 'yarn'");
+                   STRATA_ERR_FORMAT, "original_max_position_embeddings");
+    /* DeepSeek: V2's softmax router, grouped key/value heads, another model_type of another class */
+    expect_refusal("{\"model_type\":\"deepseek_v3\"," BASE ",\"n_routed_experts\":8,\"n_group\":2,\"topk_group\":1,"
+                   "\"num_experts_per_tok\":2,\"moe_intermediate_size\":32,\"scoring_func\":\"softmax\"}",
+                   STRATA_ERR_UNSUPPORTED, "\"scoring_func\" 'softmax'");
+    expect_refusal("{\"model_type\":\"deepseek_v3\"," BASE ",\"num_key_value_heads\":2,\"n_routed_experts\":8,"
+                   "\"n_group\":2,\"topk_group\":1,\"num_experts_per_tok\":2,\"moe_intermediate_size\":32}",
+                   STRATA_ERR_UNSUPPORTED, "latent attention");
+    expect_refusal("{\"model_type\":\"kimi_k2\",\"architectures\":[\"Qwen3MoeForCausalLM\"]," BASE "}",
+                   STRATA_ERR_UNSUPPORTED, "architecture 'kimi_k2' is not supported");
     expect_refusal("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,\"max_window_layers\":1}",
                    STRATA_ERR_UNSUPPORTED, "sliding-window attention on 1 of 2 layers");
     expect_refusal("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
@@ -261,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_llama_defaults),      cmocka_unit_test(test_llama3_rope_and_biases),
         cmocka_unit_test(test_qwen_families),       cmocka_unit_test(test_mistral_and_mixtral),
         cmocka_unit_test(test_stacked_layout),      cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_deepseek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

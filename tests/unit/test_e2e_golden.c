@@ -98,6 +98,32 @@ static void compare_tensors(const char *out, const sjson *golden, const char *la
     strata_safetensors_close(st);
 }
 
+/* A synthetic model regenerated from the golden's "synthetic" list of `strata generate`
+ * options (--arch, --seed, --layers, --config) into dir. */
+static void synthesize(const sjson *options, const char *dir)
+{
+    strata_synth_params params = {0};
+    for (size_t i = 0; i + 1 < sjson_array_size(options); i += 2) {
+        const char *key = sjson_as_string(sjson_array_at(options, i));
+        const char *value = sjson_as_string(sjson_array_at(options, i + 1));
+        if (strcmp(key, "--arch") == 0) {
+            bool found = false;
+            for (int f = 0; f < STRATA_FAMILY_COUNT && !found; f++)
+                if ((found = strcmp(strata_family_name((strata_family)f), value) == 0)) params.family = (strata_family)f;
+            assert_true(found);
+        } else if (strcmp(key, "--seed") == 0) {
+            params.seed = (uint64_t)atoll(value);
+        } else if (strcmp(key, "--layers") == 0) {
+            params.n_layers = atoi(value);
+        } else if (strcmp(key, "--config") == 0) {
+            params.config_patch = value;
+        } else {
+            fail_msg("unknown synthetic option %s", key);
+        }
+    }
+    if (strata_synth_model(dir, &params) != STRATA_OK) fail_msg("%s", strata_last_error());
+}
+
 static void run_case(const char *model, const char *golden_path, const int32_t *ids, tally *total)
 {
     sjson *golden = read_json(golden_path);
@@ -108,6 +134,20 @@ static void run_case(const char *model, const char *golden_path, const int32_t *
         sjson_free(golden);
         return;
     }
+    const sjson *synthetic = sjson_get(golden, "synthetic");
+    char *synth_dir = synthetic ? test_path(test_dir, "model") : NULL;
+    int32_t *calib = NULL;
+    if (synthetic) { /* the windows' ids modulo the synthetic vocabulary, as the generator feeds them */
+        synthesize(synthetic, synth_dir);
+        model = synth_dir;
+        strata_model *m = NULL;
+        if (strata_model_open(model, &m) != STRATA_OK) fail_msg("%s", strata_last_error());
+        int64_t vocab = strata_model_arch(m)->vocab_size;
+        strata_model_close(m);
+        calib = malloc(sizeof *calib * N_WINDOWS * WINDOW);
+        for (int64_t i = 0; i < N_WINDOWS * WINDOW; i++) calib[i] = (int32_t)(ids[i] % vocab);
+        ids = calib;
+    }
     strata_scheme scheme;
     const char *scheme_name = sjson_as_string(sjson_get(golden, "scheme"));
     if (!scheme_name || !strata_scheme_from_name(scheme_name, &scheme)) fail_msg("%s: unknown scheme", label);
@@ -115,6 +155,8 @@ static void run_case(const char *model, const char *golden_path, const int32_t *
     strata_quantize_params qp = {.model_dir = model, .output_dir = out, .scheme = scheme,
                                  .kv_cache_fp8 = sjson_as_string(sjson_get(golden, "kv_cache")) != NULL,
                                  .tokens = ids, .n_samples = N_WINDOWS, .seq_len = WINDOW};
+    const char *attention = sjson_as_string(sjson_get(golden, "attention"));
+    if (attention && !strata_attention_quant_from_name(attention, &qp.attention)) fail_msg("%s: bad attention", label);
     strata_quantize_result qr;
     if (strata_quantize_model(&qp, &qr) != STRATA_OK) fail_msg("%s: %s", label, strata_last_error());
     tally t = {0};
@@ -138,6 +180,9 @@ static void run_case(const char *model, const char *golden_path, const int32_t *
     free(config_path);
     test_remove_tree(out);
     free(out);
+    if (synth_dir) test_remove_tree(synth_dir);
+    free(synth_dir);
+    free(calib);
     sjson_free(golden);
 }
 
@@ -153,9 +198,9 @@ static void every_case(void **state)
     int64_t n_ids = 0;
     if (strata_tokens_read(ids_path, &ids, &n_ids) != STRATA_OK) fail_msg("%s", strata_last_error());
     assert_int_equal(n_ids, N_WINDOWS * WINDOW);
-    const char *models[] = {"llama-19m", "qwen3moe-47m"};
+    const char *models[] = {"llama-19m", "qwen3moe-47m", "synth-deepseek-v3"};
     tally total = {0};
-    for (size_t m = 0; m < 2; m++) {
+    for (size_t m = 0; m < 3; m++) {
         char *models_dir = test_path(shared, "models"), *model = test_path(models_dir, models[m]);
         char *cases_dir = test_path(e2e, models[m]);
         DIR *dir = opendir(cases_dir);
@@ -171,7 +216,7 @@ static void every_case(void **state)
         for (size_t i = 0; i < n; i++) {
 #ifdef STRATA_SANITIZE_BUILD
             /* The sanitizers see the same code on one case per model. */
-            if (strcmp(names[i], m == 0 ? "fp8-kv-fp8.json" : "nvfp4.json") != 0) {
+            if (strcmp(names[i], m == 0 ? "fp8-kv-fp8.json" : m == 1 ? "nvfp4.json" : "nvfp4-attention-fp8.json") != 0) {
                 free(names[i]);
                 continue;
             }

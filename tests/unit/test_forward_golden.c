@@ -148,23 +148,13 @@ static void golden_model_dir(const golden *g, const char *name, char *dir, size_
     };
     const char *mtp = strata_safetensors_metadata(g->st, "synth_mtp_layers");
     if (mtp) params.n_mtp_layers = atoi(mtp);
-    assert_int_equal(strata_synth_model(dir, &params), STRATA_OK);
     const char *patch = strata_safetensors_metadata(g->st, "config_patch");
+    char braced[4096];
     if (patch && *patch) {
-        char *config = test_path(dir, "config.json");
-        size_t length;
-        char *text = test_read_file(config, &length);
-        while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == ' ')) length--;
-        assert_true(length > 0 && text[length - 1] == '}');
-        text[length - 1] = '\0';
-        size_t n = strlen(text) + strlen(patch) + 8;
-        char *patched = malloc(n);
-        snprintf(patched, n, "%s, %s}\n", text, patch);
-        test_write_file(config, patched, strlen(patched));
-        free(patched);
-        free(text);
-        free(config);
+        snprintf(braced, sizeof braced, "{%s}", patch);
+        params.config_patch = braced;
     }
+    assert_int_equal(strata_synth_model(dir, &params), STRATA_OK);
 }
 
 static void check_model(const char *name, gemm_precision precision)
@@ -320,6 +310,8 @@ MODEL_TESTS(synth_qwen3_moe_stacked, "synth-qwen3-moe-stacked")
 MODEL_TESTS(synth_mixtral_stacked, "synth-mixtral-stacked")
 MODEL_TESTS(synth_glm4_moe, "synth-glm4-moe")
 MODEL_TESTS(synth_glm4_moe_stacked_mtp, "synth-glm4-moe-stacked-mtp")
+MODEL_TESTS(synth_deepseek_v3, "synth-deepseek-v3")
+MODEL_TESTS(synth_deepseek_v3_stacked_mtp, "synth-deepseek-v3-stacked-mtp")
 
 static void perplexity_llama19m(void **state)
 {
@@ -340,6 +332,8 @@ int main(void)
     static const struct CMUnitTest synthetic[] = {
         cmocka_unit_test(synth_glm4_moe_fp32), cmocka_unit_test(synth_glm4_moe_bf16),
         cmocka_unit_test(synth_glm4_moe_stacked_mtp_fp32), cmocka_unit_test(synth_glm4_moe_stacked_mtp_bf16),
+        cmocka_unit_test(synth_deepseek_v3_fp32), cmocka_unit_test(synth_deepseek_v3_bf16),
+        cmocka_unit_test(synth_deepseek_v3_stacked_mtp_fp32), cmocka_unit_test(synth_deepseek_v3_stacked_mtp_bf16),
         cmocka_unit_test(synth_qwen2_fp32), cmocka_unit_test(synth_qwen2_bf16),
         cmocka_unit_test(synth_mistral_window_fp32), cmocka_unit_test(synth_mistral_window_bf16),
         cmocka_unit_test(synth_llama3_rope_fp32), cmocka_unit_test(synth_llama3_rope_bf16),

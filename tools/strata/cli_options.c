@@ -19,6 +19,12 @@ const cli_choice CLI_CALIB_FORMATS[] = {
     {"ids", STRATA_CALIB_IDS},               {NULL, 0},
 };
 
+const cli_choice CLI_ATTENTION_MODES[] = {
+    {"auto", STRATA_ATTENTION_AUTO}, {"scheme", STRATA_ATTENTION_SCHEME}, {"none", STRATA_ATTENTION_NONE},
+    {"fp8", STRATA_ATTENTION_FP8},   {NULL, 0},
+};
+_Static_assert(sizeof(strata_attention_quant) == sizeof(int), "CLI_CHOICE stores an int");
+
 void cli_scheme_list(bool calibrated, char *out, size_t size)
 {
     size_t used = 0;

@@ -58,6 +58,7 @@ typedef struct cli_command {
 
 /* Rows several commands share; `type` is the command's settings struct. */
 extern const cli_choice CLI_CALIB_FORMATS[];
+extern const cli_choice CLI_ATTENTION_MODES[]; /* --attention of quantize and convert */
 #define CLI_THREADS_OPTION {.name = "threads", .value = "N", .kind = CLI_THREADS, .help = "worker threads (default: all CPUs)"}
 #define CLI_CALIB_OPTIONS(type, calib)                                                                                 \
     {.name = "calib-samples", .value = "N", .kind = CLI_INT, .offset = offsetof(type, calib.n_samples), .lo = 1,      \

@@ -36,6 +36,9 @@ static const cli_option OPTIONS[] = {
      .hi = MAX_EXCLUDE,
      .help = "leave matching modules unquantized (glob on module names;\n"
              "repeatable). lm_head, embeddings and routers are never quantized"},
+    {.name = "attention", .value = "MODE", .kind = CLI_CHOICE, .offset = AT(params.attention),
+     .choices = CLI_ATTENTION_MODES,
+     .help = "auto (default), scheme or none, as for strata quantize"},
     {.name = "max-shard-mib", .value = "N", .kind = CLI_MIB, .offset = AT(params.max_shard_bytes), .lo = 1,
      .hi = INT64_C(1) << 30, .help = "start a new output shard past N MiB (default 10 GB)"},
     {.name = "read-mib", .value = "N", .kind = CLI_MIB, .offset = AT(params.read_bytes), .lo = 1, .hi = 1 << 20,

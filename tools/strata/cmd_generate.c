@@ -25,7 +25,7 @@ static const cli_option GENERATE_OPTIONS[] = {
      .offset = offsetof(generate_settings, output), .required = true, .help = "where to write the model"},
     {.name = "arch", .value = "NAME", .kind = CLI_FAMILY, .offset = offsetof(generate_settings, params.family),
      .help = "llama (default), mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe,\n"
-             "glm4_moe"},
+             "glm4_moe, deepseek_v3"},
     {.name = "seed", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, params.seed), .lo = 0,
      .hi = INT64_C(1) << 62, .help = "random seed (default 0)"},
     {.name = "layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_layers), .lo = 1,
@@ -33,10 +33,13 @@ static const cli_option GENERATE_OPTIONS[] = {
     {.name = "hidden", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, params.hidden_size),
      .lo = 32, .hi = 4096, .help = "hidden size, a multiple of 32 (default 128)"},
     {.name = "experts", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_experts), .lo = 1,
-     .hi = 64, .help = "experts per MoE layer (default 8)"},
+     .hi = 64, .help = "experts per MoE layer (default 8; 16 for deepseek_v3)"},
     {.name = "mtp-layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_mtp_layers), .lo = 0,
      .hi = 4, .help = "multi-token-prediction layers after the decoder layers (default 0);\n"
                       "strata copies them into outputs and never runs them"},
+    {.name = "config", .value = "JSON", .kind = CLI_STRING, .offset = offsetof(generate_settings, params.config_patch),
+     .help = "a JSON object whose members replace or add config.json keys\n"
+             "before the tensors are made, e.g. '{\"q_lora_rank\": null}'"},
     {.name = "stacked-experts", .kind = CLI_FLAG, .offset = offsetof(generate_settings, params.stacked_experts),
      .help = "store experts as (experts, out, in) tensors (transformers v5)"},
 };

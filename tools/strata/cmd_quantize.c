@@ -58,6 +58,13 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "(scales from the weights; inputs from the quantized layers)"},
     {.name = "kv-cache", .value = "fp8", .kind = CLI_CHOICE, .offset = AT(kv_cache), .choices = KV_CACHE,
      .help = "k_scale / v_scale for an FP8 KV cache"},
+    {.name = "attention", .value = "MODE", .kind = CLI_CHOICE, .offset = AT(params.attention),
+     .choices = CLI_ATTENTION_MODES,
+     .help = "auto (default): the family's recipe, for deepseek_v3 ModelOpt's\n"
+             "(attention unquantized, o_proj too unless the weights are FP4);\n"
+             "scheme: attention takes the scheme; none: attention unquantized;\n"
+             "fp8: attention in per-tensor FP8, the MLPs in the scheme\n"
+             "(a MIXED_PRECISION checkpoint)"},
     {.name = "fuse-fp8-scales", .kind = CLI_FLAG, .offset = AT(params.fuse_fp8_scales),
      .help = "fp8: q/k/v and gate/up share one weight scale (their maximum), so\n"
              "an engine runs each fused GEMM without requantizing (default: one\n"

@@ -38,6 +38,8 @@ PACKAGES = ["torch", "transformers", "tokenizers"]
 
 MODELS = ["stories260K-hf", "stories260K-hf-bf16", "stories260K-moe-mixtral-synthetic", "llama-19m", "qwen3moe-47m"]
 TRAINED = {"llama-19m", "qwen3moe-47m"}
+# models whose golden file also holds transformers' perplexity over PPL_WINDOWS windows
+PERPLEXITY = TRAINED | {"synth-deepseek-v3"}
 # Synthetic models strata generates itself (`strata generate`, deterministic bytes), to cover
 # what the shared models lack: (name, arch, stacked experts, text merged into config.json).
 # The C test regenerates each from the metadata and applies the same config patch.
@@ -181,7 +183,7 @@ def golden(name, model_dir=None, synthetic=None):
                         synth_stacked="1" if stacked else "0", config_patch=patch)
         if mtp:
             metadata.update(synth_mtp_layers=str(mtp))
-    if name in TRAINED:
+    if name in PERPLEXITY:
         ppl_ids = ids[:PPL_WINDOW * PPL_WINDOWS]
         tensors["ppl_tokens"] = torch.tensor(ppl_ids, dtype=torch.int32)
         metadata.update(ppl_window=str(PPL_WINDOW), ppl_windows=str(PPL_WINDOWS),

@@ -114,7 +114,7 @@ linear_calib *layer_calib_find(layer_calib *lc, const strata_linear *linear)
 
 static bool wants_output(const layer_calib *lc, const strata_linear *l)
 {
-    return lc->kv_cache && (l->role == STRATA_LINEAR_K || l->role == STRATA_LINEAR_V);
+    return lc->kv_cache && linear_feeds_kv_cache(l);
 }
 
 static strata_status observe_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
@@ -156,17 +156,18 @@ static strata_status observe_cache(layer_calib *lc, const strata_linear *linear,
     float amax = 0;
     if (!kernels()->block_absmax(y, n, n, &amax))
         return strata_fail(STRATA_ERR_FORMAT, "the %s attention caches (%s) hold NaN or Inf",
-                           linear->role == STRATA_LINEAR_K ? "keys" : "values", linear->name);
+                           linear->role == STRATA_LINEAR_V ? "values" : "keys", linear->name);
     if (amax > c->output_amax) c->output_amax = amax;
     return STRATA_OK;
 }
 
-/* As ModelOpt's k_bmm / v_bmm quantizers: keys after RoPE, values as projected. */
+/* As ModelOpt's k_bmm / v_bmm quantizers: keys after RoPE, values as projected; for MLA
+ * the latent cache entries (v_proj NULL). */
 static strata_status observe_kv(void *ctx, const strata_linear *k_proj, const float *k, const strata_linear *v_proj,
                                 const float *v, int64_t n_tokens)
 {
     strata_status status = observe_cache(ctx, k_proj, k, n_tokens);
-    return status == STRATA_OK ? observe_cache(ctx, v_proj, v, n_tokens) : status;
+    return status == STRATA_OK && v_proj ? observe_cache(ctx, v_proj, v, n_tokens) : status;
 }
 
 forward_hooks calib_observer_hooks(layer_calib *lc)

@@ -69,7 +69,12 @@ strata_status export_model_rest(exporter *e);
  * layer's state. */
 strata_status export_finish(exporter *e, const layer_calib *layers, int n_layers);
 
-/* The KV-cache scale tensor name of a k_proj / v_proj linear ("...k_proj.k_scale"). */
-void export_kv_scale_name(const strata_linear *linear, char *out, size_t size);
+/* The KV-cache scale tensors a linear's output gives (their count, 0 when it feeds no
+ * cache): k_proj "<k_proj>.k_scale", v_proj "<v_proj>.v_scale"; MLA's kv_a_proj_with_mqa,
+ * whose output becomes the latent cache vLLM quantizes with one scale, both
+ * "<attn>.k_proj.k_scale" and "<attn>.v_proj.v_scale" (the names ModelOpt's export uses
+ * and vLLM's DeepSeek loader maps onto its MLA layer; equal, as its MLA decode scales keys
+ * and values read from that one cache alike). */
+int export_kv_scale_names(const strata_linear *linear, char names[2][512]);
 
 #endif

@@ -281,6 +281,11 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
     for (int i = 0; status == STRATA_OK && i < n_layers; i++) {
         for (size_t l = 0; status == STRATA_OK && l < layers[i].layer->n_linears; l++) {
             const linear_calib *c = &layers[i].linears[l];
+            char names[2][512];
+            int n_kv = e->kv_cache ? export_kv_scale_names(c->desc, names) : 0;
+            float kv_scale = strata_fp8_kv_scale(c->output_amax);
+            for (int k = 0; status == STRATA_OK && k < n_kv; k++)
+                status = strata_safetensors_writer_add(w, names[k], STRATA_DTYPE_F32, 0, NULL, &kv_scale, 4);
             if (!c->quantized) continue;
             char name[600];
             snprintf(name, sizeof name, "%s.weight_amax", c->desc->name);
@@ -288,12 +293,6 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
             if (status == STRATA_OK && input_has_static_scale(c->scheme->input)) {
                 float scale = scheme_input_scale(c->scheme, c->input_amax);
                 snprintf(name, sizeof name, "%s.input_scale", c->desc->name);
-                status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);
-            }
-            bool kv = c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V;
-            if (status == STRATA_OK && kv && e->kv_cache) {
-                float scale = strata_fp8_kv_scale(c->output_amax);
-                export_kv_scale_name(c->desc, name, sizeof name);
                 status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);
             }
         }

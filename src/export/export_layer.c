@@ -106,9 +106,18 @@ static strata_status add_scalar(exporter *e, const char *module, const char *suf
     return add(e, module, suffix, STRATA_DTYPE_F32, 0, NULL, &value);
 }
 
-void export_kv_scale_name(const strata_linear *linear, char *out, size_t size)
+int export_kv_scale_names(const strata_linear *linear, char names[2][512])
 {
-    snprintf(out, size, "%s.%s", linear->name, linear->role == STRATA_LINEAR_K ? "k_scale" : "v_scale");
+    if (linear->role == STRATA_LINEAR_K || linear->role == STRATA_LINEAR_V) {
+        snprintf(names[0], 512, "%s.%s", linear->name, linear->role == STRATA_LINEAR_K ? "k_scale" : "v_scale");
+        return 1;
+    }
+    if (linear->role != STRATA_LINEAR_KV_A) return 0;
+    const char *dot = strrchr(linear->name, '.'); /* "<layer>.self_attn" */
+    int prefix = dot ? (int)(dot - linear->name) : (int)strlen(linear->name);
+    snprintf(names[0], 512, "%.*s.k_proj.k_scale", prefix, linear->name);
+    snprintf(names[1], 512, "%.*s.v_proj.v_scale", prefix, linear->name);
+    return 2;
 }
 
 typedef struct module_emitter {
@@ -242,15 +251,13 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
         if (norms[i]) status = copy_tensor(e, norms[i]);
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];
-        if (!c->quantized) {
-            status = copy_linear(e, c->desc);
-            continue;
-        }
-        status = export_quantized(e, c);
-        bool kv = c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V;
-        if (status == STRATA_OK && kv && e->kv_cache && e->format == STRATA_EXPORT_MODELOPT)
-            status = add_scalar(e, c->desc->name, c->desc->role == STRATA_LINEAR_K ? "k_scale" : "v_scale",
-                                strata_fp8_kv_scale(c->output_amax));
+        status = c->quantized ? export_quantized(e, c) : copy_linear(e, c->desc);
+        /* The cache's scales, whether or not the linear itself is quantized. */
+        char names[2][512];
+        int n = e->kv_cache && e->format == STRATA_EXPORT_MODELOPT ? export_kv_scale_names(c->desc, names) : 0;
+        float scale = strata_fp8_kv_scale(c->output_amax);
+        for (int k = 0; status == STRATA_OK && k < n; k++)
+            status = export_tensor(e, names[k], STRATA_DTYPE_F32, 0, NULL, &scale, NULL);
     }
     return status;
 }

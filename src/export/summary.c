@@ -11,6 +11,7 @@
 #include "io/fsutil.h"
 #include "io/json.h"
 #include "io/json_file.h"
+#include "quant/recipe.h"
 
 /* "model.layers.3.self_attn.q_proj" -> "self_attn.q_proj" */
 static const char *short_name(const char *module)
@@ -124,8 +125,10 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                               (long long)c->tokens, c->weight_error, c->output_error);
             else
                 strbuf_printf(&sb, "%12s %12.6g %10lld %11s %11s", "-", c->input_amax, (long long)c->tokens, "-", "-");
-            if (lc->kv_cache && c->quantized && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
-                strbuf_printf(&sb, "  %s amax %.6g", c->desc->role == STRATA_LINEAR_K ? "k" : "v", c->output_amax);
+            if (lc->kv_cache && linear_feeds_kv_cache(c->desc))
+                strbuf_printf(&sb, "  %s amax %.6g",
+                              c->desc->role == STRATA_LINEAR_K ? "k" : c->desc->role == STRATA_LINEAR_V ? "v" : "latent cache",
+                              c->output_amax);
             if (c->gptq_done && c->gptq.outcome == GPTQ_APPLIED) {
                 strbuf_printf(&sb, "  gptq %.3e -> %.3e", c->gptq.error_rtn, c->gptq.error_gptq);
                 if (c->gptq.damp != p->gptq_damp) strbuf_printf(&sb, " (damping %g)", c->gptq.damp);
@@ -215,7 +218,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
                 sjson_put(&ok, o, "weight_error", sjson_new_real(c->weight_error));
                 sjson_put(&ok, o, "output_error", sjson_new_real(c->output_error));
             }
-            if (c->quantized && lc->kv_cache && (c->desc->role == STRATA_LINEAR_K || c->desc->role == STRATA_LINEAR_V))
+            if (lc->kv_cache && linear_feeds_kv_cache(c->desc))
                 sjson_put(&ok, o, "cache_amax", sjson_new_real(c->output_amax));
             if (c->gptq_done) {
                 sjson *g = sjson_new_object();

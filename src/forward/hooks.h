@@ -27,7 +27,9 @@ typedef struct forward_hooks {
      * v_proj for KV-cache scales. */
     strata_status (*observe_output)(void *ctx, const strata_linear *linear, const float *y, int64_t n_tokens);
     /* The keys (after q/k norm and RoPE) and values attention reads, (n_tokens, n_kv_heads *
-     * head_dim) fp32 each: what an FP8 KV cache stores, for k_scale / v_scale. */
+     * head_dim) fp32 each: what an FP8 KV cache stores, for k_scale / v_scale. For latent
+     * attention k_proj is kv_a_proj_with_mqa and k its cache entries (n_tokens, kv_lora_rank
+     * + qk_rope_head_dim): the normed latent and the roped shared key; v_proj and v NULL. */
     strata_status (*observe_kv)(void *ctx, const strata_linear *k_proj, const float *k, const strata_linear *v_proj,
                                 const float *v, int64_t n_tokens);
     /* Fake quantization of the input, in place; x is this linear's own copy. */

@@ -61,6 +61,24 @@ static strata_status project_queries(const layer_weights *lw, linear_scratch *ls
     return linear_run(ls, lw->q_b, &latent, q, width);
 }
 
+/* The rows of kv_compressed become what an MLA KV cache stores (the normed latent, then the
+ * roped shared key), for the hooks that observe the cache. */
+static strata_status observe_cache(const layer_weights *lw, linear_scratch *ls, mla_scratch *s, int64_t rows)
+{
+    const strata_arch *a = lw->arch;
+    int64_t rank = a->mla.kv_lora_rank, cw = compressed_width(a);
+    bool wanted = false;
+    for (size_t h = 0; h < ls->n_hooks; h++) wanted |= ls->hooks[h].observe_kv != NULL;
+    if (!wanted) return STRATA_OK;
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(s->kv_compressed + r * cw, s->kv_latent + r * rank, (size_t)rank * sizeof(float));
+    strata_status status = STRATA_OK;
+    for (size_t h = 0; h < ls->n_hooks && status == STRATA_OK; h++)
+        if (ls->hooks[h].observe_kv)
+            status = ls->hooks[h].observe_kv(ls->hooks[h].ctx, lw->kv_a->desc, s->kv_compressed, NULL, NULL, rows);
+    return status;
+}
+
 strata_status mla_project(const layer_weights *lw, linear_scratch *ls, mla_scratch *s, const rope_table *rope,
                           const linear_input *x, int64_t n_seq, int64_t seq_len, float *q, float *k, float *v)
 {
@@ -80,6 +98,8 @@ strata_status mla_project(const layer_weights *lw, linear_scratch *ls, mla_scrat
 
     rope_apply(rope, q + nope, heads * D, D, n_seq, seq_len, (int)heads);
     rope_apply(rope, s->kv_compressed + rank, cw, rot, n_seq, seq_len, 1);
+    status = observe_cache(lw, ls, s, rows);
+    if (status != STRATA_OK) return status;
     for (int64_t r = 0; r < rows; r++) {
         const float *kv_row = s->kv + r * kvw, *k_rot = s->kv_compressed + r * cw + rank;
         for (int64_t h = 0; h < heads; h++) {

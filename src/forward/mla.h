@@ -4,13 +4,14 @@
  *
  *   q      = q_b_proj(rmsnorm(q_a_proj(x), q_a_layernorm))   or q_proj(x)   (rows, heads * (nope + rope))
  *   ckv    = kv_a_proj_with_mqa(x)                           (rows, kv_lora + rope)
- *   latent = rmsnorm(ckv[:, :kv_lora], kv_a_layernorm)        (rows, kv_lora)   what the KV cache holds
+ *   latent = rmsnorm(ckv[:, :kv_lora], kv_a_layernorm)        (rows, kv_lora)   cached with k_rot
  *   k_rot  = rope(ckv[:, kv_lora:])                           (rows, rope)      one key head shared by all
  *   kv     = kv_b_proj(latent)                                (rows, heads * (nope + v))
  *   k[h]   = [kv[h][:nope], k_rot],  v[h] = kv[h][nope:],  q[h][nope:] = rope(q[h][nope:])
  *
  * x is the input-normed hidden state. The caller runs attention over q, k, v with
- * arch->attention_scale and o_proj over its output.
+ * arch->attention_scale and o_proj over its output. Hooks with observe_kv see each row's
+ * cache entry [latent, k_rot], what vLLM's MLA stores per token in its KV cache.
  */
 #ifndef STRATA_FORWARD_MLA_H
 #define STRATA_FORWARD_MLA_H

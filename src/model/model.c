@@ -267,7 +267,12 @@ static bool is_quant_tensor(const strata_model *m, const strmap *modules, const 
     memcpy(module, name, n);
     module[n] = '\0';
     if (strmap_find(modules, module, NULL)) return true;
-    return n > 10 && strcmp(module + n - 10, ".self_attn") == 0;
+    /* KV-cache scales: on the attention block, or (latent attention, which has no k_proj or
+     * v_proj) on self_attn.k_proj / self_attn.v_proj as ModelOpt names them */
+    bool kv = strcmp(dot + 1, "k_scale") == 0 || strcmp(dot + 1, "v_scale") == 0;
+    const char *tail = strstr(module, ".self_attn");
+    return tail && (strcmp(tail, ".self_attn") == 0 ||
+                    (kv && (strcmp(tail, ".self_attn.k_proj") == 0 || strcmp(tail, ".self_attn.v_proj") == 0)));
 }
 
 /* model.layers.L.* with n_layers <= L < n_layers + n_mtp_layers. */

@@ -44,6 +44,11 @@ bool linear_is_attention(const strata_linear *linear)
     }
 }
 
+bool linear_feeds_kv_cache(const strata_linear *linear)
+{
+    return linear->role == STRATA_LINEAR_K || linear->role == STRATA_LINEAR_V || linear->role == STRATA_LINEAR_KV_A;
+}
+
 static bool fp4_weights(const scheme_info *scheme)
 {
     return scheme->weight_format == STRATA_FORMAT_NVFP4 || scheme->weight_format == STRATA_FORMAT_MXFP4;

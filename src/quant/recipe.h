@@ -30,6 +30,10 @@ const scheme_info *recipe_linear_scheme(const quant_recipe *recipe, const strata
 /* Whether the linear belongs to attention (q/k/v/o, MLA's q_a/q_b/kv_a/kv_b). */
 bool linear_is_attention(const strata_linear *linear);
 
+/* Whether the linear's output is what an FP8 KV cache stores: k_proj, v_proj, and MLA's
+ * kv_a_proj_with_mqa (its normed latent and roped key are the cache). */
+bool linear_feeds_kv_cache(const strata_linear *linear);
+
 /* Whether a module name matches one of the glob patterns (fnmatch, '*' crosses dots). */
 bool module_excluded(const char *name, const char *const *patterns, size_t n_patterns);
 

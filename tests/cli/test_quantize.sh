@@ -174,6 +174,39 @@ check "the summary counts tokens per expert" grep -q 'mlp.experts.7.down_proj' "
 run "$STRATA" eval "$WORK/glm-nvfp4" --tokens "$WORK/ids.txt" --window 128 --max-windows 4
 check "and the NVFP4 output evaluates" has "$out" "perplexity"
 
+# --- DeepSeek-V3 (deepseek_v3): latent attention, ModelOpt's DeepSeek recipe -----------------
+"$STRATA" -q generate --arch deepseek_v3 -o "$WORK/ds" --layers 3 --mtp-layers 1 --config '{"intermediate_size": 352}' >/dev/null
+"$STRATA" inspect "$WORK/ds" >"$WORK/ds.txt"
+check "inspect shows the latent attention" grep -q 'latent (MLA), 4 heads, q rank 96, kv rank 64' "$WORK/ds.txt"
+check "and YaRN" grep -q 'yarn, theta 10000, factor 32' "$WORK/ds.txt"
+run "$STRATA" quantize "$WORK/ds" "${CALIB[@]}" -o "$WORK/ds-nvfp4" --scheme nvfp4 --kv-cache fp8
+check "deepseek_v3 quantizes to NVFP4" test "$rc" -eq 0
+HQ="$WORK/ds-nvfp4/hf_quant_config.json"
+check "the recipe leaves q_a/q_b/kv_a/kv_b unquantized" grep -q '"model.layers.1.self_attn.kv_a_proj_with_mqa"' "$HQ"
+check "but quantizes o_proj under FP4" grep -q 'layers.1.self_attn.o_proj.weight_scale_2' <("$STRATA" inspect "$WORK/ds-nvfp4")
+check "the MTP layer is excluded" grep -q '"model.layers.3\*"' "$HQ"
+check "the summary says what the recipe did" grep -q "ModelOpt's DeepSeek recipe: unquantized but for o_proj" "$WORK/ds-nvfp4/quant_summary.txt"
+# per layer: k_proj.k_scale and v_proj.v_scale (the latent cache's), F32, equal, in (0, 1)
+"$STRATA" inspect --stats "$WORK/ds-nvfp4" | grep -E 'self_attn\.(k_proj\.k|v_proj\.v)_scale ' >"$WORK/ds-kv.txt"
+check "the latent cache's k_scale and v_scale are equal and F32" awk '
+    { split($1, part, "."); layer = part[3]; n++
+      if ($2 != "F32" || !($5 > 0 && $5 < 1)) bad = 1
+      if (layer in seen) { if (seen[layer] != $5) bad = 1 } else seen[layer] = $5 }
+    END { exit !(n == 6 && !bad) }' "$WORK/ds-kv.txt"
+check "and inspect attributes them" grep -q 'unexpected    0' <("$STRATA" inspect "$WORK/ds-nvfp4")
+run "$STRATA" quantize "$WORK/ds" "${CALIB[@]}" -o "$WORK/ds-mixed" --scheme nvfp4 --attention fp8
+check "--attention fp8 makes a MIXED_PRECISION checkpoint" grep -q '"quant_algo": "MIXED_PRECISION"' "$WORK/ds-mixed/hf_quant_config.json"
+check "naming the experts module" grep -q '"model.layers.1.mlp.experts": {' "$WORK/ds-mixed/hf_quant_config.json"
+run "$STRATA" quantize "$WORK/ds" "${CALIB[@]}" -o "$WORK/ds-mx" --scheme mxfp4 --attention fp8
+check "--attention fp8 with mxfp4 is refused (ModelOpt has no such mixed layout)" has "$err" "no mixed-precision layout"
+run "$STRATA" eval "$WORK/ds-nvfp4" --tokens "$WORK/ids.txt" --window 128 --max-windows 4
+check "the NVFP4 DeepSeek output evaluates" has "$out" "perplexity"
+run "$STRATA" convert "$WORK/ds" -o "$WORK/ds-w4" --scheme nvfp4-weight-only
+check "convert follows the same recipe" grep -q '"model.layers.1.self_attn.q_b_proj"' "$WORK/ds-w4/hf_quant_config.json"
+check "and writes the router in F32" grep -Eq 'layers\.1\.mlp\.gate\.weight +F32' <("$STRATA" inspect "$WORK/ds-w4")
+run "$STRATA" convert "$WORK/ds" -o "$WORK/ds-cv8" --scheme fp8-dynamic --attention fp8
+check "convert refuses --attention fp8 (it needs calibration)" has "$err" "use strata quantize"
+
 # --- strata convert: data-free, streaming; the same weights as quantize --algo max ---------
 run "$STRATA" convert "$MODEL" -o "$WORK/cv" --scheme int4 --read-mib 1 --max-shard-mib 1
 check "convert int4 exits 0" test "$rc" -eq 0

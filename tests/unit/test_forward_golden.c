@@ -265,12 +265,12 @@ static void check_model(const char *name, gemm_precision precision)
 
 static void check_perplexity(const char *name, bool fp32)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/models/%s", shared, name);
-    strata_model *model;
-    assert_int_equal(strata_model_open(dir, &model), STRATA_OK);
     golden g;
     golden_open(name, &g);
+    char dir[4096], *temp;
+    golden_model_dir(&g, name, dir, sizeof dir, &temp);
+    strata_model *model;
+    assert_int_equal(strata_model_open(dir, &model), STRATA_OK);
     const strata_tensor *ids = strata_safetensors_find(g.st, "ppl_tokens");
     assert_non_null(ids);
     double want = atof(strata_safetensors_metadata(g.st, "ppl"));
@@ -283,6 +283,10 @@ static void check_perplexity(const char *name, bool fp32)
     assert_true(rel <= (fp32 ? 1e-4 : 1e-2));
     strata_safetensors_close(g.st);
     strata_model_close(model);
+    if (temp) {
+        test_remove_tree(temp);
+        free(temp);
+    }
 }
 
 #define MODEL_TESTS(fn, model)                                                                                         \
@@ -327,9 +331,18 @@ static void perplexity_qwen3moe(void **state)
     check_perplexity("qwen3moe-47m", false);
 }
 
+/* strata eval against transformers on a synthetic DeepSeek-V3 (random tokens). */
+static void perplexity_synth_deepseek(void **state)
+{
+    (void)state;
+    check_perplexity("synth-deepseek-v3", true);
+    check_perplexity("synth-deepseek-v3", false);
+}
+
 int main(void)
 {
     static const struct CMUnitTest synthetic[] = {
+        cmocka_unit_test(perplexity_synth_deepseek),
         cmocka_unit_test(synth_glm4_moe_fp32), cmocka_unit_test(synth_glm4_moe_bf16),
         cmocka_unit_test(synth_glm4_moe_stacked_mtp_fp32), cmocka_unit_test(synth_glm4_moe_stacked_mtp_bf16),
         cmocka_unit_test(synth_deepseek_v3_fp32), cmocka_unit_test(synth_deepseek_v3_bf16),

@@ -373,7 +373,7 @@ static char *unstack(const char *stacked_dir, const char *name)
     return dir;
 }
 
-static char *quantize_to(const char *model, const char *name, int32_t *tokens, strata_scheme scheme, const char *algo)
+static char *quantize_to(const char *model, const char *name, const int32_t *tokens, strata_scheme scheme, const char *algo)
 {
     static const char *const EXCLUDE[] = {"*.experts.3.*"}; /* one expert stays bf16 */
     char *out = test_path(test_dir, name);
@@ -528,27 +528,22 @@ static uint16_t bf16_round(float x)
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* An FP8 block-scaled checkpoint quantizes as the values it represents: every expert,
- * the starved one included, gets its scales from the dequantized weights, and an
- * excluded expert is written as bf16 of them. A checkpoint quantized otherwise is refused. */
-static void fp8_block_source_is_dequantized_first(void **state)
+/* Quantizes the FP8 block-scaled twin of src and its fp32-values twin to NVFP4 and checks the
+ * outputs are the same bytes, except the linears the output leaves unquantized, which must
+ * be bf16 of the FP8 values: the return value counts them (expert 3, which quantize_to
+ * excludes, or a name holding `excluded`). */
+static int quantize_fp8_twins_alike(const char *src, const char *excluded, const int32_t *tokens, char **fp8_out)
 {
-    (void)state;
-    char *src = moe_model("fp8-source");
-    starve_last_expert(src, 8, 2, 2);
     char *fp8 = test_path(test_dir, "fp8-block"), *f32 = test_path(test_dir, "fp8-values");
     fp8_block_twins(src, fp8, f32);
-    int32_t *tokens = calibration_tokens(512);
     char *a = quantize_to(fp8, "from-fp8", tokens, STRATA_SCHEME_NVFP4, "max");
     char *b = quantize_to(f32, "from-values", tokens, STRATA_SCHEME_NVFP4, "max");
-    assert_experts_complete(a, tokens, N_SEQ * SEQ_LEN);
-
     char *a_file = test_path(a, "model.safetensors"), *b_file = test_path(b, "model.safetensors");
     strata_safetensors *sa, *sb;
     assert_int_equal(strata_safetensors_open(a_file, &sa), STRATA_OK);
     assert_int_equal(strata_safetensors_open(b_file, &sb), STRATA_OK);
     assert_int_equal(strata_safetensors_count(sa), strata_safetensors_count(sb));
-    int excluded = 0;
+    int n_excluded = 0;
     for (size_t i = 0; i < strata_safetensors_count(sb); i++) {
         const strata_tensor *y = strata_safetensors_at(sb, i), *x = strata_safetensors_find(sa, y->name);
         if (!x) fail_msg("%s is missing from the output of the FP8 source", y->name);
@@ -557,19 +552,41 @@ static void fp8_block_source_is_dequantized_first(void **state)
             if (memcmp(x->data, y->data, x->n_bytes) != 0) fail_msg("%s differs", y->name);
             continue;
         }
-        /* The excluded expert: bf16 of the dequantized weight. */
+        /* An unquantized linear: bf16 of the dequantized weight. */
         assert_int_equal(x->dtype, STRATA_DTYPE_BF16);
         assert_int_equal(y->dtype, STRATA_DTYPE_F32);
-        assert_non_null(strstr(y->name, ".experts.3."));
+        if (!strstr(y->name, ".experts.3.") && !(excluded && strstr(y->name, excluded)))
+            fail_msg("%s was left unquantized", y->name);
         const uint16_t *xb = x->data;
         const float *yf = y->data;
         for (int64_t k = 0; k < y->n_elements; k++)
             if (xb[k] != bf16_round(yf[k])) fail_msg("%s[%lld] is not bf16 of the FP8 value", y->name, (long long)k);
-        excluded++;
+        n_excluded++;
     }
-    assert_int_equal(excluded, 2 * 3); /* two layers x gate, up, down */
     strata_safetensors_close(sa);
     strata_safetensors_close(sb);
+    test_remove_tree(b);
+    free(a_file);
+    free(b_file);
+    free(b);
+    free(fp8);
+    free(f32);
+    *fp8_out = a;
+    return n_excluded;
+}
+
+/* An FP8 block-scaled checkpoint quantizes as the values it represents: every expert,
+ * the starved one included, gets its scales from the dequantized weights, and an
+ * excluded expert is written as bf16 of them. A checkpoint quantized otherwise is refused. */
+static void fp8_block_source_is_dequantized_first(void **state)
+{
+    (void)state;
+    char *src = moe_model("fp8-source");
+    starve_last_expert(src, 8, 2, 2);
+    int32_t *tokens = calibration_tokens(512);
+    char *a;
+    assert_int_equal(quantize_fp8_twins_alike(src, NULL, tokens, &a), 2 * 3); /* two layers x gate, up, down */
+    assert_experts_complete(a, tokens, N_SEQ * SEQ_LEN);
 
     /* Quantizing the NVFP4 output again is refused by name. */
     char *again = test_path(test_dir, "again");
@@ -581,13 +598,27 @@ static void fp8_block_source_is_dequantized_first(void **state)
     assert_false(access(again, F_OK) == 0);
 
     free(again);
-    free(a_file);
-    free(b_file);
     free(a);
-    free(b);
     free(tokens);
-    free(fp8);
-    free(f32);
+    free(src);
+}
+
+/* DeepSeek-V3 as DeepSeek ships it (every linear but the router in FP8 128x128 blocks with
+ * weight_scale_inv): the same NVFP4 output as from the values, its latent attention (left
+ * unquantized by the recipe, but for o_proj) written as bf16 of the FP8 values. */
+static void fp8_block_deepseek_source(void **state)
+{
+    (void)state;
+    char *src = test_path(test_dir, "deepseek");
+    strata_synth_params params = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 5, .n_layers = 3,
+                                  .config_patch = "{\"intermediate_size\": 352}"};
+    assert_int_equal(strata_synth_model(src, &params), STRATA_OK);
+    int32_t *tokens = calibration_tokens(512);
+    char *a;
+    /* q_a, q_b, kv_a, kv_b in each of 3 layers; gate, up, down of expert 3 in the 2 MoE layers */
+    assert_int_equal(quantize_fp8_twins_alike(src, ".self_attn.", tokens, &a), 3 * 4 + 2 * 3);
+    free(a);
+    free(tokens);
     free(src);
 }
 
@@ -641,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stacked_experts_quantize_like_separate_ones, test_setup_dir,
                                         test_teardown_dir),
         cmocka_unit_test_setup_teardown(fp8_block_source_is_dequantized_first, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(fp8_block_deepseek_source, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(shared_models_quantize_every_expert, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

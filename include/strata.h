@@ -870,8 +870,8 @@ typedef struct strata_synth_params {
     strata_family family; /* LLAMA, QWEN3 or a MoE family */
     uint64_t seed;
     int n_layers;         /* 0: default (4) */
-    int64_t hidden_size;  /* 0: default (128) */
-    int n_experts;        /* MoE only; 0: default (8) */
+    int64_t hidden_size;  /* 0: default (128); at most 8192 */
+    int n_experts;        /* MoE only; 0: default (8; 16 for deepseek_v3); at most 256 */
     bool stacked_experts; /* MoE only: write (n_experts, out, in) tensors */
     /* Shape overrides (0: the default), e.g. Llama-3-8B's layer: 4096, 14336, 128, 8. */
     int64_t intermediate_size; /* default hidden * 43 / 16 */

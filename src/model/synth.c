@@ -220,11 +220,16 @@ static strata_status write_tensors(const char *dir, const model_desc *d, uint64_
         values = grown;
         rng r = rng_for(seed, e->name);
         double std = std_for(e), mean = e->kind == EXPECTED_NORM ? 1.0 : 0.0;
-        if (e->kind == EXPECTED_ROUTER_BIAS) { /* F32, as transformers keeps it; n <= 64 */
-            float bias[64];
-            for (int64_t k = 0; k < n && k < 64; k++) bias[k] = (float)(std * rng_normal(&r));
+        if (e->kind == EXPECTED_ROUTER_BIAS) { /* F32, as transformers keeps it */
+            float *bias = malloc((size_t)n * sizeof *bias);
+            if (!bias) {
+                status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+                break;
+            }
+            for (int64_t k = 0; k < n; k++) bias[k] = (float)(std * rng_normal(&r));
             status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_F32, e->n_dims, e->shape, bias,
                                                    (uint64_t)n * sizeof *bias);
+            free(bias);
             continue;
         }
         for (int64_t k = 0; k < n; k++) values[k] = f32_to_bf16((float)(mean + std * rng_normal(&r)));
@@ -261,8 +266,8 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
     int n_experts = p->n_experts ? p->n_experts : p->family == STRATA_FAMILY_DEEPSEEK_V3 ? 16 : 8;
     if (n_layers < 1 || n_layers > 64)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 layers, not %d", n_layers);
-    if (hidden < 32 || hidden > 4096 || hidden % 32 != 0)
-        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic hidden size must be a multiple of 32 in [32, 4096], not %lld",
+    if (hidden < 32 || hidden > 8192 || hidden % 32 != 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic hidden size must be a multiple of 32 in [32, 8192], not %lld",
                            (long long)hidden);
     int64_t head_dim = p->head_dim ? p->head_dim : 32;
     if (head_dim < 8 || head_dim > 256 || hidden % head_dim != 0 || p->intermediate_size < 0 ||
@@ -272,8 +277,8 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
                            p->n_kv_heads, (long long)hidden);
     if (p->n_mtp_layers < 0 || p->n_mtp_layers > 4)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 0 to 4 MTP layers, not %d", p->n_mtp_layers);
-    if (n_experts < 1 || n_experts > 64)
-        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 64 experts, not %d", n_experts);
+    if (n_experts < 1 || n_experts > 256)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "synthetic models have 1 to 256 experts, not %d", n_experts);
     if (path_exists(dir)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: already exists; not overwriting it", dir);
 
     char *temp = path_temp_template(dir);

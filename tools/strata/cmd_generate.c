@@ -31,9 +31,9 @@ static const cli_option GENERATE_OPTIONS[] = {
     {.name = "layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_layers), .lo = 1,
      .hi = 64, .help = "decoder layers (default 4)"},
     {.name = "hidden", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, params.hidden_size),
-     .lo = 32, .hi = 4096, .help = "hidden size, a multiple of 32 (default 128)"},
+     .lo = 32, .hi = 8192, .help = "hidden size, a multiple of 32 (default 128)"},
     {.name = "experts", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_experts), .lo = 1,
-     .hi = 64, .help = "experts per MoE layer (default 8; 16 for deepseek_v3)"},
+     .hi = 256, .help = "experts per MoE layer (default 8; 16 for deepseek_v3)"},
     {.name = "mtp-layers", .value = "N", .kind = CLI_INT, .offset = offsetof(generate_settings, n_mtp_layers), .lo = 0,
      .hi = 4, .help = "multi-token-prediction layers after the decoder layers (default 0);\n"
                       "strata copies them into outputs and never runs them"},

@@ -5,13 +5,14 @@
  * rope dims, values 128, MLA ranks 1536 / 512, dense MLP 18432, routed experts of 2048 in
  * 8 groups with top-8 of the 4 best groups, one shared expert, YaRN) but a small
  * vocabulary, two layers (the dense first one and one MoE layer) and E routed experts
- * (default 32: V3 has 256, whose layer of 22.5 GB in bf16 exceeds this machine; the MoE
- * layer's weights grow linearly in E). It is generated once into build/ (kept; delete it
- * with --clean) and quantized to NVFP4 with 8 x 256 calibration tokens in a child process:
- * the table gives its peak RSS (getrusage) beside the machine's memory and the layer's bf16
- * weights, and the seconds each layer took.
+ * (default 32; V3 has 256, a 21 GiB layer in bf16, more than this machine holds with its
+ * working copies: give --max-memory and the routed experts are materialized in groups).
+ * It is generated once into build/ (kept; delete it with --clean) and quantized to NVFP4
+ * with 8 x 256 calibration tokens in a child process: the table gives its peak RSS
+ * (getrusage) beside the machine's memory and the layer's bf16 weights, the experts per
+ * group used, and the seconds each layer took.
  *
- *   bench_deepseek_layer [--experts E] [--threads N] [--dir DIR] [--clean]
+ *   bench_deepseek_layer [--experts E] [--max-memory MIB] [--threads N] [--dir DIR] [--clean]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +54,8 @@ static void on_progress(const strata_progress *p, void *user)
 }
 
 /* Quantizes in a child; returns its peak RSS (0 on failure), the wall time and per-layer times. */
-static uint64_t quantize_child(const char *model, const char *out, const int32_t *tokens, double *seconds,
-                               double layer_seconds[LAYERS])
+static uint64_t quantize_child(const char *model, const char *out, const int32_t *tokens, uint64_t max_memory,
+                               double *seconds, double layer_seconds[LAYERS], int *group)
 {
     int fds[2];
     if (pipe(fds) != 0) return 0;
@@ -64,18 +65,23 @@ static uint64_t quantize_child(const char *model, const char *out, const int32_t
         close(fds[0]);
         layer_clock clock = {.last = -1};
         strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4,
-                                    .tokens = tokens, .n_samples = SAMPLES, .seq_len = SEQ,
+                                    .tokens = tokens, .n_samples = SAMPLES, .seq_len = SEQ, .max_memory = max_memory,
                                     .progress = on_progress, .progress_user = &clock};
-        strata_quantize_result r;
+        strata_quantize_result r = {0};
         strata_status status = strata_quantize_model(&p, &r);
         if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
         if (clock.last >= 0 && clock.last < LAYERS) clock.seconds[clock.last] = now() - clock.start;
-        if (write(fds[1], clock.seconds, sizeof clock.seconds) != (ssize_t)sizeof clock.seconds) _exit(1);
+        double report[LAYERS + 1];
+        memcpy(report, clock.seconds, sizeof clock.seconds);
+        report[LAYERS] = r.experts_per_group;
+        if (write(fds[1], report, sizeof report) != (ssize_t)sizeof report) _exit(1);
         _exit(status == STRATA_OK ? 0 : 1);
     }
     close(fds[1]);
-    if (read(fds[0], layer_seconds, sizeof(double) * LAYERS) != (ssize_t)(sizeof(double) * LAYERS))
-        memset(layer_seconds, 0, sizeof(double) * LAYERS);
+    double report[LAYERS + 1] = {0};
+    if (read(fds[0], report, sizeof report) != (ssize_t)sizeof report) memset(report, 0, sizeof report);
+    memcpy(layer_seconds, report, sizeof(double) * LAYERS);
+    *group = (int)report[LAYERS];
     close(fds[0]);
     int wstatus = 0;
     struct rusage ru;
@@ -87,15 +93,18 @@ static uint64_t quantize_child(const char *model, const char *out, const int32_t
 int main(int argc, char **argv)
 {
     int experts = 32, threads = 0;
+    uint64_t max_memory = 0;
     const char *dir = "build/bench-deepseek";
     bool clean = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--experts") == 0 && i + 1 < argc) experts = atoi(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--max-memory") == 0 && i + 1 < argc) max_memory = (uint64_t)atoll(argv[++i]) << 20;
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(argv[i], "--clean") == 0) clean = true;
         else {
-            fprintf(stderr, "usage: bench_deepseek_layer [--experts E] [--threads N] [--dir DIR] [--clean]\n");
+            fprintf(stderr, "usage: bench_deepseek_layer [--experts E] [--max-memory MIB] [--threads N] [--dir DIR] "
+                            "[--clean]\n");
             return 2;
         }
     }
@@ -124,7 +133,8 @@ int main(int argc, char **argv)
     int32_t tokens[SAMPLES * SEQ];
     for (int i = 0; i < SAMPLES * SEQ; i++) tokens[i] = (int32_t)((i * 7919 + 13) % 512);
     double seconds = 0, layer_seconds[LAYERS] = {0};
-    uint64_t peak = quantize_child(model, out, tokens, &seconds, layer_seconds);
+    int group = 0;
+    uint64_t peak = quantize_child(model, out, tokens, max_memory, &seconds, layer_seconds, &group);
     if (!peak) return 1;
     double gib = 1024.0 * 1024.0 * 1024.0;
     double expert_bytes = 3.0 * 7168 * 2048 * 2, moe_bf16 = experts * expert_bytes;
@@ -133,6 +143,8 @@ int main(int argc, char **argv)
     printf("machine memory            %8.1f GiB\n", (double)mem_total_bytes() / gib);
     printf("MoE layer bf16 weights    %8.2f GiB (%d experts; 256 would be %.1f GiB)\n", moe_bf16 / gib, experts,
            256 * expert_bytes / gib);
+    if (max_memory) printf("--max-memory              %8.2f GiB\n", (double)max_memory / gib);
+    printf("experts per group         %8d%s\n", group, group ? "" : " (whole layer)");
     printf("peak RSS                  %8.2f GiB\n", (double)peak / gib);
     printf("layer 0 (dense MLP 18432) %8.1f s\n", layer_seconds[0]);
     printf("layer 1 (MoE)             %8.1f s\n", layer_seconds[1]);

@@ -725,6 +725,9 @@ typedef struct strata_quantize_params {
                                     * tokenizer): never replaced by the output; NULLs are skipped */
     size_t n_input_files;
     strata_attention_quant attention; /* how attention linears are quantized (AUTO: the family's recipe) */
+    int experts_per_group;         /* MoE layers: routed experts materialized at a time; 0: whole layers
+                                    * unless one does not fit max_memory (then the largest group that
+                                    * does). The output is the same for every value */
 } strata_quantize_params;
 
 typedef struct strata_quantize_result {
@@ -736,6 +739,7 @@ typedef struct strata_quantize_result {
     double seconds;
     int64_t n_non_finite_tensors;  /* written with NaN/Inf under allow_non_finite */
     char output_dir[4096];         /* where the output is (the real path) */
+    int experts_per_group;         /* routed experts materialized at a time (0: whole layers) */
 } strata_quantize_result;
 
 /* Calibrates the model one decoder layer at a time on the calibration windows and writes

@@ -252,6 +252,9 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];
         status = c->quantized ? export_quantized(e, c) : copy_linear(e, c->desc);
+        /* An expert's weight is not read again: its pages leave the resident set now, so a
+         * layer bigger than memory is exported an expert at a time. */
+        if (c->desc->expert >= 0) linear_weight_release_pages(e->model, c->desc);
         /* The cache's scales, whether or not the linear itself is quantized. */
         char names[2][512];
         int n = e->kv_cache && e->format == STRATA_EXPORT_MODELOPT ? export_kv_scale_names(c->desc, names) : 0;

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "forward/quantized_weight.h"
+#include "io/safetensors_mapping.h"
 #include "kernels/cpu.h"
 
 static const strata_tensor *find_tensor(const strata_model *model, const char *name)
@@ -122,6 +123,21 @@ static strata_status locate_weight(const strata_model *model, const strata_linea
                            (long long)linear->n_out, (long long)linear->n_in);
     *data = (const uint8_t *)(*t)->data + offset * strata_dtype_size((*t)->dtype);
     return STRATA_OK;
+}
+
+void linear_weight_release_pages(const strata_model *model, const strata_linear *linear)
+{
+    const strata_tensor *t = NULL;
+    const void *data = NULL;
+    if (locate_weight(model, linear, &t, &data) != STRATA_OK) {
+        strata_error_clear();
+        return;
+    }
+    const strata_safetensors *st = strata_model_tensors(model);
+    if (floating(t->dtype))
+        safetensors_release_range(st, data, (size_t)linear->n_out * (size_t)linear->n_in * strata_dtype_size(t->dtype));
+    else if (linear->stack_index < 0) /* an FP8 weight of its own */
+        safetensors_release_range(st, t->data, (size_t)t->n_bytes);
 }
 
 bool linear_weight_quantized(const strata_model *model, const strata_linear *linear)
@@ -279,8 +295,70 @@ static strata_status index_linears(layer_weights *lw)
 strata_status layer_weights_load(const strata_model *model, int index, gemm_precision precision,
                                  const forward_hooks *hooks, size_t n_hooks, layer_weights *out)
 {
+    return layer_weights_load_grouped(model, index, precision, hooks, n_hooks, 0, out);
+}
+
+/* One linear's GEMM weight and bias (a sigmoid router in fp32, as transformers keeps it). */
+static strata_status load_linear(const layer_weights *lw, layer_linear *l)
+{
+    bool fp32_router = l->desc->role == STRATA_LINEAR_ROUTER && lw->arch->routing.sigmoid;
+    strata_status status = gemm_from(lw->model, l->desc, fp32_router ? GEMM_F32 : lw->precision, lw->hooks,
+                                     lw->n_hooks, &l->weight);
+    if (status == STRATA_OK && l->desc->bias) {
+        size_t bytes = 0;
+        l->bias = load_vector(lw->model, l->desc->bias, l->desc->n_out, &bytes, &status);
+    }
+    return status;
+}
+
+static void unload_linear(layer_linear *l)
+{
+    gemm_weight_free(l->weight);
+    free(l->bias);
+    l->weight = NULL;
+    l->bias = NULL;
+}
+
+static bool grouped_expert(const layer_weights *lw, const strata_linear *d)
+{
+    return lw->experts_per_group > 0 && d->expert >= 0;
+}
+
+strata_status layer_weights_materialize_experts(const layer_weights *lw, int first, int count)
+{
+    if (lw->experts_per_group <= 0) return STRATA_OK;
+    strata_status status = STRATA_OK;
+    for (int e = first; e < first + count && status == STRATA_OK; e++) {
+        layer_linear *parts[3] = {lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e]};
+        for (int k = 0; k < 3 && status == STRATA_OK; k++)
+            if (!parts[k]->weight) status = load_linear(lw, parts[k]);
+    }
+    if (status != STRATA_OK) layer_weights_release_experts(lw, first, count);
+    return status;
+}
+
+void layer_weights_release_experts(const layer_weights *lw, int first, int count)
+{
+    if (lw->experts_per_group <= 0) return;
+    for (int e = first; e < first + count; e++) {
+        layer_linear *parts[3] = {lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e]};
+        for (int k = 0; k < 3; k++) {
+            if (parts[k]->weight) linear_weight_release_pages(lw->model, parts[k]->desc);
+            unload_linear(parts[k]);
+        }
+    }
+}
+
+strata_status layer_weights_load_grouped(const strata_model *model, int index, gemm_precision precision,
+                                         const forward_hooks *hooks, size_t n_hooks, int experts_per_group,
+                                         layer_weights *out)
+{
     const strata_arch *arch = strata_model_arch(model);
-    *out = (layer_weights){.arch = arch, .layer = &arch->layers[index]};
+    const strata_layer *target = &arch->layers[index];
+    *out = (layer_weights){.arch = arch, .layer = target, .model = model, .precision = precision, .hooks = hooks,
+                           .n_hooks = n_hooks,
+                           .experts_per_group = target->is_moe && experts_per_group < arch->moe.n_experts
+                                                    ? experts_per_group : 0};
     layer_weights *lw = out;
     const strata_layer *layer = lw->layer;
     strata_status status = STRATA_OK;
@@ -304,12 +382,9 @@ strata_status layer_weights_load(const strata_model *model, int index, gemm_prec
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         layer_linear *l = &lw->linears[i];
         l->desc = &layer->linears[i];
-        /* A sigmoid router (glm4_moe) runs in fp32, as transformers keeps it. */
-        bool fp32_router = l->desc->role == STRATA_LINEAR_ROUTER && arch->routing.sigmoid;
-        status = gemm_from(model, l->desc, fp32_router ? GEMM_F32 : precision, hooks, n_hooks, &l->weight);
-        if (status == STRATA_OK) lw->bytes += gemm_weight_bytes(l->weight);
-        if (status == STRATA_OK && l->desc->bias)
-            l->bias = load_vector(model, l->desc->bias, l->desc->n_out, &lw->bytes, &status);
+        if (grouped_expert(lw, l->desc)) continue; /* materialized by the MoE block, a group at a time */
+        status = load_linear(lw, l);
+        if (status == STRATA_OK) lw->bytes += gemm_weight_bytes(l->weight) + (l->bias ? (size_t)l->desc->n_out * 4 : 0);
     }
     if (status == STRATA_OK) status = index_linears(lw);
     if (status != STRATA_OK) layer_weights_free(lw);

@@ -4,6 +4,12 @@
  * The layer's tensors are read from the checkpoint's mapping once, checked for NaN and
  * Inf, and converted into the GEMM's precision (linears) or fp32 (norms, biases). Only
  * the layer being run is materialized; everything else stays in the mapping.
+ *
+ * A layer bigger than memory keeps its routed experts in the mapping: with
+ * experts_per_group > 0 they are materialized by the MoE block a group at a time
+ * (layer_weights_materialize_experts) and released before the next group, so the layer's
+ * working set is attention, router, shared experts and one group. Results do not depend
+ * on the grouping: every expert runs on the same tokens in the same order.
  */
 #ifndef STRATA_FORWARD_LAYER_WEIGHTS_H
 #define STRATA_FORWARD_LAYER_WEIGHTS_H
@@ -36,14 +42,31 @@ typedef struct layer_weights {
     layer_linear *shared_gate, *shared_up, *shared_down;      /* qwen2_moe shared expert */
     layer_linear *shared_expert_gate;                         /* (1, hidden) sigmoid gate */
     float *router_bias;                                       /* (n_experts) fp32, glm4_moe, or NULL */
-    size_t bytes;                                             /* memory the layer holds */
+    size_t bytes;                                             /* memory the layer holds (experts aside
+                                                               * when grouped) */
+    /* Routed experts materialized in groups (0: all of them at load), and what that needs: */
+    int experts_per_group;
+    const strata_model *model;
+    gemm_precision precision;
+    const forward_hooks *hooks;
+    size_t n_hooks;
 } layer_weights;
 
 /* Reads and converts layer `index` of the model. Hooks' quantize_weight callbacks (if
  * any) fake-quantize each linear's weight on the way. */
 strata_status layer_weights_load(const strata_model *model, int index, gemm_precision precision,
                                  const forward_hooks *hooks, size_t n_hooks, layer_weights *out);
+/* The same with the routed experts left in the mapping, experts_per_group at a time (0:
+ * all materialized, as layer_weights_load). hooks must outlive lw. */
+strata_status layer_weights_load_grouped(const strata_model *model, int index, gemm_precision precision,
+                                         const forward_hooks *hooks, size_t n_hooks, int experts_per_group,
+                                         layer_weights *out);
 void layer_weights_free(layer_weights *lw);
+
+/* Materializes routed experts [first, first + count) of a grouped layer (with the load's
+ * hooks), and releases them; both do nothing when the experts were loaded whole. */
+strata_status layer_weights_materialize_experts(const layer_weights *lw, int first, int count);
+void layer_weights_release_experts(const layer_weights *lw, int first, int count);
 
 /* Index of the first NaN or Inf among x[0..n), or -1; and the word for a non-finite value. */
 int64_t first_non_finite(const float *x, int64_t n);
@@ -55,6 +78,10 @@ strata_status model_tensor_f32(const strata_model *model, const char *name, size
 
 /* Reads a linear's (n_out, n_in) weight as fp32, refusing NaN/Inf by file and place. */
 strata_status linear_weight_f32(const strata_model *model, const strata_linear *linear, float *out);
+
+/* Drops the mapped pages of a linear's weight from the resident set (they stay in the page
+ * cache): a grouped layer's experts, once read, so the resident set holds one group. */
+void linear_weight_release_pages(const strata_model *model, const strata_linear *linear);
 
 /* Whether a linear's weight is stored quantized (an FP8 or ModelOpt checkpoint). */
 bool linear_weight_quantized(const strata_model *model, const strata_linear *linear);

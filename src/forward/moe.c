@@ -113,6 +113,32 @@ static strata_status observe_unrouted(const layer_weights *lw, linear_scratch *l
                                 s->expert_out);
 }
 
+/* Expert e over its routed tokens, its output added into out scaled by their routing
+ * weights; with observe_all, also over the others for the hooks. */
+static strata_status run_expert(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, int e, const float *xn,
+                                int64_t rows, float *out)
+{
+    int64_t H = lw->arch->hidden_size, begin = s->offsets[e], n = s->offsets[e + 1] - begin;
+    strata_status status = STRATA_OK;
+    if (n > 0) {
+        for (int64_t i = 0; i < n; i++)
+            memcpy(s->gathered + i * H, xn + s->token_index[begin + i] * H, (size_t)H * sizeof(float));
+        linear_input group = linear_input_make(ls, s->gathered, n, H);
+        group.token_index = s->token_index + begin;
+        group.weights = s->token_weight + begin;
+        status = linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->gate,
+                                      s->up, s->expert_out);
+        for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
+            float w = s->token_weight[begin + i];
+            float *dst = out + s->token_index[begin + i] * H;
+            const float *src = s->expert_out + i * H;
+            for (int64_t c = 0; c < H; c++) dst[c] += src[c] * w;
+        }
+    }
+    if (status == STRATA_OK && s->observe_all) status = observe_unrouted(lw, ls, s, e, xn, rows);
+    return status;
+}
+
 strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
                           float *out)
 {
@@ -130,24 +156,16 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
     group_by_expert(s, E, k, rows);
 
     memset(out, 0, (size_t)(rows * H) * sizeof *out);
-    for (int e = 0; e < E && status == STRATA_OK; e++) {
-        int64_t begin = s->offsets[e], n = s->offsets[e + 1] - begin;
-        if (n > 0) {
-            for (int64_t i = 0; i < n; i++)
-                memcpy(s->gathered + i * H, xn + s->token_index[begin + i] * H, (size_t)H * sizeof(float));
-            linear_input group = linear_input_make(ls, s->gathered, n, H);
-            group.token_index = s->token_index + begin;
-            group.weights = s->token_weight + begin;
-            status = linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group,
-                                          s->gate, s->up, s->expert_out);
-            for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
-                float w = s->token_weight[begin + i];
-                float *dst = out + s->token_index[begin + i] * H;
-                const float *src = s->expert_out + i * H;
-                for (int64_t c = 0; c < H; c++) dst[c] += src[c] * w;
-            }
+    /* Experts in ascending order; a grouped layer materializes them a group at a time. */
+    int group = lw->experts_per_group > 0 ? lw->experts_per_group : E;
+    for (int g = 0; g < E && status == STRATA_OK; g += group) {
+        int count = E - g < group ? E - g : group;
+        for (int e = g; e < g + count && status == STRATA_OK; e++) {
+            if (s->offsets[e + 1] == s->offsets[e] && !s->observe_all) continue; /* no tokens: nothing to run */
+            status = layer_weights_materialize_experts(lw, e, 1);
+            if (status == STRATA_OK) status = run_expert(lw, ls, s, e, xn, rows, out);
         }
-        if (status == STRATA_OK && s->observe_all) status = observe_unrouted(lw, ls, s, e, xn, rows);
+        layer_weights_release_experts(lw, g, count);
     }
     if (status != STRATA_OK || !lw->shared_gate) return status;
 

@@ -11,4 +11,8 @@
  * resident set holds one layer, not every layer read so far. */
 void safetensors_release_pages(const strata_safetensors *st);
 
+/* The same for the pages under [data, data + bytes) of one mapping (a routed expert's
+ * weight, released once its group is done); nothing when data lies in no mapping. */
+void safetensors_release_range(const strata_safetensors *st, const void *data, size_t bytes);
+
 #endif

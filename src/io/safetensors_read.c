@@ -418,6 +418,19 @@ const char *strata_safetensors_metadata(const strata_safetensors *st, const char
     return st ? string_pairs_get(&st->metadata, key) : NULL;
 }
 
+void safetensors_release_range(const strata_safetensors *st, const void *data, size_t bytes)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), p = (uintptr_t)data;
+    for (size_t i = 0; st && i < st->n_shards; i++) {
+        uintptr_t base = (uintptr_t)st->shards[i].map, end = base + (uintptr_t)st->shards[i].size;
+        if (!st->shards[i].map || p < base || p >= end) continue;
+        /* Whole pages around the range: a neighbour's page faults back in from the cache. */
+        uintptr_t first = p & ~(page - 1), last = p + bytes < end ? p + bytes : end;
+        madvise((void *)first, (size_t)(last - first), MADV_DONTNEED);
+        return;
+    }
+}
+
 void safetensors_release_pages(const strata_safetensors *st)
 {
     for (size_t i = 0; st && i < st->n_shards; i++)

@@ -212,6 +212,12 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     c->sample = NULL;
     free(w);
     free(q);
+    /* A layer too big to hold: an expert's quantized weight is recomputed (the same codes)
+     * by the quantized pass and the export instead of held; GPTQ's cannot be. */
+    if (r->plan.experts_per_group > 0 && l->expert >= 0) {
+        if (r->algorithm != CALIB_GPTQ) linear_calib_free_quantized(c);
+        linear_weight_release_pages(r->model, l);
+    }
     return status;
 }
 
@@ -225,7 +231,8 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     progress_begin_layer(&r->progress, (hessian_pass ? 3 : 2) * p->n_samples * p->seq_len);
     layer_weights lw;
     strata_status status = gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
-    if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, NULL, 0, &lw);
+    int group = r->plan.experts_per_group;
+    if (status == STRATA_OK) status = layer_weights_load_grouped(r->model, lc->index, r->precision, NULL, 0, group, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc);
     bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
@@ -246,7 +253,8 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
         if (lc->linears[i].quantized) status = decide_linear(r, lc, &lc->linears[i]);
     layer_hessians_free(lc);
     forward_hooks quantize = calib_quantizer_hooks(lc);
-    if (status == STRATA_OK) status = layer_weights_load(r->model, lc->index, r->precision, &quantize, 1, &lw);
+    if (status == STRATA_OK)
+        status = layer_weights_load_grouped(r->model, lc->index, r->precision, &quantize, 1, group, &lw);
     if (status == STRATA_OK) {
         status = layer_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED, true);
         layer_weights_free(&lw);
@@ -488,7 +496,7 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     strata_status status = open_model(r, &id, &settings, &settings_json, run_id);
     if (status == STRATA_OK)
         status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory,
-                                  r->algorithm == CALIB_GPTQ, &r->plan);
+                                  r->algorithm == CALIB_GPTQ, p->experts_per_group, &r->plan);
     if (status == STRATA_OK) status = open_directories(r, &id, run_id, inputs);
     free(settings);
     sjson_free(settings_json);
@@ -518,6 +526,7 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
                                        .n_quantized_linears = quantized,
                                        .act_store_bytes = 2 * r->plan.store_buffer_bytes,
                                        .act_store_spilled = r->plan.spill,
+                                       .experts_per_group = r->plan.experts_per_group,
                                        .seconds = seconds_now() - r->progress.start,
                                        .n_non_finite_tensors = (int64_t)r->ex.n_non_finite};
     snprintf(result->output_dir, sizeof result->output_dir, "%s", r->out.dir);

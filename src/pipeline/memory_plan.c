@@ -31,45 +31,87 @@ static uint64_t gptq_bytes(const strata_layer *layer)
     return hessians + 2 * widest_in * widest_in * 4 + 2 * widest * 4;
 }
 
+/* What layer `layer` holds with its routed experts materialized `group` at a time (0: all):
+ * converted weights, fp32 working copies of the widest linear, every quantized linear's
+ * quantized weight until export (a grouped layer recomputes its experts' instead, but for
+ * GPTQ), GPTQ's Hessians. */
+static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, int64_t hidden, bool gptq, int group,
+                                 uint64_t *expert_bytes)
+{
+    uint64_t weights = 0, widest = 0, quantized = 0, one_expert = 0;
+    for (size_t l = 0; l < layer->n_linears; l++) {
+        const strata_linear *lin = &layer->linears[l];
+        uint64_t n = (uint64_t)lin->n_out * (uint64_t)lin->n_in;
+        widest = n > widest ? n : widest;
+        if (lin->expert == 0) one_expert += n * element;
+        bool grouped = group > 0 && lin->expert >= 0;
+        if (!grouped || lin->expert < group) weights += n * element; /* one group of experts */
+        if (!grouped || gptq || lin->expert == 0) quantized += n * 2; /* at most its bf16 size */
+    }
+    if (expert_bytes) *expert_bytes = one_expert;
+    return weights + 4 * widest * 4 + (uint64_t)hidden * 16 + quantized + (gptq ? gptq_bytes(layer) : 0);
+}
+
+/* out->layer_bytes, expert_bytes and fixed_bytes with MoE layers grouped `group` experts at
+ * a time (0: whole); sample and chunk bytes must be set. */
+static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gptq, int group, memory_plan *out)
+{
+    out->layer_bytes = 0;
+    for (int i = 0; i < arch->n_layers; i++) {
+        uint64_t expert = 0;
+        uint64_t held = layer_held_bytes(&arch->layers[i], element, arch->hidden_size, gptq,
+                                         arch->layers[i].is_moe ? group : 0, &expert);
+        if (held > out->layer_bytes) out->layer_bytes = held;
+        if (expert > out->expert_bytes) out->expert_bytes = expert;
+    }
+    out->fixed_bytes = out->layer_bytes + out->sample_bytes + out->chunk_bytes + RUNTIME_SLACK;
+}
+
 strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
-                                int64_t seq_len, uint64_t max_memory, bool gptq, memory_plan *out)
+                                int64_t seq_len, uint64_t max_memory, bool gptq, int experts_per_group,
+                                memory_plan *out)
 {
     *out = (memory_plan){.max_memory = max_memory, .chunk_budget = FORWARD_CHUNK_BUDGET};
     uint64_t element = precision == GEMM_BF16 ? 2 : 4;
-    for (int i = 0; i < arch->n_layers; i++) {
-        const strata_layer *layer = &arch->layers[i];
-        uint64_t weights = 0, widest = 0, samples = 0, quantized = 0;
-        for (size_t l = 0; l < layer->n_linears; l++) {
-            const strata_linear *lin = &layer->linears[l];
-            uint64_t n = (uint64_t)lin->n_out * (uint64_t)lin->n_in;
-            weights += n * element;
-            quantized += n * 2;
-            widest = n > widest ? n : widest;
-            samples += (uint64_t)CALIB_SAMPLE_ROWS * 4 * (uint64_t)lin->n_in;
-        }
-        /* fp32 weight + quantized copy + two fp32 GEMM copies for the output error, and every
-         * linear's quantized weight (codes and scales, at most its bf16 size) until export. */
-        uint64_t held = weights + 4 * widest * 4 + (uint64_t)arch->hidden_size * 16 + quantized +
-                        (gptq ? gptq_bytes(layer) : 0);
-        if (held > out->layer_bytes) out->layer_bytes = held;
-        if (samples > out->sample_bytes) out->sample_bytes = samples;
-    }
     forward_config config = {.precision = precision, .memory_budget = FORWARD_CHUNK_BUDGET};
     out->chunk_sequences = decoder_chunk_sequences(arch, &config, seq_len);
     if (out->chunk_sequences > n_samples) out->chunk_sequences = n_samples;
     uint64_t tokens = (uint64_t)(out->chunk_sequences * seq_len);
     out->chunk_bytes = tokens * (decoder_token_bytes(arch, &config) + 2 * (uint64_t)arch->hidden_size * 4);
     out->store_buffer_bytes = act_store_buffer_bytes(n_samples * seq_len, arch->hidden_size);
-    out->fixed_bytes = out->layer_bytes + out->sample_bytes + out->chunk_bytes + RUNTIME_SLACK;
+    for (int i = 0; i < arch->n_layers; i++) {
+        uint64_t samples = 0;
+        for (size_t l = 0; l < arch->layers[i].n_linears; l++)
+            samples += (uint64_t)CALIB_SAMPLE_ROWS * 4 * (uint64_t)arch->layers[i].linears[l].n_in;
+        if (samples > out->sample_bytes) out->sample_bytes = samples;
+    }
+    int n_experts = arch->moe.n_experts;
+    bool moe = false;
+    for (int i = 0; i < arch->n_layers; i++) moe |= arch->layers[i].is_moe;
+    /* The grouping: asked for, or when whole layers do not fit the largest group that does
+     * (from one expert per group, each more adds expert_bytes). */
+    int group = moe && experts_per_group > 0 && experts_per_group < n_experts ? experts_per_group : 0;
+    fixed_bytes_with(arch, element, gptq, group, out);
+    if (moe && experts_per_group <= 0 && max_memory > 0 && out->fixed_bytes > max_memory) {
+        fixed_bytes_with(arch, element, gptq, 1, out);
+        uint64_t more = max_memory > out->fixed_bytes && out->expert_bytes > 0
+                            ? (max_memory - out->fixed_bytes) / out->expert_bytes : 0;
+        group = (int)(1 + (more < (uint64_t)n_experts ? more : (uint64_t)n_experts));
+        if (group >= n_experts) group = n_experts - 1;
+        fixed_bytes_with(arch, element, gptq, group, out);
+    }
+    out->experts_per_group = group;
     if (max_memory == 0) return STRATA_OK;
     if (out->fixed_bytes > max_memory)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT,
-                           "--max-memory %.0f MiB is below what one layer needs: %.0f MiB (layer %.0f MiB, samples "
+                           "--max-memory %.0f MiB is below what one layer needs: %.0f MiB (layer %.0f MiB%s, samples "
                            "%.0f MiB, scratch of %lld sequences %.0f MiB, runtime %.0f MiB); the activation store "
                            "(%.0f MiB) can spill to disk, the layer cannot",
-                           mib(max_memory), mib(out->fixed_bytes), mib(out->layer_bytes), mib(out->sample_bytes),
-                           (long long)out->chunk_sequences, mib(out->chunk_bytes), mib(RUNTIME_SLACK),
-                           mib(2 * out->store_buffer_bytes));
+                           mib(max_memory), mib(out->fixed_bytes), mib(out->layer_bytes),
+                           group > 0 ? (group == 1 ? " with one routed expert at a time" : " with its experts in groups")
+                                     : "",
+                           mib(out->sample_bytes), (long long)out->chunk_sequences, mib(out->chunk_bytes),
+                           mib(RUNTIME_SLACK), mib(2 * out->store_buffer_bytes));
     out->spill = out->fixed_bytes + 2 * out->store_buffer_bytes > max_memory;
     return STRATA_OK;
 }
@@ -82,4 +124,9 @@ void memory_plan_log(const memory_plan *p, const char *spill_dir)
                mib(2 * p->store_buffer_bytes), mib(p->store_buffer_bytes), p->spill ? "spilled to " : "in RAM",
                p->spill ? spill_dir : "", mib(p->layer_bytes), mib(p->sample_bytes), mib(p->chunk_bytes),
                (long long)p->chunk_sequences, p->max_memory ? "" : "; no --max-memory limit");
+    if (p->experts_per_group > 0)
+        strata_log(STRATA_LOG_INFO,
+                   "memory: routed experts materialized %d at a time (%.1f MiB each), their quantized weights "
+                   "recomputed where needed",
+                   p->experts_per_group, mib(p->expert_bytes));
 }

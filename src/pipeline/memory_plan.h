@@ -3,8 +3,11 @@
  * materialized layer (converted weights plus fp32 working copies of the widest linear),
  * the observers' input samples, the scratch of one chunk of sequences, and the two
  * activation buffers. With a --max-memory limit the activation store spills to disk when
- * everything does not fit, and a limit below what one layer needs is refused up front
- * with the number it would need.
+ * everything does not fit; when even one layer does not, an MoE layer keeps its routed
+ * experts in the mapping and materializes them a group at a time (the largest group that
+ * fits; every result is the same whatever the group), and their quantized weights are
+ * recomputed where needed instead of held (GPTQ's are held). A limit below what the layer
+ * needs with one expert per group is refused up front with the number it would need.
  */
 #ifndef STRATA_PIPELINE_MEMORY_PLAN_H
 #define STRATA_PIPELINE_MEMORY_PLAN_H
@@ -28,10 +31,14 @@ typedef struct memory_plan {
     size_t chunk_budget;
     bool spill;
     uint64_t max_memory;
+    int experts_per_group;        /* routed experts materialized at a time; 0: whole layers */
+    uint64_t expert_bytes;        /* one routed expert materialized (gate, up, down) */
 } memory_plan;
 
+/* experts_per_group > 0 asks for that grouping whatever the limit (it must still fit). */
 strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
-                                int64_t seq_len, uint64_t max_memory, bool gptq, memory_plan *out);
+                                int64_t seq_len, uint64_t max_memory, bool gptq, int experts_per_group,
+                                memory_plan *out);
 /* Logs the plan (sizes, where the store lives). */
 void memory_plan_log(const memory_plan *plan, const char *spill_dir);
 

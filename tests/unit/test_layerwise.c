@@ -15,8 +15,45 @@
 #include "helpers.h"
 #include "io/safetensors_resume.h"
 #include "pipeline/act_store.h"
+#include "pipeline/memory_plan.h"
 #include "quant/format.h"
 #include "quant/scheme.h"
+
+/* A layer bigger than the limit: its routed experts are grouped, the largest group that
+ * fits; one expert per group when little more than that fits; and below that the refusal
+ * says what one expert at a time needs. Dense models are never grouped. */
+static void test_memory_plan_groups_experts(void **state)
+{
+    (void)state;
+    char *dir = test_path(test_dir, "ds");
+    strata_synth_params sp = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 1, .n_layers = 3, .hidden_size = 256,
+                              .n_experts = 64, .config_patch = "{\"moe_intermediate_size\": 1024}"};
+    assert_int_equal(strata_synth_model(dir, &sp), STRATA_OK);
+    strata_model *model;
+    assert_int_equal(strata_model_open(dir, &model), STRATA_OK);
+    const strata_arch *a = strata_model_arch(model);
+    memory_plan whole, one, plan;
+    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, 0, false, 0, &whole), STRATA_OK);
+    assert_int_equal(whole.experts_per_group, 0);
+    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, 0, false, 1, &one), STRATA_OK);
+    assert_int_equal(one.experts_per_group, 1);
+    assert_int_equal(one.expert_bytes, 3 * 256 * 1024 * 2); /* gate, up, down in bf16 */
+    assert_true(one.fixed_bytes < whole.fixed_bytes);
+    /* Room for one expert and ten more: eleven per group, within the limit. */
+    uint64_t limit = one.fixed_bytes + 10 * one.expert_bytes + one.expert_bytes / 2;
+    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, limit, false, 0, &plan), STRATA_OK);
+    assert_int_equal(plan.experts_per_group, 11);
+    assert_true(plan.fixed_bytes <= limit);
+    /* A limit whole layers fit: no grouping. */
+    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, whole.fixed_bytes + (64 << 20), false, 0, &plan), STRATA_OK);
+    assert_int_equal(plan.experts_per_group, 0);
+    /* Below one expert at a time: refused with the number. */
+    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, one.fixed_bytes - 1, false, 0, &plan),
+                     STRATA_ERR_INVALID_ARGUMENT);
+    ASSERT_ERROR_MENTIONS("--max-memory", "with one routed expert at a time");
+    strata_model_close(model);
+    free(dir);
+}
 
 static void fill(float *x, int64_t n, uint32_t seed)
 {
@@ -230,6 +267,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_act_store_spill_matches_ram, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(test_resumable_writer, test_setup_dir, test_teardown_dir),
         cmocka_unit_test(test_mse_clip),
+        cmocka_unit_test_setup_teardown(test_memory_plan_groups_experts, test_setup_dir, test_teardown_dir),
         cmocka_unit_test(test_scheme_input_scales),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -622,6 +622,92 @@ static void fp8_block_deepseek_source(void **state)
     free(src);
 }
 
+/* ---------------------------------------------------------------- experts in groups */
+
+static void assert_same_file(const char *a_dir, const char *b_dir, const char *name)
+{
+    char *a = test_path(a_dir, name), *b = test_path(b_dir, name);
+    size_t na, nb;
+    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
+    if (na != nb || memcmp(x, y, na) != 0) fail_msg("%s and %s differ", a, b);
+    free(x);
+    free(y);
+    free(a);
+    free(b);
+}
+
+/* One quantization of model with the routed experts materialized `group` at a time. */
+static char *quantize_grouped(const char *model, const char *name, const int32_t *tokens, int64_t n_tokens,
+                              const char *algo, bool all_experts, int group)
+{
+    char *out = test_path(test_dir, name);
+    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4, .algo = algo,
+                                .tokens = tokens, .n_samples = n_tokens / SEQ_LEN, .seq_len = SEQ_LEN,
+                                .calib_all_experts = all_experts, .experts_per_group = group};
+    strata_quantize_result r;
+    if (strata_quantize_model(&p, &r) != STRATA_OK) fail_msg("%s: %s", model, strata_last_error());
+    assert_int_equal(r.experts_per_group, group);
+    return out;
+}
+
+/* The grouping of experts decides memory, never the output: the same checkpoint and summary
+ * with one expert at a time, three (groups that straddle nothing in particular) and the
+ * whole layer, for max and GPTQ, with the model's routing and with every expert. */
+static void expert_groups_give_the_same_output(const char *model, const int32_t *tokens, int64_t n_tokens)
+{
+    const struct { const char *algo; bool all; } RUNS[] = {{"max", false}, {"gptq", false}, {"max", true}};
+    size_t n_runs = sizeof RUNS / sizeof RUNS[0];
+#ifdef STRATA_SANITIZE_BUILD
+    n_runs = 1; /* the sanitizers see the same code with max */
+#endif
+    for (size_t r = 0; r < n_runs; r++) {
+        char *whole = quantize_grouped(model, "whole", tokens, n_tokens, RUNS[r].algo, RUNS[r].all, 0);
+        const int groups[] = {1, 3};
+        for (size_t g = 0; g < 2; g++) {
+            char *grouped = quantize_grouped(model, "grouped", tokens, n_tokens, RUNS[r].algo, RUNS[r].all, groups[g]);
+            assert_same_file(whole, grouped, "model.safetensors");
+            assert_same_file(whole, grouped, "quant_summary.json");
+            assert_same_file(whole, grouped, "hf_quant_config.json");
+            test_remove_tree(grouped);
+            free(grouped);
+        }
+        test_remove_tree(whole);
+        free(whole);
+    }
+}
+
+static void expert_groups_deepseek(void **state)
+{
+    (void)state;
+    char *src = test_path(test_dir, "deepseek");
+    strata_synth_params params = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 9, .n_layers = 3,
+                                  .config_patch = "{\"intermediate_size\": 352}"};
+    assert_int_equal(strata_synth_model(src, &params), STRATA_OK);
+    int32_t *tokens = calibration_tokens(512);
+    expert_groups_give_the_same_output(src, tokens, N_SEQ * SEQ_LEN);
+    free(tokens);
+    free(src);
+}
+
+static void expert_groups_qwen3moe(void **state)
+{
+    (void)state;
+#ifdef STRATA_SANITIZE_BUILD
+    skip(); /* the same code as the synthetic DeepSeek's, on a bigger model */
+#endif
+    const char *shared = test_shared_dir();
+    if (!shared) skip();
+    char *models = test_path(shared, "models"), *model = test_path(models, "qwen3moe-47m");
+    strata_model *m;
+    assert_int_equal(strata_model_open(model, &m), STRATA_OK);
+    int32_t *tokens = calibration_tokens(strata_model_arch(m)->vocab_size);
+    strata_model_close(m);
+    expert_groups_give_the_same_output(model, tokens, N_SEQ * SEQ_LEN);
+    free(tokens);
+    free(model);
+    free(models);
+}
+
 /* ---------------------------------------------------------------- the shared MoE models */
 
 /* qwen3moe-47m (trained routing) and the synthetic Mixtral calibrated on one short
@@ -673,6 +759,8 @@ int main(void)
                                         test_teardown_dir),
         cmocka_unit_test_setup_teardown(fp8_block_source_is_dequantized_first, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(fp8_block_deepseek_source, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(expert_groups_deepseek, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(expert_groups_qwen3moe, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(shared_models_quantize_every_expert, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

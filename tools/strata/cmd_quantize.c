@@ -19,7 +19,7 @@ typedef struct quantize_settings {
     bool have_scheme;
     const char *calib_path, *tokenizer_path, *algo, *exclude[MAX_EXCLUDE];
     size_t n_exclude;
-    int64_t save_every;
+    int64_t save_every, experts_per_group;
     int kv_cache; /* 1: fp8 */
 } quantize_settings;
 
@@ -100,6 +100,11 @@ static const cli_option QUANTIZE_OPTIONS[] = {
      .help = "save the next layer's inputs every K layers (default 1)"},
     {.name = "max-memory", .value = "MIB", .kind = CLI_MIB, .offset = AT(params.max_memory), .lo = 1,
      .hi = INT64_C(1) << 40, .help = "memory limit; the activation store spills to disk beyond it"},
+    {.name = "experts-per-group", .value = "N", .kind = CLI_INT, .offset = AT(experts_per_group), .lo = 1,
+     .hi = 1 << 20,
+     .help = "materialize an MoE layer's routed experts N at a time (default: the\n"
+             "whole layer, or the largest group under --max-memory when a layer\n"
+             "does not fit); the output is the same for every N"},
     {.name = "max-shard-mib", .value = "N", .kind = CLI_MIB, .offset = AT(params.max_shard_bytes), .lo = 1,
      .hi = INT64_C(1) << 30, .help = "start a new output shard past N MiB (default 10 GB, as ModelOpt)"},
     CLI_THREADS_OPTION,
@@ -169,6 +174,7 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
     params.save_every = (int)s.save_every;
     params.kv_cache_fp8 = s.kv_cache == 1;
     params.n_exclude = s.n_exclude;
+    params.experts_per_group = (int)s.experts_per_group;
     const char **exclude = s.exclude;
     params.exclude = exclude;
     const char *inputs[2] = {calib_path, tokenizer_path};

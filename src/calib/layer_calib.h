@@ -37,6 +37,9 @@ typedef struct linear_calib {
     float output_amax;         /* k_proj: max |k| after RoPE; v_proj: max |v| (KV-cache scales) */
     float *sample;             /* (sample_rows, n_in) the first inputs seen, or NULL */
     int64_t sample_rows;
+    int sample_owner;          /* the linear (index in the layer) whose sample this one reads: the
+                                * first quantized linear of its fused group (they share the input),
+                                * else itself */
     /* Decided by the algorithm: */
     float weight_amax;         /* tensor amax used for the tensor-level scale (group max when shared) */
     strata_dtype values_dtype; /* the weight's dtype in the checkpoint (F32 for a dequantized FP8
@@ -90,6 +93,9 @@ typedef struct layer_calib_options {
  * exclude patterns) and the fused groups. */
 strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options);
 void layer_calib_free(layer_calib *lc);
+
+/* Frees the observers' input samples once every linear is decided. */
+void layer_calib_free_samples(layer_calib *lc);
 
 /* Whether some quantized linear of the layer quantizes its input. */
 bool layer_calib_quantizes_inputs(const layer_calib *lc);

@@ -56,7 +56,25 @@ strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const
         c->fused_group = fused_group_of(c->desc, n_experts);
         c->hessian = -1;
     }
+    /* A fused group reads one input: its first quantized linear keeps the samples for all. */
+    for (size_t i = 0; i < layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        c->sample_owner = (int)i;
+        for (size_t j = 0; j < i && c->fused_group >= 0; j++)
+            if (lc->linears[j].fused_group == c->fused_group && lc->linears[j].quantized) {
+                c->sample_owner = (int)j;
+                break;
+            }
+    }
     return STRATA_OK;
+}
+
+void layer_calib_free_samples(layer_calib *lc)
+{
+    for (size_t i = 0; lc->linears && i < lc->layer->n_linears; i++) {
+        free(lc->linears[i].sample);
+        lc->linears[i].sample = NULL;
+    }
 }
 
 bool layer_calib_quantizes_inputs(const layer_calib *lc)
@@ -135,7 +153,7 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme). */
     strata_status status = layer_hessians_add(lc, c, x, n_tokens);
     if (status != STRATA_OK) return status;
-    if (c->quantized && c->sample_rows < CALIB_SAMPLE_ROWS) {
+    if (c->quantized && c->sample_owner == (int)(c - lc->linears) && c->sample_rows < CALIB_SAMPLE_ROWS) {
         if (!c->sample) {
             c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));
             if (!c->sample) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", linear->name);

@@ -191,25 +191,24 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     if (status == STRATA_OK && r->algorithm != CALIB_GPTQ)
         status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
-    if (status == STRATA_OK && c->sample_rows > 0) {
+    const linear_calib *sampled = &lc->linears[c->sample_owner]; /* the fused group's samples */
+    if (status == STRATA_OK && sampled->sample_rows > 0) {
         gemm_weight *gw = NULL, *gq = NULL;
-        size_t out = (size_t)c->sample_rows * (size_t)l->n_out;
+        size_t out = (size_t)sampled->sample_rows * (size_t)l->n_out;
         float *y = malloc(out * sizeof *y), *yq = malloc(out * sizeof *yq);
         if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
         if (status == STRATA_OK)
             status = gemm_weight_create(GEMM_F32, STRATA_DTYPE_F32, w, l->n_out, l->n_in, l->name, &gw);
         if (status == STRATA_OK)
             status = gemm_weight_create(GEMM_F32, STRATA_DTYPE_F32, q, l->n_out, l->n_in, l->name, &gq);
-        if (status == STRATA_OK) status = gemm_linear(gw, c->sample, l->n_in, c->sample_rows, y, l->n_out);
-        if (status == STRATA_OK) status = gemm_linear(gq, c->sample, l->n_in, c->sample_rows, yq, l->n_out);
+        if (status == STRATA_OK) status = gemm_linear(gw, sampled->sample, l->n_in, sampled->sample_rows, y, l->n_out);
+        if (status == STRATA_OK) status = gemm_linear(gq, sampled->sample, l->n_in, sampled->sample_rows, yq, l->n_out);
         if (status == STRATA_OK) c->output_error = relative_error(y, yq, out);
         gemm_weight_free(gw);
         gemm_weight_free(gq);
         free(y);
         free(yq);
     }
-    free(c->sample);
-    c->sample = NULL;
     free(w);
     free(q);
     /* A layer too big to hold: an expert's quantized weight is recomputed (the same codes)
@@ -251,6 +250,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
     for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
         if (lc->linears[i].quantized) status = decide_linear(r, lc, &lc->linears[i]);
+    layer_calib_free_samples(lc);
     layer_hessians_free(lc);
     forward_hooks quantize = calib_quantizer_hooks(lc);
     if (status == STRATA_OK)

@@ -16,15 +16,21 @@ static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
  * share theirs),
  * plus its working copies for the widest linear: the Hessian's copy and factor, and the
  * original and rounded weights. */
+/* Whether the linear reads the input of an earlier one of its fused group (k/v with q, MLA's
+ * kv_a with q_a or q, up with gate): they share its Hessian and its input samples. */
+static bool shares_input(const strata_linear *l)
+{
+    return l->role == STRATA_LINEAR_K || l->role == STRATA_LINEAR_V || l->role == STRATA_LINEAR_UP ||
+           l->role == STRATA_LINEAR_KV_A;
+}
+
 static uint64_t gptq_bytes(const strata_layer *layer)
 {
     uint64_t hessians = 0, widest_in = 0, widest = 0;
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
         uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
-        bool shares = lin->role == STRATA_LINEAR_K || lin->role == STRATA_LINEAR_V || lin->role == STRATA_LINEAR_UP ||
-                      lin->role == STRATA_LINEAR_KV_A;
-        if (!shares) hessians += k * k * 4;
+        if (!shares_input(lin)) hessians += k * k * 4;
         widest_in = k > widest_in ? k : widest_in;
         widest = n > widest ? n : widest;
     }
@@ -52,19 +58,33 @@ static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, in
     return weights + 4 * widest * 4 + (uint64_t)hidden * 16 + quantized + (gptq ? gptq_bytes(layer) : 0);
 }
 
-/* out->layer_bytes, expert_bytes and fixed_bytes with MoE layers grouped `group` experts at
- * a time (0: whole); sample and chunk bytes must be set. */
+/* The observers' input samples of a layer: CALIB_SAMPLE_ROWS rows per distinct input. */
+static uint64_t layer_sample_bytes(const strata_layer *layer)
+{
+    uint64_t samples = 0;
+    for (size_t l = 0; l < layer->n_linears; l++)
+        if (!shares_input(&layer->linears[l])) samples += (uint64_t)CALIB_SAMPLE_ROWS * 4 * (uint64_t)layer->linears[l].n_in;
+    return samples;
+}
+
+/* out->layer_bytes, sample_bytes, expert_bytes and fixed_bytes (the largest layer's) with MoE
+ * layers grouped `group` experts at a time (0: whole); chunk bytes must be set. */
 static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gptq, int group, memory_plan *out)
 {
-    out->layer_bytes = 0;
+    out->fixed_bytes = 0;
     for (int i = 0; i < arch->n_layers; i++) {
         uint64_t expert = 0;
         uint64_t held = layer_held_bytes(&arch->layers[i], element, arch->hidden_size, gptq,
                                          arch->layers[i].is_moe ? group : 0, &expert);
-        if (held > out->layer_bytes) out->layer_bytes = held;
+        uint64_t samples = layer_sample_bytes(&arch->layers[i]);
+        uint64_t fixed = held + samples + out->chunk_bytes + RUNTIME_SLACK;
+        if (fixed > out->fixed_bytes) {
+            out->fixed_bytes = fixed;
+            out->layer_bytes = held;
+            out->sample_bytes = samples;
+        }
         if (expert > out->expert_bytes) out->expert_bytes = expert;
     }
-    out->fixed_bytes = out->layer_bytes + out->sample_bytes + out->chunk_bytes + RUNTIME_SLACK;
 }
 
 strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
@@ -79,12 +99,6 @@ strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision
     uint64_t tokens = (uint64_t)(out->chunk_sequences * seq_len);
     out->chunk_bytes = tokens * (decoder_token_bytes(arch, &config) + 2 * (uint64_t)arch->hidden_size * 4);
     out->store_buffer_bytes = act_store_buffer_bytes(n_samples * seq_len, arch->hidden_size);
-    for (int i = 0; i < arch->n_layers; i++) {
-        uint64_t samples = 0;
-        for (size_t l = 0; l < arch->layers[i].n_linears; l++)
-            samples += (uint64_t)CALIB_SAMPLE_ROWS * 4 * (uint64_t)arch->layers[i].linears[l].n_in;
-        if (samples > out->sample_bytes) out->sample_bytes = samples;
-    }
     int n_experts = arch->moe.n_experts;
     bool moe = false;
     for (int i = 0; i < arch->n_layers; i++) moe |= arch->layers[i].is_moe;

@@ -228,3 +228,64 @@ strata_status decoder_layer_forward(const layer_weights *lw, const forward_confi
     if (status != STRATA_OK) return strata_fail_context(status, "layer %d", lw->layer->index);
     return STRATA_OK;
 }
+
+/* ---------------------------------------------------------------- an MoE layer in steps */
+
+struct decoder_scratch {
+    chunk_scratch chunk;
+};
+
+strata_status decoder_scratch_create(const strata_arch *arch, const forward_config *config, int64_t rows,
+                                     decoder_scratch **out)
+{
+    decoder_scratch *s = calloc(1, sizeof *s);
+    if (!s) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for decoder scratch");
+    strata_status status = chunk_scratch_init(&s->chunk, arch, config, rows);
+    if (status != STRATA_OK) {
+        free(s);
+        return status;
+    }
+    *out = s;
+    return STRATA_OK;
+}
+
+void decoder_scratch_free(decoder_scratch *s)
+{
+    if (!s) return;
+    chunk_scratch_free(&s->chunk);
+    free(s);
+}
+
+strata_status decoder_moe_begin(const layer_weights *lw, decoder_scratch *s, const rope_table *rope, float *x,
+                                int64_t n_seq, int64_t seq_len, int64_t first_token, float *normed, int32_t *experts,
+                                float *weights)
+{
+    const strata_arch *a = lw->arch;
+    int64_t rows = n_seq * seq_len, H = a->hidden_size;
+    if (seq_len > rope->n_positions)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "sequence length %lld exceeds the rope table (%lld)",
+                           (long long)seq_len, (long long)rope->n_positions);
+    s->chunk.linear.chunk_first_token = first_token;
+    strata_status status = attention_block(lw, &s->chunk, rope, x, n_seq, seq_len);
+    if (status != STRATA_OK) return status;
+    rmsnorm_rows(x, H, rows, H, lw->post_attention_norm, (float)a->rms_norm_eps, normed, H);
+    return moe_route(lw, &s->chunk.linear, &s->chunk.moe, normed, rows, experts, weights);
+}
+
+strata_status decoder_moe_experts(const layer_weights *lw, decoder_scratch *s, const float *normed, int64_t rows,
+                                  const int32_t *experts, const float *weights, int first, int count,
+                                  int64_t first_token, float *out)
+{
+    s->chunk.linear.chunk_first_token = first_token;
+    return moe_run_experts(lw, &s->chunk.linear, &s->chunk.moe, normed, rows, experts, weights, first, count, out);
+}
+
+strata_status decoder_moe_finish(const layer_weights *lw, decoder_scratch *s, float *x, const float *normed,
+                                 int64_t rows, int64_t first_token, float *out)
+{
+    s->chunk.linear.chunk_first_token = first_token;
+    strata_status status = moe_add_shared(lw, &s->chunk.linear, &s->chunk.moe, normed, rows, out);
+    if (status == STRATA_OK) add_in_place(x, out, rows * lw->arch->hidden_size);
+    return status;
+}
+

@@ -33,4 +33,26 @@ int64_t decoder_chunk_sequences(const strata_arch *arch, const forward_config *c
 strata_status decoder_layer_forward(const layer_weights *lw, const forward_config *config, const rope_table *rope,
                                     float *hidden, int64_t n_seq, int64_t seq_len, int64_t first_token);
 
+/* An MoE layer in steps, for a caller that runs its routed experts a group at a time over
+ * every chunk of tokens (token-major), so a layer bigger than memory reads each expert once
+ * per pass. Per chunk the arithmetic is decoder_layer_forward's, in the same order:
+ *   decoder_moe_begin: attention (x updated), the MLP input normed into `normed` (rows,
+ *     hidden) and the router's choice (experts, weights: (rows, top_k));
+ *   decoder_moe_experts: routed experts [first, first + count) added into out (rows,
+ *     hidden), zeroed by the caller; groups in ascending order;
+ *   decoder_moe_finish: the shared expert(s) into out, then x += out.
+ * One chunk must be one decoder chunk (n_seq <= decoder_chunk_sequences). */
+typedef struct decoder_scratch decoder_scratch;
+strata_status decoder_scratch_create(const strata_arch *arch, const forward_config *config, int64_t rows,
+                                     decoder_scratch **out);
+void decoder_scratch_free(decoder_scratch *s);
+strata_status decoder_moe_begin(const layer_weights *lw, decoder_scratch *s, const rope_table *rope, float *x,
+                                int64_t n_seq, int64_t seq_len, int64_t first_token, float *normed, int32_t *experts,
+                                float *weights);
+strata_status decoder_moe_experts(const layer_weights *lw, decoder_scratch *s, const float *normed, int64_t rows,
+                                  const int32_t *experts, const float *weights, int first, int count,
+                                  int64_t first_token, float *out);
+strata_status decoder_moe_finish(const layer_weights *lw, decoder_scratch *s, float *x, const float *normed,
+                                 int64_t rows, int64_t first_token, float *out);
+
 #endif

@@ -330,8 +330,12 @@ strata_status layer_weights_materialize_experts(const layer_weights *lw, int fir
     strata_status status = STRATA_OK;
     for (int e = first; e < first + count && status == STRATA_OK; e++) {
         layer_linear *parts[3] = {lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e]};
-        for (int k = 0; k < 3 && status == STRATA_OK; k++)
-            if (!parts[k]->weight) status = load_linear(lw, parts[k]);
+        for (int k = 0; k < 3 && status == STRATA_OK; k++) {
+            if (parts[k]->weight) continue;
+            status = load_linear(lw, parts[k]);
+            /* The GEMM holds its own copy: the source's pages leave the resident set now. */
+            linear_weight_release_pages(lw->model, parts[k]->desc);
+        }
     }
     if (status != STRATA_OK) layer_weights_release_experts(lw, first, count);
     return status;
@@ -341,11 +345,9 @@ void layer_weights_release_experts(const layer_weights *lw, int first, int count
 {
     if (lw->experts_per_group <= 0) return;
     for (int e = first; e < first + count; e++) {
-        layer_linear *parts[3] = {lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e]};
-        for (int k = 0; k < 3; k++) {
-            if (parts[k]->weight) linear_weight_release_pages(lw->model, parts[k]->desc);
-            unload_linear(parts[k]);
-        }
+        unload_linear(lw->expert_gate[e]);
+        unload_linear(lw->expert_up[e]);
+        unload_linear(lw->expert_down[e]);
     }
 }
 

@@ -139,40 +139,49 @@ static strata_status run_expert(const layer_weights *lw, linear_scratch *ls, moe
     return status;
 }
 
-strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
-                          float *out)
+strata_status moe_route(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
+                        int32_t *experts, float *weights)
 {
     const strata_arch *arch = lw->arch;
-    int E = arch->moe.n_experts, k = arch->moe.top_k;
-    int64_t H = arch->hidden_size;
-    linear_input in = linear_input_make(ls, xn, rows, H);
+    int E = arch->moe.n_experts;
+    linear_input in = linear_input_make(ls, xn, rows, arch->hidden_size);
     strata_status status = linear_run(ls, lw->router, &in, s->logits, E);
     if (status != STRATA_OK) return status;
-    routing_rule rule = {.n_experts = E, .top_k = k, .softmax_first = arch->moe.softmax_before_topk,
+    routing_rule rule = {.n_experts = E, .top_k = arch->moe.top_k, .softmax_first = arch->moe.softmax_before_topk,
                          .renormalize = arch->moe.renormalize, .sigmoid = arch->routing.sigmoid,
                          .bias = lw->router_bias, .n_group = arch->routing.n_group,
                          .topk_group = arch->routing.topk_group, .scaling = (float)arch->routing.scaling};
-    route_tokens(&rule, s->logits, rows, s->experts, s->weights);
+    route_tokens(&rule, s->logits, rows, experts, weights);
+    return STRATA_OK;
+}
+
+strata_status moe_run_experts(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn,
+                              int64_t rows, const int32_t *experts, const float *weights, int first, int count,
+                              float *out)
+{
+    int E = lw->arch->moe.n_experts, k = lw->arch->moe.top_k;
+    memcpy(s->experts, experts, (size_t)(rows * k) * sizeof *experts);
+    memcpy(s->weights, weights, (size_t)(rows * k) * sizeof *weights);
     group_by_expert(s, E, k, rows);
-
-    memset(out, 0, (size_t)(rows * H) * sizeof *out);
-    /* Experts in ascending order; a grouped layer materializes them a group at a time. */
-    int group = lw->experts_per_group > 0 ? lw->experts_per_group : E;
-    for (int g = 0; g < E && status == STRATA_OK; g += group) {
-        int count = E - g < group ? E - g : group;
-        for (int e = g; e < g + count && status == STRATA_OK; e++) {
-            if (s->offsets[e + 1] == s->offsets[e] && !s->observe_all) continue; /* no tokens: nothing to run */
-            status = layer_weights_materialize_experts(lw, e, 1);
-            if (status == STRATA_OK) status = run_expert(lw, ls, s, e, xn, rows, out);
-        }
-        layer_weights_release_experts(lw, g, count);
+    strata_status status = STRATA_OK;
+    for (int e = first; e < first + count && status == STRATA_OK; e++) {
+        if (s->offsets[e + 1] == s->offsets[e] && !s->observe_all) continue; /* no tokens: nothing to run */
+        status = layer_weights_materialize_experts(lw, e, 1);
+        if (status == STRATA_OK) status = run_expert(lw, ls, s, e, xn, rows, out);
     }
-    if (status != STRATA_OK || !lw->shared_gate) return status;
+    return status;
+}
 
-    /* qwen2_moe: out += sigmoid(shared_expert_gate(x)) * shared_expert(x); glm4_moe's
-     * shared experts have no gate: out += shared_experts(x). */
-    status = linear_run_gated_mlp(ls, lw->shared_gate, lw->shared_up, lw->shared_down, &in, s->gate, s->up,
-                                  s->expert_out);
+strata_status moe_add_shared(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn,
+                             int64_t rows, float *out)
+{
+    if (!lw->shared_gate) return STRATA_OK;
+    int64_t H = lw->arch->hidden_size;
+    /* qwen2_moe: out += sigmoid(shared_expert_gate(x)) * shared_expert(x); glm4_moe's and
+     * deepseek_v3's shared experts have no gate: out += shared_experts(x). */
+    linear_input in = linear_input_make(ls, xn, rows, H);
+    strata_status status = linear_run_gated_mlp(ls, lw->shared_gate, lw->shared_up, lw->shared_down, &in, s->gate,
+                                                s->up, s->expert_out);
     if (status == STRATA_OK && lw->shared_expert_gate) status = linear_run(ls, lw->shared_expert_gate, &in, s->logits, 1);
     if (status != STRATA_OK) return status;
     for (int64_t t = 0; t < rows; t++) {
@@ -180,4 +189,21 @@ strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scrat
         for (int64_t c = 0; c < H; c++) out[t * H + c] += g * s->expert_out[t * H + c];
     }
     return STRATA_OK;
+}
+
+strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
+                          float *out)
+{
+    int E = lw->arch->moe.n_experts;
+    strata_status status = moe_route(lw, ls, s, xn, rows, s->experts, s->weights);
+    if (status != STRATA_OK) return status;
+    memset(out, 0, (size_t)(rows * lw->arch->hidden_size) * sizeof *out);
+    /* Experts in ascending order; a grouped layer materializes them a group at a time. */
+    int group = lw->experts_per_group > 0 ? lw->experts_per_group : E;
+    for (int g = 0; g < E && status == STRATA_OK; g += group) {
+        int count = E - g < group ? E - g : group;
+        status = moe_run_experts(lw, ls, s, xn, rows, s->experts, s->weights, g, count, out);
+        layer_weights_release_experts(lw, g, count);
+    }
+    return status == STRATA_OK ? moe_add_shared(lw, ls, s, xn, rows, out) : status;
 }

@@ -43,4 +43,18 @@ void moe_scratch_free(moe_scratch *s);
 strata_status moe_forward(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
                           float *out);
 
+/* moe_forward in three steps, for a caller that runs groups of experts over several chunks
+ * of tokens (the same arithmetic in the same order per token):
+ *   moe_route: the router's choice for xn, experts and weights (rows, top_k) each;
+ *   moe_run_experts: experts [first, first + count) over their tokens of that choice,
+ *     added into out in ascending expert order (out zeroed by the caller before the first);
+ *   moe_add_shared: the shared expert(s), added into out last. */
+strata_status moe_route(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn, int64_t rows,
+                        int32_t *experts, float *weights);
+strata_status moe_run_experts(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn,
+                              int64_t rows, const int32_t *experts, const float *weights, int first, int count,
+                              float *out);
+strata_status moe_add_shared(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn,
+                             int64_t rows, float *out);
+
 #endif

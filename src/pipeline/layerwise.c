@@ -107,11 +107,83 @@ static strata_status check_outputs_finite(int layer, const float *x, size_t n, i
                        scan.first_is_nan ? "NaN" : "Inf", (unsigned long long)scan.first);
 }
 
+/* The end of a pass over one chunk: its outputs x checked, compared with (and, when write
+ * is set, replacing) the next buffer, and counted. */
+static strata_status finish_chunk(run *r, layer_calib *lc, const float *x, float *ref, int64_t s0, int64_t n,
+                                  bool write, bool compare)
+{
+    int64_t H = r->arch->hidden_size, seq = r->params->seq_len;
+    strata_status status = check_outputs_finite(lc->index, x, (size_t)(n * seq * H), s0);
+    if (status == STRATA_OK && compare) {
+        status = act_store_read_next(&r->store, s0 * seq, n * seq, ref);
+        if (status == STRATA_OK) add_output_error(lc, ref, x, n, seq, H);
+    }
+    if (status == STRATA_OK && write) status = act_store_write_next(&r->store, s0 * seq, n * seq, x);
+    progress_tokens(&r->progress, lc->index, n * seq, false);
+    return status;
+}
+
+/* layer_pass for an MoE layer whose experts are materialized in groups, token-major: every
+ * chunk's attention and routing first, then each group of experts over every chunk, then
+ * every chunk's shared experts and residual. Each expert is read once per pass, not once
+ * per chunk; per chunk the arithmetic and its order are layer_pass's, and each linear still
+ * sees the chunks in order, so the results are the same bytes. */
+static strata_status layer_pass_grouped(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
+                                        bool observe_all_experts, bool write, bool compare)
+{
+    const strata_quantize_params *p = r->params;
+    const strata_arch *a = r->arch;
+    int64_t H = a->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences, k = a->moe.top_k;
+    size_t tokens = (size_t)(p->n_samples * seq);
+    forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
+                             .n_hooks = hooks ? 1 : 0, .observe_all_experts = observe_all_experts};
+    float *x = malloc(tokens * (size_t)H * sizeof *x), *normed = malloc(tokens * (size_t)H * sizeof *normed);
+    float *out = calloc(tokens * (size_t)H, sizeof *out), *weights = malloc(tokens * (size_t)k * sizeof *weights);
+    float *ref = compare ? malloc((size_t)(chunk * seq * H) * sizeof *ref) : NULL;
+    int32_t *experts = malloc(tokens * (size_t)k * sizeof *experts);
+    decoder_scratch *ds = NULL;
+    strata_status status = STRATA_OK;
+    if (!x || !normed || !out || !weights || !experts || (compare && !ref))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the %zu tokens of layer %d", tokens, lc->index);
+    if (status == STRATA_OK) status = decoder_scratch_create(a, &config, chunk * seq, &ds);
+    for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
+        int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk, t0 = s0 * seq;
+        status = act_store_read(&r->store, t0, n * seq, x + t0 * H);
+        if (status == STRATA_OK)
+            status = decoder_moe_begin(lw, ds, &r->rope, x + t0 * H, n, seq, t0, normed + t0 * H, experts + t0 * k,
+                                       weights + t0 * k);
+    }
+    int E = a->moe.n_experts, group = lw->experts_per_group;
+    for (int g = 0; g < E && status == STRATA_OK; g += group) {
+        int count = E - g < group ? E - g : group;
+        for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
+            int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk, t0 = s0 * seq;
+            status = decoder_moe_experts(lw, ds, normed + t0 * H, n * seq, experts + t0 * k, weights + t0 * k, g, count,
+                                         t0, out + t0 * H);
+        }
+        layer_weights_release_experts(lw, g, count);
+    }
+    for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
+        int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk, t0 = s0 * seq;
+        status = decoder_moe_finish(lw, ds, x + t0 * H, normed + t0 * H, n * seq, t0, out + t0 * H);
+        if (status == STRATA_OK) status = finish_chunk(r, lc, x + t0 * H, ref, s0, n, write, compare);
+    }
+    decoder_scratch_free(ds);
+    free(x);
+    free(normed);
+    free(out);
+    free(weights);
+    free(experts);
+    free(ref);
+    return status;
+}
+
 /* One pass of layer `lw` over every chunk of the store's current buffer. compare: the
  * outputs are compared with (and, when write is set, replace) the next buffer. */
 static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
                                 bool observe_all_experts, bool write, bool compare)
 {
+    if (lw->experts_per_group > 0) return layer_pass_grouped(r, lc, lw, hooks, observe_all_experts, write, compare);
     const strata_quantize_params *p = r->params;
     int64_t H = r->arch->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences;
     forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
@@ -124,13 +196,7 @@ static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw
         int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk;
         status = act_store_read(&r->store, s0 * seq, n * seq, x);
         if (status == STRATA_OK) status = decoder_layer_forward(lw, &config, &r->rope, x, n, seq, s0 * seq);
-        if (status == STRATA_OK) status = check_outputs_finite(lc->index, x, (size_t)(n * seq * H), s0);
-        if (status == STRATA_OK && compare) {
-            status = act_store_read_next(&r->store, s0 * seq, n * seq, ref);
-            if (status == STRATA_OK) add_output_error(lc, ref, x, n, seq, H);
-        }
-        if (status == STRATA_OK && write) status = act_store_write_next(&r->store, s0 * seq, n * seq, x);
-        progress_tokens(&r->progress, lc->index, n * seq, false);
+        if (status == STRATA_OK) status = finish_chunk(r, lc, x, ref, s0, n, write, compare);
     }
     free(x);
     free(ref);

@@ -68,8 +68,10 @@ static uint64_t layer_sample_bytes(const strata_layer *layer)
 }
 
 /* out->layer_bytes, sample_bytes, expert_bytes and fixed_bytes (the largest layer's) with MoE
- * layers grouped `group` experts at a time (0: whole); chunk bytes must be set. */
-static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gptq, int group, memory_plan *out)
+ * layers grouped `group` experts at a time (0: whole), whose token-major pass holds
+ * `token_major` bytes more; chunk bytes must be set. */
+static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gptq, int group, uint64_t token_major,
+                             memory_plan *out)
 {
     out->fixed_bytes = 0;
     for (int i = 0; i < arch->n_layers; i++) {
@@ -77,7 +79,8 @@ static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gpt
         uint64_t held = layer_held_bytes(&arch->layers[i], element, arch->hidden_size, gptq,
                                          arch->layers[i].is_moe ? group : 0, &expert);
         uint64_t samples = layer_sample_bytes(&arch->layers[i]);
-        uint64_t fixed = held + samples + out->chunk_bytes + RUNTIME_SLACK;
+        uint64_t fixed = held + samples + out->chunk_bytes + RUNTIME_SLACK +
+                         (group > 0 && arch->layers[i].is_moe ? token_major : 0);
         if (fixed > out->fixed_bytes) {
             out->fixed_bytes = fixed;
             out->layer_bytes = held;
@@ -100,19 +103,22 @@ strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision
     out->chunk_bytes = tokens * (decoder_token_bytes(arch, &config) + 2 * (uint64_t)arch->hidden_size * 4);
     out->store_buffer_bytes = act_store_buffer_bytes(n_samples * seq_len, arch->hidden_size);
     int n_experts = arch->moe.n_experts;
+    /* A grouped layer's pass holds every token's residual, MLP input and output, and routing. */
+    uint64_t token_major = (uint64_t)(n_samples * seq_len) *
+                           (3 * (uint64_t)arch->hidden_size * 4 + (uint64_t)arch->moe.top_k * 8);
     bool moe = false;
     for (int i = 0; i < arch->n_layers; i++) moe |= arch->layers[i].is_moe;
     /* The grouping: asked for, or when whole layers do not fit the largest group that does
      * (from one expert per group, each more adds expert_bytes). */
     int group = moe && experts_per_group > 0 && experts_per_group < n_experts ? experts_per_group : 0;
-    fixed_bytes_with(arch, element, gptq, group, out);
+    fixed_bytes_with(arch, element, gptq, group, token_major, out);
     if (moe && experts_per_group <= 0 && max_memory > 0 && out->fixed_bytes > max_memory) {
-        fixed_bytes_with(arch, element, gptq, 1, out);
+        fixed_bytes_with(arch, element, gptq, 1, token_major, out);
         uint64_t more = max_memory > out->fixed_bytes && out->expert_bytes > 0
                             ? (max_memory - out->fixed_bytes) / out->expert_bytes : 0;
         group = (int)(1 + (more < (uint64_t)n_experts ? more : (uint64_t)n_experts));
         if (group >= n_experts) group = n_experts - 1;
-        fixed_bytes_with(arch, element, gptq, group, out);
+        fixed_bytes_with(arch, element, gptq, group, token_major, out);
     }
     out->experts_per_group = group;
     if (max_memory == 0) return STRATA_OK;

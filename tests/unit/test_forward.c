@@ -83,6 +83,75 @@ static void chunking_does_not_change_results(void **state)
     }
 }
 
+/* A DeepSeek-V3 MoE layer run token-major in steps, its experts materialized two at a time
+ * across one-sequence chunks (what a layer bigger than memory does), gives the bytes of the
+ * same layer loaded whole and run chunk by chunk; and a grouped layer run by
+ * decoder_layer_forward too. */
+static void grouped_experts_token_major_match_chunked(void **state)
+{
+    (void)state;
+    char *dir = test_path(test_dir, "deepseek");
+    strata_synth_params sp = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 4, .n_layers = 2};
+    assert_int_equal(strata_synth_model(dir, &sp), STRATA_OK);
+    strata_model *model;
+    assert_int_equal(strata_model_open(dir, &model), STRATA_OK);
+    const strata_arch *a = strata_model_arch(model);
+    assert_true(a->layers[1].is_moe);
+    rope_table rope;
+    assert_int_equal(rope_table_create(a, SEQ_LEN, &rope), STRATA_OK);
+    forward_config one = {.precision = GEMM_BF16, .memory_budget = 1}; /* one sequence per chunk */
+    int64_t H = a->hidden_size, rows = SEQ_LEN, k = a->moe.top_k, n = N_SEQ * SEQ_LEN;
+    float *chunked = embedded(model), *grouped = embedded(model), *direct = embedded(model);
+
+    layer_weights whole, two;
+    assert_int_equal(layer_weights_load(model, 1, GEMM_BF16, NULL, 0, &whole), STRATA_OK);
+    assert_int_equal(layer_weights_load_grouped(model, 1, GEMM_BF16, NULL, 0, 2, &two), STRATA_OK);
+    assert_int_equal(two.experts_per_group, 2);
+    for (int c = 0; c < N_SEQ; c++) {
+        assert_int_equal(decoder_layer_forward(&whole, &one, &rope, chunked + c * rows * H, 1, SEQ_LEN, c * rows), STRATA_OK);
+        assert_int_equal(decoder_layer_forward(&two, &one, &rope, direct + c * rows * H, 1, SEQ_LEN, c * rows), STRATA_OK);
+    }
+
+    decoder_scratch *ds;
+    assert_int_equal(decoder_scratch_create(a, &one, rows, &ds), STRATA_OK);
+    float *normed = malloc((size_t)(n * H) * sizeof *normed), *out = calloc((size_t)(n * H), sizeof *out);
+    float *weights = malloc((size_t)(n * k) * sizeof *weights);
+    int32_t *experts = malloc((size_t)(n * k) * sizeof *experts);
+    for (int c = 0; c < N_SEQ; c++)
+        assert_int_equal(decoder_moe_begin(&two, ds, &rope, grouped + c * rows * H, 1, SEQ_LEN, c * rows,
+                                           normed + c * rows * H, experts + c * rows * k, weights + c * rows * k),
+                         STRATA_OK);
+    for (int g = 0; g < a->moe.n_experts; g += 2) {
+        for (int c = 0; c < N_SEQ; c++)
+            assert_int_equal(decoder_moe_experts(&two, ds, normed + c * rows * H, rows, experts + c * rows * k,
+                                                 weights + c * rows * k, g, 2, c * rows, out + c * rows * H),
+                             STRATA_OK);
+        layer_weights_release_experts(&two, g, 2);
+    }
+    for (int c = 0; c < N_SEQ; c++)
+        assert_int_equal(decoder_moe_finish(&two, ds, grouped + c * rows * H, normed + c * rows * H, rows, c * rows,
+                                            out + c * rows * H),
+                         STRATA_OK);
+    size_t bytes = (size_t)(n * H) * sizeof(float);
+    if (memcmp(chunked, grouped, bytes) != 0) fail_msg("token-major grouped experts changed the output");
+    if (memcmp(chunked, direct, bytes) != 0) fail_msg("a grouped layer run chunk by chunk changed the output");
+
+    decoder_scratch_free(ds);
+    layer_weights_free(&whole);
+    layer_weights_free(&two);
+    free(normed);
+    free(out);
+    free(weights);
+    free(experts);
+    free(chunked);
+    free(grouped);
+    free(direct);
+    rope_table_free(&rope);
+    strata_model_close(model);
+    test_remove_tree(dir);
+    free(dir);
+}
+
 /* ---------------------------------------------------------------- hooks */
 
 typedef struct tally {
@@ -347,6 +416,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(chunking_does_not_change_results, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(grouped_experts_token_major_match_chunked, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(observers_see_every_linear_and_routed_token, test_setup_dir,
                                         test_teardown_dir),
         cmocka_unit_test_setup_teardown(fake_quant_hooks_replace_inputs_and_weights, test_setup_dir,

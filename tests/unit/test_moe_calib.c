@@ -624,18 +624,6 @@ static void fp8_block_deepseek_source(void **state)
 
 /* ---------------------------------------------------------------- experts in groups */
 
-static void assert_same_file(const char *a_dir, const char *b_dir, const char *name)
-{
-    char *a = test_path(a_dir, name), *b = test_path(b_dir, name);
-    size_t na, nb;
-    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
-    if (na != nb || memcmp(x, y, na) != 0) fail_msg("%s and %s differ", a, b);
-    free(x);
-    free(y);
-    free(a);
-    free(b);
-}
-
 /* One quantization of model with the routed experts materialized `group` at a time. */
 static char *quantize_grouped(const char *model, const char *name, const int32_t *tokens, int64_t n_tokens,
                               const char *algo, bool all_experts, int group)
@@ -665,9 +653,9 @@ static void expert_groups_give_the_same_output(const char *model, const int32_t 
         const int groups[] = {1, 3};
         for (size_t g = 0; g < 2; g++) {
             char *grouped = quantize_grouped(model, "grouped", tokens, n_tokens, RUNS[r].algo, RUNS[r].all, groups[g]);
-            assert_same_file(whole, grouped, "model.safetensors");
-            assert_same_file(whole, grouped, "quant_summary.json");
-            assert_same_file(whole, grouped, "hf_quant_config.json");
+            test_assert_same_file(whole, grouped, "model.safetensors");
+            test_assert_same_file(whole, grouped, "quant_summary.json");
+            test_assert_same_file(whole, grouped, "hf_quant_config.json");
             test_remove_tree(grouped);
             free(grouped);
         }

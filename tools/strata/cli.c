@@ -76,3 +76,18 @@ void cli_print_progress(const strata_progress *p, void *user)
             p->n_layers, p->tokens_per_second, (double)p->act_store_bytes / (1 << 30),
             p->act_store_spilled ? " (disk)" : "", (double)p->rss_bytes / (1 << 30), eta);
 }
+uint64_t cli_default_memory_limit(const cli_context *ctx)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    if (f) fclose(f);
+    uint64_t limit = (uint64_t)kib * 1024 / 5 * 4;
+    if (limit && ctx->verbosity > 0)
+        fprintf(stderr, "strata: memory limit %.1f GiB (80%% of the %.1f GiB available; --max-memory sets it)\n",
+                (double)limit / (1u << 30), (double)kib / (1u << 20));
+    return limit;
+}
+

@@ -33,6 +33,12 @@ void cli_install_logging(const cli_context *ctx);
  * tokenizer_path; *ids is freed with strata_free. */
 strata_status cli_tokenize_file(const char *tokenizer_path, const char *text_path, int32_t **ids, int64_t *n_ids);
 
+/* The memory limit of quantize and resume when --max-memory is not given: 80% of the
+ * memory available now (MemAvailable), so a layer bigger than what remains is grouped and
+ * the activation store spills instead of the run being killed; 0 when unknown (no limit).
+ * The output never depends on it. Says so on stderr unless quiet. */
+uint64_t cli_default_memory_limit(const cli_context *ctx);
+
 /* The progress line of long runs on stderr ("layer 7/32 | 312 tok/s | ... | ETA 4m10s"). */
 void cli_print_progress(const strata_progress *progress, void *user);
 

@@ -99,7 +99,9 @@ static const cli_option QUANTIZE_OPTIONS[] = {
     {.name = "save-every", .value = "K", .kind = CLI_INT, .offset = AT(save_every), .lo = 1, .hi = 1 << 20,
      .help = "save the next layer's inputs every K layers (default 1)"},
     {.name = "max-memory", .value = "MIB", .kind = CLI_MIB, .offset = AT(params.max_memory), .lo = 1,
-     .hi = INT64_C(1) << 40, .help = "memory limit; the activation store spills to disk beyond it"},
+     .hi = INT64_C(1) << 40,
+     .help = "memory limit (default 80% of the memory available at start): the\n"
+             "activation store spills to disk, then MoE experts are grouped"},
     {.name = "experts-per-group", .value = "N", .kind = CLI_INT, .offset = AT(experts_per_group), .lo = 1,
      .hi = 1 << 20,
      .help = "materialize an MoE layer's routed experts N at a time (default: the\n"
@@ -194,6 +196,7 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
     if (ctx->verbosity > 0)
         fprintf(stderr, "strata: calibration: %lld windows of %lld tokens from %s (%lld windows available)\n",
                 (long long)calib.n_samples, (long long)calib.seq_len, calib_path, (long long)info.n_windows);
+    if (params.max_memory == 0) params.max_memory = cli_default_memory_limit(ctx);
     params.tokens = tokens;
     params.n_samples = calib.n_samples;
     params.seq_len = calib.seq_len;
@@ -210,7 +213,7 @@ int cmd_resume(int argc, char **argv, const cli_context *ctx)
     const char *dir = NULL;
     int code = cli_parse(&RESUME, argc, argv, &s, &dir);
     if (code >= 0) return code;
-    uint64_t max_memory = s.max_memory;
+    uint64_t max_memory = s.max_memory ? s.max_memory : cli_default_memory_limit(ctx);
     strata_quantize_result result;
     strata_status status =
         strata_quantize_resume(dir, max_memory, ctx->verbosity > 0 ? cli_print_progress : NULL, NULL, &result);

@@ -42,11 +42,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 OUT = os.path.join(ROOT, "tests", "golden", "e2e")
 IDS = os.path.join(OUT, "calib-ids.json")
-MODELS = {"llama-19m": "llama-19m", "qwen3moe-47m": "qwen3moe-47m", "synth-deepseek-v3": None}
-# the dense MLP 352 wide (the default 344 is no multiple of NVFP4's 16-blocks)
+MODELS = {"llama-19m": "llama-19m", "qwen3moe-47m": "qwen3moe-47m", "synth-deepseek-v3": None,
+          "synth-glm4-moe": None}
+# `strata generate` options of the synthetic models; the dense MLP 352 wide (the default 344
+# is no multiple of NVFP4's 16-blocks)
 SYNTH = {"synth-deepseek-v3": ["--arch", "deepseek_v3", "--seed", "11", "--layers", "3",
-                              "--config", "{\"intermediate_size\": 352}"]}
+                               "--config", "{\"intermediate_size\": 352}"],
+         "synth-glm4-moe": ["--arch", "glm4_moe", "--seed", "11", "--layers", "3",
+                            "--config", "{\"intermediate_size\": 352}"]}
 # case: (scheme, kv, ModelOpt config, algorithm, attention mode)
+GLM_CASES = {  # hf_ptq's way: every linear but the routers and lm_head
+    "nvfp4": ("nvfp4", None, "NVFP4_DEFAULT_CFG", None, "auto"),
+    "fp8": ("fp8", None, "FP8_DEFAULT_CFG", None, "auto"),
+}
 DEEPSEEK_CASES = {
     "nvfp4": ("nvfp4", None, "NVFP4_DEFAULT_CFG", None, "auto"),
     "fp8": ("fp8", None, "FP8_DEFAULT_CFG", None, "auto"),
@@ -88,7 +96,11 @@ def windows():
 
 
 def cases_of(model_name):
-    return DEEPSEEK_CASES if model_name in SYNTH else {k: v + ("auto",) for k, v in CASES.items()}
+    if model_name == "synth-deepseek-v3":
+        return DEEPSEEK_CASES
+    if model_name == "synth-glm4-moe":
+        return GLM_CASES
+    return {k: v + ("auto",) for k, v in CASES.items()}
 
 
 def model_dir_of(model_name, temp):
@@ -131,7 +143,7 @@ def calibrate_and_export(model_name, case, export_dir):
             m(ids)
 
     cfg = quant_config(config_name, algorithm, kv)
-    if model_name in SYNTH:
+    if model_name == "synth-deepseek-v3":
         cfg = deepseek_recipe(cfg, attention)
     with torch.no_grad():
         mtq.quantize(model, cfg, forward_loop)
@@ -231,7 +243,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", action="store_true", help="write calib-ids.json with build/release/strata and stop")
     parser.add_argument("--model", action="append", choices=sorted(MODELS), help="only this model (repeatable)")
-    parser.add_argument("--case", action="append", choices=sorted(set(CASES) | set(DEEPSEEK_CASES)),
+    parser.add_argument("--case", action="append", choices=sorted(set(CASES) | set(DEEPSEEK_CASES) | set(GLM_CASES)),
                         help="only this case (repeatable)")
     parser.add_argument("--keep", metavar="DIR", help="export into DIR/<model>/<case> and leave it there")
     parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")

@@ -198,9 +198,9 @@ static void every_case(void **state)
     int64_t n_ids = 0;
     if (strata_tokens_read(ids_path, &ids, &n_ids) != STRATA_OK) fail_msg("%s", strata_last_error());
     assert_int_equal(n_ids, N_WINDOWS * WINDOW);
-    const char *models[] = {"llama-19m", "qwen3moe-47m", "synth-deepseek-v3"};
+    const char *models[] = {"llama-19m", "qwen3moe-47m", "synth-deepseek-v3", "synth-glm4-moe"};
     tally total = {0};
-    for (size_t m = 0; m < 3; m++) {
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         char *models_dir = test_path(shared, "models"), *model = test_path(models_dir, models[m]);
         char *cases_dir = test_path(e2e, models[m]);
         DIR *dir = opendir(cases_dir);
@@ -216,7 +216,8 @@ static void every_case(void **state)
         for (size_t i = 0; i < n; i++) {
 #ifdef STRATA_SANITIZE_BUILD
             /* The sanitizers see the same code on one case per model. */
-            if (strcmp(names[i], m == 0 ? "fp8-kv-fp8.json" : m == 1 ? "nvfp4.json" : "nvfp4-attention-fp8.json") != 0) {
+            const char *sanitized[] = {"fp8-kv-fp8.json", "nvfp4.json", "nvfp4-attention-fp8.json", "fp8.json"};
+            if (strcmp(names[i], sanitized[m]) != 0) {
                 free(names[i]);
                 continue;
             }

@@ -123,50 +123,58 @@ static strata_status finish_chunk(run *r, layer_calib *lc, const float *x, float
     return status;
 }
 
-/* layer_pass for an MoE layer whose experts are materialized in groups, token-major: every
- * chunk's attention and routing first, then each group of experts over every chunk, then
- * every chunk's shared experts and residual. Each expert is read once per pass, not once
- * per chunk; per chunk the arithmetic and its order are layer_pass's, and each linear still
- * sees the chunks in order, so the results are the same bytes. */
+/* layer_pass for an MoE layer whose experts are materialized in groups, token-major over
+ * windows of chunks (plan.window_sequences; all of them without a limit): every chunk's
+ * attention and routing first, then each group of experts over every chunk, then every
+ * chunk's shared experts and residual. Each expert is read once per window, not once per
+ * chunk; per chunk the arithmetic and its order are layer_pass's, and each linear still sees
+ * the chunks in order, so the results are the same bytes. */
 static strata_status layer_pass_grouped(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
                                         bool observe_all_experts, bool write, bool compare)
 {
     const strata_quantize_params *p = r->params;
     const strata_arch *a = r->arch;
     int64_t H = a->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences, k = a->moe.top_k;
-    size_t tokens = (size_t)(p->n_samples * seq);
+    int64_t window = r->plan.window_sequences > 0 ? r->plan.window_sequences : p->n_samples;
+    size_t tokens = (size_t)(window * seq);
     forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
                              .n_hooks = hooks ? 1 : 0, .observe_all_experts = observe_all_experts};
     float *x = malloc(tokens * (size_t)H * sizeof *x), *normed = malloc(tokens * (size_t)H * sizeof *normed);
-    float *out = calloc(tokens * (size_t)H, sizeof *out), *weights = malloc(tokens * (size_t)k * sizeof *weights);
+    float *out = malloc(tokens * (size_t)H * sizeof *out), *weights = malloc(tokens * (size_t)k * sizeof *weights);
     float *ref = compare ? malloc((size_t)(chunk * seq * H) * sizeof *ref) : NULL;
     int32_t *experts = malloc(tokens * (size_t)k * sizeof *experts);
     decoder_scratch *ds = NULL;
     strata_status status = STRATA_OK;
     if (!x || !normed || !out || !weights || !experts || (compare && !ref))
-        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the %zu tokens of layer %d", tokens, lc->index);
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %zu tokens of layer %d", tokens, lc->index);
     if (status == STRATA_OK) status = decoder_scratch_create(a, &config, chunk * seq, &ds);
-    for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
-        int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk, t0 = s0 * seq;
-        status = act_store_read(&r->store, t0, n * seq, x + t0 * H);
-        if (status == STRATA_OK)
-            status = decoder_moe_begin(lw, ds, &r->rope, x + t0 * H, n, seq, t0, normed + t0 * H, experts + t0 * k,
-                                       weights + t0 * k);
-    }
     int E = a->moe.n_experts, group = lw->experts_per_group;
-    for (int g = 0; g < E && status == STRATA_OK; g += group) {
-        int count = E - g < group ? E - g : group;
-        for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
-            int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk, t0 = s0 * seq;
-            status = decoder_moe_experts(lw, ds, normed + t0 * H, n * seq, experts + t0 * k, weights + t0 * k, g, count,
-                                         t0, out + t0 * H);
+    /* Window by window (whole chunks): w0 is the window's first sequence, t its first token
+     * inside the buffers. */
+    for (int64_t w0 = 0; status == STRATA_OK && w0 < p->n_samples; w0 += window) {
+        int64_t w1 = w0 + window < p->n_samples ? w0 + window : p->n_samples;
+        memset(out, 0, tokens * (size_t)H * sizeof *out);
+        for (int64_t s0 = w0; status == STRATA_OK && s0 < w1; s0 += chunk) {
+            int64_t n = w1 - s0 < chunk ? w1 - s0 : chunk, t = (s0 - w0) * seq;
+            status = act_store_read(&r->store, s0 * seq, n * seq, x + t * H);
+            if (status == STRATA_OK)
+                status = decoder_moe_begin(lw, ds, &r->rope, x + t * H, n, seq, s0 * seq, normed + t * H,
+                                           experts + t * k, weights + t * k);
         }
-        layer_weights_release_experts(lw, g, count);
-    }
-    for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
-        int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk, t0 = s0 * seq;
-        status = decoder_moe_finish(lw, ds, x + t0 * H, normed + t0 * H, n * seq, t0, out + t0 * H);
-        if (status == STRATA_OK) status = finish_chunk(r, lc, x + t0 * H, ref, s0, n, write, compare);
+        for (int g = 0; g < E && status == STRATA_OK; g += group) {
+            int count = E - g < group ? E - g : group;
+            for (int64_t s0 = w0; status == STRATA_OK && s0 < w1; s0 += chunk) {
+                int64_t n = w1 - s0 < chunk ? w1 - s0 : chunk, t = (s0 - w0) * seq;
+                status = decoder_moe_experts(lw, ds, normed + t * H, n * seq, experts + t * k, weights + t * k, g,
+                                             count, s0 * seq, out + t * H);
+            }
+            layer_weights_release_experts(lw, g, count);
+        }
+        for (int64_t s0 = w0; status == STRATA_OK && s0 < w1; s0 += chunk) {
+            int64_t n = w1 - s0 < chunk ? w1 - s0 : chunk, t = (s0 - w0) * seq;
+            status = decoder_moe_finish(lw, ds, x + t * H, normed + t * H, n * seq, s0 * seq, out + t * H);
+            if (status == STRATA_OK) status = finish_chunk(r, lc, x + t * H, ref, s0, n, write, compare);
+        }
     }
     decoder_scratch_free(ds);
     free(x);

@@ -103,9 +103,18 @@ strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision
     out->chunk_bytes = tokens * (decoder_token_bytes(arch, &config) + 2 * (uint64_t)arch->hidden_size * 4);
     out->store_buffer_bytes = act_store_buffer_bytes(n_samples * seq_len, arch->hidden_size);
     int n_experts = arch->moe.n_experts;
-    /* A grouped layer's pass holds every token's residual, MLP input and output, and routing. */
-    uint64_t token_major = (uint64_t)(n_samples * seq_len) *
-                           (3 * (uint64_t)arch->hidden_size * 4 + (uint64_t)arch->moe.top_k * 8);
+    /* A grouped layer's pass holds a window of tokens' residual, MLP input and output, and
+     * routing: every token without a limit, else whole chunks within a quarter of it (at
+     * least one chunk); each window reads the experts once. */
+    uint64_t per_token = 3 * (uint64_t)arch->hidden_size * 4 + (uint64_t)arch->moe.top_k * 8;
+    out->window_sequences = n_samples;
+    if (max_memory > 0) {
+        uint64_t fit = max_memory / 4 / (per_token * (uint64_t)seq_len);
+        int64_t chunks = (int64_t)(fit / (uint64_t)out->chunk_sequences);
+        int64_t window = (chunks > 0 ? chunks : 1) * out->chunk_sequences;
+        if (window < out->window_sequences) out->window_sequences = window;
+    }
+    uint64_t token_major = (uint64_t)(out->window_sequences * seq_len) * per_token;
     bool moe = false;
     for (int i = 0; i < arch->n_layers; i++) moe |= arch->layers[i].is_moe;
     /* The grouping: asked for, or when whole layers do not fit the largest group that does

@@ -33,6 +33,9 @@ typedef struct memory_plan {
     uint64_t max_memory;
     int experts_per_group;        /* routed experts materialized at a time; 0: whole layers */
     uint64_t expert_bytes;        /* one routed expert materialized (gate, up, down) */
+    int64_t window_sequences;     /* a grouped layer's token-major window: sequences whose residual,
+                                   * MLP input and output it holds at once (whole chunks; each window
+                                   * reads the experts again) */
 } memory_plan;
 
 /* experts_per_group > 0 asks for that grouping whatever the limit (it must still fit). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/family.h"
 #include "kernels/rmsnorm.h"
 
 strata_status forward_check_tokens(const strata_arch *arch, const int32_t *tokens, int64_t n, const char *what)
@@ -24,12 +25,10 @@ strata_status forward_check_seq_len(const strata_arch *arch, int64_t seq_len)
     if (seq_len <= 0) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "sequence length must be positive");
     if (arch->max_position_embeddings > 0 && seq_len > arch->max_position_embeddings)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT,
-                           "sequence length %lld exceeds max_position_embeddings %lld of config.json (rope type %s); "
+                           "sequence length %lld exceeds max_position_embeddings %lld of config.json (rope type %s%s); "
                            "use shorter sequences",
                            (long long)seq_len, (long long)arch->max_position_embeddings,
-                           arch->rope.type == STRATA_ROPE_DEFAULT  ? "default, no scaling"
-                           : arch->rope.type == STRATA_ROPE_LINEAR ? "linear"
-                                                                   : "llama3");
+                           rope_type_name(arch->rope.type), arch->rope.type == STRATA_ROPE_DEFAULT ? ", no scaling" : "");
     return STRATA_OK;
 }
 

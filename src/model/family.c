@@ -79,6 +79,17 @@ const family_traits FAMILIES[STRATA_FAMILY_COUNT] = {
     },
 };
 
+const char *rope_type_name(strata_rope_type type)
+{
+    switch (type) {
+    case STRATA_ROPE_DEFAULT: return "default";
+    case STRATA_ROPE_LINEAR: return "linear";
+    case STRATA_ROPE_LLAMA3: return "llama3";
+    case STRATA_ROPE_YARN: return "yarn";
+    }
+    return "?";
+}
+
 bool family_from_architecture(const char *architecture, strata_family *out)
 {
     for (int i = 0; i < STRATA_FAMILY_COUNT; i++) {

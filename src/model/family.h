@@ -47,6 +47,9 @@ typedef struct family_traits {
 
 extern const family_traits FAMILIES[STRATA_FAMILY_COUNT];
 
+/* "default", "linear", "llama3", "yarn". */
+const char *rope_type_name(strata_rope_type type);
+
 /* The family whose model_type is given, or false. */
 bool family_from_model_type(const char *model_type, strata_family *out);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/family.h"
 #include "core/strbuf.h"
 #include "io/fsutil.h"
 #include "io/json.h"
@@ -166,16 +167,6 @@ static void shape_text(char *buffer, size_t size, const strata_tensor *t)
     if (used < size) snprintf(buffer + used, size - used, "]");
 }
 
-static const char *rope_name(strata_rope_type type)
-{
-    switch (type) {
-    case STRATA_ROPE_DEFAULT: return "default";
-    case STRATA_ROPE_LINEAR: return "linear";
-    case STRATA_ROPE_LLAMA3: return "llama3";
-    case STRATA_ROPE_YARN: return "yarn";
-    }
-    return "?";
-}
 
 static void text_arch(strbuf *sb, const strata_arch *a)
 {
@@ -194,7 +185,7 @@ static void text_arch(strbuf *sb, const strata_arch *a)
         strbuf_printf(sb, "  attention     %d heads, %d kv heads, head_dim %lld%s%s\n", a->n_heads, a->n_kv_heads,
                       (long long)a->head_dim, a->qk_norm ? ", q/k norm" : "", a->qkv_bias ? ", q/k/v bias" : "");
     }
-    strbuf_printf(sb, "  rope          %s, theta %g", rope_name(a->rope.type), a->rope.theta);
+    strbuf_printf(sb, "  rope          %s, theta %g", rope_type_name(a->rope.type), a->rope.theta);
     if (a->rope.type == STRATA_ROPE_LINEAR) strbuf_printf(sb, ", factor %g", a->rope.factor);
     if (a->rope.type == STRATA_ROPE_LLAMA3)
         strbuf_printf(sb, ", factor %g, low/high freq factor %g/%g, original context %lld", a->rope.factor,
@@ -428,7 +419,7 @@ static sjson *json_arch(const strata_arch *a, bool *ok)
     sjson_put(ok, o, "max_position_embeddings", sjson_new_int(a->max_position_embeddings));
     sjson_put(ok, o, "sliding_window", a->sliding_window ? sjson_new_int(a->sliding_window) : sjson_new_null());
     sjson *rope = sjson_new_object();
-    sjson_put(ok, rope, "type", sjson_new_string(rope_name(a->rope.type)));
+    sjson_put(ok, rope, "type", sjson_new_string(rope_type_name(a->rope.type)));
     sjson_put(ok, rope, "theta", sjson_new_real(a->rope.theta));
     if (a->rope.type != STRATA_ROPE_DEFAULT) sjson_put(ok, rope, "factor", sjson_new_real(a->rope.factor));
     if (a->rope.type == STRATA_ROPE_LLAMA3) {

@@ -19,6 +19,7 @@
 #include "calib/layer_calib.h"
 #include "forward/model_forward.h"
 #include "helpers.h"
+#include "pipeline/memory_plan.h"
 
 /* ---------------------------------------------------------------- peer maximum */
 
@@ -677,6 +678,48 @@ static void expert_groups_deepseek(void **state)
     free(src);
 }
 
+/* Long sequences, one per chunk, and a limit whose token-major window holds fewer chunks than
+ * there are: the grouped layer runs window by window (each reading the experts again) and
+ * still writes the whole layer's bytes. */
+static void expert_groups_over_windows(void **state)
+{
+    (void)state;
+#ifdef STRATA_SANITIZE_BUILD
+    skip(); /* 16k tokens of a 1024-wide model: once, in release */
+#endif
+    enum { SEQ = 4096, N = 4 };
+    char *src = test_path(test_dir, "deepseek-wide");
+    strata_synth_params params = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 3, .n_layers = 2, .hidden_size = 1024,
+                                  .config_patch = "{\"intermediate_size\": 1024, \"max_position_embeddings\": 4096}"};
+    assert_int_equal(strata_synth_model(src, &params), STRATA_OK);
+    int32_t *tokens = malloc(sizeof *tokens * N * SEQ);
+    for (int i = 0; i < N * SEQ; i++) tokens[i] = (int32_t)((i * 7919 + 13) % 512);
+    strata_model *model;
+    assert_int_equal(strata_model_open(src, &model), STRATA_OK);
+    memory_plan plan;
+    assert_int_equal(memory_plan_make(strata_model_arch(model), GEMM_BF16, N, SEQ, (uint64_t)700 << 20, false, 5, &plan),
+                     STRATA_OK);
+    strata_model_close(model);
+    assert_int_equal(plan.chunk_sequences, 1);
+    assert_true(plan.window_sequences > 1 && plan.window_sequences < N); /* windows of several chunks */
+    char *outs[2];
+    for (int run = 0; run < 2; run++) {
+        outs[run] = test_path(test_dir, run ? "windowed" : "whole");
+        strata_quantize_params p = {.model_dir = src, .output_dir = outs[run], .scheme = STRATA_SCHEME_NVFP4,
+                                    .tokens = tokens, .n_samples = N, .seq_len = SEQ,
+                                    .experts_per_group = run ? 5 : 0, .max_memory = run ? (uint64_t)700 << 20 : 0};
+        strata_quantize_result r;
+        if (strata_quantize_model(&p, &r) != STRATA_OK) fail_msg("%s", strata_last_error());
+        assert_int_equal(r.experts_per_group, run ? 5 : 0);
+    }
+    test_assert_same_file(outs[0], outs[1], "model.safetensors");
+    test_assert_same_file(outs[0], outs[1], "quant_summary.json");
+    free(outs[0]);
+    free(outs[1]);
+    free(tokens);
+    free(src);
+}
+
 static void expert_groups_qwen3moe(void **state)
 {
     (void)state;
@@ -749,6 +792,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(fp8_block_deepseek_source, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(expert_groups_deepseek, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(expert_groups_qwen3moe, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(expert_groups_over_windows, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(shared_models_quantize_every_expert, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

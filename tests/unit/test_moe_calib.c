@@ -690,7 +690,8 @@ static void expert_groups_over_windows(void **state)
     enum { SEQ = 4096, N = 4 };
     char *src = test_path(test_dir, "deepseek-wide");
     strata_synth_params params = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 3, .n_layers = 2, .hidden_size = 1024,
-                                  .config_patch = "{\"intermediate_size\": 1024, \"max_position_embeddings\": 4096}"};
+                                  .config_patch = "{\"intermediate_size\": 1024, \"max_position_embeddings\": 4096, "
+                                                  "\"num_attention_heads\": 4, \"num_key_value_heads\": 4}"};
     assert_int_equal(strata_synth_model(src, &params), STRATA_OK);
     int32_t *tokens = malloc(sizeof *tokens * N * SEQ);
     for (int i = 0; i < N * SEQ; i++) tokens[i] = (int32_t)((i * 7919 + 13) % 512);

@@ -23,11 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_clock.h"
 #include "bench_memory.h"
 #include "strata.h"
@@ -38,30 +38,26 @@ static uint64_t file_bytes(const char *path)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+typedef struct convert_job {
+    const char *model, *out;
+} convert_job;
+
+static bool run_convert(void *ctx, void *reply)
+{
+    const convert_job *job = ctx;
+    strata_convert_params p = {.model_dir = job->model, .output_dir = job->out, .scheme = STRATA_SCHEME_FP8_DYNAMIC};
+    strata_convert_result r = {0};
+    strata_status status = strata_convert_model(&p, &r);
+    if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
+    memcpy(reply, &r.peak_bytes_in_flight, sizeof r.peak_bytes_in_flight);
+    return status == STRATA_OK;
+}
+
 /* Converts in a child; returns its peak RSS in bytes (0 on failure). */
 static uint64_t convert_child(const char *model, const char *out, double *seconds, uint64_t *in_flight)
 {
-    int fds[2];
-    if (pipe(fds) != 0) return 0;
-    double start = now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        strata_convert_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_FP8_DYNAMIC};
-        strata_convert_result r = {0};
-        strata_status status = strata_convert_model(&p, &r);
-        if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
-        if (write(fds[1], &r.peak_bytes_in_flight, sizeof r.peak_bytes_in_flight) != sizeof r.peak_bytes_in_flight) _exit(1);
-        _exit(status == STRATA_OK ? 0 : 1);
-    }
-    close(fds[1]);
-    if (read(fds[0], in_flight, sizeof *in_flight) != sizeof *in_flight) *in_flight = 0;
-    close(fds[0]);
-    int wstatus = 0;
-    struct rusage usage;
-    if (wait4(pid, &wstatus, 0, &usage) < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) return 0;
-    *seconds = now() - start;
-    return (uint64_t)usage.ru_maxrss << 10;
+    convert_job job = {model, out};
+    return run_child(run_convert, &job, in_flight, sizeof *in_flight, seconds);
 }
 
 /* Writes bytes of zeros into a new file as convert's writer does (8 MiB O_DIRECT writes

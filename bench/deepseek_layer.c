@@ -17,10 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_clock.h"
 #include "bench_memory.h"
 #include "strata.h"
@@ -53,41 +52,40 @@ static void on_progress(const strata_progress *p, void *user)
     }
 }
 
+typedef struct quantize_job {
+    const char *model, *out;
+    const int32_t *tokens;
+    uint64_t max_memory;
+} quantize_job;
+
+/* The reply: seconds per layer, then the experts per group used. */
+static bool run_quantize(void *ctx, void *reply)
+{
+    const quantize_job *job = ctx;
+    layer_clock clock = {.last = -1};
+    strata_quantize_params p = {.model_dir = job->model, .output_dir = job->out, .scheme = STRATA_SCHEME_NVFP4,
+                                .tokens = job->tokens, .n_samples = SAMPLES, .seq_len = SEQ,
+                                .max_memory = job->max_memory, .progress = on_progress, .progress_user = &clock};
+    strata_quantize_result r = {0};
+    strata_status status = strata_quantize_model(&p, &r);
+    if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
+    if (clock.last >= 0 && clock.last < LAYERS) clock.seconds[clock.last] = now() - clock.start;
+    double *report = reply;
+    memcpy(report, clock.seconds, sizeof clock.seconds);
+    report[LAYERS] = r.experts_per_group;
+    return status == STRATA_OK;
+}
+
 /* Quantizes in a child; returns its peak RSS (0 on failure), the wall time and per-layer times. */
 static uint64_t quantize_child(const char *model, const char *out, const int32_t *tokens, uint64_t max_memory,
                                double *seconds, double layer_seconds[LAYERS], int *group)
 {
-    int fds[2];
-    if (pipe(fds) != 0) return 0;
-    double start = now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        layer_clock clock = {.last = -1};
-        strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4,
-                                    .tokens = tokens, .n_samples = SAMPLES, .seq_len = SEQ, .max_memory = max_memory,
-                                    .progress = on_progress, .progress_user = &clock};
-        strata_quantize_result r = {0};
-        strata_status status = strata_quantize_model(&p, &r);
-        if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
-        if (clock.last >= 0 && clock.last < LAYERS) clock.seconds[clock.last] = now() - clock.start;
-        double report[LAYERS + 1];
-        memcpy(report, clock.seconds, sizeof clock.seconds);
-        report[LAYERS] = r.experts_per_group;
-        if (write(fds[1], report, sizeof report) != (ssize_t)sizeof report) _exit(1);
-        _exit(status == STRATA_OK ? 0 : 1);
-    }
-    close(fds[1]);
-    double report[LAYERS + 1] = {0};
-    if (read(fds[0], report, sizeof report) != (ssize_t)sizeof report) memset(report, 0, sizeof report);
+    quantize_job job = {model, out, tokens, max_memory};
+    double report[LAYERS + 1];
+    uint64_t peak = run_child(run_quantize, &job, report, sizeof report, seconds);
     memcpy(layer_seconds, report, sizeof(double) * LAYERS);
     *group = (int)report[LAYERS];
-    close(fds[0]);
-    int wstatus = 0;
-    struct rusage ru;
-    if (wait4(pid, &wstatus, 0, &ru) < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) return 0;
-    *seconds = now() - start;
-    return (uint64_t)ru.ru_maxrss * 1024;
+    return peak;
 }
 
 int main(int argc, char **argv)

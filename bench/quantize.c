@@ -12,10 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_clock.h"
 #include "bench_memory.h"
 #include "strata.h"
@@ -35,35 +34,34 @@ static uint64_t dir_bytes(const char *dir)
     return n;
 }
 
+typedef struct quantize_job {
+    const char *model, *out;
+    uint64_t max_memory;
+    const int32_t *tokens;
+} quantize_job;
+
+static bool run_quantize(void *ctx, void *reply)
+{
+    const quantize_job *job = ctx;
+    strata_quantize_params p = {.model_dir = job->model, .output_dir = job->out, .scheme = STRATA_SCHEME_FP8,
+                                .tokens = job->tokens, .n_samples = SAMPLES, .seq_len = SEQ,
+                                .max_memory = job->max_memory};
+    strata_quantize_result r = {0};
+    strata_status status = strata_quantize_model(&p, &r);
+    if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
+    *(char *)reply = r.act_store_spilled ? 's' : 'r';
+    return status == STRATA_OK;
+}
+
 /* Quantizes in a child; returns its peak RSS in bytes (0 on failure) and the wall time. */
 static uint64_t quantize_child(const char *model, const char *out, uint64_t max_memory, const int32_t *tokens,
                                double *seconds, bool *spilled)
 {
-    int fds[2];
-    if (pipe(fds) != 0) return 0;
-    double start = now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_FP8,
-                                    .tokens = tokens, .n_samples = SAMPLES, .seq_len = SEQ, .max_memory = max_memory};
-        strata_quantize_result r;
-        strata_status status = strata_quantize_model(&p, &r);
-        if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
-        char flag = r.act_store_spilled ? 's' : 'r';
-        if (write(fds[1], &flag, 1) != 1) _exit(1);
-        _exit(status == STRATA_OK ? 0 : 1);
-    }
-    close(fds[1]);
+    quantize_job job = {model, out, max_memory, tokens};
     char flag = 0;
-    if (read(fds[0], &flag, 1) != 1) flag = 0;
-    close(fds[0]);
-    int wstatus = 0;
-    struct rusage usage;
-    if (wait4(pid, &wstatus, 0, &usage) < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) return 0;
-    *seconds = now() - start;
+    uint64_t peak = run_child(run_quantize, &job, &flag, 1, seconds);
     *spilled = flag == 's';
-    return (uint64_t)usage.ru_maxrss << 10;
+    return peak;
 }
 
 int main(int argc, char **argv)

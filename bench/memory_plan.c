@@ -55,10 +55,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("quantize's plan, NVFP4 (max), bf16 GEMMs, %lld x %lld calibration tokens, --max-memory %.1f GiB\n",
+    printf("quantize's plan, NVFP4 (max, then GPTQ), bf16 GEMMs, %lld x %lld calibration tokens, --max-memory %.1f GiB\n",
            (long long)samples, (long long)seq, gib(limit));
-    printf("%-18s %10s %12s %14s %10s %12s %12s %10s\n", "model", "bf16 disk", "whole layer", "grouped layer",
-           "experts", "one expert", "samples", "act store");
+    printf("%-18s %10s %12s %14s %10s %12s %12s %10s %14s %10s\n", "model", "bf16 disk", "whole layer",
+           "grouped layer", "experts", "one expert", "samples", "act store", "GPTQ grouped", "experts");
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
         sjson *config = sjson_parse(SHAPES[s].config, strlen(SHAPES[s].config), true, NULL);
         model_desc d;
@@ -69,17 +69,28 @@ int main(int argc, char **argv)
         }
         uint64_t disk = 2ull * (uint64_t)d.arch.vocab_size * (uint64_t)d.arch.hidden_size * 2;
         for (size_t l = 0; l < d.n_linears; l++) disk += 2ull * (uint64_t)d.linears[l].n_out * (uint64_t)d.linears[l].n_in;
-        memory_plan whole, grouped;
-        strata_status a = memory_plan_make(&d.arch, GEMM_BF16, samples, seq, 0, false, 0, &whole);
-        strata_status b = memory_plan_make(&d.arch, GEMM_BF16, samples, seq, limit, false, 0, &grouped);
+        /* NVFP4 (4-bit codes); max, then GPTQ (its Hessians one group at a time, its quantized
+         * experts held until export). */
+        memory_plan_request request = {.arch = &d.arch, .precision = GEMM_BF16, .n_samples = samples, .seq_len = seq,
+                                       .weight_bits = 4};
+        memory_plan whole, grouped, gptq;
+        strata_status a = memory_plan_make(&request, &whole);
+        request.max_memory = limit;
+        strata_status b = memory_plan_make(&request, &grouped);
+        char b_error[512];
+        snprintf(b_error, sizeof b_error, "%s", b == STRATA_OK ? "" : strata_last_error());
+        request.gptq = true;
+        strata_status c = memory_plan_make(&request, &gptq);
         if (a != STRATA_OK) return 1;
-        char group[32];
-        if (b == STRATA_OK) snprintf(group, sizeof group, "%d", grouped.experts_per_group);
-        else snprintf(group, sizeof group, "refused");
-        printf("%-18s %8.0f G %10.1f G %12.1f G %10s %10.2f G %10.2f G %8.1f G\n", SHAPES[s].name, gib(disk),
-               gib(whole.fixed_bytes), b == STRATA_OK ? gib(grouped.fixed_bytes) : 0.0, group, gib(whole.expert_bytes),
-               gib(b == STRATA_OK ? grouped.sample_bytes : whole.sample_bytes), gib(2 * whole.store_buffer_bytes));
-        if (b != STRATA_OK) printf("  %s\n", strata_last_error());
+        char group[32], gptq_group[32];
+        snprintf(group, sizeof group, b == STRATA_OK ? "%d" : "refused", grouped.experts_per_group);
+        snprintf(gptq_group, sizeof gptq_group, c == STRATA_OK ? "%d" : "refused", gptq.experts_per_group);
+        printf("%-18s %8.0f G %10.1f G %12.1f G %10s %10.2f G %10.2f G %8.1f G %12.1f G %10s\n", SHAPES[s].name,
+               gib(disk), gib(whole.fixed_bytes), b == STRATA_OK ? gib(grouped.fixed_bytes) : 0.0, group,
+               gib(whole.expert_bytes), gib(b == STRATA_OK ? grouped.sample_bytes : whole.sample_bytes),
+               gib(2 * whole.store_buffer_bytes), c == STRATA_OK ? gib(gptq.fixed_bytes) : 0.0, gptq_group);
+        if (b != STRATA_OK) printf("  max: %s\n", b_error);
+        if (c != STRATA_OK) printf("  GPTQ: %s\n", strata_last_error());
         desc_free(&d);
         sjson_free(config);
     }

@@ -11,7 +11,14 @@
  * them, and h += x^T x runs as one bf16 Gram product with fp32 accumulation (exact
  * products); chunks arrive in a fixed order, so the sums do not depend on the memory
  * limit or a resume. finish() turns the sums into H = 2/n sum x x^T.
+ *
+ * Scope: a layer whose routed experts are materialized in groups would need every expert's
+ * Hessian at once (hidden^2 fp32 each: 196 MiB at 7168) if they were accumulated in its
+ * regular passes. The engine instead accumulates only the other linears' there, then one
+ * group of experts' at a time, and decides and frees each group's before the next
+ * (pipeline/layerwise.c). Each Hessian still sums the same rows in the same order.
  */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "calib/layer_calib.h"
@@ -35,18 +42,36 @@ strata_status layer_hessians_init(layer_calib *lc)
         c->hessian = (int)lc->n_hessians;
         lc->hessians[lc->n_hessians++] = (calib_hessian){.n_in = c->desc->n_in, .owner = (int)i};
     }
+    layer_hessians_scope(lc, true, 0, INT_MAX);
     return STRATA_OK;
+}
+
+void layer_hessians_scope(layer_calib *lc, bool non_experts, int first_expert, int end_expert)
+{
+    lc->hessians_non_experts = non_experts;
+    lc->hessian_experts_first = first_expert;
+    lc->hessian_experts_end = end_expert;
+}
+
+/* The routed expert whose input Hessian g is, or -1. */
+static int hessian_expert(const layer_calib *lc, size_t g)
+{
+    return lc->linears[lc->hessians[g].owner].desc->expert;
 }
 
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c)
 {
-    return lc->hessians && c->hessian >= 0 && lc->linears + lc->hessians[c->hessian].owner == c;
+    if (!lc->hessians || c->hessian < 0 || lc->linears + lc->hessians[c->hessian].owner != c) return false;
+    int e = c->desc->expert;
+    return e < 0 ? lc->hessians_non_experts : e >= lc->hessian_experts_first && e < lc->hessian_experts_end;
 }
 
 strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens)
 {
     if (!layer_hessians_accumulates(lc, c) || n_tokens == 0) return STRATA_OK;
     calib_hessian *hg = &lc->hessians[c->hessian];
+    if (hg->finished)
+        return strata_fail(STRATA_ERR_INTERNAL, "the Hessian of %s is already finished", c->desc->name);
     size_t K = (size_t)hg->n_in;
     if (!hg->h) {
         hg->h = calloc(K * K, sizeof *hg->h);
@@ -64,14 +89,35 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
     return STRATA_OK;
 }
 
+static void finish_one(calib_hessian *hg)
+{
+    if (!hg->h || hg->finished) return;
+    float scale = (float)(2.0 / (double)hg->tokens);
+    size_t n = (size_t)hg->n_in * (size_t)hg->n_in;
+    for (size_t i = 0; i < n; i++) hg->h[i] *= scale;
+    hg->finished = true;
+}
+
 void layer_hessians_finish(layer_calib *lc)
 {
+    for (size_t g = 0; g < lc->n_hessians; g++) finish_one(&lc->hessians[g]);
+}
+
+void layer_hessians_finish_experts(layer_calib *lc, int first, int end)
+{
     for (size_t g = 0; g < lc->n_hessians; g++) {
-        calib_hessian *hg = &lc->hessians[g];
-        if (!hg->h) continue;
-        float scale = (float)(2.0 / (double)hg->tokens);
-        size_t n = (size_t)hg->n_in * (size_t)hg->n_in;
-        for (size_t i = 0; i < n; i++) hg->h[i] *= scale;
+        int e = hessian_expert(lc, g);
+        if (e >= first && e < end) finish_one(&lc->hessians[g]);
+    }
+}
+
+void layer_hessians_free_experts(layer_calib *lc, int first, int end)
+{
+    for (size_t g = 0; g < lc->n_hessians; g++) {
+        int e = hessian_expert(lc, g);
+        if (e < first || e >= end) continue;
+        free(lc->hessians[g].h);
+        lc->hessians[g].h = NULL;
     }
 }
 

@@ -64,6 +64,7 @@ typedef struct calib_hessian {
     int64_t tokens;
     float *h;                  /* (n_in, n_in); NULL until the first token */
     int owner;                 /* the linear (index in the layer) whose input hook accumulates it */
+    bool finished;             /* scaled by 2/n */
 } calib_hessian;
 
 typedef struct layer_calib {
@@ -76,6 +77,11 @@ typedef struct layer_calib {
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
     calib_hessian *hessians;   /* (n_hessians) with GPTQ, else NULL */
     size_t n_hessians;
+    /* Which Hessians the hooks accumulate (layer_hessians_scope): every one after init; a
+     * layer whose experts are materialized in groups accumulates its routed experts' one
+     * group at a time, so only one group's Hessians exist at once. */
+    bool hessians_non_experts;  /* those of attention, dense MLP, shared experts */
+    int hessian_experts_first, hessian_experts_end; /* routed experts [first, end) */
 } layer_calib;
 
 /* What every layer of a run is calibrated with. */
@@ -109,6 +115,9 @@ forward_hooks calib_observer_hooks(layer_calib *lc);
  * quantized inputs, with quantized inputs and unquantized weights. (For weight-only
  * schemes the calibration pass accumulates them.) */
 forward_hooks calib_hessian_hooks(layer_calib *lc);
+/* Hooks that only accumulate Hessians, of the inputs as they arrive: a grouped layer's routed
+ * experts for a weight-only scheme, group by group after the calibration pass. */
+forward_hooks calib_gram_hooks(layer_calib *lc);
 /* Hooks of the quantized pass: fake-quantized weights (with the decided scales) and inputs. */
 forward_hooks calib_quantizer_hooks(layer_calib *lc);
 
@@ -128,6 +137,12 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
 void layer_hessians_finish(layer_calib *lc);
 void layer_hessians_free(layer_calib *lc);
+/* Restricts accumulation to the non-expert linears (when non_experts) and routed experts
+ * [first_expert, end_expert). */
+void layer_hessians_scope(layer_calib *lc, bool non_experts, int first_expert, int end_expert);
+/* finish and free for the Hessians of routed experts [first, end) only. */
+void layer_hessians_finish_experts(layer_calib *lc, int first, int end);
+void layer_hessians_free_experts(layer_calib *lc, int first, int end);
 
 /* Peer maximum (moe_sync.c): reduces every linear's input/output amax (MAX) and token
  * count (SUM) over the participants, then sets each quantized routed expert's input amax

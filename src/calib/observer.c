@@ -19,7 +19,6 @@
 #include "kernels/minifloat.h"
 #include "quant/format.h"
 #include "quant/recipe.h"
-#include "quant/recipe.h"
 
 static int fused_group_of(const strata_linear *l, int n_experts)
 {
@@ -246,6 +245,22 @@ static strata_status observe_quantized_input(void *ctx, const strata_linear *lin
 forward_hooks calib_hessian_hooks(layer_calib *lc)
 {
     return (forward_hooks){.ctx = lc, .observe_input = observe_quantized_input, .quantize_input = quantize_input};
+}
+
+static strata_status observe_gram(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
+                                  const int64_t *token_index, const float *weights, int64_t chunk_first_token)
+{
+    (void)token_index;
+    (void)weights;
+    (void)chunk_first_token;
+    layer_calib *lc = ctx;
+    linear_calib *c = layer_calib_find(lc, linear);
+    return c ? layer_hessians_add(lc, c, x, n_tokens) : STRATA_OK;
+}
+
+forward_hooks calib_gram_hooks(layer_calib *lc)
+{
+    return (forward_hooks){.ctx = lc, .observe_input = observe_gram};
 }
 
 forward_hooks calib_quantizer_hooks(layer_calib *lc)

@@ -123,66 +123,128 @@ static strata_status finish_chunk(run *r, layer_calib *lc, const float *x, float
     return status;
 }
 
+/* A grouped MoE layer's pass works on windows of whole chunks (plan.window_sequences; all
+ * of them without a limit) and holds, for one window, the residual x, the MLP input, the
+ * routed experts' sum and the routing. */
+typedef struct grouped_pass {
+    run *r;
+    layer_calib *lc;
+    const layer_weights *lw;
+    decoder_scratch *ds;
+    int64_t window;          /* sequences per window */
+    int64_t w0, w1;          /* the sequences of the window in the buffers */
+    float *x, *normed, *out; /* (window * seq, hidden) each */
+    float *weights;          /* (window * seq, top_k) */
+    int32_t *experts;        /* (window * seq, top_k) */
+    float *ref;              /* (chunk * seq, hidden) when comparing, else NULL */
+} grouped_pass;
+
+static void grouped_close(grouped_pass *g)
+{
+    decoder_scratch_free(g->ds);
+    free(g->x);
+    free(g->normed);
+    free(g->out);
+    free(g->weights);
+    free(g->experts);
+    free(g->ref);
+}
+
+static strata_status grouped_open(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
+                                  bool observe_all_experts, bool compare, grouped_pass *g)
+{
+    const strata_arch *a = r->arch;
+    int64_t H = a->hidden_size, seq = r->params->seq_len, k = a->moe.top_k;
+    *g = (grouped_pass){.r = r, .lc = lc, .lw = lw,
+                        .window = r->plan.window_sequences > 0 ? r->plan.window_sequences : r->params->n_samples};
+    size_t tokens = (size_t)(g->window * seq);
+    forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
+                             .n_hooks = hooks ? 1 : 0, .observe_all_experts = observe_all_experts};
+    g->x = malloc(tokens * (size_t)H * sizeof *g->x);
+    g->normed = malloc(tokens * (size_t)H * sizeof *g->normed);
+    g->out = malloc(tokens * (size_t)H * sizeof *g->out);
+    g->weights = malloc(tokens * (size_t)k * sizeof *g->weights);
+    g->experts = malloc(tokens * (size_t)k * sizeof *g->experts);
+    g->ref = compare ? malloc((size_t)(r->plan.chunk_sequences * seq * H) * sizeof *g->ref) : NULL;
+    strata_status status = STRATA_OK;
+    if (!g->x || !g->normed || !g->out || !g->weights || !g->experts || (compare && !g->ref))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %zu tokens of layer %d", tokens, lc->index);
+    if (status == STRATA_OK) status = decoder_scratch_create(a, &config, r->plan.chunk_sequences * seq, &g->ds);
+    if (status != STRATA_OK) grouped_close(g);
+    return status;
+}
+
+/* The window of sequences [w0, ...): every chunk's attention and routing. */
+static strata_status grouped_begin(grouped_pass *g, int64_t w0)
+{
+    run *r = g->r;
+    int64_t H = r->arch->hidden_size, seq = r->params->seq_len, chunk = r->plan.chunk_sequences, k = r->arch->moe.top_k;
+    g->w0 = w0;
+    g->w1 = w0 + g->window < r->params->n_samples ? w0 + g->window : r->params->n_samples;
+    memset(g->out, 0, (size_t)((g->w1 - w0) * seq * H) * sizeof *g->out);
+    strata_status status = STRATA_OK;
+    for (int64_t s0 = w0; status == STRATA_OK && s0 < g->w1; s0 += chunk) {
+        int64_t n = g->w1 - s0 < chunk ? g->w1 - s0 : chunk, t = (s0 - w0) * seq;
+        status = act_store_read(&r->store, s0 * seq, n * seq, g->x + t * H);
+        if (status == STRATA_OK)
+            status = decoder_moe_begin(g->lw, g->ds, &r->rope, g->x + t * H, n, seq, s0 * seq, g->normed + t * H,
+                                       g->experts + t * k, g->weights + t * k);
+    }
+    return status;
+}
+
+/* Routed experts [first, first + count) over every chunk of the window. */
+static strata_status grouped_experts(grouped_pass *g, int first, int count)
+{
+    run *r = g->r;
+    int64_t H = r->arch->hidden_size, seq = r->params->seq_len, chunk = r->plan.chunk_sequences, k = r->arch->moe.top_k;
+    strata_status status = STRATA_OK;
+    for (int64_t s0 = g->w0; status == STRATA_OK && s0 < g->w1; s0 += chunk) {
+        int64_t n = g->w1 - s0 < chunk ? g->w1 - s0 : chunk, t = (s0 - g->w0) * seq;
+        status = decoder_moe_experts(g->lw, g->ds, g->normed + t * H, n * seq, g->experts + t * k, g->weights + t * k,
+                                     first, count, s0 * seq, g->out + t * H);
+    }
+    return status;
+}
+
+/* Every chunk's shared experts and residual; then, when finishing (not only running the
+ * shared experts for their observers), the outputs checked, compared and written. */
+static strata_status grouped_finish(grouped_pass *g, bool finishing, bool write, bool compare)
+{
+    run *r = g->r;
+    int64_t H = r->arch->hidden_size, seq = r->params->seq_len, chunk = r->plan.chunk_sequences;
+    strata_status status = STRATA_OK;
+    for (int64_t s0 = g->w0; status == STRATA_OK && s0 < g->w1; s0 += chunk) {
+        int64_t n = g->w1 - s0 < chunk ? g->w1 - s0 : chunk, t = (s0 - g->w0) * seq;
+        status = decoder_moe_finish(g->lw, g->ds, g->x + t * H, g->normed + t * H, n * seq, s0 * seq, g->out + t * H);
+        if (status == STRATA_OK && finishing)
+            status = finish_chunk(r, g->lc, g->x + t * H, g->ref, s0, n, write, compare);
+    }
+    return status;
+}
+
 /* layer_pass for an MoE layer whose experts are materialized in groups, token-major over
- * windows of chunks (plan.window_sequences; all of them without a limit): every chunk's
- * attention and routing first, then each group of experts over every chunk, then every
- * chunk's shared experts and residual. Each expert is read once per window, not once per
- * chunk; per chunk the arithmetic and its order are layer_pass's, and each linear still sees
- * the chunks in order, so the results are the same bytes. */
+ * windows: every chunk's attention and routing first, then each group of experts over every
+ * chunk, then every chunk's shared experts and residual. Each expert is read once per
+ * window, not once per chunk; per chunk the arithmetic and its order are layer_pass's, and
+ * each linear still sees the chunks in order, so the results are the same bytes. */
 static strata_status layer_pass_grouped(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
                                         bool observe_all_experts, bool write, bool compare)
 {
-    const strata_quantize_params *p = r->params;
-    const strata_arch *a = r->arch;
-    int64_t H = a->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences, k = a->moe.top_k;
-    int64_t window = r->plan.window_sequences > 0 ? r->plan.window_sequences : p->n_samples;
-    size_t tokens = (size_t)(window * seq);
-    forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
-                             .n_hooks = hooks ? 1 : 0, .observe_all_experts = observe_all_experts};
-    float *x = malloc(tokens * (size_t)H * sizeof *x), *normed = malloc(tokens * (size_t)H * sizeof *normed);
-    float *out = malloc(tokens * (size_t)H * sizeof *out), *weights = malloc(tokens * (size_t)k * sizeof *weights);
-    float *ref = compare ? malloc((size_t)(chunk * seq * H) * sizeof *ref) : NULL;
-    int32_t *experts = malloc(tokens * (size_t)k * sizeof *experts);
-    decoder_scratch *ds = NULL;
-    strata_status status = STRATA_OK;
-    if (!x || !normed || !out || !weights || !experts || (compare && !ref))
-        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %zu tokens of layer %d", tokens, lc->index);
-    if (status == STRATA_OK) status = decoder_scratch_create(a, &config, chunk * seq, &ds);
-    int E = a->moe.n_experts, group = lw->experts_per_group;
-    /* Window by window (whole chunks): w0 is the window's first sequence, t its first token
-     * inside the buffers. */
-    for (int64_t w0 = 0; status == STRATA_OK && w0 < p->n_samples; w0 += window) {
-        int64_t w1 = w0 + window < p->n_samples ? w0 + window : p->n_samples;
-        memset(out, 0, tokens * (size_t)H * sizeof *out);
-        for (int64_t s0 = w0; status == STRATA_OK && s0 < w1; s0 += chunk) {
-            int64_t n = w1 - s0 < chunk ? w1 - s0 : chunk, t = (s0 - w0) * seq;
-            status = act_store_read(&r->store, s0 * seq, n * seq, x + t * H);
-            if (status == STRATA_OK)
-                status = decoder_moe_begin(lw, ds, &r->rope, x + t * H, n, seq, s0 * seq, normed + t * H,
-                                           experts + t * k, weights + t * k);
+    grouped_pass g;
+    strata_status status = grouped_open(r, lc, lw, hooks, observe_all_experts, compare, &g);
+    if (status != STRATA_OK) return status;
+    int E = r->arch->moe.n_experts, group = lw->experts_per_group;
+    for (int64_t w0 = 0; status == STRATA_OK && w0 < r->params->n_samples; w0 += g.window) {
+        status = grouped_begin(&g, w0);
+        for (int e = 0; e < E && status == STRATA_OK; e += group) {
+            int count = E - e < group ? E - e : group;
+            status = grouped_experts(&g, e, count);
+            layer_weights_release_experts(lw, e, count);
         }
-        for (int g = 0; g < E && status == STRATA_OK; g += group) {
-            int count = E - g < group ? E - g : group;
-            for (int64_t s0 = w0; status == STRATA_OK && s0 < w1; s0 += chunk) {
-                int64_t n = w1 - s0 < chunk ? w1 - s0 : chunk, t = (s0 - w0) * seq;
-                status = decoder_moe_experts(lw, ds, normed + t * H, n * seq, experts + t * k, weights + t * k, g,
-                                             count, s0 * seq, out + t * H);
-            }
-            layer_weights_release_experts(lw, g, count);
-        }
-        for (int64_t s0 = w0; status == STRATA_OK && s0 < w1; s0 += chunk) {
-            int64_t n = w1 - s0 < chunk ? w1 - s0 : chunk, t = (s0 - w0) * seq;
-            status = decoder_moe_finish(lw, ds, x + t * H, normed + t * H, n * seq, s0 * seq, out + t * H);
-            if (status == STRATA_OK) status = finish_chunk(r, lc, x + t * H, ref, s0, n, write, compare);
-        }
+        if (status == STRATA_OK) status = grouped_finish(&g, true, write, compare);
     }
-    decoder_scratch_free(ds);
-    free(x);
-    free(normed);
-    free(out);
-    free(weights);
-    free(experts);
-    free(ref);
+    grouped_close(&g);
     return status;
 }
 
@@ -294,19 +356,70 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     return status;
 }
 
+/* GPTQ on an MoE layer whose routed experts are materialized in groups: each group's
+ * Hessians are accumulated, its linears decided and the Hessians freed before the next
+ * group's, so one group's exist at a time (196 MiB per expert at hidden 7168). Group-major
+ * over the windows: attention and routing run again for each group unless one window holds
+ * every token. hooks: calib_gram_hooks after a calibration pass that accumulated the other
+ * linears' Hessians (weight-only schemes), or calib_hessian_hooks with with_others, whose
+ * first group also accumulates attention's and the shared experts' (in place of the
+ * layer's Hessian pass). Each Hessian sums the same rows in the same order as in a layer
+ * held whole. */
+static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward_hooks *hooks, bool with_others)
+{
+    const strata_quantize_params *p = r->params;
+    layer_weights lw;
+    strata_status status =
+        layer_weights_load_grouped(r->model, lc->index, r->precision, NULL, 0, r->plan.experts_per_group, &lw);
+    if (status != STRATA_OK) return status;
+    grouped_pass g;
+    status = grouped_open(r, lc, &lw, hooks, p->calib_all_experts, false, &g);
+    if (status != STRATA_OK) {
+        layer_weights_free(&lw);
+        return status;
+    }
+    int E = r->arch->moe.n_experts, group = lw.experts_per_group;
+    int64_t tokens = p->n_samples * p->seq_len;
+    bool one_window = g.window >= p->n_samples;
+    for (int e = 0; e < E && status == STRATA_OK; e += group) {
+        int count = E - e < group ? E - e : group;
+        bool others = with_others && e == 0;
+        layer_hessians_scope(lc, others, e, e + count);
+        for (int64_t w0 = 0; status == STRATA_OK && w0 < p->n_samples; w0 += g.window) {
+            if (!one_window || e == 0) status = grouped_begin(&g, w0);
+            if (status == STRATA_OK) status = grouped_experts(&g, e, count);
+            if (status == STRATA_OK && others) status = grouped_finish(&g, false, false, false);
+        }
+        layer_weights_release_experts(&lw, e, count);
+        layer_hessians_finish_experts(lc, e, e + count);
+        for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++) {
+            linear_calib *c = &lc->linears[i];
+            if (c->quantized && c->desc->expert >= e && c->desc->expert < e + count) status = decide_linear(r, lc, c);
+        }
+        layer_hessians_free_experts(lc, e, e + count);
+        progress_tokens(&r->progress, lc->index, tokens * (e + count) / E - tokens * e / E, false);
+    }
+    grouped_close(&g);
+    layer_weights_free(&lw);
+    return status;
+}
+
 static strata_status calibrate_layer(run *r, layer_calib *lc)
 {
     const strata_quantize_params *p = r->params;
     /* GPTQ's Hessians come from the inputs as deployed: the calibration pass's for
      * weight-only schemes, a pass with quantized inputs (and the amax just observed)
-     * otherwise. */
+     * otherwise. A layer with its experts in groups accumulates theirs group by group
+     * afterwards (gptq_experts_grouped), which is then its Hessian pass. */
+    int group = r->plan.experts_per_group;
     bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
-    progress_begin_layer(&r->progress, (hessian_pass ? 3 : 2) * p->n_samples * p->seq_len);
+    bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
+    progress_begin_layer(&r->progress, (hessian_pass || grouped_gptq ? 3 : 2) * p->n_samples * p->seq_len);
     layer_weights lw;
     strata_status status = gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
-    int group = r->plan.experts_per_group;
+    if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
     if (status == STRATA_OK) status = layer_weights_load_grouped(r->model, lc->index, r->precision, NULL, 0, group, &lw);
-    forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc);
+    forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
     bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
         status = layer_pass(r, lc, &lw, &observe, all_experts, true, false);
@@ -317,13 +430,16 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
         /* Every layer, with or without experts or tokens: the collective needs everyone. */
         if (status == STRATA_OK) status = layer_calib_sync(lc, &r->collective);
         if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc);
-        if (status == STRATA_OK && hessian_pass) status = layer_pass(r, lc, &lw, &hessian, all_experts, false, false);
+        if (status == STRATA_OK && hessian_pass && !grouped_gptq)
+            status = layer_pass(r, lc, &lw, &hessian, all_experts, false, false);
         layer_weights_free(&lw);
     }
-    layer_hessians_finish(lc);
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
+    if (status == STRATA_OK && grouped_gptq)
+        status = gptq_experts_grouped(r, lc, hessian_pass ? &hessian : &gram, hessian_pass);
+    layer_hessians_finish(lc);
     for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
-        if (lc->linears[i].quantized) status = decide_linear(r, lc, &lc->linears[i]);
+        if (lc->linears[i].quantized && !lc->linears[i].gptq_done) status = decide_linear(r, lc, &lc->linears[i]);
     layer_calib_free_samples(lc);
     layer_hessians_free(lc);
     forward_hooks quantize = calib_quantizer_hooks(lc);
@@ -558,6 +674,20 @@ static strata_status finish_output(run *r)
     return status;
 }
 
+/* The memory plan of the run (pipeline/memory_plan.h). */
+static strata_status plan_memory(run *r)
+{
+    const strata_quantize_params *p = r->params;
+    /* Attention may be FP8 under a 4-bit scheme (--attention fp8). */
+    int bits = quant_format_element_bits(r->scheme->weight_format);
+    if (p->attention == STRATA_ATTENTION_FP8 && bits < 8) bits = 8;
+    memory_plan_request request = {.arch = r->arch, .precision = r->precision, .n_samples = p->n_samples,
+                                   .seq_len = p->seq_len, .max_memory = p->max_memory,
+                                   .gptq = r->algorithm == CALIB_GPTQ, .weight_bits = bits,
+                                   .experts_per_group = p->experts_per_group};
+    return memory_plan_make(&request, &r->plan);
+}
+
 static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
 {
     const strata_quantize_params *p = r->params;
@@ -568,9 +698,7 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     char *settings = NULL, run_id[16] = "";
     sjson *settings_json = NULL;
     strata_status status = open_model(r, &id, &settings, &settings_json, run_id);
-    if (status == STRATA_OK)
-        status = memory_plan_make(r->arch, r->precision, p->n_samples, p->seq_len, p->max_memory,
-                                  r->algorithm == CALIB_GPTQ, p->experts_per_group, &r->plan);
+    if (status == STRATA_OK) status = plan_memory(r);
     if (status == STRATA_OK) status = open_directories(r, &id, run_id, inputs);
     free(settings);
     sjson_free(settings_json);

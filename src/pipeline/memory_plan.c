@@ -12,10 +12,6 @@
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-/* GPTQ's Hessians of a layer (one per distinct input: q/k/v, MLA's q_a/kv_a and gate/up
- * share theirs),
- * plus its working copies for the widest linear: the Hessian's copy and factor, and the
- * original and rounded weights. */
 /* Whether the linear reads the input of an earlier one of its fused group (k/v with q, MLA's
  * kv_a with q_a or q, up with gate): they share its Hessian and its input samples. */
 static bool shares_input(const strata_linear *l)
@@ -24,13 +20,17 @@ static bool shares_input(const strata_linear *l)
            l->role == STRATA_LINEAR_KV_A;
 }
 
-static uint64_t gptq_bytes(const strata_layer *layer)
+/* GPTQ's Hessians of a layer (one per distinct input; with experts in groups, one group's
+ * routed experts' at a time), plus its working copies for the widest linear: the Hessian's
+ * copy and factor, and the original and rounded weights. */
+static uint64_t gptq_bytes(const strata_layer *layer, int group)
 {
     uint64_t hessians = 0, widest_in = 0, widest = 0;
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
         uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
-        if (!shares_input(lin)) hessians += k * k * 4;
+        bool held = group <= 0 || lin->expert < group; /* experts [0, group) stand for any group */
+        if (!shares_input(lin) && held) hessians += k * k * 4;
         widest_in = k > widest_in ? k : widest_in;
         widest = n > widest ? n : widest;
     }
@@ -41,21 +41,25 @@ static uint64_t gptq_bytes(const strata_layer *layer)
  * converted weights, fp32 working copies of the widest linear, every quantized linear's
  * quantized weight until export (a grouped layer recomputes its experts' instead, but for
  * GPTQ), GPTQ's Hessians. */
-static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, int64_t hidden, bool gptq, int group,
-                                 uint64_t *expert_bytes)
+static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, int64_t hidden,
+                                 const memory_plan_request *req, int group, uint64_t *expert_bytes)
 {
     uint64_t weights = 0, widest = 0, quantized = 0, one_expert = 0;
+    /* A quantized weight: its codes, and at most one byte of scales per 8 of them. */
+    uint64_t code_bits = req->weight_bits > 0 ? (uint64_t)req->weight_bits + 1 : 16;
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
         uint64_t n = (uint64_t)lin->n_out * (uint64_t)lin->n_in;
         widest = n > widest ? n : widest;
+        /* One more expert in a group: its weights, and with GPTQ its Hessians. */
         if (lin->expert == 0) one_expert += n * element;
+        if (lin->expert == 0 && req->gptq && !shares_input(lin)) one_expert += (uint64_t)lin->n_in * (uint64_t)lin->n_in * 4;
         bool grouped = group > 0 && lin->expert >= 0;
         if (!grouped || lin->expert < group) weights += n * element; /* one group of experts */
-        if (!grouped || gptq || lin->expert == 0) quantized += n * 2; /* at most its bf16 size */
+        if (!grouped || req->gptq || lin->expert == 0) quantized += (n * code_bits + 7) / 8;
     }
     if (expert_bytes) *expert_bytes = one_expert;
-    return weights + 4 * widest * 4 + (uint64_t)hidden * 16 + quantized + (gptq ? gptq_bytes(layer) : 0);
+    return weights + 4 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, group) : 0);
 }
 
 /* The observers' input samples of a layer: CALIB_SAMPLE_ROWS rows per distinct input. */
@@ -70,13 +74,14 @@ static uint64_t layer_sample_bytes(const strata_layer *layer)
 /* out->layer_bytes, sample_bytes, expert_bytes and fixed_bytes (the largest layer's) with MoE
  * layers grouped `group` experts at a time (0: whole), whose token-major pass holds
  * `token_major` bytes more; chunk bytes must be set. */
-static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gptq, int group, uint64_t token_major,
+static void fixed_bytes_with(const memory_plan_request *req, uint64_t element, int group, uint64_t token_major,
                              memory_plan *out)
 {
+    const strata_arch *arch = req->arch;
     out->fixed_bytes = 0;
     for (int i = 0; i < arch->n_layers; i++) {
         uint64_t expert = 0;
-        uint64_t held = layer_held_bytes(&arch->layers[i], element, arch->hidden_size, gptq,
+        uint64_t held = layer_held_bytes(&arch->layers[i], element, arch->hidden_size, req,
                                          arch->layers[i].is_moe ? group : 0, &expert);
         uint64_t samples = layer_sample_bytes(&arch->layers[i]);
         uint64_t fixed = held + samples + out->chunk_bytes + RUNTIME_SLACK +
@@ -90,10 +95,13 @@ static void fixed_bytes_with(const strata_arch *arch, uint64_t element, bool gpt
     }
 }
 
-strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
-                                int64_t seq_len, uint64_t max_memory, bool gptq, int experts_per_group,
-                                memory_plan *out)
+strata_status memory_plan_make(const memory_plan_request *req, memory_plan *out)
 {
+    const strata_arch *arch = req->arch;
+    int64_t n_samples = req->n_samples, seq_len = req->seq_len;
+    uint64_t max_memory = req->max_memory;
+    int experts_per_group = req->experts_per_group;
+    gemm_precision precision = req->precision;
     *out = (memory_plan){.max_memory = max_memory, .chunk_budget = FORWARD_CHUNK_BUDGET};
     uint64_t element = precision == GEMM_BF16 ? 2 : 4;
     forward_config config = {.precision = precision, .memory_budget = FORWARD_CHUNK_BUDGET};
@@ -120,14 +128,14 @@ strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision
     /* The grouping: asked for, or when whole layers do not fit the largest group that does
      * (from one expert per group, each more adds expert_bytes). */
     int group = moe && experts_per_group > 0 && experts_per_group < n_experts ? experts_per_group : 0;
-    fixed_bytes_with(arch, element, gptq, group, token_major, out);
+    fixed_bytes_with(req, element, group, token_major, out);
     if (moe && experts_per_group <= 0 && max_memory > 0 && out->fixed_bytes > max_memory) {
-        fixed_bytes_with(arch, element, gptq, 1, token_major, out);
+        fixed_bytes_with(req, element, 1, token_major, out);
         uint64_t more = max_memory > out->fixed_bytes && out->expert_bytes > 0
                             ? (max_memory - out->fixed_bytes) / out->expert_bytes : 0;
         group = (int)(1 + (more < (uint64_t)n_experts ? more : (uint64_t)n_experts));
         if (group >= n_experts) group = n_experts - 1;
-        fixed_bytes_with(arch, element, gptq, group, token_major, out);
+        fixed_bytes_with(req, element, group, token_major, out);
     }
     out->experts_per_group = group;
     if (max_memory == 0) return STRATA_OK;

@@ -32,16 +32,25 @@ typedef struct memory_plan {
     bool spill;
     uint64_t max_memory;
     int experts_per_group;        /* routed experts materialized at a time; 0: whole layers */
-    uint64_t expert_bytes;        /* one routed expert materialized (gate, up, down) */
+    uint64_t expert_bytes;        /* one more routed expert in a group: materialized (gate, up, down),
+                                   * and with GPTQ its Hessians */
     int64_t window_sequences;     /* a grouped layer's token-major window: sequences whose residual,
                                    * MLP input and output it holds at once (whole chunks; each window
                                    * reads the experts again) */
 } memory_plan;
 
-/* experts_per_group > 0 asks for that grouping whatever the limit (it must still fit). */
-strata_status memory_plan_make(const strata_arch *arch, gemm_precision precision, int64_t n_samples,
-                                int64_t seq_len, uint64_t max_memory, bool gptq, int experts_per_group,
-                                memory_plan *out);
+/* What a run asks of its plan. */
+typedef struct memory_plan_request {
+    const strata_arch *arch;
+    gemm_precision precision;
+    int64_t n_samples, seq_len;
+    uint64_t max_memory;     /* 0: no limit */
+    bool gptq;               /* Hessians, and every quantized weight held until export */
+    int weight_bits;         /* bits of a quantized weight's codes (8 or 4); 0: counted as 16 */
+    int experts_per_group;   /* > 0 asks for that grouping whatever the limit (it must still fit) */
+} memory_plan_request;
+
+strata_status memory_plan_make(const memory_plan_request *request, memory_plan *out);
 /* Logs the plan (sizes, where the store lives). */
 void memory_plan_log(const memory_plan *plan, const char *spill_dir);
 

@@ -41,6 +41,12 @@ bool quant_format_has_tensor_amax(strata_format format)
     return info && ((info->block_rows == 0 && info->block_cols == 0) || info->has_global_scale);
 }
 
+int quant_format_element_bits(strata_format format)
+{
+    const strata_format_info *info = strata_format_get(format);
+    return info ? info->element_bits : 0;
+}
+
 bool strata_format_from_name(const char *name, strata_format *out)
 {
     for (int f = 0; f < STRATA_FORMAT_COUNT; f++) {

@@ -33,6 +33,8 @@ typedef struct quant_plan {
 /* Whether the format quantizes with one amax for the whole tensor (FP8 per tensor, NVFP4's
  * global scale): the amax fused linears can share. */
 bool quant_format_has_tensor_amax(strata_format format);
+/* Bits of one code (8 or 4); 0 for an unknown format. */
+int quant_format_element_bits(strata_format format);
 
 strata_status quant_plan_init(const strata_quant_params *params, strata_dtype dtype, int64_t rows, int64_t cols,
                               quant_plan *plan);

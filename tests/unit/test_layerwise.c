@@ -19,6 +19,13 @@
 #include "quant/format.h"
 #include "quant/scheme.h"
 
+static strata_status plan_for(const strata_arch *a, uint64_t limit, bool gptq, int group, memory_plan *out)
+{
+    memory_plan_request request = {.arch = a, .precision = GEMM_BF16, .n_samples = 8, .seq_len = 64,
+                                   .max_memory = limit, .gptq = gptq, .weight_bits = 4, .experts_per_group = group};
+    return memory_plan_make(&request, out);
+}
+
 /* A layer bigger than the limit: its routed experts are grouped, the largest group that
  * fits; one expert per group when little more than that fits; and below that the refusal
  * says what one expert at a time needs. Dense models are never grouped. */
@@ -33,24 +40,31 @@ static void test_memory_plan_groups_experts(void **state)
     assert_int_equal(strata_model_open(dir, &model), STRATA_OK);
     const strata_arch *a = strata_model_arch(model);
     memory_plan whole, one, plan;
-    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, 0, false, 0, &whole), STRATA_OK);
+    assert_int_equal(plan_for(a, 0, false, 0, &whole), STRATA_OK);
     assert_int_equal(whole.experts_per_group, 0);
-    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, 0, false, 1, &one), STRATA_OK);
+    assert_int_equal(plan_for(a, 0, false, 1, &one), STRATA_OK);
     assert_int_equal(one.experts_per_group, 1);
     assert_int_equal(one.expert_bytes, 3 * 256 * 1024 * 2); /* gate, up, down in bf16 */
     assert_true(one.fixed_bytes < whole.fixed_bytes);
     /* Room for one expert and ten more: eleven per group, within the limit. */
     uint64_t limit = one.fixed_bytes + 10 * one.expert_bytes + one.expert_bytes / 2;
-    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, limit, false, 0, &plan), STRATA_OK);
+    assert_int_equal(plan_for(a, limit, false, 0, &plan), STRATA_OK);
     assert_int_equal(plan.experts_per_group, 11);
     assert_true(plan.fixed_bytes <= limit);
     /* A limit whole layers fit: no grouping. */
-    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, whole.fixed_bytes + (64 << 20), false, 0, &plan), STRATA_OK);
+    assert_int_equal(plan_for(a, whole.fixed_bytes + (64 << 20), false, 0, &plan), STRATA_OK);
     assert_int_equal(plan.experts_per_group, 0);
     /* Below one expert at a time: refused with the number. */
-    assert_int_equal(memory_plan_make(a, GEMM_BF16, 8, 64, one.fixed_bytes - 1, false, 0, &plan),
+    assert_int_equal(plan_for(a, one.fixed_bytes - 1, false, 0, &plan),
                      STRATA_ERR_INVALID_ARGUMENT);
     ASSERT_ERROR_MENTIONS("--max-memory", "with one routed expert at a time");
+    /* GPTQ holds one group's Hessians (hidden^2 fp32 for gate/up, 1024^2 for down), not
+     * every expert's. */
+    memory_plan gptq_whole, gptq_one;
+    assert_int_equal(plan_for(a, 0, true, 0, &gptq_whole), STRATA_OK);
+    assert_int_equal(plan_for(a, 0, true, 1, &gptq_one), STRATA_OK);
+    uint64_t hessians = 63ull * (256 * 256 + 1024 * 1024) * 4;
+    assert_true(gptq_whole.layer_bytes - gptq_one.layer_bytes >= hessians);
     strata_model_close(model);
     free(dir);
 }

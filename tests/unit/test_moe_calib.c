@@ -627,10 +627,10 @@ static void fp8_block_deepseek_source(void **state)
 
 /* One quantization of model with the routed experts materialized `group` at a time. */
 static char *quantize_grouped(const char *model, const char *name, const int32_t *tokens, int64_t n_tokens,
-                              const char *algo, bool all_experts, int group)
+                              strata_scheme scheme, const char *algo, bool all_experts, int group)
 {
     char *out = test_path(test_dir, name);
-    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4, .algo = algo,
+    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = scheme, .algo = algo,
                                 .tokens = tokens, .n_samples = n_tokens / SEQ_LEN, .seq_len = SEQ_LEN,
                                 .calib_all_experts = all_experts, .experts_per_group = group};
     strata_quantize_result r;
@@ -641,19 +641,24 @@ static char *quantize_grouped(const char *model, const char *name, const int32_t
 
 /* The grouping of experts decides memory, never the output: the same checkpoint and summary
  * with one expert at a time, three (groups that straddle nothing in particular) and the
- * whole layer, for max and GPTQ, with the model's routing and with every expert. */
+ * whole layer, for max and GPTQ (whose Hessians a grouped layer accumulates group by group:
+ * from quantized inputs for NVFP4, from the calibration inputs for weight-only NVFP4), with
+ * the model's routing and with every expert. */
 static void expert_groups_give_the_same_output(const char *model, const int32_t *tokens, int64_t n_tokens)
 {
-    const struct { const char *algo; bool all; } RUNS[] = {{"max", false}, {"gptq", false}, {"max", true}};
+    const struct { strata_scheme scheme; const char *algo; bool all; } RUNS[] = {
+        {STRATA_SCHEME_NVFP4, "max", false}, {STRATA_SCHEME_NVFP4, "gptq", false},
+        {STRATA_SCHEME_NVFP4_WEIGHT_ONLY, "gptq", true}, {STRATA_SCHEME_NVFP4, "max", true}};
     size_t n_runs = sizeof RUNS / sizeof RUNS[0];
 #ifdef STRATA_SANITIZE_BUILD
     n_runs = 1; /* the sanitizers see the same code with max */
 #endif
     for (size_t r = 0; r < n_runs; r++) {
-        char *whole = quantize_grouped(model, "whole", tokens, n_tokens, RUNS[r].algo, RUNS[r].all, 0);
+        char *whole = quantize_grouped(model, "whole", tokens, n_tokens, RUNS[r].scheme, RUNS[r].algo, RUNS[r].all, 0);
         const int groups[] = {1, 3};
         for (size_t g = 0; g < 2; g++) {
-            char *grouped = quantize_grouped(model, "grouped", tokens, n_tokens, RUNS[r].algo, RUNS[r].all, groups[g]);
+            char *grouped =
+                quantize_grouped(model, "grouped", tokens, n_tokens, RUNS[r].scheme, RUNS[r].algo, RUNS[r].all, groups[g]);
             test_assert_same_file(whole, grouped, "model.safetensors");
             test_assert_same_file(whole, grouped, "quant_summary.json");
             test_assert_same_file(whole, grouped, "hf_quant_config.json");
@@ -680,7 +685,8 @@ static void expert_groups_deepseek(void **state)
 
 /* Long sequences, one per chunk, and a limit whose token-major window holds fewer chunks than
  * there are: the grouped layer runs window by window (each reading the experts again) and
- * still writes the whole layer's bytes. */
+ * still writes the whole layer's bytes; so does GPTQ, whose grouped Hessian pass goes group
+ * by group over every window. */
 static void expert_groups_over_windows(void **state)
 {
     (void)state;
@@ -698,25 +704,31 @@ static void expert_groups_over_windows(void **state)
     strata_model *model;
     assert_int_equal(strata_model_open(src, &model), STRATA_OK);
     memory_plan plan;
-    assert_int_equal(memory_plan_make(strata_model_arch(model), GEMM_BF16, N, SEQ, (uint64_t)700 << 20, false, 5, &plan),
-                     STRATA_OK);
+    memory_plan_request request = {.arch = strata_model_arch(model), .precision = GEMM_BF16, .n_samples = N,
+                                   .seq_len = SEQ, .max_memory = (uint64_t)700 << 20, .experts_per_group = 5};
+    assert_int_equal(memory_plan_make(&request, &plan), STRATA_OK);
     strata_model_close(model);
     assert_int_equal(plan.chunk_sequences, 1);
     assert_true(plan.window_sequences > 1 && plan.window_sequences < N); /* windows of several chunks */
-    char *outs[2];
-    for (int run = 0; run < 2; run++) {
-        outs[run] = test_path(test_dir, run ? "windowed" : "whole");
-        strata_quantize_params p = {.model_dir = src, .output_dir = outs[run], .scheme = STRATA_SCHEME_NVFP4,
-                                    .tokens = tokens, .n_samples = N, .seq_len = SEQ,
-                                    .experts_per_group = run ? 5 : 0, .max_memory = run ? (uint64_t)700 << 20 : 0};
-        strata_quantize_result r;
-        if (strata_quantize_model(&p, &r) != STRATA_OK) fail_msg("%s", strata_last_error());
-        assert_int_equal(r.experts_per_group, run ? 5 : 0);
+    const char *algos[] = {"max", "gptq"};
+    for (int a = 0; a < 2; a++) {
+        char *outs[2];
+        for (int run = 0; run < 2; run++) {
+            outs[run] = test_path(test_dir, run ? "windowed" : "whole");
+            strata_quantize_params p = {.model_dir = src, .output_dir = outs[run], .scheme = STRATA_SCHEME_NVFP4,
+                                        .algo = algos[a], .tokens = tokens, .n_samples = N, .seq_len = SEQ,
+                                        .experts_per_group = run ? 5 : 0, .max_memory = run ? (uint64_t)700 << 20 : 0};
+            strata_quantize_result r;
+            if (strata_quantize_model(&p, &r) != STRATA_OK) fail_msg("%s: %s", algos[a], strata_last_error());
+            assert_int_equal(r.experts_per_group, run ? 5 : 0);
+        }
+        test_assert_same_file(outs[0], outs[1], "model.safetensors");
+        test_assert_same_file(outs[0], outs[1], "quant_summary.json");
+        for (int run = 0; run < 2; run++) {
+            test_remove_tree(outs[run]);
+            free(outs[run]);
+        }
     }
-    test_assert_same_file(outs[0], outs[1], "model.safetensors");
-    test_assert_same_file(outs[0], outs[1], "quant_summary.json");
-    free(outs[0]);
-    free(outs[1]);
     free(tokens);
     free(src);
 }

@@ -19,6 +19,7 @@
 
 #include "calib/collective.h"
 #include "calib/gptq.h"
+#include "calib/weight_spill.h"
 #include "forward/hooks.h"
 #include "quant/scheme.h"
 #include "strata.h"
@@ -55,6 +56,8 @@ typedef struct linear_calib {
     gptq_report gptq;
     /* The quantized weight (see above): */
     strata_qtensor weight_q;   /* codes and scales; codes NULL when not held */
+    const weight_spill *spill; /* where it was moved instead of held (weight_spill.h), or NULL */
+    uint64_t spill_offset;
 } linear_calib;
 
 /* The Hessian 2/n sum x x^T of one input shared by the linears that read it (q/k/v;
@@ -125,6 +128,11 @@ forward_hooks calib_quantizer_hooks(layer_calib *lc);
  * their release once exported and checkpointed. */
 strata_status linear_calib_alloc_quantized(linear_calib *c, const scheme_info *scheme);
 void linear_calib_free_quantized(linear_calib *c);
+/* Moves c's held quantized weight to the spill file, freeing it from memory (weight_spill.c). */
+strata_status linear_calib_spill_quantized(linear_calib *c, weight_spill *spill);
+/* c's quantized weight: *out is c->weight_q when held, *fetched read back when spilled (the
+ * caller frees it with quant_qtensor_free), or c->weight_q with NULL codes when neither. */
+strata_status linear_calib_quantized(const linear_calib *c, strata_qtensor *fetched, const strata_qtensor **out);
 void layer_calib_release_quantized(layer_calib *lc);
 /* Bytes of the quantized weight's codes, scales and zero points. */
 strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const scheme_info *scheme);

@@ -102,7 +102,11 @@ strata_status linear_calib_alloc_quantized(linear_calib *c, const scheme_info *s
     return status;
 }
 
-void linear_calib_free_quantized(linear_calib *c) { quant_qtensor_free(&c->weight_q); }
+void linear_calib_free_quantized(linear_calib *c)
+{
+    quant_qtensor_free(&c->weight_q);
+    c->spill = NULL;
+}
 
 void layer_calib_release_quantized(layer_calib *lc)
 {
@@ -211,10 +215,14 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     p.values_dtype = c->values_dtype;
     /* The weight as the engine decided and quantized it (GPTQ's result, or the weight with
      * its clip); quantized here only when nothing holds it (a linear restored from a
-     * checkpoint without GPTQ). */
-    strata_status status =
-        c->weight_q.codes ? strata_dequantize(&p, &c->weight_q, linear->n_out, linear->n_in, w)
-                         : quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
+     * checkpoint without GPTQ, a grouped layer's expert). */
+    strata_qtensor fetched = {0};
+    const strata_qtensor *q = NULL;
+    strata_status status = linear_calib_quantized(c, &fetched, &q);
+    if (status == STRATA_OK)
+        status = q->codes ? strata_dequantize(&p, q, linear->n_out, linear->n_in, w)
+                          : quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
+    quant_qtensor_free(&fetched);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
 }

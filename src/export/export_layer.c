@@ -199,8 +199,8 @@ static strata_status copy_linear(exporter *e, const strata_linear *l)
     return status;
 }
 
-/* Appends one linear's tensors from the quantized weight the engine holds (c->weight_q),
- * quantizing it here only when nothing holds it (a layer restored from a checkpoint, whose
+/* Appends one linear's tensors from the quantized weight the engine holds (c->weight_q, or
+ * spilled), quantizing it here only when nothing holds it (a layer restored from a checkpoint, whose
  * non-GPTQ weights are not saved). */
 static strata_status export_quantized(exporter *e, const linear_calib *c)
 {
@@ -212,13 +212,17 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     strata_status status = strata_quant_shape_get(&p, N, K, &shape);
     if (status != STRATA_OK) return status;
     size_t n = (size_t)N * (size_t)K;
-    bool fakequant = e->format == STRATA_EXPORT_FAKEQUANT, held = c->weight_q.codes != NULL;
+    strata_qtensor fetched = {0};
+    const strata_qtensor *decided = NULL;
+    status = linear_calib_quantized(c, &fetched, &decided);
+    if (status != STRATA_OK) return status;
+    bool fakequant = e->format == STRATA_EXPORT_FAKEQUANT, held = decided->codes != NULL;
     float *w = held && !fakequant ? NULL : malloc(n * sizeof *w);
     uint16_t *bf16 = fakequant ? malloc(n * sizeof *bf16) : NULL;
     strata_qtensor own = {0};
     if ((!w && (!held || fakequant)) || (fakequant && !bf16) || (!held && !quant_qtensor_alloc(&shape, &own)))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->weight);
-    const strata_qtensor *q = held ? &c->weight_q : &own;
+    const strata_qtensor *q = held ? decided : &own;
     if (status == STRATA_OK && held && fakequant) {
         status = strata_dequantize(&p, q, N, K, w);
     } else if (status == STRATA_OK && !held) {
@@ -236,6 +240,7 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     if (status == STRATA_OK && l->bias) status = copy_tensor(e, l->bias);
     free(w);
     quant_qtensor_free(&own);
+    quant_qtensor_free(&fetched);
     free(bf16);
     if (status != STRATA_OK) return strata_fail_context(status, "exporting %s", l->name);
     return STRATA_OK;

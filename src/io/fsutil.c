@@ -135,6 +135,21 @@ bool fd_pread_all(int fd, void *buffer, size_t n, uint64_t offset)
     return true;
 }
 
+int fd_unlinked_temp(const char *dir, const char *prefix)
+{
+    size_t n = strlen(prefix) + 16;
+    char *name = malloc(n);
+    if (!name) return -1;
+    snprintf(name, n, "%s.tmp-XXXXXX", prefix);
+    char *path = path_join(dir, name);
+    free(name);
+    if (!path) return -1;
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    free(path);
+    return fd;
+}
+
 bool fd_pwrite_all(int fd, const void *data, size_t n, uint64_t offset)
 {
     const char *p = data;

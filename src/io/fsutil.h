@@ -38,6 +38,10 @@ bool fd_write_all(int fd, const void *data, size_t length);
 bool fd_pread_all(int fd, void *buffer, size_t n, uint64_t offset);
 bool fd_pwrite_all(int fd, const void *data, size_t n, uint64_t offset);
 
+/* A new file in dir named from `prefix` (".name.tmp-XXXXXX"), unlinked at once: it lives
+ * while the descriptor is open, so a crash leaves nothing to clean. -1 with errno set. */
+int fd_unlinked_temp(const char *dir, const char *prefix);
+
 /* Removes every entry of dir that is not a directory, and dir itself when asked (then
  * only if that leaves it empty). */
 void dir_remove_files(const char *dir, bool remove_dir);

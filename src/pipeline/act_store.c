@@ -23,16 +23,6 @@ enum { IO_ROWS = 4096 };
 
 uint64_t act_store_buffer_bytes(int64_t rows, int64_t hidden) { return (uint64_t)rows * (uint64_t)hidden * 2; }
 
-static int spill_file(const char *dir)
-{
-    char *path = path_join(dir, ".strata-act-store.tmp-XXXXXX");
-    if (!path) return -1;
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0) unlink(path); /* lives while open; nothing to clean after a crash */
-    free(path);
-    return fd;
-}
-
 strata_status act_store_create(act_store *s, int64_t rows, int64_t hidden, bool spill, const char *spill_dir)
 {
     *s = (act_store){.rows = rows, .hidden = hidden, .spilled = spill, .fd = {-1, -1}, .spill_dir = spill_dir};
@@ -49,7 +39,7 @@ strata_status act_store_create(act_store *s, int64_t rows, int64_t hidden, bool 
             }
             continue;
         }
-        s->fd[b] = spill_file(spill_dir);
+        s->fd[b] = fd_unlinked_temp(spill_dir, ".strata-act-store");
         if (s->fd[b] < 0 || ftruncate(s->fd[b], (off_t)bytes) != 0) {
             strata_status status = strata_fail(STRATA_ERR_IO, "%s: cannot create the activation spill file: %s",
                                                spill_dir, strerror(errno));

@@ -25,6 +25,7 @@
 #include "io/checksum.h"
 #include "io/fsutil.h"
 #include "io/json_file.h"
+#include "quant/format.h"
 
 enum { MANIFEST_VERSION = 1 };
 #define MANIFEST "manifest.json"
@@ -294,12 +295,16 @@ static strata_status add_gptq(strata_safetensors_writer *w, const linear_calib *
                         c->weight_q.global_scale};
     const char *m = c->desc->name;
     strata_status status = add_f64(w, m, "gptq", values, 6);
-    if (!c->weight_q.codes) return status;
+    strata_qtensor fetched = {0};
+    const strata_qtensor *q = NULL;
+    if (status == STRATA_OK) status = linear_calib_quantized(c, &fetched, &q);
+    if (status != STRATA_OK || !q->codes) return status;
     strata_quant_shape shape = linear_calib_quantized_shape(c, c->scheme);
-    if (status == STRATA_OK) status = add_bytes(w, m, "codes", c->weight_q.codes, shape.code_bytes);
-    if (status == STRATA_OK) status = add_bytes(w, m, "scales", c->weight_q.scales, shape.scale_bytes);
+    status = add_bytes(w, m, "codes", q->codes, shape.code_bytes);
+    if (status == STRATA_OK) status = add_bytes(w, m, "scales", q->scales, shape.scale_bytes);
     if (status == STRATA_OK && shape.zero_point_bytes)
-        status = add_bytes(w, m, "zero_points", c->weight_q.zero_points, shape.zero_point_bytes);
+        status = add_bytes(w, m, "zero_points", q->zero_points, shape.zero_point_bytes);
+    quant_qtensor_free(&fetched);
     return status;
 }
 

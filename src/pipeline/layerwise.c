@@ -70,6 +70,7 @@ typedef struct run {
     bool checkpointing;
     exporter ex;
     layer_calib *layers;     /* (n_layers) */
+    weight_spill spill;      /* GPTQ's quantized experts of a grouped layer, until export */
     calib_collective collective; /* reductions over the participants (one today) */
     progress progress;
     output_dir out;          /* the output directory: lock, staging area, commit */
@@ -348,9 +349,11 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     free(w);
     free(q);
     /* A layer too big to hold: an expert's quantized weight is recomputed (the same codes)
-     * by the quantized pass and the export instead of held; GPTQ's cannot be. */
+     * by the quantized pass and the export instead of held; GPTQ's, which cannot be, waits
+     * on disk. */
     if (r->plan.experts_per_group > 0 && l->expert >= 0) {
         if (r->algorithm != CALIB_GPTQ) linear_calib_free_quantized(c);
+        else if (status == STRATA_OK) status = linear_calib_spill_quantized(c, &r->spill);
         linear_weight_release_pages(r->model, l);
     }
     return status;
@@ -416,7 +419,8 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
     progress_begin_layer(&r->progress, (hessian_pass || grouped_gptq ? 3 : 2) * p->n_samples * p->seq_len);
     layer_weights lw;
-    strata_status status = gptq && !hessian_pass ? layer_hessians_init(lc) : STRATA_OK;
+    strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
+    if (status == STRATA_OK && gptq && !hessian_pass) status = layer_hessians_init(lc);
     if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
     if (status == STRATA_OK) status = layer_weights_load_grouped(r->model, lc->index, r->precision, NULL, 0, group, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
@@ -528,6 +532,7 @@ static void free_run(run *r)
     free(r->layers);
     strata_safetensors_writer_free(r->ex.writer);
     exporter_free_notes(&r->ex);
+    weight_spill_close(&r->spill);
     act_store_free(&r->store);
     rope_table_free(&r->rope);
     checkpoint_close(&r->ck);
@@ -646,6 +651,8 @@ static strata_status prepare_layers(run *r)
     strata_status status = STRATA_OK;
     for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++)
         status = layer_calib_init(&r->layers[i], &r->arch->layers[i], &options);
+    if (status == STRATA_OK && r->algorithm == CALIB_GPTQ && r->plan.experts_per_group > 0)
+        status = weight_spill_open(&r->spill, spill_dir);
     if (status == STRATA_OK) status = rope_table_create(r->arch, p->seq_len, &r->rope);
     if (status == STRATA_OK)
         status = act_store_create(&r->store, p->n_samples * p->seq_len, r->arch->hidden_size, r->plan.spill, spill_dir);
@@ -761,7 +768,8 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
         return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p.model_dir, strerror(errno));
     p.model_dir = model_dir;
     inputs.model_dir = model_dir;
-    run r = {.params = &p, .algorithm = algorithm, .collective = calib_collective_local(), .checkpoint_lock = {.fd = -1}};
+    run r = {.params = &p, .algorithm = algorithm, .collective = calib_collective_local(), .checkpoint_lock = {.fd = -1},
+             .spill = {.fd = -1}};
     status = quantize(&r, &inputs, result);
     free_run(&r);
     free(model_dir);

@@ -39,8 +39,8 @@ static uint64_t gptq_bytes(const strata_layer *layer, int group)
 
 /* What layer `layer` holds with its routed experts materialized `group` at a time (0: all):
  * converted weights, fp32 working copies of the widest linear, every quantized linear's
- * quantized weight until export (a grouped layer recomputes its experts' instead, but for
- * GPTQ), GPTQ's Hessians. */
+ * quantized weight until export (a grouped layer recomputes its experts' instead, or for
+ * GPTQ reads them back from disk, calib/weight_spill.h), GPTQ's Hessians. */
 static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, int64_t hidden,
                                  const memory_plan_request *req, int group, uint64_t *expert_bytes)
 {
@@ -56,7 +56,7 @@ static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, in
         if (lin->expert == 0 && req->gptq && !shares_input(lin)) one_expert += (uint64_t)lin->n_in * (uint64_t)lin->n_in * 4;
         bool grouped = group > 0 && lin->expert >= 0;
         if (!grouped || lin->expert < group) weights += n * element; /* one group of experts */
-        if (!grouped || req->gptq || lin->expert == 0) quantized += (n * code_bits + 7) / 8;
+        if (!grouped || lin->expert == 0) quantized += (n * code_bits + 7) / 8;
     }
     if (expert_bytes) *expert_bytes = one_expert;
     return weights + 4 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, group) : 0);

@@ -6,7 +6,8 @@
  * everything does not fit; when even one layer does not, an MoE layer keeps its routed
  * experts in the mapping and materializes them a group at a time (the largest group that
  * fits; every result is the same whatever the group), and their quantized weights are
- * recomputed where needed instead of held (GPTQ's are held). A limit below what the layer
+ * recomputed where needed instead of held (GPTQ's wait on disk), and GPTQ accumulates one
+ * group's Hessians at a time. A limit below what the layer
  * needs with one expert per group is refused up front with the number it would need.
  */
 #ifndef STRATA_PIPELINE_MEMORY_PLAN_H

@@ -377,8 +377,10 @@ static char *unstack(const char *stacked_dir, const char *name)
 static char *quantize_to(const char *model, const char *name, const int32_t *tokens, strata_scheme scheme, const char *algo)
 {
     static const char *const EXCLUDE[] = {"*.experts.3.*"}; /* one expert stays bf16 */
-    char *out = test_path(test_dir, name);
-    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = scheme, .algo = algo,
+    char *out = test_path(test_dir, name), ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s-checkpoint", out);
+    strata_quantize_params p = {.model_dir = model, .output_dir = out, .checkpoint_dir = ckpt, .scheme = scheme,
+                                .algo = algo,
                                 .tokens = tokens, .n_samples = N_SEQ, .seq_len = SEQ_LEN,
                                 .exclude = EXCLUDE, .n_exclude = 1};
     strata_quantize_result r;
@@ -629,8 +631,10 @@ static void fp8_block_deepseek_source(void **state)
 static char *quantize_grouped(const char *model, const char *name, const int32_t *tokens, int64_t n_tokens,
                               strata_scheme scheme, const char *algo, bool all_experts, int group)
 {
-    char *out = test_path(test_dir, name);
-    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = scheme, .algo = algo,
+    char *out = test_path(test_dir, name), ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s-checkpoint", out);
+    strata_quantize_params p = {.model_dir = model, .output_dir = out, .checkpoint_dir = ckpt, .scheme = scheme,
+                                .algo = algo,
                                 .tokens = tokens, .n_samples = n_tokens / SEQ_LEN, .seq_len = SEQ_LEN,
                                 .calib_all_experts = all_experts, .experts_per_group = group};
     strata_quantize_result r;
@@ -662,9 +666,22 @@ static void expert_groups_give_the_same_output(const char *model, const int32_t 
             test_assert_same_file(whole, grouped, "model.safetensors");
             test_assert_same_file(whole, grouped, "quant_summary.json");
             test_assert_same_file(whole, grouped, "hf_quant_config.json");
+            /* The checkpoint too: GPTQ's experts, read back from the spill file, are saved. */
+            char ckpt_whole[4096], ckpt_grouped[4096];
+            snprintf(ckpt_whole, sizeof ckpt_whole, "%s-checkpoint", whole);
+            snprintf(ckpt_grouped, sizeof ckpt_grouped, "%s-checkpoint", grouped);
+            for (int l = 0; l < 3; l++) {
+                char layer[32];
+                snprintf(layer, sizeof layer, "layer-%05d.safetensors", l);
+                test_assert_same_file(ckpt_whole, ckpt_grouped, layer);
+            }
+            test_remove_tree(ckpt_grouped);
             test_remove_tree(grouped);
             free(grouped);
         }
+        char ckpt_whole[4096];
+        snprintf(ckpt_whole, sizeof ckpt_whole, "%s-checkpoint", whole);
+        test_remove_tree(ckpt_whole);
         test_remove_tree(whole);
         free(whole);
     }

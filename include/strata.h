@@ -885,10 +885,13 @@ typedef struct strata_synth_params {
                                 * num_nextn_predict_layers, with GLM/DeepSeek's MTP tensor names */
     const char *config_patch;  /* NULL, or a JSON object whose members replace or add config.json
                                 * keys before the tensors are laid out: {"q_lora_rank": null} */
+    bool fp8_block;            /* linears (not routers) as DeepSeek ships them: FP8 E4M3 in 128x128
+                                * blocks with an fp32 <weight>_scale_inv, quantization_config
+                                * quant_method fp8 */
 } strata_synth_params;
 
 /* Writes a small, deterministic model (config.json + model.safetensors, bf16 weights drawn
- * from a seeded normal distribution) into dir, which must not exist yet. The same
+ * from a seeded normal distribution, or their FP8 blocks) into dir, which must not exist yet. The same
  * parameters give byte-identical files on every machine. */
 STRATA_API strata_status strata_synth_model(const char *dir, const strata_synth_params *params);
 

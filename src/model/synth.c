@@ -194,7 +194,32 @@ static strata_status write_mtp_layer(strata_safetensors_writer *w, const model_d
     return status;
 }
 
-static strata_status write_tensors(const char *dir, const model_desc *d, uint64_t seed)
+/* A linear weight (n_out, n_in) bf16 as FP8 128x128 blocks and its fp32 weight_scale_inv. */
+static strata_status write_fp8_block(strata_safetensors_writer *w, const expected_tensor *e, const uint16_t *values)
+{
+    strata_quant_params fp8 = {.format = STRATA_FORMAT_FP8_BLOCK};
+    int64_t N = e->shape[0], K = e->shape[1];
+    strata_quant_shape shape;
+    strata_status status = strata_quant_shape_get(&fp8, N, K, &shape);
+    if (status != STRATA_OK) return status;
+    strata_qtensor q = {.codes = malloc(shape.code_bytes ? shape.code_bytes : 1),
+                        .scales = malloc(shape.scale_bytes ? shape.scale_bytes : 1)};
+    if (!q.codes || !q.scales) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", e->name);
+    if (status == STRATA_OK) status = strata_quantize(&fp8, STRATA_DTYPE_BF16, values, N, K, &q);
+    char scale_name[600];
+    snprintf(scale_name, sizeof scale_name, "%s_scale_inv", e->name);
+    int64_t scale_shape[2] = {shape.scale_rows, shape.scale_cols};
+    if (status == STRATA_OK)
+        status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_F8_E4M3, 2, e->shape, q.codes, shape.code_bytes);
+    if (status == STRATA_OK)
+        status = strata_safetensors_writer_add(w, scale_name, STRATA_DTYPE_F32, 2, scale_shape, q.scales,
+                                               shape.scale_bytes);
+    free(q.codes);
+    free(q.scales);
+    return status;
+}
+
+static strata_status write_tensors(const char *dir, const model_desc *d, uint64_t seed, bool fp8_block)
 {
     expected_tensor *expected = NULL;
     size_t count = 0;
@@ -233,8 +258,11 @@ static strata_status write_tensors(const char *dir, const model_desc *d, uint64_
             continue;
         }
         for (int64_t k = 0; k < n; k++) values[k] = f32_to_bf16((float)(mean + std * rng_normal(&r)));
-        status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_BF16, e->n_dims, e->shape, values,
-                                               (uint64_t)n * sizeof *values);
+        if (fp8_block && e->kind == EXPECTED_WEIGHT && e->linear && e->linear->quantizable)
+            status = write_fp8_block(w, e, values);
+        else
+            status = strata_safetensors_writer_add(w, e->name, STRATA_DTYPE_BF16, e->n_dims, e->shape, values,
+                                                   (uint64_t)n * sizeof *values);
     }
     for (int L = 0; status == STRATA_OK && L < d->arch.n_mtp_layers; L++)
         status = write_mtp_layer(w, d, d->arch.n_layers + L, seed, &values);
@@ -293,6 +321,9 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
     char *text = NULL, *config_path = path_join(temp, "config.json");
     sjson *config = synth_config(p, hidden, n_layers, n_experts);
     strata_status status = config ? apply_patch(config, p->config_patch) : STRATA_OK;
+    if (status == STRATA_OK && config && p->fp8_block)
+        status = apply_patch(config, "{\"quantization_config\": {\"quant_method\": \"fp8\", \"fmt\": \"e4m3\", "
+                                     "\"activation_scheme\": \"dynamic\", \"weight_block_size\": [128, 128]}}");
     if (status != STRATA_OK) goto done;
     text = config ? sjson_dump(config, 2) : NULL;
     if (!text || !config_path) {
@@ -303,7 +334,7 @@ strata_status strata_synth_model(const char *dir, const strata_synth_params *p)
     if (status == STRATA_OK) status = desc_layout(&d, FAMILIES[p->family].moe ? FAMILIES[p->family].moe_block : "mlp",
                                                   p->stacked_experts);
     if (status == STRATA_OK) status = file_write_atomic(config_path, text, strlen(text));
-    if (status == STRATA_OK) status = write_tensors(temp, &d, p->seed);
+    if (status == STRATA_OK) status = write_tensors(temp, &d, p->seed, p->fp8_block);
     if (status == STRATA_OK && rename(temp, dir) != 0)
         status = strata_fail(STRATA_ERR_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
 done:

@@ -247,11 +247,62 @@ static void test_quantized_checkpoint(void **state)
     free(dir);
 }
 
+/* strata generate --fp8-block: the linears as DeepSeek ships them, FP8 128x128 blocks whose
+ * values are the bf16 model's quantized by strata's FP8-block quantizer; the router stays
+ * bf16; the config says quant_method fp8. */
+static void test_fp8_block_source(void **state)
+{
+    (void)state;
+    char *dirs[2];
+    strata_model *m[2];
+    for (int fp8 = 0; fp8 < 2; fp8++) {
+        dirs[fp8] = test_path(test_dir, fp8 ? "ds-fp8" : "ds-bf16");
+        strata_synth_params p = {.family = STRATA_FAMILY_DEEPSEEK_V3, .seed = 4, .n_layers = 2, .hidden_size = 256,
+                                 .n_experts = 4, .fp8_block = fp8};
+        assert_int_equal(strata_synth_model(dirs[fp8], &p), STRATA_OK);
+        assert_int_equal(strata_model_open(dirs[fp8], &m[fp8]), STRATA_OK);
+    }
+    const strata_quant_info *q = strata_model_quantization(m[1]);
+    assert_non_null(q);
+    assert_string_equal(q->method, "fp8");
+    assert_null(strata_model_quantization(m[0]));
+    const strata_safetensors *bf16 = strata_model_tensors(m[0]), *fp8 = strata_model_tensors(m[1]);
+    const strata_tensor *w = strata_safetensors_find(bf16, "model.layers.1.mlp.experts.2.down_proj.weight");
+    const strata_tensor *c = strata_safetensors_find(fp8, "model.layers.1.mlp.experts.2.down_proj.weight");
+    const strata_tensor *s = strata_safetensors_find(fp8, "model.layers.1.mlp.experts.2.down_proj.weight_scale_inv");
+    assert_non_null(w);
+    assert_non_null(c);
+    assert_non_null(s);
+    assert_int_equal(c->dtype, STRATA_DTYPE_F8_E4M3);
+    assert_int_equal(s->dtype, STRATA_DTYPE_F32);
+    int64_t N = w->shape[0], K = w->shape[1];
+    assert_int_equal(s->shape[0], (N + 127) / 128);
+    assert_int_equal(s->shape[1], (K + 127) / 128);
+    strata_quant_params params = {.format = STRATA_FORMAT_FP8_BLOCK};
+    strata_qtensor held = {.codes = (uint8_t *)c->data, .scales = (void *)s->data};
+    float *expected = malloc((size_t)(N * K) * sizeof *expected), *got = malloc((size_t)(N * K) * sizeof *got);
+    assert_int_equal(strata_fake_quantize(&params, STRATA_DTYPE_BF16, w->data, N, K, expected), STRATA_OK);
+    assert_int_equal(strata_dequantize(&params, &held, N, K, got), STRATA_OK);
+    assert_memory_equal(expected, got, (size_t)(N * K) * sizeof *got);
+    const strata_tensor *r0 = strata_safetensors_find(bf16, "model.layers.1.mlp.gate.weight");
+    const strata_tensor *r1 = strata_safetensors_find(fp8, "model.layers.1.mlp.gate.weight");
+    assert_non_null(r1);
+    assert_int_equal(r1->dtype, STRATA_DTYPE_BF16);
+    assert_memory_equal(r0->data, r1->data, r0->n_bytes);
+    for (int i = 0; i < 2; i++) {
+        strata_model_close(m[i]);
+        free(dirs[i]);
+    }
+    free(expected);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_family_round_trips), cmocka_unit_test(test_generator_is_deterministic),
         cmocka_unit_test(test_checkpoint_check),         cmocka_unit_test(test_quantized_checkpoint),
+        cmocka_unit_test(test_fp8_block_source),
     };
     return cmocka_run_group_tests(tests, test_setup_dir, test_teardown_dir);
 }

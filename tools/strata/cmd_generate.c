@@ -42,6 +42,9 @@ static const cli_option GENERATE_OPTIONS[] = {
              "before the tensors are made, e.g. '{\"q_lora_rank\": null}'"},
     {.name = "stacked-experts", .kind = CLI_FLAG, .offset = offsetof(generate_settings, params.stacked_experts),
      .help = "store experts as (experts, out, in) tensors (transformers v5)"},
+    {.name = "fp8-block", .kind = CLI_FLAG, .offset = offsetof(generate_settings, params.fp8_block),
+     .help = "store linears (not routers) as DeepSeek ships them: FP8 E4M3 in\n"
+             "128x128 blocks with weight_scale_inv (quant_method fp8)"},
 };
 
 static const cli_command GENERATE = {

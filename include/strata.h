@@ -654,6 +654,18 @@ typedef enum strata_export_format {
 
 /* Progress of a long run, passed to the callback at most every couple of seconds and at
  * the end of every layer. */
+/* Where one layer's time went, in seconds (quant_timings.json has the same per layer). */
+typedef struct strata_layer_timing {
+    double read_s;        /* materializing weights (reading the mapping, checking, converting) and
+                           * the weight-amax pass over them */
+    double forward_s;     /* the calibration, Hessian and quantized passes, less their reading */
+    double decide_s;      /* mse clip search or GPTQ, the quantized weights and their errors */
+    double export_s;      /* writing the layer's tensors */
+    double checkpoint_s;  /* saving its state (and, every --save-every layers, the activations) */
+    double total_s;
+    double tokens_per_second; /* calibration tokens through its passes per second of forward_s */
+} strata_layer_timing;
+
 typedef struct strata_progress {
     int layer;                 /* 0-based layer being calibrated */
     int n_layers;
@@ -663,6 +675,8 @@ typedef struct strata_progress {
     uint64_t rss_bytes;        /* resident memory of the process now */
     double eta_seconds;        /* < 0 while unknown */
     double elapsed_seconds;
+    uint64_t peak_rss_bytes;   /* the most resident memory the process has had so far */
+    const strata_layer_timing *layer_done; /* the report that ends a layer: its times; else NULL */
 } strata_progress;
 
 typedef void (*strata_progress_fn)(const strata_progress *progress, void *user);

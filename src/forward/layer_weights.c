@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "forward/quantized_weight.h"
 #include "io/safetensors_mapping.h"
@@ -327,6 +328,7 @@ static bool grouped_expert(const layer_weights *lw, const strata_linear *d)
 strata_status layer_weights_materialize_experts(const layer_weights *lw, int first, int count)
 {
     if (lw->experts_per_group <= 0) return STRATA_OK;
+    double start = seconds_now();
     strata_status status = STRATA_OK;
     for (int e = first; e < first + count && status == STRATA_OK; e++) {
         layer_linear *parts[3] = {lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e]};
@@ -338,6 +340,7 @@ strata_status layer_weights_materialize_experts(const layer_weights *lw, int fir
         }
     }
     if (status != STRATA_OK) layer_weights_release_experts(lw, first, count);
+    if (lw->read_seconds) *lw->read_seconds += seconds_now() - start;
     return status;
 }
 

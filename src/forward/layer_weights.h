@@ -50,6 +50,7 @@ typedef struct layer_weights {
     gemm_precision precision;
     const forward_hooks *hooks;
     size_t n_hooks;
+    double *read_seconds; /* when set, the seconds materializing experts take are added here */
 } layer_weights;
 
 /* Reads and converts layer `index` of the model. Hooks' quantize_weight callbacks (if

@@ -48,6 +48,7 @@
 #include "pipeline/act_store.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/identity.h"
+#include "pipeline/layer_timings.h"
 #include "pipeline/memory_plan.h"
 #include "pipeline/progress.h"
 #include "quant/format.h"
@@ -73,6 +74,7 @@ typedef struct run {
     weight_spill spill;      /* GPTQ's quantized experts of a grouped layer, until export */
     calib_collective collective; /* reductions over the participants (one today) */
     progress progress;
+    layer_timings timings;   /* where each layer's time went (quant_timings.json) */
     output_dir out;          /* the output directory: lock, staging area, commit */
     dir_lock checkpoint_lock;
     bool checkpoint_created; /* the checkpoint directory did not exist before this run */
@@ -313,6 +315,7 @@ static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, con
  * the linear's output error on its samples. */
 static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
 {
+    double start = seconds_now();
     const strata_linear *l = c->desc;
     size_t n = (size_t)l->n_out * (size_t)l->n_in;
     float *w = malloc(n * sizeof *w), *q = malloc(n * sizeof *q);
@@ -356,6 +359,21 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
         else if (status == STRATA_OK) status = linear_calib_spill_quantized(c, &r->spill);
         linear_weight_release_pages(r->model, l);
     }
+    r->timings.layers[lc->index].decide_s += seconds_now() - start;
+    return status;
+}
+
+/* Materializes the layer (its routed experts later, a group at a time, when grouped) with
+ * the hooks' fake quantization (hooks may be NULL), the time it takes, and later the
+ * experts' too, counted as the layer's reading. */
+static strata_status load_layer(run *r, layer_calib *lc, const forward_hooks *hooks, layer_weights *lw)
+{
+    strata_layer_timing *timing = &r->timings.layers[lc->index];
+    double start = seconds_now();
+    strata_status status = layer_weights_load_grouped(r->model, lc->index, r->precision, hooks, hooks ? 1 : 0,
+                                                      r->plan.experts_per_group, lw);
+    timing->read_s += seconds_now() - start;
+    if (status == STRATA_OK) lw->read_seconds = &timing->read_s;
     return status;
 }
 
@@ -373,7 +391,7 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
     const strata_quantize_params *p = r->params;
     layer_weights lw;
     strata_status status =
-        layer_weights_load_grouped(r->model, lc->index, r->precision, NULL, 0, r->plan.experts_per_group, &lw);
+        load_layer(r, lc, NULL, &lw);
     if (status != STRATA_OK) return status;
     grouped_pass g;
     status = grouped_open(r, lc, &lw, hooks, p->calib_all_experts, false, &g);
@@ -417,12 +435,15 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     int group = r->plan.experts_per_group;
     bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
-    progress_begin_layer(&r->progress, (hessian_pass || grouped_gptq ? 3 : 2) * p->n_samples * p->seq_len);
+    int64_t work = (hessian_pass || grouped_gptq ? 3 : 2) * p->n_samples * p->seq_len;
+    progress_begin_layer(&r->progress, work);
+    strata_layer_timing *timing = &r->timings.layers[lc->index];
+    double start = seconds_now();
     layer_weights lw;
     strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
     if (status == STRATA_OK && gptq && !hessian_pass) status = layer_hessians_init(lc);
     if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
-    if (status == STRATA_OK) status = layer_weights_load_grouped(r->model, lc->index, r->precision, NULL, 0, group, &lw);
+    if (status == STRATA_OK) status = load_layer(r, lc, NULL, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
     bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
@@ -438,7 +459,9 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
             status = layer_pass(r, lc, &lw, &hessian, all_experts, false, false);
         layer_weights_free(&lw);
     }
+    double amax_start = seconds_now();
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
+    timing->read_s += seconds_now() - amax_start;
     if (status == STRATA_OK && grouped_gptq)
         status = gptq_experts_grouped(r, lc, hessian_pass ? &hessian : &gram, hessian_pass);
     layer_hessians_finish(lc);
@@ -448,13 +471,16 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     layer_hessians_free(lc);
     forward_hooks quantize = calib_quantizer_hooks(lc);
     if (status == STRATA_OK)
-        status = layer_weights_load_grouped(r->model, lc->index, r->precision, &quantize, 1, group, &lw);
+        status = load_layer(r, lc, &quantize, &lw);
     if (status == STRATA_OK) {
         status = layer_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED, true);
         layer_weights_free(&lw);
     }
     if (status == STRATA_OK)
         lc->output_error = lc->output_sq_sum > 0 ? sqrt(lc->output_diff_sq_sum / lc->output_sq_sum) : 0;
+    /* What is neither reading nor deciding is the passes'. */
+    timing->forward_s = seconds_now() - start - timing->read_s - timing->decide_s;
+    timing->tokens_per_second = timing->forward_s > 0 ? (double)work / timing->forward_s : 0;
     if (status != STRATA_OK) return strata_fail_context(status, "calibrating layer %d", lc->index);
     act_store_swap(&r->store);
     return STRATA_OK;
@@ -533,6 +559,7 @@ static void free_run(run *r)
     strata_safetensors_writer_free(r->ex.writer);
     exporter_free_notes(&r->ex);
     weight_spill_close(&r->spill);
+    layer_timings_free(&r->timings);
     act_store_free(&r->store);
     rope_table_free(&r->rope);
     checkpoint_close(&r->ck);
@@ -570,18 +597,26 @@ static strata_status run_layers(run *r, int first)
     strata_status status = STRATA_OK;
     for (int i = first; status == STRATA_OK && i < r->arch->n_layers; i++) {
         layer_calib *lc = &r->layers[i];
+        strata_layer_timing *timing = &r->timings.layers[i];
+        double start = seconds_now();
         status = calibrate_layer(r, lc);
         /* Tensors a kept shard already holds are skipped by the writer. */
+        double export_start = seconds_now();
         if (status == STRATA_OK) status = export_layer(&r->ex, lc);
         /* The layer's weights leave the resident set with it. */
         safetensors_release_pages(strata_model_tensors(r->model));
-        progress_tokens(&r->progress, i, 0, true);
+        double checkpoint_start = seconds_now();
+        timing->export_s = checkpoint_start - export_start;
         if (status == STRATA_OK && r->checkpointing) status = checkpoint_save_layer(&r->ck, lc, r->ex.last_tensor);
         /* The quantized weights are in the output (and GPTQ's in the checkpoint) now. */
         layer_calib_release_quantized(lc);
-        if (status != STRATA_OK || !r->checkpointing) continue;
         bool last = i == r->arch->n_layers - 1;
-        if (status == STRATA_OK && ((i + 1) % every == 0 || last)) status = checkpoint_commit(&r->ck, i + 1, &r->store);
+        if (status == STRATA_OK && r->checkpointing && ((i + 1) % every == 0 || last))
+            status = checkpoint_commit(&r->ck, i + 1, &r->store);
+        timing->checkpoint_s = seconds_now() - checkpoint_start;
+        timing->total_s = seconds_now() - start;
+        r->timings.measured[i] = status == STRATA_OK;
+        if (status == STRATA_OK) progress_end_layer(&r->progress, i, timing);
     }
     return status;
 }
@@ -643,6 +678,8 @@ static strata_status prepare_layers(run *r)
     memory_plan_log(&r->plan, spill_dir);
     r->layers = calloc((size_t)r->arch->n_layers, sizeof *r->layers);
     if (!r->layers) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    strata_status timings = layer_timings_init(&r->timings, r->arch->n_layers);
+    if (timings != STRATA_OK) return timings;
     /* Fused groups share the tensor-level weight amax where ModelOpt's exporter fuses it
      * (NVFP4's global scale), and for FP8 per tensor when asked (--fuse-fp8-scales). */
     layer_calib_options options = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
@@ -677,6 +714,7 @@ static strata_status finish_output(run *r)
     if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
     if (status == STRATA_OK) status = export_finish(&r->ex, r->layers, r->arch->n_layers);
     if (status == STRATA_OK) status = summary_write(r->params, r->algorithm, r->out.staging, r->arch, r->layers, &r->ex);
+    if (status == STRATA_OK) status = layer_timings_write(&r->timings, r->out.staging);
     if (status == STRATA_OK) status = output_commit(&r->out);
     return status;
 }

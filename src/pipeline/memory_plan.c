@@ -102,7 +102,7 @@ strata_status memory_plan_make(const memory_plan_request *req, memory_plan *out)
     uint64_t max_memory = req->max_memory;
     int experts_per_group = req->experts_per_group;
     gemm_precision precision = req->precision;
-    *out = (memory_plan){.max_memory = max_memory, .chunk_budget = FORWARD_CHUNK_BUDGET};
+    *out = (memory_plan){.max_memory = max_memory, .chunk_budget = FORWARD_CHUNK_BUDGET, .gptq = req->gptq};
     uint64_t element = precision == GEMM_BF16 ? 2 : 4;
     forward_config config = {.precision = precision, .memory_budget = FORWARD_CHUNK_BUDGET};
     out->chunk_sequences = decoder_chunk_sequences(arch, &config, seq_len);
@@ -153,17 +153,24 @@ strata_status memory_plan_make(const memory_plan_request *req, memory_plan *out)
     return STRATA_OK;
 }
 
+uint64_t memory_plan_peak_bytes(const memory_plan *p)
+{
+    return p->fixed_bytes + (p->spill ? 0 : 2 * p->store_buffer_bytes);
+}
+
 void memory_plan_log(const memory_plan *p, const char *spill_dir)
 {
     strata_log(STRATA_LOG_INFO,
                "memory: activation store %.1f MiB (2 x %.1f MiB bf16) %s%s; layer %.1f MiB, samples %.1f MiB, "
-               "scratch %.1f MiB (%lld sequences per chunk)%s",
+               "scratch %.1f MiB (%lld sequences per chunk); expected peak %.1f GiB%s",
                mib(2 * p->store_buffer_bytes), mib(p->store_buffer_bytes), p->spill ? "spilled to " : "in RAM",
                p->spill ? spill_dir : "", mib(p->layer_bytes), mib(p->sample_bytes), mib(p->chunk_bytes),
-               (long long)p->chunk_sequences, p->max_memory ? "" : "; no --max-memory limit");
+               (long long)p->chunk_sequences, mib(memory_plan_peak_bytes(p)) / 1024,
+               p->max_memory ? "" : "; no --max-memory limit");
     if (p->experts_per_group > 0)
         strata_log(STRATA_LOG_INFO,
-                   "memory: routed experts materialized %d at a time (%.1f MiB each), their quantized weights "
-                   "recomputed where needed",
-                   p->experts_per_group, mib(p->expert_bytes));
+                   "memory: routed experts materialized %d at a time (%.1f MiB each), their quantized weights %s",
+                   p->experts_per_group, mib(p->expert_bytes),
+                   p->gptq ? "kept on disk until export, their Hessians a group at a time"
+                           : "recomputed where needed");
 }

@@ -31,6 +31,7 @@ typedef struct memory_plan {
     int64_t chunk_sequences;      /* sequences per forward chunk */
     size_t chunk_budget;
     bool spill;
+    bool gptq;                    /* Hessians and GPTQ's quantized weights are counted */
     uint64_t max_memory;
     int experts_per_group;        /* routed experts materialized at a time; 0: whole layers */
     uint64_t expert_bytes;        /* one more routed expert in a group: materialized (gate, up, down),
@@ -52,7 +53,10 @@ typedef struct memory_plan_request {
 } memory_plan_request;
 
 strata_status memory_plan_make(const memory_plan_request *request, memory_plan *out);
-/* Logs the plan (sizes, where the store lives). */
+/* What the plan expects the run's resident memory to peak at: everything it holds, with the
+ * activation store when in RAM. */
+uint64_t memory_plan_peak_bytes(const memory_plan *plan);
+/* Logs the plan (sizes, where the store lives, the expected peak). */
 void memory_plan_log(const memory_plan *plan, const char *spill_dir);
 
 #endif

@@ -13,6 +13,8 @@
 
 #include "calib/scale_search.h"
 #include "helpers.h"
+#include "io/json.h"
+#include "io/json_file.h"
 #include "io/safetensors_resume.h"
 #include "pipeline/act_store.h"
 #include "pipeline/memory_plan.h"
@@ -275,6 +277,69 @@ static void test_scheme_input_scales(void **state)
     for (int i = 0; i < STRATA_SCHEME_COUNT; i++) assert_non_null(scheme_get((strata_scheme)i)->algo_label);
 }
 
+typedef struct progress_log {
+    int reports, layers_done;
+    bool peak_below_rss, bad_timing;
+} progress_log;
+
+static void log_progress(const strata_progress *p, void *user)
+{
+    progress_log *log = user;
+    log->reports++;
+    if (p->peak_rss_bytes < p->rss_bytes) log->peak_below_rss = true;
+    if (!p->layer_done) return;
+    const strata_layer_timing *t = p->layer_done;
+    double parts = t->read_s + t->forward_s + t->decide_s + t->export_s + t->checkpoint_s;
+    if (p->layer != log->layers_done || t->read_s < 0 || t->forward_s < 0 || t->decide_s < 0 || t->export_s < 0 ||
+        t->checkpoint_s < 0 || parts > t->total_s + 1e-3 || t->tokens_per_second <= 0)
+        log->bad_timing = true;
+    log->layers_done++;
+}
+
+/* quant_timings.json: one entry per layer with where its time went (not its values: they
+ * are the machine's), and the progress reports a layer's times once, at its end, with the
+ * peak RSS beside the current one. */
+static void test_layer_timings(void **state)
+{
+    (void)state;
+    char *model = test_path(test_dir, "moe"), *out = test_path(test_dir, "out");
+    strata_synth_params sp = {.family = STRATA_FAMILY_QWEN3_MOE, .seed = 2, .n_layers = 3};
+    assert_int_equal(strata_synth_model(model, &sp), STRATA_OK);
+    int32_t tokens[4 * 32];
+    for (int i = 0; i < 4 * 32; i++) tokens[i] = (i * 37 + 5) % 256;
+    progress_log log = {0};
+    strata_quantize_params p = {.model_dir = model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4, .algo = "gptq",
+                                .tokens = tokens, .n_samples = 4, .seq_len = 32, .experts_per_group = 3,
+                                .progress = log_progress, .progress_user = &log};
+    strata_quantize_result r;
+    assert_int_equal(strata_quantize_model(&p, &r), STRATA_OK);
+    assert_int_equal(log.layers_done, 3);
+    assert_false(log.bad_timing);
+    assert_false(log.peak_below_rss);
+
+    char *path = test_path(out, "quant_timings.json");
+    sjson *root = NULL;
+    assert_int_equal(json_file_read(path, 1 << 20, true, &root), STRATA_OK);
+    assert_string_equal(sjson_as_string(sjson_get(root, "unit")), "seconds");
+    const sjson *layers = sjson_get(root, "layers");
+    assert_int_equal(sjson_array_size(layers), 3);
+    const char *keys[] = {"read", "forward", "decide", "export", "checkpoint", "total", "tokens_per_second"};
+    for (size_t i = 0; i < 3; i++) {
+        const sjson *layer = sjson_array_at(layers, i);
+        int64_t index = -1;
+        assert_true(sjson_as_int64(sjson_get(layer, "layer"), &index));
+        assert_int_equal(index, (int64_t)i);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            double v = -1;
+            if (!sjson_as_double(sjson_get(layer, keys[k]), &v) || v < 0) fail_msg("layer %zu: %s", i, keys[k]);
+        }
+    }
+    sjson_free(root);
+    free(path);
+    free(out);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_mse_clip),
         cmocka_unit_test_setup_teardown(test_memory_plan_groups_experts, test_setup_dir, test_teardown_dir),
         cmocka_unit_test(test_scheme_input_scales),
+        cmocka_unit_test_setup_teardown(test_layer_timings, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,9 +72,20 @@ void cli_print_progress(const strata_progress *p, void *user)
         else if (s >= 60) snprintf(eta, sizeof eta, "%ldm%02lds", s / 60, s % 60);
         else snprintf(eta, sizeof eta, "%lds", s);
     }
-    fprintf(stderr, "strata: layer %d/%d | %.0f tok/s | act store %.1f GiB%s | RSS %.1f GiB | ETA %s\n", p->layer + 1,
-            p->n_layers, p->tokens_per_second, (double)p->act_store_bytes / (1 << 30),
-            p->act_store_spilled ? " (disk)" : "", (double)p->rss_bytes / (1 << 30), eta);
+    const strata_layer_timing *t = p->layer_done;
+    if (t) {
+        fprintf(stderr,
+                "strata: layer %d/%d done in %.1f s: read %.1f, forward %.1f (%.0f tok/s), decide %.1f, export %.1f, "
+                "checkpoint %.1f | RSS %.1f GiB, peak %.1f GiB | ETA %s\n",
+                p->layer + 1, p->n_layers, t->total_s, t->read_s, t->forward_s, t->tokens_per_second, t->decide_s,
+                t->export_s, t->checkpoint_s, (double)p->rss_bytes / (1 << 30), (double)p->peak_rss_bytes / (1 << 30),
+                eta);
+        return;
+    }
+    fprintf(stderr, "strata: layer %d/%d | %.0f tok/s | act store %.1f GiB%s | RSS %.1f GiB, peak %.1f GiB | ETA %s\n",
+            p->layer + 1, p->n_layers, p->tokens_per_second, (double)p->act_store_bytes / (1 << 30),
+            p->act_store_spilled ? " (disk)" : "", (double)p->rss_bytes / (1 << 30),
+            (double)p->peak_rss_bytes / (1 << 30), eta);
 }
 uint64_t cli_default_memory_limit(const cli_context *ctx)
 {

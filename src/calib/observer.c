@@ -303,7 +303,7 @@ strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model
         size_t n = (size_t)c->desc->n_out * (size_t)c->desc->n_in;
         if (status == STRATA_OK) kernels()->block_absmax(w, n, n, &c->weight_amax);
         c->values_dtype = linear_values_dtype(model, c->desc);
-        if (c->desc->expert >= 0) linear_weight_release_pages(model, c->desc); /* read again when decided */
+        linear_weight_release_pages(model, c->desc); /* read again when decided */
     }
     free(w);
     if (status != STRATA_OK) return status;

@@ -2,7 +2,8 @@
  * perplexity.c — strata_eval_perplexity: windows of tokens through the model layer by
  * layer, then the output head in chunks, summing each position's negative log-likelihood
  * (log-sum-exp in double) in token order, so the result does not depend on threads or
- * chunk sizes.
+ * chunk sizes. The mapping's pages are given back after every layer, so a model larger
+ * than memory is evaluated with a flat resident set.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "eval/quant_runtime.h"
 #include "forward/model_forward.h"
+#include "io/safetensors_mapping.h"
 
 enum { DEFAULT_WINDOW = 512 };
 
@@ -106,10 +108,15 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
         return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %lld x %lld hidden states", (long long)n,
                            (long long)H);
     }
+    /* Each step's mapped pages leave the resident set once it is done (they stay in the page
+     * cache): the peak RSS is one layer's, not the checkpoint's size. */
+    const strata_safetensors *st = strata_model_tensors(model);
     status = forward_embed(model, tokens, n, hidden);
+    safetensors_release_pages(st);
     if (status == STRATA_OK) status = rope_table_create(arch, window, &rope);
     for (int layer = 0; status == STRATA_OK && layer < arch->n_layers; layer++) {
         status = forward_layer(model, layer, &config, &rope, hidden, n_windows, window);
+        safetensors_release_pages(st);
         double elapsed = seconds_now() - start;
         strata_log(STRATA_LOG_INFO, "eval: layer %d/%d done, %.1f s elapsed, ETA %.1f s", layer + 1, arch->n_layers,
                    elapsed, elapsed / (layer + 1) * (arch->n_layers - layer - 1));
@@ -117,6 +124,7 @@ strata_status strata_eval_perplexity(const strata_model *model, const int32_t *t
     double nll_sum = 0.0;
     size_t budget = params->memory_budget ? params->memory_budget : DECODER_DEFAULT_BUDGET;
     if (status == STRATA_OK) status = score_windows(model, precision, budget, hidden, tokens, n_windows, window, &nll_sum);
+    safetensors_release_pages(st);
     rope_table_free(&rope);
     quant_runtime_close(&runtime);
     free(hidden);

@@ -19,6 +19,7 @@
 #include "core/non_finite.h"
 #include "export/export.h"
 #include "forward/layer_weights.h"
+#include "io/safetensors_mapping.h"
 #include "kernels/gemm.h"
 #include "quant/format.h"
 #include "quant/weight_layout.h"
@@ -70,7 +71,10 @@ static strata_status copy_tensor(exporter *e, const char *name)
     const strata_safetensors *st = strata_model_tensors(e->model);
     const strata_tensor *t = strata_safetensors_find(st, name);
     if (!t) return strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
-    return export_tensor(e, name, t->dtype, t->n_dims, t->shape, t->data, strata_safetensors_shard_path(st, t->shard));
+    strata_status status =
+        export_tensor(e, name, t->dtype, t->n_dims, t->shape, t->data, strata_safetensors_shard_path(st, t->shard));
+    safetensors_release_range(st, t->data, (size_t)t->n_bytes); /* read once */
+    return status;
 }
 
 bool export_router_in_f32(const strata_arch *arch, const strata_linear *linear)
@@ -257,9 +261,9 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];
         status = c->quantized ? export_quantized(e, c) : copy_linear(e, c->desc);
-        /* An expert's weight is not read again: its pages leave the resident set now, so a
-         * layer bigger than memory is exported an expert at a time. */
-        if (c->desc->expert >= 0) linear_weight_release_pages(e->model, c->desc);
+        /* A weight is not read again: its pages leave the resident set now, so a layer
+         * bigger than memory is exported an expert at a time. */
+        linear_weight_release_pages(e->model, c->desc);
         /* The cache's scales, whether or not the linear itself is quantized. */
         char names[2][512];
         int n = e->kv_cache && e->format == STRATA_EXPORT_MODELOPT ? export_kv_scale_names(c->desc, names) : 0;

@@ -305,6 +305,9 @@ static strata_status load_linear(const layer_weights *lw, layer_linear *l)
     bool fp32_router = l->desc->role == STRATA_LINEAR_ROUTER && lw->arch->routing.sigmoid;
     strata_status status = gemm_from(lw->model, l->desc, fp32_router ? GEMM_F32 : lw->precision, lw->hooks,
                                      lw->n_hooks, &l->weight);
+    /* The GEMM holds its own copy: the source's pages leave the resident set now (they stay
+     * in the page cache), so a layer holds its converted weights, not their source too. */
+    linear_weight_release_pages(lw->model, l->desc);
     if (status == STRATA_OK && l->desc->bias) {
         size_t bytes = 0;
         l->bias = load_vector(lw->model, l->desc->bias, l->desc->n_out, &bytes, &status);
@@ -335,8 +338,6 @@ strata_status layer_weights_materialize_experts(const layer_weights *lw, int fir
         for (int k = 0; k < 3 && status == STRATA_OK; k++) {
             if (parts[k]->weight) continue;
             status = load_linear(lw, parts[k]);
-            /* The GEMM holds its own copy: the source's pages leave the resident set now. */
-            linear_weight_release_pages(lw->model, parts[k]->desc);
         }
     }
     if (status != STRATA_OK) layer_weights_release_experts(lw, first, count);

@@ -357,8 +357,8 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     if (r->plan.experts_per_group > 0 && l->expert >= 0) {
         if (r->algorithm != CALIB_GPTQ) linear_calib_free_quantized(c);
         else if (status == STRATA_OK) status = linear_calib_spill_quantized(c, &r->spill);
-        linear_weight_release_pages(r->model, l);
     }
+    linear_weight_release_pages(r->model, l);
     r->timings.layers[lc->index].decide_s += seconds_now() - start;
     return status;
 }
@@ -496,6 +496,7 @@ static strata_status embed_inputs(run *r)
     for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
         int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk;
         status = forward_embed(r->model, p->tokens + s0 * seq, n * seq, x);
+        safetensors_release_pages(strata_model_tensors(r->model)); /* the embedding's rows */
         if (status == STRATA_OK) status = act_store_write_next(&r->store, s0 * seq, n * seq, x);
     }
     free(x);

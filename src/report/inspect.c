@@ -19,6 +19,7 @@
 #include "core/strbuf.h"
 #include "io/fsutil.h"
 #include "io/json.h"
+#include "io/safetensors_mapping.h"
 #include "model/model_internal.h"
 #include "tokenizer/utf8.h"
 
@@ -122,6 +123,8 @@ static strata_status gather(const char *path, const strata_inspect_params *param
             const strata_tensor *t = strata_safetensors_at(d->st, i);
             if (!strata_dtype_is_float(t->dtype)) continue;
             status = compute_stats(t, &d->stats[i]);
+            /* Read once: its pages leave the resident set (a model larger than memory). */
+            safetensors_release_range(d->st, t->data, (size_t)t->n_bytes);
             if (status != STRATA_OK) return strata_fail_context(status, "%s: tensor '%s'", path, t->name);
         }
     }

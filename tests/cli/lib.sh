@@ -25,11 +25,15 @@ check() { # check DESCRIPTION CONDITION...
   fi
 }
 has() { [[ "$1" == *"$2"* ]]; }
-# same_dir A B: every file of A exists in B with the same bytes, and B has no others.
+# same_dir A B: every file of A exists in B with the same bytes, and B has no others; the
+# per-layer timings (quant_timings.json) must exist in both but hold each run's own times.
 same_dir() {
   local a=$1 b=$2 f
   [[ "$(cd "$a" && ls -A | sort)" == "$(cd "$b" && ls -A | sort)" ]] || return 1
-  for f in "$a"/*; do cmp -s "$f" "$b/$(basename "$f")" || { echo "  differs: $(basename "$f")"; return 1; }; done
+  for f in "$a"/*; do
+    [[ "$(basename "$f")" == quant_timings.json ]] && continue
+    cmp -s "$f" "$b/$(basename "$f")" || { echo "  differs: $(basename "$f")"; return 1; }
+  done
 }
 # kill_repeatedly N CMD...: starts CMD N times, killing it with SIGKILL after a random
 # 0.10..0.99 s each time (seeded by RANDOM).

@@ -18,7 +18,11 @@ Q=("$STRATA" quantize "$MODEL" "${CALIB[@]}" --max-shard-mib 1)
 run "${Q[@]}" -o "$WORK/ref" --scheme fp8 --kv-cache fp8
 check "quantize fp8 exits 0" test "$rc" -eq 0
 check "prints the output directory" has "$out" "$WORK/ref"
-check "progress lines with ETA" has "$err" "layer 8/8 |"
+check "a line per finished layer with its times" has "$err" "layer 8/8 done in"
+check "  with read, forward, decide, export and checkpoint" has "$err" "), decide "
+check "  with the peak RSS and the ETA" has "$err" "GiB, peak "
+check "the memory plan says the peak it expects" has "$err" "expected peak"
+check "quant_timings.json is written" test -s "$WORK/ref/quant_timings.json"
 check "progress shows the activation store" has "$err" "act store"
 for f in config.json hf_quant_config.json model.safetensors.index.json quant_summary.txt quant_summary.json; do
   check "writes $f" test -f "$WORK/ref/$f"

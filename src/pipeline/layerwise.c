@@ -390,8 +390,7 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
 {
     const strata_quantize_params *p = r->params;
     layer_weights lw;
-    strata_status status =
-        load_layer(r, lc, NULL, &lw);
+    strata_status status = load_layer(r, lc, NULL, &lw);
     if (status != STRATA_OK) return status;
     grouped_pass g;
     status = grouped_open(r, lc, &lw, hooks, p->calib_all_experts, false, &g);

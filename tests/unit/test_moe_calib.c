@@ -374,11 +374,14 @@ static char *unstack(const char *stacked_dir, const char *name)
     return dir;
 }
 
+/* The checkpoint directory the quantizations below give the output `out`. */
+static void checkpoint_of(const char *out, char *path, size_t size) { snprintf(path, size, "%s-checkpoint", out); }
+
 static char *quantize_to(const char *model, const char *name, const int32_t *tokens, strata_scheme scheme, const char *algo)
 {
     static const char *const EXCLUDE[] = {"*.experts.3.*"}; /* one expert stays bf16 */
     char *out = test_path(test_dir, name), ckpt[4096];
-    snprintf(ckpt, sizeof ckpt, "%s-checkpoint", out);
+    checkpoint_of(out, ckpt, sizeof ckpt);
     strata_quantize_params p = {.model_dir = model, .output_dir = out, .checkpoint_dir = ckpt, .scheme = scheme,
                                 .algo = algo,
                                 .tokens = tokens, .n_samples = N_SEQ, .seq_len = SEQ_LEN,
@@ -633,7 +636,7 @@ static char *quantize_grouped(const char *model, const char *name, const int32_t
                               strata_scheme scheme, const char *algo, bool all_experts, int group, uint64_t max_memory)
 {
     char *out = test_path(test_dir, name), ckpt[4096];
-    snprintf(ckpt, sizeof ckpt, "%s-checkpoint", out);
+    checkpoint_of(out, ckpt, sizeof ckpt);
     strata_quantize_params p = {.model_dir = model, .output_dir = out, .checkpoint_dir = ckpt, .scheme = scheme,
                                 .algo = algo, .tokens = tokens, .n_samples = n_tokens / SEQ_LEN, .seq_len = SEQ_LEN,
                                 .calib_all_experts = all_experts, .experts_per_group = group,
@@ -685,8 +688,8 @@ static void expert_groups_give_the_same_output(const char *model, const int32_t 
             test_assert_same_file(whole, grouped, "hf_quant_config.json");
             /* The checkpoint too: GPTQ's experts, read back from the spill file, are saved. */
             char ckpt_whole[4096], ckpt_grouped[4096];
-            snprintf(ckpt_whole, sizeof ckpt_whole, "%s-checkpoint", whole);
-            snprintf(ckpt_grouped, sizeof ckpt_grouped, "%s-checkpoint", grouped);
+            checkpoint_of(whole, ckpt_whole, sizeof ckpt_whole);
+            checkpoint_of(grouped, ckpt_grouped, sizeof ckpt_grouped);
             for (int l = 0; l < 3; l++) {
                 char layer[32];
                 snprintf(layer, sizeof layer, "layer-%05d.safetensors", l);
@@ -697,7 +700,7 @@ static void expert_groups_give_the_same_output(const char *model, const int32_t 
             free(grouped);
         }
         char ckpt_whole[4096];
-        snprintf(ckpt_whole, sizeof ckpt_whole, "%s-checkpoint", whole);
+        checkpoint_of(whole, ckpt_whole, sizeof ckpt_whole);
         test_remove_tree(ckpt_whole);
         test_remove_tree(whole);
         free(whole);

@@ -39,6 +39,7 @@ bench: release
 	$(BUILD)/release/bench_gptq
 	$(BUILD)/release/bench_convert
 	$(BUILD)/release/bench_quantize_once
+	$(BUILD)/release/bench_pipeline --shapes 8b
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

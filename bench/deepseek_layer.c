@@ -17,7 +17,6 @@
  *   bench_deepseek_layer [--experts E] [--max-memory MIB] [--threads 1,2] [--samples N]
  *                        [--bf16] [--dir DIR] [--clean]
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 
 #include "bench_child.h"
 #include "bench_clock.h"
+#include "bench_disk.h"
 #include "bench_memory.h"
 #include "strata.h"
 
@@ -74,34 +74,6 @@ static bool run_quantize(void *ctx, void *out)
     if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
     reply->experts_per_group = r.experts_per_group;
     return status == STRATA_OK;
-}
-
-/* Drops the file's pages from the page cache (a clean file needs no privilege). */
-static void drop_cache(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return;
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    close(fd);
-}
-
-/* The disk's sequential read rate on `path` (bytes/s), from up to 2 GiB of it read cold. */
-static double disk_read_rate(const char *path)
-{
-    drop_cache(path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
-    enum { BLOCK = 8 << 20 };
-    char *buffer = malloc(BLOCK);
-    uint64_t total = 0;
-    double t = now();
-    ssize_t n;
-    while (buffer && total < (2ull << 30) && (n = read(fd, buffer, BLOCK)) > 0) total += (uint64_t)n;
-    t = now() - t;
-    free(buffer);
-    close(fd);
-    drop_cache(path);
-    return t > 0 ? (double)total / t : 0;
 }
 
 int main(int argc, char **argv)

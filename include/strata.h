@@ -664,6 +664,13 @@ typedef struct strata_layer_timing {
     double checkpoint_s;  /* saving its state (and, every --save-every layers, the activations) */
     double total_s;
     double tokens_per_second; /* calibration tokens through its passes per second of forward_s */
+    /* The parts of the above: */
+    double amax_s;        /* read_s's weight-amax pass */
+    double calibrate_s;   /* forward_s's calibration pass (observers) */
+    double hessian_s;     /* forward_s's Hessian pass (GPTQ with quantized inputs), and the grouped
+                           * experts' Hessian passes */
+    double quantized_s;   /* forward_s's quantized pass (the next layer's inputs, the output error) */
+    double errors_s;      /* decide_s's weight and output errors of the quantized linears */
 } strata_layer_timing;
 
 typedef struct strata_progress {

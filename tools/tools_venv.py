@@ -1,6 +1,9 @@
-"""The virtual environment the tools/ scripts run in (build/tools-venv, created on first use).
+"""The virtual environments the tools/ scripts run in (build/tools-venv, created on first use).
 
-Reference libraries are installed there, never globally; CI never needs them.
+Reference libraries are installed there, never globally; CI never needs them. llm-compressor
+pins older torch, transformers and compressed-tensors than the golden scripts record, so
+the benchmark that runs it (bench_peers.py) gives it a venv of its own
+(build/llmcompressor-venv) instead of moving the golden scripts' versions.
 """
 import os
 import subprocess
@@ -10,12 +13,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, "build", "tools-venv")
 
 
+def venv_python(packages, venv=VENV):
+    """The venv's python, the venv created and the packages installed first."""
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.check_call([sys.executable, "-m", "venv", venv])
+    subprocess.check_call([python, "-m", "pip", "install", "-q", *packages])
+    return python
+
+
 def ensure_venv(packages):
-    """Re-executes the calling script inside the venv with the packages installed."""
-    python = os.path.join(VENV, "bin", "python")
+    """Re-executes the calling script inside build/tools-venv with the packages installed."""
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
         return
-    if not os.path.exists(python):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-    subprocess.check_call([python, "-m", "pip", "install", "-q", *packages])
+    python = venv_python(packages)
     os.execv(python, [python, *sys.argv])

@@ -227,6 +227,28 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     return STRATA_OK;
 }
 
+/* quantize_weight's values straight from held codes (in memory or spilled), in the GEMM's
+ * precision: no fp32 copy of the weight for a bf16 GEMM. */
+static strata_status held_weight(void *ctx, const strata_linear *linear, gemm_precision precision, void *w,
+                                 bool *written)
+{
+    *written = false;
+    linear_calib *c = layer_calib_find(ctx, linear);
+    if (!c || !c->quantized || (!c->weight_q.codes && !c->spill)) return STRATA_OK;
+    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
+    p.values_dtype = c->values_dtype;
+    strata_qtensor fetched = {0};
+    const strata_qtensor *q = NULL;
+    strata_status status = linear_calib_quantized(c, &fetched, &q);
+    if (status == STRATA_OK)
+        status = precision == GEMM_BF16 ? quant_dequantize_bf16(&p, q, linear->n_out, linear->n_in, w)
+                                        : strata_dequantize(&p, q, linear->n_out, linear->n_in, w);
+    quant_qtensor_free(&fetched);
+    if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
+    *written = true;
+    return STRATA_OK;
+}
+
 /* The Hessian pass of a scheme that quantizes inputs: each Hessian accumulates its input
  * as the deployed engine quantizes it, with the calibrated amax (ModelOpt's GPTQ does
  * the same), and the layer runs with quantized inputs and unquantized weights. */
@@ -273,7 +295,8 @@ forward_hooks calib_gram_hooks(layer_calib *lc)
 
 forward_hooks calib_quantizer_hooks(layer_calib *lc)
 {
-    return (forward_hooks){.ctx = lc, .quantize_input = quantize_input, .quantize_weight = quantize_weight};
+    return (forward_hooks){.ctx = lc, .quantize_input = quantize_input, .quantize_weight = quantize_weight,
+                           .held_weight = held_weight};
 }
 
 void layer_calib_round_observed_to_bf16(layer_calib *lc)

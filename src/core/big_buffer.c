@@ -11,7 +11,7 @@
 
 void *big_buffer_alloc(size_t bytes)
 {
-    if (bytes < ADVISE_FROM) return malloc(bytes ? bytes : 1);
+    if (bytes < ADVISE_FROM) return aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes ? 0 : 64));
     size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     void *p = NULL;
     if (posix_memalign(&p, HUGE_PAGE, rounded) != 0) return NULL;

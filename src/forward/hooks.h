@@ -11,8 +11,10 @@
 #ifndef STRATA_FORWARD_HOOKS_H
 #define STRATA_FORWARD_HOOKS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "kernels/gemm.h"
 #include "strata.h"
 
 typedef struct forward_hooks {
@@ -37,6 +39,12 @@ typedef struct forward_hooks {
     /* Fake quantization of the weight (n_out, n_in) fp32, in place, when the layer is
      * materialized. */
     strata_status (*quantize_weight)(void *ctx, const strata_linear *linear, float *w);
+    /* Optional, tried before quantize_weight: when the hook holds the linear's quantized
+     * weight, it writes its values into w (n_out, n_in) in the GEMM's precision (bf16 bits
+     * for GEMM_BF16, else fp32), the same values quantize_weight would give, and sets
+     * *written; the model's weight is then not read. */
+    strata_status (*held_weight)(void *ctx, const strata_linear *linear, gemm_precision precision, void *w,
+                                 bool *written);
 } forward_hooks;
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/big_buffer.h"
 #include "core/error.h"
 #include "forward/quantized_weight.h"
 #include "io/safetensors_mapping.h"
@@ -179,22 +180,42 @@ strata_status linear_weight_f32(const strata_model *model, const strata_linear *
     return status;
 }
 
+/* mapped: NULL, or set when the weight is used in place from the model's mapping (a
+ * weight stored in the GEMM's dtype that no hook transforms: no copy, no fresh pages). */
 static strata_status gemm_from(const strata_model *model, const strata_linear *linear, gemm_precision precision,
-                               const forward_hooks *hooks, size_t n_hooks, gemm_weight **out)
+                               const forward_hooks *hooks, size_t n_hooks, gemm_weight **out, bool *mapped)
 {
     const strata_tensor *t = NULL;
     const void *data = NULL;
     strata_status status = locate_weight(model, linear, &t, &data);
     if (status != STRATA_OK) return status;
+    /* The quantized pass's weights: held by the (only) hook, not read from the model again. */
+    if (n_hooks == 1 && hooks[0].held_weight) {
+        gemm_weight *g = NULL;
+        bool written = false;
+        status = gemm_weight_alloc(precision, linear->n_out, linear->n_in, linear->name, &g);
+        if (status == STRATA_OK) status = hooks[0].held_weight(hooks[0].ctx, linear, precision, gemm_weight_data(g), &written);
+        if (status == STRATA_OK && written) {
+            *out = g;
+            return STRATA_OK;
+        }
+        gemm_weight_free(g);
+        if (status != STRATA_OK) return status;
+    }
     bool quantized = !floating(t->dtype);
     if (!quantized) status = check_finite(model, t, linear, data);
     if (status != STRATA_OK) return status;
     bool transform = quantized;
     for (size_t h = 0; h < n_hooks; h++) transform |= hooks[h].quantize_weight != NULL;
+    strata_dtype gemm_dtype = precision == GEMM_BF16 ? STRATA_DTYPE_BF16 : STRATA_DTYPE_F32;
+    if (!transform && mapped && t->dtype == gemm_dtype) {
+        *mapped = true;
+        return gemm_weight_borrow(precision, data, linear->n_out, linear->n_in, linear->name, out);
+    }
     if (!transform) return gemm_weight_create(precision, t->dtype, data, linear->n_out, linear->n_in, linear->name, out);
 
     size_t n = (size_t)linear->n_out * (size_t)linear->n_in;
-    float *w = malloc(n * sizeof *w);
+    float *w = big_buffer_alloc(n * sizeof *w);
     if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing %s", linear->name);
     status = quantized ? quantized_weight_f32(model, linear, t, w) : strata_convert_to_f32(t->dtype, data, n, w);
     for (size_t h = 0; h < n_hooks && status == STRATA_OK; h++)
@@ -214,7 +235,7 @@ strata_status model_tensor_gemm(const strata_model *model, const char *name, gem
         return strata_fail(STRATA_ERR_MISMATCH, "%s: tensor %s is not 2-D", file_of(model, t), name);
     strata_linear whole = {.name = name, .weight = name, .n_out = t->shape[0], .n_in = t->shape[1],
                            .stack_index = -1, .expert = -1};
-    return gemm_from(model, &whole, precision, NULL, 0, out);
+    return gemm_from(model, &whole, precision, NULL, 0, out, NULL);
 }
 
 static float *load_vector(const strata_model *model, const char *name, int64_t n, size_t *bytes,
@@ -303,11 +324,12 @@ strata_status layer_weights_load(const strata_model *model, int index, gemm_prec
 static strata_status load_linear(const layer_weights *lw, layer_linear *l)
 {
     bool fp32_router = l->desc->role == STRATA_LINEAR_ROUTER && lw->arch->routing.sigmoid;
+    l->mapped = false;
     strata_status status = gemm_from(lw->model, l->desc, fp32_router ? GEMM_F32 : lw->precision, lw->hooks,
-                                     lw->n_hooks, &l->weight);
-    /* The GEMM holds its own copy: the source's pages leave the resident set now (they stay
+                                     lw->n_hooks, &l->weight, &l->mapped);
+    /* A GEMM holding its own copy: the source's pages leave the resident set now (they stay
      * in the page cache), so a layer holds its converted weights, not their source too. */
-    linear_weight_release_pages(lw->model, l->desc);
+    if (!l->mapped || status != STRATA_OK) linear_weight_release_pages(lw->model, l->desc);
     if (status == STRATA_OK && l->desc->bias) {
         size_t bytes = 0;
         l->bias = load_vector(lw->model, l->desc->bias, l->desc->n_out, &bytes, &status);
@@ -315,12 +337,14 @@ static strata_status load_linear(const layer_weights *lw, layer_linear *l)
     return status;
 }
 
-static void unload_linear(layer_linear *l)
+static void unload_linear(const layer_weights *lw, layer_linear *l)
 {
     gemm_weight_free(l->weight);
+    if (l->mapped) linear_weight_release_pages(lw->model, l->desc);
     free(l->bias);
     l->weight = NULL;
     l->bias = NULL;
+    l->mapped = false;
 }
 
 static bool grouped_expert(const layer_weights *lw, const strata_linear *d)
@@ -349,9 +373,9 @@ void layer_weights_release_experts(const layer_weights *lw, int first, int count
 {
     if (lw->experts_per_group <= 0) return;
     for (int e = first; e < first + count; e++) {
-        unload_linear(lw->expert_gate[e]);
-        unload_linear(lw->expert_up[e]);
-        unload_linear(lw->expert_down[e]);
+        unload_linear(lw, lw->expert_gate[e]);
+        unload_linear(lw, lw->expert_up[e]);
+        unload_linear(lw, lw->expert_down[e]);
     }
 }
 
@@ -401,10 +425,7 @@ void layer_weights_free(layer_weights *lw)
 {
     if (!lw) return;
     if (lw->linears) {
-        for (size_t i = 0; i < lw->layer->n_linears; i++) {
-            gemm_weight_free(lw->linears[i].weight);
-            free(lw->linears[i].bias);
-        }
+        for (size_t i = 0; i < lw->layer->n_linears; i++) unload_linear(lw, &lw->linears[i]);
     }
     free(lw->linears);
     free(lw->input_norm);

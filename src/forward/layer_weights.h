@@ -24,6 +24,8 @@ typedef struct layer_linear {
     const strata_linear *desc;
     gemm_weight *weight; /* (n_out, n_in) in the GEMM's precision */
     float *bias;         /* (n_out) fp32, or NULL */
+    bool mapped;         /* weight reads the model's mapping in place (stored in the GEMM's
+                          * dtype, untransformed): its pages are released when it is unloaded */
 } layer_linear;
 
 typedef struct layer_weights {

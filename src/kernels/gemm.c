@@ -17,10 +17,13 @@
 #include <dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/big_buffer.h"
 #include "core/error.h"
+#include "kernels/minifloat.h"
 #include "kernels/pool.h"
 
 void omp_set_num_threads(int n);
@@ -36,6 +39,7 @@ struct gemm_weight {
     gemm_precision precision;
     int64_t n_out, n_in;
     void *data;                 /* (n_out, n_in) row-major, bf16 bits or fp32; 64-byte aligned */
+    bool borrowed;              /* data is the caller's (gemm_weight_borrow_f32), not freed here */
     dnnl_primitive_t primitive; /* borrowed from the cache */
 };
 
@@ -129,13 +133,7 @@ typedef struct round_job {
 static void round_range(void *ctx, int64_t begin, int64_t end)
 {
     const round_job *job = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        uint32_t bits;
-        memcpy(&bits, &job->src[i], sizeof bits);
-        uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-        bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
-        job->dst[i] = nan ? (uint16_t)((bits >> 16) | 0x40u) : (uint16_t)rounded;
-    }
+    for (int64_t i = begin; i < end; i++) job->dst[i] = bf16_bits_from_f32(job->src[i]);
 }
 
 void gemm_round_to_bf16(const float *src, uint16_t *dst, size_t n)
@@ -152,6 +150,10 @@ static strata_status convert_weight(gemm_weight *g, strata_dtype dtype, const vo
         memcpy(g->data, w, n * 2);
         return STRATA_OK;
     }
+    if (dtype == STRATA_DTYPE_F32) {
+        gemm_round_to_bf16(w, g->data, n);
+        return STRATA_OK;
+    }
     float *staging = malloc(n * sizeof *staging);
     if (!staging) return STRATA_ERR_OUT_OF_MEMORY;
     strata_status status = strata_convert_to_f32(dtype, w, n, staging);
@@ -160,38 +162,71 @@ static strata_status convert_weight(gemm_weight *g, strata_dtype dtype, const vo
     return status;
 }
 
-strata_status gemm_weight_create(gemm_precision precision, strata_dtype dtype, const void *w, int64_t n_out,
-                                 int64_t n_in, const char *name, gemm_weight **out)
+static strata_status finish_weight(gemm_weight *g, strata_status status, const char *name, gemm_weight **out);
+
+strata_status gemm_weight_alloc(gemm_precision precision, int64_t n_out, int64_t n_in, const char *name,
+                                gemm_weight **out)
 {
     *out = NULL;
     if (n_out <= 0 || n_in <= 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: empty weight (%lld, %lld)", name, (long long)n_out,
                            (long long)n_in);
-    if (dtype != STRATA_DTYPE_F32 && dtype != STRATA_DTYPE_BF16 && dtype != STRATA_DTYPE_F16)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: weights of dtype %s cannot feed a matrix product", name,
-                           strata_dtype_name(dtype));
-    size_t n = (size_t)n_out * (size_t)n_in;
     size_t element = precision == GEMM_BF16 ? 2 : 4;
     gemm_weight *g = calloc(1, sizeof *g);
-    if (g) g->data = aligned_alloc(64, (n * element + 63) / 64 * 64);
-    strata_status status = g && g->data ? STRATA_OK : STRATA_ERR_OUT_OF_MEMORY;
-    if (status == STRATA_OK) {
+    if (g) g->data = big_buffer_alloc((size_t)n_out * (size_t)n_in * element);
+    if (g) {
         g->precision = precision;
         g->n_out = n_out;
         g->n_in = n_in;
-        status = convert_weight(g, dtype, w, n);
     }
+    return finish_weight(g, g && g->data ? STRATA_OK : STRATA_ERR_OUT_OF_MEMORY, name, out);
+}
+
+void *gemm_weight_data(gemm_weight *w) { return w->data; }
+
+strata_status gemm_weight_create(gemm_precision precision, strata_dtype dtype, const void *w, int64_t n_out,
+                                 int64_t n_in, const char *name, gemm_weight **out)
+{
+    *out = NULL;
+    if (dtype != STRATA_DTYPE_F32 && dtype != STRATA_DTYPE_BF16 && dtype != STRATA_DTYPE_F16)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: weights of dtype %s cannot feed a matrix product", name,
+                           strata_dtype_name(dtype));
+    gemm_weight *g = NULL;
+    strata_status status = gemm_weight_alloc(precision, n_out, n_in, name, &g);
+    if (status == STRATA_OK) status = convert_weight(g, dtype, w, (size_t)n_out * (size_t)n_in);
+    if (status == STRATA_OK) {
+        *out = g;
+        return STRATA_OK;
+    }
+    gemm_weight_free(g);
+    if (status == STRATA_ERR_OUT_OF_MEMORY) return strata_fail(status, "out of memory converting %s", name);
+    return status;
+}
+
+strata_status gemm_weight_borrow(gemm_precision precision, const void *w, int64_t n_out, int64_t n_in,
+                                 const char *name, gemm_weight **out)
+{
+    *out = NULL;
+    if (n_out <= 0 || n_in <= 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: empty weight (%lld, %lld)", name, (long long)n_out,
+                           (long long)n_in);
+    gemm_weight *g = calloc(1, sizeof *g);
+    if (g) *g = (gemm_weight){.precision = precision, .n_out = n_out, .n_in = n_in, .data = (void *)w, .borrowed = true};
+    return finish_weight(g, g ? STRATA_OK : STRATA_ERR_OUT_OF_MEMORY, name, out);
+}
+
+/* The primitive for g's shape, or g freed on failure. */
+static strata_status finish_weight(gemm_weight *g, strata_status status, const char *name, gemm_weight **out)
+{
     if (status == STRATA_OK) {
         pthread_mutex_lock(&lib.lock);
         status = start_library();
-        if (status == STRATA_OK) status = primitive_for(precision, n_out, n_in, name, &g->primitive);
+        if (status == STRATA_OK) status = primitive_for(g->precision, g->n_out, g->n_in, name, &g->primitive);
         pthread_mutex_unlock(&lib.lock);
     }
     if (status != STRATA_OK) {
         gemm_weight_free(g);
-        if (status == STRATA_ERR_OUT_OF_MEMORY)
-            return strata_fail(status, "out of memory converting %s (%lld, %lld)", name, (long long)n_out,
-                               (long long)n_in);
+        if (status == STRATA_ERR_OUT_OF_MEMORY) return strata_fail(status, "out of memory for the weight %s", name);
         return status;
     }
     *out = g;
@@ -201,7 +236,7 @@ strata_status gemm_weight_create(gemm_precision precision, strata_dtype dtype, c
 void gemm_weight_free(gemm_weight *w)
 {
     if (!w) return;
-    free(w->data);
+    if (!w->borrowed) free(w->data);
     free(w);
 }
 

@@ -35,6 +35,16 @@ typedef struct gemm_weight gemm_weight;
  * GEMM's layout. name is used in messages. */
 strata_status gemm_weight_create(gemm_precision precision, strata_dtype dtype, const void *w, int64_t n_out,
                                  int64_t n_in, const char *name, gemm_weight **out);
+/* A weight of this shape whose values the caller writes into gemm_weight_data: (n_out,
+ * n_in) row-major, bf16 bits for GEMM_BF16, else fp32. */
+strata_status gemm_weight_alloc(gemm_precision precision, int64_t n_out, int64_t n_in, const char *name,
+                                gemm_weight **out);
+void *gemm_weight_data(gemm_weight *w);
+/* A weight used in place, without a copy: w (n_out, n_in) row-major, bf16 bits for
+ * GEMM_BF16, else fp32, at any address (oneDNN packs the weights itself; the products are
+ * the same bits as from an aligned copy: test_kernels), must outlive the gemm_weight. */
+strata_status gemm_weight_borrow(gemm_precision precision, const void *w, int64_t n_out, int64_t n_in,
+                                 const char *name, gemm_weight **out);
 void gemm_weight_free(gemm_weight *w);
 
 gemm_precision gemm_weight_precision(const gemm_weight *w);

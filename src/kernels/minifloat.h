@@ -16,6 +16,7 @@
 #define STRATA_KERNELS_MINIFLOAT_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -95,6 +96,14 @@ static inline float e2m1_decode(uint8_t code) { return E2M1_VALUES[code & 0xf]; 
 static inline float e8m0_decode(uint8_t v)
 {
     return v == 0xff ? f32_from_bits(0x7fc00000u) : ldexpf(1.0f, (int)v - 127);
+}
+
+/* fp32 -> bf16 bits, nearest with ties to even; NaN stays NaN (quiet). */
+static inline uint16_t bf16_bits_from_f32(float x)
+{
+    uint32_t bits = f32_bits(x);
+    bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+    return nan ? (uint16_t)((bits >> 16) | 0x40u) : (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
 /* fp32 rounded to the nearest bf16 (ties to even), returned as fp32. Finite x. */

@@ -3,10 +3,13 @@
  *
  *   {"producer": "strata", "version": "0.2.0", "unit": "seconds", "total": 812.4,
  *    "layers": [{"layer": 0, "read": 1.2, "forward": 20.1, "decide": 3.3, "export": 0.8,
- *                "checkpoint": 0.1, "total": 25.5, "tokens_per_second": 1630.2},
+ *                "checkpoint": 0.1, "total": 25.5, "tokens_per_second": 1630.2,
+ *                "parts": {"weight_amax": 0.3, "calibration_pass": 9.0, "hessian_pass": 0,
+ *                          "quantized_pass": 11.1, "errors": 1.2}},
  *               {"layer": 1, "restored": true}, ...]}
  *
  * "restored": a layer an earlier run finished (strata resume); "total" sums the measured ones.
+ * "parts" splits read (weight_amax), forward (the passes) and decide (errors).
  */
 #include "pipeline/layer_timings.h"
 
@@ -53,6 +56,13 @@ strata_status layer_timings_write(const layer_timings *t, const char *dir)
             sjson_put(&ok, layer, "checkpoint", sjson_new_real(l->checkpoint_s));
             sjson_put(&ok, layer, "total", sjson_new_real(l->total_s));
             sjson_put(&ok, layer, "tokens_per_second", sjson_new_real(l->tokens_per_second));
+            sjson *parts = sjson_new_object();
+            sjson_put(&ok, parts, "weight_amax", sjson_new_real(l->amax_s));
+            sjson_put(&ok, parts, "calibration_pass", sjson_new_real(l->calibrate_s));
+            sjson_put(&ok, parts, "hessian_pass", sjson_new_real(l->hessian_s));
+            sjson_put(&ok, parts, "quantized_pass", sjson_new_real(l->quantized_s));
+            sjson_put(&ok, parts, "errors", sjson_new_real(l->errors_s));
+            sjson_put(&ok, layer, "parts", parts);
             total += l->total_s;
         }
         sjson_push(&ok, list, layer);

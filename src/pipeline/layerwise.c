@@ -34,6 +34,7 @@
 #include "calib/algorithm.h"
 #include "calib/layer_calib.h"
 #include "calib/scale_search.h"
+#include "core/big_buffer.h"
 #include "core/error.h"
 #include "core/non_finite.h"
 #include "export/export.h"
@@ -72,6 +73,8 @@ typedef struct run {
     exporter ex;
     layer_calib *layers;     /* (n_layers) */
     weight_spill spill;      /* GPTQ's quantized experts of a grouped layer, until export */
+    float *decide_w, *decide_q; /* the decisions' fp32 working copies of a weight and its quantized values */
+    size_t decide_capacity;  /* elements of each: the widest linear decided so far in the layer */
     calib_collective collective; /* reductions over the participants (one today) */
     progress progress;
     layer_timings timings;   /* where each layer's time went (quant_timings.json) */
@@ -276,6 +279,17 @@ static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw
     return status;
 }
 
+/* layer_pass, its time (less the reading of grouped experts during it) added to *seconds. */
+static strata_status timed_pass(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
+                                bool observe_all_experts, bool write, bool compare, double *seconds)
+{
+    const strata_layer_timing *timing = &r->timings.layers[lc->index];
+    double start = seconds_now(), read_before = timing->read_s;
+    strata_status status = layer_pass(r, lc, lw, hooks, observe_all_experts, write, compare);
+    *seconds += seconds_now() - start - (timing->read_s - read_before);
+    return status;
+}
+
 /* ||a - b|| / ||a|| over n values (0 when a is zero). */
 static double relative_error(const float *a, const float *b, size_t n)
 {
@@ -311,6 +325,32 @@ static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, con
     return STRATA_OK;
 }
 
+static void decide_scratch_free(run *r)
+{
+    free(r->decide_w);
+    free(r->decide_q);
+    r->decide_w = r->decide_q = NULL;
+    r->decide_capacity = 0;
+}
+
+/* The decisions' working copies for n elements, kept from one linear to the next of a
+ * layer (fresh pages are cleared by the kernel: 2 x 0.9 GB per layer at 8B's size) and
+ * freed after the layer's decisions. Huge pages, cache-line aligned, so the error
+ * products use them in place. */
+static strata_status decide_scratch(run *r, size_t n, const char *name)
+{
+    if (n <= r->decide_capacity) return STRATA_OK;
+    decide_scratch_free(r);
+    r->decide_w = big_buffer_alloc(n * sizeof *r->decide_w);
+    r->decide_q = big_buffer_alloc(n * sizeof *r->decide_q);
+    if (r->decide_w && r->decide_q) {
+        r->decide_capacity = n;
+        return STRATA_OK;
+    }
+    decide_scratch_free(r);
+    return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", name);
+}
+
 /* mse clip search or GPTQ, the quantized weight (held until export), then the weight's and
  * the linear's output error on its samples. */
 static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
@@ -318,8 +358,8 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     double start = seconds_now();
     const strata_linear *l = c->desc;
     size_t n = (size_t)l->n_out * (size_t)l->n_in;
-    float *w = malloc(n * sizeof *w), *q = malloc(n * sizeof *q);
-    strata_status status = w && q ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
+    strata_status status = decide_scratch(r, n, l->name);
+    float *w = r->decide_w, *q = r->decide_q;
     if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
     if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(c->scheme, c, w);
     strata_quant_params qp = scheme_weight_params(c->scheme, c->weight_amax);
@@ -330,17 +370,16 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, c->scheme);
     if (status == STRATA_OK && r->algorithm != CALIB_GPTQ)
         status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
+    double errors_start = seconds_now();
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
     const linear_calib *sampled = &lc->linears[c->sample_owner]; /* the fused group's samples */
     if (status == STRATA_OK && sampled->sample_rows > 0) {
         gemm_weight *gw = NULL, *gq = NULL;
         size_t out = (size_t)sampled->sample_rows * (size_t)l->n_out;
-        float *y = malloc(out * sizeof *y), *yq = malloc(out * sizeof *yq);
+        float *y = big_buffer_alloc(out * sizeof *y), *yq = big_buffer_alloc(out * sizeof *yq);
         if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
-        if (status == STRATA_OK)
-            status = gemm_weight_create(GEMM_F32, STRATA_DTYPE_F32, w, l->n_out, l->n_in, l->name, &gw);
-        if (status == STRATA_OK)
-            status = gemm_weight_create(GEMM_F32, STRATA_DTYPE_F32, q, l->n_out, l->n_in, l->name, &gq);
+        if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, w, l->n_out, l->n_in, l->name, &gw);
+        if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, q, l->n_out, l->n_in, l->name, &gq);
         if (status == STRATA_OK) status = gemm_linear(gw, sampled->sample, l->n_in, sampled->sample_rows, y, l->n_out);
         if (status == STRATA_OK) status = gemm_linear(gq, sampled->sample, l->n_in, sampled->sample_rows, yq, l->n_out);
         if (status == STRATA_OK) c->output_error = relative_error(y, yq, out);
@@ -349,8 +388,7 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
         free(y);
         free(yq);
     }
-    free(w);
-    free(q);
+    r->timings.layers[lc->index].errors_s += seconds_now() - errors_start;
     /* A layer too big to hold: an expert's quantized weight is recomputed (the same codes)
      * by the quantized pass and the export instead of held; GPTQ's, which cannot be, waits
      * on disk. */
@@ -401,6 +439,8 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
     int E = r->arch->moe.n_experts, group = lw.experts_per_group;
     int64_t tokens = p->n_samples * p->seq_len;
     bool one_window = g.window >= p->n_samples;
+    strata_layer_timing *timing = &r->timings.layers[lc->index];
+    double start = seconds_now(), read_before = timing->read_s, decide_before = timing->decide_s;
     for (int e = 0; e < E && status == STRATA_OK; e += group) {
         int count = E - e < group ? E - e : group;
         bool others = with_others && e == 0;
@@ -416,11 +456,13 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
             linear_calib *c = &lc->linears[i];
             if (c->quantized && c->desc->expert >= e && c->desc->expert < e + count) status = decide_linear(r, lc, c);
         }
+        decide_scratch_free(r); /* not held through the next group's passes */
         layer_hessians_free_experts(lc, e, e + count);
         progress_tokens(&r->progress, lc->index, tokens * (e + count) / E - tokens * e / E, false);
     }
     grouped_close(&g);
     layer_weights_free(&lw);
+    timing->hessian_s += seconds_now() - start - (timing->read_s - read_before) - (timing->decide_s - decide_before);
     return status;
 }
 
@@ -446,7 +488,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
     bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
-        status = layer_pass(r, lc, &lw, &observe, all_experts, true, false);
+        status = timed_pass(r, lc, &lw, &observe, all_experts, true, false, &timing->calibrate_s);
         /* A linear running in bf16 consumes its input rounded to bf16, and that is what
          * ModelOpt observes; rounding is monotonic, so the amax of the rounded values is
          * the rounded amax (the same holds for the k/v cache). */
@@ -455,24 +497,27 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
         if (status == STRATA_OK) status = layer_calib_sync(lc, &r->collective);
         if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc);
         if (status == STRATA_OK && hessian_pass && !grouped_gptq)
-            status = layer_pass(r, lc, &lw, &hessian, all_experts, false, false);
+            status = timed_pass(r, lc, &lw, &hessian, all_experts, false, false, &timing->hessian_s);
         layer_weights_free(&lw);
     }
     double amax_start = seconds_now();
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
-    timing->read_s += seconds_now() - amax_start;
+    timing->amax_s = seconds_now() - amax_start;
+    timing->read_s += timing->amax_s;
     if (status == STRATA_OK && grouped_gptq)
         status = gptq_experts_grouped(r, lc, hessian_pass ? &hessian : &gram, hessian_pass);
     layer_hessians_finish(lc);
     for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
         if (lc->linears[i].quantized && !lc->linears[i].gptq_done) status = decide_linear(r, lc, &lc->linears[i]);
+    decide_scratch_free(r); /* before the quantized pass materializes the layer again */
     layer_calib_free_samples(lc);
     layer_hessians_free(lc);
     forward_hooks quantize = calib_quantizer_hooks(lc);
     if (status == STRATA_OK)
         status = load_layer(r, lc, &quantize, &lw);
     if (status == STRATA_OK) {
-        status = layer_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED, true);
+        status = timed_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED, true,
+                            &timing->quantized_s);
         layer_weights_free(&lw);
     }
     if (status == STRATA_OK)
@@ -559,6 +604,7 @@ static void free_run(run *r)
     strata_safetensors_writer_free(r->ex.writer);
     exporter_free_notes(&r->ex);
     weight_spill_close(&r->spill);
+    decide_scratch_free(r);
     layer_timings_free(&r->timings);
     act_store_free(&r->store);
     rope_table_free(&r->rope);

@@ -59,7 +59,9 @@ static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, in
         if (!grouped || lin->expert == 0) quantized += (n * code_bits + 7) / 8;
     }
     if (expert_bytes) *expert_bytes = one_expert;
-    return weights + 4 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, group) : 0);
+    /* The decisions' two fp32 working copies (the weight and its quantized values; the error
+     * products read them in place), or the quantized pass's one of a weight it fake-quantizes. */
+    return weights + 2 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, group) : 0);
 }
 
 /* The observers' input samples of a layer: CALIB_SAMPLE_ROWS rows per distinct input. */

@@ -3,6 +3,7 @@
  * defines every code strata writes.
  */
 #include <math.h>
+#include <pthread.h>
 
 #include "quant/format.h"
 #include "kernels/cpu.h"
@@ -173,9 +174,63 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
     if (nibbles && !mx_padding && (cols & 1)) put_nibble(codes, cols, 0);
 }
 
+/* Every code's value before its block's scale, for dequant_row: E4M3 and int8 codes
+ * (256), E2M1 and int4 nibbles (16). */
+static struct {
+    pthread_once_t once;
+    float e4m3[256], int8[256], e2m1[16], int4[16];
+} code_values = {.once = PTHREAD_ONCE_INIT};
+
+static void code_values_init(void)
+{
+    for (int v = 0; v < 256; v++) {
+        code_values.e4m3[v] = e4m3_decode((uint8_t)v);
+        code_values.int8[v] = (float)(int8_t)v;
+    }
+    for (int v = 0; v < 16; v++) {
+        code_values.e2m1[v] = e2m1_decode((uint8_t)v);
+        code_values.int4[v] = (float)signed_nibble((uint8_t)v);
+    }
+}
+
+/* What a block's code values are multiplied by in decode_element. */
+static float block_multiplier(const quant_plan *plan, const quant_scales *s, int64_t row, int64_t c)
+{
+    switch (plan->format) {
+    case STRATA_FORMAT_NVFP4: return nvfp4_divisor(plan, s, byte_scale(plan, s, row, c));
+    case STRATA_FORMAT_MXFP8:
+    case STRATA_FORMAT_MXFP4: return ldexpf(1.0f, (int)byte_scale(plan, s, row, c) - 127);
+    default: return f32_scale(plan, s, row, c);
+    }
+}
+
+/* decode_element over a row, a block at a time: the code's value (from a table of the
+ * same decodes) times the block's multiplier, the very product decode_element forms. */
 void dequant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const uint8_t *codes, float *out)
 {
+    pthread_once(&code_values.once, code_values_init);
+    int64_t cols = plan->cols, block = plan->block_cols;
     bool nibbles = plan->info->element_bits == 4;
-    for (int64_t c = 0; c < plan->cols; c++)
-        out[c] = decode_element(plan, s, row, c, nibbles ? get_nibble(codes, c) : codes[c]);
+    const float *values;
+    switch (plan->format) {
+    case STRATA_FORMAT_INT8_CHANNEL: values = code_values.int8; break;
+    case STRATA_FORMAT_INT4_GROUP:
+    case STRATA_FORMAT_INT4_GROUP_ASYM: values = code_values.int4; break;
+    case STRATA_FORMAT_NVFP4:
+    case STRATA_FORMAT_MXFP4: values = code_values.e2m1; break;
+    default: values = code_values.e4m3; break;
+    }
+    for (int64_t c0 = 0; c0 < cols; c0 += block) {
+        int64_t end = c0 + block < cols ? c0 + block : cols;
+        float multiplier = block_multiplier(plan, s, row, c0);
+        if (plan->format == STRATA_FORMAT_INT4_GROUP_ASYM) {
+            /* (code - zero point) in integers, then to float, as decode_element. */
+            int zero = s->zero_points[row * plan->shape.scale_cols + c0 / block];
+            for (int64_t c = c0; c < end; c++) out[c] = (float)(signed_nibble(get_nibble(codes, c)) - zero) * multiplier;
+        } else if (nibbles) {
+            for (int64_t c = c0; c < end; c++) out[c] = values[get_nibble(codes, c)] * multiplier;
+        } else {
+            for (int64_t c = c0; c < end; c++) out[c] = values[codes[c]] * multiplier;
+        }
+    }
 }

@@ -73,6 +73,11 @@ void quant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, 
 /* Dequantizes one row. */
 void dequant_row(const quant_plan *plan, const quant_scales *scales, int64_t row, const uint8_t *codes, float *out);
 
+/* strata_dequantize into bf16 bits: each value dequantized in fp32 as strata_dequantize
+ * gives it, then rounded to the nearest bf16 (what a bf16 GEMM weight holds). */
+strata_status quant_dequantize_bf16(const strata_quant_params *params, const strata_qtensor *q, int64_t rows,
+                                    int64_t cols, uint16_t *dst);
+
 /* The value x becomes as element (row, col) of the tensor: quantized with the block's
  * scale and dequantized, exactly as quant_row then dequant_row would (GPTQ quantizes one
  * column at a time with it). */

@@ -18,6 +18,7 @@
 #include "core/big_buffer.h"
 #include "core/error.h"
 #include "kernels/cpu.h"
+#include "kernels/minifloat.h"
 #include "kernels/pool.h"
 #include "quant/format.h"
 
@@ -240,29 +241,61 @@ typedef struct dequant_job {
     const quant_plan *plan;
     const quant_scales *scales;
     const uint8_t *codes;
-    float *dst;
+    float *dst;        /* fp32 output, or */
+    uint16_t *dst_bf16; /* bf16 output (each row dequantized to fp32, then rounded) */
+    atomic_int failed_alloc;
 } dequant_job;
 
 static void dequant_task(void *ctx, int64_t begin, int64_t end)
 {
     dequant_job *job = ctx;
-    for (int64_t row = begin; row < end; row++)
-        dequant_row(job->plan, job->scales, row, job->codes + row * job->plan->shape.code_row_bytes,
-                    job->dst + row * job->plan->cols);
+    int64_t cols = job->plan->cols;
+    float *row_values = job->dst_bf16 ? malloc((size_t)cols * sizeof *row_values) : NULL;
+    if (job->dst_bf16 && !row_values) {
+        atomic_store(&job->failed_alloc, 1);
+        return;
+    }
+    for (int64_t row = begin; row < end; row++) {
+        const uint8_t *codes = job->codes + row * job->plan->shape.code_row_bytes;
+        if (!job->dst_bf16) {
+            dequant_row(job->plan, job->scales, row, codes, job->dst + row * cols);
+            continue;
+        }
+        dequant_row(job->plan, job->scales, row, codes, row_values);
+        uint16_t *out = job->dst_bf16 + row * cols;
+        for (int64_t c = 0; c < cols; c++) out[c] = bf16_bits_from_f32(row_values[c]);
+    }
+    free(row_values);
+}
+
+static strata_status dequantize_into(const strata_quant_params *params, const strata_qtensor *q, int64_t rows,
+                                     int64_t cols, float *dst, uint16_t *dst_bf16)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, STRATA_DTYPE_F32, rows, cols, &plan);
+    if (status == STRATA_OK) status = check_buffers(&plan, q);
+    if (status == STRATA_OK && !dst && !dst_bf16)
+        status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_dequantize: NULL output");
+    if (status != STRATA_OK) return status;
+    quant_scales scales = {.stored = q->scales, .global = q->global_scale, .zero_points = q->zero_points};
+    dequant_job job = {.plan = &plan, .scales = &scales, .codes = q->codes, .dst = dst, .dst_bf16 = dst_bf16};
+    atomic_init(&job.failed_alloc, 0);
+    pool_parallel_for(rows, dst_bf16 ? 16 : 1, dequant_task, &job);
+    if (atomic_load(&job.failed_alloc)) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory dequantizing");
+    return STRATA_OK;
 }
 
 strata_status strata_dequantize(const strata_quant_params *params, const strata_qtensor *q, int64_t rows, int64_t cols,
                                 float *dst)
 {
-    quant_plan plan;
-    strata_status status = quant_plan_init(params, STRATA_DTYPE_F32, rows, cols, &plan);
-    if (status == STRATA_OK) status = check_buffers(&plan, q);
-    if (status == STRATA_OK && !dst) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_dequantize: NULL output");
-    if (status != STRATA_OK) return status;
-    quant_scales scales = {.stored = q->scales, .global = q->global_scale, .zero_points = q->zero_points};
-    dequant_job job = {.plan = &plan, .scales = &scales, .codes = q->codes, .dst = dst};
-    pool_parallel_for(rows, 1, dequant_task, &job);
-    return STRATA_OK;
+    return dequantize_into(params, q, rows, cols, dst, NULL);
+}
+
+strata_status quant_dequantize_bf16(const strata_quant_params *params, const strata_qtensor *q, int64_t rows,
+                                    int64_t cols, uint16_t *dst)
+{
+    if (!dst) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quant_dequantize_bf16: NULL output");
+    return dequantize_into(params, q, rows, cols, NULL, dst);
 }
 
 strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src,

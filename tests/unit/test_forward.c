@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "forward/model_forward.h"
+#include "kernels/gemm.h"
 #include "helpers.h"
 
 enum { SEQ_LEN = 19, N_SEQ = 3 };
@@ -294,6 +295,60 @@ static void fake_quant_hooks_replace_inputs_and_weights(void **state)
     free(dir);
 }
 
+/* A weight used in place (the model's mapping, at whatever address its tensor has) gives
+ * the same products, bit for bit, as the aligned copy gemm_weight_create makes, in both
+ * precisions and for row counts below and above the GEMM's padding. */
+static void gemm_weight_in_place_matches_copy(void **state)
+{
+    (void)state;
+    enum { N_OUT = 96, N_IN = 1040, MAX_ROWS = 40 };
+    uint64_t seed = 7;
+    for (int p = 0; p < 2; p++) {
+        gemm_precision precision = p ? GEMM_F32 : GEMM_BF16;
+        size_t element = p ? 4 : 2, bytes = (size_t)N_OUT * N_IN * element;
+        unsigned char *storage = malloc(bytes + 64), *in_place = storage + element; /* misaligned */
+        float *x = malloc((size_t)MAX_ROWS * N_IN * sizeof *x);
+        float *y_copy = malloc((size_t)MAX_ROWS * N_OUT * sizeof *y_copy);
+        float *y_place = malloc((size_t)MAX_ROWS * N_OUT * sizeof *y_place);
+        for (size_t i = 0; i < (size_t)N_OUT * N_IN; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            float v = (float)((int64_t)(seed >> 40) - (1 << 23)) / (float)(1 << 23);
+            if (p) memcpy(in_place + i * 4, &v, 4);
+            else {
+                uint32_t bits;
+                memcpy(&bits, &v, 4);
+                uint16_t half = (uint16_t)(bits >> 16);
+                memcpy(in_place + i * 2, &half, 2);
+            }
+        }
+        for (size_t i = 0; i < (size_t)MAX_ROWS * N_IN; i++) x[i] = (float)((int)(i * 7919 % 2001) - 1000) / 512.0f;
+        strata_dtype dtype = p ? STRATA_DTYPE_F32 : STRATA_DTYPE_BF16;
+        gemm_weight *copy = NULL, *place = NULL;
+        assert_int_equal(gemm_weight_create(precision, dtype, in_place, N_OUT, N_IN, "copy", &copy), STRATA_OK);
+        assert_int_equal(gemm_weight_borrow(precision, in_place, N_OUT, N_IN, "in place", &place), STRATA_OK);
+        static const int64_t ROWS[] = {1, 5, 16, 17, MAX_ROWS};
+        for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
+            int64_t m = ROWS[r];
+            uint16_t *xb = malloc((size_t)m * N_IN * sizeof *xb);
+            const void *xin = x;
+            if (!p) {
+                gemm_round_to_bf16(x, xb, (size_t)m * N_IN);
+                xin = xb;
+            }
+            assert_int_equal(gemm_linear(copy, xin, N_IN, m, y_copy, N_OUT), STRATA_OK);
+            assert_int_equal(gemm_linear(place, xin, N_IN, m, y_place, N_OUT), STRATA_OK);
+            assert_memory_equal(y_copy, y_place, (size_t)m * N_OUT * sizeof *y_copy);
+            free(xb);
+        }
+        gemm_weight_free(copy);
+        gemm_weight_free(place);
+        free(storage);
+        free(x);
+        free(y_copy);
+        free(y_place);
+    }
+}
+
 /* ---------------------------------------------------------------- bad input */
 
 static void token_outside_vocabulary_is_named(void **state)
@@ -484,6 +539,7 @@ int main(int argc, char **argv)
                                         test_teardown_dir),
         cmocka_unit_test_setup_teardown(fake_quant_hooks_replace_inputs_and_weights, test_setup_dir,
                                         test_teardown_dir),
+        cmocka_unit_test(gemm_weight_in_place_matches_copy),
         cmocka_unit_test_setup_teardown(token_outside_vocabulary_is_named, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(sequence_beyond_rope_limit_is_refused, test_setup_dir, test_teardown_dir),
         cmocka_unit_test_setup_teardown(eval_resident_memory_is_flat_in_layers, test_setup_dir, test_teardown_dir),

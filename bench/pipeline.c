@@ -6,8 +6,9 @@
  * 32 heads of 128, 8 KV heads) and Llama-3-70B's (8192, 28672, 64 heads, 8 KV heads), bf16,
  * vocabulary 32000 (the embedding and lm_head are copied, not calibrated, so their size does
  * not enter a layer's time), are generated into build/ and deleted after (--keep keeps
- * them). Each is quantized with N x 256 calibration tokens (default 8) to FP8, NVFP4 and
- * INT4 with GPTQ, in a child process per run: first with the model's pages dropped from
+ * them). Each is quantized with N x 256 calibration tokens (default 8) to FP8 (also with
+ * --error-stats weights: no output errors, no quantized pass), NVFP4 and INT4 with GPTQ,
+ * in a child process per run: first with the model's pages dropped from
  * the page cache (cold), then again with them cached (warm).
  *
  * Per layer the table splits quant_timings.json's stages: read (materializing the weights
@@ -19,7 +20,7 @@
  * GPTQ's own decide work over max(read limit, GEMM limit); peak RSS (getrusage) is given
  * beside the layer's size in bf16.
  *
- *   bench_pipeline [--shapes 8b,70b] [--schemes fp8,nvfp4,int4-gptq] [--samples N]
+ *   bench_pipeline [--shapes 8b,70b] [--schemes fp8,fp8-weights,nvfp4,int4-gptq] [--samples N]
  *                  [--threads N] [--dir DIR] [--keep]
  */
 #include <stdio.h>
@@ -52,12 +53,14 @@ typedef struct scheme_run {
     const char *algo;
     int passes; /* bf16 passes over the layer: calibration and quantized (GPTQ's Hessians come
                  * from the calibration pass for weight-only schemes) */
+    strata_error_stats stats;
 } scheme_run;
 
 static const scheme_run SCHEMES[] = {
-    {"fp8", STRATA_SCHEME_FP8, "max", 2},
-    {"nvfp4", STRATA_SCHEME_NVFP4, "max", 2},
-    {"int4-gptq", STRATA_SCHEME_INT4, "gptq", 2},
+    {"fp8", STRATA_SCHEME_FP8, "max", 2, STRATA_ERROR_STATS_FULL},
+    {"fp8-weights", STRATA_SCHEME_FP8, "max", 1, STRATA_ERROR_STATS_WEIGHTS}, /* --error-stats weights */
+    {"nvfp4", STRATA_SCHEME_NVFP4, "max", 2, STRATA_ERROR_STATS_FULL},
+    {"int4-gptq", STRATA_SCHEME_INT4, "gptq", 2, STRATA_ERROR_STATS_FULL},
 };
 
 typedef struct quantize_reply {
@@ -84,7 +87,8 @@ static bool run_quantize(void *ctx, void *out)
     if (job->threads > 0) strata_set_num_threads(job->threads);
     strata_quantize_params p = {.model_dir = job->model, .output_dir = job->out, .scheme = job->scheme->scheme,
                                 .algo = job->scheme->algo, .tokens = job->tokens, .n_samples = job->samples,
-                                .seq_len = SEQ, .progress = on_progress, .progress_user = out};
+                                .seq_len = SEQ, .error_stats = job->scheme->stats, .progress = on_progress,
+                                .progress_user = out};
     strata_quantize_result r = {0};
     strata_status status = strata_quantize_model(&p, &r);
     if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
@@ -171,7 +175,7 @@ static int run_shape(const shape *s, const char *schemes, int64_t samples, int t
     printf("limits: disk read %.0f MB/s = %.2f s per layer; bf16 products of one pass %.2f s at this machine's "
            "oneDNN peak; memory %.1f GiB\n", disk / 1e6, disk > 0 ? layer / disk : 0, gemm_pass,
            (double)mem_total_bytes() / gib);
-    printf("%-9s %-4s %3s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s %7s %6s %8s\n", "scheme", "read", "lyr", "read",
+    printf("%-11s %-4s %3s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s %7s %6s %8s\n", "scheme", "read", "lyr", "read",
            "amax", "calib", "hess", "decide", "errors", "quant", "export", "ckpt", "total", "limit", "x lim",
            "peak RSS");
     for (size_t k = 0; k < sizeof SCHEMES / sizeof SCHEMES[0]; k++) {
@@ -191,7 +195,7 @@ static int run_shape(const shape *s, const char *schemes, int64_t samples, int t
                 double read_limit = warm || disk <= 0 ? 0 : layer / disk;
                 double gemm_limit = gemm_pass * sr->passes;
                 double limit = read_limit > gemm_limit ? read_limit : gemm_limit;
-                printf("%-9s %-4s %3d %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %7.1f %7.1f %6.2f %6.2f G\n",
+                printf("%-11s %-4s %3d %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %7.1f %7.1f %6.2f %6.2f G\n",
                        sr->name, warm ? "warm" : "cold", l, t->read_s - t->amax_s, t->amax_s, t->calibrate_s,
                        t->hessian_s, decide, t->errors_s, t->quantized_s, t->export_s, t->checkpoint_s, t->total_s,
                        limit, limit > 0 ? (t->total_s - own) / limit : 0, (double)peak / gib);
@@ -210,7 +214,7 @@ static int run_shape(const shape *s, const char *schemes, int64_t samples, int t
 
 int main(int argc, char **argv)
 {
-    const char *shapes = "8b,70b", *schemes = "fp8,nvfp4,int4-gptq", *dir = "build/bench-pipeline";
+    const char *shapes = "8b,70b", *schemes = "fp8,fp8-weights,nvfp4,int4-gptq", *dir = "build/bench-pipeline";
     int64_t samples = 8;
     int threads = 0;
     bool keep = false;
@@ -222,7 +226,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(argv[i], "--keep") == 0) keep = true;
         else {
-            fprintf(stderr, "usage: bench_pipeline [--shapes 8b,70b] [--schemes fp8,nvfp4,int4-gptq] [--samples N] "
+            fprintf(stderr, "usage: bench_pipeline [--shapes 8b,70b] [--schemes fp8,fp8-weights,nvfp4,int4-gptq] [--samples N] "
                             "[--threads N] [--dir DIR] [--keep]\n");
             return 2;
         }

@@ -709,6 +709,17 @@ typedef enum strata_attention_quant {
 STRATA_API const char *strata_attention_quant_name(strata_attention_quant mode);
 STRATA_API bool strata_attention_quant_from_name(const char *name, strata_attention_quant *out);
 
+/* What strata quantize measures of the quantization's error (quant_summary.txt/.json). */
+typedef enum strata_error_stats {
+    STRATA_ERROR_STATS_FULL = 0, /* weight errors; each quantized linear's output error on its sampled
+                                  * input rows (fp32 products of the weight and its quantized values);
+                                  * each layer's output error over every calibration token (a pass of
+                                  * the quantized layer) */
+    STRATA_ERROR_STATS_WEIGHTS,  /* weight errors only: no input samples, no output products, and no
+                                  * quantized pass unless it feeds the next layer (propagate
+                                  * quantized). The quantized weights are the same bytes */
+} strata_error_stats;
+
 typedef struct strata_quantize_params {
     const char *model_dir;
     const char *output_dir;        /* created when missing; must be new or empty unless overwrite. The
@@ -720,6 +731,7 @@ typedef struct strata_quantize_params {
     const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
     size_t n_exclude;
     strata_propagation propagate;  /* the next layer's inputs */
+    strata_error_stats error_stats; /* what the summary measures (FULL by default) */
     bool calib_all_experts;        /* MoE: every token calibrates every expert (the layer output
                                     * still combines only the top-k); false: the model's routing */
     /* GPTQ (algo "gptq"); 0 takes the default in brackets: */

@@ -8,6 +8,7 @@ with --calib-format ids and the peers feed one window per forward) by:
 
   fp8   strata quantize --scheme fp8                 vs ModelOpt mtq.quantize(FP8_DEFAULT_CFG)
                                                         + export_hf_checkpoint
+  fp8-weights   the same with --error-stats weights (no output errors: ModelOpt measures none)
   gptq  strata quantize --scheme int4 --algo gptq    vs llm-compressor oneshot(GPTQModifier
                                                         W4A16, lm_head ignored) + save_compressed
 
@@ -19,7 +20,7 @@ use every core (torch's default threads, strata's pool). The peers run in their 
 CI never runs this.
 
 Usage:
-    python3 tools/bench_peers.py                       # fp8 and gptq, 2 rounds
+    python3 tools/bench_peers.py                       # fp8, fp8-weights and gptq, 2 rounds
     python3 tools/bench_peers.py --cases fp8 --rounds 3 --samples 8 --layers 4
 """
 import argparse
@@ -36,9 +37,9 @@ STRATA = os.path.join(ROOT, "build", "release", "strata")
 WORK = os.path.join(ROOT, "build", "bench-peers")
 SHAPE = {"intermediate_size": 14336, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 32000}
 # Each peer's venv and packages (tools_venv.py: llm-compressor pins older libraries).
-VENVS = {"fp8": (os.path.join(ROOT, "build", "tools-venv"),
-                 ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]),
-         "gptq": (os.path.join(ROOT, "build", "llmcompressor-venv"), ["llmcompressor", "datasets"])}
+VENVS = {"modelopt": (os.path.join(ROOT, "build", "tools-venv"),
+                      ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]),
+         "llmcompressor": (os.path.join(ROOT, "build", "llmcompressor-venv"), ["llmcompressor", "datasets"])}
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tools_venv import venv_python  # noqa: E402
@@ -77,8 +78,12 @@ def peer_llmcompressor(model_dir, ids, seq, out):
     model.save_pretrained(out, save_compressed=True)
 
 
-PEERS = {"fp8": ("ModelOpt FP8", peer_modelopt, ["--scheme", "fp8"]),
-         "gptq": ("llm-compressor GPTQ W4A16", peer_llmcompressor, ["--scheme", "int4", "--algo", "gptq"])}
+# case: (peer, its function, strata's options, the peer's venv). fp8-weights: strata without
+# the output-error statistics ModelOpt does not compute either (--error-stats weights).
+PEERS = {"fp8": ("ModelOpt FP8", peer_modelopt, ["--scheme", "fp8"], "modelopt"),
+         "fp8-weights": ("ModelOpt FP8", peer_modelopt, ["--scheme", "fp8", "--error-stats", "weights"], "modelopt"),
+         "gptq": ("llm-compressor GPTQ W4A16", peer_llmcompressor, ["--scheme", "int4", "--algo", "gptq"],
+                  "llmcompressor")}
 
 
 def measured(cmd):
@@ -96,7 +101,7 @@ def measured(cmd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", default="fp8,gptq")
+    ap.add_argument("--cases", default="fp8,fp8-weights,gptq")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
@@ -116,7 +121,7 @@ def main():
         shutil.rmtree(model, ignore_errors=True)
         subprocess.check_call([STRATA, "-q", "generate", "-o", model, "--arch", "llama", "--seed", "5", "--layers",
                                str(args.layers), "--hidden", "4096", "--config", json.dumps(SHAPE)])
-    pythons = {case: venv_python(VENVS[case][1], VENVS[case][0]) for case in args.cases.split(",")}
+    pythons = {case: venv_python(VENVS[PEERS[case][3]][1], VENVS[PEERS[case][3]][0]) for case in args.cases.split(",")}
     tokens = args.samples * args.seq
     ids = [(i * 7919 + 13) % SHAPE["vocab_size"] for i in range(tokens)]
     ids_file = os.path.join(WORK, "ids.json")
@@ -124,7 +129,7 @@ def main():
     print(f"Llama-3-8B-shaped model, {args.layers} layers (hidden 4096, FFN 14336, bf16), {args.samples} x "
           f"{args.seq} calibration tokens, {os.cpu_count()} CPUs; wall s / CPU s / peak RSS GiB per run")
     for case in args.cases.split(","):
-        name, _, strata_args = PEERS[case]
+        name, _, strata_args, _ = PEERS[case]
         results = {"strata": [], name: []}
         for r in range(args.rounds):
             for who in ("strata", name):
@@ -139,7 +144,7 @@ def main():
                            str(args.seq), out]
                 wall, cpu, rss = measured(cmd)
                 results[who].append((wall, cpu, rss))
-                print(f"  {case:5s} round {r + 1} {who:28s} {wall:8.1f} s {cpu:8.1f} CPU s {rss:6.2f} GiB", flush=True)
+                print(f"  {case:11s} round {r + 1} {who:28s} {wall:8.1f} s {cpu:8.1f} CPU s {rss:6.2f} GiB", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         med = {who: [statistics.median(x[i] for x in runs) for i in range(3)] for who, runs in results.items()}
         s, p = med["strata"], med[name]

@@ -75,6 +75,7 @@ typedef struct layer_calib {
     const strata_layer *layer;
     const scheme_info *scheme; /* the run's scheme (a linear may take another: linear_calib.scheme) */
     bool kv_cache;
+    bool sample_inputs;        /* the observers keep input rows for the linears' output errors */
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
     double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
@@ -94,6 +95,7 @@ typedef struct layer_calib_options {
     strata_attention_quant attention; /* how attention linears are quantized (quant/recipe.h) */
     bool kv_cache;
     bool fuse_fp8_scales;          /* the schemes' sharing_fused instead of their sharing */
+    bool sample_inputs;            /* keep input rows for output errors (STRATA_ERROR_STATS_FULL) */
     const char *const *exclude;    /* (n_exclude) module name patterns left unquantized */
     size_t n_exclude;
 } layer_calib_options;

@@ -38,7 +38,8 @@ static int fused_group_of(const strata_linear *l, int n_experts)
 
 strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options)
 {
-    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = options->scheme, .kv_cache = options->kv_cache};
+    *lc = (layer_calib){.index = layer->index, .layer = layer, .scheme = options->scheme, .kv_cache = options->kv_cache,
+                        .sample_inputs = options->sample_inputs};
     quant_recipe recipe = {.arch = options->arch, .scheme = options->scheme, .attention = options->attention,
                            .exclude = options->exclude, .n_exclude = options->n_exclude};
     lc->linears = calloc(layer->n_linears ? layer->n_linears : 1, sizeof *lc->linears);
@@ -156,7 +157,8 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme). */
     strata_status status = layer_hessians_add(lc, c, x, n_tokens);
     if (status != STRATA_OK) return status;
-    if (c->quantized && c->sample_owner == (int)(c - lc->linears) && c->sample_rows < CALIB_SAMPLE_ROWS) {
+    if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears) &&
+        c->sample_rows < CALIB_SAMPLE_ROWS) {
         if (!c->sample) {
             c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));
             if (!c->sample) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", linear->name);

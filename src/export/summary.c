@@ -98,9 +98,14 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
     strbuf_printf(&sb, "attention    %s\n", attention_text(arch, p));
     strbuf_printf(&sb, "excluded     lm_head, model.embed_tokens, routers");
     for (size_t i = 0; i < p->n_exclude; i++) strbuf_printf(&sb, ", %s", p->exclude[i]);
-    strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; linear output on up to %d sampled "
-                       "input rows; layer output over every calibration token\n\n",
-                  CALIB_SAMPLE_ROWS);
+    bool outputs = p->error_stats == STRATA_ERROR_STATS_FULL;
+    if (outputs)
+        strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; linear output on up to %d sampled "
+                           "input rows; layer output over every calibration token\n\n",
+                      CALIB_SAMPLE_ROWS);
+    else
+        strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; output errors not measured "
+                           "(--error-stats weights)\n\n");
     if (gptq)
         strbuf_printf(&sb, "gptq: Hessian-weighted relative error tr(D H D^T)/tr(W H W^T), D = W - Q, of round-to-nearest "
                            "-> of GPTQ\n\n");
@@ -117,7 +122,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
         for (size_t l = 0; l < lc->layer->n_linears; l++) {
             const linear_calib *c = &lc->linears[l];
             strbuf_printf(&sb, "%-5d %-*s %-18s ", i, width, short_name(c->desc->name), linear_format(c));
-            if (c->quantized && c->tokens == 0) /* no input rows to measure an output error on */
+            if (c->quantized && (c->tokens == 0 || !outputs)) /* no input rows to measure an output error on */
                 strbuf_printf(&sb, "%12.6g %12.6g %10lld %11.3e %11s", c->weight_amax, c->input_amax,
                               (long long)c->tokens, c->weight_error, "-");
             else if (c->quantized)
@@ -158,7 +163,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
             n_experts_seen += n_experts;
             n_experts_empty += empty;
         }
-        strbuf_printf(&sb, "%-5d %-*s layer output error %.3e\n", i, width, "(decoder layer)", lc->output_error);
+        if (outputs) strbuf_printf(&sb, "%-5d %-*s layer output error %.3e\n", i, width, "(decoder layer)", lc->output_error);
     }
     strbuf_printf(&sb, "\n%lld linears quantized, %lld left in bf16; mean weight error %.3e\n", (long long)quantized,
                   (long long)excluded, quantized ? weight_error_sum / (double)quantized : 0.0);
@@ -200,11 +205,14 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
     sjson_put(&ok, root, "propagate",
               sjson_new_string(p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized"));
     if (arch->moe.n_experts > 0) sjson_put(&ok, root, "expert_calibration", sjson_new_string(expert_mode(p)));
+    /* Output errors that were not measured are absent, not zero. */
+    bool outputs = p->error_stats == STRATA_ERROR_STATS_FULL;
+    if (!outputs) sjson_put(&ok, root, "error_stats", sjson_new_string("weights"));
     for (int i = 0; ok && i < arch->n_layers; i++) {
         const layer_calib *lc = &layers[i];
         sjson *layer = sjson_new_object(), *linears = sjson_new_array();
         sjson_put(&ok, layer, "layer", sjson_new_int(i));
-        sjson_put(&ok, layer, "output_error", sjson_new_real(lc->output_error));
+        if (outputs) sjson_put(&ok, layer, "output_error", sjson_new_real(lc->output_error));
         for (size_t l = 0; ok && l < lc->layer->n_linears; l++) {
             const linear_calib *c = &lc->linears[l];
             sjson *o = sjson_new_object();
@@ -216,7 +224,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
             if (c->quantized) {
                 sjson_put(&ok, o, "weight_amax", sjson_new_real(c->weight_amax));
                 sjson_put(&ok, o, "weight_error", sjson_new_real(c->weight_error));
-                sjson_put(&ok, o, "output_error", sjson_new_real(c->output_error));
+                if (outputs) sjson_put(&ok, o, "output_error", sjson_new_real(c->output_error));
             }
             if (lc->kv_cache && linear_feeds_kv_cache(c->desc))
                 sjson_put(&ok, o, "cache_amax", sjson_new_real(c->output_amax));

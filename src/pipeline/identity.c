@@ -76,6 +76,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->calib_all_experts) strbuf_printf(&sb, " calib_all_experts=yes");
     if (p->fuse_fp8_scales) strbuf_printf(&sb, " fuse_fp8_scales=yes");
     if (p->attention != STRATA_ATTENTION_AUTO) strbuf_printf(&sb, " attention=%s", strata_attention_quant_name(p->attention));
+    if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) strbuf_printf(&sb, " error_stats=weights");
     bool gptq = algorithm == CALIB_GPTQ;
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
@@ -90,6 +91,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->fuse_fp8_scales) ok = ok && sjson_set(j, "fuse_fp8_scales", sjson_new_bool(true));
     if (p->attention != STRATA_ATTENTION_AUTO)
         ok = ok && sjson_set(j, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
+    if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) ok = ok && sjson_set(j, "error_stats", sjson_new_string("weights"));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -132,6 +134,10 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     const sjson *attention = sjson_get(j, "attention");
     if (attention && !strata_attention_quant_from_name(sjson_as_string(attention), &p->attention))
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged attention mode");
+    const sjson *stats = sjson_get(j, "error_stats");
+    if (stats && strcmp(sjson_as_string(stats) ? sjson_as_string(stats) : "", "weights") != 0)
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged error_stats");
+    p->error_stats = stats ? STRATA_ERROR_STATS_WEIGHTS : STRATA_ERROR_STATS_FULL;
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

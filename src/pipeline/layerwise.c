@@ -476,7 +476,8 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     int group = r->plan.experts_per_group;
     bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
-    int64_t work = (hessian_pass || grouped_gptq ? 3 : 2) * p->n_samples * p->seq_len;
+    bool quantized_pass = p->propagate == STRATA_PROPAGATE_QUANTIZED || p->error_stats == STRATA_ERROR_STATS_FULL;
+    int64_t work = (1 + (hessian_pass || grouped_gptq) + quantized_pass) * p->n_samples * p->seq_len;
     progress_begin_layer(&r->progress, work);
     strata_layer_timing *timing = &r->timings.layers[lc->index];
     double start = seconds_now();
@@ -512,12 +513,13 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     decide_scratch_free(r); /* before the quantized pass materializes the layer again */
     layer_calib_free_samples(lc);
     layer_hessians_free(lc);
+    /* The quantized pass: the next layer's inputs (propagate quantized) and the layer's
+     * output error; with --error-stats weights only the former. */
     forward_hooks quantize = calib_quantizer_hooks(lc);
-    if (status == STRATA_OK)
-        status = load_layer(r, lc, &quantize, &lw);
-    if (status == STRATA_OK) {
-        status = timed_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED, true,
-                            &timing->quantized_s);
+    if (status == STRATA_OK && quantized_pass) status = load_layer(r, lc, &quantize, &lw);
+    if (status == STRATA_OK && quantized_pass) {
+        status = timed_pass(r, lc, &lw, &quantize, false, p->propagate == STRATA_PROPAGATE_QUANTIZED,
+                            p->error_stats == STRATA_ERROR_STATS_FULL, &timing->quantized_s);
         layer_weights_free(&lw);
     }
     if (status == STRATA_OK)
@@ -730,6 +732,7 @@ static strata_status prepare_layers(run *r)
      * (NVFP4's global scale), and for FP8 per tensor when asked (--fuse-fp8-scales). */
     layer_calib_options options = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
                                    .kv_cache = p->kv_cache_fp8, .fuse_fp8_scales = p->fuse_fp8_scales,
+                                   .sample_inputs = p->error_stats == STRATA_ERROR_STATS_FULL,
                                    .exclude = p->exclude, .n_exclude = p->n_exclude};
     strata_status status = STRATA_OK;
     for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++)
@@ -775,7 +778,8 @@ static strata_status plan_memory(run *r)
     memory_plan_request request = {.arch = r->arch, .precision = r->precision, .n_samples = p->n_samples,
                                    .seq_len = p->seq_len, .max_memory = p->max_memory,
                                    .gptq = r->algorithm == CALIB_GPTQ, .weight_bits = bits,
-                                   .experts_per_group = p->experts_per_group};
+                                   .experts_per_group = p->experts_per_group,
+                                   .no_samples = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
     return memory_plan_make(&request, &r->plan);
 }
 

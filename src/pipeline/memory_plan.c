@@ -85,7 +85,7 @@ static void fixed_bytes_with(const memory_plan_request *req, uint64_t element, i
         uint64_t expert = 0;
         uint64_t held = layer_held_bytes(&arch->layers[i], element, arch->hidden_size, req,
                                          arch->layers[i].is_moe ? group : 0, &expert);
-        uint64_t samples = layer_sample_bytes(&arch->layers[i]);
+        uint64_t samples = req->no_samples ? 0 : layer_sample_bytes(&arch->layers[i]);
         uint64_t fixed = held + samples + out->chunk_bytes + RUNTIME_SLACK +
                          (group > 0 && arch->layers[i].is_moe ? token_major : 0);
         if (fixed > out->fixed_bytes) {

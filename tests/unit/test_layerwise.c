@@ -340,6 +340,70 @@ static void test_layer_timings(void **state)
     free(model);
 }
 
+/* The quantized pass's time of each layer in dir/quant_timings.json, summed. */
+static double quantized_pass_seconds(const char *dir)
+{
+    char *path = test_path(dir, "quant_timings.json");
+    sjson *root = NULL;
+    assert_int_equal(json_file_read(path, 1 << 20, true, &root), STRATA_OK);
+    const sjson *layers = sjson_get(root, "layers");
+    double sum = 0;
+    for (size_t i = 0; i < sjson_array_size(layers); i++) {
+        double v = -1;
+        assert_true(sjson_as_double(sjson_get(sjson_get(sjson_array_at(layers, i), "parts"), "quantized_pass"), &v));
+        sum += v;
+    }
+    sjson_free(root);
+    free(path);
+    return sum;
+}
+
+/* --error-stats weights: the same quantized weights (max, without a quantized pass; GPTQ,
+ * whose quantized pass feeds the next layer), output errors absent from the summary. */
+static void test_error_stats_weights(void **state)
+{
+    (void)state;
+    char *model = test_path(test_dir, "dense");
+    strata_synth_params sp = {.family = STRATA_FAMILY_LLAMA, .seed = 4, .n_layers = 3};
+    assert_int_equal(strata_synth_model(model, &sp), STRATA_OK);
+    int32_t tokens[4 * 32];
+    for (int i = 0; i < 4 * 32; i++) tokens[i] = (i * 53 + 7) % 256;
+    const char *algos[] = {"max", "gptq"};
+    for (int a = 0; a < 2; a++) {
+        char full_name[32], weights_name[32];
+        snprintf(full_name, sizeof full_name, "full-%s", algos[a]);
+        snprintf(weights_name, sizeof weights_name, "weights-%s", algos[a]);
+        char *full = test_path(test_dir, full_name), *weights = test_path(test_dir, weights_name);
+        strata_quantize_params p = {.model_dir = model, .output_dir = full, .scheme = STRATA_SCHEME_NVFP4,
+                                    .algo = algos[a], .tokens = tokens, .n_samples = 4, .seq_len = 32};
+        strata_quantize_result r;
+        assert_int_equal(strata_quantize_model(&p, &r), STRATA_OK);
+        p.output_dir = weights;
+        p.error_stats = STRATA_ERROR_STATS_WEIGHTS;
+        assert_int_equal(strata_quantize_model(&p, &r), STRATA_OK);
+        test_assert_same_file(full, weights, "model.safetensors");
+        test_assert_same_file(full, weights, "hf_quant_config.json");
+        assert_true(quantized_pass_seconds(full) > 0);
+        if (a == 0) assert_true(quantized_pass_seconds(weights) == 0); /* max: nothing needs it */
+        else assert_true(quantized_pass_seconds(weights) > 0);         /* GPTQ: the next layer's inputs */
+        char *path = test_path(weights, "quant_summary.json");
+        sjson *root = NULL;
+        assert_int_equal(json_file_read(path, 1 << 20, true, &root), STRATA_OK);
+        assert_string_equal(sjson_as_string(sjson_get(root, "error_stats")), "weights");
+        const sjson *layer = sjson_array_at(sjson_get(root, "layers"), 0);
+        assert_null(sjson_get(layer, "output_error"));
+        const sjson *linear = sjson_array_at(sjson_get(layer, "linears"), 0);
+        double weight_error = 0;
+        assert_true(sjson_as_double(sjson_get(linear, "weight_error"), &weight_error) && weight_error > 0);
+        assert_null(sjson_get(linear, "output_error"));
+        sjson_free(root);
+        free(path);
+        free(full);
+        free(weights);
+    }
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_plan_groups_experts, test_setup_dir, test_teardown_dir),
         cmocka_unit_test(test_scheme_input_scales),
         cmocka_unit_test_setup_teardown(test_layer_timings, test_setup_dir, test_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_error_stats_weights, test_setup_dir, test_teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

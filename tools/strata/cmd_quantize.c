@@ -30,7 +30,10 @@ static const cli_choice EXPORT_FORMATS[] = {
     {"modelopt", STRATA_EXPORT_MODELOPT}, {"fakequant", STRATA_EXPORT_FAKEQUANT}, {NULL, 0}};
 static const cli_choice PROPAGATE[] = {
     {"quantized", STRATA_PROPAGATE_QUANTIZED}, {"unquantized", STRATA_PROPAGATE_UNQUANTIZED}, {NULL, 0}};
-_Static_assert(sizeof(strata_export_format) == sizeof(int) && sizeof(strata_propagation) == sizeof(int),
+static const cli_choice ERROR_STATS[] = {
+    {"full", STRATA_ERROR_STATS_FULL}, {"weights", STRATA_ERROR_STATS_WEIGHTS}, {NULL, 0}};
+_Static_assert(sizeof(strata_export_format) == sizeof(int) && sizeof(strata_propagation) == sizeof(int) &&
+                   sizeof(strata_error_stats) == sizeof(int),
                "CLI_CHOICE stores an int");
 
 static const cli_option QUANTIZE_OPTIONS[] = {
@@ -80,6 +83,12 @@ static const cli_option QUANTIZE_OPTIONS[] = {
     {.name = "propagate", .value = "MODE", .kind = CLI_CHOICE, .offset = AT(params.propagate), .choices = PROPAGATE,
      .help = "next layer's inputs from the unquantized or quantized layer (default:\n"
              "quantized with gptq, unquantized otherwise)"},
+    {.name = "error-stats", .value = "WHAT", .kind = CLI_CHOICE, .offset = AT(params.error_stats),
+     .choices = ERROR_STATS,
+     .help = "full (default): weight errors, each linear's output error on sampled\n"
+             "inputs and each layer's over every token (a pass of the quantized\n"
+             "layer); weights: weight errors only, about twice as fast with max\n"
+             "(the quantized weights are the same bytes)"},
     {.name = "gptq-damp", .value = "F", .kind = CLI_DOUBLE, .offset = AT(params.gptq_damp), .hi = 100,
      .help = "damping added to diag H as a fraction of its mean (default 0.01;\n"
              "raised 10x up to 3 times when the Cholesky factorization fails)"},

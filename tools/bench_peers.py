@@ -10,6 +10,7 @@ with --calib-format ids and the peers feed one window per forward) by:
                                                         + export_hf_checkpoint
   fp8-weights   the same with --error-stats weights (no output errors: ModelOpt measures none)
   gptq  strata quantize --scheme int4 --algo gptq    vs llm-compressor oneshot(GPTQModifier
+        --error-stats weights
                                                         W4A16, lm_head ignored) + save_compressed
 
 Each run is a process of its own, measured with wait4 (wall time, CPU time, peak RSS);
@@ -82,8 +83,8 @@ def peer_llmcompressor(model_dir, ids, seq, out):
 # the output-error statistics ModelOpt does not compute either (--error-stats weights).
 PEERS = {"fp8": ("ModelOpt FP8", peer_modelopt, ["--scheme", "fp8"], "modelopt"),
          "fp8-weights": ("ModelOpt FP8", peer_modelopt, ["--scheme", "fp8", "--error-stats", "weights"], "modelopt"),
-         "gptq": ("llm-compressor GPTQ W4A16", peer_llmcompressor, ["--scheme", "int4", "--algo", "gptq"],
-                  "llmcompressor")}
+         "gptq": ("llm-compressor GPTQ W4A16", peer_llmcompressor,
+                  ["--scheme", "int4", "--algo", "gptq", "--error-stats", "weights"], "llmcompressor")}
 
 
 def measured(cmd):

@@ -278,6 +278,7 @@ strata_status gptq_quantize(const strata_quant_params *params, const float *hess
     double t2 = seconds_now();
     report->seconds_update = t2 - t1;
     double reference = 0;
+    if (options->skip_errors) goto done;
     if (status == STRATA_OK) status = hessian_norm(original, n_out, K, hessian, &reference);
     if (status == STRATA_OK)
         status = weighted_error(original, rtn, n_out, K, hessian, reference, rtn, &report->error_rtn);

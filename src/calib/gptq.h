@@ -21,6 +21,8 @@ typedef struct gptq_options {
     int64_t block;        /* columns per lazy-update block (128) */
     bool act_order;       /* columns in order of descending diag H (scales stay per original column) */
     int64_t min_tokens;   /* a linear that saw fewer tokens is rounded to nearest */
+    bool skip_errors;     /* leave error_rtn / error_gptq at 0: their three Hessian-weighted
+                           * products (n_out x n_in^2 each) are not computed */
 } gptq_options;
 
 typedef enum gptq_outcome {

@@ -106,7 +106,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
     else
         strbuf_printf(&sb, "\n\nerrors are relative L2 norms: weight ||W-Q(W)||/||W||; output errors not measured "
                            "(--error-stats weights)\n\n");
-    if (gptq)
+    if (gptq && outputs)
         strbuf_printf(&sb, "gptq: Hessian-weighted relative error tr(D H D^T)/tr(W H W^T), D = W - Q, of round-to-nearest "
                            "-> of GPTQ\n\n");
     int width = 28; /* the linear column fits the longest name (Mixtral's experts.E.w1 are longer) */
@@ -135,7 +135,8 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                               c->desc->role == STRATA_LINEAR_K ? "k" : c->desc->role == STRATA_LINEAR_V ? "v" : "latent cache",
                               c->output_amax);
             if (c->gptq_done && c->gptq.outcome == GPTQ_APPLIED) {
-                strbuf_printf(&sb, "  gptq %.3e -> %.3e", c->gptq.error_rtn, c->gptq.error_gptq);
+                if (outputs) strbuf_printf(&sb, "  gptq %.3e -> %.3e", c->gptq.error_rtn, c->gptq.error_gptq);
+                else strbuf_printf(&sb, "  gptq");
                 if (c->gptq.damp != p->gptq_damp) strbuf_printf(&sb, " (damping %g)", c->gptq.damp);
                 n_gptq++;
                 rtn_sum += c->gptq.error_rtn;
@@ -170,11 +171,14 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
     if (n_experts > 0)
         strbuf_printf(&sb, "experts (%s): %lld of %lld got no calibration tokens; all are quantized\n", expert_mode(p),
                       (long long)n_experts_empty, (long long)n_experts_seen);
-    if (gptq)
+    if (gptq && outputs)
         strbuf_printf(&sb, "gptq: %lld linears, mean Hessian-weighted error %.3e (round-to-nearest) -> %.3e; %lld rounded "
                            "to nearest instead (marked WARNING above)\n",
                       (long long)n_gptq, n_gptq ? rtn_sum / (double)n_gptq : 0.0, n_gptq ? gptq_sum / (double)n_gptq : 0.0,
                       (long long)n_fallback);
+    else if (gptq)
+        strbuf_printf(&sb, "gptq: %lld linears; %lld rounded to nearest instead (marked WARNING above)\n",
+                      (long long)n_gptq, (long long)n_fallback);
     if (ex->n_non_finite > 0) {
         strbuf_printf(&sb, "non-finite: %zu tensor%s written with NaN/Inf (--allow-non-finite):\n", ex->n_non_finite,
                       ex->n_non_finite == 1 ? "" : "s");
@@ -233,8 +237,10 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
                 sjson_put(&ok, g, "outcome", sjson_new_string(gptq_outcome_name(c->gptq.outcome)));
                 sjson_put(&ok, g, "damp", sjson_new_real(c->gptq.damp));
                 sjson_put(&ok, g, "dead_columns", sjson_new_int(c->gptq.dead_columns));
-                sjson_put(&ok, g, "hessian_error_rtn", sjson_new_real(c->gptq.error_rtn));
-                sjson_put(&ok, g, "hessian_error_gptq", sjson_new_real(c->gptq.error_gptq));
+                if (outputs) {
+                    sjson_put(&ok, g, "hessian_error_rtn", sjson_new_real(c->gptq.error_rtn));
+                    sjson_put(&ok, g, "hessian_error_gptq", sjson_new_real(c->gptq.error_gptq));
+                }
                 sjson_put(&ok, o, "gptq", g);
             }
             sjson_push(&ok, linears, o);

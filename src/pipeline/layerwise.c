@@ -788,7 +788,8 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     const strata_quantize_params *p = r->params;
     r->scheme = scheme_get(p->scheme);
     r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
-                                     .min_tokens = p->gptq_min_tokens};
+                                     .min_tokens = p->gptq_min_tokens,
+                                     .skip_errors = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
     run_identity id;
     char *settings = NULL, run_id[16] = "";
     sjson *settings_json = NULL;

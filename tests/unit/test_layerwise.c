@@ -359,7 +359,8 @@ static double quantized_pass_seconds(const char *dir)
 }
 
 /* --error-stats weights: the same quantized weights (max, without a quantized pass; GPTQ,
- * whose quantized pass feeds the next layer), output errors absent from the summary. */
+ * whose quantized pass feeds the next layer, without its Hessian-weighted errors), output
+ * errors absent from the summary. */
 static void test_error_stats_weights(void **state)
 {
     (void)state;
@@ -396,6 +397,10 @@ static void test_error_stats_weights(void **state)
         double weight_error = 0;
         assert_true(sjson_as_double(sjson_get(linear, "weight_error"), &weight_error) && weight_error > 0);
         assert_null(sjson_get(linear, "output_error"));
+        if (a == 1) { /* GPTQ applied, its Hessian-weighted errors not computed */
+            assert_string_equal(sjson_as_string(sjson_get(sjson_get(linear, "gptq"), "outcome")), "gptq");
+            assert_null(sjson_get(sjson_get(linear, "gptq"), "hessian_error_gptq"));
+        }
         sjson_free(root);
         free(path);
         free(full);

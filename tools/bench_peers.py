@@ -36,6 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRATA = os.path.join(ROOT, "build", "release", "strata")
 WORK = os.path.join(ROOT, "build", "bench-peers")
+LLAMA2_TOKENIZER = os.path.join(os.path.dirname(ROOT), "shared", "tokenizers", "llama2", "tokenizer.json")
 SHAPE = {"intermediate_size": 14336, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 32000}
 # Each peer's venv and packages (tools_venv.py: llm-compressor pins older libraries).
 VENVS = {"modelopt": (os.path.join(ROOT, "build", "tools-venv"),
@@ -72,10 +73,14 @@ def peer_llmcompressor(model_dir, ids, seq, out):
     from llmcompressor import oneshot
     from llmcompressor.modifiers.quantization import GPTQModifier
     model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+    # oneshot wants a processor even for tokenized data; the synthetic model has none, and
+    # Llama-2's (vocabulary 32000, ../shared/tokenizers) fits it.
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=LLAMA2_TOKENIZER)
     windows = [ids[i:i + seq] for i in range(0, len(ids), seq)]
     data = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * seq for _ in windows]})
     recipe = GPTQModifier(targets="Linear", scheme="W4A16", ignore=["lm_head"])
-    oneshot(model=model, dataset=data, recipe=recipe, max_seq_length=seq, num_calibration_samples=len(windows))
+    oneshot(model=model, dataset=data, recipe=recipe, processor=tokenizer, max_seq_length=seq,
+            num_calibration_samples=len(windows))
     model.save_pretrained(out, save_compressed=True)
 
 

@@ -37,7 +37,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRATA = os.path.join(ROOT, "build", "release", "strata")
 WORK = os.path.join(ROOT, "build", "bench-peers")
 LLAMA2_TOKENIZER = os.path.join(os.path.dirname(ROOT), "shared", "tokenizers", "llama2", "tokenizer.json")
-SHAPE = {"intermediate_size": 14336, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 32000}
+# num_attention_heads given: `strata generate --hidden` alone counts heads of its default 32 dims
+SHAPE = {"intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+         "vocab_size": 32000}
 # Each peer's venv and packages (tools_venv.py: llm-compressor pins older libraries).
 VENVS = {"modelopt": (os.path.join(ROOT, "build", "tools-venv"),
                       ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]),

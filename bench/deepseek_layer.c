@@ -25,10 +25,11 @@
 #include "bench_child.h"
 #include "bench_clock.h"
 #include "bench_disk.h"
+#include "bench_layer_times.h"
 #include "bench_memory.h"
 #include "strata.h"
 
-enum { SEQ = 256, LAYERS = 2, MAX_SAMPLES = 512, MAX_RUNS = 4 };
+enum { SEQ = 256, LAYERS = BENCH_LAYERS, MAX_SAMPLES = 512, MAX_RUNS = 4 };
 
 /* V3's shapes; the routed experts' count is the bench's parameter. */
 static const char V3_SHAPE[] =
@@ -43,15 +44,9 @@ static const char V3_SHAPE[] =
 
 /* What the child sends back: each layer's times and the grouping used. */
 typedef struct quantize_reply {
-    strata_layer_timing layers[LAYERS];
+    layer_times times;
     double experts_per_group;
 } quantize_reply;
-
-static void on_progress(const strata_progress *p, void *user)
-{
-    quantize_reply *reply = user;
-    if (p->layer_done && p->layer >= 0 && p->layer < LAYERS) reply->layers[p->layer] = *p->layer_done;
-}
 
 typedef struct quantize_job {
     const char *model, *out;
@@ -68,12 +63,11 @@ static bool run_quantize(void *ctx, void *out)
     strata_set_num_threads(job->threads);
     strata_quantize_params p = {.model_dir = job->model, .output_dir = job->out, .scheme = STRATA_SCHEME_NVFP4,
                                 .tokens = job->tokens, .n_samples = job->samples, .seq_len = SEQ,
-                                .max_memory = job->max_memory, .progress = on_progress, .progress_user = reply};
+                                .max_memory = job->max_memory};
     strata_quantize_result r = {0};
-    strata_status status = strata_quantize_model(&p, &r);
-    if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
+    bool ok = quantize_recording_times(&p, &reply->times, &r);
     reply->experts_per_group = r.experts_per_group;
-    return status == STRATA_OK;
+    return ok;
 }
 
 int main(int argc, char **argv)
@@ -150,7 +144,7 @@ int main(int argc, char **argv)
         uint64_t peak = run_child(run_quantize, &job, &reply, sizeof reply, &seconds);
         if (!peak) return 1;
         for (int l = 0; l < LAYERS; l++) {
-            const strata_layer_timing *t = &reply.layers[l];
+            const strata_layer_timing *t = &reply.times.layers[l];
             printf("%7d %5d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %10.0f %8.0f %8.2f G\n", threads[run], l, t->read_s,
                    t->forward_s, t->decide_s, t->export_s, t->checkpoint_s, t->total_s, t->tokens_per_second,
                    reply.experts_per_group, (double)peak / gib);

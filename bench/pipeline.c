@@ -31,11 +31,12 @@
 #include "bench_child.h"
 #include "bench_clock.h"
 #include "bench_disk.h"
+#include "bench_layer_times.h"
 #include "bench_memory.h"
 #include "bench_peak.h"
 #include "strata.h"
 
-enum { SEQ = 256, LAYERS = 2, MAX_SAMPLES = 128, PEAK_ROWS = 1024 };
+enum { SEQ = 256, LAYERS = BENCH_LAYERS, MAX_SAMPLES = 128, PEAK_ROWS = 1024 };
 
 typedef struct shape {
     const char *name;
@@ -63,16 +64,6 @@ static const scheme_run SCHEMES[] = {
     {"int4-gptq", STRATA_SCHEME_INT4, "gptq", 2, STRATA_ERROR_STATS_FULL},
 };
 
-typedef struct quantize_reply {
-    strata_layer_timing layers[LAYERS];
-} quantize_reply;
-
-static void on_progress(const strata_progress *p, void *user)
-{
-    quantize_reply *reply = user;
-    if (p->layer_done && p->layer >= 0 && p->layer < LAYERS) reply->layers[p->layer] = *p->layer_done;
-}
-
 typedef struct quantize_job {
     const char *model, *out;
     const int32_t *tokens;
@@ -87,12 +78,9 @@ static bool run_quantize(void *ctx, void *out)
     if (job->threads > 0) strata_set_num_threads(job->threads);
     strata_quantize_params p = {.model_dir = job->model, .output_dir = job->out, .scheme = job->scheme->scheme,
                                 .algo = job->scheme->algo, .tokens = job->tokens, .n_samples = job->samples,
-                                .seq_len = SEQ, .error_stats = job->scheme->stats, .progress = on_progress,
-                                .progress_user = out};
+                                .seq_len = SEQ, .error_stats = job->scheme->stats};
     strata_quantize_result r = {0};
-    strata_status status = strata_quantize_model(&p, &r);
-    if (status != STRATA_OK) fprintf(stderr, "bench: %s\n", strata_last_error());
-    return status == STRATA_OK;
+    return quantize_recording_times(&p, out, &r);
 }
 
 /* Seconds of the layer's bf16 products for `tokens` rows, each linear at its shape's
@@ -184,7 +172,7 @@ static int run_shape(const shape *s, const char *schemes, int64_t samples, int t
         for (int warm = 0; warm < 2; warm++) {
             if (!warm) drop_cache(file);
             quantize_job job = {model, out, tokens, samples, sr, threads};
-            quantize_reply reply;
+            layer_times reply;
             double seconds = 0;
             uint64_t peak = run_child(run_quantize, &job, &reply, sizeof reply, &seconds);
             if (!peak) return 1;

@@ -208,29 +208,9 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
     return STRATA_OK;
 }
 
-static strata_status quantize_weight(void *ctx, const strata_linear *linear, float *w)
-{
-    layer_calib *lc = ctx;
-    linear_calib *c = layer_calib_find(lc, linear);
-    if (!c || !c->quantized) return STRATA_OK;
-    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
-    p.values_dtype = c->values_dtype;
-    /* The weight as the engine decided and quantized it (GPTQ's result, or the weight with
-     * its clip); quantized here only when nothing holds it (a linear restored from a
-     * checkpoint without GPTQ, a grouped layer's expert). */
-    strata_qtensor fetched = {0};
-    const strata_qtensor *q = NULL;
-    strata_status status = linear_calib_quantized(c, &fetched, &q);
-    if (status == STRATA_OK)
-        status = q->codes ? strata_dequantize(&p, q, linear->n_out, linear->n_in, w)
-                          : quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
-    quant_qtensor_free(&fetched);
-    if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
-    return STRATA_OK;
-}
-
-/* quantize_weight's values straight from held codes (in memory or spilled), in the GEMM's
- * precision: no fp32 copy of the weight for a bf16 GEMM. */
+/* The weight as the engine decided and quantized it (GPTQ's result, or the weight with its
+ * clip), from the codes held in memory or spilled, in the GEMM's precision: no fp32 copy of
+ * the weight for a bf16 GEMM. *written stays false when nothing holds them. */
 static strata_status held_weight(void *ctx, const strata_linear *linear, gemm_precision precision, void *w,
                                  bool *written)
 {
@@ -248,6 +228,22 @@ static strata_status held_weight(void *ctx, const strata_linear *linear, gemm_pr
     quant_qtensor_free(&fetched);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     *written = true;
+    return STRATA_OK;
+}
+
+/* held_weight in fp32; quantized here only when nothing holds the codes (a linear restored
+ * from a checkpoint without GPTQ, a grouped layer's expert). */
+static strata_status quantize_weight(void *ctx, const strata_linear *linear, float *w)
+{
+    bool written = false;
+    strata_status status = held_weight(ctx, linear, GEMM_F32, w, &written);
+    if (status != STRATA_OK || written) return status;
+    const linear_calib *c = layer_calib_find(ctx, linear);
+    if (!c || !c->quantized) return STRATA_OK;
+    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
+    p.values_dtype = c->values_dtype;
+    status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
+    if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
 }
 

@@ -17,7 +17,6 @@
 #include <dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +38,7 @@ struct gemm_weight {
     gemm_precision precision;
     int64_t n_out, n_in;
     void *data;                 /* (n_out, n_in) row-major, bf16 bits or fp32; 64-byte aligned */
-    bool borrowed;              /* data is the caller's (gemm_weight_borrow_f32), not freed here */
+    bool borrowed;              /* data is the caller's (gemm_weight_borrow), not freed here */
     dnnl_primitive_t primitive; /* borrowed from the cache */
 };
 
@@ -164,13 +163,19 @@ static strata_status convert_weight(gemm_weight *g, strata_dtype dtype, const vo
 
 static strata_status finish_weight(gemm_weight *g, strata_status status, const char *name, gemm_weight **out);
 
+static strata_status check_shape(int64_t n_out, int64_t n_in, const char *name)
+{
+    if (n_out > 0 && n_in > 0) return STRATA_OK;
+    return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: empty weight (%lld, %lld)", name, (long long)n_out,
+                       (long long)n_in);
+}
+
 strata_status gemm_weight_alloc(gemm_precision precision, int64_t n_out, int64_t n_in, const char *name,
                                 gemm_weight **out)
 {
     *out = NULL;
-    if (n_out <= 0 || n_in <= 0)
-        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: empty weight (%lld, %lld)", name, (long long)n_out,
-                           (long long)n_in);
+    strata_status shape = check_shape(n_out, n_in, name);
+    if (shape != STRATA_OK) return shape;
     size_t element = precision == GEMM_BF16 ? 2 : 4;
     gemm_weight *g = calloc(1, sizeof *g);
     if (g) g->data = big_buffer_alloc((size_t)n_out * (size_t)n_in * element);
@@ -207,9 +212,8 @@ strata_status gemm_weight_borrow(gemm_precision precision, const void *w, int64_
                                  const char *name, gemm_weight **out)
 {
     *out = NULL;
-    if (n_out <= 0 || n_in <= 0)
-        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%s: empty weight (%lld, %lld)", name, (long long)n_out,
-                           (long long)n_in);
+    strata_status shape = check_shape(n_out, n_in, name);
+    if (shape != STRATA_OK) return shape;
     gemm_weight *g = calloc(1, sizeof *g);
     if (g) *g = (gemm_weight){.precision = precision, .n_out = n_out, .n_in = n_in, .data = (void *)w, .borrowed = true};
     return finish_weight(g, g ? STRATA_OK : STRATA_ERR_OUT_OF_MEMORY, name, out);

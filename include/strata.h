@@ -638,9 +638,11 @@ typedef enum strata_scheme {
     STRATA_SCHEME_INT4,             /* "int4": group-wise (128) symmetric int4 weights only (W4A16) */
     STRATA_SCHEME_MXFP4,            /* "mxfp4": W4A4 MXFP4, weights and dynamic inputs in 32-blocks (E8M0) */
     STRATA_SCHEME_INT4_ASYM,        /* "int4-asym": group-wise (128) int4 with zero points, weight only;
-                                     * ModelOpt has no such format: fakequant export only */
+                                     * ModelOpt has no such format: compressed-tensors or fakequant export */
     STRATA_SCHEME_FP8_BLOCK,        /* "fp8-block": E4M3 weights, one fp32 scale per 128x128 tile, weight only
                                      * (ModelOpt fp8_pb_wo) */
+    STRATA_SCHEME_INT8_W8A8,        /* "int8-w8a8": per-channel int8 weights, dynamic per-token int8 inputs
+                                     * (llm-compressor W8A8): compressed-tensors or fakequant export */
     STRATA_SCHEME_COUNT
 } strata_scheme;
 
@@ -650,7 +652,17 @@ STRATA_API bool strata_scheme_from_name(const char *name, strata_scheme *out);
 typedef enum strata_export_format {
     STRATA_EXPORT_MODELOPT = 0,  /* ModelOpt HF checkpoint: packed weights + scales + hf_quant_config.json */
     STRATA_EXPORT_FAKEQUANT,     /* bf16 weights with quantize-dequantize folded in; scales in quant_scales.safetensors */
+    STRATA_EXPORT_COMPRESSED_TENSORS, /* compressed-tensors checkpoint (vLLM's native format, llm-compressor's
+                                       * output): quantization_config in config.json, the compressed-tensors
+                                       * convention's numerics */
 } strata_export_format;
+
+/* "modelopt", "fakequant", "compressed-tensors" ("?" for an invalid value), and back. */
+STRATA_API const char *strata_export_format_name(strata_export_format format);
+STRATA_API bool strata_export_format_from_name(const char *name, strata_export_format *out);
+/* The convention whose numerics an export format's checkpoint holds: compressed-tensors'
+ * for its format, ModelOpt's otherwise. */
+STRATA_API strata_convention strata_export_convention(strata_export_format format);
 
 /* Progress of a long run, passed to the callback at most every couple of seconds and at
  * the end of every layer. */
@@ -885,6 +897,7 @@ typedef struct strata_convert_params {
     bool overwrite;                /* as strata_quantize_params */
     bool allow_non_finite;         /* as strata_quantize_params */
     strata_attention_quant attention; /* as strata_quantize_params; FP8 needs calibration (quantize) */
+    strata_export_format format;   /* STRATA_EXPORT_MODELOPT (default) or STRATA_EXPORT_COMPRESSED_TENSORS */
 } strata_convert_params;
 
 typedef struct strata_convert_result {

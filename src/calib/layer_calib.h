@@ -31,6 +31,7 @@ typedef struct linear_calib {
     bool quantized;            /* false: excluded, or a router / shared-expert gate */
     const scheme_info *scheme; /* the scheme it takes (quant/recipe.h); NULL when not quantized */
     amax_sharing sharing;      /* which fused groups its scheme shares the tensor-level amax in */
+    strata_convention convention; /* whose numerics its weight is quantized with (the export format's) */
     int fused_group;           /* linears sharing one input and one tensor-level scale; -1 alone */
     /* Observed during the calibration pass: */
     float input_amax;          /* max |x| over every token that reached the linear */
@@ -95,6 +96,7 @@ typedef struct layer_calib_options {
     strata_attention_quant attention; /* how attention linears are quantized (quant/recipe.h) */
     bool kv_cache;
     bool fuse_fp8_scales;          /* the schemes' sharing_fused instead of their sharing */
+    strata_convention convention;  /* the export format's numerics (strata_export_convention) */
     bool sample_inputs;            /* keep input rows for output errors (STRATA_ERROR_STATS_FULL) */
     const char *const *exclude;    /* (n_exclude) module name patterns left unquantized */
     size_t n_exclude;

@@ -52,7 +52,8 @@ strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const
         c->desc = &layer->linears[i];
         c->scheme = recipe_linear_scheme(&recipe, c->desc);
         c->quantized = c->scheme != NULL;
-        if (c->scheme) c->sharing = options->fuse_fp8_scales ? c->scheme->sharing_fused : c->scheme->sharing;
+        if (c->scheme) c->sharing = scheme_sharing(c->scheme, options->convention, options->fuse_fp8_scales);
+        c->convention = options->convention;
         c->fused_group = fused_group_of(c->desc, n_experts);
         c->hessian = -1;
     }
@@ -86,7 +87,7 @@ bool layer_calib_quantizes_inputs(const layer_calib *lc)
 
 strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const scheme_info *scheme)
 {
-    strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(scheme, c->convention, c->weight_amax);
     strata_quant_shape shape = {0};
     if (strata_quant_shape_get(&p, c->desc->n_out, c->desc->n_in, &shape) != STRATA_OK) strata_error_clear();
     return shape;
@@ -95,7 +96,7 @@ strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const sch
 strata_status linear_calib_alloc_quantized(linear_calib *c, const scheme_info *scheme)
 {
     linear_calib_free_quantized(c);
-    strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(scheme, c->convention, c->weight_amax);
     strata_quant_shape shape;
     strata_status status = strata_quant_shape_get(&p, c->desc->n_out, c->desc->n_in, &shape);
     if (status == STRATA_OK && !quant_qtensor_alloc(&shape, &c->weight_q))
@@ -217,7 +218,7 @@ static strata_status held_weight(void *ctx, const strata_linear *linear, gemm_pr
     *written = false;
     linear_calib *c = layer_calib_find(ctx, linear);
     if (!c || !c->quantized || (!c->weight_q.codes && !c->spill)) return STRATA_OK;
-    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     p.values_dtype = c->values_dtype;
     strata_qtensor fetched = {0};
     const strata_qtensor *q = NULL;
@@ -240,7 +241,7 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     if (status != STRATA_OK || written) return status;
     const linear_calib *c = layer_calib_find(ctx, linear);
     if (!c || !c->quantized) return STRATA_OK;
-    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     p.values_dtype = c->values_dtype;
     status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);

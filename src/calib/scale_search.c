@@ -14,7 +14,7 @@ float mse_candidate(int k) { return 0.25f + 0.1f * (float)k; }
 strata_status mse_search_clip(const scheme_info *scheme, linear_calib *c, const float *w)
 {
     int64_t rows = c->desc->n_out, cols = c->desc->n_in;
-    strata_quant_params p = scheme_weight_params(scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(scheme, c->convention, c->weight_amax);
     p.values_dtype = c->values_dtype; /* errors of the codes the export writes */
     quant_plan plan;
     strata_status status = quant_plan_init(&p, STRATA_DTYPE_F32, rows, cols, &plan);

@@ -56,10 +56,11 @@ strata_status export_tensor_f32(exporter *e, const char *name, strata_dtype dtyp
  * ModelOpt's export therefore writes as F32. */
 bool export_router_in_f32(const strata_arch *arch, const strata_linear *linear);
 
-/* Appends the ModelOpt tensors of module m's quantized (N, K) weight in scheme s's
- * format: weight codes, weight_scale, weight_scale_2 (NVFP4); not the input scale. */
+/* Appends the tensors of module m's quantized (N, K) weight in scheme s's format, in the
+ * layout of the export format (ModelOpt's weight codes, weight_scale, weight_scale_2; or
+ * compressed-tensors'); not the input scale. weight_dtype: the dtype it was quantized from. */
 strata_status export_weight_tensors(exporter *e, const scheme_info *s, const char *m, int64_t N, int64_t K,
-                                    const strata_qtensor *q, const strata_quant_shape *shape);
+                                    strata_dtype weight_dtype, const strata_qtensor *q, const strata_quant_shape *shape);
 /* Appends layer lc's tensors. */
 strata_status export_layer(exporter *e, const layer_calib *lc);
 /* Appends the tensors outside the decoder layers: embeddings, final norm, lm_head. */
@@ -76,5 +77,8 @@ strata_status export_finish(exporter *e, const layer_calib *layers, int n_layers
  * and vLLM's DeepSeek loader maps onto its MLA layer; equal, as its MLA decode scales keys
  * and values read from that one cache alike). */
 int export_kv_scale_names(const strata_linear *linear, char names[2][512]);
+/* The same in a compressed-tensors checkpoint: on the attention module, "<attn>.k_scale" and
+ * "<attn>.v_scale" (k_proj gives the first, v_proj the second, MLA's kv_a_proj both). */
+int export_kv_scale_names_compressed_tensors(const strata_linear *linear, char names[2][512]);
 
 #endif

@@ -2,13 +2,15 @@
  * export_files.c — the files around the shards (see export.h): config.json with
  * quantization_config, hf_quant_config.json, the fakequant side file of scales, and the
  * tokenizer and generation files copied from the model. Layouts follow what ModelOpt
- * 0.47's export_hf_checkpoint writes (tests/golden/export/, one file per case).
+ * 0.47's export_hf_checkpoint writes (tests/golden/export/, one file per case); a
+ * compressed-tensors checkpoint's quantization_config is compressed_tensors_config.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "export/compressed_tensors_config.h"
 #include "export/exclude_modules.h"
 #include "export/export.h"
 #include "io/fsutil.h"
@@ -237,8 +239,11 @@ static strata_status write_config(const exporter *e)
     sjson *config = NULL;
     strata_status status = path ? json_file_read(path, MAX_CONFIG_BYTES, false, &config)
                                 : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    if (status == STRATA_OK && e->format == STRATA_EXPORT_MODELOPT &&
-        !sjson_set(config, "quantization_config", quantization_config(e)))
+    if (status == STRATA_OK && e->format != STRATA_EXPORT_FAKEQUANT &&
+        !sjson_set(config, "quantization_config",
+                   e->format == STRATA_EXPORT_COMPRESSED_TENSORS
+                       ? compressed_tensors_quantization_config(&e->recipe, e->kv_cache)
+                       : quantization_config(e)))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     if (status == STRATA_OK) status = write_json(e->output_dir, "config.json", config);
     sjson_free(config);

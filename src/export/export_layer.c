@@ -10,6 +10,13 @@
  * are written per expert, <block>.experts.E.<proj>.weight, quantized or not: each expert
  * was quantized with its own scales, and separate experts are what ModelOpt's export and
  * vLLM's loaders use.
+ *
+ * The compressed-tensors format writes the tensors of quant/weight_layout.c's
+ * compressed-tensors rows (weight_packed, weight_shape, weight_zero_point, ...), the input
+ * scale as that library stores it (<m>.input_scale in the weight's dtype, shape (1), for
+ * FP8; <m>.input_global_scale F32 (1) = 2688 / amax for NVFP4) and the KV-cache scales on
+ * the attention module, <attn>.k_scale / <attn>.v_scale, in the weight's dtype, shape (1):
+ * the names vLLM's compressed-tensors loader maps onto its attention layer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +28,7 @@
 #include "forward/layer_weights.h"
 #include "io/safetensors_mapping.h"
 #include "kernels/gemm.h"
+#include "kernels/minifloat.h"
 #include "quant/format.h"
 #include "quant/weight_layout.h"
 
@@ -110,6 +118,17 @@ static strata_status add_scalar(exporter *e, const char *module, const char *suf
     return add(e, module, suffix, STRATA_DTYPE_F32, 0, NULL, &value);
 }
 
+/* compressed-tensors' one-element scale tensors: shape (1), in dtype (F32, BF16 or F16;
+ * exact, the value having been computed in it). */
+static strata_status add_one(exporter *e, const char *name, strata_dtype dtype, float value)
+{
+    int64_t one = 1;
+    uint16_t half = dtype == STRATA_DTYPE_BF16 ? bf16_bits_from_f32(value) : f16_bits_from_f32(value);
+    bool narrow = dtype == STRATA_DTYPE_BF16 || dtype == STRATA_DTYPE_F16;
+    return export_tensor(e, name, narrow ? dtype : STRATA_DTYPE_F32, 1, &one, narrow ? (const void *)&half : &value,
+                         NULL);
+}
+
 int export_kv_scale_names(const strata_linear *linear, char names[2][512])
 {
     if (linear->role == STRATA_LINEAR_K || linear->role == STRATA_LINEAR_V) {
@@ -122,6 +141,27 @@ int export_kv_scale_names(const strata_linear *linear, char names[2][512])
     snprintf(names[0], 512, "%.*s.k_proj.k_scale", prefix, linear->name);
     snprintf(names[1], 512, "%.*s.v_proj.v_scale", prefix, linear->name);
     return 2;
+}
+
+int export_kv_scale_names_compressed_tensors(const strata_linear *linear, char names[2][512])
+{
+    bool k = linear->role == STRATA_LINEAR_K, v = linear->role == STRATA_LINEAR_V;
+    if (!k && !v && linear->role != STRATA_LINEAR_KV_A) return 0;
+    const char *dot = strrchr(linear->name, '.'); /* "<layer>.self_attn" */
+    int prefix = dot ? (int)(dot - linear->name) : (int)strlen(linear->name);
+    snprintf(names[0], 512, "%.*s.%s", prefix, linear->name, v ? "v_scale" : "k_scale");
+    if (k || v) return 1;
+    snprintf(names[1], 512, "%.*s.v_scale", prefix, linear->name);
+    return 2;
+}
+
+/* compressed-tensors' KV-cache scale: amax / 448 computed in the model's dtype, as its
+ * calculate_qparams does; zero gives 1 (strata's rule for every KV scale). */
+static float kv_scale_in(strata_dtype dtype, float amax)
+{
+    float a = dtype == STRATA_DTYPE_BF16 ? bf16_round(amax) : dtype == STRATA_DTYPE_F16 ? f16_round(amax) : amax;
+    float s = strata_fp8_kv_scale(a);
+    return dtype == STRATA_DTYPE_BF16 ? bf16_round(s) : dtype == STRATA_DTYPE_F16 ? f16_round(s) : s;
 }
 
 typedef struct module_emitter {
@@ -137,25 +177,33 @@ static strata_status emit_module_tensor(void *ctx, const char *suffix, strata_dt
 }
 
 strata_status export_weight_tensors(exporter *e, const scheme_info *s, const char *m, int64_t N, int64_t K,
-                                    const strata_qtensor *q, const strata_quant_shape *shape)
+                                    strata_dtype weight_dtype, const strata_qtensor *q, const strata_quant_shape *shape)
 {
-    const weight_layout *layout = weight_layout_get(s->weight_format);
+    bool ct = e->format == STRATA_EXPORT_COMPRESSED_TENSORS;
+    const weight_layout *layout = ct ? weight_layout_compressed_tensors(s->weight_format, s->input != INPUT_NONE)
+                                     : weight_layout_get(s->weight_format);
     if (!layout)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no ModelOpt export", m,
-                           strata_format_get(s->weight_format)->name);
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s: format %s has no %s export", m,
+                           strata_format_get(s->weight_format)->name, ct ? "compressed-tensors" : "ModelOpt");
     module_emitter emitter = {.e = e, .module = m};
-    return weight_layout_write(layout, m, N, K, q, shape, emit_module_tensor, &emitter);
+    return weight_layout_write(layout, m, N, K, weight_dtype, q, shape, emit_module_tensor, &emitter);
 }
 
-/* The ModelOpt tensors of a calibrated linear: its weight's, then its input scale. */
+/* The tensors of a calibrated linear: its weight's, then its input scale. */
 static strata_status emit_quantized(exporter *e, const linear_calib *c, const strata_qtensor *q,
                                     const strata_quant_shape *shape)
 {
     const strata_linear *l = c->desc;
-    strata_status status = export_weight_tensors(e, c->scheme, l->name, l->n_out, l->n_in, q, shape);
-    if (status == STRATA_OK && input_has_static_scale(c->scheme->input))
-        status = add_scalar(e, l->name, "input_scale", scheme_input_scale(c->scheme, c->input_amax));
-    return status;
+    strata_dtype dtype = linear_values_dtype(e->model, l);
+    strata_status status = export_weight_tensors(e, c->scheme, l->name, l->n_out, l->n_in, dtype, q, shape);
+    if (status != STRATA_OK || !input_has_static_scale(c->scheme->input)) return status;
+    if (e->format != STRATA_EXPORT_COMPRESSED_TENSORS)
+        return add_scalar(e, l->name, "input_scale", scheme_input_scale(c->scheme, c->input_amax));
+    bool nvfp4 = c->scheme->input == INPUT_NVFP4;
+    char name[512];
+    snprintf(name, sizeof name, "%s.%s", l->name, nvfp4 ? "input_global_scale" : "input_scale");
+    float stored = scheme_input_scale_stored(c->scheme, STRATA_CONVENTION_COMPRESSED_TENSORS, dtype, c->input_amax);
+    return add_one(e, name, nvfp4 ? STRATA_DTYPE_F32 : dtype, stored);
 }
 
 /* An unquantized linear as <name>.weight with the checkpoint's bytes. A stacked expert's
@@ -210,7 +258,7 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
 {
     const strata_linear *l = c->desc;
     int64_t N = l->n_out, K = l->n_in;
-    strata_quant_params p = scheme_weight_params(c->scheme, c->weight_amax);
+    strata_quant_params p = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     p.values_dtype = linear_values_dtype(e->model, l); /* quantized as the checkpoint's weight */
     strata_quant_shape shape;
     strata_status status = strata_quant_shape_get(&p, N, K, &shape);
@@ -266,10 +314,15 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
         linear_weight_release_pages(e->model, c->desc);
         /* The cache's scales, whether or not the linear itself is quantized. */
         char names[2][512];
-        int n = e->kv_cache && e->format == STRATA_EXPORT_MODELOPT ? export_kv_scale_names(c->desc, names) : 0;
+        bool ct = e->format == STRATA_EXPORT_COMPRESSED_TENSORS;
+        int n = !e->kv_cache || e->format == STRATA_EXPORT_FAKEQUANT ? 0
+                : ct ? export_kv_scale_names_compressed_tensors(c->desc, names)
+                     : export_kv_scale_names(c->desc, names);
         float scale = strata_fp8_kv_scale(c->output_amax);
+        strata_dtype dtype = linear_values_dtype(e->model, c->desc);
         for (int k = 0; status == STRATA_OK && k < n; k++)
-            status = export_tensor(e, names[k], STRATA_DTYPE_F32, 0, NULL, &scale, NULL);
+            status = ct ? add_one(e, names[k], dtype, kv_scale_in(dtype, c->output_amax))
+                        : export_tensor(e, names[k], STRATA_DTYPE_F32, 0, NULL, &scale, NULL);
     }
     return status;
 }

@@ -81,7 +81,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
     strbuf_printf(&sb, "scheme       %s (%s %s), algorithm %s, KV cache %s, export %s\n",
                   strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo ? "ModelOpt" : "strata",
                   scheme_get(p->scheme)->algo_label, calib_algorithm_name(algorithm),
-                  p->kv_cache_fp8 ? "fp8" : "unquantized", p->format == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt");
+                  p->kv_cache_fp8 ? "fp8" : "unquantized", strata_export_format_name(p->format));
     strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
                   (long long)p->n_samples, (long long)p->seq_len, p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
     bool gptq = algorithm == CALIB_GPTQ;

@@ -114,8 +114,8 @@ static inline float bf16_round(float x)
     return f32_from_bits(bits & 0xffff0000u);
 }
 
-/* fp32 rounded to the nearest IEEE half (ties to even, overflow to infinity), as fp32. */
-static inline float f16_round(float x)
+/* fp32 -> IEEE half bits, nearest with ties to even, overflow to infinity; NaN stays NaN. */
+static inline uint16_t f16_bits_from_f32(float x)
 {
     uint32_t bits = f32_bits(x);
     uint32_t sign = bits & 0x80000000u;
@@ -131,13 +131,19 @@ static inline float f16_round(float x)
         bits += ((uint32_t)(15 - 127) << 23) + 0xfffu + mantissa_odd;
         half = bits >> 13;
     }
-    /* Back to fp32 exactly. */
+    return (uint16_t)(half | (sign >> 16));
+}
+
+/* fp32 rounded to the nearest IEEE half (ties to even, overflow to infinity), as fp32. */
+static inline float f16_round(float x)
+{
+    uint32_t half = f16_bits_from_f32(x);
     uint32_t exponent = (half >> 10) & 0x1f, mantissa = half & 0x3ff;
     float value;
     if (exponent == 0x1f) value = mantissa ? f32_from_bits(0x7fc00000u) : f32_from_bits(0x7f800000u);
     else if (exponent) value = f32_from_bits(((exponent + 112) << 23) | (mantissa << 13));
     else value = (float)mantissa * 0x1p-24f;
-    return sign ? -value : value;
+    return half & 0x8000u ? -value : value;
 }
 
 #endif

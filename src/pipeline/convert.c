@@ -101,7 +101,8 @@ static strata_status write_loaded(void *user, const strata_loaded *loaded)
     char module[512];
     snprintf(module, sizeof module, "%.*s", (int)(n > 7 ? n - 7 : n), loaded->name); /* without ".weight" */
     r->n_quantized++;
-    return export_weight_tensors(&r->ex, r->scheme, module, loaded->shape[0], loaded->shape[1], loaded->q, loaded->q_shape);
+    return export_weight_tensors(&r->ex, r->scheme, module, loaded->shape[0], loaded->shape[1], loaded->dtype, loaded->q,
+                                 loaded->q_shape);
 }
 
 /* ---------------------------------------------------------------- the plan */
@@ -138,9 +139,10 @@ static void group_of(const strata_layer *layer, const strata_linear *l, char *ou
 }
 
 /* Whether the linear's fused group shares the tensor-level scale (scheme.h). */
-static bool shares_amax(const scheme_info *s, const strata_linear *l)
+static bool shares_amax(const convert_run *r, const strata_linear *l)
 {
-    return s->sharing == SHARE_FUSED_GROUPS || (s->sharing == SHARE_EXPERT_GATE_UP && l->expert >= 0);
+    amax_sharing sharing = scheme_sharing(r->scheme, strata_export_convention(r->p->format), false);
+    return sharing == SHARE_FUSED_GROUPS || (sharing == SHARE_EXPERT_GATE_UP && l->expert >= 0);
 }
 
 static strata_status add_target(convert_run *r, source_tensor *s, const strata_loader_param *param,
@@ -165,8 +167,9 @@ static strata_status plan_linear(convert_run *r, source_tensor *s, const strata_
     bool quantize = linear_quantized(r, l);
     group_of(layer, l, group, sizeof group);
     strata_loader_param param = {.name = name, .n_dims = 2, .shape = shape, .dtype = s->t->dtype,
-                                 .quantize = quantize, .quant = scheme_weight_params(r->scheme, 0),
-                                 .group = quantize && group[0] && shares_amax(r->scheme, l) ? group : NULL};
+                                 .quantize = quantize,
+                                 .quant = scheme_weight_params(r->scheme, strata_export_convention(r->p->format), 0),
+                                 .group = quantize && group[0] && shares_amax(r, l) ? group : NULL};
     int64_t first_row = l->stack_index >= 0 ? l->stack_index * s->t->shape[1] + l->row_offset : 0;
     strata_status status = add_target(r, s, &param, first_row, l->n_out);
     /* keyed by the target's own copy of the name, which lives as long as the run */
@@ -381,10 +384,10 @@ static strata_status read_all(convert_run *r)
 bool strata_scheme_convertible(strata_scheme scheme)
 {
     const scheme_info *s = scheme_get(scheme);
-    return s && !input_has_static_scale(s->input) && s->modelopt_algo;
+    return s && !input_has_static_scale(s->input);
 }
 
-static strata_status check_scheme(const scheme_info *s)
+static strata_status check_scheme(const scheme_info *s, strata_export_format format)
 {
     if (!s) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "convert: invalid scheme");
     if (input_has_static_scale(s->input)) {
@@ -396,9 +399,12 @@ static strata_status check_scheme(const scheme_info *s)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s quantizes inputs with a calibrated static scale; strata "
                            "convert is data-free: use strata quantize, or convert to one of %s", s->name, names);
     }
-    if (!s->modelopt_algo)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; strata convert writes ModelOpt "
-                           "checkpoints", s->name);
+    if (format != STRATA_EXPORT_MODELOPT && format != STRATA_EXPORT_COMPRESSED_TENSORS)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "strata convert writes ModelOpt or compressed-tensors checkpoints, "
+                           "not %s", strata_export_format_name(format));
+    if (format == STRATA_EXPORT_MODELOPT && !s->modelopt_algo)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; use --format compressed-tensors",
+                           s->name);
     return STRATA_OK;
 }
 
@@ -417,6 +423,8 @@ static strata_status make_run_id(const convert_run *r, char out[16])
     crc = checksum_update(crc, &p->max_shard_bytes, sizeof p->max_shard_bytes);
     if (p->attention != STRATA_ATTENTION_AUTO) /* only then: earlier run ids stay as they were */
         crc = checksum_update(crc, strata_attention_quant_name(p->attention), strlen(strata_attention_quant_name(p->attention)));
+    if (p->format != STRATA_EXPORT_MODELOPT) /* likewise */
+        crc = checksum_update(crc, strata_export_format_name(p->format), strlen(strata_export_format_name(p->format)));
     snprintf(out, 16, "%08x", (unsigned)crc);
     return STRATA_OK;
 }
@@ -440,7 +448,7 @@ static strata_status convert(convert_run *r, strata_convert_result *result)
     if (status == STRATA_OK) status = strata_loader_create(write_loaded, r, &r->loader);
     if (status == STRATA_OK) status = plan(r);
     r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
-                       .format = STRATA_EXPORT_MODELOPT, .recipe = convert_recipe(r),
+                       .format = p->format, .recipe = convert_recipe(r),
                        .allow_non_finite = p->allow_non_finite};
     strata_writer_params wp = {.dir = r->out.staging,
                                .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : EXPORT_DEFAULT_SHARD_BYTES};
@@ -468,7 +476,7 @@ strata_status strata_convert_model(const strata_convert_params *params, strata_c
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_convert_model: NULL argument");
     *result = (strata_convert_result){0};
     convert_run r = {.p = params, .scheme = scheme_get(params->scheme)};
-    strata_status status = check_scheme(r.scheme);
+    strata_status status = check_scheme(r.scheme, params->format);
     if (status == STRATA_OK && params->attention == STRATA_ATTENTION_FP8)
         status = strata_fail(STRATA_ERR_UNSUPPORTED, "--attention fp8 quantizes attention inputs with calibrated static "
                              "scales; strata convert is data-free: use strata quantize");

@@ -55,15 +55,13 @@ void identity_data_fingerprint(const int32_t *tokens, int64_t n_samples, int64_t
              (long long)seq_len);
 }
 
-static const char *format_name(strata_export_format f) { return f == STRATA_EXPORT_FAKEQUANT ? "fakequant" : "modelopt"; }
-
 strata_status identity_settings(const strata_quantize_params *p, calib_algorithm algorithm, char **text, sjson **json)
 {
     const char *algo = calib_algorithm_name(algorithm);
     uint64_t shard = p->max_shard_bytes;
     strbuf sb = {0};
     strbuf_printf(&sb, "scheme=%s algo=%s kv_cache=%s format=%s propagate=%s exclude=[", strata_scheme_name(p->scheme),
-                  algo, p->kv_cache_fp8 ? "fp8" : "none", format_name(p->format),
+                  algo, p->kv_cache_fp8 ? "fp8" : "none", strata_export_format_name(p->format),
                   p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
     sjson *j = sjson_new_object(), *exclude = sjson_new_array();
     bool ok = j && exclude;
@@ -83,7 +81,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
                       (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no", (long long)p->gptq_min_tokens);
     ok = ok && sjson_set(j, "scheme", sjson_new_string(strata_scheme_name(p->scheme))) &&
          sjson_set(j, "algo", sjson_new_string(algo)) && sjson_set(j, "kv_cache_fp8", sjson_new_bool(p->kv_cache_fp8)) &&
-         sjson_set(j, "format", sjson_new_string(format_name(p->format))) &&
+         sjson_set(j, "format", sjson_new_string(strata_export_format_name(p->format))) &&
          sjson_set(j, "propagate_quantized", sjson_new_bool(p->propagate == STRATA_PROPAGATE_QUANTIZED)) &&
          sjson_set(j, "exclude", exclude) && sjson_set(j, "max_shard_bytes", sjson_new_int((int64_t)shard)) &&
          sjson_set(j, "save_every", sjson_new_int(p->save_every));
@@ -117,7 +115,7 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     const sjson *list = sjson_get(j, "exclude");
     int64_t shard = 0, save_every = 0;
     bool kv = false, propagate = false;
-    if (!scheme || !strata_scheme_from_name(scheme, &p->scheme) || !format ||
+    if (!scheme || !strata_scheme_from_name(scheme, &p->scheme) || !strata_export_format_from_name(format, &p->format) ||
         !sjson_as_bool(sjson_get(j, "kv_cache_fp8"), &kv) || !sjson_as_bool(sjson_get(j, "propagate_quantized"), &propagate) ||
         !sjson_as_int64(sjson_get(j, "max_shard_bytes"), &shard) || !sjson_as_int64(sjson_get(j, "save_every"), &save_every) ||
         !sjson_is_array(list))
@@ -144,7 +142,6 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
                   sjson_as_bool(sjson_get(gptq, "act_order"), &p->gptq_act_order) &&
                   sjson_as_int64(sjson_get(gptq, "min_tokens"), &p->gptq_min_tokens)))
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged GPTQ settings");
-    p->format = strcmp(format, "fakequant") == 0 ? STRATA_EXPORT_FAKEQUANT : STRATA_EXPORT_MODELOPT;
     p->max_shard_bytes = (uint64_t)shard;
     p->save_every = (int)save_every;
     size_t n = sjson_array_size(list);

@@ -308,7 +308,7 @@ static strata_status quantize_gptq(run *r, layer_calib *lc, linear_calib *c, con
 {
     const strata_linear *l = c->desc;
     const calib_hessian *hg = c->hessian >= 0 ? &lc->hessians[c->hessian] : NULL;
-    strata_quant_params qp = scheme_weight_params(c->scheme, c->weight_amax);
+    strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     memcpy(q, w, (size_t)l->n_out * (size_t)l->n_in * sizeof *q);
     strata_status status = linear_calib_alloc_quantized(c, c->scheme);
     if (status == STRATA_OK)
@@ -362,7 +362,7 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     float *w = r->decide_w, *q = r->decide_q;
     if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
     if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(c->scheme, c, w);
-    strata_quant_params qp = scheme_weight_params(c->scheme, c->weight_amax);
+    strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     qp.values_dtype = c->values_dtype;
     /* Quantized once: c->weight_q holds the codes and scales the quantized pass and the
      * export reuse, q their values. */
@@ -555,11 +555,11 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
     if (!p || !p->model_dir || !p->output_dir)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_model: missing model or output directory");
     if (!scheme_get(p->scheme)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown scheme %d", (int)p->scheme);
-    if (p->format != STRATA_EXPORT_MODELOPT && p->format != STRATA_EXPORT_FAKEQUANT)
+    if (strcmp(strata_export_format_name(p->format), "?") == 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown export format %d", (int)p->format);
     if (p->format == STRATA_EXPORT_MODELOPT && !scheme_get(p->scheme)->modelopt_algo)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format (ModelOpt exports symmetric INT4 "
-                           "only); use --format fakequant", strata_scheme_name(p->scheme));
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; use --format compressed-tensors "
+                           "(vLLM's format) or fakequant", strata_scheme_name(p->scheme));
     if (!p->tokens || p->n_samples <= 0 || p->seq_len <= 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quantize needs calibration tokens (got %lld samples of %lld)",
                            (long long)p->n_samples, (long long)p->seq_len);
@@ -732,6 +732,7 @@ static strata_status prepare_layers(run *r)
      * (NVFP4's global scale), and for FP8 per tensor when asked (--fuse-fp8-scales). */
     layer_calib_options options = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
                                    .kv_cache = p->kv_cache_fp8, .fuse_fp8_scales = p->fuse_fp8_scales,
+                                   .convention = strata_export_convention(p->format),
                                    .sample_inputs = p->error_stats == STRATA_ERROR_STATS_FULL,
                                    .exclude = p->exclude, .n_exclude = p->n_exclude};
     strata_status status = STRATA_OK;

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/error.h"
 #include "kernels/minifloat.h"
+#include "quant/format.h"
 
 static const scheme_info SCHEMES[STRATA_SCHEME_COUNT] = {
     /* ModelOpt 0.47 keeps one weight scale per linear for FP8 per tensor (its exporter fuses
@@ -61,6 +63,12 @@ static const scheme_info SCHEMES[STRATA_SCHEME_COUNT] = {
         .name = "fp8-block", .weight_format = STRATA_FORMAT_FP8_BLOCK, .input = INPUT_NONE,
         .modelopt_algo = "fp8_pb_wo", .algo_label = "fp8_pb_wo",
     },
+    /* llm-compressor's W8A8 (INT8): per-channel int8 weights, dynamic per-token int8 inputs.
+     * ModelOpt has no export of it; compressed-tensors' int-quantized holds it. */
+    [STRATA_SCHEME_INT8_W8A8] = {
+        .name = "int8-w8a8", .weight_format = STRATA_FORMAT_INT8_CHANNEL, .input = INPUT_INT8_PER_TOKEN,
+        .modelopt_algo = NULL, .algo_label = "W8A8",
+    },
 };
 
 /* How each kind of input quantization runs: the format of its fake quantization, and for a
@@ -77,6 +85,7 @@ static const input_info INPUTS[] = {
     [INPUT_FP8_PER_TOKEN] = {.quantized = true, .format = STRATA_FORMAT_FP8_CHANNEL},
     [INPUT_NVFP4] = {.quantized = true, .format = STRATA_FORMAT_NVFP4, .scale_range = NVFP4_GLOBAL_RANGE},
     [INPUT_MXFP4] = {.quantized = true, .format = STRATA_FORMAT_MXFP4},
+    [INPUT_INT8_PER_TOKEN] = {.quantized = true, .format = STRATA_FORMAT_INT8_CHANNEL},
 };
 
 const scheme_info *scheme_get(strata_scheme scheme)
@@ -100,10 +109,17 @@ bool strata_scheme_from_name(const char *name, strata_scheme *out)
     return false;
 }
 
-strata_quant_params scheme_weight_params(const scheme_info *s, float tensor_amax)
+strata_quant_params scheme_weight_params(const scheme_info *s, strata_convention convention, float tensor_amax)
 {
-    return (strata_quant_params){.format = s->weight_format, .convention = STRATA_CONVENTION_MODELOPT,
-                                 .group_size = s->group_size, .amax = tensor_amax};
+    return (strata_quant_params){.format = s->weight_format, .convention = convention, .group_size = s->group_size,
+                                 .amax = tensor_amax};
+}
+
+amax_sharing scheme_sharing(const scheme_info *s, strata_convention convention, bool fuse_fp8_scales)
+{
+    if (fuse_fp8_scales) return s->sharing_fused;
+    if (convention == STRATA_CONVENTION_COMPRESSED_TENSORS && s->sharing == SHARE_EXPERT_GATE_UP) return SHARE_NONE;
+    return s->sharing;
 }
 
 const scheme_info *scheme_from_modelopt_algo(const char *algo)
@@ -135,6 +151,32 @@ float scheme_input_scale(const scheme_info *s, float input_amax)
     float range = INPUTS[s->input].scale_range;
     float scale = range > 0 ? input_amax / range : 0;
     return scale > 0 ? scale : 1.0f;
+}
+
+float scheme_input_scale_stored(const scheme_info *s, strata_convention convention, strata_dtype dtype,
+                                float input_amax)
+{
+    if (convention == STRATA_CONVENTION_MODELOPT) return scheme_input_scale(s, input_amax);
+    /* The weight path's own arithmetic on a one-block tensor of that amax. */
+    const input_info *in = &INPUTS[s->input];
+    strata_quant_params p = {.format = in->format, .convention = convention, .amax = input_amax,
+                             .values_dtype = dtype};
+    quant_plan plan;
+    if (quant_plan_init(&p, STRATA_DTYPE_F32, 1, 16, &plan) != STRATA_OK) {
+        strata_error_clear();
+        return 1.0f;
+    }
+    float amax = quant_round_to_source(&plan, input_amax), stored = 0;
+    quant_scales scales = {.stored = &stored};
+    quant_global_from_amax(&plan, amax, &scales);
+    if (in->format == STRATA_FORMAT_NVFP4) return scales.global;
+    quant_scales_from_stats(&plan, &amax, NULL, NULL, 0, &scales);
+    return stored;
+}
+
+float scheme_input_amax_compressed_tensors(input_quant input, float stored)
+{
+    return input == INPUT_NVFP4 ? NVFP4_GLOBAL_RANGE / stored : stored * INPUTS[input].scale_range;
 }
 
 float scheme_input_amax(input_quant input, float input_scale)

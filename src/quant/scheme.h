@@ -13,6 +13,7 @@ typedef enum input_quant {
     INPUT_FP8_PER_TOKEN,   /* dynamic: one scale per token (row), computed at run time */
     INPUT_NVFP4,           /* calibrated global scale amax / (6 * 448), dynamic 16-element blocks */
     INPUT_MXFP4,           /* dynamic: E8M0 scale per 32-element block, computed at run time */
+    INPUT_INT8_PER_TOKEN,  /* dynamic: int8, one scale amax / 127 per token (row), at run time */
 } input_quant;
 
 /* Whether the scheme stores a calibrated input_scale per linear. */
@@ -60,8 +61,14 @@ const scheme_info *scheme_get(strata_scheme scheme);
 /* The scheme a ModelOpt checkpoint's quant_algo names (case-insensitive); NULL when none. */
 const scheme_info *scheme_from_modelopt_algo(const char *algo);
 
-/* The quant params of a linear's weight (tensor_amax > 0 overrides the tensor-level amax). */
-strata_quant_params scheme_weight_params(const scheme_info *s, float tensor_amax);
+/* The quant params of a linear's weight under a convention (tensor_amax > 0 overrides the
+ * tensor-level amax). */
+strata_quant_params scheme_weight_params(const scheme_info *s, strata_convention convention, float tensor_amax);
+
+/* Which fused groups share the tensor-level weight amax: the scheme's sharing (sharing_fused
+ * with --fuse-fp8-scales). Under the compressed-tensors convention a routed expert's gate and
+ * up keep their own FP8 scales, as llm-compressor calibrates them as separate linears. */
+amax_sharing scheme_sharing(const scheme_info *s, strata_convention convention, bool fuse_fp8_scales);
 
 /* Fake-quantizes activations x (rows, cols) in place as the scheme's engine would at run
  * time, with the calibrated input amax where the scheme has a static scale: the stored
@@ -75,6 +82,17 @@ strata_status scheme_fake_quantize_input_amax(const scheme_info *s, float amax, 
 /* The stored input scale of a static scheme: FP8 amax / 448, NVFP4 amax / (6 * 448);
  * a zero amax gives 1. */
 float scheme_input_scale(const scheme_info *s, float input_amax);
+
+/* The input scale a checkpoint of the convention stores for a static scheme: ModelOpt's
+ * scheme_input_scale; compressed-tensors' FP8 input_scale amax / 448 and NVFP4
+ * input_global_scale 2688 / amax, computed as that library does in dtype (the weight's;
+ * its activations have the same). */
+float scheme_input_scale_stored(const scheme_info *s, strata_convention convention, strata_dtype dtype,
+                                float input_amax);
+
+/* The amax a compressed-tensors input scale stands for: scale * 448 (FP8), 2688 / scale
+ * (NVFP4's global scale, a reciprocal). */
+float scheme_input_amax_compressed_tensors(input_quant input, float stored);
 
 /* The amax a stored input scale stands for: scale * 448 (FP8), scale * 2688 (NVFP4). */
 float scheme_input_amax(input_quant input, float input_scale);

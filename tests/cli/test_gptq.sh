@@ -89,7 +89,7 @@ check "fakequant and ModelOpt mxfp4 outputs evaluate the same" test "$out" = "$p
 A=("$STRATA" quantize "$MODEL" "${CALIB[@]}" --scheme int4-asym --algo gptq)
 run "${A[@]}" -o "$WORK/asym-modelopt"
 check "int4-asym with the ModelOpt export is refused (exit 1)" test "$rc" -eq 1
-check "saying to use fakequant" has "$err" "use --format fakequant"
+check "saying to use compressed-tensors" has "$err" "use --format compressed-tensors"
 check "and leaving no output directory" test ! -e "$WORK/asym-modelopt"
 run "${A[@]}" -o "$WORK/asym" --format fakequant
 check "int4-asym gptq --format fakequant exits 0" test "$rc" -eq 0

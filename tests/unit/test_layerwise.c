@@ -203,7 +203,7 @@ static void test_mse_clip(void **state)
     assert_int_equal(mse_search_clip(s, &c, w), STRATA_OK);
     assert_int_equal(c.n_clip, N * (K / 128));
     double err_mse = 0, err_max = 0;
-    strata_quant_params p = scheme_weight_params(s, 0);
+    strata_quant_params p = scheme_weight_params(s, STRATA_CONVENTION_MODELOPT, 0);
     assert_int_equal(quant_fake_clipped(&p, STRATA_DTYPE_F32, w, N, K, c.clip, q), STRATA_OK);
     for (int i = 0; i < N * K; i++) err_mse += (double)(w[i] - q[i]) * (w[i] - q[i]);
     assert_int_equal(strata_fake_quantize(&p, STRATA_DTYPE_F32, w, N, K, q), STRATA_OK);

@@ -19,14 +19,22 @@ typedef struct convert_settings {
 
 #define AT(member) offsetof(convert_settings, member)
 
+static const cli_choice FORMATS[] = {
+    {"modelopt", STRATA_EXPORT_MODELOPT}, {"compressed-tensors", STRATA_EXPORT_COMPRESSED_TENSORS}, {NULL, 0}};
+_Static_assert(sizeof(strata_export_format) == sizeof(int), "CLI_CHOICE stores an int");
+
 static const cli_option OPTIONS[] = {
     {.name = "scheme", .value = "S", .kind = CLI_SCHEME, .offset = AT(params.scheme), .extra_offset = AT(have_scheme),
      .required = true, .convertible = true,
      .help = "fp8-dynamic (per-channel FP8 weights, per-token inputs),\n"
              "fp8-block (FP8 weights in 128x128 tiles, weight-only),\n"
              "nvfp4-weight-only, mxfp4 (inputs quantized at run time), int8\n"
-             "(per-channel weight-only), int4 (group 128 weight-only). fp8 and\n"
+             "(per-channel weight-only), int4 (group 128 weight-only),\n"
+             "int4-asym and int8-w8a8 (compressed-tensors only). fp8 and\n"
              "nvfp4 need calibrated input scales: use strata quantize"},
+    {.name = "format", .value = "F", .kind = CLI_CHOICE, .offset = AT(params.format), .choices = FORMATS,
+     .help = "modelopt (default) or compressed-tensors (vLLM's native format,\n"
+             "as llm-compressor saves it)"},
     {.name = "output", .short_name = 'o', .value = "DIR", .kind = CLI_STRING, .offset = AT(params.output_dir),
      .required = true,
      .help = "output directory: new or empty; the output is built in\n"

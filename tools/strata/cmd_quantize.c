@@ -27,7 +27,8 @@ typedef struct quantize_settings {
 
 static const cli_choice KV_CACHE[] = {{"fp8", 1}, {NULL, 0}};
 static const cli_choice EXPORT_FORMATS[] = {
-    {"modelopt", STRATA_EXPORT_MODELOPT}, {"fakequant", STRATA_EXPORT_FAKEQUANT}, {NULL, 0}};
+    {"modelopt", STRATA_EXPORT_MODELOPT}, {"compressed-tensors", STRATA_EXPORT_COMPRESSED_TENSORS},
+    {"fakequant", STRATA_EXPORT_FAKEQUANT}, {NULL, 0}};
 static const cli_choice PROPAGATE[] = {
     {"quantized", STRATA_PROPAGATE_QUANTIZED}, {"unquantized", STRATA_PROPAGATE_UNQUANTIZED}, {NULL, 0}};
 static const cli_choice ERROR_STATS[] = {
@@ -49,7 +50,8 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "int8 (per-channel weight-only), int4 (group 128 weight-only),\n"
              "mxfp4 (W4A4, dynamic 32-blocks), fp8-block (FP8 weights in\n"
              "128x128 tiles, weight-only), int4-asym (group 128 with zero\n"
-             "points, weight-only; --format fakequant only)"},
+             "points, weight-only), int8-w8a8 (per-channel weights, dynamic\n"
+             "per-token int8 inputs); the last two have no ModelOpt format"},
     {.name = "calib", .value = "FILE", .kind = CLI_STRING, .offset = AT(calib_path), .required = true,
      .help = "calibration text, JSON Lines or ids (see strata tokenize --help)"},
     CLI_CALIB_OPTIONS(quantize_settings, calib),
@@ -73,7 +75,9 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "an engine runs each fused GEMM without requantizing (default: one\n"
              "scale per linear, as ModelOpt exports it)"},
     {.name = "format", .value = "F", .kind = CLI_CHOICE, .offset = AT(params.format), .choices = EXPORT_FORMATS,
-     .help = "modelopt (default), or fakequant: bf16 weights with\n"
+     .help = "modelopt (default): ModelOpt's HF checkpoint; compressed-tensors:\n"
+             "llm-compressor's, vLLM's native format, every scheme (numerics of\n"
+             "compressed-tensors' convention); fakequant: bf16 weights with\n"
              "quantize-dequantize folded in, scales in quant_scales.safetensors"},
     {.name = "exclude", .value = "PATTERN", .kind = CLI_LIST, .offset = AT(exclude), .extra_offset = AT(n_exclude),
      .hi = MAX_EXCLUDE,

@@ -660,9 +660,10 @@ typedef enum strata_export_format {
 /* "modelopt", "fakequant", "compressed-tensors" ("?" for an invalid value), and back. */
 STRATA_API const char *strata_export_format_name(strata_export_format format);
 STRATA_API bool strata_export_format_from_name(const char *name, strata_export_format *out);
-/* The convention whose numerics an export format's checkpoint holds: compressed-tensors'
- * for its format, ModelOpt's otherwise. */
-STRATA_API strata_convention strata_export_convention(strata_export_format format);
+/* The convention whose numerics an output holds: compressed-tensors' for its format,
+ * ModelOpt's for ModelOpt's, and for fakequant the one asked for (a preview, in bf16, of
+ * what either engine path computes). */
+STRATA_API strata_convention strata_export_convention(strata_export_format format, strata_convention fakequant);
 
 /* Progress of a long run, passed to the callback at most every couple of seconds and at
  * the end of every layer. */
@@ -740,6 +741,8 @@ typedef struct strata_quantize_params {
     const char *algo;              /* "max", "mse" or "gptq"; NULL: "max" */
     bool kv_cache_fp8;             /* k_scale / v_scale: amax of the keys (after RoPE) and values / 448 */
     strata_export_format format;
+    strata_convention convention;  /* fakequant only: whose numerics (default ModelOpt's); the other
+                                    * formats hold their own (strata_export_convention) */
     const char *const *exclude;    /* (n_exclude) glob patterns on module names, beside the defaults */
     size_t n_exclude;
     strata_propagation propagate;  /* the next layer's inputs */

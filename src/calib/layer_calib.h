@@ -96,7 +96,7 @@ typedef struct layer_calib_options {
     strata_attention_quant attention; /* how attention linears are quantized (quant/recipe.h) */
     bool kv_cache;
     bool fuse_fp8_scales;          /* the schemes' sharing_fused instead of their sharing */
-    strata_convention convention;  /* the export format's numerics (strata_export_convention) */
+    strata_convention convention;  /* the output's numerics (strata_export_convention) */
     bool sample_inputs;            /* keep input rows for output errors (STRATA_ERROR_STATS_FULL) */
     const char *const *exclude;    /* (n_exclude) module name patterns left unquantized */
     size_t n_exclude;

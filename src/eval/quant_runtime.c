@@ -14,11 +14,65 @@
 #include "io/fsutil.h"
 #include "model/model_internal.h"
 
-/* How a checkpoint's activations are quantized, from its quant_algo (scheme.c's table). */
+/* How a checkpoint's activations are quantized, from its quant_algo or strata's algo label
+ * (scheme.c's table). */
 static input_quant input_of_algo(const char *algo)
 {
-    const scheme_info *s = scheme_from_modelopt_algo(algo);
+    const scheme_info *s = scheme_from_algo_label(algo);
     return s ? s->input : INPUT_NONE;
+}
+
+/* The input quantization one config group's input_activations describe (NULL or null:
+ * none); false when strata has no such kind. */
+static bool input_of_args(const sjson *args, input_quant *out)
+{
+    *out = INPUT_NONE;
+    if (!args || sjson_is_null(args)) return true;
+    int64_t bits = 0, group = 0;
+    const char *type = sjson_as_string(sjson_get(args, "type")), *strategy = sjson_as_string(sjson_get(args, "strategy"));
+    sjson_as_int64(sjson_get(args, "num_bits"), &bits);
+    sjson_as_int64(sjson_get(args, "group_size"), &group);
+    bool dynamic = false, local = false;
+    const sjson *d = sjson_get(args, "dynamic");
+    if (!sjson_as_bool(d, &dynamic)) local = sjson_as_string(d) && strcmp(sjson_as_string(d), "local") == 0;
+    if (!type || !strategy) return false;
+    bool is_float = strcmp(type, "float") == 0, is_int = strcmp(type, "int") == 0;
+    if (is_float && bits == 8 && strcmp(strategy, "tensor") == 0 && !dynamic && !local) *out = INPUT_FP8_STATIC;
+    else if (is_float && bits == 8 && strcmp(strategy, "token") == 0 && dynamic) *out = INPUT_FP8_PER_TOKEN;
+    else if (is_float && bits == 4 && strcmp(strategy, "tensor_group") == 0 && group == 16 && local) *out = INPUT_NVFP4;
+    else if (is_float && bits == 4 && strcmp(strategy, "group") == 0 && group == 32 && dynamic) *out = INPUT_MXFP4;
+    else if (is_int && bits == 8 && strcmp(strategy, "token") == 0 && dynamic) *out = INPUT_INT8_PER_TOKEN;
+    else return false;
+    return true;
+}
+
+/* A compressed-tensors checkpoint's input quantization: one kind for every config group. */
+static strata_status compressed_tensors_input(const strata_model *model, const strata_quant_info *info,
+                                              input_quant *out)
+{
+    sjson *config = sjson_parse(info->json, strlen(info->json), false, NULL);
+    if (!config) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    const sjson *groups = sjson_get(config, "config_groups");
+    strata_status status = STRATA_OK;
+    bool first = true;
+    *out = INPUT_NONE;
+    for (void *it = sjson_is_object(groups) ? sjson_iter(groups) : NULL; it && status == STRATA_OK;
+         it = sjson_iter_next(groups, it)) {
+        const sjson *args = sjson_get(sjson_iter_value(it), "input_activations");
+        input_quant kind;
+        char *text = args ? sjson_dump(args, 0) : NULL;
+        if (!input_of_args(args, &kind))
+            status = strata_fail(STRATA_ERR_UNSUPPORTED, "%s/config.json: config group %s quantizes inputs as %s, which "
+                                 "strata eval does not apply", model_dir(model), sjson_iter_key(it), text ? text : "?");
+        else if (!first && kind != *out)
+            status = strata_fail(STRATA_ERR_UNSUPPORTED, "%s/config.json: config groups quantize inputs differently; "
+                                 "strata eval applies one kind to every linear", model_dir(model));
+        free(text);
+        *out = kind;
+        first = false;
+    }
+    sjson_free(config);
+    return status;
 }
 
 strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, bool *active)
@@ -31,15 +85,21 @@ strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, b
     const strata_quant_info *info = strata_model_quantization(model);
     if (info && info->method && strcmp(info->method, "modelopt") == 0) {
         rt->algo = info->algo;
+    } else if (info && info->method && strcmp(info->method, "compressed-tensors") == 0) {
+        rt->algo = info->algo;
+        rt->compressed_tensors = true;
+        status = compressed_tensors_input(model, info, &rt->input);
     } else if (!info && path_exists(side)) {
         status = strata_safetensors_open(side, &rt->side);
         if (status == STRATA_OK) rt->algo = strata_safetensors_metadata(rt->side, "strata.quant_algo");
         if (status == STRATA_OK && !rt->algo)
             status = strata_fail(STRATA_ERR_FORMAT, "%s: no strata.quant_algo metadata", side);
+        const char *convention = status == STRATA_OK ? strata_safetensors_metadata(rt->side, "strata.convention") : NULL;
+        rt->compressed_tensors = convention && strcmp(convention, "compressed-tensors") == 0;
     }
     free(side);
     if (status != STRATA_OK) return status;
-    rt->input = input_of_algo(rt->algo);
+    if (!info || strcmp(info->method ? info->method : "", "compressed-tensors") != 0) rt->input = input_of_algo(rt->algo);
     *active = rt->input != INPUT_NONE;
     if (*active) strata_log(STRATA_LOG_INFO, "eval: activations quantized as %s prescribes", rt->algo);
     return STRATA_OK;
@@ -63,7 +123,20 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
     quant_runtime *rt = ctx;
     if (!find(rt, linear, rt->side ? "weight_amax" : "weight_scale") || n_tokens == 0) return STRATA_OK;
     float amax = 0;
-    if (input_has_static_scale(rt->input)) {
+    if (input_has_static_scale(rt->input) && rt->compressed_tensors) {
+        const char *suffix = rt->input == INPUT_NVFP4 ? "input_global_scale" : "input_scale";
+        const strata_tensor *t = find(rt, linear, suffix);
+        float stored = 0;
+        if (!t || !strata_dtype_is_float(t->dtype) || t->n_elements != 1 || t->dtype == STRATA_DTYPE_F8_E4M3 ||
+            strata_dtype_size(t->dtype) > 4)
+            return strata_fail(STRATA_ERR_FORMAT, "%s: %s inputs need a one-element %s.%s (F32, BF16 or F16)",
+                               model_dir(rt->model), rt->algo, linear->name, suffix);
+        strata_convert_to_f32(t->dtype, t->data, 1, &stored);
+        if (!(stored > 0) || stored > 3.0e38f)
+            return strata_fail(STRATA_ERR_FORMAT, "%s.%s is %g; it must be positive and finite", linear->name, suffix,
+                               (double)stored);
+        amax = scheme_input_amax_compressed_tensors(rt->input, stored);
+    } else if (input_has_static_scale(rt->input)) {
         const strata_tensor *t = find(rt, linear, "input_scale");
         float scale = 0;
         if (!t || t->dtype != STRATA_DTYPE_F32 || t->n_elements != 1)

@@ -6,9 +6,12 @@
  * computed per 32-element block (scheme.c's table, looked up by the checkpoint's quant_algo).
  *
  * Sources: a ModelOpt checkpoint (hf_quant_config.json; quant_algo, <m>.input_scale,
- * <m>.weight_scale marking the quantized linears), or strata's fakequant output
- * (quant_scales.safetensors beside bf16 weights: metadata strata.quant_algo,
- * <m>.weight_amax marking the quantized linears, <m>.input_scale).
+ * <m>.weight_scale marking the quantized linears), a compressed-tensors checkpoint
+ * (config.json's config_groups: their input_activations say how; <m>.input_scale in any
+ * float dtype for FP8, <m>.input_global_scale = 2688 / amax for NVFP4; <m>.weight_scale
+ * marking the quantized linears), or strata's fakequant output (quant_scales.safetensors
+ * beside bf16 weights: metadata strata.quant_algo, <m>.weight_amax marking the quantized
+ * linears, <m>.input_scale).
  */
 #ifndef STRATA_EVAL_QUANT_RUNTIME_H
 #define STRATA_EVAL_QUANT_RUNTIME_H
@@ -22,6 +25,8 @@ typedef struct quant_runtime {
     strata_safetensors *side;   /* quant_scales.safetensors, or NULL */
     input_quant input;
     const char *algo;
+    bool compressed_tensors;    /* scales stored as compressed-tensors stores them (its checkpoints, and
+                                 * fakequant outputs of its convention: metadata strata.convention) */
 } quant_runtime;
 
 /* *active is false for an unquantized checkpoint (no hooks needed). */

@@ -32,6 +32,7 @@ typedef struct exporter {
     const char *model_dir, *output_dir;
     const scheme_info *scheme;
     strata_export_format format;
+    strata_convention convention;    /* the numerics the output holds (strata_export_convention) */
     bool kv_cache;
     quant_recipe recipe;             /* which linears are quantized, for exclude_modules */
     strata_safetensors_writer *writer;

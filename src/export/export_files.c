@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "export/compressed_tensors_config.h"
 #include "export/exclude_modules.h"
+#include "forward/layer_weights.h"
 #include "export/export.h"
 #include "io/fsutil.h"
 #include "io/json.h"
@@ -283,6 +284,8 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(w, "strata.scheme", e->scheme->name);
     if (status == STRATA_OK)
         status = strata_safetensors_writer_set_metadata(w, "strata.quant_algo", e->scheme->algo_label);
+    bool ct = e->convention == STRATA_CONVENTION_COMPRESSED_TENSORS;
+    if (status == STRATA_OK && ct) status = strata_safetensors_writer_set_metadata(w, "strata.convention", "compressed-tensors");
     for (int i = 0; status == STRATA_OK && i < n_layers; i++) {
         for (size_t l = 0; status == STRATA_OK && l < layers[i].layer->n_linears; l++) {
             const linear_calib *c = &layers[i].linears[l];
@@ -296,8 +299,12 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
             snprintf(name, sizeof name, "%s.weight_amax", c->desc->name);
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &c->weight_amax, 4);
             if (status == STRATA_OK && input_has_static_scale(c->scheme->input)) {
-                float scale = scheme_input_scale(c->scheme, c->input_amax);
-                snprintf(name, sizeof name, "%s.input_scale", c->desc->name);
+                /* compressed-tensors' numerics: its stored value and name (the NVFP4 global
+                 * scale is 2688 / amax), kept in F32 */
+                float scale = scheme_input_scale_stored(c->scheme, e->convention,
+                                                        linear_values_dtype(e->model, c->desc), c->input_amax);
+                bool global = ct && c->scheme->input == INPUT_NVFP4;
+                snprintf(name, sizeof name, "%s.%s", c->desc->name, global ? "input_global_scale" : "input_scale");
                 status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 0, NULL, &scale, 4);
             }
         }

@@ -3,8 +3,8 @@
  *
  * A compressed-tensors checkpoint is read by compressed-tensors' decompressor and by vLLM,
  * which dequantize with that library's arithmetic (docs/FORMATS.md), so strata quantizes
- * for it under the compressed-tensors convention; ModelOpt and fakequant outputs under
- * ModelOpt's.
+ * for it under the compressed-tensors convention; ModelOpt outputs under ModelOpt's, and
+ * fakequant ones under whichever the user asked for.
  */
 #include <string.h>
 
@@ -31,8 +31,11 @@ bool strata_export_format_from_name(const char *name, strata_export_format *out)
     return false;
 }
 
-strata_convention strata_export_convention(strata_export_format format)
+strata_convention strata_export_convention(strata_export_format format, strata_convention fakequant)
 {
-    return format == STRATA_EXPORT_COMPRESSED_TENSORS ? STRATA_CONVENTION_COMPRESSED_TENSORS
-                                                      : STRATA_CONVENTION_MODELOPT;
+    switch (format) {
+    case STRATA_EXPORT_COMPRESSED_TENSORS: return STRATA_CONVENTION_COMPRESSED_TENSORS;
+    case STRATA_EXPORT_FAKEQUANT: return fakequant;
+    default: return STRATA_CONVENTION_MODELOPT;
+    }
 }

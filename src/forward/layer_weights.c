@@ -8,6 +8,7 @@
  */
 #include "forward/layer_weights.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,21 @@ static const strata_tensor *find_tensor(const strata_model *model, const char *n
     const strata_tensor *t = strata_safetensors_find(strata_model_tensors(model), name);
     if (!t) strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
     return t;
+}
+
+/* A linear's weight tensor: <m>.weight, or in a compressed-tensors checkpoint the packed
+ * codes <m>.weight_packed that stand for it. */
+static const strata_tensor *find_weight(const strata_model *model, const strata_linear *linear)
+{
+    const strata_safetensors *st = strata_model_tensors(model);
+    const strata_tensor *t = strata_safetensors_find(st, linear->weight);
+    size_t n = strlen(linear->weight);
+    if (!t && strata_model_quantization(model) && n > 7 && strcmp(linear->weight + n - 7, ".weight") == 0) {
+        char packed[600];
+        snprintf(packed, sizeof packed, "%.*s.weight_packed", (int)(n - 7), linear->weight);
+        t = strata_safetensors_find(st, packed);
+    }
+    return t ? t : find_tensor(model, linear->weight);
 }
 
 static const char *file_of(const strata_model *model, const strata_tensor *t)
@@ -107,7 +123,7 @@ strata_status model_tensor_f32(const strata_model *model, const char *name, size
 static strata_status locate_weight(const strata_model *model, const strata_linear *linear, const strata_tensor **t,
                                    const void **data)
 {
-    *t = find_tensor(model, linear->weight);
+    *t = find_weight(model, linear);
     if (!*t) return STRATA_ERR_NOT_FOUND;
     if (!floating((*t)->dtype) && strata_model_quantization(model)) return STRATA_OK; /* quantized_weight.c */
     if (!floating((*t)->dtype))
@@ -144,13 +160,13 @@ void linear_weight_release_pages(const strata_model *model, const strata_linear 
 
 bool linear_weight_quantized(const strata_model *model, const strata_linear *linear)
 {
-    const strata_tensor *t = find_tensor(model, linear->weight);
+    const strata_tensor *t = find_weight(model, linear);
     return t && !floating(t->dtype);
 }
 
 strata_dtype linear_values_dtype(const strata_model *model, const strata_linear *linear)
 {
-    const strata_tensor *t = find_tensor(model, linear->weight);
+    const strata_tensor *t = find_weight(model, linear);
     bool plain = t && (t->dtype == STRATA_DTYPE_BF16 || t->dtype == STRATA_DTYPE_F16 || t->dtype == STRATA_DTYPE_F32);
     return plain ? t->dtype : STRATA_DTYPE_F32;
 }

@@ -191,12 +191,13 @@ static void format_shape(char *buffer, size_t size, int n_dims, const int64_t *s
 }
 
 /* Shapes a quantized export may give a (rows, cols) weight: unchanged, two 4-bit values
- * per byte along either axis, or along the input axis eight per int32, or two per byte
+ * per byte along either axis, or along the input axis eight (int4) or four (int8) per
+ * int32, or two per byte
  * after zero padding to NVFP4's 16-element or MX's 32-element blocks. */
 static bool packed_extent_ok(int64_t actual, int64_t logical, bool input_axis)
 {
     if (actual == logical || actual == (logical + 1) / 2) return true;
-    return input_axis && (actual == (logical + 7) / 8 || actual == (logical + 15) / 16 * 8 ||
+    return input_axis && (actual == (logical + 7) / 8 || actual == (logical + 3) / 4 || actual == (logical + 15) / 16 * 8 ||
                           actual == (logical + 31) / 32 * 16);
 }
 

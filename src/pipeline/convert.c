@@ -141,7 +141,7 @@ static void group_of(const strata_layer *layer, const strata_linear *l, char *ou
 /* Whether the linear's fused group shares the tensor-level scale (scheme.h). */
 static bool shares_amax(const convert_run *r, const strata_linear *l)
 {
-    amax_sharing sharing = scheme_sharing(r->scheme, strata_export_convention(r->p->format), false);
+    amax_sharing sharing = scheme_sharing(r->scheme, strata_export_convention(r->p->format, STRATA_CONVENTION_MODELOPT), false);
     return sharing == SHARE_FUSED_GROUPS || (sharing == SHARE_EXPERT_GATE_UP && l->expert >= 0);
 }
 
@@ -168,7 +168,7 @@ static strata_status plan_linear(convert_run *r, source_tensor *s, const strata_
     group_of(layer, l, group, sizeof group);
     strata_loader_param param = {.name = name, .n_dims = 2, .shape = shape, .dtype = s->t->dtype,
                                  .quantize = quantize,
-                                 .quant = scheme_weight_params(r->scheme, strata_export_convention(r->p->format), 0),
+                                 .quant = scheme_weight_params(r->scheme, strata_export_convention(r->p->format, STRATA_CONVENTION_MODELOPT), 0),
                                  .group = quantize && group[0] && shares_amax(r, l) ? group : NULL};
     int64_t first_row = l->stack_index >= 0 ? l->stack_index * s->t->shape[1] + l->row_offset : 0;
     strata_status status = add_target(r, s, &param, first_row, l->n_out);
@@ -448,7 +448,8 @@ static strata_status convert(convert_run *r, strata_convert_result *result)
     if (status == STRATA_OK) status = strata_loader_create(write_loaded, r, &r->loader);
     if (status == STRATA_OK) status = plan(r);
     r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
-                       .format = p->format, .recipe = convert_recipe(r),
+                       .format = p->format, .convention = strata_export_convention(p->format, STRATA_CONVENTION_MODELOPT),
+                       .recipe = convert_recipe(r),
                        .allow_non_finite = p->allow_non_finite};
     strata_writer_params wp = {.dir = r->out.staging,
                                .max_shard_bytes = p->max_shard_bytes ? p->max_shard_bytes : EXPORT_DEFAULT_SHARD_BYTES};

@@ -75,6 +75,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->fuse_fp8_scales) strbuf_printf(&sb, " fuse_fp8_scales=yes");
     if (p->attention != STRATA_ATTENTION_AUTO) strbuf_printf(&sb, " attention=%s", strata_attention_quant_name(p->attention));
     if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) strbuf_printf(&sb, " error_stats=weights");
+    if (p->convention == STRATA_CONVENTION_COMPRESSED_TENSORS) strbuf_printf(&sb, " convention=compressed-tensors");
     bool gptq = algorithm == CALIB_GPTQ;
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
@@ -90,6 +91,8 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->attention != STRATA_ATTENTION_AUTO)
         ok = ok && sjson_set(j, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
     if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) ok = ok && sjson_set(j, "error_stats", sjson_new_string("weights"));
+    if (p->convention == STRATA_CONVENTION_COMPRESSED_TENSORS)
+        ok = ok && sjson_set(j, "convention", sjson_new_string("compressed-tensors"));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -136,6 +139,10 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     if (stats && strcmp(sjson_as_string(stats) ? sjson_as_string(stats) : "", "weights") != 0)
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged error_stats");
     p->error_stats = stats ? STRATA_ERROR_STATS_WEIGHTS : STRATA_ERROR_STATS_FULL;
+    const sjson *convention = sjson_get(j, "convention");
+    if (convention && strcmp(sjson_as_string(convention) ? sjson_as_string(convention) : "", "compressed-tensors") != 0)
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged convention");
+    p->convention = convention ? STRATA_CONVENTION_COMPRESSED_TENSORS : STRATA_CONVENTION_MODELOPT;
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

@@ -557,6 +557,12 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
     if (!scheme_get(p->scheme)) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown scheme %d", (int)p->scheme);
     if (strcmp(strata_export_format_name(p->format), "?") == 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown export format %d", (int)p->format);
+    if ((unsigned)p->convention > STRATA_CONVENTION_COMPRESSED_TENSORS)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "unknown convention %d", (int)p->convention);
+    if (p->convention != STRATA_CONVENTION_MODELOPT && p->format != STRATA_EXPORT_FAKEQUANT)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--convention applies to --format fakequant; a %s checkpoint "
+                           "holds %s numerics", strata_export_format_name(p->format),
+                           p->format == STRATA_EXPORT_MODELOPT ? "ModelOpt's" : "compressed-tensors'");
     if (p->format == STRATA_EXPORT_MODELOPT && !scheme_get(p->scheme)->modelopt_algo)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "scheme %s has no ModelOpt format; use --format compressed-tensors "
                            "(vLLM's format) or fakequant", strata_scheme_name(p->scheme));
@@ -584,14 +590,19 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
 static strata_status check_model(const run *r)
 {
     const strata_arch *a = r->arch;
-    /* FP8 block-scaled releases (DeepSeek-V3, Qwen3-FP8) are dequantized as they are read,
-     * the way ModelOpt's recipes convert them to bf16 first; other quantized checkpoints
-     * would be quantized twice. */
+    /* FP8 releases are dequantized as they are read, the way ModelOpt's recipes convert
+     * them to bf16 first: block-scaled ones (DeepSeek-V3, Qwen3-FP8; quant_method fp8) and
+     * compressed-tensors float-quantized ones (llm-compressor's FP8 checkpoints). Other
+     * quantized checkpoints would be quantized twice. */
     const strata_quant_info *q = strata_model_quantization(r->model);
-    if (q && strcmp(q->method, "fp8") != 0)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s, from %s); strata quantize reads "
-                           "bf16/fp16/fp32 checkpoints and FP8 block-scaled ones (quant_method fp8)",
-                           r->params->model_dir, q->method, q->source);
+    bool fp8_release = q && (strcmp(q->method, "fp8") == 0 ||
+                             (strcmp(q->method, "compressed-tensors") == 0 && q->algo &&
+                              strcmp(q->algo, "float-quantized") == 0));
+    if (q && !fp8_release)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "%s is already quantized (%s%s%s, from %s); strata quantize reads "
+                           "bf16/fp16/fp32 checkpoints and FP8 ones (quant_method fp8, or compressed-tensors "
+                           "float-quantized)", r->params->model_dir, q->method, q->algo ? " " : "",
+                           q->algo ? q->algo : "", q->source);
     strata_status status = forward_check_seq_len(a, r->params->seq_len);
     if (status == STRATA_OK)
         status = forward_check_tokens(a, r->params->tokens, r->params->n_samples * r->params->seq_len,
@@ -732,7 +743,7 @@ static strata_status prepare_layers(run *r)
      * (NVFP4's global scale), and for FP8 per tensor when asked (--fuse-fp8-scales). */
     layer_calib_options options = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
                                    .kv_cache = p->kv_cache_fp8, .fuse_fp8_scales = p->fuse_fp8_scales,
-                                   .convention = strata_export_convention(p->format),
+                                   .convention = strata_export_convention(p->format, p->convention),
                                    .sample_inputs = p->error_stats == STRATA_ERROR_STATS_FULL,
                                    .exclude = p->exclude, .n_exclude = p->n_exclude};
     strata_status status = STRATA_OK;
@@ -744,7 +755,8 @@ static strata_status prepare_layers(run *r)
     if (status == STRATA_OK)
         status = act_store_create(&r->store, p->n_samples * p->seq_len, r->arch->hidden_size, r->plan.spill, spill_dir);
     r->ex = (exporter){.model = r->model, .model_dir = p->model_dir, .output_dir = r->out.staging, .scheme = r->scheme,
-                       .format = p->format, .kv_cache = p->kv_cache_fp8, .allow_non_finite = p->allow_non_finite,
+                       .format = p->format, .convention = strata_export_convention(p->format, p->convention),
+                       .kv_cache = p->kv_cache_fp8, .allow_non_finite = p->allow_non_finite,
                        .recipe = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
                                   .exclude = p->exclude, .n_exclude = p->n_exclude}};
     strata_writer_params wp = {.dir = r->out.staging, .max_shard_bytes = p->max_shard_bytes};

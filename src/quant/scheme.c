@@ -129,6 +129,13 @@ const scheme_info *scheme_from_modelopt_algo(const char *algo)
     return NULL;
 }
 
+const scheme_info *scheme_from_algo_label(const char *label)
+{
+    for (int i = 0; label && i < STRATA_SCHEME_COUNT; i++)
+        if (strcasecmp(SCHEMES[i].algo_label, label) == 0) return &SCHEMES[i];
+    return NULL;
+}
+
 strata_status scheme_fake_quantize_input_amax(const scheme_info *s, float amax, float *x, int64_t rows, int64_t cols)
 {
     const input_info *in = &INPUTS[s->input];

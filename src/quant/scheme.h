@@ -60,6 +60,9 @@ const scheme_info *scheme_get(strata_scheme scheme);
 
 /* The scheme a ModelOpt checkpoint's quant_algo names (case-insensitive); NULL when none. */
 const scheme_info *scheme_from_modelopt_algo(const char *algo);
+/* The scheme an algo_label names (case-insensitive; a ModelOpt quant_algo is one): what
+ * strata's fakequant side file records. NULL when none. */
+const scheme_info *scheme_from_algo_label(const char *label);
 
 /* The quant params of a linear's weight under a convention (tensor_amax > 0 overrides the
  * tensor-level amax). */

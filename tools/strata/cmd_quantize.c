@@ -29,11 +29,14 @@ static const cli_choice KV_CACHE[] = {{"fp8", 1}, {NULL, 0}};
 static const cli_choice EXPORT_FORMATS[] = {
     {"modelopt", STRATA_EXPORT_MODELOPT}, {"compressed-tensors", STRATA_EXPORT_COMPRESSED_TENSORS},
     {"fakequant", STRATA_EXPORT_FAKEQUANT}, {NULL, 0}};
+static const cli_choice CONVENTIONS[] = {
+    {"modelopt", STRATA_CONVENTION_MODELOPT}, {"compressed-tensors", STRATA_CONVENTION_COMPRESSED_TENSORS}, {NULL, 0}};
 static const cli_choice PROPAGATE[] = {
     {"quantized", STRATA_PROPAGATE_QUANTIZED}, {"unquantized", STRATA_PROPAGATE_UNQUANTIZED}, {NULL, 0}};
 static const cli_choice ERROR_STATS[] = {
     {"full", STRATA_ERROR_STATS_FULL}, {"weights", STRATA_ERROR_STATS_WEIGHTS}, {NULL, 0}};
 _Static_assert(sizeof(strata_export_format) == sizeof(int) && sizeof(strata_propagation) == sizeof(int) &&
+                   sizeof(strata_convention) == sizeof(int) &&
                    sizeof(strata_error_stats) == sizeof(int),
                "CLI_CHOICE stores an int");
 
@@ -79,6 +82,10 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "llm-compressor's, vLLM's native format, every scheme (numerics of\n"
              "compressed-tensors' convention); fakequant: bf16 weights with\n"
              "quantize-dequantize folded in, scales in quant_scales.safetensors"},
+    {.name = "convention", .value = "C", .kind = CLI_CHOICE, .offset = AT(params.convention), .choices = CONVENTIONS,
+     .help = "with --format fakequant: whose numerics the folded weights follow,\n"
+             "modelopt (default) or compressed-tensors (what the compressed-tensors\n"
+             "checkpoint of the same run holds)"},
     {.name = "exclude", .value = "PATTERN", .kind = CLI_LIST, .offset = AT(exclude), .extra_offset = AT(n_exclude),
      .hi = MAX_EXCLUDE,
      .help = "leave matching modules unquantized (glob on names such as\n"

@@ -43,6 +43,13 @@ OUT_DIR and runs a short forward (2 x 32 fixed random tokens), failing on non-fi
     it has no loader for its unified real-quantized HF checkpoints (those are deployed with
     TensorRT-LLM, vLLM or SGLang on GPU). When OUT_DIR holds modelopt_state.pth that path is
     run as well; otherwise the script says it is skipped.
+  - compressed-tensors checkpoint (quant_method "compressed-tensors": strata's
+    --format compressed-tensors, or llm-compressor's): loaded by transformers' own
+    compressed-tensors integration (CompressedTensorsConfig(run_compressed=False): the
+    library's decompressor turns every packed linear back into a dense weight), so a
+    missing, extra or misshapen tensor or an unknown format fails the load. With
+    --fakequant FQ_DIR (strata quantize --format fakequant --convention compressed-tensors
+    of the same run), every decompressed weight must equal FQ_DIR's bf16 weight exactly.
 With --reference MODEL_DIR the logits are compared with the unquantized model's (relative
 error, top-1 agreement), and --min-top1 makes a low agreement an error.
 """
@@ -52,7 +59,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors"]
+PACKAGES = ["torch", "transformers", "nvidia-modelopt", "compressed-tensors", "safetensors"]
 SET_KEYS = {"exclude_modules", "ignore", "targets"}
 LOAD_BATCH, LOAD_LEN, LOAD_SEED = 2, 32, 0
 
@@ -192,7 +199,68 @@ def check_structure(out_dir, golden, problems, notes):
 
 # ----------------------------------------------------------------------------- --load
 
-def load_and_run(out_dir, reference, min_top1, problems, notes):
+def fused_experts(name, param, expected):
+    """transformers v5 holds a layer's routed experts as one parameter (experts.gate_up_proj
+    (E, 2I, H), gate first; experts.down_proj (E, H, I)): the same from per-expert weights."""
+    import torch
+    if name.endswith(".experts.gate_up_proj"):
+        prefix, parts = name[:-len("gate_up_proj")], ("gate_proj", "up_proj")
+    elif name.endswith(".experts.down_proj"):
+        prefix, parts = name[:-len("down_proj")], ("down_proj",)
+    else:
+        return None
+    experts = []
+    for e in range(param.shape[0]):
+        pieces = [expected.get(f"{prefix}{e}.{p}.weight") for p in parts]
+        if any(p is None for p in pieces):
+            return None
+        experts.append(torch.cat(pieces, 0))
+    return torch.stack(experts)
+
+
+def load_compressed_tensors(out_dir, fakequant, problems):
+    """transformers' compressed-tensors integration, decompressing; compared with a fakequant output."""
+    import torch
+    import transformers
+    from transformers.utils.quantization_config import CompressedTensorsConfig
+    model, info = transformers.AutoModelForCausalLM.from_pretrained(
+        out_dir, dtype=torch.bfloat16, output_loading_info=True,
+        quantization_config=CompressedTensorsConfig(run_compressed=False))
+    # Decompressed, the model has no activation quantizers: transformers reports the input
+    # and KV-cache scales as unused, for llm-compressor's own checkpoints alike.
+    activation_scales = (".input_scale", ".input_global_scale", ".k_scale", ".v_scale")
+    unused = [k for k in info.get("unexpected_keys") or [] if k.endswith(activation_scales)]
+    if unused:
+        print(f"transformers load (compressed-tensors): {len(unused)} activation scales unused when decompressed")
+    for key in ("missing_keys", "mismatched_keys", "unexpected_keys", "error_msgs"):
+        for item in info.get(key) or []:
+            if item not in unused:
+                problems.append(f"transformers load (compressed-tensors): {key[:-1].replace('_', ' ')} {item}")
+    if fakequant:
+        from safetensors import safe_open
+        expected = {}
+        for name in sorted(os.listdir(fakequant)):
+            if name.endswith(".safetensors") and name != "quant_scales.safetensors":
+                with safe_open(os.path.join(fakequant, name), "pt") as f:
+                    for key in f.keys():
+                        expected[key] = f.get_tensor(key)
+        compared = differing = 0
+        for name, param in model.state_dict().items():
+            want = fused_experts(name, param, expected) if name not in expected else expected[name]
+            if want is None:
+                continue
+            got, want = param.to(torch.bfloat16), want.to(torch.bfloat16)
+            compared += 1
+            if got.shape != want.shape or not torch.equal(got, want):
+                differing += 1
+                bad = (got != want).sum().item() if got.shape == want.shape else "shape"
+                problems.append(f"{name}: decompressed weight differs from {fakequant}'s ({bad} elements)")
+        print(f"decompressed by compressed-tensors: {compared} weights compared with {fakequant}, "
+              f"{compared - differing} identical")
+    return model.float()
+
+
+def load_and_run(out_dir, reference, min_top1, problems, notes, fakequant=None):
     import torch
     import transformers
 
@@ -205,7 +273,11 @@ def load_and_run(out_dir, reference, min_top1, problems, notes):
 
     tensors, _ = read_tensors(out_dir, [])
     quantized = any(n.endswith(".weight_scale") for n in tensors)
-    if quantized:
+    method = (config_dict.get("quantization_config") or {}).get("quant_method")
+    if method == "compressed-tensors":
+        model = load_compressed_tensors(out_dir, fakequant, problems)
+        how = "transformers + compressed-tensors, decompressed"
+    elif quantized:
         model = load_dequantized(out_dir, tensors, problems)
         how = "dequantized by this script (transformers cannot load quant_method modelopt)"
     else:
@@ -223,7 +295,9 @@ def load_and_run(out_dir, reference, min_top1, problems, notes):
         return
     logits = forward(model, ids, f"load ({how})", problems)
 
-    if os.path.exists(os.path.join(out_dir, "modelopt_state.pth")):
+    if method == "compressed-tensors":
+        pass
+    elif os.path.exists(os.path.join(out_dir, "modelopt_state.pth")):
         import modelopt.torch.opt as mto
         mto.enable_huggingface_checkpointing()
         restored = transformers.AutoModelForCausalLM.from_pretrained(out_dir, dtype=torch.float32)
@@ -430,6 +504,9 @@ def main():
     parser.add_argument("--load", action="store_true", help="load OUT_DIR and run a short forward (see above)")
     parser.add_argument("--reference", metavar="MODEL_DIR", help="with --load: compare logits with this model's")
     parser.add_argument("--min-top1", type=float, help="with --reference: fail below this top-1 agreement")
+    parser.add_argument("--fakequant", metavar="FQ_DIR",
+                        help="with --load of a compressed-tensors checkpoint: the decompressed weights must equal "
+                             "FQ_DIR's (strata quantize --format fakequant --convention compressed-tensors)")
     args = parser.parse_args()
     if not args.golden and not args.load:
         parser.error("give --golden, --load or both")
@@ -442,7 +519,7 @@ def main():
             golden = json.load(f)
         check_structure(args.out_dir, golden, problems, notes)
     if args.load:
-        load_and_run(args.out_dir, args.reference, args.min_top1, problems, notes)
+        load_and_run(args.out_dir, args.reference, args.min_top1, problems, notes, args.fakequant)
     for line in notes:
         print("note:", line)
     for line in problems:

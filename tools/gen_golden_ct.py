@@ -28,10 +28,8 @@ Usage:
     python3 tools/gen_golden_ct.py --input-scales           # only input-scales.json
 """
 import argparse
-import hashlib
 import json
 import os
-import struct
 import sys
 import tempfile
 
@@ -45,7 +43,7 @@ LLM_COMPRESSOR_VENV = os.path.join(ROOT, "build", "llmcompressor-venv")
 MODELS = ["llama-19m", "qwen3moe-47m"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_file import write_or_check  # noqa: E402
+from golden_file import dumps_record, tensor_records, write_or_check  # noqa: E402
 from tools_venv import venv_python  # noqa: E402
 
 if os.path.realpath(sys.prefix) != os.path.realpath(LLM_COMPRESSOR_VENV):
@@ -121,24 +119,8 @@ def quantize_and_save(model_name, case, out):
 
 
 def tensors_of(export_dir):
-    out = {}
-    for name in sorted(os.listdir(export_dir)):
-        if not name.endswith(".safetensors"):
-            continue
-        with open(os.path.join(export_dir, name), "rb") as f:
-            data = f.read()
-        n = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + n])
-        header.pop("__metadata__", None)
-        for key, info in header.items():
-            begin, end = info["data_offsets"]
-            raw = data[8 + n + begin:8 + n + end]
-            record = {"dtype": info["dtype"], "shape": info["shape"], "sha256": hashlib.sha256(raw).hexdigest()}
-            if info["dtype"] in ("F32", "BF16") and len(raw) == (4 if info["dtype"] == "F32" else 2):
-                record["value"] = (struct.unpack("<f", raw)[0] if info["dtype"] == "F32"
-                                   else struct.unpack("<f", b"\0\0" + raw)[0])
-            out[key] = record
-    return out
+    one_element = lambda dtype, shape: dtype in ("F32", "BF16") and shape in ([], [1])  # noqa: E731
+    return tensor_records(export_dir, one_element)
 
 
 def wildcard_versions(config):
@@ -181,26 +163,6 @@ def record(model_name, case, keep):
         return describe(model_name, case, export_dir)
 
 
-def dumps(rec):
-    """Sorted keys; each tensor on its own line."""
-    lines = ["{"]
-    keys = sorted(rec)
-    for i, key in enumerate(keys):
-        comma = "," if i + 1 < len(keys) else ""
-        value = rec[key]
-        if key == "tensors":
-            lines.append('  "tensors": {')
-            names = sorted(value)
-            for j, name in enumerate(names):
-                tail = "," if j + 1 < len(names) else ""
-                lines.append(f"    {json.dumps(name)}: {json.dumps(value[name], sort_keys=True)}{tail}")
-            lines.append("  }" + comma)
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def input_scales():
     """compressed-tensors' FP8 input_scale and NVFP4 input_global_scale of given amax values."""
     from compressed_tensors.quantization.utils.helpers import calculate_qparams, generate_gparam
@@ -236,7 +198,7 @@ def main():
     for model_name in args.model or MODELS:
         os.makedirs(os.path.join(OUT, model_name), exist_ok=True)
         for case in [c for c in (args.case or list(CASES)) if c in cases_of(model_name)]:
-            text = dumps(record(model_name, case, args.keep))
+            text = dumps_record(record(model_name, case, args.keep))
             path = os.path.join(OUT, model_name, case + ".json")
             different += not write_or_check(path, text.encode(), args.check)
     return 1 if different else 0

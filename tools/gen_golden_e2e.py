@@ -30,10 +30,8 @@ Usage:
 """
 import argparse
 import copy
-import hashlib
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -64,7 +62,7 @@ N_WINDOWS, WINDOW, SEED = 16, 128, 0
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_file import write_or_check  # noqa: E402
+from golden_file import dumps_record, tensor_records, write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -152,23 +150,7 @@ def calibrate_and_export(model_name, case, export_dir):
 
 
 def tensors_of(export_dir):
-    out = {}
-    for name in sorted(os.listdir(export_dir)):
-        if not name.endswith(".safetensors"):
-            continue
-        with open(os.path.join(export_dir, name), "rb") as f:
-            data = f.read()
-        n = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + n])
-        header.pop("__metadata__", None)
-        for key, info in header.items():
-            begin, end = info["data_offsets"]
-            raw = data[8 + n + begin:8 + n + end]
-            record = {"dtype": info["dtype"], "shape": info["shape"], "sha256": hashlib.sha256(raw).hexdigest()}
-            if info["dtype"] == "F32" and info["shape"] == []:
-                record["value"] = struct.unpack("<f", raw)[0]
-            out[key] = record
-    return out
+    return tensor_records(export_dir, lambda dtype, shape: dtype == "F32" and shape == [])
 
 
 def describe(model_name, case, export_dir):
@@ -219,26 +201,6 @@ def export_and_describe(model_name, case, keep):
         return describe(model_name, case, export_dir)
 
 
-def dumps(rec):
-    """Sorted keys; each tensor on its own line."""
-    lines = ["{"]
-    keys = sorted(rec)
-    for i, key in enumerate(keys):
-        comma = "," if i + 1 < len(keys) else ""
-        value = rec[key]
-        if key == "tensors":
-            lines.append('  "tensors": {')
-            names = sorted(value)
-            for j, name in enumerate(names):
-                tail = "," if j + 1 < len(names) else ""
-                lines.append(f"    {json.dumps(name)}: {json.dumps(value[name], sort_keys=True)}{tail}")
-            lines.append("  }" + comma)
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", action="store_true", help="write calib-ids.json with build/release/strata and stop")
@@ -256,7 +218,7 @@ def main():
     for model_name in args.model or list(MODELS):
         os.makedirs(os.path.join(OUT, model_name), exist_ok=True)
         for case in [c for c in (args.case or list(cases_of(model_name))) if c in cases_of(model_name)]:
-            text = dumps(record(model_name, case, args.keep))
+            text = dumps_record(record(model_name, case, args.keep))
             path = os.path.join(OUT, model_name, case + ".json")
             different += not write_or_check(path, text.encode(), args.check)
     return 1 if different else 0

@@ -54,7 +54,7 @@ MODEL = os.path.join(SHARED, "models", "llama-19m")
 OUT = os.path.join(ROOT, "tests", "golden", "export")
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors"]
 
-from golden_file import write_or_check  # noqa: E402
+from golden_file import dumps_record, write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -200,26 +200,6 @@ def run_case(case, export_dir):
     return describe(case, export_dir)
 
 
-def dumps(record):
-    """Sorted keys; each tensor on its own line, everything else compact."""
-    lines = ["{"]
-    keys = sorted(record)
-    for i, key in enumerate(keys):
-        comma = "," if i + 1 < len(keys) else ""
-        value = record[key]
-        if key == "tensors":
-            lines.append(f'  "tensors": {{')
-            names = sorted(value)
-            for j, name in enumerate(names):
-                tail = "," if j + 1 < len(names) else ""
-                lines.append(f"    {json.dumps(name)}: {json.dumps(value[name], sort_keys=True)}{tail}")
-            lines.append("  }" + comma)
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", action="append", choices=sorted(CASES),
@@ -231,7 +211,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     different = 0
     for case in args.case or list(CASES):
-        text = dumps(golden_record(case, args.keep))
+        text = dumps_record(golden_record(case, args.keep))
         path = os.path.join(OUT, case + ".json")
         different += not write_or_check(path, text.encode(), args.check)
     return 1 if different else 0

@@ -3,8 +3,14 @@
 write_or_check(path, data, check): with check, compares data (bytes) with the file and
 prints "same" or "DIFFERENT"; otherwise writes it under a temporary name renamed into
 place. Returns True when the file is (now) the same.
+dumps_record(record): the JSON text of a golden record, one tensor per line.
+tensor_records(export_dir, with_value): per tensor of the directory's safetensors files its
+dtype, shape and SHA-256, and its value where with_value(dtype, shape) says so.
 """
+import hashlib
+import json
 import os
+import struct
 
 
 def write_or_check(path, data, check):
@@ -17,3 +23,45 @@ def write_or_check(path, data, check):
     os.replace(path + ".tmp", path)
     print(f"wrote {path} ({len(data)} bytes)")
     return True
+
+
+def dumps_record(record):
+    """Sorted keys; each tensor on its own line, everything else compact."""
+    lines = ["{"]
+    keys = sorted(record)
+    for i, key in enumerate(keys):
+        comma = "," if i + 1 < len(keys) else ""
+        value = record[key]
+        if key == "tensors":
+            lines.append('  "tensors": {')
+            names = sorted(value)
+            for j, name in enumerate(names):
+                tail = "," if j + 1 < len(names) else ""
+                lines.append(f"    {json.dumps(name)}: {json.dumps(value[name], sort_keys=True)}{tail}")
+            lines.append("  }" + comma)
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def tensor_records(export_dir, with_value):
+    """{name: {dtype, shape, sha256[, value]}} of every *.safetensors file in export_dir;
+    value (F32 or BF16 of one element) where with_value(dtype, shape) is true."""
+    out = {}
+    for name in sorted(os.listdir(export_dir)):
+        if not name.endswith(".safetensors"):
+            continue
+        with open(os.path.join(export_dir, name), "rb") as f:
+            data = f.read()
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        header.pop("__metadata__", None)
+        for key, info in header.items():
+            begin, end = info["data_offsets"]
+            raw = data[8 + n + begin:8 + n + end]
+            record = {"dtype": info["dtype"], "shape": info["shape"], "sha256": hashlib.sha256(raw).hexdigest()}
+            if with_value(info["dtype"], info["shape"]):
+                record["value"] = struct.unpack("<f", raw if info["dtype"] == "F32" else b"\0\0" + raw)[0]
+            out[key] = record
+    return out

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "io/fsutil.h"
+#include "io/json.h"
 #include "model/model_internal.h"
 
 /* How a checkpoint's activations are quantized, from its quant_algo or strata's algo label
@@ -46,33 +47,71 @@ static bool input_of_args(const sjson *args, input_quant *out)
     return true;
 }
 
-/* A compressed-tensors checkpoint's input quantization: one kind for every config group. */
-static strata_status compressed_tensors_input(const strata_model *model, const strata_quant_info *info,
-                                              input_quant *out)
+/* A mixed checkpoint's module gets its own kind (keys borrowed from rt->config). */
+static strata_status name_module(quant_runtime *rt, const char *module, input_quant kind)
 {
-    sjson *config = sjson_parse(info->json, strlen(info->json), false, NULL);
-    if (!config) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    const sjson *groups = sjson_get(config, "config_groups");
+    if (!strmap_insert(&rt->per_module, module, (size_t)kind, NULL, NULL))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    return STRATA_OK;
+}
+
+/* compressed-tensors: each config group's input_activations, for the group's targets
+ * ("Linear": every linear no other group names). */
+static strata_status compressed_tensors_inputs(quant_runtime *rt)
+{
+    const sjson *groups = sjson_get(rt->config, "config_groups");
     strata_status status = STRATA_OK;
-    bool first = true;
-    *out = INPUT_NONE;
     for (void *it = sjson_is_object(groups) ? sjson_iter(groups) : NULL; it && status == STRATA_OK;
          it = sjson_iter_next(groups, it)) {
-        const sjson *args = sjson_get(sjson_iter_value(it), "input_activations");
+        const sjson *group = sjson_iter_value(it), *args = sjson_get(group, "input_activations");
+        const sjson *targets = sjson_get(group, "targets");
         input_quant kind;
-        char *text = args ? sjson_dump(args, 0) : NULL;
-        if (!input_of_args(args, &kind))
+        if (!input_of_args(args, &kind)) {
+            char *text = sjson_dump(args, 0);
             status = strata_fail(STRATA_ERR_UNSUPPORTED, "%s/config.json: config group %s quantizes inputs as %s, which "
-                                 "strata eval does not apply", model_dir(model), sjson_iter_key(it), text ? text : "?");
-        else if (!first && kind != *out)
-            status = strata_fail(STRATA_ERR_UNSUPPORTED, "%s/config.json: config groups quantize inputs differently; "
-                                 "strata eval applies one kind to every linear", model_dir(model));
-        free(text);
-        *out = kind;
-        first = false;
+                                 "strata eval does not apply", model_dir(rt->model), sjson_iter_key(it), text ? text : "?");
+            free(text);
+        }
+        for (size_t t = 0; status == STRATA_OK && t < sjson_array_size(targets); t++) {
+            const char *target = sjson_as_string(sjson_array_at(targets, t));
+            if (!target) continue;
+            if (strcmp(target, "Linear") == 0) rt->input = kind;
+            else status = name_module(rt, target, kind);
+        }
     }
-    sjson_free(config);
     return status;
+}
+
+/* ModelOpt MIXED_PRECISION: quantized_layers {module: {quant_algo}}, a routed expert's
+ * under its experts module. */
+static strata_status modelopt_mixed_inputs(quant_runtime *rt)
+{
+    const sjson *layers = sjson_get(rt->config, "quantized_layers");
+    strata_status status = STRATA_OK;
+    for (void *it = sjson_is_object(layers) ? sjson_iter(layers) : NULL; it && status == STRATA_OK;
+         it = sjson_iter_next(layers, it))
+        status = name_module(rt, sjson_iter_key(it),
+                             input_of_algo(sjson_as_string(sjson_get(sjson_iter_value(it), "quant_algo"))));
+    return status;
+}
+
+/* The kind a linear's inputs take: its own module's, its experts module's, or the default. */
+static input_quant input_of_linear(const quant_runtime *rt, const strata_linear *linear)
+{
+    size_t kind;
+    if (strmap_find(&rt->per_module, linear->name, &kind)) return (input_quant)kind;
+    const char *experts = linear->expert >= 0 ? strstr(linear->name, ".experts.") : NULL;
+    if (experts && strmap_find_n(&rt->per_module, linear->name, (size_t)(experts - linear->name) + strlen(".experts"),
+                                 &kind))
+        return (input_quant)kind;
+    return rt->input;
+}
+
+static strata_status parse_config(quant_runtime *rt, const char *json, const char *where)
+{
+    rt->config = json ? sjson_parse(json, strlen(json), false, NULL) : NULL;
+    if (json && !rt->config) return strata_fail(STRATA_ERR_FORMAT, "%s: unreadable quantization settings", where);
+    return STRATA_OK;
 }
 
 strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, bool *active)
@@ -85,10 +124,14 @@ strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, b
     const strata_quant_info *info = strata_model_quantization(model);
     if (info && info->method && strcmp(info->method, "modelopt") == 0) {
         rt->algo = info->algo;
+        rt->input = input_of_algo(rt->algo);
+        status = parse_config(rt, info->json, model_dir(model));
+        if (status == STRATA_OK && rt->algo && strcmp(rt->algo, "MIXED_PRECISION") == 0) status = modelopt_mixed_inputs(rt);
     } else if (info && info->method && strcmp(info->method, "compressed-tensors") == 0) {
         rt->algo = info->algo;
         rt->compressed_tensors = true;
-        status = compressed_tensors_input(model, info, &rt->input);
+        status = parse_config(rt, info->json, model_dir(model));
+        if (status == STRATA_OK) status = compressed_tensors_inputs(rt);
     } else if (!info && path_exists(side)) {
         status = strata_safetensors_open(side, &rt->side);
         if (status == STRATA_OK) rt->algo = strata_safetensors_metadata(rt->side, "strata.quant_algo");
@@ -96,11 +139,20 @@ strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, b
             status = strata_fail(STRATA_ERR_FORMAT, "%s: no strata.quant_algo metadata", side);
         const char *convention = status == STRATA_OK ? strata_safetensors_metadata(rt->side, "strata.convention") : NULL;
         rt->compressed_tensors = convention && strcmp(convention, "compressed-tensors") == 0;
+        rt->input = input_of_algo(rt->algo);
+        /* the linears whose scheme differs from the run's (strata.quantized_layers {module: algo}) */
+        if (status == STRATA_OK)
+            status = parse_config(rt, strata_safetensors_metadata(rt->side, "strata.quantized_layers"), side);
+        for (void *it = rt->config ? sjson_iter(rt->config) : NULL; it && status == STRATA_OK;
+             it = sjson_iter_next(rt->config, it))
+            status = name_module(rt, sjson_iter_key(it), input_of_algo(sjson_as_string(sjson_iter_value(it))));
     }
     free(side);
-    if (status != STRATA_OK) return status;
-    if (!info || strcmp(info->method ? info->method : "", "compressed-tensors") != 0) rt->input = input_of_algo(rt->algo);
-    *active = rt->input != INPUT_NONE;
+    if (status != STRATA_OK) {
+        quant_runtime_close(rt);
+        return status;
+    }
+    *active = rt->input != INPUT_NONE || rt->per_module.count > 0;
     if (*active) strata_log(STRATA_LOG_INFO, "eval: activations quantized as %s prescribes", rt->algo);
     return STRATA_OK;
 }
@@ -108,6 +160,8 @@ strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, b
 void quant_runtime_close(quant_runtime *rt)
 {
     strata_safetensors_close(rt->side);
+    strmap_free(&rt->per_module);
+    sjson_free(rt->config);
     *rt = (quant_runtime){0};
 }
 
@@ -122,9 +176,10 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
 {
     quant_runtime *rt = ctx;
     if (!find(rt, linear, rt->side ? "weight_amax" : "weight_scale") || n_tokens == 0) return STRATA_OK;
+    input_quant kind = input_of_linear(rt, linear);
     float amax = 0;
-    if (input_has_static_scale(rt->input) && rt->compressed_tensors) {
-        const char *suffix = rt->input == INPUT_NVFP4 ? "input_global_scale" : "input_scale";
+    if (input_has_static_scale(kind) && rt->compressed_tensors) {
+        const char *suffix = kind == INPUT_NVFP4 ? "input_global_scale" : "input_scale";
         const strata_tensor *t = find(rt, linear, suffix);
         float stored = 0;
         if (!t || !strata_dtype_is_float(t->dtype) || t->n_elements != 1 || t->dtype == STRATA_DTYPE_F8_E4M3 ||
@@ -135,8 +190,8 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
         if (!(stored > 0) || stored > 3.0e38f)
             return strata_fail(STRATA_ERR_FORMAT, "%s.%s is %g; it must be positive and finite", linear->name, suffix,
                                (double)stored);
-        amax = scheme_input_amax_compressed_tensors(rt->input, stored);
-    } else if (input_has_static_scale(rt->input)) {
+        amax = scheme_input_amax_compressed_tensors(kind, stored);
+    } else if (input_has_static_scale(kind)) {
         const strata_tensor *t = find(rt, linear, "input_scale");
         float scale = 0;
         if (!t || t->dtype != STRATA_DTYPE_F32 || t->n_elements != 1)
@@ -145,9 +200,9 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
         memcpy(&scale, t->data, 4);
         if (!(scale > 0) || scale != scale)
             return strata_fail(STRATA_ERR_FORMAT, "%s.input_scale is %g; it must be positive", linear->name, scale);
-        amax = scheme_input_amax(rt->input, scale);
+        amax = scheme_input_amax(kind, scale);
     }
-    scheme_info s = {.input = rt->input};
+    scheme_info s = {.input = kind};
     return scheme_fake_quantize_input_amax(&s, amax, x, n_tokens, linear->n_in);
 }
 

@@ -2,8 +2,9 @@
  * quant_runtime.h — evaluating a quantized checkpoint as an inference engine runs it:
  * weights are dequantized when the layer is materialized (quantized_weight.c), and this
  * module fake-quantizes each quantized linear's input the way the checkpoint says:
- * static FP8 or NVFP4 with the stored input_scale, FP8 per token, or MXFP4 with scales
- * computed per 32-element block (scheme.c's table, looked up by the checkpoint's quant_algo).
+ * static FP8 or NVFP4 with the stored input_scale, FP8 or int8 per token, or MXFP4 with
+ * scales computed per 32-element block (scheme.c's table, looked up by the checkpoint's
+ * quant_algo). A mixed checkpoint names each module's kind.
  *
  * Sources: a ModelOpt checkpoint (hf_quant_config.json; quant_algo, <m>.input_scale,
  * <m>.weight_scale marking the quantized linears), a compressed-tensors checkpoint
@@ -16,14 +17,20 @@
 #ifndef STRATA_EVAL_QUANT_RUNTIME_H
 #define STRATA_EVAL_QUANT_RUNTIME_H
 
+#include "core/strmap.h"
 #include "forward/hooks.h"
+#include "io/json.h"
 #include "quant/scheme.h"
 #include "strata.h"
 
 typedef struct quant_runtime {
     const strata_model *model;
     strata_safetensors *side;   /* quant_scales.safetensors, or NULL */
-    input_quant input;
+    input_quant input;          /* the kind of the linears per_module does not name */
+    sjson *config;              /* the quantization settings per_module's names come from, or NULL */
+    strmap per_module;          /* module -> input_quant in mixed checkpoints (ModelOpt MIXED_PRECISION's
+                                 * quantized_layers, compressed-tensors' groups by name, strata's
+                                 * fakequant strata.quantized_layers) */
     const char *algo;
     bool compressed_tensors;    /* scales stored as compressed-tensors stores them (its checkpoints, and
                                  * fakequant outputs of its convention: metadata strata.convention) */

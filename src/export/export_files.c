@@ -274,6 +274,27 @@ static strata_status copy_side_files(const exporter *e)
     return status;
 }
 
+/* fakequant of mixed schemes: metadata strata.quantized_layers, {linear: algo label} for the
+ * linears whose scheme is not the run's, so an evaluator quantizes their inputs their way. */
+static strata_status write_other_schemes(const exporter *e, strata_safetensors_writer *w)
+{
+    bool ok = true;
+    sjson *map = sjson_new_object();
+    const strata_arch *a = e->recipe.arch;
+    for (int i = 0; i < a->n_layers; i++)
+        for (size_t k = 0; k < a->layers[i].n_linears; k++) {
+            const strata_linear *l = &a->layers[i].linears[k];
+            const scheme_info *s = recipe_linear_scheme(&e->recipe, l);
+            if (s && s != e->scheme) sjson_put(&ok, map, l->name, sjson_new_string(s->algo_label));
+        }
+    char *text = ok ? sjson_dump(map, 0) : NULL;
+    sjson_free(map);
+    strata_status status = text ? strata_safetensors_writer_set_metadata(w, "strata.quantized_layers", text)
+                                : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    free(text);
+    return status;
+}
+
 /* fakequant: the scalar scales a runtime needs beside the folded bf16 weights. */
 static strata_status write_scales_file(const exporter *e, const layer_calib *layers, int n_layers)
 {
@@ -286,6 +307,7 @@ static strata_status write_scales_file(const exporter *e, const layer_calib *lay
         status = strata_safetensors_writer_set_metadata(w, "strata.quant_algo", e->scheme->algo_label);
     bool ct = e->convention == STRATA_CONVENTION_COMPRESSED_TENSORS;
     if (status == STRATA_OK && ct) status = strata_safetensors_writer_set_metadata(w, "strata.convention", "compressed-tensors");
+    if (status == STRATA_OK && mixed_precision(e)) status = write_other_schemes(e, w);
     for (int i = 0; status == STRATA_OK && i < n_layers; i++) {
         for (size_t l = 0; status == STRATA_OK && l < layers[i].layer->n_linears; l++) {
             const linear_calib *c = &layers[i].linears[l];

@@ -6,7 +6,8 @@
 # --format compressed-tensors writing quantize's tensors for data-free schemes (in file
 # order, so compared by table and by eval); inspect; the
 # packed checkpoint refused as a quantize source (exit 1, nothing written), a
-# float-quantized FP8 one accepted; --convention refused outside fakequant. The golden
+# float-quantized FP8 one accepted; --convention refused outside fakequant; mixed schemes
+# (--attention fp8) evaluated linear by linear in every format. The golden
 # comparison with llm-compressor's own checkpoints is tests/unit/test_e2e_golden.c.
 set -u
 STRATA=${1:?usage: test_compressed_tensors.sh path/to/strata}
@@ -99,6 +100,26 @@ if [[ ${STRATA_SANITIZE_BUILD:-} != 1 ]]; then
     check "mixtral $scheme: eval equals fakequant's ($ppl_ct)" test -n "$ppl_ct" -a "$ppl_ct" = "$out"
   done
   check "routers are in the ignore list" grep -q '"model.layers.0.block_sparse_moe.gate"' "$WORK/moe-nvfp4/config.json"
+
+  # Mixed schemes (DeepSeek-V3 with FP8 attention beside NVFP4 MLPs): each linear's inputs
+  # quantized its own way at eval, in every format.
+  DS=$WORK/deepseek
+  "$STRATA" -q generate --arch deepseek_v3 --layers 3 --config '{"intermediate_size": 352}' -o "$DS" >/dev/null ||
+    { echo "generate deepseek_v3 failed"; exit 1; }
+  awk 'BEGIN { srand(7); for (i = 0; i < 8 * 64; i++) printf "%d ", int(rand() * 500); print "" }' >"$WORK/ds-ids.txt"
+  M=("$STRATA" -q quantize "$DS" --calib "$WORK/ds-ids.txt" --calib-format ids --calib-samples 8 --calib-seq 64
+     --scheme nvfp4 --attention fp8)
+  for convention in compressed-tensors modelopt; do
+    run "${M[@]}" --format "$convention" -o "$WORK/ds-$convention"
+    check "deepseek mixed $convention: exits 0" test "$rc" -eq 0
+    run "${M[@]}" --format fakequant --convention "$convention" -o "$WORK/ds-fq-$convention"
+    run "$STRATA" -q eval "$WORK/ds-$convention" --tokens "$WORK/ds-ids.txt" --window 64
+    ppl_mixed=$out
+    run "$STRATA" -q eval "$WORK/ds-fq-$convention" --tokens "$WORK/ds-ids.txt" --window 64
+    check "deepseek mixed $convention: eval equals fakequant's ($ppl_mixed)" test -n "$ppl_mixed" -a "$ppl_mixed" = "$out"
+  done
+  check "the compressed-tensors config is mixed-precision" grep -q '"format": "mixed-precision"' \
+    "$WORK/ds-compressed-tensors/config.json"
 fi
 
 echo "test_compressed_tensors: $passed passed, $failed failed"

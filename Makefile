@@ -12,7 +12,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 all: release
 
 deps:
-	scripts/install-deps.sh
+	scripts/install-deps.sh --with-mpi
 
 release: deps
 	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release

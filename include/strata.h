@@ -39,6 +39,8 @@ extern "C" {
 
 /* The library's version string, e.g. "0.2.0"; may differ from the header's. */
 STRATA_API const char *strata_version(void);
+/* The MPI library strata was built with ("Open MPI v4.1.4"), or NULL when built without. */
+STRATA_API const char *strata_mpi_library(void);
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the library. */
 STRATA_API int strata_version_number(void);
 

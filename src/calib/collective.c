@@ -1,6 +1,8 @@
 /*
  * collective.c — the single-participant collective (see collective.h).
  */
+#include <string.h>
+
 #include "calib/collective.h"
 
 static strata_status local_max_f32(void *ctx, float *values, size_t n)
@@ -19,7 +21,15 @@ static strata_status local_sum_i64(void *ctx, int64_t *values, size_t n)
     return STRATA_OK;
 }
 
+static strata_status local_allgather_f64(void *ctx, const double *mine, size_t n, double *all)
+{
+    (void)ctx;
+    if (n) memmove(all, mine, n * sizeof *all);
+    return STRATA_OK;
+}
+
 calib_collective calib_collective_local(void)
 {
-    return (calib_collective){.max_f32 = local_max_f32, .sum_i64 = local_sum_i64};
+    return (calib_collective){.rank = 0, .n_ranks = 1, .max_f32 = local_max_f32, .sum_i64 = local_sum_i64,
+                              .allgather_f64 = local_allgather_f64};
 }

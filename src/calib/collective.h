@@ -1,11 +1,16 @@
 /*
  * collective.h — the reductions calibration shares between participants.
  *
- * Every participant (one process today; MPI ranks later) calls each reduction at the
- * same point with the same count, also when it saw no tokens, so a rank or a layer
- * without tokens never leaves the others waiting. The values are reduced element by
- * element and every participant receives the result. The local collective, for a single
- * participant, leaves the values as they are.
+ * Every participant (one process, or the ranks of an MPI job: collective_mpi.c) calls each
+ * reduction at the same point with the same count, also when it saw no tokens, so a rank
+ * or a layer without tokens never leaves the others waiting. The values are reduced
+ * element by element and every participant receives the result. The local collective,
+ * for a single participant, leaves the values as they are.
+ *
+ * Floating-point sums are never reduced across ranks directly (their order would depend
+ * on the number of ranks): each rank contributes its partial sums per calibration window
+ * and every rank adds the gathered partials in window order (allgather_f64), which is the
+ * order one process adds them in.
  */
 #ifndef STRATA_CALIB_COLLECTIVE_H
 #define STRATA_CALIB_COLLECTIVE_H
@@ -17,13 +22,28 @@
 
 typedef struct calib_collective {
     void *ctx;
+    int rank, n_ranks;     /* this participant and how many there are (0 of 1 locally) */
     /* values[i] = max over participants of values[i] (n floats). */
     strata_status (*max_f32)(void *ctx, float *values, size_t n);
     /* values[i] = sum over participants of values[i] (n integers). */
     strata_status (*sum_i64)(void *ctx, int64_t *values, size_t n);
+    /* all (n_ranks * n) = every participant's mine (n doubles), in rank order. */
+    strata_status (*allgather_f64)(void *ctx, const double *mine, size_t n, double *all);
 } calib_collective;
 
 /* The collective of a single participant. */
 calib_collective calib_collective_local(void);
+
+/* Whether this process was started by an MPI launcher (mpirun) with more than one rank,
+ * and strata was built with MPI. */
+bool calib_collective_mpi_launched(void);
+
+/* The collective of MPI_COMM_WORLD (MPI initialized here when it is not yet). Every
+ * failure of a collective aborts the job (MPI_ERRORS_ARE_FATAL), so no rank waits for one
+ * that stopped. STRATA_ERR_UNSUPPORTED when strata was built without MPI. */
+strata_status calib_collective_mpi(calib_collective *out);
+
+/* Finalizes MPI when calib_collective_mpi initialized it. */
+void calib_collective_mpi_end(void);
 
 #endif

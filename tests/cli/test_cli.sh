@@ -24,7 +24,8 @@ check "--help prints usage" has "$out" "usage: strata"
 check "--help lists inspect" has "$out" "inspect"
 check "--help writes nothing to stderr" test -z "$err"
 run "$STRATA" --version
-check "--version" test "$rc" -eq 0 -a "$out" = "strata 0.2.0"
+check "--version" test "$rc" -eq 0 -a "$(head -1 <<<"$out")" = "strata 0.2.0"
+check "--version says whether it has MPI" grep -qE '^mpi: (Open MPI v[0-9]|not built in)' <<<"$out"
 run "$STRATA" --bogus
 check "unknown option exits 2" test $rc -eq 2
 check "unknown option: one line on stderr" test "$(lines "$err")" -eq 1

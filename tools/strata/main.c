@@ -58,6 +58,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
             printf("strata %s\n", strata_version());
+            const char *mpi = strata_mpi_library();
+            printf("mpi: %s\n", mpi ? mpi : "not built in (one process; install libopenmpi-dev and rebuild for mpirun)");
             if (ctx.verbosity > 1) printf("cpu: %s\nkernels: %s\n", strata_cpu_features(), strata_cpu_kernel_set());
             return EXIT_OK;
         }

@@ -1,0 +1,104 @@
+/*
+ * collective_mpi.c — the collective of an MPI job (see collective.h); the one file that
+ * talks to Open MPI. Built without MPI, it says so.
+ *
+ * Reductions go through MPI_Allreduce on MPI_COMM_WORLD: MAX of floats and SUM of 64-bit
+ * integers are exact in any order. Floating-point sums are not reduced here; their
+ * per-window partials are gathered (MPI_Allgather) and added in window order by the
+ * caller. MPI_COMM_WORLD keeps MPI_ERRORS_ARE_FATAL, so a collective that fails aborts
+ * every rank instead of leaving them waiting, and Open MPI's mpirun stops the whole job
+ * when one rank exits abnormally.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib/collective.h"
+#include "core/error.h"
+
+#ifdef STRATA_HAVE_MPI
+#include <mpi.h>
+
+static bool initialized_here;
+
+static strata_status mpi_max_f32(void *ctx, float *values, size_t n)
+{
+    (void)ctx;
+    if (n > (size_t)INT32_MAX) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "collective of %zu values", n);
+    MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
+    return STRATA_OK;
+}
+
+static strata_status mpi_sum_i64(void *ctx, int64_t *values, size_t n)
+{
+    (void)ctx;
+    if (n > (size_t)INT32_MAX) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "collective of %zu values", n);
+    MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    return STRATA_OK;
+}
+
+static strata_status mpi_allgather_f64(void *ctx, const double *mine, size_t n, double *all)
+{
+    (void)ctx;
+    if (n > (size_t)INT32_MAX) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "collective of %zu values", n);
+    MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    return STRATA_OK;
+}
+
+bool calib_collective_mpi_launched(void)
+{
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!size) size = getenv("PMI_SIZE");
+    return size && atoi(size) > 1;
+}
+
+strata_status calib_collective_mpi(calib_collective *out)
+{
+    int ready = 0;
+    MPI_Initialized(&ready);
+    if (!ready) {
+        if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return strata_fail(STRATA_ERR_IO, "MPI_Init failed");
+        initialized_here = true;
+    }
+    *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64, .allgather_f64 = mpi_allgather_f64};
+    MPI_Comm_rank(MPI_COMM_WORLD, &out->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &out->n_ranks);
+    return STRATA_OK;
+}
+
+void calib_collective_mpi_end(void)
+{
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (initialized_here && !finalized) MPI_Finalize();
+    initialized_here = false;
+}
+
+const char *strata_mpi_library(void)
+{
+    static char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    if (!version[0] && MPI_Get_library_version(version, &length) == MPI_SUCCESS) {
+        char *newline = strchr(version, '\n'); /* "Open MPI v4.1.4, package: ..." : the first line */
+        char *comma = strchr(version, ',');
+        if (comma) *comma = '\0';
+        if (newline) *newline = '\0';
+    }
+    return version;
+}
+
+#else
+
+bool calib_collective_mpi_launched(void) { return false; }
+
+strata_status calib_collective_mpi(calib_collective *out)
+{
+    *out = calib_collective_local();
+    return strata_fail(STRATA_ERR_UNSUPPORTED, "this strata was built without MPI (see strata --version); install "
+                       "libopenmpi-dev and rebuild");
+}
+
+void calib_collective_mpi_end(void) {}
+
+const char *strata_mpi_library(void) { return NULL; }
+
+#endif

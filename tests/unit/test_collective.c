@@ -1,0 +1,68 @@
+/*
+ * test_collective.c — the reductions calibration shares between participants
+ * (calib/collective.h). Run plainly it checks the single-participant collective; run under
+ * mpirun (tests/CMakeLists.txt: -np 2 and -np 3) it checks the MPI one on every rank: MAX
+ * of floats, SUM of 64-bit integers past 2^32, and the gathered per-rank doubles in rank
+ * order, each rank contributing values only it has.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib/collective.h"
+#include "helpers.h"
+
+static void local_collective(void **state)
+{
+    (void)state;
+    calib_collective c = calib_collective_local();
+    assert_int_equal(c.rank, 0);
+    assert_int_equal(c.n_ranks, 1);
+    float f[2] = {1.5f, -2.0f};
+    int64_t i[2] = {INT64_C(5) << 40, -3};
+    double mine[2] = {0.25, 7.0}, all[2] = {0};
+    assert_int_equal(c.max_f32(c.ctx, f, 2), STRATA_OK);
+    assert_int_equal(c.sum_i64(c.ctx, i, 2), STRATA_OK);
+    assert_int_equal(c.allgather_f64(c.ctx, mine, 2, all), STRATA_OK);
+    assert_true(f[0] == 1.5f && f[1] == -2.0f);
+    assert_true(i[0] == INT64_C(5) << 40 && i[1] == -3);
+    assert_memory_equal(all, mine, sizeof mine);
+}
+
+static void mpi_collective(void **state)
+{
+    (void)state;
+    if (!calib_collective_mpi_launched()) {
+        calib_collective c;
+        if (!strata_mpi_library()) {
+            assert_int_equal(calib_collective_mpi(&c), STRATA_ERR_UNSUPPORTED);
+            ASSERT_ERROR_MENTIONS("built without MPI");
+        }
+        skip(); /* not started by mpirun: tests/CMakeLists.txt runs this under it */
+    }
+    calib_collective c;
+    assert_int_equal(calib_collective_mpi(&c), STRATA_OK);
+    assert_true(c.n_ranks > 1 && c.rank >= 0 && c.rank < c.n_ranks);
+    /* Each rank holds the maximum in a different slot; the empty rank (last) holds -inf-like values. */
+    float f[3] = {(float)c.rank, -(float)c.rank, c.rank == 1 ? 9.5f : 0.25f};
+    assert_int_equal(c.max_f32(c.ctx, f, 3), STRATA_OK);
+    assert_true(f[0] == (float)(c.n_ranks - 1) && f[1] == 0.0f && f[2] == 9.5f);
+    int64_t i[2] = {(INT64_C(1) << 33) + c.rank, c.rank == 0 ? 0 : 1};
+    assert_int_equal(c.sum_i64(c.ctx, i, 2), STRATA_OK);
+    int64_t ranks_sum = (int64_t)c.n_ranks * (c.n_ranks - 1) / 2;
+    assert_true(i[0] == (INT64_C(1) << 33) * c.n_ranks + ranks_sum && i[1] == c.n_ranks - 1);
+    double mine[2] = {c.rank + 0.5, -c.rank * 1e300};
+    double *all = malloc((size_t)c.n_ranks * sizeof mine);
+    assert_int_equal(c.allgather_f64(c.ctx, mine, 2, all), STRATA_OK);
+    for (int r = 0; r < c.n_ranks; r++) assert_true(all[2 * r] == r + 0.5 && all[2 * r + 1] == -r * 1e300);
+    free(all);
+    calib_collective_mpi_end();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(local_collective),
+        cmocka_unit_test(mpi_collective),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

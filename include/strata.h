@@ -41,6 +41,10 @@ extern "C" {
 STRATA_API const char *strata_version(void);
 /* The MPI library strata was built with ("Open MPI v4.1.4"), or NULL when built without. */
 STRATA_API const char *strata_mpi_library(void);
+/* This process's rank when an MPI launcher started several (strata quantize then calibrates
+ * a share of the windows on each and rank 0 writes; docs/DISTRIBUTED.md), else 0. Read
+ * from the launcher's environment: MPI need not be initialized yet. */
+STRATA_API int strata_mpi_rank(void);
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the library. */
 STRATA_API int strata_version_number(void);
 

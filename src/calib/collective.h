@@ -29,6 +29,13 @@ typedef struct calib_collective {
     strata_status (*sum_i64)(void *ctx, int64_t *values, size_t n);
     /* all (n_ranks * n) = every participant's mine (n doubles), in rank order. */
     strata_status (*allgather_f64)(void *ctx, const double *mine, size_t n, double *all);
+    /* Rank 0's out (max_rows, cols) gets the first max_rows of every participant's rows
+     * (mine: rows x cols floats) taken in rank order, *out_rows how many; the others' out
+     * is untouched (may be NULL). */
+    strata_status (*gather_rows_f32)(void *ctx, const float *mine, int64_t rows, int64_t cols, int64_t max_rows,
+                                     float *out, int64_t *out_rows);
+    /* Stops every participant after a failure of this one (MPI_Abort); NULL locally. */
+    void (*abort_all)(void *ctx);
 } calib_collective;
 
 /* The collective of a single participant. */

@@ -15,6 +15,13 @@
 #include "calib/collective.h"
 #include "core/error.h"
 
+int strata_mpi_rank(void)
+{
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!rank) rank = getenv("PMI_RANK");
+    return calib_collective_mpi_launched() && rank ? atoi(rank) : 0;
+}
+
 #ifdef STRATA_HAVE_MPI
 #include <mpi.h>
 
@@ -44,6 +51,39 @@ static strata_status mpi_allgather_f64(void *ctx, const double *mine, size_t n, 
     return STRATA_OK;
 }
 
+static strata_status mpi_gather_rows_f32(void *ctx, const float *mine, int64_t rows, int64_t cols, int64_t max_rows,
+                                         float *out, int64_t *out_rows)
+{
+    (void)ctx;
+    int rank = 0, n_ranks = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &n_ranks);
+    int64_t *counts = malloc((size_t)n_ranks * sizeof *counts);
+    if (!counts) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    MPI_Allgather(&rows, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, MPI_COMM_WORLD);
+    /* Every rank works out the same takes: the first max_rows rows in rank order. */
+    int64_t taken = 0, mine_take = 0;
+    for (int r = 0; r < n_ranks; r++) {
+        int64_t take = counts[r] < max_rows - taken ? counts[r] : max_rows - taken;
+        if (take < 0) take = 0;
+        if (r == rank) mine_take = take;
+        if (rank == 0 && r == 0 && take > 0 && out != mine) memmove(out, mine, (size_t)(take * cols) * sizeof *out);
+        if (rank == 0 && r > 0 && take > 0)
+            MPI_Recv(out + taken * cols, (int)(take * cols), MPI_FLOAT, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        taken += take;
+    }
+    if (rank != 0 && mine_take > 0) MPI_Send(mine, (int)(mine_take * cols), MPI_FLOAT, 0, 0, MPI_COMM_WORLD);
+    if (rank == 0) *out_rows = taken;
+    free(counts);
+    return STRATA_OK;
+}
+
+static void mpi_abort_all(void *ctx)
+{
+    (void)ctx;
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
 bool calib_collective_mpi_launched(void)
 {
     const char *size = getenv("OMPI_COMM_WORLD_SIZE");
@@ -59,7 +99,8 @@ strata_status calib_collective_mpi(calib_collective *out)
         if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return strata_fail(STRATA_ERR_IO, "MPI_Init failed");
         initialized_here = true;
     }
-    *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64, .allgather_f64 = mpi_allgather_f64};
+    *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64, .allgather_f64 = mpi_allgather_f64,
+                              .gather_rows_f32 = mpi_gather_rows_f32, .abort_all = mpi_abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &out->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &out->n_ranks);
     return STRATA_OK;

@@ -12,9 +12,12 @@
  *
  * Before that, input and output amax are MAX-reduced and token counts SUM-reduced over
  * the participants, for every linear of every layer, so the peer maximum is the one over
- * all ranks' tokens.
+ * all ranks' tokens; and the input samples (the first CALIB_SAMPLE_ROWS rows a linear
+ * saw, for its output error) are gathered to rank 0 in rank order, which is window order,
+ * so rank 0 holds the rows one process would have sampled.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "calib/layer_calib.h"
 #include "core/error.h"
@@ -52,9 +55,37 @@ static strata_status reduce_over_participants(layer_calib *lc, const calib_colle
     return STRATA_OK;
 }
 
+/* Every sample-owning linear, in layer order on every rank: rank 0 ends with the first
+ * rows over all ranks; the others drop theirs (only rank 0 reports errors). */
+static strata_status gather_samples(layer_calib *lc, const calib_collective *coll)
+{
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && lc->sample_inputs && i < lc->layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (!c->quantized || c->sample_owner != (int)i) continue;
+        int64_t cols = c->desc->n_in, gathered = 0;
+        if (coll->rank == 0 && !c->sample) {
+            c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)cols * sizeof *c->sample);
+            if (!c->sample) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", c->desc->name);
+            c->sample_rows = 0;
+        }
+        status = coll->gather_rows_f32(coll->ctx, c->sample, c->sample_rows, cols, CALIB_SAMPLE_ROWS,
+                                       coll->rank == 0 ? c->sample : NULL, &gathered);
+        if (coll->rank == 0) {
+            c->sample_rows = gathered;
+        } else {
+            free(c->sample);
+            c->sample = NULL;
+            c->sample_rows = 0;
+        }
+    }
+    return status;
+}
+
 strata_status layer_calib_sync(layer_calib *lc, const calib_collective *coll)
 {
     strata_status status = reduce_over_participants(lc, coll);
+    if (status == STRATA_OK && coll->n_ranks > 1) status = gather_samples(lc, coll);
     if (status != STRATA_OK) return status;
     float peer[2] = {0, 0};
     for (size_t i = 0; i < lc->layer->n_linears; i++) {

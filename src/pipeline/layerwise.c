@@ -58,7 +58,9 @@
 /* Algorithms strata knows, and whether they can run one layer at a time. */
 /* Everything one run holds. */
 typedef struct run {
-    const strata_quantize_params *params;
+    const strata_quantize_params *params; /* with several ranks, this rank's share of the windows */
+    const strata_quantize_params *whole;  /* the run as asked: every window (what the summary states) */
+    strata_quantize_params share;
     const scheme_info *scheme;
     calib_algorithm algorithm;
     gptq_options gptq_options;
@@ -75,7 +77,11 @@ typedef struct run {
     weight_spill spill;      /* GPTQ's quantized experts of a grouped layer, until export */
     float *decide_w, *decide_q; /* the decisions' fp32 working copies of a weight and its quantized values */
     size_t decide_capacity;  /* elements of each: the widest linear decided so far in the layer */
-    calib_collective collective; /* reductions over the participants (one today) */
+    calib_collective collective; /* reductions over the participants: this process, or the ranks of an
+                              * MPI job (docs/DISTRIBUTED.md) */
+    int64_t first_window;    /* this rank's share of the windows starts here; params holds the share */
+    int64_t max_share;       /* the most windows any rank holds */
+    double *window_sq, *window_diff; /* (max_share) each window's output sums of the layer's quantized pass */
     progress progress;
     layer_timings timings;   /* where each layer's time went (quant_timings.json) */
     output_dir out;          /* the output directory: lock, staging area, commit */
@@ -83,8 +89,8 @@ typedef struct run {
     bool checkpoint_created; /* the checkpoint directory did not exist before this run */
 } run;
 
-/* Sum over each sequence of x^2 and (x - y)^2, in order, added in sequence order. */
-static void add_output_error(layer_calib *lc, const float *ref, const float *q, int64_t n_seq, int64_t seq_len,
+/* Over each sequence s0 + s: the sum of x^2 and (x - y)^2, in order, kept per window. */
+static void add_output_error(run *r, int64_t s0, const float *ref, const float *q, int64_t n_seq, int64_t seq_len,
                              int64_t hidden)
 {
     for (int64_t s = 0; s < n_seq; s++) {
@@ -95,9 +101,29 @@ static void add_output_error(layer_calib *lc, const float *ref, const float *q, 
             sq += (double)a[i] * (double)a[i];
             diff += d * d;
         }
-        lc->output_sq_sum += sq;
-        lc->output_diff_sq_sum += diff;
+        r->window_sq[s0 + s] = sq;
+        r->window_diff[s0 + s] = diff;
     }
+}
+
+/* The layer's output sums: every rank's windows gathered and added in window order (each
+ * rank's block padded with zeros to max_share, which add nothing), so one process and N
+ * ranks add the same numbers in the same order. */
+static strata_status fold_output_error(run *r, layer_calib *lc)
+{
+    size_t n = (size_t)r->max_share, all = n * (size_t)r->collective.n_ranks;
+    double *sq = malloc(2 * all * sizeof *sq);
+    if (!sq) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the output errors of layer %d", lc->index);
+    double *diff = sq + all;
+    strata_status status = r->collective.allgather_f64(r->collective.ctx, r->window_sq, n, sq);
+    if (status == STRATA_OK) status = r->collective.allgather_f64(r->collective.ctx, r->window_diff, n, diff);
+    lc->output_sq_sum = lc->output_diff_sq_sum = 0;
+    for (size_t i = 0; status == STRATA_OK && i < all; i++) {
+        lc->output_sq_sum += sq[i];
+        lc->output_diff_sq_sum += diff[i];
+    }
+    free(sq);
+    return status;
 }
 
 /* A layer's outputs must be finite: NaN/Inf from a weight (an --allow-non-finite norm)
@@ -119,10 +145,10 @@ static strata_status finish_chunk(run *r, layer_calib *lc, const float *x, float
                                   bool write, bool compare)
 {
     int64_t H = r->arch->hidden_size, seq = r->params->seq_len;
-    strata_status status = check_outputs_finite(lc->index, x, (size_t)(n * seq * H), s0);
+    strata_status status = check_outputs_finite(lc->index, x, (size_t)(n * seq * H), r->first_window + s0);
     if (status == STRATA_OK && compare) {
         status = act_store_read_next(&r->store, s0 * seq, n * seq, ref);
-        if (status == STRATA_OK) add_output_error(lc, ref, x, n, seq, H);
+        if (status == STRATA_OK) add_output_error(r, s0, ref, x, n, seq, H);
     }
     if (status == STRATA_OK && write) status = act_store_write_next(&r->store, s0 * seq, n * seq, x);
     progress_tokens(&r->progress, lc->index, n * seq, false);
@@ -271,7 +297,8 @@ static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw
     for (int64_t s0 = 0; status == STRATA_OK && s0 < p->n_samples; s0 += chunk) {
         int64_t n = p->n_samples - s0 < chunk ? p->n_samples - s0 : chunk;
         status = act_store_read(&r->store, s0 * seq, n * seq, x);
-        if (status == STRATA_OK) status = decoder_layer_forward(lw, &config, &r->rope, x, n, seq, s0 * seq);
+        if (status == STRATA_OK)
+            status = decoder_layer_forward(lw, &config, &r->rope, x, n, seq, (r->first_window + s0) * seq);
         if (status == STRATA_OK) status = finish_chunk(r, lc, x, ref, s0, n, write, compare);
     }
     free(x);
@@ -522,6 +549,8 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
                             p->error_stats == STRATA_ERROR_STATS_FULL, &timing->quantized_s);
         layer_weights_free(&lw);
     }
+    if (status == STRATA_OK && quantized_pass && p->error_stats == STRATA_ERROR_STATS_FULL)
+        status = fold_output_error(r, lc);
     if (status == STRATA_OK)
         lc->output_error = lc->output_sq_sum > 0 ? sqrt(lc->output_diff_sq_sum / lc->output_sq_sum) : 0;
     /* What is neither reading nor deciding is the passes'. */
@@ -620,6 +649,8 @@ static void free_run(run *r)
     decide_scratch_free(r);
     layer_timings_free(&r->timings);
     act_store_free(&r->store);
+    free(r->window_sq);
+    free(r->window_diff);
     rope_table_free(&r->rope);
     checkpoint_close(&r->ck);
     /* A checkpoint directory this run created and never wrote a manifest into goes. */
@@ -661,7 +692,7 @@ static strata_status run_layers(run *r, int first)
         status = calibrate_layer(r, lc);
         /* Tensors a kept shard already holds are skipped by the writer. */
         double export_start = seconds_now();
-        if (status == STRATA_OK) status = export_layer(&r->ex, lc);
+        if (status == STRATA_OK && r->collective.rank == 0) status = export_layer(&r->ex, lc);
         /* The layer's weights leave the resident set with it. */
         safetensors_release_pages(strata_model_tensors(r->model));
         double checkpoint_start = seconds_now();
@@ -733,8 +764,12 @@ static strata_status open_directories(run *r, run_identity *id, const char *run_
 static strata_status prepare_layers(run *r)
 {
     const strata_quantize_params *p = r->params;
-    const char *spill_dir = p->checkpoint_dir ? p->checkpoint_dir : r->out.staging;
+    const char *tmp = getenv("TMPDIR");
+    const char *spill_dir = p->checkpoint_dir ? p->checkpoint_dir : r->out.staging ? r->out.staging : tmp ? tmp : "/tmp";
     memory_plan_log(&r->plan, spill_dir);
+    r->window_sq = calloc((size_t)r->max_share + 1, sizeof *r->window_sq);
+    r->window_diff = calloc((size_t)r->max_share + 1, sizeof *r->window_diff);
+    if (!r->window_sq || !r->window_diff) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     r->layers = calloc((size_t)r->arch->n_layers, sizeof *r->layers);
     if (!r->layers) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
     strata_status timings = layer_timings_init(&r->timings, r->arch->n_layers);
@@ -759,6 +794,7 @@ static strata_status prepare_layers(run *r)
                        .kv_cache = p->kv_cache_fp8, .allow_non_finite = p->allow_non_finite,
                        .recipe = {.arch = r->arch, .scheme = r->scheme, .attention = p->attention,
                                   .exclude = p->exclude, .n_exclude = p->n_exclude}};
+    if (r->collective.rank != 0) return status; /* rank 0 alone writes */
     strata_writer_params wp = {.dir = r->out.staging, .max_shard_bytes = p->max_shard_bytes};
     if (status == STRATA_OK) status = safetensors_writer_create_resumable(&wp, &r->ex.writer);
     if (status == STRATA_OK) status = strata_safetensors_writer_set_metadata(r->ex.writer, "format", "pt");
@@ -775,7 +811,7 @@ static strata_status finish_output(run *r)
     strata_status status = export_model_rest(&r->ex);
     if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
     if (status == STRATA_OK) status = export_finish(&r->ex, r->layers, r->arch->n_layers);
-    if (status == STRATA_OK) status = summary_write(r->params, r->algorithm, r->out.staging, r->arch, r->layers, &r->ex);
+    if (status == STRATA_OK) status = summary_write(r->whole, r->algorithm, r->out.staging, r->arch, r->layers, &r->ex);
     if (status == STRATA_OK) status = layer_timings_write(&r->timings, r->out.staging);
     if (status == STRATA_OK) status = output_commit(&r->out);
     return status;
@@ -796,6 +832,41 @@ static strata_status plan_memory(run *r)
     return memory_plan_make(&request, &r->plan);
 }
 
+/* Several ranks (docs/DISTRIBUTED.md): rank r calibrates windows [n r / N, n (r + 1) / N);
+ * the run's params become that share, after the identity has been taken from all of them.
+ * Not yet with GPTQ (its Hessians need window-ordered sums), checkpoints, or sampled
+ * output errors of --calib-all-experts. */
+static strata_status share_windows(run *r)
+{
+    const strata_quantize_params *p = r->params;
+    int64_t n = p->n_samples, N = r->collective.n_ranks, rank = r->collective.rank;
+    r->first_window = 0;
+    r->max_share = n;
+    if (N == 1) return STRATA_OK;
+    if (r->algorithm == CALIB_GPTQ)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo gptq runs in one process for now (docs/DISTRIBUTED.md)");
+    if (p->checkpoint_dir)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--checkpoint-dir runs in one process for now (docs/DISTRIBUTED.md)");
+    /* An expert observes its routed rows, then the others, per chunk: its sampled rows
+     * would depend on how the windows are split. */
+    if (p->calib_all_experts && p->error_stats == STRATA_ERROR_STATS_FULL)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--calib-all-experts with several ranks needs --error-stats weights "
+                           "for now (docs/DISTRIBUTED.md)");
+    if (n < N)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%lld calibration windows for %lld ranks: each rank needs one",
+                           (long long)n, (long long)N);
+    r->first_window = n * rank / N;
+    r->max_share = 0;
+    for (int64_t k = 0; k < N; k++)
+        if (n * (k + 1) / N - n * k / N > r->max_share) r->max_share = n * (k + 1) / N - n * k / N;
+    r->share = *p;
+    r->share.tokens = p->tokens + r->first_window * p->seq_len;
+    r->share.n_samples = n * (rank + 1) / N - r->first_window;
+    if (rank != 0) r->share.progress = NULL; /* rank 0 reports */
+    r->params = &r->share;
+    return STRATA_OK;
+}
+
 static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
 {
     const strata_quantize_params *p = r->params;
@@ -807,8 +878,10 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     char *settings = NULL, run_id[16] = "";
     sjson *settings_json = NULL;
     strata_status status = open_model(r, &id, &settings, &settings_json, run_id);
+    if (status == STRATA_OK) status = share_windows(r);
+    p = r->params;
     if (status == STRATA_OK) status = plan_memory(r);
-    if (status == STRATA_OK) status = open_directories(r, &id, run_id, inputs);
+    if (status == STRATA_OK && r->collective.rank == 0) status = open_directories(r, &id, run_id, inputs);
     free(settings);
     sjson_free(settings_json);
     if (status == STRATA_OK) status = prepare_layers(r);
@@ -828,7 +901,7 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
         status = embed_inputs(r);
     }
     if (status == STRATA_OK) status = run_layers(r, first);
-    if (status == STRATA_OK) status = finish_output(r);
+    if (status == STRATA_OK && r->collective.rank == 0) status = finish_output(r);
     if (status != STRATA_OK) return status;
     int64_t quantized = 0;
     for (int i = 0; i < r->arch->n_layers; i++)
@@ -840,7 +913,7 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
                                        .experts_per_group = r->plan.experts_per_group,
                                        .seconds = seconds_now() - r->progress.start,
                                        .n_non_finite_tensors = (int64_t)r->ex.n_non_finite};
-    snprintf(result->output_dir, sizeof result->output_dir, "%s", r->out.dir);
+    snprintf(result->output_dir, sizeof result->output_dir, "%s", r->out.dir ? r->out.dir : "");
     return STRATA_OK;
 }
 
@@ -870,11 +943,18 @@ strata_status strata_quantize_model(const strata_quantize_params *params, strata
         return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p.model_dir, strerror(errno));
     p.model_dir = model_dir;
     inputs.model_dir = model_dir;
-    run r = {.params = &p, .algorithm = algorithm, .collective = calib_collective_local(), .checkpoint_lock = {.fd = -1},
+    run r = {.params = &p, .whole = &p, .algorithm = algorithm, .collective = calib_collective_local(), .checkpoint_lock = {.fd = -1},
              .spill = {.fd = -1}};
-    status = quantize(&r, &inputs, result);
+    if (calib_collective_mpi_launched()) status = calib_collective_mpi(&r.collective);
+    if (status == STRATA_OK) status = quantize(&r, &inputs, result);
     free_run(&r);
     free(model_dir);
+    if (status != STRATA_OK && r.collective.abort_all) {
+        /* No rank may wait for this one: say why, then stop them all. */
+        strata_log(STRATA_LOG_ERROR, "rank %d of %d: %s", r.collective.rank, r.collective.n_ranks, strata_last_error());
+        r.collective.abort_all(r.collective.ctx);
+    }
+    if (r.collective.abort_all) calib_collective_mpi_end();
     return status;
 }
 

@@ -172,6 +172,7 @@ static const cli_command RESUME = {
 static int report(strata_status status, const strata_quantize_result *r, const cli_context *ctx)
 {
     if (status != STRATA_OK) return cli_fail(status);
+    if (strata_mpi_rank() > 0) return EXIT_OK; /* rank 0 reports a run of several ranks */
     if (ctx->verbosity > 0) {
         fprintf(stderr, "strata: %lld linears quantized in %d layers%s, %.1f s; summary in %s/quant_summary.txt\n",
                 (long long)r->n_quantized_linears, r->n_layers, r->resumed_from_layer ? " (resumed)" : "", r->seconds,

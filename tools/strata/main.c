@@ -70,6 +70,7 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (strata_mpi_rank() > 0) ctx.verbosity = 0; /* under mpirun rank 0 speaks for the run; errors still show */
     if (i >= argc) {
         fprintf(stderr, "strata: missing command (see 'strata --help')\n");
         return EXIT_USAGE;

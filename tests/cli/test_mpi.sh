@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_mpi.sh STRATA — strata quantize under mpirun on this machine (docs/DISTRIBUTED.md):
+# 2 and 3 ranks (one thread each, --oversubscribe, --allow-run-as-root as CI runs as root)
+# write outputs byte-identical to one process's (the timings aside) for a dense model and a
+# mixture of experts, NVFP4, FP8 with an FP8 KV cache and mse; a rank that fails stops every
+# rank with its message; a rank killed with SIGKILL ends the run (no hang) and no output
+# appears; what is not distributed yet is refused by name. Skips (77) without MPI.
+set -u
+STRATA=${1:?usage: test_mpi.sh path/to/strata}
+TEST_NAME=mpi
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v mpirun >/dev/null || "$STRATA" --version | grep -q "mpi: not built in"; then
+  echo "test_mpi: SKIPPED: strata built without MPI, or no mpirun"
+  exit 77
+fi
+MPIRUN=(timeout 300 mpirun --oversubscribe --allow-run-as-root)
+
+"$STRATA" -q generate --arch llama -o "$WORK/dense" --layers 3 --hidden 256 >/dev/null || { echo "generate failed"; exit 1; }
+"$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 >/dev/null || { echo "generate mixtral failed"; exit 1; }
+awk 'BEGIN { srand(5); for (i = 0; i < 12 * 64; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/ids.txt"
+C=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples 12 --calib-seq 64 --threads 1)
+
+# --- byte-identical to one process ---------------------------------------------------------
+CASES=("dense nvfp4" "moe nvfp4" "moe fp8 --kv-cache fp8" "moe int4 --algo mse")
+[[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && CASES=("moe nvfp4") # the same code for the rest
+for case in "${CASES[@]}"; do
+  read -r model scheme extra <<<"$case"
+  tag=$(tr ' ' '-' <<<"$case")
+  run "$STRATA" -q quantize "$WORK/$model" "${C[@]}" --scheme $scheme $extra -o "$WORK/one-$tag"
+  check "$case: one process exits 0" test "$rc" -eq 0
+  for np in 2 3; do
+    run "${MPIRUN[@]}" -np $np "$STRATA" -q quantize "$WORK/$model" "${C[@]}" --scheme $scheme $extra -o "$WORK/np$np-$tag"
+    check "$case: $np ranks exit 0" test "$rc" -eq 0
+    check "$case: $np ranks print the output once" test "$out" = "$WORK/np$np-$tag"
+    check "$case: $np ranks write the same bytes as one process" same_dir "$WORK/one-$tag" "$WORK/np$np-$tag"
+  done
+done
+
+# --- failures stop every rank ---------------------------------------------------------------
+mkdir -p "$WORK/busy" && touch "$WORK/busy/theirs"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --scheme nvfp4 -o "$WORK/busy"
+check "a rank's failure ends the run with a failure" test "$rc" -ne 0 -a "$rc" -ne 124
+check "naming the rank and the reason" has "$err" "rank 0 of 2: $WORK/busy is not empty"
+check "and the user's file is untouched" test -e "$WORK/busy/theirs" -a "$(ls -A "$WORK/busy")" = theirs
+
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --scheme int4 --algo gptq -o "$WORK/gptq"
+check "GPTQ over ranks is refused, not run wrong" test "$rc" -ne 0 -a "$rc" -ne 124
+check "saying so" has "$err" "--algo gptq runs in one process for now"
+check "nothing written" test ! -e "$WORK/gptq"
+
+# A rank killed mid-run: mpirun ends the job (no hang), and the output never appears.
+if [[ ${STRATA_SANITIZE_BUILD:-} != 1 ]]; then
+  awk 'BEGIN { srand(6); for (i = 0; i < 96 * 64; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/many.txt"
+  "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" --calib "$WORK/many.txt" --calib-format ids \
+    --calib-samples 96 --calib-seq 64 --threads 1 --scheme nvfp4 -o "$WORK/killed" >/dev/null 2>"$WORK/killed.err" &
+  job=$!
+  for ((t = 0; t < 100; t++)); do
+    victim=$(pgrep -f -- "-o $WORK/killed" | while read -r p; do
+      [[ "$(cat /proc/$p/comm 2>/dev/null)" == strata ]] && echo "$p"; done | tail -1)
+    [[ -n $victim ]] && break
+    sleep 0.05
+  done
+  [[ -n $victim ]] && kill -9 "$victim"
+  wait "$job"
+  rc=$?
+  err=$(cat "$WORK/killed.err")
+  check "a rank killed with SIGKILL ends the run with a failure" test -n "$victim" -a "$rc" -ne 0 -a "$rc" -ne 124
+  check "and no output appears" test ! -e "$WORK/killed/model.safetensors"
+fi
+
+echo "test_mpi: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -40,6 +40,7 @@ bench: release
 	$(BUILD)/release/bench_convert
 	$(BUILD)/release/bench_quantize_once
 	$(BUILD)/release/bench_pipeline --shapes 8b
+	bench/ranks.sh $(BUILD)/release/strata
 
 install: release
 	cmake --install $(BUILD)/release --prefix $(PREFIX)

@@ -22,6 +22,11 @@
  * file), a fixed chunk of scratch. Chunks have a fixed size (FORWARD_CHUNK_BUDGET) so the
  * numbers never depend on the memory limit, and errors are summed per sequence in order,
  * so the output is the same whether or not the store spills or the run resumed.
+ *
+ * Under mpirun each rank runs this loop on its contiguous share of the windows; after pass
+ * 1 the observations are reduced over the ranks (layer_calib_sync), after pass 2 the
+ * per-window error sums are gathered and added in window order, and rank 0 alone exports
+ * and writes, so N ranks write what one process writes (docs/DISTRIBUTED.md).
  */
 #include <errno.h>
 #include <math.h>

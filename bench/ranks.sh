@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench/ranks.sh [STRATA] — strata quantize over 1, 2 and 4 MPI ranks of one thread each
+# (docs/DISTRIBUTED.md): seconds per layer for llama-19m and qwen3moe-47m (../shared), NVFP4
+# with --algo max, 64 windows of 256 tokens of the groups_merged text. Rounds alternate the
+# rank counts; the table gives each count's median over the rounds, its speed-up over one
+# rank, and this machine's limit: its core count (ranks beyond it share cores). Each run's
+# output is compared with the one-rank output (byte-identical, the timings aside).
+set -u
+STRATA=${1:-build/release/strata}
+SHARED=${SHARED:-../shared}
+ROUNDS=${ROUNDS:-3}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-ranks-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+[[ -d $SHARED/models ]] || { echo "bench/ranks.sh: $SHARED/models is absent"; exit 77; }
+"$STRATA" --version | grep -q "mpi: Open MPI" || { echo "bench/ranks.sh: strata built without MPI"; exit 77; }
+CORES=$(nproc)
+TEXT=$SHARED/data/calib-groups-merged/groups_merged.txt
+
+# seconds per layer of one run: the layers' total time over their count (quant_timings.json)
+per_layer() {
+  awk -F'"total": ' '/"layer":/ { split($2, v, /[,}]/); sum += v[1]; n++ } END { printf "%.3f", sum / n }' "$1"
+}
+
+declare -A identical=()
+printf '%-14s %6s %14s %9s %14s %s\n' model ranks "s per layer" speed-up "machine limit" identical
+for model in llama-19m qwen3moe-47m; do
+  declare -A times=()
+  for ((round = 0; round < ROUNDS; round++)); do
+    for ranks in 1 2 4; do
+      out=$WORK/$model-$ranks-$round
+      mpirun --oversubscribe --allow-run-as-root -np "$ranks" "$STRATA" -q quantize "$SHARED/models/$model" -o "$out" \
+        --scheme nvfp4 --calib "$TEXT" --calib-samples 64 --calib-seq 256 --threads 1 >/dev/null 2>"$WORK/err" ||
+        { cat "$WORK/err"; exit 1; }
+      times[$ranks]+="$(per_layer "$out/quant_timings.json") "
+      same=yes
+      for f in "$out"/*; do
+        [[ $(basename "$f") == quant_timings.json ]] && continue
+        cmp -s "$f" "$WORK/$model-1-0/$(basename "$f")" || same=no
+      done
+      [[ $ranks -eq 1 ]] || identical[$model-$ranks]=${identical[$model-$ranks]:-yes}
+      [[ $same == yes ]] || identical[$model-$ranks]=no
+      [[ $ranks -eq 1 && $round -eq 0 ]] || rm -rf "$out" # the one-rank run of round 0 is the reference
+    done
+  done
+  median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  one=$(median "${times[1]}")
+  for ranks in 1 2 4; do
+    t=$(median "${times[$ranks]}")
+    limit=$((ranks < CORES ? ranks : CORES))
+    printf '%-14s %6d %14s %8.2fx %13dx %s\n' "$model" "$ranks" "$t" "$(awk -v a="$one" -v b="$t" 'BEGIN { print a / b }')" \
+      "$limit" "${identical[$model-$ranks]:-(reference)}"
+  done
+  unset times
+done

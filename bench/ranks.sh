@@ -18,7 +18,8 @@ TEXT=$SHARED/data/calib-groups-merged/groups_merged.txt
 
 # seconds per layer of one run: the layers' total time over their count (quant_timings.json)
 per_layer() {
-  awk -F'"total": ' '/"layer":/ { split($2, v, /[,}]/); sum += v[1]; n++ } END { printf "%.3f", sum / n }' "$1"
+  awk '/"layers"/ { in_layers = 1 } in_layers && /"total":/ { gsub(/[^0-9.e+-]/, "", $2); sum += $2; n++ }
+       END { printf "%.3f", n ? sum / n : 0 }' "$1"
 }
 
 declare -A identical=()

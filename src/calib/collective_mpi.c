@@ -8,9 +8,20 @@
  * caller. MPI_COMM_WORLD keeps MPI_ERRORS_ARE_FATAL, so a collective that fails aborts
  * every rank instead of leaving them waiting, and Open MPI's mpirun stops the whole job
  * when one rank exits abnormally.
+ *
+ * A rank that hangs (stopped, stuck on a dead disk) would leave the others waiting in a
+ * collective for ever: a watchdog thread ends this rank when one collective has waited
+ * longer than STRATA_MPI_TIMEOUT seconds (default 3600; it covers the slowest rank's
+ * layer too), printing why, and mpirun then stops the job. It calls no MPI function, so
+ * MPI's single-threaded mode stays enough.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "calib/collective.h"
 #include "core/error.h"
@@ -26,12 +37,47 @@ int strata_mpi_rank(void)
 #include <mpi.h>
 
 static bool initialized_here;
+static double timeout_seconds = 3600;
+static _Atomic double deadline;   /* monotonic seconds a waiting collective may last until; 0: none waits */
+static pthread_t watchdog;
+static atomic_bool watchdog_running;
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&watchdog_running)) {
+        double until = atomic_load(&deadline);
+        if (until > 0 && now_seconds() > until) {
+            int rank = 0;
+            const char *r = getenv("OMPI_COMM_WORLD_RANK");
+            if (r) rank = atoi(r);
+            fprintf(stderr, "strata: error: rank %d: the other ranks have not answered a collective for %g s "
+                            "(STRATA_MPI_TIMEOUT); stopping the job\n", rank, timeout_seconds);
+            _exit(1);
+        }
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+/* Brackets one collective for the watchdog. */
+static void waiting(void) { atomic_store(&deadline, now_seconds() + timeout_seconds); }
+static void answered(void) { atomic_store(&deadline, 0.0); }
 
 static strata_status mpi_max_f32(void *ctx, float *values, size_t n)
 {
     (void)ctx;
     if (n > (size_t)INT32_MAX) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "collective of %zu values", n);
+    waiting();
     MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
+    answered();
     return STRATA_OK;
 }
 
@@ -39,7 +85,9 @@ static strata_status mpi_sum_i64(void *ctx, int64_t *values, size_t n)
 {
     (void)ctx;
     if (n > (size_t)INT32_MAX) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "collective of %zu values", n);
+    waiting();
     MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    answered();
     return STRATA_OK;
 }
 
@@ -47,7 +95,9 @@ static strata_status mpi_allgather_f64(void *ctx, const double *mine, size_t n, 
 {
     (void)ctx;
     if (n > (size_t)INT32_MAX) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "collective of %zu values", n);
+    waiting();
     MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    answered();
     return STRATA_OK;
 }
 
@@ -60,6 +110,7 @@ static strata_status mpi_gather_rows_f32(void *ctx, const float *mine, int64_t r
     MPI_Comm_size(MPI_COMM_WORLD, &n_ranks);
     int64_t *counts = malloc((size_t)n_ranks * sizeof *counts);
     if (!counts) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    waiting();
     MPI_Allgather(&rows, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, MPI_COMM_WORLD);
     /* Every rank works out the same takes: the first max_rows rows in rank order. */
     int64_t taken = 0, mine_take = 0;
@@ -73,6 +124,7 @@ static strata_status mpi_gather_rows_f32(void *ctx, const float *mine, int64_t r
         taken += take;
     }
     if (rank != 0 && mine_take > 0) MPI_Send(mine, (int)(mine_take * cols), MPI_FLOAT, 0, 0, MPI_COMM_WORLD);
+    answered();
     if (rank == 0) *out_rows = taken;
     free(counts);
     return STRATA_OK;
@@ -99,6 +151,12 @@ strata_status calib_collective_mpi(calib_collective *out)
         if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return strata_fail(STRATA_ERR_IO, "MPI_Init failed");
         initialized_here = true;
     }
+    const char *timeout = getenv("STRATA_MPI_TIMEOUT");
+    if (timeout && atof(timeout) > 0) timeout_seconds = atof(timeout);
+    if (!atomic_load(&watchdog_running)) {
+        atomic_store(&watchdog_running, true);
+        if (pthread_create(&watchdog, NULL, watch, NULL) != 0) atomic_store(&watchdog_running, false);
+    }
     *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64, .allgather_f64 = mpi_allgather_f64,
                               .gather_rows_f32 = mpi_gather_rows_f32, .abort_all = mpi_abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &out->rank);
@@ -108,6 +166,10 @@ strata_status calib_collective_mpi(calib_collective *out)
 
 void calib_collective_mpi_end(void)
 {
+    if (atomic_load(&watchdog_running)) {
+        atomic_store(&watchdog_running, false);
+        pthread_join(watchdog, NULL);
+    }
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (initialized_here && !finalized) MPI_Finalize();

@@ -4,7 +4,8 @@
 # write outputs byte-identical to one process's (the timings aside) for a dense model and a
 # mixture of experts, NVFP4, FP8 with an FP8 KV cache and mse; a rank that fails stops every
 # rank with its message; a rank killed with SIGKILL ends the run (no hang) and no output
-# appears; what is not distributed yet is refused by name. Skips (77) without MPI.
+# appears; a rank that hangs is ended by the others' collective time-out; what is not
+# distributed yet is refused by name. Skips (77) without MPI.
 set -u
 STRATA=${1:?usage: test_mpi.sh path/to/strata}
 TEST_NAME=mpi
@@ -67,6 +68,33 @@ if [[ ${STRATA_SANITIZE_BUILD:-} != 1 ]]; then
   err=$(cat "$WORK/killed.err")
   check "a rank killed with SIGKILL ends the run with a failure" test -n "$victim" -a "$rc" -ne 0 -a "$rc" -ne 124
   check "and no output appears" test ! -e "$WORK/killed/model.safetensors"
+
+  # A rank that hangs (SIGSTOP) once the run is under way: the others' watchdog ends the job
+  # after STRATA_MPI_TIMEOUT seconds of waiting in a collective.
+  "$STRATA" -q generate --arch llama -o "$WORK/wide" --layers 4 --hidden 512 >/dev/null || { echo "generate failed"; exit 1; }
+  STRATA_MPI_TIMEOUT=2 "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/wide" --calib "$WORK/many.txt" \
+    --calib-format ids --calib-samples 96 --calib-seq 64 --threads 1 --scheme nvfp4 -o "$WORK/hung" \
+    >/dev/null 2>"$WORK/hung.err" &
+  job=$!
+  victim=""
+  for ((t = 0; t < 200; t++)); do # rank 1, once rank 0 has made the output directory
+    [[ -n $victim ]] && break
+    if [[ -d $WORK/hung ]]; then
+      for p in $(pgrep -f -- "-o $WORK/hung"); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
+      done
+    fi
+    [[ -z $victim ]] && sleep 0.02
+  done
+  [[ -n $victim ]] && kill -STOP "$victim"
+  start=$SECONDS
+  wait "$job"
+  rc=$?
+  err=$(cat "$WORK/hung.err")
+  check "a hung rank ends the run with a failure, not a hang" test -n "$victim" -a "$rc" -ne 0 -a "$rc" -ne 124
+  check "within the time-out and mpirun's clean-up ($((SECONDS - start)) s)" test $((SECONDS - start)) -lt 60
+  check "saying why" has "$err" "have not answered a collective for 2 s (STRATA_MPI_TIMEOUT)"
+  [[ -n $victim ]] && kill -KILL "$victim" 2>/dev/null
 fi
 
 echo "test_mpi: $passed passed, $failed failed"

@@ -142,9 +142,11 @@ static const cli_command QUANTIZE = {
     .name = "quantize",
     .operand = "MODEL_DIR",
     .about = "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
-             "shards with their index, config.json with quantization_config, hf_quant_config.json,\n"
-             "the tokenizer files, and quant_summary.txt / .json (docs/QUANTIZE.md). Calibration\n"
-             "draws 128 windows of 512 tokens unless --calib-samples / --calib-seq say otherwise.\n",
+             "shards with their index, config.json with quantization_config (hf_quant_config.json for\n"
+             "ModelOpt's format), the tokenizer files, and quant_summary.txt / .json\n"
+             "(docs/QUANTIZE.md). Calibration draws 128 windows of 512 tokens unless --calib-samples /\n"
+             "--calib-seq say otherwise. Under `mpirun -np N` the ranks share the windows and rank 0\n"
+             "writes the same bytes one process would (--algo max or mse; docs/DISTRIBUTED.md).\n",
     .options = QUANTIZE_OPTIONS,
     .n_options = sizeof QUANTIZE_OPTIONS / sizeof QUANTIZE_OPTIONS[0],
 };

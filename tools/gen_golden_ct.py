@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -43,7 +42,7 @@ LLM_COMPRESSOR_VENV = os.path.join(ROOT, "build", "llmcompressor-venv")
 MODELS = ["llama-19m", "qwen3moe-47m"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_file import dumps_record, tensor_records, write_or_check  # noqa: E402
+from golden_file import dumps_record, in_export_dir, tensor_records, write_or_check  # noqa: E402
 from tools_venv import venv_python  # noqa: E402
 
 if os.path.realpath(sys.prefix) != os.path.realpath(LLM_COMPRESSOR_VENV):
@@ -151,16 +150,8 @@ def describe(model_name, case, export_dir):
 
 
 def record(model_name, case, keep):
-    if keep:
-        export_dir = os.path.join(keep, model_name, case)
-        os.makedirs(export_dir, exist_ok=True)
-        for name in os.listdir(export_dir):
-            os.remove(os.path.join(export_dir, name))
-        quantize_and_save(model_name, case, export_dir)
-        return describe(model_name, case, export_dir)
-    with tempfile.TemporaryDirectory(prefix="strata-e2e-ct-") as export_dir:
-        quantize_and_save(model_name, case, export_dir)
-        return describe(model_name, case, export_dir)
+    return in_export_dir(keep, os.path.join(model_name, case), "strata-e2e-ct-",
+                         lambda d: quantize_and_save(model_name, case, d), lambda d: describe(model_name, case, d))
 
 
 def input_scales():

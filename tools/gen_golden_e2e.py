@@ -62,7 +62,7 @@ N_WINDOWS, WINDOW, SEED = 16, 128, 0
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors", "requests"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_file import dumps_record, tensor_records, write_or_check  # noqa: E402
+from golden_file import dumps_record, in_export_dir, tensor_records, write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -189,16 +189,8 @@ def record(model_name, case, keep):
 
 
 def export_and_describe(model_name, case, keep):
-    if keep:
-        export_dir = os.path.join(keep, model_name, case)
-        os.makedirs(export_dir, exist_ok=True)
-        for name in os.listdir(export_dir):
-            os.remove(os.path.join(export_dir, name))
-        calibrate_and_export(model_name, case, export_dir)
-        return describe(model_name, case, export_dir)
-    with tempfile.TemporaryDirectory(prefix="strata-e2e-") as export_dir:
-        calibrate_and_export(model_name, case, export_dir)
-        return describe(model_name, case, export_dir)
+    return in_export_dir(keep, os.path.join(model_name, case), "strata-e2e-",
+                         lambda d: calibrate_and_export(model_name, case, d), lambda d: describe(model_name, case, d))
 
 
 def main():

@@ -6,11 +6,14 @@ place. Returns True when the file is (now) the same.
 dumps_record(record): the JSON text of a golden record, one tensor per line.
 tensor_records(export_dir, with_value): per tensor of the directory's safetensors files its
 dtype, shape and SHA-256, and its value where with_value(dtype, shape) says so.
+in_export_dir(keep, subdir, prefix, export, describe): describe(dir) of a directory
+export(dir) filled, dir being keep/subdir (emptied first) when keep is given, else temporary.
 """
 import hashlib
 import json
 import os
 import struct
+import tempfile
 
 
 def write_or_check(path, data, check):
@@ -65,3 +68,18 @@ def tensor_records(export_dir, with_value):
                 record["value"] = struct.unpack("<f", raw if info["dtype"] == "F32" else b"\0\0" + raw)[0]
             out[key] = record
     return out
+
+
+def in_export_dir(keep, subdir, prefix, export, describe):
+    """describe(dir) after export(dir): dir is keep/subdir, emptied first and left there, or a
+    temporary directory removed afterwards."""
+    if keep:
+        export_dir = os.path.join(keep, subdir)
+        os.makedirs(export_dir, exist_ok=True)
+        for name in os.listdir(export_dir):
+            os.remove(os.path.join(export_dir, name))
+        export(export_dir)
+        return describe(export_dir)
+    with tempfile.TemporaryDirectory(prefix=prefix) as export_dir:
+        export(export_dir)
+        return describe(export_dir)

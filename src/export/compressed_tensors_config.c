@@ -125,21 +125,6 @@ const char *compressed_tensors_format_name(const scheme_info *s)
     return layout ? layout->name : NULL;
 }
 
-/* The distinct schemes of the quantized linears, in model order. */
-static int schemes_used(const quant_recipe *recipe, const scheme_info **out)
-{
-    int count = 0;
-    const strata_arch *a = recipe->arch;
-    for (int i = 0; i < a->n_layers; i++)
-        for (size_t k = 0; k < a->layers[i].n_linears; k++) {
-            const scheme_info *s = recipe_linear_scheme(recipe, &a->layers[i].linears[k]);
-            bool seen = !s;
-            for (int j = 0; j < count && !seen; j++) seen = out[j] == s;
-            if (!seen && count < STRATA_SCHEME_COUNT) out[count++] = s;
-        }
-    return count;
-}
-
 /* One config group: the scheme's weights and inputs, its format, and its targets ("Linear",
  * or the names of its linears when schemes are mixed). */
 static sjson *config_group(const quant_recipe *recipe, const scheme_info *s, bool by_name)
@@ -180,7 +165,7 @@ static sjson *ignore_list(const quant_recipe *recipe)
 sjson *compressed_tensors_quantization_config(const quant_recipe *recipe, bool kv_cache)
 {
     const scheme_info *used[STRATA_SCHEME_COUNT];
-    int n = schemes_used(recipe, used);
+    int n = recipe_schemes_used(recipe, used);
     bool ok = true;
     sjson *qc = sjson_new_object(), *groups = sjson_new_object();
     for (int i = 0; i < n; i++) {

@@ -57,28 +57,12 @@ static sjson *float_quant(int bits, int64_t group)
     return built(q, ok);
 }
 
-/* The distinct schemes of the quantized linears, in model order (at most one per scheme). */
-typedef struct scheme_set {
-    const scheme_info *items[STRATA_SCHEME_COUNT];
-    int count;
-} scheme_set;
-
-static scheme_set schemes_used(const quant_recipe *recipe)
-{
-    scheme_set set = {.count = 0};
-    const strata_arch *a = recipe->arch;
-    for (int i = 0; i < a->n_layers; i++)
-        for (size_t k = 0; k < a->layers[i].n_linears; k++) {
-            const scheme_info *s = recipe_linear_scheme(recipe, &a->layers[i].linears[k]);
-            bool seen = !s;
-            for (int j = 0; j < set.count && !seen; j++) seen = set.items[j] == s;
-            if (!seen && set.count < STRATA_SCHEME_COUNT) set.items[set.count++] = s;
-        }
-    return set;
-}
-
 /* ModelOpt writes MIXED_PRECISION when its linears use more than one format. */
-static bool mixed_precision(const exporter *e) { return schemes_used(&e->recipe).count > 1; }
+static bool mixed_precision(const exporter *e)
+{
+    const scheme_info *used[STRATA_SCHEME_COUNT];
+    return recipe_schemes_used(&e->recipe, used) > 1;
+}
 
 /* One layer's entry of quantized_layers (quant_utils.py's process_layer_quant_config). */
 static sjson *layer_quant_config(const scheme_info *s)
@@ -198,12 +182,13 @@ static sjson *quantization_config(const exporter *e)
     sjson *qc = sjson_new_object();
     bool mixed = mixed_precision(e);
     if (mixed) {
-        scheme_set used = schemes_used(&e->recipe);
+        const scheme_info *used[STRATA_SCHEME_COUNT];
+        int n_used = recipe_schemes_used(&e->recipe, used);
         sjson *groups = sjson_new_object();
-        for (int i = 0; i < used.count; i++) {
+        for (int i = 0; i < n_used; i++) {
             char key[32];
             snprintf(key, sizeof key, "group_%d", i);
-            sjson_put(&ok, groups, key, mixed_group(e, used.items[i]));
+            sjson_put(&ok, groups, key, mixed_group(e, used[i]));
         }
         sjson_put(&ok, qc, "config_groups", groups);
         sjson_put(&ok, qc, "quantized_layers", quantized_layers(e));

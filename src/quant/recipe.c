@@ -82,3 +82,17 @@ const scheme_info *recipe_linear_scheme(const quant_recipe *recipe, const strata
     }
     return NULL;
 }
+
+int recipe_schemes_used(const quant_recipe *recipe, const scheme_info *out[STRATA_SCHEME_COUNT])
+{
+    int count = 0;
+    const strata_arch *a = recipe->arch;
+    for (int i = 0; i < a->n_layers; i++)
+        for (size_t k = 0; k < a->layers[i].n_linears; k++) {
+            const scheme_info *s = recipe_linear_scheme(recipe, &a->layers[i].linears[k]);
+            bool seen = !s;
+            for (int j = 0; j < count && !seen; j++) seen = out[j] == s;
+            if (!seen && count < STRATA_SCHEME_COUNT) out[count++] = s;
+        }
+    return count;
+}

@@ -27,6 +27,10 @@ typedef struct quant_recipe {
 /* The scheme the linear takes, or NULL when it stays unquantized. */
 const scheme_info *recipe_linear_scheme(const quant_recipe *recipe, const strata_linear *linear);
 
+/* The distinct schemes the recipe gives the model's linears, in model order, into out;
+ * their count (more than one: a mixed-precision checkpoint). */
+int recipe_schemes_used(const quant_recipe *recipe, const scheme_info *out[STRATA_SCHEME_COUNT]);
+
 /* Whether the linear belongs to attention (q/k/v/o, MLA's q_a/q_b/kv_a/kv_b). */
 bool linear_is_attention(const strata_linear *linear);
 

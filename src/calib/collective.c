@@ -21,6 +21,14 @@ static strata_status local_sum_i64(void *ctx, int64_t *values, size_t n)
     return STRATA_OK;
 }
 
+static strata_status local_sum_exact_f64(void *ctx, double *values, size_t n)
+{
+    (void)ctx;
+    (void)values;
+    (void)n;
+    return STRATA_OK;
+}
+
 static strata_status local_allgather_f64(void *ctx, const double *mine, size_t n, double *all)
 {
     (void)ctx;
@@ -41,5 +49,6 @@ static strata_status local_gather_rows_f32(void *ctx, const float *mine, int64_t
 calib_collective calib_collective_local(void)
 {
     return (calib_collective){.rank = 0, .n_ranks = 1, .max_f32 = local_max_f32, .sum_i64 = local_sum_i64,
+                              .sum_exact_f64 = local_sum_exact_f64,
                               .allgather_f64 = local_allgather_f64, .gather_rows_f32 = local_gather_rows_f32};
 }

@@ -10,7 +10,8 @@
  * Floating-point sums are never reduced across ranks directly (their order would depend
  * on the number of ranks): each rank contributes its partial sums per calibration window
  * and every rank adds the gathered partials in window order (allgather_f64), which is the
- * order one process adds them in.
+ * order one process adds them in; or the values are integers whose sums are exact in
+ * double, which any order adds alike (sum_exact_f64: GPTQ's Hessians, calib/hessian.c).
  */
 #ifndef STRATA_CALIB_COLLECTIVE_H
 #define STRATA_CALIB_COLLECTIVE_H
@@ -27,6 +28,9 @@ typedef struct calib_collective {
     strata_status (*max_f32)(void *ctx, float *values, size_t n);
     /* values[i] = sum over participants of values[i] (n integers). */
     strata_status (*sum_i64)(void *ctx, int64_t *values, size_t n);
+    /* values[i] = sum over participants of values[i] (n doubles), which must be integers
+     * whose partial sums stay below 2^53 in magnitude, so that every order adds them exactly. */
+    strata_status (*sum_exact_f64)(void *ctx, double *values, size_t n);
     /* all (n_ranks * n) = every participant's mine (n doubles), in rank order. */
     strata_status (*allgather_f64)(void *ctx, const double *mine, size_t n, double *all);
     /* Rank 0's out (max_rows, cols) gets the first max_rows of every participant's rows
@@ -34,6 +38,10 @@ typedef struct calib_collective {
      * is untouched (may be NULL). */
     strata_status (*gather_rows_f32)(void *ctx, const float *mine, int64_t rows, int64_t cols, int64_t max_rows,
                                      float *out, int64_t *out_rows);
+    /* Point to point: n bytes to participant `to`, which receives them from `from` with the
+     * same n (several ranks only; NULL locally). */
+    strata_status (*send_bytes)(void *ctx, int to, const void *data, size_t n);
+    strata_status (*recv_bytes)(void *ctx, int from, void *data, size_t n);
     /* Stops every participant after a failure of this one (MPI_Abort); NULL locally. */
     void (*abort_all)(void *ctx);
 } calib_collective;

@@ -2,8 +2,8 @@
  * collective_mpi.c — the collective of an MPI job (see collective.h); the one file that
  * talks to Open MPI. Built without MPI, it says so.
  *
- * Reductions go through MPI_Allreduce on MPI_COMM_WORLD: MAX of floats and SUM of 64-bit
- * integers are exact in any order. Floating-point sums are not reduced here; their
+ * Reductions go through MPI_Allreduce on MPI_COMM_WORLD: MAX of floats, SUM of 64-bit
+ * integers and SUM of integer-valued doubles are exact in any order. Floating-point sums are not reduced here; their
  * per-window partials are gathered (MPI_Allgather) and added in window order by the
  * caller. MPI_COMM_WORLD keeps MPI_ERRORS_ARE_FATAL, so a collective that fails aborts
  * every rank instead of leaving them waiting, and Open MPI's mpirun stops the whole job
@@ -91,6 +91,19 @@ static strata_status mpi_sum_i64(void *ctx, int64_t *values, size_t n)
     return STRATA_OK;
 }
 
+/* In pieces of at most 2^28 values (MPI counts are int). */
+static strata_status mpi_sum_exact_f64(void *ctx, double *values, size_t n)
+{
+    (void)ctx;
+    const size_t piece = (size_t)1 << 28;
+    waiting();
+    for (size_t i = 0; i < n; i += piece)
+        MPI_Allreduce(MPI_IN_PLACE, values + i, (int)(n - i < piece ? n - i : piece), MPI_DOUBLE, MPI_SUM,
+                      MPI_COMM_WORLD);
+    answered();
+    return STRATA_OK;
+}
+
 static strata_status mpi_allgather_f64(void *ctx, const double *mine, size_t n, double *all)
 {
     (void)ctx;
@@ -130,6 +143,30 @@ static strata_status mpi_gather_rows_f32(void *ctx, const float *mine, int64_t r
     return STRATA_OK;
 }
 
+/* In pieces of at most 1 GiB (MPI counts are int). */
+static strata_status mpi_send_bytes(void *ctx, int to, const void *data, size_t n)
+{
+    (void)ctx;
+    const size_t piece = (size_t)1 << 30;
+    waiting();
+    for (size_t i = 0; i < n; i += piece)
+        MPI_Send((const char *)data + i, (int)(n - i < piece ? n - i : piece), MPI_BYTE, to, 1, MPI_COMM_WORLD);
+    answered();
+    return STRATA_OK;
+}
+
+static strata_status mpi_recv_bytes(void *ctx, int from, void *data, size_t n)
+{
+    (void)ctx;
+    const size_t piece = (size_t)1 << 30;
+    waiting();
+    for (size_t i = 0; i < n; i += piece)
+        MPI_Recv((char *)data + i, (int)(n - i < piece ? n - i : piece), MPI_BYTE, from, 1, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+    answered();
+    return STRATA_OK;
+}
+
 static void mpi_abort_all(void *ctx)
 {
     (void)ctx;
@@ -157,8 +194,10 @@ strata_status calib_collective_mpi(calib_collective *out)
         atomic_store(&watchdog_running, true);
         if (pthread_create(&watchdog, NULL, watch, NULL) != 0) atomic_store(&watchdog_running, false);
     }
-    *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64, .allgather_f64 = mpi_allgather_f64,
-                              .gather_rows_f32 = mpi_gather_rows_f32, .abort_all = mpi_abort_all};
+    *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64,
+                              .sum_exact_f64 = mpi_sum_exact_f64, .allgather_f64 = mpi_allgather_f64,
+                              .gather_rows_f32 = mpi_gather_rows_f32, .send_bytes = mpi_send_bytes,
+                              .recv_bytes = mpi_recv_bytes, .abort_all = mpi_abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &out->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &out->n_ranks);
     return STRATA_OK;

@@ -7,29 +7,51 @@
  * expert's Hessian sees only the tokens routed to it, since its input hook only receives
  * those.
  *
- * Accumulation: the input rows are rounded to bf16, as the layer's bf16 GEMM consumes
- * them, and h += x^T x runs as one bf16 Gram product with fp32 accumulation (exact
- * products); chunks arrive in a fixed order, so the sums do not depend on the memory
- * limit or a resume. finish() turns the sums into H = 2/n sum x x^T.
+ * Accumulation, the same in any order: the input rows are rounded to bf16, as the layer's
+ * bf16 GEMM consumes them, and each calibration window's rows give one Gram product
+ * g_w = x_w^T x_w (bf16 products are exact; fp32 sums inside the window). The windows'
+ * products are added with a reproducible binned sum (Demmel and Nguyen's, as ReproBLAS
+ * does it):
+ *   - bin k holds multiples of 2^(32 k); every value is split at these fixed boundaries
+ *     into slices, each rounded to its bin's quantum;
+ *   - only the top bin (the lowest one above every value seen) and the one below it are
+ *     kept, as integers in double, so their sums are exact (below 2^51 for up to 2^19
+ *     windows); raising the top bin drops the lowest one whole.
+ * The result is the sum of the slices in the two bins the largest value decides, whatever
+ * the order or grouping of the windows. So N ranks, each adding its own windows and then
+ * each other's bins (sum_exact_f64, after agreeing on the top bin), get the bytes of one
+ * process, and chunking or a resume change nothing either. It keeps at least 31 bits below
+ * the largest entry, finer than the fp32 sum it replaces. finish() turns the bins into
+ * H = 2/n sum x x^T in fp32, in place.
  *
  * Scope: a layer whose routed experts are materialized in groups would need every expert's
- * Hessian at once (hidden^2 fp32 each: 196 MiB at 7168) if they were accumulated in its
- * regular passes. The engine instead accumulates only the other linears' there, then one
- * group of experts' at a time, and decides and frees each group's before the next
- * (pipeline/layerwise.c). Each Hessian still sums the same rows in the same order.
+ * Hessian at once (two doubles per entry: 784 MiB at hidden 7168) if they were accumulated
+ * in its regular passes. The engine instead accumulates only the other linears' there,
+ * then one group of experts' at a time, and decides and frees each group's before the
+ * next (pipeline/layerwise.c).
  */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "calib/layer_calib.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "kernels/pool.h"
 
-strata_status layer_hessians_init(layer_calib *lc)
+enum {
+    BIN_BITS = 32,         /* bin k holds multiples of 2^(32 k) */
+    NO_BIN = INT_MIN / 2,  /* the top bin of a Hessian without values */
+};
+
+strata_status layer_hessians_init(layer_calib *lc, int64_t seq_len)
 {
     size_t n = lc->layer->n_linears;
     lc->hessians = calloc(n ? n : 1, sizeof *lc->hessians);
     if (!lc->hessians) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the Hessians of layer %d", lc->index);
+    lc->hessian_seq_len = seq_len;
+    int64_t widest = 0;
     for (size_t i = 0; i < n; i++) {
         linear_calib *c = &lc->linears[i];
         c->hessian = -1;
@@ -40,8 +62,12 @@ strata_status layer_hessians_init(layer_calib *lc)
         }
         if (c->hessian >= 0) continue;
         c->hessian = (int)lc->n_hessians;
-        lc->hessians[lc->n_hessians++] = (calib_hessian){.n_in = c->desc->n_in, .owner = (int)i};
+        lc->hessians[lc->n_hessians++] = (calib_hessian){.n_in = c->desc->n_in, .owner = (int)i, .top = NO_BIN};
+        if (c->desc->n_in > widest) widest = c->desc->n_in;
     }
+    lc->hessian_gram = malloc((size_t)(widest * widest) * sizeof *lc->hessian_gram + 1);
+    if (!lc->hessian_gram)
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the Hessians of layer %d", lc->index);
     layer_hessians_scope(lc, true, 0, INT_MAX);
     return STRATA_OK;
 }
@@ -66,49 +92,173 @@ bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c)
     return e < 0 ? lc->hessians_non_experts : e >= lc->hessian_experts_first && e < lc->hessian_experts_end;
 }
 
-strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens)
+/* The lowest bin k whose slices hold every value of magnitude m or less: m < 2^(32 (k + 1) - 1),
+ * so no value has a slice above bin k. */
+static int top_bin(double m)
+{
+    if (!(m > 0)) return NO_BIN;
+    int e = 0;
+    frexp(m, &e); /* m < 2^e; k = ceil((e + 1) / 32) - 1 = floor((e + 32) / 32) - 1 */
+    int k = e + BIN_BITS;
+    return (k >= 0 ? k / BIN_BITS : -((-k + BIN_BITS - 1) / BIN_BITS)) - 1;
+}
+
+/* The Hessian's bins moved up to top (n entries each): the bins that fall below the two
+ * kept ones are dropped whole. */
+static void raise_top(calib_hessian *hg, int top, size_t n)
+{
+    if (hg->top == NO_BIN || top <= hg->top) {
+        if (hg->top == NO_BIN) hg->top = top;
+        return;
+    }
+    double *high = hg->bins, *low = hg->bins + n;
+    if (top == hg->top + 1) {
+        memcpy(low, high, n * sizeof *low);
+        memset(high, 0, n * sizeof *high);
+    } else {
+        memset(hg->bins, 0, 2 * n * sizeof *hg->bins);
+    }
+    hg->top = top;
+}
+
+/* |v| < 2^51 rounded to an integer, ties to even: adding and removing 1.5 * 2^52. */
+static inline double round_integer(double v)
+{
+    const double shift = 0x1.8p52;
+    return (v + shift) - shift;
+}
+
+/* high[i], low[i] += the slices of gram[i] in the top bin and the one below, over a range
+ * of i: s_high = round(v / q_high), s_low = round((v - s_high q_high) / q_low); what is
+ * left, below q_low / 2, is dropped. */
+typedef struct fold_job {
+    double *high, *low;
+    const float *gram;
+    double q_high, inverse_high, inverse_low;
+} fold_job;
+
+static void fold_task(void *ctx, int64_t begin, int64_t end)
+{
+    const fold_job *job = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        double v = job->gram[i], high = round_integer(v * job->inverse_high);
+        job->high[i] += high;
+        job->low[i] += round_integer((v - high * job->q_high) * job->inverse_low);
+    }
+}
+
+static float max_abs(const float *g, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fabsf(g[i]) > m ? fabsf(g[i]) : m;
+    return m;
+}
+
+/* One window's rows x (rows, K) bf16: its Gram product, folded into the bins. */
+static strata_status add_window(layer_calib *lc, calib_hessian *hg, const uint16_t *x, int64_t rows)
+{
+    size_t K = (size_t)hg->n_in, n = K * K;
+    memset(lc->hessian_gram, 0, n * sizeof *lc->hessian_gram);
+    strata_status status = gemm_gram_bf16(x, rows, (int64_t)K, lc->hessian_gram);
+    if (status != STRATA_OK) return status;
+    int top = top_bin(max_abs(lc->hessian_gram, n));
+    if (top == NO_BIN) return STRATA_OK; /* a window of zeros adds nothing */
+    raise_top(hg, top, n);
+    fold_job job = {.high = hg->bins, .low = hg->bins + n, .gram = lc->hessian_gram,
+                    .q_high = ldexp(1.0, BIN_BITS * hg->top), .inverse_high = ldexp(1.0, -BIN_BITS * hg->top),
+                    .inverse_low = ldexp(1.0, -BIN_BITS * (hg->top - 1))};
+    pool_parallel_for((int64_t)n, 1 << 16, fold_task, &job);
+    return STRATA_OK;
+}
+
+/* The window of input row i (its token's index over the whole run / seq_len). */
+static int64_t row_window(const layer_calib *lc, const int64_t *token_index, int64_t chunk_first_token, int64_t i)
+{
+    return (chunk_first_token + (token_index ? token_index[i] : i)) / lc->hessian_seq_len;
+}
+
+strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens,
+                                 const int64_t *token_index, int64_t chunk_first_token)
 {
     if (!layer_hessians_accumulates(lc, c) || n_tokens == 0) return STRATA_OK;
     calib_hessian *hg = &lc->hessians[c->hessian];
     if (hg->finished)
         return strata_fail(STRATA_ERR_INTERNAL, "the Hessian of %s is already finished", c->desc->name);
     size_t K = (size_t)hg->n_in;
-    if (!hg->h) {
-        hg->h = calloc(K * K, sizeof *hg->h);
-        if (!hg->h)
+    if (!hg->bins) {
+        hg->bins = calloc(2 * K * K, sizeof *hg->bins);
+        if (!hg->bins)
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the (%zu, %zu) Hessian of %s", K, K,
                                c->desc->name);
     }
     uint16_t *bf16 = malloc((size_t)n_tokens * K * sizeof *bf16);
     if (!bf16) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the inputs of %s", c->desc->name);
     gemm_round_to_bf16(x, bf16, (size_t)n_tokens * K);
-    strata_status status = gemm_gram_bf16(bf16, n_tokens, (int64_t)K, hg->h);
+    strata_status status = STRATA_OK;
+    /* Rows arrive in token order: each run of one window's rows is one Gram product. */
+    for (int64_t first = 0, i = 1; status == STRATA_OK && first < n_tokens; i++) {
+        if (i < n_tokens && row_window(lc, token_index, chunk_first_token, i) ==
+                                row_window(lc, token_index, chunk_first_token, first))
+            continue;
+        status = add_window(lc, hg, bf16 + (size_t)first * K, i - first);
+        first = i;
+    }
     free(bf16);
     if (status != STRATA_OK) return strata_fail_context(status, "accumulating the Hessian of %s", c->desc->name);
     hg->tokens += n_tokens;
     return STRATA_OK;
 }
 
-static void finish_one(calib_hessian *hg)
+/* Every participant's bins added, after all move to the highest top bin among them (exact),
+ * then H = 2/n (high q_high + low q_low) in fp32, written over the front of the bins'
+ * buffer (float i never reaches a double not yet read). Every participant calls it for the
+ * same Hessians, with or without tokens. */
+static strata_status finish_one(calib_hessian *hg, const calib_collective *coll)
 {
-    if (!hg->h || hg->finished) return;
-    float scale = (float)(2.0 / (double)hg->tokens);
+    if (hg->finished) return STRATA_OK;
     size_t n = (size_t)hg->n_in * (size_t)hg->n_in;
-    for (size_t i = 0; i < n; i++) hg->h[i] *= scale;
-    hg->finished = true;
-}
-
-void layer_hessians_finish(layer_calib *lc)
-{
-    for (size_t g = 0; g < lc->n_hessians; g++) finish_one(&lc->hessians[g]);
-}
-
-void layer_hessians_finish_experts(layer_calib *lc, int first, int end)
-{
-    for (size_t g = 0; g < lc->n_hessians; g++) {
-        int e = hessian_expert(lc, g);
-        if (e >= first && e < end) finish_one(&lc->hessians[g]);
+    if (coll->n_ranks > 1) {
+        float top = hg->top == NO_BIN ? -1e9f : (float)hg->top; /* small integers: exact in float */
+        strata_status status = coll->sum_i64(coll->ctx, &hg->tokens, 1);
+        if (status == STRATA_OK) status = coll->max_f32(coll->ctx, &top, 1);
+        if (status == STRATA_OK && top > -1e9f) {
+            if (!hg->bins && !(hg->bins = calloc(2 * n, sizeof *hg->bins)))
+                return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a (%lld, %lld) Hessian",
+                                   (long long)hg->n_in, (long long)hg->n_in);
+            raise_top(hg, (int)top, n);
+            status = coll->sum_exact_f64(coll->ctx, hg->bins, 2 * n);
+        }
+        if (status != STRATA_OK) return status;
     }
+    hg->finished = true;
+    if (!hg->bins) return STRATA_OK;
+    if (hg->top == NO_BIN) hg->top = 0; /* every value was 0 */
+    double scale = 2.0 / (double)hg->tokens, q_high = ldexp(scale, BIN_BITS * hg->top),
+           q_low = ldexp(scale, BIN_BITS * (hg->top - 1));
+    const double *high = hg->bins, *low = hg->bins + n;
+    float *h = (float *)(void *)hg->bins;
+    for (size_t i = 0; i < n; i++) h[i] = (float)(high[i] * q_high + low[i] * q_low);
+    float *shrunk = realloc(h, n * sizeof *h);
+    hg->h = shrunk ? shrunk : h;
+    hg->bins = NULL;
+    return STRATA_OK;
+}
+
+strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll)
+{
+    strata_status status = STRATA_OK;
+    for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) status = finish_one(&lc->hessians[g], coll);
+    return status;
+}
+
+strata_status layer_hessians_finish_experts(layer_calib *lc, int first, int end, const calib_collective *coll)
+{
+    strata_status status = STRATA_OK;
+    for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) {
+        int e = hessian_expert(lc, g);
+        if (e >= first && e < end) status = finish_one(&lc->hessians[g], coll);
+    }
+    return status;
 }
 
 void layer_hessians_free_experts(layer_calib *lc, int first, int end)
@@ -117,14 +267,21 @@ void layer_hessians_free_experts(layer_calib *lc, int first, int end)
         int e = hessian_expert(lc, g);
         if (e < first || e >= end) continue;
         free(lc->hessians[g].h);
+        free(lc->hessians[g].bins);
         lc->hessians[g].h = NULL;
+        lc->hessians[g].bins = NULL;
     }
 }
 
 void layer_hessians_free(layer_calib *lc)
 {
-    for (size_t g = 0; lc->hessians && g < lc->n_hessians; g++) free(lc->hessians[g].h);
+    for (size_t g = 0; lc->hessians && g < lc->n_hessians; g++) {
+        free(lc->hessians[g].h);
+        free(lc->hessians[g].bins);
+    }
     free(lc->hessians);
+    free(lc->hessian_gram);
     lc->hessians = NULL;
+    lc->hessian_gram = NULL;
     lc->n_hessians = 0;
 }

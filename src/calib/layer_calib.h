@@ -62,13 +62,17 @@ typedef struct linear_calib {
 } linear_calib;
 
 /* The Hessian 2/n sum x x^T of one input shared by the linears that read it (q/k/v;
- * gate/up; one expert's gate/up), over the tokens that reached them. */
+ * gate/up; one expert's gate/up), over the tokens that reached them (hessian.c). */
 typedef struct calib_hessian {
     int64_t n_in;
     int64_t tokens;
-    float *h;                  /* (n_in, n_in); NULL until the first token */
+    double *bins;              /* (2, n_in, n_in) sum x x^T as slices in bins top and top - 1
+                                * (integers in units of each bin's quantum); NULL until the first
+                                * token and once finished */
+    int top;                   /* the top bin (hessian.c) */
+    float *h;                  /* (n_in, n_in) H once finished; NULL before, or without tokens */
     int owner;                 /* the linear (index in the layer) whose input hook accumulates it */
-    bool finished;             /* scaled by 2/n */
+    bool finished;             /* summed over the participants and scaled by 2/n */
 } calib_hessian;
 
 typedef struct layer_calib {
@@ -82,6 +86,8 @@ typedef struct layer_calib {
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
     calib_hessian *hessians;   /* (n_hessians) with GPTQ, else NULL */
     size_t n_hessians;
+    int64_t hessian_seq_len;   /* tokens per calibration window: each window is one Gram product */
+    float *hessian_gram;       /* (widest n_in, widest n_in) one window's Gram product */
     /* Which Hessians the hooks accumulate (layer_hessians_scope): every one after init; a
      * layer whose experts are materialized in groups accumulates its routed experts' one
      * group at a time, so only one group's Hessians exist at once. */
@@ -142,18 +148,21 @@ void layer_calib_release_quantized(layer_calib *lc);
 strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const scheme_info *scheme);
 
 /* Hessians (hessian.c): one per distinct input of the layer's quantized linears; the
- * observer hooks accumulate them when present. finish scales the sums by 2/n. */
-strata_status layer_hessians_init(layer_calib *lc);
-strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens);
+ * observer hooks (weight-only schemes) or the Hessian hooks accumulate them, by
+ * calibration window (seq_len tokens each). finish adds every participant's sums (every
+ * participant calls it, with or without tokens) and scales them by 2/n. */
+strata_status layer_hessians_init(layer_calib *lc, int64_t seq_len);
+strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens,
+                                 const int64_t *token_index, int64_t chunk_first_token);
 /* Whether c's input hook is the one that accumulates its Hessian. */
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
-void layer_hessians_finish(layer_calib *lc);
+strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll);
 void layer_hessians_free(layer_calib *lc);
 /* Restricts accumulation to the non-expert linears (when non_experts) and routed experts
  * [first_expert, end_expert). */
 void layer_hessians_scope(layer_calib *lc, bool non_experts, int first_expert, int end_expert);
 /* finish and free for the Hessians of routed experts [first, end) only. */
-void layer_hessians_finish_experts(layer_calib *lc, int first, int end);
+strata_status layer_hessians_finish_experts(layer_calib *lc, int first, int end, const calib_collective *coll);
 void layer_hessians_free_experts(layer_calib *lc, int first, int end);
 
 /* Peer maximum (moe_sync.c): reduces every linear's input/output amax (MAX) and token

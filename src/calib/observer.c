@@ -143,7 +143,6 @@ static bool wants_output(const layer_calib *lc, const strata_linear *l)
 static strata_status observe_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
                                    const int64_t *token_index, const float *weights, int64_t chunk_first_token)
 {
-    (void)token_index;
     (void)weights;
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
@@ -156,7 +155,7 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     if (amax > c->input_amax) c->input_amax = amax;
     c->tokens += n_tokens;
     /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme). */
-    strata_status status = layer_hessians_add(lc, c, x, n_tokens);
+    strata_status status = layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status != STRATA_OK) return status;
     if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears) &&
         c->sample_rows < CALIB_SAMPLE_ROWS) {
@@ -255,9 +254,7 @@ static strata_status observe_quantized_input(void *ctx, const strata_linear *lin
                                              const int64_t *token_index, const float *weights,
                                              int64_t chunk_first_token)
 {
-    (void)token_index;
     (void)weights;
-    (void)chunk_first_token;
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !layer_hessians_accumulates(lc, c) || n_tokens == 0) return STRATA_OK;
@@ -266,7 +263,7 @@ static strata_status observe_quantized_input(void *ctx, const strata_linear *lin
     if (!xq) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the inputs of %s", linear->name);
     memcpy(xq, x, n * sizeof *xq);
     strata_status status = scheme_fake_quantize_input(c->scheme, c->input_amax, xq, n_tokens, linear->n_in);
-    if (status == STRATA_OK) status = layer_hessians_add(lc, c, xq, n_tokens);
+    if (status == STRATA_OK) status = layer_hessians_add(lc, c, xq, n_tokens, token_index, chunk_first_token);
     free(xq);
     return status;
 }
@@ -279,12 +276,10 @@ forward_hooks calib_hessian_hooks(layer_calib *lc)
 static strata_status observe_gram(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
                                   const int64_t *token_index, const float *weights, int64_t chunk_first_token)
 {
-    (void)token_index;
     (void)weights;
-    (void)chunk_first_token;
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
-    return c ? layer_hessians_add(lc, c, x, n_tokens) : STRATA_OK;
+    return c ? layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token) : STRATA_OK;
 }
 
 forward_hooks calib_gram_hooks(layer_calib *lc)

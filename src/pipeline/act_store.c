@@ -19,7 +19,7 @@
 #include "io/fsutil.h"
 #include "kernels/gemm.h"
 
-enum { IO_ROWS = 4096 };
+enum { IO_ROWS = ACT_STORE_PIECE_ROWS };
 
 uint64_t act_store_buffer_bytes(int64_t rows, int64_t hidden) { return (uint64_t)rows * (uint64_t)hidden * 2; }
 
@@ -123,7 +123,17 @@ static strata_status current_slice(const act_store *s, int64_t row0, int64_t n, 
     return STRATA_OK;
 }
 
-strata_status act_store_save(const act_store *s, const char *path, uint32_t *crc, uint64_t *size)
+/* Appends bytes to the file being saved, adding them to its CRC and size. */
+static strata_status save_bytes(int fd, const char *path, const void *data, size_t bytes, uint32_t *crc, uint64_t *size)
+{
+    if (!fd_write_all(fd, data, bytes)) return strata_fail(STRATA_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    *crc = checksum_update(*crc, data, bytes);
+    *size += bytes;
+    return STRATA_OK;
+}
+
+strata_status act_store_save(const act_store *s, const char *path, act_rows_fn more, void *more_ctx, uint32_t *crc,
+                             uint64_t *size)
 {
     char *tmp_path = path_temp_template(path);
     uint16_t *tmp = malloc((size_t)IO_ROWS * (size_t)s->hidden * 2);
@@ -141,13 +151,14 @@ strata_status act_store_save(const act_store *s, const char *path, uint32_t *crc
         int64_t n = s->rows - row < IO_ROWS ? s->rows - row : IO_ROWS;
         const uint16_t *data = NULL;
         status = current_slice(s, row, n, tmp, &data);
-        size_t bytes = (size_t)n * (size_t)s->hidden * 2;
-        if (status == STRATA_OK && !fd_write_all(fd, data, bytes))
-            status = strata_fail(STRATA_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        if (status == STRATA_OK) {
-            *crc = checksum_update(*crc, data, bytes);
-            *size += bytes;
-        }
+        if (status == STRATA_OK) status = save_bytes(fd, path, data, (size_t)n * (size_t)s->hidden * 2, crc, size);
+    }
+    while (status == STRATA_OK && more) {
+        const uint16_t *data = NULL;
+        size_t bytes = 0;
+        status = more(more_ctx, &data, &bytes);
+        if (status != STRATA_OK || bytes == 0) break;
+        status = save_bytes(fd, path, data, bytes, crc, size);
     }
     if (status == STRATA_OK && (fchmod(fd, 0644) != 0 || fsync(fd) != 0))
         status = strata_fail(STRATA_ERR_IO, "%s: write failed: %s", path, strerror(errno));
@@ -161,36 +172,59 @@ strata_status act_store_save(const act_store *s, const char *path, uint32_t *crc
     return status;
 }
 
-strata_status act_store_load(act_store *s, const char *path, uint32_t crc)
+strata_status act_store_visit(const act_store *s, strata_status (*fn)(void *ctx, const uint16_t *data, size_t bytes),
+                              void *ctx)
+{
+    uint16_t *tmp = malloc((size_t)IO_ROWS * (size_t)s->hidden * 2);
+    if (!tmp) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading the activation store");
+    strata_status status = STRATA_OK;
+    for (int64_t row = 0; status == STRATA_OK && row < s->rows; row += IO_ROWS) {
+        int64_t n = s->rows - row < IO_ROWS ? s->rows - row : IO_ROWS;
+        const uint16_t *data = NULL;
+        status = current_slice(s, row, n, tmp, &data);
+        if (status == STRATA_OK) status = fn(ctx, data, (size_t)n * (size_t)s->hidden * 2);
+    }
+    free(tmp);
+    return status;
+}
+
+strata_status act_store_load(act_store *s, const char *path, const uint32_t *crc, int64_t row0, int64_t file_rows)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return strata_fail(STRATA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    uint64_t bytes = act_store_buffer_bytes(s->rows, s->hidden);
+    uint64_t bytes = act_store_buffer_bytes(file_rows, s->hidden);
     strata_status status = STRATA_OK;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != bytes)
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != bytes || row0 < 0 || row0 + s->rows > file_rows)
         status = strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %lld bytes, expected %llu", path,
                              (long long)st.st_size, (unsigned long long)bytes);
     uint16_t *tmp = malloc((size_t)IO_ROWS * (size_t)s->hidden * 2);
     if (status == STRATA_OK && !tmp) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    /* Every row when checking the CRC, else only the store's. */
+    int64_t first = crc ? 0 : row0, end = crc ? file_rows : row0 + s->rows;
     uint32_t seen = 0;
-    for (int64_t row = 0; status == STRATA_OK && row < s->rows; row += IO_ROWS) {
-        int64_t n = s->rows - row < IO_ROWS ? s->rows - row : IO_ROWS;
+    for (int64_t row = first; status == STRATA_OK && row < end; row += IO_ROWS) {
+        int64_t n = end - row < IO_ROWS ? end - row : IO_ROWS;
         size_t count = (size_t)n * (size_t)s->hidden;
-        uint64_t offset = (uint64_t)row * (uint64_t)s->hidden * 2;
-        if (!fd_pread_all(fd, tmp, count * 2, offset)) {
+        if (!fd_pread_all(fd, tmp, count * 2, (uint64_t)row * (uint64_t)s->hidden * 2)) {
             status = strata_fail(STRATA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
             break;
         }
-        seen = checksum_update(seen, tmp, count * 2);
-        if (!s->spilled) memcpy((uint8_t *)s->ram[s->current] + offset, tmp, count * 2);
-        else if (!fd_pwrite_all(s->fd[s->current], tmp, count * 2, offset))
+        if (crc) seen = checksum_update(seen, tmp, count * 2);
+        /* The part of these rows that is the store's. */
+        int64_t a = row > row0 ? row : row0, b = row + n < row0 + s->rows ? row + n : row0 + s->rows;
+        if (a >= b) continue;
+        const uint16_t *src = tmp + (size_t)(a - row) * (size_t)s->hidden;
+        size_t piece = (size_t)(b - a) * (size_t)s->hidden * 2;
+        uint64_t offset = (uint64_t)(a - row0) * (uint64_t)s->hidden * 2;
+        if (!s->spilled) memcpy((uint8_t *)s->ram[s->current] + offset, src, piece);
+        else if (!fd_pwrite_all(s->fd[s->current], src, piece, offset))
             status = strata_fail(STRATA_ERR_IO, "%s: writing the activation spill file failed: %s", s->spill_dir,
                                  strerror(errno));
     }
-    if (status == STRATA_OK && seen != crc)
+    if (status == STRATA_OK && crc && seen != *crc)
         status = strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: checksum %08x, the manifest records %08x",
-                             path, (unsigned)seen, (unsigned)crc);
+                             path, (unsigned)seen, (unsigned)*crc);
     free(tmp);
     close(fd);
     return status;

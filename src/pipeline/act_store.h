@@ -40,9 +40,24 @@ strata_status act_store_read_next(const act_store *s, int64_t row0, int64_t n, f
 /* The next buffer becomes the current one. */
 void act_store_swap(act_store *s);
 
-/* Writes the current buffer to path (atomically) and returns its CRC-32 and size. */
-strata_status act_store_save(const act_store *s, const char *path, uint32_t *crc, uint64_t *size);
-/* Fills the current buffer from a file saved by act_store_save, checking its CRC-32. */
-strata_status act_store_load(act_store *s, const char *path, uint32_t crc);
+/* Rows move to and from files in pieces of this many rows. */
+enum { ACT_STORE_PIECE_ROWS = 4096 };
+
+/* Rows that act_store_save appends after the store's own: each call gives the next piece
+ * of raw bf16 rows (*data, *bytes), *bytes = 0 at the end. */
+typedef strata_status (*act_rows_fn)(void *ctx, const uint16_t **data, size_t *bytes);
+
+/* Writes the current buffer, then the rows `more` gives (NULL: none), to path (atomically)
+ * and returns the file's CRC-32 and size. */
+strata_status act_store_save(const act_store *s, const char *path, act_rows_fn more, void *more_ctx, uint32_t *crc,
+                             uint64_t *size);
+/* Hands the current buffer to fn in pieces of ACT_STORE_PIECE_ROWS rows (the last one
+ * shorter), as raw bf16. */
+strata_status act_store_visit(const act_store *s, strata_status (*fn)(void *ctx, const uint16_t *data, size_t bytes),
+                              void *ctx);
+/* Fills the current buffer with rows [row0, row0 + rows) of a file of file_rows rows
+ * saved by act_store_save. With crc (not NULL) the whole file is read and its CRC-32
+ * checked; without, only those rows are read. */
+strata_status act_store_load(act_store *s, const char *path, const uint32_t *crc, int64_t row0, int64_t file_rows);
 
 #endif

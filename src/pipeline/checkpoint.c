@@ -356,7 +356,44 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
     return ok ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
 }
 
-strata_status checkpoint_commit(checkpoint *ck, int completed, const act_store *store)
+static void inputs_file(int completed, char *file, size_t size) { snprintf(file, size, "inputs-%05d.bin", completed); }
+
+/* The other ranks' rows, received in rank order, in the pieces act_store_visit sends them. */
+typedef struct rank_rows {
+    const calib_collective *coll;
+    const int64_t *rows;   /* (n_ranks) */
+    int64_t hidden;
+    int rank;              /* the rank being received */
+    int64_t left;          /* its rows still to come */
+    uint16_t *piece;       /* (ACT_STORE_PIECE_ROWS, hidden) */
+} rank_rows;
+
+static strata_status receive_rows(void *ctx, const uint16_t **data, size_t *bytes)
+{
+    rank_rows *g = ctx;
+    while (g->left == 0 && g->rank + 1 < g->coll->n_ranks) g->left = g->rows[++g->rank];
+    *data = g->piece;
+    *bytes = 0;
+    if (g->left == 0) return STRATA_OK;
+    int64_t n = g->left < ACT_STORE_PIECE_ROWS ? g->left : ACT_STORE_PIECE_ROWS;
+    *bytes = (size_t)n * (size_t)g->hidden * 2;
+    g->left -= n;
+    return g->coll->recv_bytes(g->coll->ctx, g->rank, g->piece, *bytes);
+}
+
+static strata_status send_piece(void *ctx, const uint16_t *data, size_t bytes)
+{
+    const calib_collective *coll = ctx;
+    return coll->send_bytes(coll->ctx, 0, data, bytes);
+}
+
+strata_status checkpoint_send_inputs(const act_store *store, const calib_collective *coll)
+{
+    return act_store_visit(store, send_piece, (void *)coll);
+}
+
+strata_status checkpoint_commit(checkpoint *ck, int completed, const act_store *store, const calib_collective *coll,
+                                const int64_t *rank_rows_count)
 {
     const char *old = sjson_as_string(sjson_get(sjson_get(ck->body, "inputs"), "file"));
     char *old_name = old ? strdup(old) : NULL;
@@ -364,11 +401,16 @@ strata_status checkpoint_commit(checkpoint *ck, int completed, const act_store *
     sjson *inputs = NULL;
     char file[48] = "";
     if (completed < ck->n_layers) {
-        snprintf(file, sizeof file, "inputs-%05d.bin", completed);
+        inputs_file(completed, file, sizeof file);
         char *path = file_in(ck, file);
         uint32_t crc = 0;
         uint64_t size = 0;
-        status = path ? act_store_save(store, path, &crc, &size) : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        rank_rows others = {.coll = coll, .rows = rank_rows_count, .hidden = store->hidden,
+                            .piece = malloc((size_t)ACT_STORE_PIECE_ROWS * (size_t)store->hidden * 2)};
+        bool gather = coll->n_ranks > 1;
+        if (!path || !others.piece) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        else status = act_store_save(store, path, gather ? receive_rows : NULL, &others, &crc, &size);
+        free(others.piece);
         free(path);
         inputs = sjson_new_object();
         if (status == STRATA_OK && !(inputs && set_string(inputs, "file", file) && set_crc(inputs, "crc32", crc) &&
@@ -493,16 +535,29 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
     return status;
 }
 
-strata_status checkpoint_load_inputs(const checkpoint *ck, act_store *store)
+strata_status checkpoint_load_inputs(const checkpoint *ck, act_store *store, int64_t row0, int64_t total_rows)
 {
     const sjson *inputs = sjson_get(ck->body, "inputs");
     const char *name = sjson_as_string(sjson_get(inputs, "file"));
     uint32_t crc = 0;
-    if (!name || !read_crc(inputs, "crc32", &crc))
+    char expected[48];
+    inputs_file(ck->completed, expected, sizeof expected);
+    if (!name || strcmp(name, expected) != 0 || !read_crc(inputs, "crc32", &crc))
         return strata_fail(STRATA_ERR_FORMAT, "%s/%s: damaged checkpoint manifest (inputs)", ck->dir, MANIFEST);
     char *path = file_in(ck, name);
     if (!path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    strata_status status = act_store_load(store, path, crc);
+    strata_status status = act_store_load(store, path, &crc, row0, total_rows);
+    free(path);
+    return status;
+}
+
+strata_status checkpoint_load_share(const char *dir, int completed, act_store *store, int64_t row0, int64_t total_rows)
+{
+    char file[48];
+    inputs_file(completed, file, sizeof file);
+    char *path = path_join(dir, file);
+    if (!path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    strata_status status = act_store_load(store, path, NULL, row0, total_rows);
     free(path);
     return status;
 }

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calib/collective.h"
 #include "calib/layer_calib.h"
 #include "io/json.h"
 #include "pipeline/act_store.h"
@@ -54,15 +55,24 @@ void checkpoint_close(checkpoint *ck);
 
 /* Saves layer lc's state; last_tensor is the last output tensor its export wrote. */
 strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const char *last_tensor);
-/* Records layers [0, completed) as done: saves the store's current buffer (the inputs of
- * layer `completed`) when completed < n_layers, then replaces the manifest. */
-strata_status checkpoint_commit(checkpoint *ck, int completed, const act_store *store);
+/* Records layers [0, completed) as done: saves the inputs of layer `completed` when
+ * completed < n_layers (the store's current buffer, then, with several ranks, each other
+ * rank's rows in rank order: rank_rows[k] of rank k, which sends them with
+ * checkpoint_send_inputs at the same time), then replaces the manifest. Rank 0 alone
+ * writes the checkpoint. */
+strata_status checkpoint_commit(checkpoint *ck, int completed, const act_store *store, const calib_collective *coll,
+                                const int64_t *rank_rows);
+strata_status checkpoint_send_inputs(const act_store *store, const calib_collective *coll);
 
 /* Restores layer i's state into lc (set up by layer_calib_init) after checking its
  * checksum; *last_tensor is malloc'd. */
 strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc, char **last_tensor);
-/* Fills the store's current buffer with the saved inputs of layer ck->completed. */
-strata_status checkpoint_load_inputs(const checkpoint *ck, act_store *store);
+/* Fills the store's current buffer with rows [row0, row0 + store rows) of the saved inputs
+ * of layer ck->completed (total_rows in all), after checking the whole file's checksum. */
+strata_status checkpoint_load_inputs(const checkpoint *ck, act_store *store, int64_t row0, int64_t total_rows);
+/* The same for another rank, which has no manifest open: rank 0 checks the file, and its
+ * failure stops every rank. */
+strata_status checkpoint_load_share(const char *dir, int completed, act_store *store, int64_t row0, int64_t total_rows);
 
 /* What `strata resume` needs from a checkpoint: the recorded run. Strings are owned by
  * *manifest (free with sjson_free). */

@@ -86,6 +86,7 @@ typedef struct run {
                               * MPI job (docs/DISTRIBUTED.md) */
     int64_t first_window;    /* this rank's share of the windows starts here; params holds the share */
     int64_t max_share;       /* the most windows any rank holds */
+    int64_t *rank_rows;      /* (n_ranks) the calibration tokens of each rank's share */
     double *window_sq, *window_diff; /* (max_share) each window's output sums of the layer's quantized pass */
     progress progress;
     layer_timings timings;   /* where each layer's time went (quant_timings.json) */
@@ -449,7 +450,7 @@ static strata_status load_layer(run *r, layer_calib *lc, const forward_hooks *ho
 
 /* GPTQ on an MoE layer whose routed experts are materialized in groups: each group's
  * Hessians are accumulated, its linears decided and the Hessians freed before the next
- * group's, so one group's exist at a time (196 MiB per expert at hidden 7168). Group-major
+ * group's, so one group's exist at a time (784 MiB of sums per expert at hidden 7168). Group-major
  * over the windows: attention and routing run again for each group unless one window holds
  * every token. hooks: calib_gram_hooks after a calibration pass that accumulated the other
  * linears' Hessians (weight-only schemes), or calib_hessian_hooks with with_others, whose
@@ -483,7 +484,7 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
             if (status == STRATA_OK && others) status = grouped_finish(&g, false, false, false);
         }
         layer_weights_release_experts(&lw, e, count);
-        layer_hessians_finish_experts(lc, e, e + count);
+        if (status == STRATA_OK) status = layer_hessians_finish_experts(lc, e, e + count, &r->collective);
         for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++) {
             linear_calib *c = &lc->linears[i];
             if (c->quantized && c->desc->expert >= e && c->desc->expert < e + count) status = decide_linear(r, lc, c);
@@ -515,7 +516,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     double start = seconds_now();
     layer_weights lw;
     strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
-    if (status == STRATA_OK && gptq && !hessian_pass) status = layer_hessians_init(lc);
+    if (status == STRATA_OK && gptq && !hessian_pass) status = layer_hessians_init(lc, p->seq_len);
     if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
     if (status == STRATA_OK) status = load_layer(r, lc, NULL, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
@@ -528,7 +529,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
         if (status == STRATA_OK && r->precision == GEMM_BF16) layer_calib_round_observed_to_bf16(lc);
         /* Every layer, with or without experts or tokens: the collective needs everyone. */
         if (status == STRATA_OK) status = layer_calib_sync(lc, &r->collective);
-        if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc);
+        if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc, p->seq_len);
         if (status == STRATA_OK && hessian_pass && !grouped_gptq)
             status = timed_pass(r, lc, &lw, &hessian, all_experts, false, false, &timing->hessian_s);
         layer_weights_free(&lw);
@@ -539,7 +540,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     timing->read_s += timing->amax_s;
     if (status == STRATA_OK && grouped_gptq)
         status = gptq_experts_grouped(r, lc, hessian_pass ? &hessian : &gram, hessian_pass);
-    layer_hessians_finish(lc);
+    if (status == STRATA_OK && gptq) status = layer_hessians_finish(lc, &r->collective);
     for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
         if (lc->linears[i].quantized && !lc->linears[i].gptq_done) status = decide_linear(r, lc, &lc->linears[i]);
     decide_scratch_free(r); /* before the quantized pass materializes the layer again */
@@ -656,6 +657,7 @@ static void free_run(run *r)
     act_store_free(&r->store);
     free(r->window_sq);
     free(r->window_diff);
+    free(r->rank_rows);
     rope_table_free(&r->rope);
     checkpoint_close(&r->ck);
     /* A checkpoint directory this run created and never wrote a manifest into goes. */
@@ -706,8 +708,12 @@ static strata_status run_layers(run *r, int first)
         /* The quantized weights are in the output (and GPTQ's in the checkpoint) now. */
         layer_calib_release_quantized(lc);
         bool last = i == r->arch->n_layers - 1;
-        if (status == STRATA_OK && r->checkpointing && ((i + 1) % every == 0 || last))
-            status = checkpoint_commit(&r->ck, i + 1, &r->store);
+        /* Rank 0 saves the next layer's inputs with the other ranks' rows. */
+        bool commit = p->checkpoint_dir && ((i + 1) % every == 0 || last);
+        if (status == STRATA_OK && commit && r->checkpointing)
+            status = checkpoint_commit(&r->ck, i + 1, &r->store, &r->collective, r->rank_rows);
+        else if (status == STRATA_OK && commit && r->collective.rank != 0 && !last)
+            status = checkpoint_send_inputs(&r->store, &r->collective);
         timing->checkpoint_s = seconds_now() - checkpoint_start;
         timing->total_s = seconds_now() - start;
         r->timings.measured[i] = status == STRATA_OK;
@@ -839,8 +845,7 @@ static strata_status plan_memory(run *r)
 
 /* Several ranks (docs/DISTRIBUTED.md): rank r calibrates windows [n r / N, n (r + 1) / N);
  * the run's params become that share, after the identity has been taken from all of them.
- * Not yet with GPTQ (its Hessians need window-ordered sums), checkpoints, or sampled
- * output errors of --calib-all-experts. */
+ * Not yet with the sampled output errors of --calib-all-experts. */
 static strata_status share_windows(run *r)
 {
     const strata_quantize_params *p = r->params;
@@ -848,10 +853,6 @@ static strata_status share_windows(run *r)
     r->first_window = 0;
     r->max_share = n;
     if (N == 1) return STRATA_OK;
-    if (r->algorithm == CALIB_GPTQ)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo gptq runs in one process for now (docs/DISTRIBUTED.md)");
-    if (p->checkpoint_dir)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "--checkpoint-dir runs in one process for now (docs/DISTRIBUTED.md)");
     /* An expert observes its routed rows, then the others, per chunk: its sampled rows
      * would depend on how the windows are split. */
     if (p->calib_all_experts && p->error_stats == STRATA_ERROR_STATS_FULL)
@@ -862,8 +863,13 @@ static strata_status share_windows(run *r)
                            (long long)n, (long long)N);
     r->first_window = n * rank / N;
     r->max_share = 0;
-    for (int64_t k = 0; k < N; k++)
-        if (n * (k + 1) / N - n * k / N > r->max_share) r->max_share = n * (k + 1) / N - n * k / N;
+    r->rank_rows = malloc((size_t)N * sizeof *r->rank_rows);
+    if (!r->rank_rows) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t k = 0; k < N; k++) {
+        int64_t share = n * (k + 1) / N - n * k / N;
+        r->rank_rows[k] = share * p->seq_len;
+        if (share > r->max_share) r->max_share = share;
+    }
     r->share = *p;
     r->share.tokens = p->tokens + r->first_window * p->seq_len;
     r->share.n_samples = n * (rank + 1) / N - r->first_window;
@@ -889,19 +895,28 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     if (status == STRATA_OK && r->collective.rank == 0) status = open_directories(r, &id, run_id, inputs);
     free(settings);
     sjson_free(settings_json);
+    /* The first layer the checkpoint has not finished, as rank 0 read it: the other ranks
+     * wait for it here, and find the checkpoint directory (their spill directory) made. */
+    int64_t first_layer = r->checkpointing ? r->ck.completed : 0;
+    if (status == STRATA_OK && r->collective.n_ranks > 1 && p->checkpoint_dir)
+        status = r->collective.sum_i64(r->collective.ctx, &first_layer, 1);
     if (status == STRATA_OK) status = prepare_layers(r);
     if (status != STRATA_OK) return status;
 
     /* Phase 4: the layers, from the first one the checkpoint has not finished. */
-    int first = r->checkpointing ? r->ck.completed : 0;
+    int first = (int)first_layer;
     r->progress = (progress){.fn = p->progress, .user = p->progress_user, .n_layers = r->arch->n_layers,
                              .first_layer = first, .act_store_bytes = 2 * r->plan.store_buffer_bytes,
                              .spilled = r->plan.spill, .start = seconds_now()};
     if (first > 0) {
         strata_log(STRATA_LOG_INFO, "resuming after layer %d of %d from %s", first - 1, r->arch->n_layers,
                    p->checkpoint_dir);
-        status = restore_layers(r, first);
-        if (status == STRATA_OK && first < r->arch->n_layers) status = checkpoint_load_inputs(&r->ck, &r->store);
+        int64_t row0 = r->first_window * p->seq_len, rows = r->whole->n_samples * p->seq_len;
+        /* Rank 0 exports what the kept shards lack and checks the inputs' checksum. */
+        if (r->collective.rank == 0) status = restore_layers(r, first);
+        if (status == STRATA_OK && first < r->arch->n_layers)
+            status = r->collective.rank == 0 ? checkpoint_load_inputs(&r->ck, &r->store, row0, rows)
+                                             : checkpoint_load_share(p->checkpoint_dir, first, &r->store, row0, rows);
     } else {
         status = embed_inputs(r);
     }

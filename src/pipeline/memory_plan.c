@@ -22,7 +22,8 @@ static bool shares_input(const strata_linear *l)
 
 /* GPTQ's Hessians of a layer (one per distinct input; with experts in groups, one group's
  * routed experts' at a time), plus its working copies for the widest linear: the Hessian's
- * copy and factor, and the original and rounded weights. */
+ * copy and factor (or, while accumulating, one window's Gram product), and the original and
+ * rounded weights. */
 static uint64_t gptq_bytes(const strata_layer *layer, int group)
 {
     uint64_t hessians = 0, widest_in = 0, widest = 0;
@@ -30,7 +31,7 @@ static uint64_t gptq_bytes(const strata_layer *layer, int group)
         const strata_linear *lin = &layer->linears[l];
         uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
         bool held = group <= 0 || lin->expert < group; /* experts [0, group) stand for any group */
-        if (!shares_input(lin) && held) hessians += k * k * 4;
+        if (!shares_input(lin) && held) hessians += k * k * 8; /* exact sums in double (calib/hessian.c) */
         widest_in = k > widest_in ? k : widest_in;
         widest = n > widest ? n : widest;
     }
@@ -53,7 +54,7 @@ static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, in
         widest = n > widest ? n : widest;
         /* One more expert in a group: its weights, and with GPTQ its Hessians. */
         if (lin->expert == 0) one_expert += n * element;
-        if (lin->expert == 0 && req->gptq && !shares_input(lin)) one_expert += (uint64_t)lin->n_in * (uint64_t)lin->n_in * 4;
+        if (lin->expert == 0 && req->gptq && !shares_input(lin)) one_expert += (uint64_t)lin->n_in * (uint64_t)lin->n_in * 8;
         bool grouped = group > 0 && lin->expert >= 0;
         if (!grouped || lin->expert < group) weights += n * element; /* one group of experts */
         if (!grouped || lin->expert == 0) quantized += (n * code_bits + 7) / 8;

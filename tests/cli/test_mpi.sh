@@ -2,10 +2,12 @@
 # test_mpi.sh STRATA — strata quantize under mpirun on this machine (docs/DISTRIBUTED.md):
 # 2 and 3 ranks (one thread each, --oversubscribe, --allow-run-as-root as CI runs as root)
 # write outputs byte-identical to one process's (the timings aside) for a dense model and a
-# mixture of experts, NVFP4, FP8 with an FP8 KV cache and mse; a rank that fails stops every
-# rank with its message; a rank killed with SIGKILL ends the run (no hang) and no output
-# appears; a rank that hangs is ended by the others' collective time-out; what is not
-# distributed yet is refused by name. Skips (77) without MPI.
+# mixture of experts, NVFP4, FP8 with an FP8 KV cache, mse, and GPTQ (INT4 dense, NVFP4
+# MoE, experts in groups); a run killed with kill -9 resumes from its checkpoint with
+# another number of ranks (and with one process) to the same bytes; a rank that fails stops
+# every rank with its message; a rank killed with SIGKILL ends the run (no hang) and no
+# output appears; a rank that hangs is ended by the others' collective time-out; what is
+# not distributed yet is refused by name. Skips (77) without MPI.
 set -u
 STRATA=${1:?usage: test_mpi.sh path/to/strata}
 TEST_NAME=mpi
@@ -23,8 +25,9 @@ awk 'BEGIN { srand(5); for (i = 0; i < 12 * 64; i++) printf "%d ", int(rand() * 
 C=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples 12 --calib-seq 64 --threads 1)
 
 # --- byte-identical to one process ---------------------------------------------------------
-CASES=("dense nvfp4" "moe nvfp4" "moe fp8 --kv-cache fp8" "moe int4 --algo mse")
-[[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && CASES=("moe nvfp4") # the same code for the rest
+CASES=("dense nvfp4" "moe nvfp4" "moe fp8 --kv-cache fp8" "moe int4 --algo mse" "dense int4 --algo gptq"
+       "moe nvfp4 --algo gptq" "moe int4 --algo gptq --experts-per-group 3")
+[[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && CASES=("moe nvfp4 --algo gptq") # the same code for the rest
 for case in "${CASES[@]}"; do
   read -r model scheme extra <<<"$case"
   tag=$(tr ' ' '-' <<<"$case")
@@ -45,10 +48,56 @@ check "a rank's failure ends the run with a failure" test "$rc" -ne 0 -a "$rc" -
 check "naming the rank and the reason" has "$err" "rank 0 of 2: $WORK/busy is not empty"
 check "and the user's file is untouched" test -e "$WORK/busy/theirs" -a "$(ls -A "$WORK/busy")" = theirs
 
-run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --scheme int4 --algo gptq -o "$WORK/gptq"
-check "GPTQ over ranks is refused, not run wrong" test "$rc" -ne 0 -a "$rc" -ne 124
-check "saying so" has "$err" "--algo gptq runs in one process for now"
-check "nothing written" test ! -e "$WORK/gptq"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme nvfp4 --calib-all-experts -o "$WORK/all"
+check "--calib-all-experts with sampled errors over ranks is refused, not run wrong" test "$rc" -ne 0 -a "$rc" -ne 124
+check "saying so" has "$err" "--calib-all-experts with several ranks needs --error-stats weights"
+check "nothing written" test ! -e "$WORK/all"
+
+# --- kill -9 under mpirun, resume with another number of ranks: the same bytes -------------
+# GPTQ (its layer checkpoints hold the updated weights); the saved inputs are every rank's
+# rows, gathered by rank 0, and each rank of the resumed run reads its own share of them.
+# kill_at_layer CKPT LAYERS OUT CMD...: runs CMD and, once CKPT records LAYERS layers, kills
+# one of its strata processes with kill -9 (a machine lost), then waits until mpirun has
+# ended the job and no process of it is left.
+kill_at_layer() {
+  local ckpt=$1 layers=$2 out=$3 done_layers victim p
+  shift 3
+  "$@" >/dev/null 2>&1 &
+  local job=$!
+  for ((t = 0; t < 600; t++)); do
+    done_layers=$(grep -o '"completed_layers": [0-9]*' "$ckpt/manifest.json" 2>/dev/null | grep -o '[0-9]*$')
+    [[ ${done_layers:-0} -ge $layers ]] && break
+    sleep 0.05
+  done
+  victim=$(pgrep -f -- "-o $out" | while read -r p; do
+    [[ "$(cat /proc/$p/comm 2>/dev/null)" == strata ]] && echo "$p"; done | tail -1)
+  [[ -n $victim ]] && kill -9 "$victim"
+  wait "$job" 2>/dev/null
+  for ((t = 0; t < 200; t++)); do pgrep -f -- "-o $out" >/dev/null || break; sleep 0.05; done
+  [[ ${done_layers:-0} -ge $layers && -n $victim ]]
+}
+if [[ ${STRATA_SANITIZE_BUILD:-} != 1 ]]; then
+  awk 'BEGIN { srand(7); for (i = 0; i < 48 * 64; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/48.txt"
+  "$STRATA" -q generate --arch llama -o "$WORK/deep" --layers 6 --hidden 512 >/dev/null || { echo "generate failed"; exit 1; }
+  G=(quantize "$WORK/deep" --calib "$WORK/48.txt" --calib-format ids --calib-samples 48 --calib-seq 64 --threads 1
+     --scheme int4 --algo gptq)
+  run "$STRATA" -q "${G[@]}" -o "$WORK/deep-one"
+  check "GPTQ on the six-layer model: one process exits 0" test "$rc" -eq 0
+  kill_at_layer "$WORK/ck-a" 2 "$WORK/deep-a" "${MPIRUN[@]}" -np 2 "$STRATA" -q "${G[@]}" -o "$WORK/deep-a" \
+    --checkpoint-dir "$WORK/ck-a"
+  check "2 ranks killed with kill -9 after two layers" test $? -eq 0 -a ! -e "$WORK/deep-a/model.safetensors"
+  run "${MPIRUN[@]}" -np 3 "$STRATA" -q resume "$WORK/ck-a" --threads 1
+  check "strata resume under 3 ranks finishes" test "$rc" -eq 0
+  check "and writes the bytes of one uninterrupted process" same_dir "$WORK/deep-one" "$WORK/deep-a"
+  kill_at_layer "$WORK/ck-b" 2 "$WORK/deep-b" "${MPIRUN[@]}" -np 3 "$STRATA" -q "${G[@]}" -o "$WORK/deep-b" \
+    --checkpoint-dir "$WORK/ck-b" --save-every 2
+  check "3 ranks killed with kill -9 after two layers" test $? -eq 0
+  run "$STRATA" -q "${G[@]}" -o "$WORK/deep-b" --checkpoint-dir "$WORK/ck-b" --save-every 2
+  check "the same command in one process resumes and finishes" test "$rc" -eq 0
+  check "to the same bytes" same_dir "$WORK/deep-one" "$WORK/deep-b"
+  run "${MPIRUN[@]}" -np 2 "$STRATA" -q "${G[@]}" -o "$WORK/deep-c" --checkpoint-dir "$WORK/ck-c"
+  check "2 ranks with a checkpoint directory, uninterrupted: the same bytes" same_dir "$WORK/deep-one" "$WORK/deep-c"
+fi
 
 # A rank killed mid-run: mpirun ends the job (no hang), and the output never appears.
 if [[ ${STRATA_SANITIZE_BUILD:-} != 1 ]]; then

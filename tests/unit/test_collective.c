@@ -2,9 +2,11 @@
  * test_collective.c — the reductions calibration shares between participants
  * (calib/collective.h). Run plainly it checks the single-participant collective; run under
  * mpirun (tests/CMakeLists.txt: -np 2 and -np 3) it checks the MPI one on every rank: MAX
- * of floats, SUM of 64-bit integers past 2^32, and the gathered per-rank doubles in rank
- * order, each rank contributing values only it has.
+ * of floats, SUM of 64-bit integers past 2^32, the exact SUM of integer-valued doubles up
+ * to 2^52, the gathered per-rank doubles in rank order, each rank contributing values only
+ * it has, and bytes sent from every rank to rank 0.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,10 @@ static void local_collective(void **state)
     assert_int_equal(c.n_ranks, 1);
     float f[2] = {1.5f, -2.0f};
     int64_t i[2] = {INT64_C(5) << 40, -3};
-    double mine[2] = {0.25, 7.0}, all[2] = {0};
+    double mine[2] = {0.25, 7.0}, all[2] = {0}, exact[2] = {0x1p52, -3};
+    assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2), STRATA_OK);
+    assert_true(exact[0] == 0x1p52 && exact[1] == -3);
+    assert_true(!c.send_bytes && !c.recv_bytes);
     assert_int_equal(c.max_f32(c.ctx, f, 2), STRATA_OK);
     assert_int_equal(c.sum_i64(c.ctx, i, 2), STRATA_OK);
     assert_int_equal(c.allgather_f64(c.ctx, mine, 2, all), STRATA_OK);
@@ -55,6 +60,21 @@ static void mpi_collective(void **state)
     assert_int_equal(c.allgather_f64(c.ctx, mine, 2, all), STRATA_OK);
     for (int r = 0; r < c.n_ranks; r++) assert_true(all[2 * r] == r + 0.5 && all[2 * r + 1] == -r * 1e300);
     free(all);
+    /* Integers whose sum is exact in double, however the ranks' values are combined. */
+    double exact[2] = {0x1p51 / c.n_ranks * 2 - c.rank, c.rank == 0 ? -0x1p40 : 1};
+    assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2), STRATA_OK);
+    assert_true(exact[0] == (0x1p51 / c.n_ranks * 2) * c.n_ranks - (double)ranks_sum);
+    assert_true(exact[1] == -0x1p40 + (c.n_ranks - 1));
+    /* Each rank's bytes to rank 0, received in rank order. */
+    char text[32];
+    snprintf(text, sizeof text, "rank %d", c.rank);
+    if (c.rank != 0) assert_int_equal(c.send_bytes(c.ctx, 0, text, sizeof text), STRATA_OK);
+    for (int r = 1; c.rank == 0 && r < c.n_ranks; r++) {
+        char got[32], want[32];
+        snprintf(want, sizeof want, "rank %d", r);
+        assert_int_equal(c.recv_bytes(c.ctx, r, got, sizeof got), STRATA_OK);
+        assert_string_equal(got, want);
+    }
     calib_collective_mpi_end();
 }
 

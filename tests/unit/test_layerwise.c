@@ -79,6 +79,21 @@ static void fill(float *x, int64_t n, uint32_t seed)
     }
 }
 
+/* act_store_save's extra rows: the same piece `pieces` times. */
+typedef struct appended_rows {
+    const uint16_t *data;
+    int pieces;
+    size_t bytes;
+} appended_rows;
+
+static strata_status append_rows(void *ctx, const uint16_t **data, size_t *bytes)
+{
+    appended_rows *more = ctx;
+    *data = more->data;
+    *bytes = more->pieces-- > 0 ? more->bytes : 0;
+    return STRATA_OK;
+}
+
 static void test_act_store_spill_matches_ram(void **state)
 {
     (void)state;
@@ -105,17 +120,42 @@ static void test_act_store_spill_matches_ram(void **state)
     char *path = test_path(test_dir, "inputs.bin");
     uint32_t crc = 0;
     uint64_t size = 0;
-    assert_int_equal(act_store_save(&disk, path, &crc, &size), STRATA_OK);
+    assert_int_equal(act_store_save(&disk, path, NULL, NULL, &crc, &size), STRATA_OK);
     assert_int_equal(size, (uint64_t)ROWS * H * 2);
     act_store_swap(&ram);
-    assert_int_equal(act_store_load(&ram, path, crc), STRATA_OK);
+    assert_int_equal(act_store_load(&ram, path, &crc, 0, ROWS), STRATA_OK);
     assert_int_equal(act_store_read(&ram, 0, ROWS, a), STRATA_OK);
     assert_memory_equal(a, b, ROWS * H * sizeof *a);
+
+    /* A rank's share: rows [100, ROWS) of the file, spilled or not, with or without the CRC. */
+    for (int spilled = 0; spilled < 2; spilled++) {
+        act_store share;
+        assert_int_equal(act_store_create(&share, ROWS - 100, H, spilled, test_dir), STRATA_OK);
+        assert_int_equal(act_store_load(&share, path, spilled ? NULL : &crc, 100, ROWS), STRATA_OK);
+        assert_int_equal(act_store_read(&share, 0, ROWS - 100, a), STRATA_OK);
+        assert_memory_equal(a, b + 100 * H, (ROWS - 100) * H * sizeof *a);
+        act_store_free(&share);
+    }
+
+    /* Rows from elsewhere (the other ranks' shares) appended after the store's own. */
+    char *joined = test_path(test_dir, "joined.bin");
+    appended_rows more = {.data = (const uint16_t *)(const void *)x, .pieces = 3, .bytes = 7 * H * 2};
+    assert_int_equal(act_store_save(&disk, joined, append_rows, &more, &crc, &size), STRATA_OK);
+    assert_int_equal(size, (uint64_t)(ROWS + 21) * H * 2);
+    act_store tail;
+    assert_int_equal(act_store_create(&tail, 21, H, false, NULL), STRATA_OK);
+    assert_int_equal(act_store_load(&tail, joined, &crc, ROWS, ROWS + 21), STRATA_OK);
+    assert_memory_equal(tail.ram[tail.current], x, 7 * H * 2);
+    assert_memory_equal((const uint8_t *)tail.ram[tail.current] + 14 * H * 2, x, 7 * H * 2);
+    act_store_free(&tail);
+    assert_int_equal(act_store_load(&ram, joined, &crc, 0, ROWS), STRATA_ERR_FORMAT); /* sizes must agree */
+    free(joined);
+
     size_t length = 0;
     char *bytes = test_read_file(path, &length);
     bytes[1234] ^= 1;
     test_write_file(path, bytes, length);
-    assert_int_equal(act_store_load(&ram, path, crc), STRATA_ERR_FORMAT);
+    assert_int_equal(act_store_load(&ram, path, &crc, 0, ROWS), STRATA_ERR_FORMAT);
     ASSERT_ERROR_MENTIONS("inputs.bin", "damaged checkpoint");
     free(bytes);
     free(path);

@@ -8,7 +8,10 @@
  *   - the returned values are exactly the dequantized codes, under the scales of the
  *     original weights;
  *   - fallbacks: too few tokens, a Hessian that needs more damping, one that never
- *     factorizes.
+ *     factorizes;
+ *   - the Hessian's binned sum (calib/hessian.c): the same bytes whatever the order and
+ *     grouping of the windows, close to a double-precision sum, with windows of very
+ *     different magnitudes.
  * Every element must equal the reference's, as docs/DECISIONS.md promises. Summation order
  * differs from the references (blocked LAPACK and GEMM against torch or plain loops), so
  * the error sums may differ in their last bits; the quantized values do not on these
@@ -20,6 +23,8 @@
 #include <string.h>
 
 #include "calib/gptq.h"
+#include "calib/layer_calib.h"
+#include "kernels/gemm.h"
 #include "core/rng.h"
 #include "helpers.h"
 #include "io/json.h"
@@ -382,6 +387,80 @@ static void test_gptq_fallbacks(void **state)
     free(rtn);
 }
 
+/* One linear's Hessian over `windows` windows of `seq` rows of x (windows * seq, K), the
+ * windows added in `order`, `per_call` windows per call (consecutive in order only when
+ * per_call > 1). Returns H (K, K), malloc'd. */
+static float *binned_hessian(const float *x, int64_t K, int64_t seq, int windows, const int *order, int per_call)
+{
+    strata_linear lin = {.name = "mlp.down_proj", .n_in = K, .n_out = 4, .expert = -1, .role = STRATA_LINEAR_DOWN};
+    strata_layer layer = {.index = 0, .linears = &lin, .n_linears = 1};
+    linear_calib c = {.desc = &lin, .quantized = true, .fused_group = -1};
+    layer_calib lc = {.index = 0, .layer = &layer, .linears = &c};
+    calib_collective one = calib_collective_local();
+    assert_int_equal(layer_hessians_init(&lc, seq), STRATA_OK);
+    for (int i = 0; i < windows; i += per_call) {
+        int w = order[i];
+        assert_int_equal(layer_hessians_add(&lc, &c, x + (size_t)(w * seq * K), per_call * seq, NULL, w * seq), STRATA_OK);
+    }
+    assert_int_equal(layer_hessians_finish(&lc, &one), STRATA_OK);
+    assert_int_equal(lc.hessians[0].tokens, windows * seq);
+    float *h = malloc((size_t)(K * K) * sizeof *h);
+    memcpy(h, lc.hessians[0].h, (size_t)(K * K) * sizeof *h);
+    layer_hessians_free(&lc);
+    return h;
+}
+
+static void test_hessian_binned_sum(void **state)
+{
+    (void)state;
+    enum { K = 48, SEQ = 16, WINDOWS = 12 };
+    rng g;
+    rng_seed(&g, 99);
+    float *x = malloc(sizeof(float) * WINDOWS * SEQ * K);
+    /* Magnitudes from 2^-40 to 2^30 by window, the largest arriving late; a window of zeros;
+     * window 9 is window 8 with half its columns negated, so their products cancel exactly
+     * where one column is negated, and window 10's tiny ones then survive in a plain sum
+     * in one order and not in another. */
+    static const float window_scale[WINDOWS] = {1e-12f, 1.0f, 3.0f, 0.0f, 1e3f, 2.5f, 1e-3f, 7.0f, 1e9f, 1e9f, 1e-6f, 4.0f};
+    for (int w = 0; w < WINDOWS; w++) random_matrix(&g, x + w * SEQ * K, SEQ * K, window_scale[w]);
+    for (int i = 0; i < SEQ * K; i++) x[9 * SEQ * K + i] = i % K < K / 2 ? -x[8 * SEQ * K + i] : x[8 * SEQ * K + i];
+    int forward[WINDOWS], backward[WINDOWS], shuffled[WINDOWS] = {5, 8, 0, 11, 2, 9, 3, 7, 1, 10, 4, 6};
+    for (int w = 0; w < WINDOWS; w++) forward[w] = w, backward[w] = WINDOWS - 1 - w;
+    float *one_call = binned_hessian(x, K, SEQ, WINDOWS, forward, WINDOWS);
+    float *pairs = binned_hessian(x, K, SEQ, WINDOWS, forward, 2);
+    float *reversed = binned_hessian(x, K, SEQ, WINDOWS, backward, 1);
+    float *random_order = binned_hessian(x, K, SEQ, WINDOWS, shuffled, 1);
+    assert_memory_equal(one_call, pairs, sizeof(float) * K * K);
+    assert_memory_equal(one_call, reversed, sizeof(float) * K * K);
+    assert_memory_equal(one_call, random_order, sizeof(float) * K * K);
+    /* Against 2/n sum x x^T in double of the bf16-rounded rows. */
+    uint16_t *b = malloc(sizeof(uint16_t) * WINDOWS * SEQ * K);
+    gemm_round_to_bf16(x, b, WINDOWS * SEQ * K);
+    double largest = 0, worst = 0;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < K; j++) {
+            double sum = 0;
+            for (int t = 0; t < WINDOWS * SEQ; t++) {
+                uint32_t xi = (uint32_t)b[t * K + i] << 16, xj = (uint32_t)b[t * K + j] << 16;
+                float fi, fj;
+                memcpy(&fi, &xi, 4);
+                memcpy(&fj, &xj, 4);
+                sum += (double)fi * (double)fj;
+            }
+            sum *= 2.0 / (WINDOWS * SEQ);
+            largest = fabs(sum) > largest ? fabs(sum) : largest;
+            worst = fabs(sum - one_call[i * K + j]) > worst ? fabs(sum - one_call[i * K + j]) : worst;
+        }
+    assert_true(largest > 1e15);
+    assert_true(worst <= largest * 0x1p-22); /* fp32 rounding of each window's sums and of H itself */
+    free(b);
+    free(x);
+    free(one_call);
+    free(pairs);
+    free(reversed);
+    free(random_order);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_gptq_against_llm_compressor),
         cmocka_unit_test(test_gptq_against_reference),
         cmocka_unit_test(test_gptq_fallbacks),
+        cmocka_unit_test(test_hessian_binned_sum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,11 +21,12 @@ static strata_status local_sum_i64(void *ctx, int64_t *values, size_t n)
     return STRATA_OK;
 }
 
-static strata_status local_sum_exact_f64(void *ctx, double *values, size_t n)
+static strata_status local_sum_exact_f64(void *ctx, double *values, size_t n, int root)
 {
     (void)ctx;
     (void)values;
     (void)n;
+    (void)root;
     return STRATA_OK;
 }
 

@@ -29,8 +29,10 @@ typedef struct calib_collective {
     /* values[i] = sum over participants of values[i] (n integers). */
     strata_status (*sum_i64)(void *ctx, int64_t *values, size_t n);
     /* values[i] = sum over participants of values[i] (n doubles), which must be integers
-     * whose partial sums stay below 2^53 in magnitude, so that every order adds them exactly. */
-    strata_status (*sum_exact_f64)(void *ctx, double *values, size_t n);
+     * whose partial sums stay below 2^53 in magnitude, so that every order adds them exactly;
+     * on every participant (root -1) or on participant root only (the others' values are
+     * then left unspecified). */
+    strata_status (*sum_exact_f64)(void *ctx, double *values, size_t n, int root);
     /* all (n_ranks * n) = every participant's mine (n doubles), in rank order. */
     strata_status (*allgather_f64)(void *ctx, const double *mine, size_t n, double *all);
     /* Rank 0's out (max_rows, cols) gets the first max_rows of every participant's rows
@@ -38,6 +40,9 @@ typedef struct calib_collective {
      * is untouched (may be NULL). */
     strata_status (*gather_rows_f32)(void *ctx, const float *mine, int64_t rows, int64_t cols, int64_t max_rows,
                                      float *out, int64_t *out_rows);
+    /* Every participant's data (n bytes) becomes participant root's (several ranks only;
+     * NULL locally). */
+    strata_status (*broadcast_bytes)(void *ctx, int root, void *data, size_t n);
     /* Point to point: n bytes to participant `to`, which receives them from `from` with the
      * same n (several ranks only; NULL locally). */
     strata_status (*send_bytes)(void *ctx, int to, const void *data, size_t n);

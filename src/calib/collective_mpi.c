@@ -92,14 +92,19 @@ static strata_status mpi_sum_i64(void *ctx, int64_t *values, size_t n)
 }
 
 /* In pieces of at most 2^28 values (MPI counts are int). */
-static strata_status mpi_sum_exact_f64(void *ctx, double *values, size_t n)
+static strata_status mpi_sum_exact_f64(void *ctx, double *values, size_t n, int root)
 {
     (void)ctx;
     const size_t piece = (size_t)1 << 28;
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     waiting();
-    for (size_t i = 0; i < n; i += piece)
-        MPI_Allreduce(MPI_IN_PLACE, values + i, (int)(n - i < piece ? n - i : piece), MPI_DOUBLE, MPI_SUM,
-                      MPI_COMM_WORLD);
+    for (size_t i = 0; i < n; i += piece) {
+        int count = (int)(n - i < piece ? n - i : piece);
+        if (root < 0) MPI_Allreduce(MPI_IN_PLACE, values + i, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        else MPI_Reduce(rank == root ? MPI_IN_PLACE : values + i, values + i, count, MPI_DOUBLE, MPI_SUM, root,
+                        MPI_COMM_WORLD);
+    }
     answered();
     return STRATA_OK;
 }
@@ -144,6 +149,17 @@ static strata_status mpi_gather_rows_f32(void *ctx, const float *mine, int64_t r
 }
 
 /* In pieces of at most 1 GiB (MPI counts are int). */
+static strata_status mpi_broadcast_bytes(void *ctx, int root, void *data, size_t n)
+{
+    (void)ctx;
+    const size_t piece = (size_t)1 << 30;
+    waiting();
+    for (size_t i = 0; i < n; i += piece)
+        MPI_Bcast((char *)data + i, (int)(n - i < piece ? n - i : piece), MPI_BYTE, root, MPI_COMM_WORLD);
+    answered();
+    return STRATA_OK;
+}
+
 static strata_status mpi_send_bytes(void *ctx, int to, const void *data, size_t n)
 {
     (void)ctx;
@@ -196,7 +212,8 @@ strata_status calib_collective_mpi(calib_collective *out)
     }
     *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64,
                               .sum_exact_f64 = mpi_sum_exact_f64, .allgather_f64 = mpi_allgather_f64,
-                              .gather_rows_f32 = mpi_gather_rows_f32, .send_bytes = mpi_send_bytes,
+                              .gather_rows_f32 = mpi_gather_rows_f32, .broadcast_bytes = mpi_broadcast_bytes,
+                              .send_bytes = mpi_send_bytes,
                               .recv_bytes = mpi_recv_bytes, .abort_all = mpi_abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &out->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &out->n_ranks);

@@ -210,10 +210,11 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
 }
 
 /* Every participant's bins added, after all move to the highest top bin among them (exact),
- * then H = 2/n (high q_high + low q_low) in fp32, written over the front of the bins'
- * buffer (float i never reaches a double not yet read). Every participant calls it for the
- * same Hessians, with or without tokens. */
-static strata_status finish_one(calib_hessian *hg, const calib_collective *coll)
+ * on every participant (root -1) or on root alone, the others dropping theirs; then
+ * H = 2/n (high q_high + low q_low) in fp32, written over the front of the bins' buffer
+ * (float i never reaches a double not yet read). Every participant calls it for the same
+ * Hessians, with or without tokens. */
+static strata_status finish_one(calib_hessian *hg, const calib_collective *coll, int root)
 {
     if (hg->finished) return STRATA_OK;
     size_t n = (size_t)hg->n_in * (size_t)hg->n_in;
@@ -226,9 +227,13 @@ static strata_status finish_one(calib_hessian *hg, const calib_collective *coll)
                 return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for a (%lld, %lld) Hessian",
                                    (long long)hg->n_in, (long long)hg->n_in);
             raise_top(hg, (int)top, n);
-            status = coll->sum_exact_f64(coll->ctx, hg->bins, 2 * n);
+            status = coll->sum_exact_f64(coll->ctx, hg->bins, 2 * n, root);
         }
         if (status != STRATA_OK) return status;
+        if (root >= 0 && root != coll->rank) {
+            free(hg->bins);
+            hg->bins = NULL;
+        }
     }
     hg->finished = true;
     if (!hg->bins) return STRATA_OK;
@@ -244,10 +249,14 @@ static strata_status finish_one(calib_hessian *hg, const calib_collective *coll)
     return STRATA_OK;
 }
 
-strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll)
+strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll, bool to_deciders)
 {
     strata_status status = STRATA_OK;
-    for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) status = finish_one(&lc->hessians[g], coll);
+    for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) {
+        const linear_calib *owner = &lc->linears[lc->hessians[g].owner];
+        int root = to_deciders ? linear_calib_decider(lc, owner, coll->n_ranks) : -1;
+        status = finish_one(&lc->hessians[g], coll, root);
+    }
     return status;
 }
 
@@ -256,7 +265,7 @@ strata_status layer_hessians_finish_experts(layer_calib *lc, int first, int end,
     strata_status status = STRATA_OK;
     for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) {
         int e = hessian_expert(lc, g);
-        if (e >= first && e < end) status = finish_one(&lc->hessians[g], coll);
+        if (e >= first && e < end) status = finish_one(&lc->hessians[g], coll, -1);
     }
     return status;
 }

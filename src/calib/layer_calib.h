@@ -156,7 +156,9 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
                                  const int64_t *token_index, int64_t chunk_first_token);
 /* Whether c's input hook is the one that accumulates its Hessian. */
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
-strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll);
+/* to_deciders: each Hessian is summed on the rank that decides its linears
+ * (linear_calib_decider) alone; the others drop theirs. */
+strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll, bool to_deciders);
 void layer_hessians_free(layer_calib *lc);
 /* Restricts accumulation to the non-expert linears (when non_experts) and routed experts
  * [first_expert, end_expert). */
@@ -164,6 +166,13 @@ void layer_hessians_scope(layer_calib *lc, bool non_experts, int first_expert, i
 /* finish and free for the Hessians of routed experts [first, end) only. */
 strata_status layer_hessians_finish_experts(layer_calib *lc, int first, int end, const calib_collective *coll);
 void layer_hessians_free_experts(layer_calib *lc, int first, int end);
+
+/* Decisions dealt out to the ranks (decision_share.c): the rank that decides c (GPTQ's
+ * linears by Hessian, others by linear, round-robin; 0 with one rank), and every rank's
+ * copy of what rank `from` decided for c (its quantized weight, clip, weight error, GPTQ
+ * report). Every rank calls share for the same linears in the same order. */
+int linear_calib_decider(const layer_calib *lc, const linear_calib *c, int n_ranks);
+strata_status linear_calib_share_decision(linear_calib *c, const calib_collective *coll, int from);
 
 /* Peer maximum (moe_sync.c): reduces every linear's input/output amax (MAX) and token
  * count (SUM) over the participants, then sets each quantized routed expert's input amax

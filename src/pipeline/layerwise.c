@@ -384,6 +384,32 @@ static strata_status decide_scratch(run *r, size_t n, const char *name)
     return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", name);
 }
 
+/* The linear's output error on its samples (its fused group's) when it has them: w and q
+ * are its weight and quantized weight (n_out, n_in) fp32. */
+static strata_status measure_output_error(run *r, layer_calib *lc, linear_calib *c, const float *w, const float *q)
+{
+    const strata_linear *l = c->desc;
+    const linear_calib *sampled = &lc->linears[c->sample_owner];
+    if (sampled->sample_rows == 0) return STRATA_OK;
+    double start = seconds_now();
+    gemm_weight *gw = NULL, *gq = NULL;
+    size_t out = (size_t)sampled->sample_rows * (size_t)l->n_out;
+    float *y = big_buffer_alloc(out * sizeof *y), *yq = big_buffer_alloc(out * sizeof *yq);
+    strata_status status = STRATA_OK;
+    if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
+    if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, w, l->n_out, l->n_in, l->name, &gw);
+    if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, q, l->n_out, l->n_in, l->name, &gq);
+    if (status == STRATA_OK) status = gemm_linear(gw, sampled->sample, l->n_in, sampled->sample_rows, y, l->n_out);
+    if (status == STRATA_OK) status = gemm_linear(gq, sampled->sample, l->n_in, sampled->sample_rows, yq, l->n_out);
+    if (status == STRATA_OK) c->output_error = relative_error(y, yq, out);
+    gemm_weight_free(gw);
+    gemm_weight_free(gq);
+    free(y);
+    free(yq);
+    r->timings.layers[lc->index].errors_s += seconds_now() - start;
+    return status;
+}
+
 /* mse clip search or GPTQ, the quantized weight (held until export), then the weight's and
  * the linear's output error on its samples. */
 static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
@@ -403,25 +429,8 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, c->scheme);
     if (status == STRATA_OK && r->algorithm != CALIB_GPTQ)
         status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
-    double errors_start = seconds_now();
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
-    const linear_calib *sampled = &lc->linears[c->sample_owner]; /* the fused group's samples */
-    if (status == STRATA_OK && sampled->sample_rows > 0) {
-        gemm_weight *gw = NULL, *gq = NULL;
-        size_t out = (size_t)sampled->sample_rows * (size_t)l->n_out;
-        float *y = big_buffer_alloc(out * sizeof *y), *yq = big_buffer_alloc(out * sizeof *yq);
-        if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
-        if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, w, l->n_out, l->n_in, l->name, &gw);
-        if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, q, l->n_out, l->n_in, l->name, &gq);
-        if (status == STRATA_OK) status = gemm_linear(gw, sampled->sample, l->n_in, sampled->sample_rows, y, l->n_out);
-        if (status == STRATA_OK) status = gemm_linear(gq, sampled->sample, l->n_in, sampled->sample_rows, yq, l->n_out);
-        if (status == STRATA_OK) c->output_error = relative_error(y, yq, out);
-        gemm_weight_free(gw);
-        gemm_weight_free(gq);
-        free(y);
-        free(yq);
-    }
-    r->timings.layers[lc->index].errors_s += seconds_now() - errors_start;
+    if (status == STRATA_OK) status = measure_output_error(r, lc, c, w, q);
     /* A layer too big to hold: an expert's quantized weight is recomputed (the same codes)
      * by the quantized pass and the export instead of held; GPTQ's, which cannot be, waits
      * on disk. */
@@ -430,6 +439,58 @@ static strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
         else if (status == STRATA_OK) status = linear_calib_spill_quantized(c, &r->spill);
     }
     linear_weight_release_pages(r->model, l);
+    r->timings.layers[lc->index].decide_s += seconds_now() - start;
+    return status;
+}
+
+/* The output error of a linear another rank decided, on rank 0's samples: its weight and
+ * the received quantized weight, dequantized (or, not held, quantized again with the
+ * received clip). */
+static strata_status measure_received(run *r, layer_calib *lc, linear_calib *c)
+{
+    const strata_linear *l = c->desc;
+    if (lc->linears[c->sample_owner].sample_rows == 0) return STRATA_OK;
+    strata_status status = decide_scratch(r, (size_t)l->n_out * (size_t)l->n_in, l->name);
+    strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
+    qp.values_dtype = c->values_dtype;
+    float *w = r->decide_w, *q = r->decide_q;
+    if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
+    if (status == STRATA_OK && c->weight_q.codes) status = strata_dequantize(&qp, &c->weight_q, l->n_out, l->n_in, q);
+    else if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
+    if (status == STRATA_OK) status = measure_output_error(r, lc, c, w, q);
+    linear_weight_release_pages(r->model, l);
+    return status;
+}
+
+/* Every quantized linear not decided yet (GPTQ decides a grouped layer's experts group by
+ * group). With several ranks, GPTQ's and mse's work is dealt out (calib/decision_share.c):
+ * each rank decides its linears, then every decision is sent to every rank in linear
+ * order, and rank 0, which alone holds the samples, measures the output errors of the
+ * ones it received. Round-to-nearest is cheaper to redo than to send: every rank decides
+ * every linear. */
+static strata_status decide_layer(run *r, layer_calib *lc)
+{
+    const calib_collective *coll = &r->collective;
+    bool share = coll->n_ranks > 1 && r->algorithm != CALIB_MAX;
+    size_t n = lc->layer->n_linears;
+    bool *pending = calloc(n ? n : 1, sizeof *pending);
+    if (!pending) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++) pending[i] = lc->linears[i].quantized && !lc->linears[i].gptq_done;
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < n; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (pending[i] && (!share || linear_calib_decider(lc, c, coll->n_ranks) == coll->rank))
+            status = decide_linear(r, lc, c);
+    }
+    double start = seconds_now();
+    for (size_t i = 0; share && status == STRATA_OK && i < n; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (!pending[i]) continue;
+        int from = linear_calib_decider(lc, c, coll->n_ranks);
+        status = linear_calib_share_decision(c, coll, from);
+        if (status == STRATA_OK && coll->rank == 0 && from != 0) status = measure_received(r, lc, c);
+    }
+    free(pending);
     r->timings.layers[lc->index].decide_s += seconds_now() - start;
     return status;
 }
@@ -540,9 +601,9 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     timing->read_s += timing->amax_s;
     if (status == STRATA_OK && grouped_gptq)
         status = gptq_experts_grouped(r, lc, hessian_pass ? &hessian : &gram, hessian_pass);
-    if (status == STRATA_OK && gptq) status = layer_hessians_finish(lc, &r->collective);
-    for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
-        if (lc->linears[i].quantized && !lc->linears[i].gptq_done) status = decide_linear(r, lc, &lc->linears[i]);
+    /* The rest (all but a grouped layer's experts) are decided where decide_layer deals them. */
+    if (status == STRATA_OK && gptq) status = layer_hessians_finish(lc, &r->collective, true);
+    if (status == STRATA_OK) status = decide_layer(r, lc);
     decide_scratch_free(r); /* before the quantized pass materializes the layer again */
     layer_calib_free_samples(lc);
     layer_hessians_free(lc);

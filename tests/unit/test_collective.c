@@ -4,7 +4,7 @@
  * mpirun (tests/CMakeLists.txt: -np 2 and -np 3) it checks the MPI one on every rank: MAX
  * of floats, SUM of 64-bit integers past 2^32, the exact SUM of integer-valued doubles up
  * to 2^52, the gathered per-rank doubles in rank order, each rank contributing values only
- * it has, and bytes sent from every rank to rank 0.
+ * it has, bytes broadcast from the last rank, and bytes sent from every rank to rank 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +22,9 @@ static void local_collective(void **state)
     float f[2] = {1.5f, -2.0f};
     int64_t i[2] = {INT64_C(5) << 40, -3};
     double mine[2] = {0.25, 7.0}, all[2] = {0}, exact[2] = {0x1p52, -3};
-    assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2), STRATA_OK);
+    assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2, -1), STRATA_OK);
     assert_true(exact[0] == 0x1p52 && exact[1] == -3);
-    assert_true(!c.send_bytes && !c.recv_bytes);
+    assert_true(!c.send_bytes && !c.recv_bytes && !c.broadcast_bytes);
     assert_int_equal(c.max_f32(c.ctx, f, 2), STRATA_OK);
     assert_int_equal(c.sum_i64(c.ctx, i, 2), STRATA_OK);
     assert_int_equal(c.allgather_f64(c.ctx, mine, 2, all), STRATA_OK);
@@ -62,9 +62,19 @@ static void mpi_collective(void **state)
     free(all);
     /* Integers whose sum is exact in double, however the ranks' values are combined. */
     double exact[2] = {0x1p51 / c.n_ranks * 2 - c.rank, c.rank == 0 ? -0x1p40 : 1};
-    assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2), STRATA_OK);
+    double to_last[2] = {exact[0], exact[1]};
+    assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2, -1), STRATA_OK);
     assert_true(exact[0] == (0x1p51 / c.n_ranks * 2) * c.n_ranks - (double)ranks_sum);
     assert_true(exact[1] == -0x1p40 + (c.n_ranks - 1));
+    assert_int_equal(c.sum_exact_f64(c.ctx, to_last, 2, c.n_ranks - 1), STRATA_OK);
+    if (c.rank == c.n_ranks - 1) assert_memory_equal(to_last, exact, sizeof exact);
+    /* The last rank's bytes to every rank. */
+    char shout[16] = "";
+    if (c.rank == c.n_ranks - 1) snprintf(shout, sizeof shout, "from %d", c.rank);
+    assert_int_equal(c.broadcast_bytes(c.ctx, c.n_ranks - 1, shout, sizeof shout), STRATA_OK);
+    char expected[16];
+    snprintf(expected, sizeof expected, "from %d", c.n_ranks - 1);
+    assert_string_equal(shout, expected);
     /* Each rank's bytes to rank 0, received in rank order. */
     char text[32];
     snprintf(text, sizeof text, "rank %d", c.rank);

@@ -402,7 +402,7 @@ static float *binned_hessian(const float *x, int64_t K, int64_t seq, int windows
         int w = order[i];
         assert_int_equal(layer_hessians_add(&lc, &c, x + (size_t)(w * seq * K), per_call * seq, NULL, w * seq), STRATA_OK);
     }
-    assert_int_equal(layer_hessians_finish(&lc, &one), STRATA_OK);
+    assert_int_equal(layer_hessians_finish(&lc, &one, false), STRATA_OK);
     assert_int_equal(lc.hessians[0].tokens, windows * seq);
     float *h = malloc((size_t)(K * K) * sizeof *h);
     memcpy(h, lc.hessians[0].h, (size_t)(K * K) * sizeof *h);

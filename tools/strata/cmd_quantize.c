@@ -145,8 +145,9 @@ static const cli_command QUANTIZE = {
              "shards with their index, config.json with quantization_config (hf_quant_config.json for\n"
              "ModelOpt's format), the tokenizer files, and quant_summary.txt / .json\n"
              "(docs/QUANTIZE.md). Calibration draws 128 windows of 512 tokens unless --calib-samples /\n"
-             "--calib-seq say otherwise. Under `mpirun -np N` the ranks share the windows and rank 0\n"
-             "writes the same bytes one process would (--algo max or mse; docs/DISTRIBUTED.md).\n",
+             "--calib-seq say otherwise. Under `mpirun -np N` the ranks share the windows and the\n"
+             "decisions, and rank 0 writes the same bytes one process would (GPTQ: with the same\n"
+             "--threads per process); checkpoints resume with any N (docs/DISTRIBUTED.md).\n",
     .options = QUANTIZE_OPTIONS,
     .n_options = sizeof QUANTIZE_OPTIONS / sizeof QUANTIZE_OPTIONS[0],
 };
@@ -166,7 +167,8 @@ static const cli_command RESUME = {
     .operand = "CHECKPOINT_DIR",
     .about = "Finishes a strata quantize run from its --checkpoint-dir: the model, output directory,\n"
              "settings and calibration tokens recorded there are used; the output is byte-identical\n"
-             "to an uninterrupted run.\n",
+             "to an uninterrupted run (GPTQ: with its --threads). Runs under `mpirun -np N` too,\n"
+             "whatever N the interrupted run had.\n",
     .options = RESUME_OPTIONS,
     .n_options = sizeof RESUME_OPTIONS / sizeof RESUME_OPTIONS[0],
 };

@@ -782,6 +782,9 @@ typedef struct strata_quantize_params {
     int experts_per_group;         /* MoE layers: routed experts materialized at a time; 0: whole layers
                                     * unless one does not fit max_memory (then the largest group that
                                     * does). The output is the same for every value */
+    bool expert_parallel;          /* under mpirun: each rank holds 1/N of every MoE layer's routed
+                                    * experts, and tokens travel to them (docs/DISTRIBUTED.md); the
+                                    * output is the same */
 } strata_quantize_params;
 
 typedef struct strata_quantize_result {

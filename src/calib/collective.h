@@ -43,6 +43,13 @@ typedef struct calib_collective {
     /* Every participant's data (n bytes) becomes participant root's (several ranks only;
      * NULL locally). */
     strata_status (*broadcast_bytes)(void *ctx, int root, void *data, size_t n);
+    /* All to all (several ranks only; NULL locally): recv[k] = what participant k put in its
+     * send[this participant] (n_ranks values each); and the bytes themselves: send holds this
+     * participant's pieces for participants 0, 1, ... back to back (send_bytes[k] each), recv
+     * receives theirs in participant order (recv_bytes[k] each, as they announced). */
+    strata_status (*alltoall_i64)(void *ctx, const int64_t *send, int64_t *recv);
+    strata_status (*alltoallv_bytes)(void *ctx, const void *send, const int64_t *send_bytes, void *recv,
+                                     const int64_t *recv_bytes);
     /* Point to point: n bytes to participant `to`, which receives them from `from` with the
      * same n (several ranks only; NULL locally). */
     strata_status (*send_bytes)(void *ctx, int to, const void *data, size_t n);

@@ -183,6 +183,46 @@ static strata_status mpi_recv_bytes(void *ctx, int from, void *data, size_t n)
     return STRATA_OK;
 }
 
+static strata_status mpi_alltoall_i64(void *ctx, const int64_t *send, int64_t *recv)
+{
+    (void)ctx;
+    waiting();
+    MPI_Alltoall(send, 1, MPI_INT64_T, recv, 1, MPI_INT64_T, MPI_COMM_WORLD);
+    answered();
+    return STRATA_OK;
+}
+
+static strata_status mpi_alltoallv_bytes(void *ctx, const void *send, const int64_t *send_bytes, void *recv,
+                                         const int64_t *recv_bytes)
+{
+    (void)ctx;
+    int n_ranks = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &n_ranks);
+    int *counts = malloc(4 * (size_t)n_ranks * sizeof *counts);
+    if (!counts) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    int *send_counts = counts, *send_offsets = counts + n_ranks, *recv_counts = counts + 2 * n_ranks,
+        *recv_offsets = counts + 3 * n_ranks;
+    int64_t sent = 0, received = 0;
+    for (int k = 0; k < n_ranks; k++) {
+        send_counts[k] = (int)send_bytes[k];
+        recv_counts[k] = (int)recv_bytes[k];
+        send_offsets[k] = (int)sent;
+        recv_offsets[k] = (int)received;
+        sent += send_bytes[k];
+        received += recv_bytes[k];
+    }
+    if (sent > INT32_MAX || received > INT32_MAX) {
+        free(counts);
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "an exchange of %lld bytes (MPI counts stop at 2 GiB)",
+                           (long long)(sent > received ? sent : received));
+    }
+    waiting();
+    MPI_Alltoallv(send, send_counts, send_offsets, MPI_BYTE, recv, recv_counts, recv_offsets, MPI_BYTE, MPI_COMM_WORLD);
+    answered();
+    free(counts);
+    return STRATA_OK;
+}
+
 static void mpi_abort_all(void *ctx)
 {
     (void)ctx;
@@ -213,6 +253,7 @@ strata_status calib_collective_mpi(calib_collective *out)
     *out = (calib_collective){.max_f32 = mpi_max_f32, .sum_i64 = mpi_sum_i64,
                               .sum_exact_f64 = mpi_sum_exact_f64, .allgather_f64 = mpi_allgather_f64,
                               .gather_rows_f32 = mpi_gather_rows_f32, .broadcast_bytes = mpi_broadcast_bytes,
+                              .alltoall_i64 = mpi_alltoall_i64, .alltoallv_bytes = mpi_alltoallv_bytes,
                               .send_bytes = mpi_send_bytes,
                               .recv_bytes = mpi_recv_bytes, .abort_all = mpi_abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &out->rank);

@@ -289,3 +289,10 @@ strata_status decoder_moe_finish(const layer_weights *lw, decoder_scratch *s, fl
     return status;
 }
 
+
+strata_status decoder_moe_expert_rows(const layer_weights *lw, decoder_scratch *s, int e, const float *x, int64_t n,
+                                      const int64_t *token_index, const float *weights, float *y)
+{
+    s->chunk.linear.chunk_first_token = 0;
+    return moe_run_expert_rows(lw, &s->chunk.linear, &s->chunk.moe, e, x, n, token_index, weights, y);
+}

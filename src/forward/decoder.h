@@ -54,5 +54,9 @@ strata_status decoder_moe_experts(const layer_weights *lw, decoder_scratch *s, c
                                   int64_t first_token, float *out);
 strata_status decoder_moe_finish(const layer_weights *lw, decoder_scratch *s, float *x, const float *normed,
                                  int64_t rows, int64_t first_token, float *out);
+/* Expert e over rows from any chunk (moe_run_expert_rows): y (n, hidden), unweighted;
+ * token_index holds the rows' indices in the caller's whole token matrix. */
+strata_status decoder_moe_expert_rows(const layer_weights *lw, decoder_scratch *s, int e, const float *x, int64_t n,
+                                      const int64_t *token_index, const float *weights, float *y);
 
 #endif

@@ -128,12 +128,8 @@ static strata_status run_expert(const layer_weights *lw, linear_scratch *ls, moe
         group.weights = s->token_weight + begin;
         status = linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->gate,
                                       s->up, s->expert_out);
-        for (int64_t i = 0; status == STRATA_OK && i < n; i++) {
-            float w = s->token_weight[begin + i];
-            float *dst = out + s->token_index[begin + i] * H;
-            const float *src = s->expert_out + i * H;
-            for (int64_t c = 0; c < H; c++) dst[c] += src[c] * w;
-        }
+        for (int64_t i = 0; status == STRATA_OK && i < n; i++)
+            moe_add_weighted(out + s->token_index[begin + i] * H, s->expert_out + i * H, s->token_weight[begin + i], H);
     }
     if (status == STRATA_OK && s->observe_all) status = observe_unrouted(lw, ls, s, e, xn, rows);
     return status;
@@ -170,6 +166,18 @@ strata_status moe_run_experts(const layer_weights *lw, linear_scratch *ls, moe_s
         if (status == STRATA_OK) status = run_expert(lw, ls, s, e, xn, rows, out);
     }
     return status;
+}
+
+strata_status moe_run_expert_rows(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, int e, const float *x,
+                                  int64_t n, const int64_t *token_index, const float *weights, float *y)
+{
+    if (n == 0) return STRATA_OK;
+    strata_status status = layer_weights_materialize_experts(lw, e, 1);
+    if (status != STRATA_OK) return status;
+    linear_input group = linear_input_make(ls, x, n, lw->arch->hidden_size);
+    group.token_index = token_index;
+    group.weights = weights;
+    return linear_run_gated_mlp(ls, lw->expert_gate[e], lw->expert_up[e], lw->expert_down[e], &group, s->gate, s->up, y);
 }
 
 strata_status moe_add_shared(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn,

@@ -57,4 +57,18 @@ strata_status moe_run_experts(const layer_weights *lw, linear_scratch *ls, moe_s
 strata_status moe_add_shared(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, const float *xn,
                              int64_t rows, float *out);
 
+/* Expert parallelism (pipeline/expert_parallel.c) runs an expert over rows gathered from
+ * several ranks and adds its outputs on the rows' own ranks:
+ *   moe_run_expert_rows: y (n, hidden) = expert e over x (n, hidden), unweighted;
+ *     token_index (the rows' tokens, relative to the scratch's chunk_first_token) and
+ *     weights (their routing weights) are for the hooks; n <= the scratch's rows;
+ *   moe_add_weighted: out_row += y_row * w, the one accumulation moe_run_experts does
+ *     (so a token's sum is the same bytes however its experts were run). */
+strata_status moe_run_expert_rows(const layer_weights *lw, linear_scratch *ls, moe_scratch *s, int e, const float *x,
+                                  int64_t n, const int64_t *token_index, const float *weights, float *y);
+static inline void moe_add_weighted(float *out_row, const float *y_row, float w, int64_t hidden)
+{
+    for (int64_t c = 0; c < hidden; c++) out_row[c] += y_row[c] * w;
+}
+
 #endif

@@ -53,6 +53,7 @@
 #include "io/safetensors_resume.h"
 #include "pipeline/act_store.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/expert_parallel.h"
 #include "pipeline/identity.h"
 #include "pipeline/layer_timings.h"
 #include "pipeline/memory_plan.h"
@@ -87,6 +88,7 @@ typedef struct run {
     int64_t first_window;    /* this rank's share of the windows starts here; params holds the share */
     int64_t max_share;       /* the most windows any rank holds */
     int64_t *rank_rows;      /* (n_ranks) the calibration tokens of each rank's share */
+    bool expert_parallel;    /* MoE layers' routed experts spread over the ranks (expert_parallel.h) */
     double *window_sq, *window_diff; /* (max_share) each window's output sums of the layer's quantized pass */
     progress progress;
     layer_timings timings;   /* where each layer's time went (quant_timings.json) */
@@ -286,11 +288,65 @@ static strata_status layer_pass_grouped(run *r, layer_calib *lc, const layer_wei
     return status;
 }
 
+/* layer_pass for an MoE layer whose routed experts are spread over the ranks: per chunk,
+ * attention and routing, the exchange with the experts' ranks (expert_parallel.h), then the
+ * shared experts and residual. Every rank runs as many chunks as the rank with the most,
+ * its surplus ones empty, since each exchange needs every rank. This rank's experts are
+ * materialized once for the pass. */
+static strata_status layer_pass_expert_parallel(run *r, layer_calib *lc, const layer_weights *lw,
+                                                const forward_hooks *hooks, bool write, bool compare)
+{
+    const strata_arch *a = r->arch;
+    int64_t H = a->hidden_size, seq = r->params->seq_len, chunk = r->plan.chunk_sequences, k = a->moe.top_k;
+    size_t tokens = (size_t)(chunk * seq);
+    forward_config config = {.precision = r->precision, .memory_budget = r->plan.chunk_budget, .hooks = hooks,
+                             .n_hooks = hooks ? 1 : 0};
+    expert_exchange xc = {.coll = &r->collective, .lw = lw, .seq_len = seq, .max_rows = (int64_t)tokens};
+    int first, end;
+    expert_parallel_share(a->moe.n_experts, r->collective.rank, r->collective.n_ranks, &first, &end);
+    float *x = malloc(tokens * (size_t)H * sizeof *x), *normed = malloc(tokens * (size_t)H * sizeof *normed);
+    float *out = malloc(tokens * (size_t)H * sizeof *out), *weights = malloc(tokens * (size_t)k * sizeof *weights);
+    int32_t *experts = malloc(tokens * (size_t)k * sizeof *experts);
+    float *ref = compare ? malloc(tokens * (size_t)H * sizeof *ref) : NULL;
+    strata_status status = STRATA_OK;
+    if (!x || !normed || !out || !weights || !experts || (compare && !ref))
+        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %zu tokens of layer %d", tokens, lc->index);
+    if (status == STRATA_OK) status = decoder_scratch_create(a, &config, (int64_t)tokens, &xc.ds);
+    if (status == STRATA_OK) status = layer_weights_materialize_experts(lw, first, end - first);
+    float chunks = (float)((r->params->n_samples + chunk - 1) / chunk); /* small integers: exact */
+    if (status == STRATA_OK) status = r->collective.max_f32(r->collective.ctx, &chunks, 1);
+    for (int64_t c = 0; status == STRATA_OK && c < (int64_t)chunks; c++) {
+        int64_t s0 = c * chunk, n = s0 < r->params->n_samples ? r->params->n_samples - s0 : 0;
+        if (n > chunk) n = chunk;
+        int64_t first_token = (r->first_window + s0) * seq;
+        if (n > 0) status = act_store_read(&r->store, s0 * seq, n * seq, x);
+        if (status == STRATA_OK && n > 0)
+            status = decoder_moe_begin(lw, xc.ds, &r->rope, x, n, seq, first_token, normed, experts, weights);
+        if (status == STRATA_OK) {
+            memset(out, 0, (size_t)(n * seq * H) * sizeof *out);
+            status = expert_exchange_chunk(&xc, normed, n * seq, experts, weights, first_token, out);
+        }
+        if (status == STRATA_OK && n > 0) status = decoder_moe_finish(lw, xc.ds, x, normed, n * seq, first_token, out);
+        if (status == STRATA_OK && n > 0) status = finish_chunk(r, lc, x, ref, s0, n, write, compare);
+    }
+    layer_weights_release_experts(lw, first, end - first);
+    expert_exchange_free(&xc);
+    decoder_scratch_free(xc.ds);
+    free(x);
+    free(normed);
+    free(out);
+    free(weights);
+    free(experts);
+    free(ref);
+    return status;
+}
+
 /* One pass of layer `lw` over every chunk of the store's current buffer. compare: the
  * outputs are compared with (and, when write is set, replace) the next buffer. */
 static strata_status layer_pass(run *r, layer_calib *lc, const layer_weights *lw, const forward_hooks *hooks,
                                 bool observe_all_experts, bool write, bool compare)
 {
+    if (r->expert_parallel && lc->layer->is_moe) return layer_pass_expert_parallel(r, lc, lw, hooks, write, compare);
     if (lw->experts_per_group > 0) return layer_pass_grouped(r, lc, lw, hooks, observe_all_experts, write, compare);
     const strata_quantize_params *p = r->params;
     int64_t H = r->arch->hidden_size, seq = p->seq_len, chunk = r->plan.chunk_sequences;
@@ -502,8 +558,10 @@ static strata_status load_layer(run *r, layer_calib *lc, const forward_hooks *ho
 {
     strata_layer_timing *timing = &r->timings.layers[lc->index];
     double start = seconds_now();
-    strata_status status = layer_weights_load_grouped(r->model, lc->index, r->precision, hooks, hooks ? 1 : 0,
-                                                      r->plan.experts_per_group, lw);
+    /* Expert parallelism materializes this rank's experts only (one at a time on demand). */
+    int group = r->expert_parallel && lc->layer->is_moe ? 1 : r->plan.experts_per_group;
+    strata_status status = layer_weights_load_grouped(r->model, lc->index, r->precision, hooks, hooks ? 1 : 0, group,
+                                                      lw);
     timing->read_s += seconds_now() - start;
     if (status == STRATA_OK) lw->read_seconds = &timing->read_s;
     return status;
@@ -939,6 +997,36 @@ static strata_status share_windows(run *r)
     return STRATA_OK;
 }
 
+/* --expert-parallel: with several ranks and an MoE model; not yet with what would make an
+ * expert's observations depend on the split (sampled rows, every expert on every token) or
+ * with experts in groups. With one rank there is nothing to spread. */
+static strata_status check_expert_parallel(run *r)
+{
+    const strata_quantize_params *p = r->params;
+    if (!p->expert_parallel) return STRATA_OK;
+    if (r->collective.n_ranks == 1) {
+        strata_log(STRATA_LOG_INFO, "--expert-parallel: one rank, so every expert stays here");
+        return STRATA_OK;
+    }
+    if (r->arch->moe.n_experts == 0)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--expert-parallel: %s has no routed experts", p->model_dir);
+    if (p->error_stats == STRATA_ERROR_STATS_FULL)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--expert-parallel needs --error-stats weights for now (an expert's "
+                           "sampled rows would come from several ranks; docs/DISTRIBUTED.md)");
+    if (p->calib_all_experts)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--expert-parallel with --calib-all-experts is not built yet "
+                           "(docs/DISTRIBUTED.md)");
+    if (r->plan.experts_per_group > 0)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--expert-parallel with experts in groups (--experts-per-group, or "
+                           "a layer bigger than --max-memory) is not built yet (docs/DISTRIBUTED.md)");
+    r->expert_parallel = true;
+    int first, end;
+    expert_parallel_share(r->arch->moe.n_experts, r->collective.rank, r->collective.n_ranks, &first, &end);
+    strata_log(STRATA_LOG_INFO, "expert parallel: this rank holds routed experts %d to %d of %d", first, end - 1,
+               r->arch->moe.n_experts);
+    return STRATA_OK;
+}
+
 static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
 {
     const strata_quantize_params *p = r->params;
@@ -953,6 +1041,7 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     if (status == STRATA_OK) status = share_windows(r);
     p = r->params;
     if (status == STRATA_OK) status = plan_memory(r);
+    if (status == STRATA_OK) status = check_expert_parallel(r);
     if (status == STRATA_OK && r->collective.rank == 0) status = open_directories(r, &id, run_id, inputs);
     free(settings);
     sjson_free(settings_json);

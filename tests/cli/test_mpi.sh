@@ -3,7 +3,8 @@
 # 2 and 3 ranks (one thread each, --oversubscribe, --allow-run-as-root as CI runs as root)
 # write outputs byte-identical to one process's (the timings aside) for a dense model and a
 # mixture of experts, NVFP4, FP8 with an FP8 KV cache, mse, and GPTQ (INT4 dense, NVFP4
-# MoE, experts in groups); a run killed with kill -9 resumes from its checkpoint with
+# MoE, experts in groups); with --expert-parallel (max, mse, GPTQ, an FP8 KV cache) the
+# same bytes again; a run killed with kill -9 resumes from its checkpoint with
 # another number of ranks (and with one process) to the same bytes; a rank that fails stops
 # every rank with its message; a rank killed with SIGKILL ends the run (no hang) and no
 # output appears; a rank that hangs is ended by the others' collective time-out; what is
@@ -40,6 +41,30 @@ for case in "${CASES[@]}"; do
     check "$case: $np ranks write the same bytes as one process" same_dir "$WORK/one-$tag" "$WORK/np$np-$tag"
   done
 done
+
+# --- expert parallelism: each rank holds its share of the experts; the same bytes -------------
+EP_CASES=("nvfp4" "int4 --algo gptq" "fp8 --kv-cache fp8" "nvfp4 --algo mse")
+[[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && EP_CASES=("int4 --algo gptq")
+for case in "${EP_CASES[@]}"; do
+  tag=ep-$(tr ' ' '-' <<<"$case")
+  run "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --error-stats weights --scheme $case -o "$WORK/one-$tag"
+  check "expert parallel $case: one process exits 0" test "$rc" -eq 0
+  for np in 2 3; do
+    run "${MPIRUN[@]}" -np $np "$STRATA" quantize "$WORK/moe" "${C[@]}" --error-stats weights --scheme $case \
+      --expert-parallel -o "$WORK/np$np-$tag"
+    check "expert parallel $case: $np ranks exit 0" test "$rc" -eq 0
+    [[ $np -eq 3 ]] && check "rank 0 holds its share of the 8 experts" has "$err" "holds routed experts 0 to 1 of 8"
+    check "expert parallel $case: $np ranks write the same bytes as one process" \
+      same_dir "$WORK/one-$tag" "$WORK/np$np-$tag"
+  done
+done
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme nvfp4 --expert-parallel -o "$WORK/ep-full"
+check "--expert-parallel with the full error statistics is refused" test "$rc" -ne 0 -a "$rc" -ne 124
+check "saying what to use" has "$err" "--expert-parallel needs --error-stats weights for now"
+check "nothing written" test ! -e "$WORK/ep-full"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --error-stats weights --scheme nvfp4 \
+  --expert-parallel -o "$WORK/ep-dense"
+check "--expert-parallel on a model without experts is refused" has "$err" "has no routed experts"
 
 # --- failures stop every rank ---------------------------------------------------------------
 mkdir -p "$WORK/busy" && touch "$WORK/busy/theirs"

@@ -4,7 +4,8 @@
  * mpirun (tests/CMakeLists.txt: -np 2 and -np 3) it checks the MPI one on every rank: MAX
  * of floats, SUM of 64-bit integers past 2^32, the exact SUM of integer-valued doubles up
  * to 2^52, the gathered per-rank doubles in rank order, each rank contributing values only
- * it has, bytes broadcast from the last rank, and bytes sent from every rank to rank 0.
+ * it has, bytes broadcast from the last rank, all-to-all counts and bytes, and bytes sent
+ * from every rank to rank 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ static void local_collective(void **state)
     double mine[2] = {0.25, 7.0}, all[2] = {0}, exact[2] = {0x1p52, -3};
     assert_int_equal(c.sum_exact_f64(c.ctx, exact, 2, -1), STRATA_OK);
     assert_true(exact[0] == 0x1p52 && exact[1] == -3);
-    assert_true(!c.send_bytes && !c.recv_bytes && !c.broadcast_bytes);
+    assert_true(!c.send_bytes && !c.recv_bytes && !c.broadcast_bytes && !c.alltoall_i64 && !c.alltoallv_bytes);
     assert_int_equal(c.max_f32(c.ctx, f, 2), STRATA_OK);
     assert_int_equal(c.sum_i64(c.ctx, i, 2), STRATA_OK);
     assert_int_equal(c.allgather_f64(c.ctx, mine, 2, all), STRATA_OK);
@@ -75,6 +76,18 @@ static void mpi_collective(void **state)
     char expected[16];
     snprintf(expected, sizeof expected, "from %d", c.n_ranks - 1);
     assert_string_equal(shout, expected);
+    /* All to all: rank r sends k + 1 bytes of value 10 r + k to rank k. */
+    int64_t *to = malloc(2 * (size_t)c.n_ranks * sizeof *to), *from = to + c.n_ranks;
+    for (int k = 0; k < c.n_ranks; k++) to[k] = k + 1;
+    assert_int_equal(c.alltoall_i64(c.ctx, to, from), STRATA_OK);
+    for (int k = 0; k < c.n_ranks; k++) assert_int_equal(from[k], c.rank + 1);
+    unsigned char out_bytes[64], in_bytes[64], *p = out_bytes;
+    for (int k = 0; k < c.n_ranks; k++)
+        for (int j = 0; j <= k; j++) *p++ = (unsigned char)(10 * c.rank + k);
+    assert_int_equal(c.alltoallv_bytes(c.ctx, out_bytes, to, in_bytes, from), STRATA_OK);
+    for (int k = 0; k < c.n_ranks; k++)
+        for (int j = 0; j <= c.rank; j++) assert_int_equal(in_bytes[k * (c.rank + 1) + j], 10 * k + c.rank);
+    free(to);
     /* Each rank's bytes to rank 0, received in rank order. */
     char text[32];
     snprintf(text, sizeof text, "rank %d", c.rank);

@@ -805,7 +805,10 @@ typedef struct strata_quantize_result {
  * quant_scales.safetensors (fakequant), the tokenizer files, and quant_summary.txt/.json.
  * With checkpoint_dir, every layer's state is saved there and a later call with the same
  * directory (and the same model, data and settings, else an error) resumes after the last
- * saved layer, giving byte-identical output. */
+ * saved layer, giving byte-identical output. Started by mpirun with several ranks, the
+ * ranks share the work (docs/DISTRIBUTED.md): every rank calls it with the same settings,
+ * rank 0's calibration windows are sent to the others (theirs may be NULL), and rank 0
+ * writes the output. */
 STRATA_API strata_status strata_quantize_model(const strata_quantize_params *params, strata_quantize_result *result);
 
 /* Refuses (STRATA_ERR_INVALID_ARGUMENT, a message naming both paths) an output directory

@@ -1087,44 +1087,72 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     return STRATA_OK;
 }
 
+/* Under mpirun, rank 0's calibration windows become every rank's: the others need not read
+ * the data (the command line leaves it to rank 0); *received holds their copy. */
+static strata_status receive_calibration(const calib_collective *coll, strata_quantize_params *p, int32_t **received)
+{
+    int64_t shape[2] = {p->tokens ? p->n_samples : 0, p->tokens ? p->seq_len : 0};
+    strata_status status = coll->broadcast_bytes(coll->ctx, 0, shape, sizeof shape);
+    if (status != STRATA_OK) return status;
+    if (coll->rank != 0) p->tokens = NULL, p->n_samples = shape[0], p->seq_len = shape[1];
+    if (shape[0] <= 0 || shape[1] <= 0 || shape[0] > INT64_MAX / shape[1] / 4) return STRATA_OK; /* refused later */
+    size_t bytes = (size_t)(shape[0] * shape[1]) * sizeof *p->tokens;
+    if (coll->rank != 0 && !(p->tokens = *received = malloc(bytes)))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the calibration tokens");
+    return coll->broadcast_bytes(coll->ctx, 0, (void *)p->tokens, bytes);
+}
+
+/* strata_quantize_model once the participants are known: the checks, then the run. */
+static strata_status quantize_checked(strata_quantize_params *p, const calib_collective *collective,
+                                      strata_quantize_result *result)
+{
+    /* Refused settings, and an output directory the run reads from, leave nothing behind:
+     * both are checked before anything is read or created. */
+    calib_algorithm algorithm = CALIB_MAX;
+    strata_status status = check_params(p, &algorithm);
+    if (p->propagate == STRATA_PROPAGATE_DEFAULT)
+        p->propagate = algorithm == CALIB_GPTQ ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
+    output_inputs inputs = {.model_dir = p->model_dir, .checkpoint_dir = p->checkpoint_dir, .files = p->input_files,
+                            .n_files = p->n_input_files};
+    if (status == STRATA_OK && collective->rank == 0) status = output_check_inputs(p->output_dir, &inputs);
+    if (status != STRATA_OK) return status;
+    /* Absolute paths: the checkpoint records them for strata resume from anywhere. */
+    char *model_dir = realpath(p->model_dir, NULL);
+    if (!model_dir)
+        return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p->model_dir, strerror(errno));
+    p->model_dir = model_dir;
+    inputs.model_dir = model_dir;
+    run r = {.params = p, .whole = p, .algorithm = algorithm, .collective = *collective, .checkpoint_lock = {.fd = -1},
+             .spill = {.fd = -1}};
+    status = quantize(&r, &inputs, result);
+    free_run(&r);
+    free(model_dir);
+    return status;
+}
+
 strata_status strata_quantize_model(const strata_quantize_params *params, strata_quantize_result *result)
 {
     if (!params || !result) return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize_model: NULL argument");
     *result = (strata_quantize_result){0};
     strata_quantize_params p = *params;
+    calib_collective collective = calib_collective_local();
+    int32_t *received = NULL;
+    strata_status status = STRATA_OK;
+    if (calib_collective_mpi_launched()) status = calib_collective_mpi(&collective);
+    if (status == STRATA_OK && collective.n_ranks > 1) status = receive_calibration(&collective, &p, &received);
     if (!p.max_shard_bytes) p.max_shard_bytes = EXPORT_DEFAULT_SHARD_BYTES;
     if (!p.save_every) p.save_every = 1;
     if (p.gptq_damp == 0) p.gptq_damp = 0.01;
     if (p.gptq_block == 0) p.gptq_block = 128;
     if (p.gptq_min_tokens == 0) p.gptq_min_tokens = 32;
-    /* Refused settings, and an output directory the run reads from, leave nothing behind:
-     * both are checked before anything is read or created. */
-    calib_algorithm algorithm = CALIB_MAX;
-    strata_status status = check_params(&p, &algorithm);
-    if (p.propagate == STRATA_PROPAGATE_DEFAULT)
-        p.propagate = algorithm == CALIB_GPTQ ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
-    output_inputs inputs = {.model_dir = p.model_dir, .checkpoint_dir = p.checkpoint_dir, .files = p.input_files,
-                            .n_files = p.n_input_files};
-    if (status == STRATA_OK) status = output_check_inputs(p.output_dir, &inputs);
-    if (status != STRATA_OK) return status;
-    /* Absolute paths: the checkpoint records them for strata resume from anywhere. */
-    char *model_dir = realpath(p.model_dir, NULL);
-    if (!model_dir)
-        return strata_fail(STRATA_ERR_NOT_FOUND, "%s: cannot open the model directory: %s", p.model_dir, strerror(errno));
-    p.model_dir = model_dir;
-    inputs.model_dir = model_dir;
-    run r = {.params = &p, .whole = &p, .algorithm = algorithm, .collective = calib_collective_local(), .checkpoint_lock = {.fd = -1},
-             .spill = {.fd = -1}};
-    if (calib_collective_mpi_launched()) status = calib_collective_mpi(&r.collective);
-    if (status == STRATA_OK) status = quantize(&r, &inputs, result);
-    free_run(&r);
-    free(model_dir);
-    if (status != STRATA_OK && r.collective.abort_all) {
+    if (status == STRATA_OK) status = quantize_checked(&p, &collective, result);
+    free(received);
+    if (status != STRATA_OK && collective.abort_all) {
         /* No rank may wait for this one: say why, then stop them all. */
-        strata_log(STRATA_LOG_ERROR, "rank %d of %d: %s", r.collective.rank, r.collective.n_ranks, strata_last_error());
-        r.collective.abort_all(r.collective.ctx);
+        strata_log(STRATA_LOG_ERROR, "rank %d of %d: %s", collective.rank, collective.n_ranks, strata_last_error());
+        collective.abort_all(collective.ctx);
     }
-    if (r.collective.abort_all) calib_collective_mpi_end();
+    if (collective.abort_all) calib_collective_mpi_end();
     return status;
 }
 

@@ -3,8 +3,8 @@
 # 2 and 3 ranks (one thread each, --oversubscribe, --allow-run-as-root as CI runs as root)
 # write outputs byte-identical to one process's (the timings aside) for a dense model and a
 # mixture of experts, NVFP4, FP8 with an FP8 KV cache, mse, and GPTQ (INT4 dense, NVFP4
-# MoE, experts in groups); with --expert-parallel (max, mse, GPTQ, an FP8 KV cache) the
-# same bytes again; a run killed with kill -9 resumes from its checkpoint with
+# MoE, experts in groups); only rank 0 reads the calibration data; with --expert-parallel
+# (max, mse, GPTQ, an FP8 KV cache) the same bytes again; a run killed with kill -9 resumes from its checkpoint with
 # another number of ranks (and with one process) to the same bytes; a rank that fails stops
 # every rank with its message; a rank killed with SIGKILL ends the run (no hang) and no
 # output appears; a rank that hangs is ended by the others' collective time-out; what is
@@ -41,6 +41,20 @@ for case in "${CASES[@]}"; do
     check "$case: $np ranks write the same bytes as one process" same_dir "$WORK/one-$tag" "$WORK/np$np-$tag"
   done
 done
+
+# Rank 0 alone reads the calibration data and sends the windows: the other ranks are given
+# a path that does not exist, and the output is still one process's.
+cat >"$WORK/rank0-calib.sh" <<EOF
+#!/usr/bin/env bash
+calib=$WORK/ids.txt
+[[ \${OMPI_COMM_WORLD_RANK:-0} != 0 ]] && calib=$WORK/no-such-file
+exec "$STRATA" -q quantize "$WORK/dense" --calib "\$calib" --calib-format ids --calib-samples 12 --calib-seq 64 \\
+  --threads 1 --scheme nvfp4 -o "$WORK/rank0-calib"
+EOF
+chmod +x "$WORK/rank0-calib.sh"
+run "${MPIRUN[@]}" -np 2 "$WORK/rank0-calib.sh"
+check "the other ranks never read the calibration data" test "$rc" -eq 0
+check "rank 0's windows reach them: one process's bytes" same_dir "$WORK/one-dense-nvfp4" "$WORK/rank0-calib"
 
 # --- expert parallelism: each rank holds its share of the experts; the same bytes -------------
 EP_CASES=("nvfp4" "int4 --algo gptq" "fp8 --kv-cache fp8" "nvfp4 --algo mse")

@@ -218,11 +218,14 @@ int cmd_quantize(int argc, char **argv, const cli_context *ctx)
     /* Before anything is read. */
     strata_status status = strata_output_check(params.output_dir, params.model_dir, params.checkpoint_dir, inputs, 2);
     if (status != STRATA_OK) return cli_fail(status);
-    if (strata_calib_format_resolve(calib_path, calib.format) != STRATA_CALIB_IDS) status = strata_tokenizer_load(tokenizer_path ? tokenizer_path : params.model_dir, &tok);
-    if (status == STRATA_OK) status = strata_calib_load(calib_path, tok, &calib, &tokens, &info);
+    /* Under mpirun rank 0 reads the calibration data and sends the windows to the others. */
+    bool reads_calibration = strata_mpi_rank() == 0;
+    if (reads_calibration && strata_calib_format_resolve(calib_path, calib.format) != STRATA_CALIB_IDS)
+        status = strata_tokenizer_load(tokenizer_path ? tokenizer_path : params.model_dir, &tok);
+    if (status == STRATA_OK && reads_calibration) status = strata_calib_load(calib_path, tok, &calib, &tokens, &info);
     strata_tokenizer_free(tok);
     if (status != STRATA_OK) return cli_fail(status);
-    if (ctx->verbosity > 0)
+    if (ctx->verbosity > 0 && reads_calibration)
         fprintf(stderr, "strata: calibration: %lld windows of %lld tokens from %s (%lld windows available)\n",
                 (long long)calib.n_samples, (long long)calib.seq_len, calib_path, (long long)info.n_windows);
     if (params.max_memory == 0) params.max_memory = cli_default_memory_limit(ctx);

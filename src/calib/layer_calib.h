@@ -37,7 +37,8 @@ typedef struct linear_calib {
     float input_amax;          /* max |x| over every token that reached the linear */
     int64_t tokens;
     float output_amax;         /* k_proj: max |k| after RoPE; v_proj: max |v| (KV-cache scales) */
-    float *sample;             /* (sample_rows, n_in) the first inputs seen, or NULL */
+    float *sample;             /* (sample_rows, n_in) the inputs of the earliest tokens, or NULL */
+    int64_t *sample_tokens;    /* (sample_rows) their tokens' indices in the run */
     int64_t sample_rows;
     int sample_owner;          /* the linear (index in the layer) whose sample this one reads: the
                                 * first quantized linear of its fused group (they share the input),

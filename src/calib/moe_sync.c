@@ -75,7 +75,9 @@ static strata_status gather_samples(layer_calib *lc, const calib_collective *col
             c->sample_rows = gathered;
         } else {
             free(c->sample);
+            free(c->sample_tokens);
             c->sample = NULL;
+            c->sample_tokens = NULL;
             c->sample_rows = 0;
         }
     }

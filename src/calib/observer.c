@@ -74,7 +74,9 @@ void layer_calib_free_samples(layer_calib *lc)
 {
     for (size_t i = 0; lc->linears && i < lc->layer->n_linears; i++) {
         free(lc->linears[i].sample);
+        free(lc->linears[i].sample_tokens);
         lc->linears[i].sample = NULL;
+        lc->linears[i].sample_tokens = NULL;
     }
 }
 
@@ -120,6 +122,7 @@ void layer_calib_free(layer_calib *lc)
     if (!lc || !lc->linears) return;
     for (size_t i = 0; i < lc->layer->n_linears; i++) {
         free(lc->linears[i].sample);
+        free(lc->linears[i].sample_tokens);
         free(lc->linears[i].clip);
         linear_calib_free_quantized(&lc->linears[i]);
     }
@@ -140,6 +143,53 @@ static bool wants_output(const layer_calib *lc, const strata_linear *l)
     return lc->kv_cache && linear_feeds_kv_cache(l);
 }
 
+/* The sample: the input rows of the CALIB_SAMPLE_ROWS earliest tokens (by index in the
+ * run) that reached the linear. Rows arrive in token order per call and calls in chunk
+ * order, except that with every expert on every token an expert gets a chunk's routed
+ * rows, then its others: those are merged in. So the sample is the same rows however
+ * the tokens were chunked or split over ranks (gathered in rank order, moe_sync.c). */
+static strata_status keep_sample(linear_calib *c, const float *x, int64_t n, const int64_t *token_index,
+                                 int64_t chunk_first_token)
+{
+    const int64_t cap = CALIB_SAMPLE_ROWS, K = c->desc->n_in;
+    size_t row = (size_t)K * sizeof(float);
+#define TOKEN(i) (chunk_first_token + (token_index ? token_index[i] : (i)))
+    if (c->sample_rows == cap && TOKEN(0) > c->sample_tokens[cap - 1]) return STRATA_OK;
+    if (!c->sample) {
+        c->sample = malloc((size_t)cap * row);
+        c->sample_tokens = malloc((size_t)cap * sizeof *c->sample_tokens);
+        if (!c->sample || !c->sample_tokens)
+            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", c->desc->name);
+    }
+    if (c->sample_rows == 0 || TOKEN(0) > c->sample_tokens[c->sample_rows - 1]) { /* after every kept row */
+        int64_t take = cap - c->sample_rows < n ? cap - c->sample_rows : n;
+        memcpy(c->sample + c->sample_rows * K, x, (size_t)take * row);
+        for (int64_t i = 0; i < take; i++) c->sample_tokens[c->sample_rows + i] = TOKEN(i);
+        c->sample_rows += take;
+        return STRATA_OK;
+    }
+    float *merged = malloc((size_t)cap * row);
+    int64_t *tokens = malloc((size_t)cap * sizeof *tokens);
+    if (!merged || !tokens) {
+        free(merged);
+        free(tokens);
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", c->desc->name);
+    }
+    int64_t m = 0, a = 0, b = 0;
+    for (; m < cap && (a < c->sample_rows || b < n); m++) {
+        bool kept = b == n || (a < c->sample_rows && c->sample_tokens[a] < TOKEN(b));
+        memcpy(merged + m * K, kept ? c->sample + a * K : x + b * K, row);
+        tokens[m] = kept ? c->sample_tokens[a++] : TOKEN(b++);
+    }
+#undef TOKEN
+    free(c->sample);
+    free(c->sample_tokens);
+    c->sample = merged;
+    c->sample_tokens = tokens;
+    c->sample_rows = m;
+    return STRATA_OK;
+}
+
 static strata_status observe_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
                                    const int64_t *token_index, const float *weights, int64_t chunk_first_token)
 {
@@ -157,17 +207,8 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme). */
     strata_status status = layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status != STRATA_OK) return status;
-    if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears) &&
-        c->sample_rows < CALIB_SAMPLE_ROWS) {
-        if (!c->sample) {
-            c->sample = malloc((size_t)CALIB_SAMPLE_ROWS * (size_t)linear->n_in * sizeof(float));
-            if (!c->sample) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory sampling %s", linear->name);
-        }
-        int64_t take = CALIB_SAMPLE_ROWS - c->sample_rows;
-        if (take > n_tokens) take = n_tokens;
-        memcpy(c->sample + c->sample_rows * linear->n_in, x, (size_t)take * (size_t)linear->n_in * sizeof(float));
-        c->sample_rows += take;
-    }
+    if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears))
+        return keep_sample(c, x, n_tokens, token_index, chunk_first_token);
     return STRATA_OK;
 }
 

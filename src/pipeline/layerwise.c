@@ -963,8 +963,7 @@ static strata_status plan_memory(run *r)
 }
 
 /* Several ranks (docs/DISTRIBUTED.md): rank r calibrates windows [n r / N, n (r + 1) / N);
- * the run's params become that share, after the identity has been taken from all of them.
- * Not yet with the sampled output errors of --calib-all-experts. */
+ * the run's params become that share, after the identity has been taken from all of them. */
 static strata_status share_windows(run *r)
 {
     const strata_quantize_params *p = r->params;
@@ -972,11 +971,6 @@ static strata_status share_windows(run *r)
     r->first_window = 0;
     r->max_share = n;
     if (N == 1) return STRATA_OK;
-    /* An expert observes its routed rows, then the others, per chunk: its sampled rows
-     * would depend on how the windows are split. */
-    if (p->calib_all_experts && p->error_stats == STRATA_ERROR_STATS_FULL)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "--calib-all-experts with several ranks needs --error-stats weights "
-                           "for now (docs/DISTRIBUTED.md)");
     if (n < N)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "%lld calibration windows for %lld ranks: each rank needs one",
                            (long long)n, (long long)N);

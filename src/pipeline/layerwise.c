@@ -991,9 +991,9 @@ static strata_status share_windows(run *r)
     return STRATA_OK;
 }
 
-/* --expert-parallel: with several ranks and an MoE model; not yet with what would make an
- * expert's observations depend on the split (sampled rows, every expert on every token) or
- * with experts in groups. With one rank there is nothing to spread. */
+/* --expert-parallel: with several ranks and an MoE model; not yet with every expert on every
+ * token (the exchange carries routed rows only) or with experts in groups. With one rank
+ * there is nothing to spread. */
 static strata_status check_expert_parallel(run *r)
 {
     const strata_quantize_params *p = r->params;
@@ -1004,9 +1004,6 @@ static strata_status check_expert_parallel(run *r)
     }
     if (r->arch->moe.n_experts == 0)
         return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--expert-parallel: %s has no routed experts", p->model_dir);
-    if (p->error_stats == STRATA_ERROR_STATS_FULL)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "--expert-parallel needs --error-stats weights for now (an expert's "
-                           "sampled rows would come from several ranks; docs/DISTRIBUTED.md)");
     if (p->calib_all_experts)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--expert-parallel with --calib-all-experts is not built yet "
                            "(docs/DISTRIBUTED.md)");

@@ -57,27 +57,28 @@ check "the other ranks never read the calibration data" test "$rc" -eq 0
 check "rank 0's windows reach them: one process's bytes" same_dir "$WORK/one-dense-nvfp4" "$WORK/rank0-calib"
 
 # --- expert parallelism: each rank holds its share of the experts; the same bytes -------------
-EP_CASES=("nvfp4" "int4 --algo gptq" "fp8 --kv-cache fp8" "nvfp4 --algo mse")
+EP_CASES=("nvfp4" "int4 --algo gptq" "fp8 --kv-cache fp8" "nvfp4 --algo mse --error-stats weights")
 [[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && EP_CASES=("int4 --algo gptq")
 for case in "${EP_CASES[@]}"; do
   tag=ep-$(tr ' ' '-' <<<"$case")
-  run "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --error-stats weights --scheme $case -o "$WORK/one-$tag"
+  run "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme $case -o "$WORK/one-$tag"
   check "expert parallel $case: one process exits 0" test "$rc" -eq 0
   for np in 2 3; do
-    run "${MPIRUN[@]}" -np $np "$STRATA" quantize "$WORK/moe" "${C[@]}" --error-stats weights --scheme $case \
-      --expert-parallel -o "$WORK/np$np-$tag"
+    run "${MPIRUN[@]}" -np $np "$STRATA" quantize "$WORK/moe" "${C[@]}" --scheme $case --expert-parallel \
+      -o "$WORK/np$np-$tag"
     check "expert parallel $case: $np ranks exit 0" test "$rc" -eq 0
     [[ $np -eq 3 ]] && check "rank 0 holds its share of the 8 experts" has "$err" "holds routed experts 0 to 1 of 8"
     check "expert parallel $case: $np ranks write the same bytes as one process" \
       same_dir "$WORK/one-$tag" "$WORK/np$np-$tag"
   done
 done
-run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme nvfp4 --expert-parallel -o "$WORK/ep-full"
-check "--expert-parallel with the full error statistics is refused" test "$rc" -ne 0 -a "$rc" -ne 124
-check "saying what to use" has "$err" "--expert-parallel needs --error-stats weights for now"
-check "nothing written" test ! -e "$WORK/ep-full"
-run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --error-stats weights --scheme nvfp4 \
-  --expert-parallel -o "$WORK/ep-dense"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme nvfp4 --expert-parallel \
+  --experts-per-group 2 -o "$WORK/ep-grouped"
+check "--expert-parallel with experts in groups is refused" test "$rc" -ne 0 -a "$rc" -ne 124
+check "saying so" has "$err" "--expert-parallel with experts in groups"
+check "nothing written" test ! -e "$WORK/ep-grouped"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --scheme nvfp4 --expert-parallel \
+  -o "$WORK/ep-dense"
 check "--expert-parallel on a model without experts is refused" has "$err" "has no routed experts"
 
 # --- failures stop every rank ---------------------------------------------------------------
@@ -87,8 +88,8 @@ check "a rank's failure ends the run with a failure" test "$rc" -ne 0 -a "$rc" -
 check "naming the rank and the reason" has "$err" "rank 0 of 2: $WORK/busy is not empty"
 check "and the user's file is untouched" test -e "$WORK/busy/theirs" -a "$(ls -A "$WORK/busy")" = theirs
 
-run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --error-stats weights --scheme nvfp4 \
-  --calib-all-experts --expert-parallel -o "$WORK/all"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme nvfp4 --calib-all-experts \
+  --expert-parallel -o "$WORK/all"
 check "--expert-parallel with --calib-all-experts is refused, not run wrong" test "$rc" -ne 0 -a "$rc" -ne 124
 check "saying so" has "$err" "--expert-parallel with --calib-all-experts is not built yet"
 check "nothing written" test ! -e "$WORK/all"

@@ -129,8 +129,7 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "does not fit); the output is the same for every N"},
     {.name = "expert-parallel", .kind = CLI_FLAG, .offset = AT(params.expert_parallel),
      .help = "under mpirun: each rank holds 1/N of an MoE layer's routed experts\n"
-             "and the tokens travel to them (needs --error-stats weights); the\n"
-             "output is the same bytes"},
+             "and the tokens travel to them; the output is the same bytes"},
     {.name = "max-shard-mib", .value = "N", .kind = CLI_MIB, .offset = AT(params.max_shard_bytes), .lo = 1,
      .hi = INT64_C(1) << 30, .help = "start a new output shard past N MiB (default 10 GB, as ModelOpt)"},
     CLI_THREADS_OPTION,

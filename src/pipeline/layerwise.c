@@ -469,6 +469,9 @@ static strata_status plan_memory(run *r)
                                    .gptq = r->algorithm == CALIB_GPTQ, .weight_bits = bits,
                                    .experts_per_group = p->experts_per_group,
                                    .no_samples = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
+    /* Expert parallelism: the largest share of experts a rank holds. */
+    int N = r->collective.n_ranks, E = r->arch->moe.n_experts;
+    if (p->expert_parallel && N > 1 && E > 0) request.experts_held = (E + N - 1) / N;
     return memory_plan_make(&request, &r->plan);
 }
 

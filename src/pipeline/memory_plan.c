@@ -24,14 +24,15 @@ static bool shares_input(const strata_linear *l)
  * routed experts' at a time), plus its working copies for the widest linear: the Hessian's
  * copy and factor (or, while accumulating, one window's Gram product), and the original and
  * rounded weights. */
-static uint64_t gptq_bytes(const strata_layer *layer, int group)
+static uint64_t gptq_bytes(const strata_layer *layer, const memory_plan_request *req, int group)
 {
     uint64_t hessians = 0, widest_in = 0, widest = 0;
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
         uint64_t k = (uint64_t)lin->n_in, n = (uint64_t)lin->n_out * k;
-        bool held = group <= 0 || lin->expert < group; /* experts [0, group) stand for any group */
-        if (!shares_input(lin) && held) hessians += k * k * 8; /* exact sums in double (calib/hessian.c) */
+        /* experts [0, group) stand for any group, [0, experts_held) for this rank's share */
+        bool held = (group <= 0 || lin->expert < group) && (req->experts_held <= 0 || lin->expert < req->experts_held);
+        if (!shares_input(lin) && held) hessians += k * k * 16; /* two bins of doubles (calib/hessian.c) */
         widest_in = k > widest_in ? k : widest_in;
         widest = n > widest ? n : widest;
     }
@@ -54,15 +55,15 @@ static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, in
         widest = n > widest ? n : widest;
         /* One more expert in a group: its weights, and with GPTQ its Hessians. */
         if (lin->expert == 0) one_expert += n * element;
-        if (lin->expert == 0 && req->gptq && !shares_input(lin)) one_expert += (uint64_t)lin->n_in * (uint64_t)lin->n_in * 8;
-        bool grouped = group > 0 && lin->expert >= 0;
-        if (!grouped || lin->expert < group) weights += n * element; /* one group of experts */
+        if (lin->expert == 0 && req->gptq && !shares_input(lin)) one_expert += (uint64_t)lin->n_in * (uint64_t)lin->n_in * 16;
+        bool grouped = group > 0 && lin->expert >= 0, mine = req->experts_held <= 0 || lin->expert < req->experts_held;
+        if ((!grouped || lin->expert < group) && mine) weights += n * element; /* one group, this rank's share */
         if (!grouped || lin->expert == 0) quantized += (n * code_bits + 7) / 8;
     }
     if (expert_bytes) *expert_bytes = one_expert;
     /* The decisions' two fp32 working copies (the weight and its quantized values; the error
      * products read them in place), or the quantized pass's one of a weight it fake-quantizes. */
-    return weights + 2 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, group) : 0);
+    return weights + 2 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, req, group) : 0);
 }
 
 /* The observers' input samples of a layer: CALIB_SAMPLE_ROWS rows per distinct input. */

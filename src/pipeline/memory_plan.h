@@ -51,6 +51,8 @@ typedef struct memory_plan_request {
     int weight_bits;         /* bits of a quantized weight's codes (8 or 4); 0: counted as 16 */
     int experts_per_group;   /* > 0 asks for that grouping whatever the limit (it must still fit) */
     bool no_samples;         /* the observers keep no input rows (--error-stats weights) */
+    int experts_held;        /* routed experts of an MoE layer this rank materializes (expert
+                              * parallelism); 0: all of them */
 } memory_plan_request;
 
 strata_status memory_plan_make(const memory_plan_request *request, memory_plan *out);

@@ -5,7 +5,8 @@
  * GPTQ (factorization and column updates) and the mse clip search dominate a layer's
  * decisions. With several ranks each linear is decided by one of them, round-robin: GPTQ's
  * by their Hessian, so the linears that share one (q/k/v, gate/up) go to the same rank,
- * which alone needs it; mse's by linear. The rank that decided sends every other rank what
+ * which alone needs it; mse's by linear. Under expert parallelism a routed expert's
+ * linears go to the rank holding it, which alone saw its tokens. The rank that decided sends every other rank what
  * the decision left in the linear's state:
  *
  *   header  F64 [10] = (weight_error, gptq_done, outcome, damping, dead columns,
@@ -27,6 +28,7 @@ enum { HEADER = 10 };
 
 int linear_calib_decider(const layer_calib *lc, const linear_calib *c, int n_ranks)
 {
+    if (lc->expert_holder && c->desc->expert >= 0) return lc->expert_holder[c->desc->expert];
     int unit = c->hessian >= 0 ? c->hessian : (int)(c - lc->linears);
     return n_ranks > 1 ? unit % n_ranks : 0;
 }

@@ -210,15 +210,19 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
 }
 
 /* Every participant's bins added, after all move to the highest top bin among them (exact),
- * on every participant (root -1) or on root alone, the others dropping theirs; then
+ * on every participant (root -1) or on root alone, the others dropping theirs (with local,
+ * root alone accumulated it: nothing is sent, and the others have nothing); then
  * H = 2/n (high q_high + low q_low) in fp32, written over the front of the bins' buffer
  * (float i never reaches a double not yet read). Every participant calls it for the same
  * Hessians, with or without tokens. */
-static strata_status finish_one(calib_hessian *hg, const calib_collective *coll, int root)
+static strata_status finish_one(calib_hessian *hg, const calib_collective *coll, int root, bool local)
 {
     if (hg->finished) return STRATA_OK;
     size_t n = (size_t)hg->n_in * (size_t)hg->n_in;
-    if (coll->n_ranks > 1) {
+    if (local && coll->rank != root) {
+        free(hg->bins);
+        hg->bins = NULL;
+    } else if (coll->n_ranks > 1 && !local) {
         float top = hg->top == NO_BIN ? -1e9f : (float)hg->top; /* small integers: exact in float */
         strata_status status = coll->sum_i64(coll->ctx, &hg->tokens, 1);
         if (status == STRATA_OK) status = coll->max_f32(coll->ctx, &top, 1);
@@ -254,8 +258,9 @@ strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *col
     strata_status status = STRATA_OK;
     for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) {
         const linear_calib *owner = &lc->linears[lc->hessians[g].owner];
-        int root = to_deciders ? linear_calib_decider(lc, owner, coll->n_ranks) : -1;
-        status = finish_one(&lc->hessians[g], coll, root);
+        bool local = lc->expert_holder && hessian_expert(lc, g) >= 0;
+        int root = to_deciders || local ? linear_calib_decider(lc, owner, coll->n_ranks) : -1;
+        status = finish_one(&lc->hessians[g], coll, root, local);
     }
     return status;
 }
@@ -265,7 +270,7 @@ strata_status layer_hessians_finish_experts(layer_calib *lc, int first, int end,
     strata_status status = STRATA_OK;
     for (size_t g = 0; status == STRATA_OK && g < lc->n_hessians; g++) {
         int e = hessian_expert(lc, g);
-        if (e >= first && e < end) status = finish_one(&lc->hessians[g], coll, -1);
+        if (e >= first && e < end) status = finish_one(&lc->hessians[g], coll, -1, false);
     }
     return status;
 }

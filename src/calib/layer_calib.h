@@ -94,6 +94,10 @@ typedef struct layer_calib {
      * group at a time, so only one group's Hessians exist at once. */
     bool hessians_non_experts;  /* those of attention, dense MLP, shared experts */
     int hessian_experts_first, hessian_experts_end; /* routed experts [first, end) */
+    /* Expert parallelism (docs/DISTRIBUTED.md): the rank holding each routed expert, which
+     * alone sees its tokens, so it alone accumulates its Hessians, keeps them without a
+     * reduction and decides its linears; NULL otherwise. */
+    const int *expert_holder;   /* (n_experts) */
 } layer_calib;
 
 /* What every layer of a run is calibrated with. */
@@ -158,7 +162,8 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
 /* Whether c's input hook is the one that accumulates its Hessian. */
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
 /* to_deciders: each Hessian is summed on the rank that decides its linears
- * (linear_calib_decider) alone; the others drop theirs. */
+ * (linear_calib_decider) alone; the others drop theirs. Under expert parallelism a routed
+ * expert's Hessians are complete on its rank and are not sent at all. */
 strata_status layer_hessians_finish(layer_calib *lc, const calib_collective *coll, bool to_deciders);
 void layer_hessians_free(layer_calib *lc);
 /* Restricts accumulation to the non-expert linears (when non_experts) and routed experts
@@ -169,7 +174,8 @@ strata_status layer_hessians_finish_experts(layer_calib *lc, int first, int end,
 void layer_hessians_free_experts(layer_calib *lc, int first, int end);
 
 /* Decisions dealt out to the ranks (decision_share.c): the rank that decides c (GPTQ's
- * linears by Hessian, others by linear, round-robin; 0 with one rank), and every rank's
+ * linears by Hessian, others by linear, round-robin; a routed expert's by its holder under
+ * expert parallelism; 0 with one rank), and every rank's
  * copy of what rank `from` decided for c (its quantized weight, clip, weight error, GPTQ
  * report). Every rank calls share for the same linears in the same order. */
 int linear_calib_decider(const layer_calib *lc, const linear_calib *c, int n_ranks);

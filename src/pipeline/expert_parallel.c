@@ -30,7 +30,7 @@ void expert_parallel_share(int n_experts, int rank, int n_ranks, int *first, int
     *end = (int)((int64_t)n_experts * (rank + 1) / n_ranks);
 }
 
-static int expert_rank(int e, int n_experts, int n_ranks)
+int expert_parallel_holder(int e, int n_experts, int n_ranks)
 {
     for (int r = 0; r < n_ranks; r++) {
         int first, end;
@@ -153,7 +153,7 @@ strata_status expert_exchange_chunk(expert_exchange *x, const float *normed, int
         double header[3] = {(double)(first_token + p / k), (double)weights[p], (double)experts[p]};
         memcpy(record, header, sizeof header);
         memcpy(record + sizeof header, normed + (p / k) * H, row_bytes);
-        send_n[expert_rank(experts[p], E, N)]++;
+        send_n[expert_parallel_holder(experts[p], E, N)]++;
     }
     /* 2. To the experts' ranks. */
     if (status == STRATA_OK) status = coll->alltoall_i64(coll->ctx, send_n, recv_n);

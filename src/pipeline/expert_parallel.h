@@ -16,6 +16,8 @@
 
 /* The experts [*first, *end) rank `rank` of n_ranks holds. */
 void expert_parallel_share(int n_experts, int rank, int n_ranks, int *first, int *end);
+/* The rank holding expert e. */
+int expert_parallel_holder(int e, int n_experts, int n_ranks);
 
 typedef struct expert_exchange {
     const calib_collective *coll;

@@ -287,6 +287,7 @@ static void free_run(run *r)
     free(r->window_sq);
     free(r->window_diff);
     free(r->rank_rows);
+    free(r->expert_holder);
     rope_table_free(&r->rope);
     checkpoint_close(&r->ck);
     /* A checkpoint directory this run created and never wrote a manifest into goes. */
@@ -422,8 +423,10 @@ static strata_status prepare_layers(run *r)
                                    .sample_inputs = p->error_stats == STRATA_ERROR_STATS_FULL,
                                    .exclude = p->exclude, .n_exclude = p->n_exclude};
     strata_status status = STRATA_OK;
-    for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++)
+    for (int i = 0; status == STRATA_OK && i < r->arch->n_layers; i++) {
         status = layer_calib_init(&r->layers[i], &r->arch->layers[i], &options);
+        if (r->expert_parallel && r->arch->layers[i].is_moe) r->layers[i].expert_holder = r->expert_holder;
+    }
     if (status == STRATA_OK && r->algorithm == CALIB_GPTQ && r->plan.experts_per_group > 0)
         status = weight_spill_open(&r->spill, spill_dir);
     if (status == STRATA_OK) status = rope_table_create(r->arch, p->seq_len, &r->rope);
@@ -524,6 +527,10 @@ static strata_status check_expert_parallel(run *r)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--expert-parallel with experts in groups (--experts-per-group, or "
                            "a layer bigger than --max-memory) is not built yet (docs/DISTRIBUTED.md)");
     r->expert_parallel = true;
+    int E = r->arch->moe.n_experts;
+    if (!(r->expert_holder = malloc((size_t)E * sizeof *r->expert_holder)))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int e = 0; e < E; e++) r->expert_holder[e] = expert_parallel_holder(e, E, r->collective.n_ranks);
     int first, end;
     expert_parallel_share(r->arch->moe.n_experts, r->collective.rank, r->collective.n_ranks, &first, &end);
     strata_log(STRATA_LOG_INFO, "expert parallel: this rank holds routed experts %d to %d of %d", first, end - 1,

@@ -47,6 +47,7 @@ typedef struct run {
     int64_t max_share;       /* the most windows any rank holds */
     int64_t *rank_rows;      /* (n_ranks) the calibration tokens of each rank's share */
     bool expert_parallel;    /* MoE layers' routed experts spread over the ranks (expert_parallel.h) */
+    int *expert_holder;      /* (n_experts) under expert parallelism: the rank holding each */
     double *window_sq, *window_diff; /* (max_share) each window's output sums of the layer's quantized pass */
     progress progress;
     layer_timings timings;   /* where each layer's time went (quant_timings.json) */

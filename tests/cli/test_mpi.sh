@@ -43,18 +43,18 @@ for case in "${CASES[@]}"; do
 done
 
 # Rank 0 alone reads the calibration data and sends the windows: the other ranks are given
-# a path that does not exist, and the output is still one process's.
+# a path that does not exist, and the output is still one process's (the case both builds run).
 cat >"$WORK/rank0-calib.sh" <<EOF
 #!/usr/bin/env bash
 calib=$WORK/ids.txt
 [[ \${OMPI_COMM_WORLD_RANK:-0} != 0 ]] && calib=$WORK/no-such-file
-exec "$STRATA" -q quantize "$WORK/dense" --calib "\$calib" --calib-format ids --calib-samples 12 --calib-seq 64 \\
-  --threads 1 --scheme nvfp4 -o "$WORK/rank0-calib"
+exec "$STRATA" -q quantize "$WORK/moe" --calib "\$calib" --calib-format ids --calib-samples 12 --calib-seq 64 \\
+  --threads 1 --scheme nvfp4 --algo gptq -o "$WORK/rank0-calib"
 EOF
 chmod +x "$WORK/rank0-calib.sh"
 run "${MPIRUN[@]}" -np 2 "$WORK/rank0-calib.sh"
 check "the other ranks never read the calibration data" test "$rc" -eq 0
-check "rank 0's windows reach them: one process's bytes" same_dir "$WORK/one-dense-nvfp4" "$WORK/rank0-calib"
+check "rank 0's windows reach them: one process's bytes" same_dir "$WORK/one-moe-nvfp4---algo-gptq" "$WORK/rank0-calib"
 
 # --- expert parallelism: each rank holds its share of the experts; the same bytes -------------
 EP_CASES=("nvfp4" "int4 --algo gptq" "fp8 --kv-cache fp8" "nvfp4 --algo mse --error-stats weights")

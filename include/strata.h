@@ -631,6 +631,62 @@ STRATA_API strata_status strata_tokens_write(const char *path, const int32_t *id
 STRATA_API strata_status strata_eval_perplexity(const strata_model *model, const int32_t *tokens, int64_t n_tokens,
                                                 const strata_eval_params *params, strata_eval_result *result);
 
+/* A quantized model against its base (`strata eval QUANT --base ORIGINAL`): llama.cpp's
+ * `llama-perplexity --kl-divergence` statistics over the same windows (docs/EVAL.md). As
+ * llama.cpp does, each window of n tokens scores the targets at positions n/2 + 1 to
+ * n - 1 (the second half, with context before it). */
+typedef struct strata_eval_compare_params {
+    strata_eval_params eval;     /* window, max_windows, fp32, memory_budget */
+    const char *base_logits;     /* read the base's log-probabilities from this file (llama.cpp's
+                                  * --kl-divergence-base format) instead of running a base model; its
+                                  * tokens and window are the evaluation's */
+    const char *save_base;       /* write the base's log-probabilities there (that format) */
+} strata_eval_compare_params;
+
+/* Percentiles, in the order llama.cpp prints them. */
+#define STRATA_KLD_PERCENTILES 11 /* maximum, 99.9, 99, 95, 90, median, 10, 5, 1, 0.1, minimum */
+#define STRATA_DP_PERCENTILES 13  /* maximum, 99.9, 99, 95, 90, 75, median, 25, 10, 5, 1, 0.1, minimum */
+extern STRATA_API const double strata_kld_percentiles[STRATA_KLD_PERCENTILES]; /* 1, 0.999, ..., 0.5 for the median, ..., 0 */
+extern STRATA_API const double strata_dp_percentiles[STRATA_DP_PERCENTILES];
+
+/* A value and its standard error (0 with 10 tokens or fewer, as llama.cpp gives it). */
+typedef struct strata_estimate {
+    double value, error;
+} strata_estimate;
+
+typedef struct strata_eval_compare_result {
+    int64_t n_windows, window;
+    int64_t n_scored;                       /* tokens compared */
+    strata_estimate ppl_q, ppl_base;        /* perplexities over the scored tokens */
+    double ln_ppl_correlation;              /* Pearson correlation of the two models' token NLLs */
+    strata_estimate ln_ppl_ratio, ppl_ratio, ppl_difference;
+    strata_estimate kld;                    /* mean KL(base || quantized), nats */
+    double kld_percentile[STRATA_KLD_PERCENTILES];
+    strata_estimate p_diff;                 /* mean q(target) - p_base(target), as a fraction */
+    double p_diff_percentile[STRATA_DP_PERCENTILES];
+    strata_estimate p_diff_rms;
+    strata_estimate same_top;               /* fraction of tokens whose most likely next token agrees */
+    bool base_from_file;                    /* the base came from params->base_logits */
+    bool fp32;
+    double seconds;
+} strata_eval_compare_result;
+
+/* Runs both models (or the quantized one and a base log-probability file) over the same
+ * windows, layer by layer, a block of windows at a time: the base's logits of a block are
+ * held until the quantized model has been compared on them. base may be NULL with
+ * params->base_logits. With params->save_base the base's log-probabilities are also
+ * written, to a temporary name renamed into place at the end. */
+STRATA_API strata_status strata_eval_compare(const strata_model *quantized, const strata_model *base,
+                                             const int32_t *tokens, int64_t n_tokens,
+                                             const strata_eval_compare_params *params,
+                                             strata_eval_compare_result *result);
+
+/* Writes the base log-probability file of params->save_base (llama.cpp's
+ * --kl-divergence-base format) for one model, without a comparison; result->perplexity is
+ * the model's over the scored half of each window. */
+STRATA_API strata_status strata_eval_save_base(const strata_model *model, const int32_t *tokens, int64_t n_tokens,
+                                               const strata_eval_compare_params *params, strata_eval_result *result);
+
 /* ---------------------------------------------------------------- layerwise quantization */
 
 /* What strata quantize produces: weight format, activation handling, and the ModelOpt

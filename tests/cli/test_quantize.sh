@@ -54,6 +54,52 @@ ppl_b=$(grep -o 'perplexity [0-9.]*' "$WORK/ppl_bf16" | grep -o '[0-9.]*$')
 check "quantized perplexity ($ppl_q) differs from bf16's ($ppl_b) by less than 2 %" \
   awk -v q="${ppl_q:-0}" -v b="${ppl_b:-0}" 'BEGIN { d = q - b; if (d < 0) d = -d; exit !(b > 0 && d > 0 && d < 0.02 * b) }'
 
+# --- against the original: KL divergence (docs/EVAL.md) -------------------------------
+json_field() { grep -o "\"$2\": {\"value\": [-0-9.e]*" "$1" | grep -o '[-0-9.e]*$'; }
+E=(--tokens "$WORK/ids.txt" --window 128 --max-windows 16 --json)
+run "$STRATA" eval "$MODEL" --base "$MODEL" "${E[@]}"
+echo "$out" >"$WORK/kld_self.json"
+check "eval --base exits 0" test "$rc" -eq 0
+check "a model against itself: KLD 0" test "$(json_field "$WORK/kld_self.json" kld)" = 0
+check "  the top token always agrees" test "$(json_field "$WORK/kld_self.json" same_top)" = 1
+check "  perplexity ratio 1" test "$(json_field "$WORK/kld_self.json" ppl_ratio)" = 1
+check "  scores the second half of 16 windows of 128: 16 x 63 tokens" has "$out" '"scored_tokens": 1008'
+"$STRATA" -q eval "$WORK/ref" --base "$MODEL" "${E[@]}" | sed 's/"seconds": [0-9.]*//' >"$WORK/kld_ref.json"
+"$STRATA" -q eval "$WORK/fq" --base "$MODEL" "${E[@]}" | sed 's/"seconds": [0-9.]*//' >"$WORK/kld_fq.json"
+kld=$(json_field "$WORK/kld_ref.json" kld)
+check "FP8 against bf16: a small positive KLD ($kld)" awk -v k="${kld:-0}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
+check "the ModelOpt and fakequant outputs of one run give the same statistics" cmp -s "$WORK/kld_ref.json" "$WORK/kld_fq.json"
+ppl_half=$(json_field "$WORK/kld_ref.json" ppl_q)
+check "PPL(Q) is the quantized model's perplexity over the scored halves ($ppl_half)" test -n "$ppl_half"
+run "$STRATA" eval "$WORK/ref" --base "$MODEL" --tokens "$WORK/ids.txt" --window 128 --max-windows 16
+check "the table has llama.cpp's lines" has "$out" "Mean    KLD:"
+check "  with its percentiles" has "$out" "99.9%   KLD:"
+check "  the Δp statistics" has "$out" "RMS Δp    :"
+check "  and the top-token agreement" has "$out" "Same top p:"
+run "$STRATA" eval "$MODEL" --tokens "$WORK/ids.txt" --window 128 --max-windows 16 --save-base "$WORK/base.kld"
+check "eval --save-base exits 0" test "$rc" -eq 0
+size=$(stat -c %s "$WORK/base.kld")
+# 20 header bytes, 16 x 128 int32 tokens, 16 x 63 records of (512 + 4) uint16.
+check "the base file has llama.cpp's layout ($size bytes)" test "$size" -eq $((20 + 4 * 16 * 128 + 2 * 516 * 16 * 63))
+check "  starts with _logits_" test "$(head -c 8 "$WORK/base.kld")" = "_logits_"
+"$STRATA" -q eval "$WORK/ref" --base-logits "$WORK/base.kld" --json >"$WORK/kld_file.json"
+kld_file=$(json_field "$WORK/kld_file.json" kld)
+check "KLD from the file ($kld_file) within 1e-4 of the direct one ($kld)" \
+  awk -v a="${kld_file:-1}" -v b="${kld:-0}" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 1e-4) }'
+check "  the same tokens scored" grep -q '"scored_tokens": 1008' "$WORK/kld_file.json"
+head -c 40000 "$WORK/base.kld" >"$WORK/truncated.kld"
+run "$STRATA" eval "$WORK/ref" --base-logits "$WORK/truncated.kld"
+check "a truncated base file is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" truncated.kld && echo y)"
+check "  saying what it expected" has "$err" "40000 bytes, where 16 windows of 128 tokens"
+cp "$WORK/base.kld" "$WORK/base.before"
+awk 'BEGIN { for (i = 0; i < 255; i++) printf "%d ", i; print 99999 }' >"$WORK/bad_ids.txt"
+run "$STRATA" eval "$MODEL" --tokens "$WORK/bad_ids.txt" --window 128 --save-base "$WORK/base.kld"
+check "a --save-base that fails (an id outside the vocabulary) exits 1" test "$rc" -eq 1
+check "  and leaves the earlier file as it was" cmp -s "$WORK/base.kld" "$WORK/base.before"
+check "  and no temporary file" bash -c "! ls '$WORK' | grep -q 'base.kld.tmp'"
+run "$STRATA" eval "$WORK/ref" --base-logits "$WORK/base.kld" --text /dev/null
+check "--base-logits with --text is a usage error" test "$rc" -eq 2
+
 # --- kill -9 at random moments, then resume: byte-identical ----------------------------
 RANDOM=20261121
 kill_repeatedly 6 "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2

@@ -3,6 +3,10 @@
  * non-overlapping windows. Text is tokenized whole with the model's tokenizer.json (BOS
  * once at the start when the tokenizer adds one), as transformers' perplexity recipe does;
  * --tokens takes ids tokenized elsewhere (see strata_tokens_read).
+ *
+ * With --base ORIGINAL (or --base-logits FILE) it compares the model with its base and
+ * prints llama.cpp's KL-divergence statistics, in llama-perplexity's layout
+ * (docs/EVAL.md); --save-base FILE writes the base's side for later comparisons.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 typedef struct eval_settings {
     strata_eval_params params;
     const char *tokens_path, *text_path, *tokenizer_path;
+    const char *base_dir, *base_logits, *save_base;
     bool json;
 } eval_settings;
 
@@ -37,6 +42,16 @@ static const cli_option OPTIONS[] = {
      .help = "matrix products in fp32 (default bf16 with fp32 accumulation)"},
     {.name = "memory-budget", .value = "MIB", .kind = CLI_MIB, .offset = AT(params.memory_budget), .lo = 1,
      .hi = INT64_C(1) << 30, .help = "scratch memory per chunk of windows (default 1024)"},
+    {.name = "base", .value = "DIR", .kind = CLI_STRING, .offset = AT(base_dir),
+     .help = "compare MODEL_DIR with this original model: perplexities,\n"
+             "KL divergence, top-token agreement (llama.cpp's statistics)"},
+    {.name = "base-logits", .value = "FILE", .kind = CLI_STRING, .offset = AT(base_logits),
+     .help = "compare with the base log-probabilities saved in FILE\n"
+             "(--save-base, or llama.cpp's --kl-divergence-base); the\n"
+             "windows and tokens are the file's"},
+    {.name = "save-base", .value = "FILE", .kind = CLI_STRING, .offset = AT(save_base),
+     .help = "write the base's log-probabilities to FILE (llama.cpp's\n"
+             "--kl-divergence-base format): of --base, or of MODEL_DIR alone"},
     CLI_THREADS_OPTION,
     {.name = "json", .kind = CLI_FLAG, .offset = AT(json), .help = "print the result as JSON"},
 };
@@ -47,12 +62,103 @@ static const cli_command COMMAND = {
     .about = "Perplexity of a model over non-overlapping windows of text (--text FILE or --tokens FILE):\n"
              "each window runs independently from position 0; every position but the last predicts\n"
              "the next token; a trailing partial window is dropped. Runs one decoder layer at\n"
-             "a time. Prints the perplexity on stdout.\n",
+             "a time. Prints the perplexity on stdout.\n"
+             "\n"
+             "With --base DIR or --base-logits FILE, compares MODEL_DIR (the quantized model)\n"
+             "with the original over the same windows, as llama-perplexity --kl-divergence\n"
+             "does: each window scores its second half (positions n/2 + 1 to n - 1); prints\n"
+             "both perplexities and their ratio, KL divergence (mean, percentiles), the change\n"
+             "in the correct token's probability and how often the top token agrees, each\n"
+             "with its standard error (--json adds 95% intervals). The two models run one\n"
+             "after the other, a block of windows at a time.\n",
     .options = OPTIONS,
     .n_options = sizeof OPTIONS / sizeof OPTIONS[0],
 };
 
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "--memory-budget is stored as CLI_MIB's uint64_t");
+
+/* "value ± error" pairs and the rest, in llama-perplexity --kl-divergence's layout. */
+static void print_comparison(const strata_eval_compare_result *r)
+{
+    static const char *kld_labels[STRATA_KLD_PERCENTILES] = {"Maximum", "99.9%  ", "99.0%  ", "95.0%  ",
+                                                             "90.0%  ", "Median ", "10.0%  ", " 5.0%  ",
+                                                             " 1.0%  ", " 0.1%  ", "Minimum"};
+    static const char *dp_labels[STRATA_DP_PERCENTILES] = {"Maximum", "99.9%  ", "99.0%  ", "95.0%  ", "90.0%  ",
+                                                           "75.0%  ", "Median ", "25.0%  ", "10.0%  ", " 5.0%  ",
+                                                           " 1.0%  ", " 0.1%  ", "Minimum"};
+    printf("%lld windows of %lld tokens, %lld tokens scored (the second half of each window), base from %s\n\n",
+           (long long)r->n_windows, (long long)r->window, (long long)r->n_scored,
+           r->base_from_file ? "a saved file" : "the model");
+    printf("====== Perplexity statistics ======\n");
+    printf("Mean PPL(Q)                   : %10.6f \u00b1 %10.6f\n", r->ppl_q.value, r->ppl_q.error);
+    printf("Mean PPL(base)                : %10.6f \u00b1 %10.6f\n", r->ppl_base.value, r->ppl_base.error);
+    printf("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100.0 * r->ln_ppl_correlation);
+    printf("Mean ln(PPL(Q)/PPL(base))     : %10.6f \u00b1 %10.6f\n", r->ln_ppl_ratio.value, r->ln_ppl_ratio.error);
+    printf("Mean PPL(Q)/PPL(base)         : %10.6f \u00b1 %10.6f\n", r->ppl_ratio.value, r->ppl_ratio.error);
+    printf("Mean PPL(Q)-PPL(base)         : %10.6f \u00b1 %10.6f\n", r->ppl_difference.value,
+           r->ppl_difference.error);
+    printf("\n====== KL divergence statistics ======\n");
+    printf("Mean    KLD: %10.6f \u00b1 %10.6f\n", r->kld.value, r->kld.error);
+    for (int i = 0; i < STRATA_KLD_PERCENTILES; i++) printf("%s KLD: %10.6f\n", kld_labels[i], r->kld_percentile[i]);
+    printf("\n====== Token probability statistics ======\n");
+    printf("Mean    \u0394p: %6.3f \u00b1 %5.3f %%\n", 100.0 * r->p_diff.value, 100.0 * r->p_diff.error);
+    for (int i = 0; i < STRATA_DP_PERCENTILES; i++)
+        printf("%s \u0394p: %6.3f%%\n", dp_labels[i], 100.0 * r->p_diff_percentile[i]);
+    printf("RMS \u0394p    : %6.3f \u00b1 %5.3f %%\n", 100.0 * r->p_diff_rms.value, 100.0 * r->p_diff_rms.error);
+    printf("Same top p: %6.3f \u00b1 %5.3f %%\n", 100.0 * r->same_top.value, 100.0 * r->same_top.error);
+    printf("\n\u00b1: one standard error, as llama.cpp prints it (a 95%% interval is 1.96 of them; --json)\n");
+}
+
+/* "name": {"value": v, "error": e, "ci95": [v - 1.96 e, v + 1.96 e]} */
+static void print_estimate_json(const char *name, strata_estimate e, bool last)
+{
+    printf("  \"%s\": {\"value\": %.9g, \"error\": %.9g, \"ci95\": [%.9g, %.9g]}%s\n", name, e.value, e.error,
+           e.value - 1.96 * e.error, e.value + 1.96 * e.error, last ? "" : ",");
+}
+
+static void print_percentiles_json(const char *name, const double *fractions, const double *values, int n)
+{
+    printf("  \"%s\": {", name);
+    for (int i = 0; i < n; i++) printf("%s\"%g\": %.9g", i ? ", " : "", 100.0 * fractions[i], values[i]);
+    printf("},\n");
+}
+
+static void print_comparison_json(const strata_eval_compare_result *r)
+{
+    printf("{\n  \"windows\": %lld, \"window\": %lld, \"scored_tokens\": %lld, \"base\": \"%s\", \"precision\": \"%s\", "
+           "\"seconds\": %.3f,\n",
+           (long long)r->n_windows, (long long)r->window, (long long)r->n_scored, r->base_from_file ? "file" : "model",
+           r->fp32 ? "fp32" : "bf16", r->seconds);
+    print_estimate_json("ppl_q", r->ppl_q, false);
+    print_estimate_json("ppl_base", r->ppl_base, false);
+    printf("  \"ln_ppl_correlation\": %.9g,\n", r->ln_ppl_correlation);
+    print_estimate_json("ln_ppl_ratio", r->ln_ppl_ratio, false);
+    print_estimate_json("ppl_ratio", r->ppl_ratio, false);
+    print_estimate_json("ppl_difference", r->ppl_difference, false);
+    print_estimate_json("kld", r->kld, false);
+    print_percentiles_json("kld_percentiles", strata_kld_percentiles, r->kld_percentile, STRATA_KLD_PERCENTILES);
+    print_estimate_json("p_diff", r->p_diff, false);
+    print_percentiles_json("p_diff_percentiles", strata_dp_percentiles, r->p_diff_percentile, STRATA_DP_PERCENTILES);
+    print_estimate_json("p_diff_rms", r->p_diff_rms, false);
+    print_estimate_json("same_top", r->same_top, true);
+    printf("}\n");
+}
+
+static void print_perplexity(const strata_eval_result *result, bool json, const cli_context *ctx)
+{
+    if (json) {
+        printf("{\"perplexity\": %.6f, \"mean_nll\": %.8f, \"windows\": %lld, \"predicted_tokens\": %lld, "
+               "\"precision\": \"%s\", \"seconds\": %.3f}\n",
+               result->perplexity, result->mean_nll, (long long)result->n_windows, (long long)result->n_predicted,
+               result->fp32 ? "fp32" : "bf16", result->seconds);
+        return;
+    }
+    if (ctx->verbosity > 0)
+        fprintf(stderr, "strata: %lld windows, %lld predicted tokens, %s products, %.1f s\n",
+                (long long)result->n_windows, (long long)result->n_predicted, result->fp32 ? "fp32" : "bf16",
+                result->seconds);
+    printf("perplexity %.4f\n", result->perplexity);
+}
 
 int cmd_eval(int argc, char **argv, const cli_context *ctx)
 {
@@ -60,34 +166,38 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
     const char *model_dir = NULL;
     int code = cli_parse(&COMMAND, argc, argv, &s, &model_dir);
     if (code >= 0) return code;
-    if (!s.tokens_path == !s.text_path) return cli_usage_error("eval", "give one of --text FILE or --tokens FILE");
-    strata_eval_params params = s.params;
-    const char *tokens_path = s.tokens_path, *text_path = s.text_path, *tokenizer_path = s.tokenizer_path;
-    bool json = s.json;
+    if (s.base_dir && s.base_logits) return cli_usage_error("eval", "give one of --base DIR or --base-logits FILE");
+    if (s.base_logits && (s.tokens_path || s.text_path))
+        return cli_usage_error("eval", "--base-logits brings its own windows; leave out --text and --tokens");
+    if (!s.base_logits && !s.tokens_path == !s.text_path)
+        return cli_usage_error("eval", "give one of --text FILE or --tokens FILE");
+    if (s.save_base && s.base_logits) return cli_usage_error("eval", "--save-base needs the base model, not a file");
+    const char *tokenizer_path = s.tokenizer_path ? s.tokenizer_path : s.base_dir ? s.base_dir : model_dir;
+    strata_eval_compare_params compare = {.eval = s.params, .base_logits = s.base_logits, .save_base = s.save_base};
 
-    strata_model *model = NULL;
+    strata_model *model = NULL, *base = NULL;
     int32_t *ids = NULL;
     int64_t n_ids = 0;
     strata_status status = strata_model_open(model_dir, &model);
-    if (status == STRATA_OK && tokens_path) status = strata_tokens_read(tokens_path, &ids, &n_ids);
-    if (status == STRATA_OK && text_path)
-        status = cli_tokenize_file(tokenizer_path ? tokenizer_path : model_dir, text_path, &ids, &n_ids);
+    if (status == STRATA_OK && s.base_dir) status = strata_model_open(s.base_dir, &base);
+    if (status == STRATA_OK && s.tokens_path) status = strata_tokens_read(s.tokens_path, &ids, &n_ids);
+    if (status == STRATA_OK && s.text_path) status = cli_tokenize_file(tokenizer_path, s.text_path, &ids, &n_ids);
     strata_eval_result result;
-    if (status == STRATA_OK) status = strata_eval_perplexity(model, ids, n_ids, &params, &result);
+    strata_eval_compare_result comparison;
+    bool compared = s.base_dir || s.base_logits;
+    if (status == STRATA_OK && compared)
+        status = strata_eval_compare(model, base, ids, n_ids, &compare, &comparison);
+    else if (status == STRATA_OK && s.save_base)
+        status = strata_eval_save_base(model, ids, n_ids, &compare, &result);
+    else if (status == STRATA_OK)
+        status = strata_eval_perplexity(model, ids, n_ids, &s.params, &result);
     strata_free(ids);
     strata_model_close(model);
+    strata_model_close(base);
     if (status != STRATA_OK) return cli_fail(status);
-    if (json) {
-        printf("{\"perplexity\": %.6f, \"mean_nll\": %.8f, \"windows\": %lld, \"predicted_tokens\": %lld, "
-               "\"precision\": \"%s\", \"seconds\": %.3f}\n",
-               result.perplexity, result.mean_nll, (long long)result.n_windows, (long long)result.n_predicted,
-               result.fp32 ? "fp32" : "bf16", result.seconds);
-    } else {
-        if (ctx->verbosity > 0)
-            fprintf(stderr, "strata: %lld windows, %lld predicted tokens, %s products, %.1f s\n",
-                    (long long)result.n_windows, (long long)result.n_predicted, result.fp32 ? "fp32" : "bf16",
-                    result.seconds);
-        printf("perplexity %.4f\n", result.perplexity);
-    }
+    if (compared && s.json) print_comparison_json(&comparison);
+    else if (compared) print_comparison(&comparison);
+    else print_perplexity(&result, s.json, ctx);
+    if (s.save_base && !s.json) fprintf(stderr, "strata: base log-probabilities written to %s\n", s.save_base);
     return EXIT_OK;
 }

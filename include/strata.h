@@ -687,6 +687,13 @@ STRATA_API strata_status strata_eval_compare(const strata_model *quantized, cons
 STRATA_API strata_status strata_eval_save_base(const strata_model *model, const int32_t *tokens, int64_t n_tokens,
                                                const strata_eval_compare_params *params, strata_eval_result *result);
 
+/* One self-contained HTML page about a quantized output directory (docs/EVAL.md, "The
+ * report"): settings, layer and linear errors as inline SVG plots, tokens per routed expert
+ * as a heat map, the largest errors; with eval_json (the output of `strata eval --base
+ * --json`, or NULL) the comparison with the original. Reads output_dir/quant_summary.json;
+ * writes html_path atomically. */
+STRATA_API strata_status strata_report(const char *output_dir, const char *eval_json, const char *html_path);
+
 /* ---------------------------------------------------------------- layerwise quantization */
 
 /* What strata quantize produces: weight format, activation handling, and the ModelOpt

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages strata builds against, when any is missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
-# Usage: scripts/install-deps.sh [--with-mpi] [--with-fuzz]
+# Usage: scripts/install-deps.sh [--with-mpi] [--with-fuzz] [--with-browser]
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config
@@ -11,6 +11,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-mpi)  packages+=(libopenmpi-dev openmpi-bin) ;;
     --with-fuzz) packages+=(clang libclang-rt-dev) ;;
+    --with-browser) packages+=(chromium) ;; # the report's render test (headless screenshot)
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

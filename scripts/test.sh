@@ -13,7 +13,7 @@ STAGES=()
 stage_start=$SECONDS
 stage_done() { STAGES+=("$(printf '%-34s %5d s' "$1" $((SECONDS - stage_start)))"); stage_start=$SECONDS; }
 
-scripts/install-deps.sh --with-fuzz --with-mpi
+scripts/install-deps.sh --with-fuzz --with-mpi --with-browser
 stage_done "dependencies"
 
 echo "== release build"

@@ -100,6 +100,40 @@ check "  and no temporary file" bash -c "! ls '$WORK' | grep -q 'base.kld.tmp'"
 run "$STRATA" eval "$WORK/ref" --base-logits "$WORK/base.kld" --text /dev/null
 check "--base-logits with --text is a usage error" test "$rc" -eq 2
 
+# --- the HTML report (docs/EVAL.md): structure and numbers, no browser needed ---------
+"$STRATA" -q eval "$WORK/ref" --base "$MODEL" "${E[@]}" >"$WORK/eval_ref.json"
+run "$STRATA" report "$WORK/ref" -o "$WORK/report.html" --eval "$WORK/eval_ref.json"
+check "report exits 0 and prints the page" test "$rc" -eq 0 -a "$out" = "$WORK/report.html"
+html=$(cat "$WORK/report.html" 2>/dev/null)
+check "  a whole HTML page" has "$html" "</html>"
+check "  the layer-error plot has a point per layer (8)" \
+  test "$(grep -c '<title>layer output error, layer' "$WORK/report.html")" -eq 8
+check "  plots per linear family (q_proj among them)" has "$html" "self_attn.q_proj, layer 7:"
+layer7=$(grep -o '"layer": 7, "output_error": [0-9.e-]*' "$WORK/ref/quant_summary.json" | grep -o '[0-9.e-]*$')
+check "  the numbers are the summary's (layer 7: $layer7)" \
+  has "$html" "layer output error, layer 7: $(printf '%.6g' "${layer7:-0}")"
+check "  the settings" has "$html" "<th>quant_algo</th><td>FP8</td>"
+check "  the comparison with the original" has "$html" '<table id="eval">'
+check "  the largest errors, 20 rows" test "$(sed -n '/id="largest-errors"/,/<\/table>/p' "$WORK/report.html" | grep -c '^<tr><td>')" -eq 20
+check "  nothing fetched or run: no script, no external reference" \
+  bash -c "! grep -Eq '<script|src=|href=|@import|url\\(' '$WORK/report.html'"
+check "  a dense model has no expert heat map" bash -c "! grep -q 'expert-tokens' '$WORK/report.html'"
+"$STRATA" -q report "$WORK/ref" -o "$WORK/report2.html" --eval "$WORK/eval_ref.json" >/dev/null
+check "  the same summary gives the same bytes" cmp -s "$WORK/report.html" "$WORK/report2.html"
+"$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 --hidden 128 --experts 8 >/dev/null
+echo "1 2 3 4 5 6 7 8" >"$WORK/few.txt"
+"$STRATA" -q quantize "$WORK/moe" --calib "$WORK/few.txt" --calib-format ids --calib-samples 1 --calib-seq 8 \
+  --scheme nvfp4 -o "$WORK/moe-q" >/dev/null 2>&1
+run "$STRATA" report "$WORK/moe-q" -o "$WORK/moe.html"
+starved=$(grep -c 'class="cell starved"' "$WORK/moe.html")
+check "an MoE report draws every layer's experts (2 x 8 cells)" test "$(grep -c '<rect class="cell' "$WORK/moe.html")" -eq 16
+check "  8 tokens x top-2 leave some experts without a token, in red ($starved)" test "$starved" -gt 0
+check "  and says how many" has "$(cat "$WORK/moe.html")" "<p>$starved of the layers' experts received no token"
+mkdir -p "$WORK/bad" && echo '{"layers": 3}' >"$WORK/bad/quant_summary.json"
+run "$STRATA" report "$WORK/bad" -o "$WORK/bad.html"
+check "a summary that is not strata's is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" bad/quant_summary.json && echo y)"
+check "  and writes nothing" test ! -e "$WORK/bad.html"
+
 # --- kill -9 at random moments, then resume: byte-identical ----------------------------
 RANDOM=20261121
 kill_repeatedly 6 "${Q[@]}" -o "$WORK/killed" --scheme fp8 --kv-cache fp8 --checkpoint-dir "$WORK/ckpt" --save-every 2

@@ -50,5 +50,6 @@ int cmd_generate(int argc, char **argv, const cli_context *ctx);
 int cmd_demo(int argc, char **argv, const cli_context *ctx);
 int cmd_eval(int argc, char **argv, const cli_context *ctx);
 int cmd_tokenize(int argc, char **argv, const cli_context *ctx);
+int cmd_report(int argc, char **argv, const cli_context *ctx);
 
 #endif

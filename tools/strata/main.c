@@ -19,7 +19,8 @@ static const command COMMANDS[] = {
     {"convert", cmd_convert, "quantize weights without data, streaming shard by shard"},
     {"inspect", cmd_inspect, "architecture, tensors, dtypes, sizes and quantization of a checkpoint"},
     {"generate", cmd_generate, "write a small deterministic synthetic model (dense or MoE)"},
-    {"eval", cmd_eval, "perplexity of a model over windows of text"},
+    {"eval", cmd_eval, "perplexity of a model, or its KL divergence from the original"},
+    {"report", cmd_report, "an HTML page of a quantized output's errors and expert tokens"},
     {"tokenize", cmd_tokenize, "encode or decode text, or draw calibration windows from a dataset"},
     {"demo", cmd_demo, "generate the default dense and MoE models and inspect them"},
 };

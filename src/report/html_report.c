@@ -43,7 +43,7 @@ typedef struct report_data {
     family_series families[MAX_FAMILIES];
     int n_families;
     linear_row *linears;
-    size_t n_linears;
+    size_t n_linears, n_quantized;
     int n_experts;              /* the largest expert index seen + 1; 0 without experts */
     int64_t *expert_tokens;     /* (n_layers, n_experts), -1 where the layer has no such expert */
 } report_data;
@@ -136,9 +136,11 @@ static strata_status gather(const char *path, report_data *d)
             int expert;
             family_of(name, family, sizeof family, &expert);
             if (expert >= d->n_experts) d->n_experts = expert + 1;
+            if (row->weight_error != row->weight_error) continue; /* not quantized (a router, an exclusion) */
+            d->n_quantized++;
             family_series *f = family_get(d, family);
             if (!f && d->n_families < MAX_FAMILIES) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-            if (!f || row->weight_error != row->weight_error) continue;
+            if (!f) continue;
             f->weight_error[i] += row->weight_error;
             f->output_error[i] += row->output_error == row->output_error ? row->output_error : 0;
             f->count[i]++;
@@ -427,7 +429,7 @@ strata_status strata_report(const char *output_dir, const char *eval_json, const
         strbuf_append(&sb, STYLE);
         strbuf_append(&sb, "</head>\n<body>\n<h1>Quantization report</h1>\n<p>");
         escaped(&sb, model);
-        strbuf_printf(&sb, ": %d layers, %zu quantized linears.</p>\n", d.n_layers, d.n_linears);
+        strbuf_printf(&sb, ": %d layers, %zu quantized linears.</p>\n", d.n_layers, d.n_quantized);
         render_settings(&sb, &d);
         if (eval_json) status = render_eval(&sb, eval_json);
     }

@@ -42,6 +42,12 @@ static inline float compressed_log_prob(float scale, float min, const uint16_t *
     return scale * (float)q[i] + min;
 }
 
+static kld_token token_result(double nll_q, double nll_base, double kld, bool same_top)
+{
+    return (kld_token){.nll_q = nll_q, .nll_base = nll_base, .kld = kld, .p_diff = exp(-nll_q) - exp(-nll_base),
+                       .same_top = same_top};
+}
+
 static kld_token compare_compressed(const float *logits_q, double lse_q, int64_t argmax_q, const uint16_t *record,
                                     int64_t vocab, int32_t target)
 {
@@ -60,9 +66,8 @@ static kld_token compare_compressed(const float *logits_q, double lse_q, int64_t
         }
         if (lp > -16.0f) kld += exp((double)lp) * ((double)lp - ((double)logits_q[i] - lse_q));
     }
-    double nll_base = -(double)compressed_log_prob(scale, min, q, target), nll_q = lse_q - (double)logits_q[target];
-    return (kld_token){.nll_q = nll_q, .nll_base = nll_base, .kld = kld, .p_diff = exp(-nll_q) - exp(-nll_base),
-                       .same_top = argmax_q == argmax_base};
+    return token_result(lse_q - (double)logits_q[target], -(double)compressed_log_prob(scale, min, q, target), kld,
+                        argmax_q == argmax_base);
 }
 
 kld_token kld_token_compare(const float *logits_q, const kld_base_row *base, int64_t vocab, int32_t target)
@@ -78,9 +83,7 @@ kld_token kld_token_compare(const float *logits_q, const kld_base_row *base, int
         double lp = (double)b[i] - lse_b, lq = (double)logits_q[i] - lse_q;
         kld += exp(lp) * (lp - lq);
     }
-    double nll_q = lse_q - (double)logits_q[target], nll_base = lse_b - (double)b[target];
-    return (kld_token){.nll_q = nll_q, .nll_base = nll_base, .kld = kld, .p_diff = exp(-nll_q) - exp(-nll_base),
-                       .same_top = argmax_q == argmax_base};
+    return token_result(lse_q - (double)logits_q[target], lse_b - (double)b[target], kld, argmax_q == argmax_base);
 }
 
 strata_status kld_accumulate(kld_accumulator *acc, const kld_token *tokens, int64_t n)

@@ -32,6 +32,7 @@ typedef struct family_series {
 typedef struct linear_row {
     const char *name;
     int layer;
+    int expert;                 /* the routed expert it belongs to, or -1 */
     double weight_error, output_error;
     int64_t tokens;
 } linear_row;
@@ -133,9 +134,8 @@ static strata_status gather(const char *path, report_data *d)
             double tokens = number_or_nan(l, "tokens");
             if (tokens == tokens) row->tokens = (int64_t)tokens;
             char family[64];
-            int expert;
-            family_of(name, family, sizeof family, &expert);
-            if (expert >= d->n_experts) d->n_experts = expert + 1;
+            family_of(name, family, sizeof family, &row->expert);
+            if (row->expert >= d->n_experts) d->n_experts = row->expert + 1;
             if (row->weight_error != row->weight_error) continue; /* not quantized (a router, an exclusion) */
             d->n_quantized++;
             family_series *f = family_get(d, family);
@@ -158,11 +158,9 @@ static strata_status gather(const char *path, report_data *d)
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
         for (size_t c = 0; c < cells; c++) d->expert_tokens[c] = -1;
         for (size_t j = 0; j < d->n_linears; j++) {
-            char family[64];
-            int expert;
-            family_of(d->linears[j].name, family, sizeof family, &expert);
-            int64_t *cell = expert >= 0 ? &d->expert_tokens[(size_t)d->linears[j].layer * d->n_experts + expert] : NULL;
-            if (cell && d->linears[j].tokens > *cell) *cell = d->linears[j].tokens;
+            const linear_row *l = &d->linears[j];
+            int64_t *cell = l->expert >= 0 ? &d->expert_tokens[(size_t)l->layer * d->n_experts + l->expert] : NULL;
+            if (cell && l->tokens > *cell) *cell = l->tokens;
         }
     }
     return STRATA_OK;

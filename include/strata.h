@@ -848,6 +848,7 @@ typedef struct strata_quantize_params {
     bool expert_parallel;          /* under mpirun: each rank holds 1/N of every MoE layer's routed
                                     * experts, and tokens travel to them (docs/DISTRIBUTED.md); the
                                     * output is the same */
+    bool no_report;                /* no quant_report.html beside the summary (strata_report) */
 } strata_quantize_params;
 
 typedef struct strata_quantize_result {
@@ -860,12 +861,14 @@ typedef struct strata_quantize_result {
     int64_t n_non_finite_tensors;  /* written with NaN/Inf under allow_non_finite */
     char output_dir[4096];         /* where the output is (the real path) */
     int experts_per_group;         /* routed experts materialized at a time (0: whole layers) */
+    bool report;                   /* quant_report.html was written */
 } strata_quantize_result;
 
 /* Calibrates the model one decoder layer at a time on the calibration windows and writes
  * the quantized checkpoint to output_dir (docs/QUANTIZE.md): quantized shards with their
  * index, config.json with quantization_config, hf_quant_config.json (ModelOpt format) or
- * quant_scales.safetensors (fakequant), the tokenizer files, and quant_summary.txt/.json.
+ * quant_scales.safetensors (fakequant), the tokenizer files, quant_summary.txt/.json and
+ * quant_report.html (unless no_report).
  * With checkpoint_dir, every layer's state is saved there and a later call with the same
  * directory (and the same model, data and settings, else an error) resumes after the last
  * saved layer, giving byte-identical output. Started by mpirun with several ranks, the

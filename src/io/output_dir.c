@@ -49,7 +49,7 @@ static bool name_is_output_file(const char *name)
         "config.json",          "hf_quant_config.json",   "generation_config.json", "tokenizer.json",
         "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",        "chat_template.jinja",
         "vocab.json",           "merges.txt",             "quant_summary.txt",      "quant_summary.json",
-        "*.safetensors",        "*.safetensors.index.json", OUTPUT_MANIFEST,
+        "quant_report.html",    "*.safetensors",        "*.safetensors.index.json", OUTPUT_MANIFEST,
     };
     for (size_t i = 0; i < sizeof PATTERNS / sizeof PATTERNS[0]; i++)
         if (fnmatch(PATTERNS[i], name, 0) == 0) return true;

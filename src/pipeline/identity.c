@@ -76,6 +76,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->attention != STRATA_ATTENTION_AUTO) strbuf_printf(&sb, " attention=%s", strata_attention_quant_name(p->attention));
     if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) strbuf_printf(&sb, " error_stats=weights");
     if (p->convention == STRATA_CONVENTION_COMPRESSED_TENSORS) strbuf_printf(&sb, " convention=compressed-tensors");
+    if (p->no_report) strbuf_printf(&sb, " report=no");
     bool gptq = algorithm == CALIB_GPTQ;
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
@@ -93,6 +94,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) ok = ok && sjson_set(j, "error_stats", sjson_new_string("weights"));
     if (p->convention == STRATA_CONVENTION_COMPRESSED_TENSORS)
         ok = ok && sjson_set(j, "convention", sjson_new_string("compressed-tensors"));
+    if (p->no_report) ok = ok && sjson_set(j, "report", sjson_new_bool(false));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -143,6 +145,11 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     if (convention && strcmp(sjson_as_string(convention) ? sjson_as_string(convention) : "", "compressed-tensors") != 0)
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged convention");
     p->convention = convention ? STRATA_CONVENTION_COMPRESSED_TENSORS : STRATA_CONVENTION_MODELOPT;
+    const sjson *report = sjson_get(j, "report");
+    bool write_report = true;
+    if (report && !sjson_as_bool(report, &write_report))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged report setting");
+    p->no_report = !write_report;
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

@@ -447,6 +447,16 @@ static strata_status prepare_layers(run *r)
     return status;
 }
 
+/* quant_report.html beside the summary it is drawn from (docs/EVAL.md). */
+static strata_status write_report(const char *staging)
+{
+    char *path = path_join(staging, "quant_report.html");
+    if (!path) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    strata_status status = strata_report(staging, NULL, path);
+    free(path);
+    return status;
+}
+
 /* Phase 5: the rest of the model, the files around the shards, the summary; then the
  * output moves into place. */
 static strata_status finish_output(run *r)
@@ -455,6 +465,7 @@ static strata_status finish_output(run *r)
     if (status == STRATA_OK) status = strata_safetensors_writer_finish(r->ex.writer);
     if (status == STRATA_OK) status = export_finish(&r->ex, r->layers, r->arch->n_layers);
     if (status == STRATA_OK) status = summary_write(r->whole, r->algorithm, r->out.staging, r->arch, r->layers, &r->ex);
+    if (status == STRATA_OK && !r->whole->no_report) status = write_report(r->out.staging);
     if (status == STRATA_OK) status = layer_timings_write(&r->timings, r->out.staging);
     if (status == STRATA_OK) status = output_commit(&r->out);
     return status;
@@ -593,7 +604,8 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
                                        .act_store_spilled = r->plan.spill,
                                        .experts_per_group = r->plan.experts_per_group,
                                        .seconds = seconds_now() - r->progress.start,
-                                       .n_non_finite_tensors = (int64_t)r->ex.n_non_finite};
+                                       .n_non_finite_tensors = (int64_t)r->ex.n_non_finite,
+                                       .report = !r->whole->no_report};
     snprintf(result->output_dir, sizeof result->output_dir, "%s", r->out.dir ? r->out.dir : "");
     return STRATA_OK;
 }

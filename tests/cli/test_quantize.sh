@@ -24,7 +24,8 @@ check "  with the peak RSS and the ETA" has "$err" "GiB, peak "
 check "the memory plan says the peak it expects" has "$err" "expected peak"
 check "quant_timings.json is written" test -s "$WORK/ref/quant_timings.json"
 check "progress shows the activation store" has "$err" "act store"
-for f in config.json hf_quant_config.json model.safetensors.index.json quant_summary.txt quant_summary.json; do
+for f in config.json hf_quant_config.json model.safetensors.index.json quant_summary.txt quant_summary.json \
+  quant_report.html; do
   check "writes $f" test -f "$WORK/ref/$f"
 done
 check "several shards" test -f "$WORK/ref/model-00002-of-00007.safetensors"
@@ -120,6 +121,13 @@ check "  nothing fetched or run: no script, no external reference" \
 check "  a dense model has no expert heat map" bash -c "! grep -q 'expert-tokens' '$WORK/report.html'"
 "$STRATA" -q report "$WORK/ref" -o "$WORK/report2.html" --eval "$WORK/eval_ref.json" >/dev/null
 check "  the same summary gives the same bytes" cmp -s "$WORK/report.html" "$WORK/report2.html"
+"$STRATA" -q report "$WORK/ref" -o "$WORK/report3.html" >/dev/null
+check "quantize wrote the report strata report draws without --eval" cmp -s "$WORK/ref/quant_report.html" "$WORK/report3.html"
+check "  and lists it in strata_output.json" grep -q '"quant_report.html"' "$WORK/ref/strata_output.json"
+run "${Q[@]}" --calib-samples 4 -o "$WORK/withreport" --scheme fp8
+check "  and says where it is" has "$err" "report: $WORK/withreport/quant_report.html"
+run "${Q[@]}" --calib-samples 4 -o "$WORK/noreport" --scheme fp8 --no-report
+check "--no-report writes no quant_report.html" test "$rc" -eq 0 -a ! -e "$WORK/noreport/quant_report.html" -a -f "$WORK/noreport/quant_summary.json"
 "$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 --hidden 128 --experts 8 >/dev/null
 echo "1 2 3 4 5 6 7 8" >"$WORK/few.txt"
 "$STRATA" -q quantize "$WORK/moe" --calib "$WORK/few.txt" --calib-format ids --calib-samples 1 --calib-seq 8 \

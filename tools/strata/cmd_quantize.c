@@ -136,6 +136,9 @@ static const cli_option QUANTIZE_OPTIONS[] = {
     {.name = "overwrite", .kind = CLI_FLAG, .offset = AT(params.overwrite),
      .help = "replace an earlier strata output in OUT_DIR (only the files its\n"
              "strata_output.json lists; other files stay)"},
+    {.name = "no-report", .kind = CLI_FLAG, .offset = AT(params.no_report),
+     .help = "no quant_report.html (the page strata report draws from the\n"
+             "summary) beside quant_summary.txt"},
     {.name = "allow-non-finite", .kind = CLI_FLAG, .offset = AT(params.allow_non_finite),
      .help = "write copied tensors holding NaN/Inf (a warning each, listed in the\n"
              "summary) instead of failing"},
@@ -146,8 +149,8 @@ static const cli_command QUANTIZE = {
     .operand = "MODEL_DIR",
     .about = "Calibrates the model one decoder layer at a time and writes a quantized checkpoint:\n"
              "shards with their index, config.json with quantization_config (hf_quant_config.json for\n"
-             "ModelOpt's format), the tokenizer files, and quant_summary.txt / .json\n"
-             "(docs/QUANTIZE.md). Calibration draws 128 windows of 512 tokens unless --calib-samples /\n"
+             "ModelOpt's format), the tokenizer files, quant_summary.txt / .json and\n"
+             "quant_report.html (docs/QUANTIZE.md). Calibration draws 128 windows of 512 tokens unless --calib-samples /\n"
              "--calib-seq say otherwise. Under `mpirun -np N` the ranks share the windows and the\n"
              "decisions, and rank 0 writes the same bytes one process would (GPTQ: with the same\n"
              "--threads per process); checkpoints resume with any N (docs/DISTRIBUTED.md).\n",
@@ -184,6 +187,7 @@ static int report(strata_status status, const strata_quantize_result *r, const c
         fprintf(stderr, "strata: %lld linears quantized in %d layers%s, %.1f s; summary in %s/quant_summary.txt\n",
                 (long long)r->n_quantized_linears, r->n_layers, r->resumed_from_layer ? " (resumed)" : "", r->seconds,
                 r->output_dir);
+        if (r->report) fprintf(stderr, "strata: report: %s/quant_report.html\n", r->output_dir);
         if (r->n_non_finite_tensors > 0)
             fprintf(stderr, "strata: warning: %lld tensor%s written with NaN/Inf (--allow-non-finite); listed in the "
                             "summary\n", (long long)r->n_non_finite_tensors, r->n_non_finite_tensors == 1 ? "" : "s");

@@ -1,5 +1,5 @@
 # Thin wrapper over CMake. The two commands of the README:
-#   make demo   install what is missing, build, run the main job on the default models
+#   make demo   install what is missing, build, run the main job on the default models and stories260K
 #   make test   install what is missing, build release + sanitizer builds, run every test
 # Others: make (release build), make sanitize, make fuzz, make bench, make install PREFIX=..., make clean
 

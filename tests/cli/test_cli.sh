@@ -106,10 +106,28 @@ cp "$WORK/config.bak" "$WORK/moe/config.json"
 
 run "$STRATA" demo -o "$WORK/demo"
 check "demo exits 0" test $rc -eq 0
-check "demo inspects the dense model" has "$out" "LlamaForCausalLM (llama)"
-check "demo inspects the MoE model" has "$out" "Qwen3MoeForCausalLM (qwen3_moe)"
+check "demo describes the dense model in a line" has "$out" "llama-dense: LlamaForCausalLM, 4 layers, hidden 128"
+check "demo describes the MoE model in a line" has "$out" "qwen3-moe: Qwen3MoeForCausalLM, 4 layers, hidden 128, vocab 512, 8 experts (top 2)"
+check "  and prints no tensor tables" bash -c "! grep -q 'model.layers.0' '$WORK/out'"
 check "demo quantizes the dense model and compares perplexities" has "$out" "perplexity on 2048 synthetic tokens: bf16"
 check "demo writes the quantized model" test -f "$WORK/demo/llama-dense-fp8/hf_quant_config.json"
+# stories260K (data/demo): bf16, FP8 and NVFP4 rows; the numbers as strata eval gives them.
+check "demo quantizes the trained stories260K to fp8 and nvfp4" \
+  test -f "$WORK/demo/stories260K-fp8/hf_quant_config.json" -a -f "$WORK/demo/stories260K-nvfp4/hf_quant_config.json"
+row() { grep -E "^  $1 " "$WORK/out"; }
+check "  a bf16 row, PPL ratio 1, KLD 0" bash -c "grep -Eq '^  bf16 +[0-9.]+ ± [0-9.]+ +1 +0 +100 %' '$WORK/out'"
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+"$STRATA" -q eval "$WORK/demo/stories260K-nvfp4" --base "$SRC/data/demo/stories260K" \
+  --text "$SRC/data/demo/tinystories-eval.txt" --window 256 --json >"$WORK/nvfp4.json" 2>/dev/null
+kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/nvfp4.json" | grep -o '[0-9.e-]*$')
+check "  the nvfp4 row's KLD ($(row nvfp4 | awk '{print $8}')) is strata eval's ($kld)" \
+  awk -v a="$(row nvfp4 | awk '{print $8}')" -v b="${kld:-x}" 'BEGIN { exit !(b > 0 && a - b < 1e-6 && b - a < 1e-6) }'
+fp8=$(row fp8 | awk '{print $8}') nvfp4=$(row nvfp4 | awk '{print $8}')
+check "  FP8 ($fp8) loses less than NVFP4 ($nvfp4), both more than 0" \
+  awk -v a="${fp8:-0}" -v b="${nvfp4:-0}" 'BEGIN { exit !(a > 0 && a < b) }'
+check "  and writes the NVFP4 report with the comparison" \
+  grep -q 'mean KL divergence' "$WORK/demo/stories260K-nvfp4-report.html"
+check "  whose path it prints" has "$out" "$WORK/demo/stories260K-nvfp4-report.html"
 cp "$WORK/demo/qwen3-moe/model.safetensors" "$WORK/first.safetensors"
 run "$STRATA" demo -o "$WORK/demo"
 check "demo again without --force exits 1" test $rc -eq 1

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_fail(strata_status status)
 {
@@ -102,3 +103,27 @@ uint64_t cli_default_memory_limit(const cli_context *ctx)
     return limit;
 }
 
+/* Text to stdout, or to output under a temporary name renamed into place, so an
+ * existing file is either replaced whole or left as it was. */
+int cli_write_text(const char *output, const char *text, size_t length)
+{
+    if (!output) {
+        if (fwrite(text, 1, length, stdout) == length) return EXIT_OK;
+        fprintf(stderr, "strata: error: cannot write to stdout\n");
+        return EXIT_RUNTIME;
+    }
+    char temp[4096];
+    snprintf(temp, sizeof temp, "%s.tmp-XXXXXX", output);
+    int fd = mkstemp(temp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    bool ok = f && fwrite(text, 1, length, f) == length && fflush(f) == 0 && fsync(fd) == 0;
+    if (f) ok &= fclose(f) == 0;
+    else if (fd >= 0) close(fd);
+    ok = ok && rename(temp, output) == 0;
+    if (!ok) {
+        fprintf(stderr, "strata: error: cannot write %s: %s\n", output, strerror(errno));
+        if (fd >= 0) unlink(temp);
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}

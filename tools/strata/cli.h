@@ -9,6 +9,7 @@
 #define STRATA_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "strata.h"
 
@@ -32,6 +33,10 @@ void cli_install_logging(const cli_context *ctx);
 /* Reads a text file and encodes it whole (with special tokens) with the tokenizer at
  * tokenizer_path; *ids is freed with strata_free. */
 strata_status cli_tokenize_file(const char *tokenizer_path, const char *text_path, int32_t **ids, int64_t *n_ids);
+
+/* Writes text to stdout when output is NULL, else to output under a temporary name renamed
+ * into place (an existing file is replaced whole or left as it was). An exit code. */
+int cli_write_text(const char *output, const char *text, size_t length);
 
 /* The memory limit of quantize and resume when --max-memory is not given: 80% of the
  * memory available now (MemAvailable), so a layer bigger than what remains is grouped and

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "cli_options.h"
+#include "eval_print.h"
 
 typedef struct eval_settings {
     strata_eval_params params;
@@ -77,73 +78,6 @@ static const cli_command COMMAND = {
 
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "--memory-budget is stored as CLI_MIB's uint64_t");
 
-/* "value ± error" pairs and the rest, in llama-perplexity --kl-divergence's layout. */
-static void print_comparison(const strata_eval_compare_result *r)
-{
-    static const char *kld_labels[STRATA_KLD_PERCENTILES] = {"Maximum", "99.9%  ", "99.0%  ", "95.0%  ",
-                                                             "90.0%  ", "Median ", "10.0%  ", " 5.0%  ",
-                                                             " 1.0%  ", " 0.1%  ", "Minimum"};
-    static const char *dp_labels[STRATA_DP_PERCENTILES] = {"Maximum", "99.9%  ", "99.0%  ", "95.0%  ", "90.0%  ",
-                                                           "75.0%  ", "Median ", "25.0%  ", "10.0%  ", " 5.0%  ",
-                                                           " 1.0%  ", " 0.1%  ", "Minimum"};
-    printf("%lld windows of %lld tokens, %lld tokens scored (the second half of each window), base from %s\n\n",
-           (long long)r->n_windows, (long long)r->window, (long long)r->n_scored,
-           r->base_from_file ? "a saved file" : "the model");
-    printf("====== Perplexity statistics ======\n");
-    printf("Mean PPL(Q)                   : %10.6f \u00b1 %10.6f\n", r->ppl_q.value, r->ppl_q.error);
-    printf("Mean PPL(base)                : %10.6f \u00b1 %10.6f\n", r->ppl_base.value, r->ppl_base.error);
-    printf("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100.0 * r->ln_ppl_correlation);
-    printf("Mean ln(PPL(Q)/PPL(base))     : %10.6f \u00b1 %10.6f\n", r->ln_ppl_ratio.value, r->ln_ppl_ratio.error);
-    printf("Mean PPL(Q)/PPL(base)         : %10.6f \u00b1 %10.6f\n", r->ppl_ratio.value, r->ppl_ratio.error);
-    printf("Mean PPL(Q)-PPL(base)         : %10.6f \u00b1 %10.6f\n", r->ppl_difference.value,
-           r->ppl_difference.error);
-    printf("\n====== KL divergence statistics ======\n");
-    printf("Mean    KLD: %10.6f \u00b1 %10.6f\n", r->kld.value, r->kld.error);
-    for (int i = 0; i < STRATA_KLD_PERCENTILES; i++) printf("%s KLD: %10.6f\n", kld_labels[i], r->kld_percentile[i]);
-    printf("\n====== Token probability statistics ======\n");
-    printf("Mean    \u0394p: %6.3f \u00b1 %5.3f %%\n", 100.0 * r->p_diff.value, 100.0 * r->p_diff.error);
-    for (int i = 0; i < STRATA_DP_PERCENTILES; i++)
-        printf("%s \u0394p: %6.3f%%\n", dp_labels[i], 100.0 * r->p_diff_percentile[i]);
-    printf("RMS \u0394p    : %6.3f \u00b1 %5.3f %%\n", 100.0 * r->p_diff_rms.value, 100.0 * r->p_diff_rms.error);
-    printf("Same top p: %6.3f \u00b1 %5.3f %%\n", 100.0 * r->same_top.value, 100.0 * r->same_top.error);
-    printf("\n\u00b1: one standard error, as llama.cpp prints it (a 95%% interval is 1.96 of them; --json)\n");
-}
-
-/* "name": {"value": v, "error": e, "ci95": [v - 1.96 e, v + 1.96 e]} */
-static void print_estimate_json(const char *name, strata_estimate e, bool last)
-{
-    printf("  \"%s\": {\"value\": %.9g, \"error\": %.9g, \"ci95\": [%.9g, %.9g]}%s\n", name, e.value, e.error,
-           e.value - 1.96 * e.error, e.value + 1.96 * e.error, last ? "" : ",");
-}
-
-static void print_percentiles_json(const char *name, const double *fractions, const double *values, int n)
-{
-    printf("  \"%s\": {", name);
-    for (int i = 0; i < n; i++) printf("%s\"%g\": %.9g", i ? ", " : "", 100.0 * fractions[i], values[i]);
-    printf("},\n");
-}
-
-static void print_comparison_json(const strata_eval_compare_result *r)
-{
-    printf("{\n  \"windows\": %lld, \"window\": %lld, \"scored_tokens\": %lld, \"base\": \"%s\", \"precision\": \"%s\", "
-           "\"seconds\": %.3f,\n",
-           (long long)r->n_windows, (long long)r->window, (long long)r->n_scored, r->base_from_file ? "file" : "model",
-           r->fp32 ? "fp32" : "bf16", r->seconds);
-    print_estimate_json("ppl_q", r->ppl_q, false);
-    print_estimate_json("ppl_base", r->ppl_base, false);
-    printf("  \"ln_ppl_correlation\": %.9g,\n", r->ln_ppl_correlation);
-    print_estimate_json("ln_ppl_ratio", r->ln_ppl_ratio, false);
-    print_estimate_json("ppl_ratio", r->ppl_ratio, false);
-    print_estimate_json("ppl_difference", r->ppl_difference, false);
-    print_estimate_json("kld", r->kld, false);
-    print_percentiles_json("kld_percentiles", strata_kld_percentiles, r->kld_percentile, STRATA_KLD_PERCENTILES);
-    print_estimate_json("p_diff", r->p_diff, false);
-    print_percentiles_json("p_diff_percentiles", strata_dp_percentiles, r->p_diff_percentile, STRATA_DP_PERCENTILES);
-    print_estimate_json("p_diff_rms", r->p_diff_rms, false);
-    print_estimate_json("same_top", r->same_top, true);
-    printf("}\n");
-}
-
 static void print_perplexity(const strata_eval_result *result, bool json, const cli_context *ctx)
 {
     if (json) {
@@ -195,8 +129,8 @@ int cmd_eval(int argc, char **argv, const cli_context *ctx)
     strata_model_close(model);
     strata_model_close(base);
     if (status != STRATA_OK) return cli_fail(status);
-    if (compared && s.json) print_comparison_json(&comparison);
-    else if (compared) print_comparison(&comparison);
+    if (compared && s.json) eval_print_comparison_json(stdout, &comparison);
+    else if (compared) eval_print_comparison(stdout, &comparison);
     else print_perplexity(&result, s.json, ctx);
     if (s.save_base && !s.json) fprintf(stderr, "strata: base log-probabilities written to %s\n", s.save_base);
     return EXIT_OK;

@@ -81,31 +81,6 @@ static int print_ids(const int32_t *ids, int64_t n, int64_t per_line)
     return EXIT_OK;
 }
 
-/* Decoded text to stdout, or to output under a temporary name renamed into place, so an
- * existing file is either replaced whole or left as it was. */
-static int write_text(const char *output, const char *text, size_t length)
-{
-    if (!output) {
-        if (fwrite(text, 1, length, stdout) == length) return EXIT_OK;
-        fprintf(stderr, "strata: error: cannot write to stdout\n");
-        return EXIT_RUNTIME;
-    }
-    char temp[4096];
-    snprintf(temp, sizeof temp, "%s.tmp-XXXXXX", output);
-    int fd = mkstemp(temp);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    bool ok = f && fwrite(text, 1, length, f) == length && fflush(f) == 0 && fsync(fd) == 0;
-    if (f) ok &= fclose(f) == 0;
-    else if (fd >= 0) close(fd);
-    ok = ok && rename(temp, output) == 0;
-    if (!ok) {
-        fprintf(stderr, "strata: error: cannot write %s: %s\n", output, strerror(errno));
-        if (fd >= 0) unlink(temp);
-        return EXIT_RUNTIME;
-    }
-    return EXIT_OK;
-}
-
 static bool same_file(const char *a, const char *b)
 {
     struct stat x, y;
@@ -173,7 +148,7 @@ int cmd_tokenize(int argc, char **argv, const cli_context *ctx)
         char *text = NULL;
         size_t length = 0;
         if (status == STRATA_OK) status = strata_tokenizer_decode(tok, ids, n, !keep_special, &text, &length);
-        if (status == STRATA_OK) rc = write_text(output, text, length);
+        if (status == STRATA_OK) rc = cli_write_text(output, text, length);
         strata_free(text);
         strata_free(ids);
         strata_tokenizer_free(tok);

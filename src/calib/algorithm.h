@@ -11,6 +11,8 @@ typedef enum calib_algorithm {
     CALIB_MAX = 0,   /* amax of weights and activations (ModelOpt's "max") */
     CALIB_MSE,       /* per-block clip search minimizing the weight's squared error */
     CALIB_GPTQ,      /* second-order weight updates from each linear's input Hessian */
+    CALIB_AWQ,       /* activation-aware input-channel scales searched per linear (awq.h),
+                      * ModelOpt's awq_lite, then amax */
 } calib_algorithm;
 
 /* name NULL is "max". Names ModelOpt offers that cannot run layer by layer are refused

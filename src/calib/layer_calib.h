@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calib/awq.h"
 #include "calib/collective.h"
 #include "calib/gptq.h"
 #include "calib/weight_spill.h"
@@ -56,6 +57,22 @@ typedef struct linear_calib {
     int hessian;               /* index of its input's Hessian in layer_calib.hessians, or -1 */
     bool gptq_done;            /* GPTQ ran (or fell back): gptq is set */
     gptq_report gptq;
+    /* AWQ (--algo awq, calib/awq.h and awq_layer.c), observed: */
+    float *awq_act_sum;        /* (n_in) sum over the windows that reached it of each window's mean |x| */
+    int64_t awq_windows;
+    float *awq_channel_amax;   /* (n_in) max |x| per input channel (schemes that quantize inputs) */
+    /* and decided: */
+    int awq_alpha;             /* grid index of the chosen a; -1: not searched (no tokens, NaN) */
+    double awq_loss[AWQ_ALPHAS];
+    float *awq_inverse;        /* (n_in) 1 / (1/s): the weight's columns were multiplied by it; NULL
+                                * when not searched */
+    float *awq_own;            /* (n_in) bf16(1/s): its own pre_quant_scale (ones when not searched) */
+    float *awq_scale;          /* (n_in) the pre_quant_scale its input is multiplied by: its own, or
+                                * its group's average (bf16 values); NULL without AWQ */
+    float *awq_rows;           /* (n_out) its rows were multiplied by the next linear's pre_quant_scale
+                                * (NVFP4_AWQ's fold of down_proj into up_proj), or NULL */
+    bool awq_in_norm;          /* awq_scale is its group's average, folded into the norm before it */
+    bool awq_in_rows;          /* awq_scale went into the previous linear's rows (awq_rows there) */
     /* The quantized weight (see above): */
     strata_qtensor weight_q;   /* codes and scales; codes NULL when not held */
     const weight_spill *spill; /* where it was moved instead of held (weight_spill.h), or NULL */
@@ -82,6 +99,9 @@ typedef struct layer_calib {
     const scheme_info *scheme; /* the run's scheme (a linear may take another: linear_calib.scheme) */
     bool kv_cache;
     bool sample_inputs;        /* the observers keep input rows for the linears' output errors */
+    bool awq;                  /* the observers gather AWQ's activation statistics */
+    bool inputs_bf16;          /* the linears consume their inputs rounded to bf16 (what AWQ's mean
+                                * |x| is of) */
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
     double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */
@@ -117,6 +137,18 @@ typedef struct layer_calib_options {
  * exclude patterns) and the fused groups. */
 strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options);
 void layer_calib_free(layer_calib *lc);
+
+/* A linear's weight (n_out, n_in) fp32 as the model holds it, then as AWQ changed it
+ * (linear_calib_awq_weight): what its quantization starts from. */
+strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w);
+/* AWQ's changes to a weight w (the model's values, fp32 holding values of dtype), in place, in
+ * ModelOpt's order and in that dtype: columns times awq_inverse, rows times awq_rows, then for a group
+ * member whose own scale differs from the group's, times own / average. Nothing without AWQ. */
+void linear_calib_awq_weight(const linear_calib *c, strata_dtype dtype, float *w);
+/* AWQ's statistics and decisions of one layer (awq_layer.c): per quantized linear the search
+ * on its Hessian, then ModelOpt's export-time folds. Before the weights' amax are taken. */
+strata_status awq_decide_layer(layer_calib *lc, const strata_model *model);
+void linear_calib_free_awq(linear_calib *c);
 
 /* Frees the observers' input samples once every linear is decided. */
 void layer_calib_free_samples(layer_calib *lc);

@@ -56,6 +56,7 @@ strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const
         c->convention = options->convention;
         c->fused_group = fused_group_of(c->desc, n_experts);
         c->hessian = -1;
+        c->awq_alpha = -1;
     }
     /* A fused group reads one input: its first quantized linear keeps the samples for all. */
     for (size_t i = 0; i < layer->n_linears; i++) {
@@ -124,6 +125,7 @@ void layer_calib_free(layer_calib *lc)
         free(lc->linears[i].sample);
         free(lc->linears[i].sample_tokens);
         free(lc->linears[i].clip);
+        linear_calib_free_awq(&lc->linears[i]);
         linear_calib_free_quantized(&lc->linears[i]);
     }
     layer_hessians_free(lc);
@@ -190,6 +192,43 @@ static strata_status keep_sample(linear_calib *c, const float *x, int64_t n, con
     return STRATA_OK;
 }
 
+/* AWQ's statistics of a chunk of dense windows (each lc->hessian_seq_len tokens, the chunk
+ * starting at a window): per window the mean |x| of each channel, in bf16 as ModelOpt's
+ * bf16 mean gives it, added to the sum in window order; and each channel's max |x|. */
+static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *x, int64_t n_tokens,
+                                 const int64_t *token_index)
+{
+    int64_t K = c->desc->n_in, seq = lc->hessian_seq_len;
+    if (token_index || seq <= 0 || n_tokens % seq != 0)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "AWQ statistics of %s: only whole windows of dense layers",
+                           c->desc->name);
+    if (!c->awq_act_sum) {
+        c->awq_act_sum = calloc((size_t)K, sizeof *c->awq_act_sum);
+        c->awq_channel_amax = calloc((size_t)K, sizeof *c->awq_channel_amax);
+        if (!c->awq_act_sum || !c->awq_channel_amax)
+            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
+    }
+    double *sum = malloc((size_t)K * sizeof *sum);
+    if (!sum) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += seq) {
+        for (int64_t k = 0; k < K; k++) sum[k] = 0;
+        for (int64_t t = t0; t < t0 + seq; t++)
+            for (int64_t k = 0; k < K; k++) {
+                float v = fabsf(x[t * K + k]);
+                if (lc->inputs_bf16) v = bf16_round(v);
+                sum[k] += v;
+                if (v > c->awq_channel_amax[k]) c->awq_channel_amax[k] = v;
+            }
+        for (int64_t k = 0; k < K; k++) {
+            float mean = (float)(sum[k] / (double)seq);
+            c->awq_act_sum[k] += lc->inputs_bf16 ? bf16_round(mean) : mean;
+        }
+        c->awq_windows++;
+    }
+    free(sum);
+    return STRATA_OK;
+}
+
 static strata_status observe_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
                                    const int64_t *token_index, const float *weights, int64_t chunk_first_token)
 {
@@ -204,8 +243,9 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
                            linear->name, (long long)chunk_first_token);
     if (amax > c->input_amax) c->input_amax = amax;
     c->tokens += n_tokens;
-    /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme). */
+    /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme, AWQ). */
     strata_status status = layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token);
+    if (status == STRATA_OK && lc->awq && c->quantized) status = observe_awq(lc, c, x, n_tokens, token_index);
     if (status != STRATA_OK) return status;
     if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears))
         return keep_sample(c, x, n_tokens, token_index, chunk_first_token);
@@ -244,6 +284,11 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !c->quantized || n_tokens == 0) return STRATA_OK;
+    /* AWQ: the input divided by s, as the folded norm or pre_quant_scale does it (the rows of
+     * the previous linear already did when folded there) */
+    if (c->awq_scale && !c->awq_in_rows)
+        for (int64_t t = 0; t < n_tokens; t++)
+            for (int64_t k = 0; k < linear->n_in; k++) x[t * linear->n_in + k] *= c->awq_scale[k];
     strata_status status = scheme_fake_quantize_input(c->scheme, c->input_amax, x, n_tokens, linear->n_in);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing the input of %s", linear->name);
     return STRATA_OK;
@@ -283,6 +328,7 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     if (!c || !c->quantized) return STRATA_OK;
     strata_quant_params p = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     p.values_dtype = c->values_dtype;
+    linear_calib_awq_weight(c, c->values_dtype, w);
     status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
@@ -357,10 +403,10 @@ strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         linear_calib *c = &lc->linears[i];
         if (!c->quantized) continue;
-        status = linear_weight_f32(model, c->desc, w);
+        c->values_dtype = linear_values_dtype(model, c->desc);
+        status = linear_calib_weight_f32(model, c, w);
         size_t n = (size_t)c->desc->n_out * (size_t)c->desc->n_in;
         if (status == STRATA_OK) kernels()->block_absmax(w, n, n, &c->weight_amax);
-        c->values_dtype = linear_values_dtype(model, c->desc);
         linear_weight_release_pages(model, c->desc); /* read again when decided */
     }
     free(w);

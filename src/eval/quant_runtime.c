@@ -152,7 +152,14 @@ strata_status quant_runtime_open(const strata_model *model, quant_runtime *rt, b
         quant_runtime_close(rt);
         return status;
     }
-    *active = rt->input != INPUT_NONE || rt->per_module.count > 0;
+    /* AWQ's pre_quant_scale tensors scale inputs even without quantizing them (W4A16_AWQ). */
+    const strata_safetensors *st = strata_model_tensors(model);
+    for (size_t i = 0; status == STRATA_OK && i < strata_safetensors_count(st) && !rt->pre_quant_scales; i++) {
+        const char *name = strata_safetensors_at(st, i)->name;
+        size_t n = strlen(name), suffix = strlen(".pre_quant_scale");
+        rt->pre_quant_scales = n > suffix && strcmp(name + n - suffix, ".pre_quant_scale") == 0;
+    }
+    *active = rt->input != INPUT_NONE || rt->per_module.count > 0 || rt->pre_quant_scales;
     if (*active) strata_log(STRATA_LOG_INFO, "eval: activations quantized as %s prescribes", rt->algo);
     return STRATA_OK;
 }
@@ -172,10 +179,33 @@ static const strata_tensor *find(const quant_runtime *rt, const strata_linear *l
     return strata_safetensors_find(rt->side ? rt->side : strata_model_tensors(rt->model), name);
 }
 
+/* x times the linear's pre_quant_scale (AWQ's 1/s of each input channel), as ModelOpt's
+ * loaders apply it before the product; nothing when it has none. */
+static strata_status apply_pre_quant_scale(const quant_runtime *rt, const strata_linear *linear, float *x,
+                                           int64_t n_tokens)
+{
+    const strata_tensor *t = rt->pre_quant_scales ? find(rt, linear, "pre_quant_scale") : NULL;
+    if (!t) return STRATA_OK;
+    int64_t K = linear->n_in;
+    if (!strata_dtype_is_float(t->dtype) || t->n_elements != K || strata_dtype_size(t->dtype) > 4 ||
+        t->dtype == STRATA_DTYPE_F8_E4M3)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: %s.pre_quant_scale must hold %lld values (F32, BF16 or F16)",
+                           model_dir(rt->model), linear->name, (long long)K);
+    float *scale = malloc((size_t)K * sizeof *scale);
+    if (!scale) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    strata_status status = strata_convert_to_f32(t->dtype, t->data, (size_t)K, scale);
+    for (int64_t i = 0; status == STRATA_OK && i < n_tokens; i++)
+        for (int64_t k = 0; k < K; k++) x[i * K + k] *= scale[k];
+    free(scale);
+    return status;
+}
+
 static strata_status quantize_input(void *ctx, const strata_linear *linear, float *x, int64_t n_tokens)
 {
     quant_runtime *rt = ctx;
     if (!find(rt, linear, rt->side ? "weight_amax" : "weight_scale") || n_tokens == 0) return STRATA_OK;
+    strata_status scaled = apply_pre_quant_scale(rt, linear, x, n_tokens);
+    if (scaled != STRATA_OK) return scaled;
     input_quant kind = input_of_linear(rt, linear);
     float amax = 0;
     if (input_has_static_scale(kind) && rt->compressed_tensors) {

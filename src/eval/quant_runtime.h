@@ -2,6 +2,7 @@
  * quant_runtime.h — evaluating a quantized checkpoint as an inference engine runs it:
  * weights are dequantized when the layer is materialized (quantized_weight.c), and this
  * module fake-quantizes each quantized linear's input the way the checkpoint says:
+ * AWQ's pre_quant_scale first where the checkpoint has one, then
  * static FP8 or NVFP4 with the stored input_scale, FP8 or int8 per token, or MXFP4 with
  * scales computed per 32-element block (scheme.c's table, looked up by the checkpoint's
  * quant_algo). A mixed checkpoint names each module's kind.
@@ -32,6 +33,8 @@ typedef struct quant_runtime {
                                  * quantized_layers, compressed-tensors' groups by name, strata's
                                  * fakequant strata.quantized_layers) */
     const char *algo;
+    bool pre_quant_scales;      /* some linear has <m>.pre_quant_scale (AWQ): inputs are multiplied by it
+                                 * before their quantization */
     bool compressed_tensors;    /* scales stored as compressed-tensors stores them (its checkpoints, and
                                  * fakequant outputs of its convention: metadata strata.convention) */
 } quant_runtime;

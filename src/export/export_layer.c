@@ -278,7 +278,7 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     if (status == STRATA_OK && held && fakequant) {
         status = strata_dequantize(&p, q, N, K, w);
     } else if (status == STRATA_OK && !held) {
-        status = linear_weight_f32(e->model, l, w);
+        status = linear_calib_weight_f32(e->model, c, w);
         /* Fake quantization dequantizes in place: w becomes Q(W). */
         if (status == STRATA_OK) status = quant_tensor_clipped(&p, STRATA_DTYPE_F32, w, N, K, c->clip, &own, fakequant ? w : NULL);
     }
@@ -298,17 +298,72 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     return STRATA_OK;
 }
 
+/* The AWQ scale folded into the norm the layer's linears of these roles read, or NULL. */
+static const float *awq_norm_scale(const layer_calib *lc, strata_linear_role a, strata_linear_role b,
+                                   strata_linear_role c)
+{
+    for (size_t i = 0; i < lc->layer->n_linears; i++) {
+        const linear_calib *l = &lc->linears[i];
+        strata_linear_role role = l->desc->role;
+        if (l->awq_in_norm && l->desc->expert < 0 && (role == a || role == b || role == c)) return l->awq_scale;
+    }
+    return NULL;
+}
+
+/* A norm's weight with AWQ's scale folded in: weight x scale in the weight's dtype, as
+ * ModelOpt's fuse_prequant_layernorm does for norms that compute weight * x. */
+static strata_status export_scaled_norm(exporter *e, const char *name, const float *scale)
+{
+    const strata_safetensors *st = strata_model_tensors(e->model);
+    const strata_tensor *t = strata_safetensors_find(st, name);
+    if (!t) return strata_fail(STRATA_ERR_NOT_FOUND, "tensor %s is missing from the checkpoint", name);
+    size_t n = (size_t)t->n_elements;
+    float *w = malloc(n * sizeof *w);
+    uint16_t *bf16 = malloc(n * sizeof *bf16);
+    strata_status status = w && bf16 ? strata_convert_to_f32(t->dtype, t->data, n, w)
+                                     : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", name);
+    bool narrow = t->dtype == STRATA_DTYPE_BF16;
+    for (size_t i = 0; status == STRATA_OK && i < n; i++) {
+        w[i] *= scale[i];
+        if (narrow) bf16[i] = bf16_bits_from_f32(w[i]);
+    }
+    if (status == STRATA_OK)
+        status = export_tensor(e, name, narrow ? STRATA_DTYPE_BF16 : STRATA_DTYPE_F32, t->n_dims, t->shape,
+                               narrow ? (const void *)bf16 : w, strata_safetensors_shard_path(st, t->shard));
+    free(w);
+    free(bf16);
+    return status;
+}
+
+/* "<m>.pre_quant_scale" BF16 (n_in): AWQ's scale of a linear's input that no norm or previous
+ * linear took, as ModelOpt exports it. */
+static strata_status export_pre_quant_scale(exporter *e, const linear_calib *c)
+{
+    if (!c->awq_scale || c->awq_in_norm || c->awq_in_rows) return STRATA_OK;
+    int64_t K = c->desc->n_in;
+    uint16_t *bf16 = malloc((size_t)K * sizeof *bf16);
+    if (!bf16) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", c->desc->name);
+    for (int64_t k = 0; k < K; k++) bf16[k] = bf16_bits_from_f32(c->awq_scale[k]);
+    strata_status status = add(e, c->desc->name, "pre_quant_scale", STRATA_DTYPE_BF16, 1, &K, bf16);
+    free(bf16);
+    return status;
+}
+
 strata_status export_layer(exporter *e, const layer_calib *lc)
 {
     const strata_layer *layer = lc->layer;
     const char *norms[] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm,
                            layer->q_a_norm,   layer->kv_a_norm,           layer->router_bias};
+    const float *norm_scales[] = {awq_norm_scale(lc, STRATA_LINEAR_Q, STRATA_LINEAR_K, STRATA_LINEAR_V),
+                                  awq_norm_scale(lc, STRATA_LINEAR_GATE, STRATA_LINEAR_UP, STRATA_LINEAR_UP)};
     strata_status status = STRATA_OK;
     for (size_t i = 0; status == STRATA_OK && i < sizeof norms / sizeof norms[0]; i++)
-        if (norms[i]) status = copy_tensor(e, norms[i]);
+        if (norms[i] && i < 2 && norm_scales[i]) status = export_scaled_norm(e, norms[i], norm_scales[i]);
+        else if (norms[i]) status = copy_tensor(e, norms[i]);
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];
         status = c->quantized ? export_quantized(e, c) : copy_linear(e, c->desc);
+        if (status == STRATA_OK && c->quantized) status = export_pre_quant_scale(e, c);
         /* A weight is not read again: its pages leave the resident set now, so a layer
          * bigger than memory is exported an expert at a time. */
         linear_weight_release_pages(e->model, c->desc);

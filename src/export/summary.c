@@ -28,6 +28,12 @@ static const char *linear_format(const linear_calib *c)
     return c->desc->quantizable ? "excluded" : "bf16 (never)";
 }
 
+/* The scheme as the run exports it (AWQ's own ModelOpt names). */
+static const scheme_info *run_scheme(const strata_quantize_params *p, calib_algorithm algorithm)
+{
+    return algorithm == CALIB_AWQ ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
+}
+
 /* What the attention mode did, in words. */
 static const char *attention_text(const strata_arch *arch, const strata_quantize_params *p)
 {
@@ -80,7 +86,7 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
     strbuf_printf(&sb, "model        %s (%s, %d layers)\n", p->model_dir, arch->model_type, arch->n_layers);
     strbuf_printf(&sb, "scheme       %s (%s %s), algorithm %s, KV cache %s, export %s\n",
                   strata_scheme_name(p->scheme), scheme_get(p->scheme)->modelopt_algo ? "ModelOpt" : "strata",
-                  scheme_get(p->scheme)->algo_label, calib_algorithm_name(algorithm),
+                  run_scheme(p, algorithm)->algo_label, calib_algorithm_name(algorithm),
                   p->kv_cache_fp8 ? "fp8" : "unquantized", strata_export_format_name(p->format));
     strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
                   (long long)p->n_samples, (long long)p->seq_len, p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
@@ -89,6 +95,10 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
         strbuf_printf(&sb, "gptq         damping %g of mean(diag H), block %lld, act-order %s, round-to-nearest below %lld tokens\n",
                       p->gptq_damp, (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no",
                       (long long)p->gptq_min_tokens);
+    if (algorithm == CALIB_AWQ)
+        strbuf_printf(&sb, "awq          ModelOpt's awq_lite: per linear s = act^a / w^(1-a), a in 0, 0.1 .. 1 by least "
+                           "output loss\n             on the calibration inputs; inputs x 1/s (q/k/v and gate/up: "
+                           "their average, in the norm), weights x s\n");
     if (n_experts > 0)
         strbuf_printf(&sb, "experts      %s: %s; every routed expert's input amax is the layer's peer maximum (gate/up "
                            "and down separately)\n",
@@ -146,6 +156,11 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                 n_fallback++;
             }
             if (without_tokens(c)) strbuf_printf(&sb, "  no tokens: peer-max input amax");
+            if (c->quantized && algorithm == CALIB_AWQ && c->awq_alpha >= 0)
+                strbuf_printf(&sb, "  awq a %.1f (loss %.3f of a 0's)", awq_alpha(c->awq_alpha),
+                              c->awq_loss[0] > 0 ? c->awq_loss[c->awq_alpha] / c->awq_loss[0] : 1.0);
+            else if (c->quantized && algorithm == CALIB_AWQ)
+                strbuf_printf(&sb, "  awq not searched: pre_quant_scale 1");
             strbuf_printf(&sb, "\n");
             quantized += c->quantized;
             excluded += !c->quantized;
@@ -200,7 +215,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
     sjson_put(&ok, root, "version", sjson_new_string(strata_version()));
     sjson_put(&ok, root, "model", sjson_new_string(p->model_dir));
     sjson_put(&ok, root, "scheme", sjson_new_string(strata_scheme_name(p->scheme)));
-    sjson_put(&ok, root, "quant_algo", sjson_new_string(scheme_get(p->scheme)->algo_label));
+    sjson_put(&ok, root, "quant_algo", sjson_new_string(run_scheme(p, algorithm)->algo_label));
     sjson_put(&ok, root, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
     sjson_put(&ok, root, "algorithm", sjson_new_string(calib_algorithm_name(algorithm)));
     sjson_put(&ok, root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null());
@@ -232,6 +247,17 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
             }
             if (lc->kv_cache && linear_feeds_kv_cache(c->desc))
                 sjson_put(&ok, o, "cache_amax", sjson_new_real(c->output_amax));
+            if (c->quantized && algorithm == CALIB_AWQ) {
+                sjson *a = sjson_new_object(), *losses = sjson_new_array();
+                bool searched = c->awq_alpha >= 0;
+                sjson_put(&ok, a, "alpha", searched ? sjson_new_real(c->awq_alpha / 10.0) : sjson_new_null());
+                for (int k = 0; searched && k < AWQ_ALPHAS; k++) sjson_push(&ok, losses, sjson_new_real(c->awq_loss[k]));
+                sjson_put(&ok, a, "loss", losses);
+                sjson_put(&ok, a, "pre_quant_scale",
+                          sjson_new_string(c->awq_in_norm ? "folded into the norm"
+                                           : c->awq_in_rows ? "folded into the previous linear" : "tensor"));
+                sjson_put(&ok, o, "awq", a);
+            }
             if (c->gptq_done) {
                 sjson *g = sjson_new_object();
                 sjson_put(&ok, g, "outcome", sjson_new_string(gptq_outcome_name(c->gptq.outcome)));

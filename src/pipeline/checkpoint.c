@@ -4,7 +4,10 @@
  *
  * A layer state file is a safetensors file: per linear that has state, "<module>.stats"
  * F64 [6] = (input_amax, tokens, output_amax, weight_amax, weight_error, output_error),
- * and "<module>.clip" F32 for mse; for GPTQ, which changes weights, "<module>.gptq" F64 [6]
+ * and "<module>.clip" F32 for mse; for AWQ "<module>.awq" F64 [3 + 11] = (chosen grid
+ * index, folded into the norm, folded into the previous linear, the 11 losses) and its
+ * vectors "<module>.awq_own", ".awq_scale", ".awq_inverse" (n_in), ".awq_rows" (n_out) F32;
+ * for GPTQ, which changes weights, "<module>.gptq" F64 [6]
  * = (outcome, damping, dead columns, Hessian-weighted error of round-to-nearest and of
  * GPTQ, global scale) and the updated weight as strata_quantize lays it out:
  * "<module>.codes", "<module>.scales", "<module>.zero_points" (U8, raw bytes);
@@ -308,6 +311,28 @@ static strata_status add_gptq(strata_safetensors_writer *w, const linear_calib *
     return status;
 }
 
+static strata_status add_f32(strata_safetensors_writer *w, const char *module, const char *what, const float *v,
+                             int64_t n)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.%s", module, what);
+    return strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, v, (uint64_t)n * sizeof *v);
+}
+
+/* AWQ's decisions: what the export and a re-quantization of the weight need. */
+static strata_status add_awq(strata_safetensors_writer *w, const linear_calib *c)
+{
+    const char *m = c->desc->name;
+    double values[3 + AWQ_ALPHAS] = {c->awq_alpha, c->awq_in_norm, c->awq_in_rows};
+    memcpy(values + 3, c->awq_loss, sizeof c->awq_loss);
+    strata_status status = add_f64(w, m, "awq", values, 3 + AWQ_ALPHAS);
+    if (status == STRATA_OK) status = add_f32(w, m, "awq_own", c->awq_own, c->desc->n_in);
+    if (status == STRATA_OK) status = add_f32(w, m, "awq_scale", c->awq_scale, c->desc->n_in);
+    if (status == STRATA_OK && c->awq_inverse) status = add_f32(w, m, "awq_inverse", c->awq_inverse, c->desc->n_in);
+    if (status == STRATA_OK && c->awq_rows) status = add_f32(w, m, "awq_rows", c->awq_rows, c->desc->n_out);
+    return status;
+}
+
 strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const char *last_tensor)
 {
     char stem[32];
@@ -328,6 +353,7 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, c->clip, (uint64_t)n * 4);
         }
         if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, c);
+        if (status == STRATA_OK && c->awq_scale) status = add_awq(w, c);
     }
     double layer_stats[3] = {lc->output_error, lc->output_sq_sum, lc->output_diff_sq_sum};
     if (status == STRATA_OK) status = add_f64(w, "layer", "stats", layer_stats, 3);
@@ -461,6 +487,43 @@ static strata_status read_bytes(const strata_safetensors *st, const char *path, 
     return read_state(st, path, module, what, STRATA_DTYPE_U8, out, n);
 }
 
+/* One of AWQ's vectors (n values), when the checkpoint has it: *out malloc'd. */
+static strata_status load_f32_vector(const strata_safetensors *st, const char *path, const char *module,
+                                     const char *what, int64_t n, bool required, float **out)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.%s", module, what);
+    if (!required && !strata_safetensors_find(st, name)) return STRATA_OK;
+    *out = malloc((size_t)n * sizeof **out);
+    if (!*out) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    return read_state(st, path, module, what, STRATA_DTYPE_F32, *out, (size_t)n * sizeof **out);
+}
+
+/* AWQ's state of a linear, when the checkpoint has it. */
+static strata_status load_awq(const strata_safetensors *st, const char *path, linear_calib *c)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.awq", c->desc->name);
+    if (!strata_safetensors_find(st, name)) return STRATA_OK;
+    double v[3 + AWQ_ALPHAS];
+    strata_status status = read_f64(st, path, c->desc->name, "awq", v, 3 + AWQ_ALPHAS);
+    if (status == STRATA_OK && !(v[0] >= -1 && v[0] < AWQ_ALPHAS))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s holds an unknown AWQ choice", path, name);
+    if (status != STRATA_OK) return status;
+    c->awq_alpha = (int)v[0];
+    c->awq_in_norm = v[1] != 0;
+    c->awq_in_rows = v[2] != 0;
+    memcpy(c->awq_loss, v + 3, sizeof c->awq_loss);
+    int64_t K = c->desc->n_in;
+    status = load_f32_vector(st, path, c->desc->name, "awq_own", K, true, &c->awq_own);
+    if (status == STRATA_OK) status = load_f32_vector(st, path, c->desc->name, "awq_scale", K, true, &c->awq_scale);
+    if (status == STRATA_OK)
+        status = load_f32_vector(st, path, c->desc->name, "awq_inverse", K, false, &c->awq_inverse);
+    if (status == STRATA_OK)
+        status = load_f32_vector(st, path, c->desc->name, "awq_rows", c->desc->n_out, false, &c->awq_rows);
+    return status;
+}
+
 /* GPTQ's state of a linear, when the checkpoint has it. */
 static strata_status load_gptq(const strata_safetensors *st, const char *path, linear_calib *c)
 {
@@ -506,6 +569,7 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
         c->weight_error = s[4];
         c->output_error = s[5];
         status = load_gptq(st, path, c);
+        if (status == STRATA_OK) status = load_awq(st, path, c);
         if (status != STRATA_OK) break;
         char name[600];
         snprintf(name, sizeof name, "%s.clip", c->desc->name);

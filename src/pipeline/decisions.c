@@ -90,10 +90,21 @@ static strata_status measure_output_error(run *r, layer_calib *lc, linear_calib 
     float *y = big_buffer_alloc(out * sizeof *y), *yq = big_buffer_alloc(out * sizeof *yq);
     strata_status status = STRATA_OK;
     if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
+    /* With AWQ, the input as the linear receives it (divided by s) and its changed weight:
+     * the error of the quantization, in the space it happens in. */
+    const float *x = sampled->sample;
+    float *scaled = NULL;
+    if (status == STRATA_OK && c->awq_scale && !c->awq_in_rows) {
+        size_t n = (size_t)sampled->sample_rows * (size_t)l->n_in;
+        if (!(scaled = malloc(n * sizeof *scaled))) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+        for (size_t i = 0; scaled && i < n; i++) scaled[i] = x[i] * c->awq_scale[i % (size_t)l->n_in];
+        x = scaled;
+    }
     if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, w, l->n_out, l->n_in, l->name, &gw);
     if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, q, l->n_out, l->n_in, l->name, &gq);
-    if (status == STRATA_OK) status = gemm_linear(gw, sampled->sample, l->n_in, sampled->sample_rows, y, l->n_out);
-    if (status == STRATA_OK) status = gemm_linear(gq, sampled->sample, l->n_in, sampled->sample_rows, yq, l->n_out);
+    if (status == STRATA_OK) status = gemm_linear(gw, x, l->n_in, sampled->sample_rows, y, l->n_out);
+    if (status == STRATA_OK) status = gemm_linear(gq, x, l->n_in, sampled->sample_rows, yq, l->n_out);
+    free(scaled);
     if (status == STRATA_OK) c->output_error = relative_error(y, yq, out);
     gemm_weight_free(gw);
     gemm_weight_free(gq);
@@ -112,7 +123,7 @@ strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     size_t n = (size_t)l->n_out * (size_t)l->n_in;
     strata_status status = decide_scratch(r, n, l->name);
     float *w = r->decide_w, *q = r->decide_q;
-    if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
+    if (status == STRATA_OK) status = linear_calib_weight_f32(r->model, c, w);
     if (status == STRATA_OK && r->algorithm == CALIB_MSE) status = mse_search_clip(c->scheme, c, w);
     strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     qp.values_dtype = c->values_dtype;
@@ -147,7 +158,7 @@ static strata_status measure_received(run *r, layer_calib *lc, linear_calib *c)
     strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     qp.values_dtype = c->values_dtype;
     float *w = r->decide_w, *q = r->decide_q;
-    if (status == STRATA_OK) status = linear_weight_f32(r->model, l, w);
+    if (status == STRATA_OK) status = linear_calib_weight_f32(r->model, c, w);
     if (status == STRATA_OK && c->weight_q.codes) status = strata_dequantize(&qp, &c->weight_q, l->n_out, l->n_in, q);
     else if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
     if (status == STRATA_OK) status = measure_output_error(r, lc, c, w, q);

@@ -137,6 +137,8 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
      * afterwards (gptq_experts_grouped), which is then its Hessian pass. */
     int group = r->plan.experts_per_group;
     bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
+    /* AWQ searches on the Hessians of the unquantized inputs, from the calibration pass. */
+    bool awq = r->algorithm == CALIB_AWQ;
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
     bool quantized_pass = p->propagate == STRATA_PROPAGATE_QUANTIZED || p->error_stats == STRATA_ERROR_STATS_FULL;
     int64_t work = (1 + (hessian_pass || grouped_gptq) + quantized_pass) * p->n_samples * p->seq_len;
@@ -145,7 +147,9 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     double start = seconds_now();
     layer_weights lw;
     strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
-    if (status == STRATA_OK && gptq && !hessian_pass) status = layer_hessians_init(lc, p->seq_len);
+    if (status == STRATA_OK && ((gptq && !hessian_pass) || awq)) status = layer_hessians_init(lc, p->seq_len);
+    lc->awq = awq;
+    lc->inputs_bf16 = r->precision == GEMM_BF16;
     if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
     if (status == STRATA_OK) status = load_layer(r, lc, NULL, &lw);
     forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
@@ -162,6 +166,12 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
         if (status == STRATA_OK && hessian_pass && !grouped_gptq)
             status = timed_pass(r, lc, &lw, &hessian, all_experts, false, false, &timing->hessian_s);
         layer_weights_free(&lw);
+    }
+    if (status == STRATA_OK && awq) status = layer_hessians_finish(lc, &r->collective, true);
+    if (status == STRATA_OK && awq) {
+        double decide_start = seconds_now();
+        status = awq_decide_layer(lc, r->model);
+        timing->decide_s += seconds_now() - decide_start;
     }
     double amax_start = seconds_now();
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
@@ -214,6 +224,22 @@ static strata_status embed_inputs(run *r)
     return status;
 }
 
+/* What --algo awq runs (docs/AWQ.md): ModelOpt's INT4_AWQ and NVFP4_AWQ_LITE, exported in
+ * ModelOpt's format. */
+static strata_status check_awq(const strata_quantize_params *p)
+{
+    if (!scheme_with_awq(p->scheme))
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs with --scheme int4 (W4A16_AWQ) or nvfp4 "
+                           "(NVFP4_AWQ), ModelOpt's AWQ configs; not with %s", strata_scheme_name(p->scheme));
+    if (p->format != STRATA_EXPORT_MODELOPT)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq writes ModelOpt's format for now, not %s",
+                           strata_export_format_name(p->format));
+    if (p->attention == STRATA_ATTENTION_FP8)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq with --attention fp8: ModelOpt has no "
+                           "mixed-precision AWQ layout");
+    return STRATA_OK;
+}
+
 static strata_status check_params(const strata_quantize_params *p, calib_algorithm *algorithm)
 {
     if (!p || !p->model_dir || !p->output_dir)
@@ -248,7 +274,9 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
         !s->mixed_group.known)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--attention fp8 with scheme %s: ModelOpt has no mixed-precision "
                            "layout for %s layers; use --attention none or scheme", s->name, s->modelopt_algo);
-    return calib_algorithm_parse(p->algo, algorithm);
+    strata_status status = calib_algorithm_parse(p->algo, algorithm);
+    if (status == STRATA_OK && *algorithm == CALIB_AWQ) status = check_awq(p);
+    return status;
 }
 
 static strata_status check_model(const run *r)
@@ -267,6 +295,15 @@ static strata_status check_model(const run *r)
                            "bf16/fp16/fp32 checkpoints and FP8 ones (quant_method fp8, or compressed-tensors "
                            "float-quantized)", r->params->model_dir, q->method, q->algo ? " " : "",
                            q->algo ? q->algo : "", q->source);
+    if (r->algorithm == CALIB_AWQ) {
+        for (int i = 0; i < a->n_layers; i++)
+            if (a->layers[i].is_moe || a->mla.kv_lora_rank > 0)
+                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs on dense models for now (Llama, Mistral, "
+                                   "Qwen); %s has %s layers", r->params->model_dir,
+                                   a->layers[i].is_moe ? "mixture-of-experts" : "latent-attention");
+        if (r->collective.n_ranks > 1)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs in one process for now, not under mpirun");
+    }
     strata_status status = forward_check_seq_len(a, r->params->seq_len);
     if (status == STRATA_OK)
         status = forward_check_tokens(a, r->params->tokens, r->params->n_samples * r->params->seq_len,
@@ -480,7 +517,7 @@ static strata_status plan_memory(run *r)
     if (p->attention == STRATA_ATTENTION_FP8 && bits < 8) bits = 8;
     memory_plan_request request = {.arch = r->arch, .precision = r->precision, .n_samples = p->n_samples,
                                    .seq_len = p->seq_len, .max_memory = p->max_memory,
-                                   .gptq = r->algorithm == CALIB_GPTQ, .weight_bits = bits,
+                                   .gptq = r->algorithm == CALIB_GPTQ || r->algorithm == CALIB_AWQ, .weight_bits = bits,
                                    .experts_per_group = p->experts_per_group,
                                    .no_samples = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
     /* Expert parallelism: the largest share of experts a rank holds. */
@@ -552,7 +589,7 @@ static strata_status check_expert_parallel(run *r)
 static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
 {
     const strata_quantize_params *p = r->params;
-    r->scheme = scheme_get(p->scheme);
+    r->scheme = r->algorithm == CALIB_AWQ ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
     r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
                                      .min_tokens = p->gptq_min_tokens,
                                      .skip_errors = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};

@@ -93,6 +93,24 @@ const scheme_info *scheme_get(strata_scheme scheme)
     return (unsigned)scheme < STRATA_SCHEME_COUNT ? &SCHEMES[scheme] : NULL;
 }
 
+/* NVFP4 after awq_lite: ModelOpt's NVFP4_AWQ_LITE_CFG exports quant_algo NVFP4_AWQ with the
+ * AWQ flags and no config_groups (convert_hf_config.py has no branch for it). */
+static const scheme_info NVFP4_AWQ = {
+    .name = "nvfp4", .weight_format = STRATA_FORMAT_NVFP4, .input = INPUT_NVFP4,
+    .modelopt_algo = "NVFP4_AWQ", .algo_label = "NVFP4_AWQ",
+    .sharing = SHARE_FUSED_GROUPS, .sharing_fused = SHARE_FUSED_GROUPS,
+    .config_group_size = 16, .awq_flags = true,
+};
+
+const scheme_info *scheme_with_awq(strata_scheme scheme)
+{
+    switch (scheme) {
+    case STRATA_SCHEME_INT4: return &SCHEMES[scheme]; /* W4A16_AWQ with or without scales */
+    case STRATA_SCHEME_NVFP4: return &NVFP4_AWQ;
+    default: return NULL;
+    }
+}
+
 const char *strata_scheme_name(strata_scheme scheme)
 {
     const scheme_info *s = scheme_get(scheme);
@@ -126,6 +144,7 @@ const scheme_info *scheme_from_modelopt_algo(const char *algo)
 {
     for (int i = 0; algo && i < STRATA_SCHEME_COUNT; i++)
         if (SCHEMES[i].modelopt_algo && strcasecmp(SCHEMES[i].modelopt_algo, algo) == 0) return &SCHEMES[i];
+    if (algo && strcasecmp(NVFP4_AWQ.modelopt_algo, algo) == 0) return &NVFP4_AWQ;
     return NULL;
 }
 
@@ -133,6 +152,7 @@ const scheme_info *scheme_from_algo_label(const char *label)
 {
     for (int i = 0; label && i < STRATA_SCHEME_COUNT; i++)
         if (strcasecmp(SCHEMES[i].algo_label, label) == 0) return &SCHEMES[i];
+    if (label && strcasecmp(NVFP4_AWQ.algo_label, label) == 0) return &NVFP4_AWQ;
     return NULL;
 }
 

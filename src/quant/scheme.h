@@ -57,6 +57,9 @@ typedef struct scheme_info {
 } scheme_info;
 
 const scheme_info *scheme_get(strata_scheme scheme);
+/* The scheme as ModelOpt exports it after awq_lite (INT4_AWQ_CFG, NVFP4_AWQ_LITE_CFG); NULL
+ * for the schemes strata's AWQ does not run. */
+const scheme_info *scheme_with_awq(strata_scheme scheme);
 
 /* The scheme a ModelOpt checkpoint's quant_algo names (case-insensitive); NULL when none. */
 const scheme_info *scheme_from_modelopt_algo(const char *algo);

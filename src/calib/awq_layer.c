@@ -1,0 +1,212 @@
+/*
+ * awq_layer.c — AWQ's decisions for one layer, as ModelOpt's awq_lite and its HF export
+ * make them (docs/AWQ.md):
+ *
+ *   1. each quantized linear that calibration tokens reached searches its own a on its
+ *      input's Hessian (awq.h); its pre_quant_scale is p = 1/s, its weight's columns are
+ *      multiplied by 1/p (in fp32, rounded to the weight's dtype);
+ *   2. NVFP4_AWQ: down_proj's p is folded into up_proj's rows (and o_proj's into v_proj's
+ *      where the shapes allow: not under grouped-query attention);
+ *   3. linears reading one norm's output (q/k/v; gate/up) take the average of their p,
+ *      their weights multiplied by own / average, the average folded into the norm;
+ *   4. with quantized inputs, the input amax is max over channels of (channel amax x p),
+ *      with each linear's own unrounded p.
+ * The weights' amax are taken afterwards, from the weights so changed.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib/layer_calib.h"
+#include "core/error.h"
+#include "forward/layer_weights.h"
+#include "kernels/minifloat.h"
+#include "quant/format.h"
+
+static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
+
+void linear_calib_free_awq(linear_calib *c)
+{
+    free(c->awq_act_sum);
+    free(c->awq_channel_amax);
+    free(c->awq_inverse);
+    free(c->awq_own);
+    free(c->awq_scale);
+    free(c->awq_rows);
+    c->awq_act_sum = c->awq_inverse = c->awq_own = c->awq_scale = c->awq_rows = NULL;
+    c->awq_channel_amax = NULL;
+}
+
+void linear_calib_awq_weight(const linear_calib *c, strata_dtype dtype, float *w)
+{
+    int64_t N = c->desc->n_out, K = c->desc->n_in;
+    if (c->awq_inverse)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * c->awq_inverse[k], dtype);
+    if (c->awq_rows)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * c->awq_rows[r], dtype);
+    /* ModelOpt rescales only when the vectors differ (torch.equal) */
+    if (c->awq_in_norm && c->awq_own && memcmp(c->awq_own, c->awq_scale, (size_t)K * sizeof *c->awq_own) != 0)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < K; k++)
+                w[r * K + k] = in_dtype(w[r * K + k] * c->awq_own[k] / c->awq_scale[k], dtype);
+}
+
+strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w)
+{
+    strata_status status = linear_weight_f32(model, c->desc, w);
+    if (status == STRATA_OK) linear_calib_awq_weight(c, linear_values_dtype(model, c->desc), w);
+    return status;
+}
+
+static float *vector(int64_t n, const char *name)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ scales of %s", name);
+    return v;
+}
+
+static bool all_finite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return false;
+    return true;
+}
+
+/* Step 1 for one linear: the search, or (no tokens, NaN statistics) ones as ModelOpt
+ * gives a linear it could not calibrate. h is its input's Hessian, w scratch (n_out, n_in). */
+static strata_status search_linear(linear_calib *c, const calib_hessian *h, const strata_model *model, float *w)
+{
+    const strata_linear *l = c->desc;
+    int64_t K = l->n_in;
+    c->values_dtype = linear_values_dtype(model, l);
+    c->awq_own = vector(K, l->name);
+    c->awq_scale = vector(K, l->name);
+    if (!c->awq_own || !c->awq_scale) return STRATA_ERR_OUT_OF_MEMORY;
+    float *act = vector(K, l->name);
+    if (!act) return STRATA_ERR_OUT_OF_MEMORY;
+    for (int64_t k = 0; k < K && c->awq_windows > 0; k++) act[k] = c->awq_act_sum[k] / (float)c->awq_windows;
+    strata_status status = STRATA_OK;
+    bool searched = c->awq_windows > 0 && h && h->h && all_finite(act, K);
+    if (searched) status = linear_weight_f32(model, l, w);
+    if (status == STRATA_OK && searched) {
+        strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, 0);
+        qp.values_dtype = c->values_dtype;
+        const strata_format_info *f = strata_format_get(qp.format);
+        awq_search_input in = {.weight = &qp, .w = w, .n_out = l->n_out, .n_in = K,
+                               .block = c->scheme->group_size ? c->scheme->group_size : f->block_cols,
+                               .act = act, .h = h->h};
+        awq_search_result result;
+        float *s = act; /* act is not needed once the search has read it: the search's s goes elsewhere */
+        float *scale = vector(K, l->name);
+        if (!scale) status = STRATA_ERR_OUT_OF_MEMORY;
+        if (status == STRATA_OK) status = awq_search(&in, l->name, scale, &result);
+        if (status == STRATA_OK) {
+            c->awq_alpha = result.best;
+            memcpy(c->awq_loss, result.loss, sizeof c->awq_loss);
+            c->awq_inverse = scale;
+            scale = NULL;
+            for (int64_t k = 0; k < K; k++) {
+                float p = 1.0f / c->awq_inverse[k];
+                s[k] = p; /* the unrounded pre_quant_scale, for the input amax */
+                c->awq_own[k] = in_dtype(p, c->values_dtype);
+                c->awq_inverse[k] = 1.0f / p;
+            }
+            /* 4: the input amax after smoothing, with this linear's own p */
+            if (c->scheme->input != INPUT_NONE && c->awq_channel_amax) {
+                float amax = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    float v = bf16_round(c->awq_channel_amax[k]) * s[k];
+                    amax = v > amax ? v : amax;
+                }
+                c->input_amax = bf16_round(amax);
+            }
+        }
+        free(scale);
+        linear_weight_release_pages(model, l);
+    } else if (status == STRATA_OK) {
+        for (int64_t k = 0; k < K; k++) c->awq_own[k] = 1.0f;
+        strata_log(STRATA_LOG_WARN, "awq: %s %s; its pre_quant_scale is 1 (max calibration)", l->name,
+                   c->awq_windows > 0 ? "has NaN activation statistics" : "received no calibration tokens");
+    }
+    if (status == STRATA_OK) memcpy(c->awq_scale, c->awq_own, (size_t)K * sizeof *c->awq_own);
+    free(act);
+    return status;
+}
+
+/* The quantized linear of the layer with this role, or NULL. */
+static linear_calib *find_role(layer_calib *lc, strata_linear_role role)
+{
+    for (size_t i = 0; i < lc->layer->n_linears; i++)
+        if (lc->linears[i].quantized && lc->linears[i].desc->role == role && lc->linears[i].desc->expert < 0)
+            return &lc->linears[i];
+    return NULL;
+}
+
+/* Step 2: from's pre_quant_scale into into's rows, when their shapes match. */
+static strata_status fold_into_rows(linear_calib *from, linear_calib *into)
+{
+    if (!from || !into || from->awq_alpha < 0 || into->desc->n_out != from->desc->n_in) return STRATA_OK;
+    into->awq_rows = vector(into->desc->n_out, into->desc->name);
+    if (!into->awq_rows) return STRATA_ERR_OUT_OF_MEMORY;
+    memcpy(into->awq_rows, from->awq_own, (size_t)from->desc->n_in * sizeof *from->awq_own);
+    from->awq_in_rows = true;
+    return STRATA_OK;
+}
+
+/* Step 3 for the quantized linears of one fused group (one input), at least two. */
+static void average_group(layer_calib *lc, int group)
+{
+    linear_calib *members[8];
+    int n = 0;
+    for (size_t i = 0; i < lc->layer->n_linears && n < 8; i++)
+        if (lc->linears[i].quantized && lc->linears[i].fused_group == group) members[n++] = &lc->linears[i];
+    if (n < 2) return;
+    int64_t K = members[0]->desc->n_in;
+    for (int64_t k = 0; k < K; k++) {
+        float sum = 0;
+        for (int m = 0; m < n; m++) sum += members[m]->awq_own[k];
+        float average = in_dtype(sum / (float)n, members[0]->values_dtype);
+        for (int m = 0; m < n; m++) members[m]->awq_scale[k] = average;
+    }
+    /* One input scale for the fused GEMM: the largest of the members' smoothed amax */
+    float input_amax = 0;
+    for (int m = 0; m < n; m++) input_amax = members[m]->input_amax > input_amax ? members[m]->input_amax : input_amax;
+    for (int m = 0; m < n; m++) {
+        members[m]->awq_in_norm = true;
+        members[m]->input_amax = input_amax;
+    }
+}
+
+strata_status awq_decide_layer(layer_calib *lc, const strata_model *model)
+{
+    const strata_layer *layer = lc->layer;
+    size_t widest = 0;
+    for (size_t i = 0; i < layer->n_linears; i++) {
+        size_t n = (size_t)layer->linears[i].n_out * (size_t)layer->linears[i].n_in;
+        widest = n > widest ? n : widest;
+    }
+    float *w = malloc(widest * sizeof *w);
+    if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ on layer %d", lc->index);
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (!c->quantized) continue;
+        const calib_hessian *h = c->hessian >= 0 ? &lc->hessians[c->hessian] : NULL;
+        status = search_linear(c, h, model, w);
+    }
+    free(w);
+    if (status == STRATA_OK && lc->scheme->weight_format == STRATA_FORMAT_NVFP4) {
+        status = fold_into_rows(find_role(lc, STRATA_LINEAR_DOWN), find_role(lc, STRATA_LINEAR_UP));
+        if (status == STRATA_OK) status = fold_into_rows(find_role(lc, STRATA_LINEAR_O), find_role(lc, STRATA_LINEAR_V));
+    }
+    for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
+        int group = lc->linears[i].fused_group;
+        bool first = group >= 0;
+        for (size_t j = 0; j < i && first; j++) first = lc->linears[j].fused_group != group;
+        if (first) average_group(lc, group);
+    }
+    if (status != STRATA_OK) return strata_fail_context(status, "AWQ on layer %d", lc->index);
+    return STRATA_OK;
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# test_awq.sh STRATA — `strata quantize --algo awq` as a user meets it, on generated models
+# (no shared data needed; ModelOpt's own numbers are test_awq_golden's): what the checkpoint
+# holds for INT4 (W4A16_AWQ) and NVFP4 (NVFP4_AWQ), the summary's choices, evaluating the
+# output, kill -9 followed by resume (byte-identical), and what it refuses.
+set -u
+STRATA=${1:?usage: test_awq.sh path/to/strata}
+TEST_NAME=awq
+. "$(dirname "$0")/lib.sh"
+
+# Grouped-query attention (2 KV heads of 4): o_proj keeps its pre_quant_scale under NVFP4.
+MODEL=$WORK/model
+"$STRATA" -q generate --arch llama -o "$MODEL" --layers 4 --hidden 256 \
+  --config '{"num_attention_heads": 4, "num_key_value_heads": 2}' >/dev/null || { echo "generate failed"; exit 1; }
+awk 'BEGIN { srand(11); for (i = 0; i < 16 * 128; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/ids.txt"
+Q=("$STRATA" quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 16 --calib-seq 128
+   --algo awq)
+# The JSON header of an output's safetensors file (its first 8 bytes give its length).
+header() {
+  local n
+  n=$(od -An -tu8 -N8 "$1/model.safetensors" | tr -d ' ')
+  head -c $((8 + n)) "$1/model.safetensors" | tail -c "$n" >"$1.header"
+  echo "$1.header"
+}
+
+# --- INT4: W4A16_AWQ ----------------------------------------------------------------------
+run "${Q[@]}" --scheme int4 -o "$WORK/int4"
+check "awq int4 exits 0" test "$rc" -eq 0
+check "hf_quant_config says W4A16_AWQ" grep -q '"quant_algo": "W4A16_AWQ"' "$WORK/int4/hf_quant_config.json"
+check "  with pre_quant_scale true" grep -q '"pre_quant_scale": true' "$WORK/int4/hf_quant_config.json"
+h=$(header "$WORK/int4")
+check "o_proj and down_proj carry pre_quant_scale tensors (4 layers x 2)" \
+  test "$(grep -o '[a-z_]*\.pre_quant_scale' "$h" | grep -c '^o_proj\|^down_proj')" -eq 8
+check "  q/k/v and gate/up none (folded into the norms)" \
+  test "$(grep -o '[a-z_]*\.pre_quant_scale' "$h" | wc -l)" -eq 8
+check "the summary names each linear's a" test "$(grep -c '  awq a [01]\.[0-9]' "$WORK/int4/quant_summary.txt")" -eq 28
+check "  and quant_summary.json its 11 losses" test "$(grep -A14 '"awq": {' "$WORK/int4/quant_summary.json" | grep -c '^ *[0-9][0-9.e-]*,\?$')" -ge 11
+run "$STRATA" inspect "$WORK/int4"
+check "inspect reads the output, every tensor attributed" has "$out" "unexpected    0"
+E=(--tokens "$WORK/ids.txt" --window 128 --max-windows 8 --json)
+"$STRATA" -q eval "$WORK/int4" --base "$MODEL" "${E[@]}" >"$WORK/eval_awq.json" 2>/dev/null
+kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_awq.json" | grep -o '[0-9.e-]*$')
+check "eval of the AWQ output against the original: small positive KLD ($kld)" \
+  awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
+# The pre_quant_scale tensors matter: without them the model is another one.
+"$STRATA" -q quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 16 --calib-seq 128 \
+  --scheme int4 -o "$WORK/rtn" >/dev/null 2>&1
+"$STRATA" -q eval "$WORK/rtn" --base "$MODEL" "${E[@]}" >"$WORK/eval_rtn.json" 2>/dev/null
+check "  and not the round-to-nearest output's" bash -c "! cmp -s '$WORK/eval_awq.json' '$WORK/eval_rtn.json'"
+
+# --- NVFP4: NVFP4_AWQ ----------------------------------------------------------------------
+run "${Q[@]}" --scheme nvfp4 -o "$WORK/nvfp4" --kv-cache fp8
+check "awq nvfp4 exits 0" test "$rc" -eq 0
+check "hf_quant_config says NVFP4_AWQ" grep -q '"quant_algo": "NVFP4_AWQ"' "$WORK/nvfp4/hf_quant_config.json"
+check "  without config_groups (ModelOpt writes none for it)" bash -c "! grep -q config_groups '$WORK/nvfp4/config.json'"
+h=$(header "$WORK/nvfp4")
+check "down_proj's scale folded into up_proj's rows: no down_proj.pre_quant_scale" \
+  test "$(grep -o 'down_proj\.pre_quant_scale' "$h" | wc -l)" -eq 0
+check "grouped-query attention keeps o_proj's (4 layers), and only those" \
+  test "$(grep -o '[a-z_]*\.pre_quant_scale' "$h" | grep -c '^o_proj')" -eq 4 -a \
+  "$(grep -o '[a-z_]*\.pre_quant_scale' "$h" | wc -l)" -eq 4
+"$STRATA" -q eval "$WORK/nvfp4" --base "$MODEL" "${E[@]}" >"$WORK/eval_nvfp4.json" 2>/dev/null
+kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_nvfp4.json" | grep -o '[0-9.e-]*$')
+check "eval of the NVFP4 AWQ output: small positive KLD ($kld)" awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.1) }'
+
+# --- kill -9 and resume: byte-identical ----------------------------------------------------
+kill_at_layer "$WORK/ckpt" 2 "${Q[@]}" --scheme nvfp4 -o "$WORK/half" --kv-cache fp8 --checkpoint-dir "$WORK/ckpt"
+check "the run was killed half way (after layer ${killed_at:-none} of 4)" test -n "$killed_at" -a "${killed_at:-4}" -lt 4
+run "$STRATA" resume "$WORK/ckpt"
+check "strata resume finishes" test "$rc" -eq 0
+check "the resumed output is byte-identical" same_dir "$WORK/nvfp4" "$WORK/half"
+
+# --- refused -------------------------------------------------------------------------------
+run "${Q[@]}" --scheme fp8 -o "$WORK/x"
+check "awq with fp8 is refused (exit 1)" test "$rc" -eq 1
+check "  naming the schemes it runs" has "$err" "--algo awq runs with --scheme int4 (W4A16_AWQ) or nvfp4"
+run "${Q[@]}" --scheme int4 --format compressed-tensors -o "$WORK/x"
+check "awq with --format compressed-tensors is refused for now" test "$rc" -eq 1
+"$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 --hidden 128 >/dev/null
+run "$STRATA" quantize "$WORK/moe" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 --calib-seq 128 \
+  --algo awq --scheme int4 -o "$WORK/x"
+check "awq on an MoE model is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "mixture-of-experts" && echo y)"
+check "  and nothing was written" test ! -e "$WORK/x/model.safetensors"
+
+echo "test_awq: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

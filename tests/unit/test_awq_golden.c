@@ -1,0 +1,243 @@
+/*
+ * test_awq_golden.c — `strata quantize --algo awq` against ModelOpt's awq_lite and its HF
+ * export (tests/golden/awq/llama-19m/<case>.json, from tools/gen_golden_awq.py: ModelOpt 0.47's
+ * INT4_AWQ_CFG and NVFP4_AWQ_LITE_CFG on bf16 llama-19m, calibrated on the e2e golden's 16
+ * windows). strata quantizes the same model on the same windows; then
+ *
+ *   - the checkpoint holds ModelOpt's tensors (names, dtypes, shapes) and its
+ *     hf_quant_config.json and quantization_config;
+ *   - each linear's a is ModelOpt's, or one whose loss in ModelOpt's own search is within a
+ *     near tie of its least (INT4 0.5%, NVFP4 1%), which the two forward passes decide
+ *     differently (ModelOpt's runs in bf16 throughout and rounds every output to bf16;
+ *     strata's keeps an fp32 residual stream and measures through the Hessian); at least 85%
+ *     (INT4) and 60% (NVFP4, whose loss curves are jagged and within 1% of flat) are equal;
+ *   - where every linear reading an input chose ModelOpt's a, the scales AWQ leaves in the
+ *     checkpoint for that input (the norm it was folded into, or the pre_quant_scale tensor)
+ *     are ModelOpt's within two bf16 steps each (a norm is the product of two rounded values),
+ *     and at least 85% of them bit for bit (the activation statistics of the two forward
+ *     passes differ in their last bits);
+ *   - the other 1-D bf16 tensors (the final norm) are identical.
+ * The sanitizer build skips it (test_awq.sh runs the same code on a generated model).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden_json.h"
+#include "helpers.h"
+#include "io/json_file.h"
+
+enum { N_WINDOWS = 16, WINDOW = 128 };
+
+static sjson *read_json(const char *path)
+{
+    sjson *value = NULL;
+    if (json_file_read(path, 1 << 26, false, &value) != STRATA_OK) fail_msg("%s", strata_last_error());
+    return value;
+}
+
+static bool ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* strata's chosen a per linear, from its quant_summary.json: name -> a (-1: not searched). */
+static double strata_alpha(const sjson *summary, const char *name)
+{
+    const sjson *layers = sjson_get(summary, "layers");
+    for (size_t i = 0; i < sjson_array_size(layers); i++) {
+        const sjson *linears = sjson_get(sjson_array_at(layers, i), "linears");
+        for (size_t j = 0; j < sjson_array_size(linears); j++) {
+            const sjson *l = sjson_array_at(linears, j);
+            double a = -1;
+            if (strcmp(sjson_as_string(sjson_get(l, "name")), name) == 0 &&
+                sjson_as_double(sjson_get(sjson_get(l, "awq"), "alpha"), &a))
+                return a;
+        }
+    }
+    return -1;
+}
+
+/* Whether every linear whose input a 1-D tensor scales chose ModelOpt's a: the q/k/v of an
+ * input_layernorm, the gate/up of a post_attention_layernorm, the linear of a
+ * pre_quant_scale. *owned is false for tensors AWQ does not touch. */
+static bool group_agrees(const char *tensor, const sjson *agree, bool *owned)
+{
+    char prefix[512];
+    const char *const *roles = NULL;
+    static const char *const QKV[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", NULL};
+    static const char *const GATE_UP[] = {"mlp.gate_proj", "mlp.up_proj", NULL};
+    *owned = true;
+    if (ends_with(tensor, ".pre_quant_scale")) {
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(tensor) - strlen(".pre_quant_scale")), tensor);
+        bool yes = false;
+        return sjson_as_bool(sjson_get(agree, prefix), &yes) && yes;
+    }
+    if (ends_with(tensor, ".input_layernorm.weight")) roles = QKV;
+    else if (ends_with(tensor, ".post_attention_layernorm.weight")) roles = GATE_UP;
+    if (!roles) {
+        *owned = false;
+        return true;
+    }
+    const char *norm = strrchr(tensor, '.');
+    while (norm > tensor && norm[-1] != '.') norm--; /* "<layer>." */
+    for (int i = 0; roles[i]; i++) {
+        snprintf(prefix, sizeof prefix, "%.*s%s", (int)(norm - tensor), tensor, roles[i]);
+        bool yes = false;
+        if (!sjson_as_bool(sjson_get(agree, prefix), &yes) || !yes) return false;
+    }
+    return true;
+}
+
+static float bf16_value(uint16_t bits)
+{
+    uint32_t u = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void run_case(const char *case_name, const int32_t *ids, double tie, double min_equal)
+{
+    char golden_name[64];
+    snprintf(golden_name, sizeof golden_name, "awq/llama-19m/%s.json", case_name);
+    char *golden_path = test_path(STRATA_GOLDEN_DIR, golden_name);
+    sjson *golden = read_json(golden_path);
+    char *models = test_path(test_shared_dir(), "models"), *model = test_path(models, "llama-19m");
+    char *out = test_path(test_dir, case_name);
+    strata_quantize_params qp = {.model_dir = model, .output_dir = out, .algo = "awq", .tokens = ids,
+                                 .n_samples = N_WINDOWS, .seq_len = WINDOW, .error_stats = STRATA_ERROR_STATS_WEIGHTS,
+                                 .scheme = strcmp(case_name, "int4") == 0 ? STRATA_SCHEME_INT4 : STRATA_SCHEME_NVFP4};
+    strata_quantize_result qr;
+    if (strata_quantize_model(&qp, &qr) != STRATA_OK) fail_msg("%s: %s", case_name, strata_last_error());
+
+    /* The configs. */
+    char *hf_path = test_path(out, "hf_quant_config.json"), *config_path = test_path(out, "config.json");
+    char *summary_path = test_path(out, "quant_summary.json"), *weights = test_path(out, "model.safetensors");
+    sjson *hf = read_json(hf_path), *config = read_json(config_path), *summary = read_json(summary_path);
+    golden_assert_json_same("hf_quant_config.json", sjson_get(golden, "hf_quant_config"), hf);
+    golden_assert_json_same("quantization_config", sjson_get(golden, "quantization_config"),
+                            sjson_get(config, "quantization_config"));
+
+    /* The choices. */
+    const sjson *linears = sjson_get(golden, "linears");
+    sjson *agree = sjson_new_object();
+    int equal = 0, ties = 0;
+    for (void *it = sjson_iter(linears); it; it = sjson_iter_next(linears, it)) {
+        const char *name = sjson_iter_key(it);
+        const sjson *l = sjson_iter_value(it), *loss = sjson_get(l, "loss");
+        double want = -1, mine = strata_alpha(summary, name), best = INFINITY, at_mine = INFINITY;
+        assert_true(sjson_as_double(sjson_get(l, "alpha"), &want));
+        assert_int_equal(sjson_array_size(loss), 11);
+        for (size_t k = 0; k < 11; k++) {
+            double v = 0;
+            assert_true(sjson_as_double(sjson_array_at(loss, k), &v));
+            best = v < best ? v : best;
+            if (fabs((double)k / 10 - mine) < 1e-6) at_mine = v;
+        }
+        bool same = fabs(want - mine) < 1e-6;
+        sjson_set(agree, name, sjson_new_bool(same));
+        equal += same;
+        if (!same && at_mine <= best * (1 + tie)) ties++;
+        else if (!same)
+            fail_msg("%s: %s chose a = %.1f, ModelOpt %.1f, whose own loss there is %.6g, %.3g%% above its least",
+                     case_name, name, mine, want, at_mine, 100 * (at_mine / best - 1));
+    }
+    size_t n_linears = sjson_object_size(linears);
+    assert_true(n_linears == 56);
+    if (equal < min_equal * (double)n_linears)
+        fail_msg("%s: %d of %zu linears chose ModelOpt's a", case_name, equal, n_linears);
+
+    /* The tensors, and the scales AWQ leaves. */
+    const sjson *tensors = sjson_get(golden, "tensors");
+    strata_safetensors *st;
+    if (strata_safetensors_open(weights, &st) != STRATA_OK) fail_msg("%s", strata_last_error());
+    assert_int_equal(strata_safetensors_count(st), sjson_object_size(tensors));
+    int64_t values = 0, identical = 0, groups_compared = 0, groups_skipped = 0;
+    for (void *it = sjson_iter(tensors); it; it = sjson_iter_next(tensors, it)) {
+        const char *name = sjson_iter_key(it);
+        const sjson *want = sjson_iter_value(it);
+        const strata_tensor *x = strata_safetensors_find(st, name);
+        if (!x) fail_msg("%s: ModelOpt writes %s, strata does not", case_name, name);
+        assert_string_equal(strata_dtype_name(x->dtype), sjson_as_string(sjson_get(want, "dtype")));
+        const sjson *shape = sjson_get(want, "shape");
+        assert_int_equal((size_t)x->n_dims, sjson_array_size(shape));
+        for (int d = 0; d < x->n_dims; d++) {
+            int64_t extent = 0;
+            assert_true(sjson_as_int64(sjson_array_at(shape, (size_t)d), &extent) && extent == x->shape[d]);
+        }
+        const char *hex = sjson_as_string(sjson_get(want, "bf16"));
+        if (!hex) continue;
+        bool owned;
+        if (!group_agrees(name, agree, &owned)) {
+            groups_skipped++;
+            continue;
+        }
+        const uint16_t *mine = x->data;
+        int64_t n = x->n_elements, same = 0;
+        assert_int_equal((int64_t)strlen(hex), 4 * n);
+        for (int64_t i = 0; i < n; i++) {
+            unsigned lo = 0, hi = 0;
+            sscanf(hex + 4 * i, "%2x%2x", &lo, &hi);
+            uint16_t bits = (uint16_t)(lo | hi << 8);
+            float a = bf16_value(bits), b = bf16_value(mine[i]);
+            same += bits == mine[i];
+            float step = ldexpf(1.0f, ilogbf(fmaxf(fabsf(a), fabsf(b))) - 7);
+            if (!owned && bits != mine[i]) fail_msg("%s: %s[%lld] is %g, ModelOpt's %g", case_name, name, (long long)i, b, a);
+            if (fabsf(a - b) > 2 * step)
+                fail_msg("%s: %s[%lld] is %g, ModelOpt's %g: more than two bf16 steps", case_name, name, (long long)i, b, a);
+        }
+        if (owned) {
+            values += n;
+            identical += same;
+            groups_compared++;
+        }
+    }
+    print_message("%s: %d of %zu linears chose ModelOpt's a (%d near ties); AWQ's scales of %lld inputs compared "
+                  "(%lld skipped for a tie): %lld of %lld values bit for bit, the rest within two bf16 steps\n",
+                  case_name, equal, n_linears, ties, (long long)groups_compared, (long long)groups_skipped,
+                  (long long)identical, (long long)values);
+    assert_true(groups_compared > 0 && identical >= 0.85 * (double)values);
+    strata_safetensors_close(st);
+    sjson_free(agree);
+    sjson_free(hf);
+    sjson_free(config);
+    sjson_free(summary);
+    free(hf_path);
+    free(config_path);
+    free(summary_path);
+    free(weights);
+    free(out);
+    free(model);
+    free(models);
+    free(golden_path);
+    sjson_free(golden);
+}
+
+static void modelopt_awq(void **state)
+{
+    (void)state;
+#ifdef STRATA_SANITIZE_BUILD
+    skip();
+#endif
+    if (!test_shared_dir()) skip();
+    char *path = test_path(STRATA_GOLDEN_DIR, "e2e/calib-ids.json");
+    int32_t *ids = NULL;
+    int64_t n_ids = 0;
+    if (strata_tokens_read(path, &ids, &n_ids) != STRATA_OK) fail_msg("%s", strata_last_error());
+    assert_int_equal(n_ids, N_WINDOWS * WINDOW);
+    run_case("int4", ids, 5e-3, 0.85);
+    run_case("nvfp4", ids, 1e-2, 0.6);
+    strata_free(ids);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(modelopt_awq, test_setup_dir, test_teardown_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -63,7 +63,9 @@ static const cli_option QUANTIZE_OPTIONS[] = {
     {.name = "algo", .value = "A", .kind = CLI_STRING, .offset = AT(algo),
      .help = "max (default): amax; mse: per-block clip search of weight scales;\n"
              "gptq: weights updated column by column against the layer's Hessian\n"
-             "(scales from the weights; inputs from the quantized layers)"},
+             "(scales from the weights; inputs from the quantized layers);\n"
+             "awq: ModelOpt's awq_lite, per-channel scales moved from inputs to\n"
+             "weights (int4 -> W4A16_AWQ, nvfp4 -> NVFP4_AWQ; docs/AWQ.md)"},
     {.name = "kv-cache", .value = "fp8", .kind = CLI_CHOICE, .offset = AT(kv_cache), .choices = KV_CACHE,
      .help = "k_scale / v_scale for an FP8 KV cache"},
     {.name = "attention", .value = "MODE", .kind = CLI_CHOICE, .offset = AT(params.attention),

@@ -29,12 +29,14 @@ void linear_calib_free_awq(linear_calib *c)
 {
     free(c->awq_act_sum);
     free(c->awq_channel_amax);
+    free(c->awq_window_sum);
     free(c->awq_inverse);
     free(c->awq_own);
     free(c->awq_scale);
     free(c->awq_rows);
     c->awq_act_sum = c->awq_inverse = c->awq_own = c->awq_scale = c->awq_rows = NULL;
     c->awq_channel_amax = NULL;
+    c->awq_window_sum = NULL;
 }
 
 void linear_calib_awq_weight(const linear_calib *c, strata_dtype dtype, float *w)

@@ -61,6 +61,7 @@ typedef struct linear_calib {
     float *awq_act_sum;        /* (n_in) sum over the windows that reached it of each window's mean |x| */
     int64_t awq_windows;
     float *awq_channel_amax;   /* (n_in) max |x| per input channel (schemes that quantize inputs) */
+    double *awq_window_sum;    /* (n_in) scratch: one window's sum of |x| */
     /* and decided: */
     int awq_alpha;             /* grid index of the chosen a; -1: not searched (no tokens, NaN) */
     double awq_loss[AWQ_ALPHAS];

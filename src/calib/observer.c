@@ -205,11 +205,11 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
     if (!c->awq_act_sum) {
         c->awq_act_sum = calloc((size_t)K, sizeof *c->awq_act_sum);
         c->awq_channel_amax = calloc((size_t)K, sizeof *c->awq_channel_amax);
-        if (!c->awq_act_sum || !c->awq_channel_amax)
+        c->awq_window_sum = malloc((size_t)K * sizeof *c->awq_window_sum);
+        if (!c->awq_act_sum || !c->awq_channel_amax || !c->awq_window_sum)
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
     }
-    double *sum = malloc((size_t)K * sizeof *sum);
-    if (!sum) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
+    double *sum = c->awq_window_sum;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += seq) {
         for (int64_t k = 0; k < K; k++) sum[k] = 0;
         for (int64_t t = t0; t < t0 + seq; t++)
@@ -225,7 +225,6 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
         }
         c->awq_windows++;
     }
-    free(sum);
     return STRATA_OK;
 }
 

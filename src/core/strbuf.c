@@ -61,6 +61,8 @@ void strbuf_pad(strbuf *sb, char c, size_t n)
 
 bool strbuf_ok(const strbuf *sb) { return !sb->failed; }
 
+void strbuf_fail(strbuf *sb) { sb->failed = true; }
+
 char *strbuf_take(strbuf *sb)
 {
     if (sb->failed) { strbuf_free(sb); return NULL; }

@@ -22,6 +22,9 @@ void strbuf_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(print
 /* Appends n copies of c. */
 void strbuf_pad(strbuf *sb, char c, size_t n);
 bool strbuf_ok(const strbuf *sb);
+/* Marks the builder failed: an allocation the text depends on failed, so the text is not
+ * whole (strbuf_ok says so). */
+void strbuf_fail(strbuf *sb);
 /* Hands the string to the caller (never NULL on success) and resets the builder. */
 char *strbuf_take(strbuf *sb);
 void strbuf_free(strbuf *sb);

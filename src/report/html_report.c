@@ -83,17 +83,26 @@ static double number_or_nan(const sjson *object, const char *key)
     return value;
 }
 
-static family_series *family_get(report_data *d, const char *name)
+/* The family's series, made on first use; *out NULL (and STRATA_OK) when there are more
+ * families than a plot can show (that one is left out). */
+static strata_status family_get(report_data *d, const char *name, family_series **out)
 {
+    *out = NULL;
     for (int i = 0; i < d->n_families; i++)
-        if (strcmp(d->families[i].name, name) == 0) return &d->families[i];
-    if (d->n_families == MAX_FAMILIES) return NULL; /* more families than a plot can show: left out */
+        if (strcmp(d->families[i].name, name) == 0) {
+            *out = &d->families[i];
+            return STRATA_OK;
+        }
+    if (d->n_families == MAX_FAMILIES) return STRATA_OK;
     family_series *f = &d->families[d->n_families++];
     snprintf(f->name, sizeof f->name, "%s", name);
     f->weight_error = calloc((size_t)d->n_layers, sizeof *f->weight_error);
     f->output_error = calloc((size_t)d->n_layers, sizeof *f->output_error);
     f->count = calloc((size_t)d->n_layers, sizeof *f->count);
-    return f->weight_error && f->output_error && f->count ? f : NULL;
+    if (!f->weight_error || !f->output_error || !f->count)
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the report");
+    *out = f;
+    return STRATA_OK;
 }
 
 static strata_status bad_summary(const char *path, const char *what)
@@ -138,8 +147,9 @@ static strata_status gather(const char *path, report_data *d)
             if (row->expert >= d->n_experts) d->n_experts = row->expert + 1;
             if (row->weight_error != row->weight_error) continue; /* not quantized (a router, an exclusion) */
             d->n_quantized++;
-            family_series *f = family_get(d, family);
-            if (!f && d->n_families < MAX_FAMILIES) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+            family_series *f;
+            status = family_get(d, family, &f);
+            if (status != STRATA_OK) return status;
             if (!f) continue;
             f->weight_error[i] += row->weight_error;
             f->output_error[i] += row->output_error == row->output_error ? row->output_error : 0;
@@ -289,7 +299,10 @@ static void render_layers(strbuf *sb, const report_data *d)
 static void render_families(strbuf *sb, const report_data *d)
 {
     series *s = calloc((size_t)d->n_families + 1, sizeof *s);
-    if (!s) return;
+    if (!s) {
+        strbuf_fail(sb);
+        return;
+    }
     strbuf_append(sb, "<h2>Weight error by linear family</h2>\n<p>||W - W<sub>q</sub>|| / ||W||, averaged over a "
                       "family's linears in each layer (routed experts together).</p>\n");
     for (int k = 0; k < d->n_families; k++) s[k] = (series){d->families[k].name, d->families[k].weight_error};

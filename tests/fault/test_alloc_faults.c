@@ -1,6 +1,6 @@
 /*
  * test_alloc_faults.c — the Nth allocation fails, for N = 1, 2, ... every allocation a run
- * makes, in quantize, convert, eval and inspect on a small synthetic model, the way
+ * makes, in quantize (max, GPTQ, AWQ), convert, eval and inspect on a small synthetic model, the way
  * SQLite's test harness fails malloc. After each failure:
  *   - the call returns an error status with a message (or succeeds: a failure strata may
  *     absorb, then with exactly the undisturbed run's output);
@@ -135,6 +135,15 @@ static strata_status run_quantize_gptq(const fixture *f, const char *out, char *
     *output = NULL;
     strata_quantize_params p = {.model_dir = f->model, .output_dir = out, .scheme = STRATA_SCHEME_INT4,
                                 .algo = "gptq", .tokens = f->tokens, .n_samples = N_SAMPLES, .seq_len = SEQ};
+    strata_quantize_result r;
+    return strata_quantize_model(&p, &r);
+}
+
+static strata_status run_quantize_awq(const fixture *f, const char *out, char **output)
+{
+    *output = NULL;
+    strata_quantize_params p = {.model_dir = f->model, .output_dir = out, .scheme = STRATA_SCHEME_NVFP4,
+                                .algo = "awq", .tokens = f->tokens, .n_samples = N_SAMPLES, .seq_len = SEQ};
     strata_quantize_result r;
     return strata_quantize_model(&p, &r);
 }
@@ -293,6 +302,7 @@ static int teardown(void **state)
 
 static void test_quantize(void **state) { run_scenario(*state, run_quantize, true, "quantize fp8"); }
 static void test_quantize_gptq(void **state) { run_scenario(*state, run_quantize_gptq, true, "quantize int4 gptq"); }
+static void test_quantize_awq(void **state) { run_scenario(*state, run_quantize_awq, true, "quantize nvfp4 awq"); }
 static void test_convert(void **state) { run_scenario(*state, run_convert, true, "convert nvfp4-weight-only"); }
 static void test_eval(void **state) { run_scenario(*state, run_eval, false, "eval"); }
 static void test_inspect(void **state) { run_scenario(*state, run_inspect, false, "inspect --json --stats"); }
@@ -302,6 +312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize),
         cmocka_unit_test(test_quantize_gptq),
+        cmocka_unit_test(test_quantize_awq),
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_eval),
         cmocka_unit_test(test_inspect),

@@ -13,7 +13,8 @@
  * inside shared libraries (jansson, oneDNN) are not counted. One thread, so the Nth
  * allocation is the same one on every run.
  *
- * STRATA_ALLOC_FAULT_STRIDE=K tries every Kth allocation (default 1: all of them);
+ * STRATA_ALLOC_FAULT_STRIDE=K tries every Kth allocation (default 1: all of them; the
+ * sanitizer build's AWQ scenario 4);
  * STRATA_ALLOC_FAULT_FIRST=N starts at the Nth; STRATA_ALLOC_FAULT_TRACE=1 prints a
  * backtrace of each failed allocation (link with -rdynamic for names).
  */
@@ -235,7 +236,7 @@ static bool faulted_run(const fixture *f, scenario_fn fn, long n, const char *re
     return ok;
 }
 
-static void run_scenario(const fixture *f, scenario_fn fn, bool writes_dir, const char *name)
+static void run_scenario_every(const fixture *f, scenario_fn fn, bool writes_dir, const char *name, long every)
 {
     /* The undisturbed run: its allocation count, and the reference output. */
     char *reference_dir = test_path(f->dir, "reference");
@@ -246,7 +247,7 @@ static void run_scenario(const fixture *f, scenario_fn fn, bool writes_dir, cons
     long total = atomic_load(&allocations);
     if (status != STRATA_OK) fail_msg("%s: the undisturbed run failed: %s", name, strata_last_error());
     const char *stride_env = getenv("STRATA_ALLOC_FAULT_STRIDE");
-    long stride = stride_env && atol(stride_env) > 0 ? atol(stride_env) : 1;
+    long stride = stride_env && atol(stride_env) > 0 ? atol(stride_env) : every;
     const char *first_env = getenv("STRATA_ALLOC_FAULT_FIRST");
     long first = first_env && atol(first_env) > 0 ? atol(first_env) : 1;
     long tried = 0, errors = 0, absorbed = 0;
@@ -264,6 +265,11 @@ static void run_scenario(const fixture *f, scenario_fn fn, bool writes_dir, cons
     free(reference);
     assert_true(tried > 0);
     assert_true(ok);
+}
+
+static void run_scenario(const fixture *f, scenario_fn fn, bool writes_dir, const char *name)
+{
+    run_scenario_every(f, fn, writes_dir, name, 1);
 }
 
 static int setup(void **state)
@@ -302,7 +308,16 @@ static int teardown(void **state)
 
 static void test_quantize(void **state) { run_scenario(*state, run_quantize, true, "quantize fp8"); }
 static void test_quantize_gptq(void **state) { run_scenario(*state, run_quantize_gptq, true, "quantize int4 gptq"); }
-static void test_quantize_awq(void **state) { run_scenario(*state, run_quantize_awq, true, "quantize nvfp4 awq"); }
+/* Each point is a whole quantize run, AWQ's 1,849 of them the most of any scenario: under the
+ * sanitizers (5 minutes for all) every 4th, in release every one. */
+static void test_quantize_awq(void **state)
+{
+#ifdef STRATA_SANITIZE_BUILD
+    run_scenario_every(*state, run_quantize_awq, true, "quantize nvfp4 awq (every 4th point)", 4);
+#else
+    run_scenario_every(*state, run_quantize_awq, true, "quantize nvfp4 awq", 1);
+#endif
+}
 static void test_convert(void **state) { run_scenario(*state, run_convert, true, "convert nvfp4-weight-only"); }
 static void test_eval(void **state) { run_scenario(*state, run_eval, false, "eval"); }
 static void test_inspect(void **state) { run_scenario(*state, run_inspect, false, "inspect --json --stats"); }

@@ -100,32 +100,24 @@ static strata_status search_linear(linear_calib *c, const calib_hessian *h, cons
                                .block = c->scheme->group_size ? c->scheme->group_size : f->block_cols,
                                .act = act, .h = h->h};
         awq_search_result result;
-        float *s = act; /* act is not needed once the search has read it: the search's s goes elsewhere */
-        float *scale = vector(K, l->name);
-        if (!scale) status = STRATA_ERR_OUT_OF_MEMORY;
-        if (status == STRATA_OK) status = awq_search(&in, l->name, scale, &result);
+        c->awq_inverse = vector(K, l->name); /* receives s, then 1 / (1/s) in place */
+        if (!c->awq_inverse) status = STRATA_ERR_OUT_OF_MEMORY;
+        if (status == STRATA_OK) status = awq_search(&in, l->name, c->awq_inverse, &result);
         if (status == STRATA_OK) {
             c->awq_alpha = result.best;
             memcpy(c->awq_loss, result.loss, sizeof c->awq_loss);
-            c->awq_inverse = scale;
-            scale = NULL;
+            /* 4: with quantized inputs, the input amax after smoothing, with this linear's own p */
+            bool smooth_amax = c->scheme->input != INPUT_NONE && c->awq_channel_amax;
+            float amax = 0;
             for (int64_t k = 0; k < K; k++) {
                 float p = 1.0f / c->awq_inverse[k];
-                s[k] = p; /* the unrounded pre_quant_scale, for the input amax */
                 c->awq_own[k] = in_dtype(p, c->values_dtype);
                 c->awq_inverse[k] = 1.0f / p;
+                float v = smooth_amax ? bf16_round(c->awq_channel_amax[k]) * p : 0;
+                amax = v > amax ? v : amax;
             }
-            /* 4: the input amax after smoothing, with this linear's own p */
-            if (c->scheme->input != INPUT_NONE && c->awq_channel_amax) {
-                float amax = 0;
-                for (int64_t k = 0; k < K; k++) {
-                    float v = bf16_round(c->awq_channel_amax[k]) * s[k];
-                    amax = v > amax ? v : amax;
-                }
-                c->input_amax = bf16_round(amax);
-            }
+            if (smooth_amax) c->input_amax = bf16_round(amax);
         }
-        free(scale);
         linear_weight_release_pages(model, l);
     } else if (status == STRATA_OK) {
         for (int64_t k = 0; k < K; k++) c->awq_own[k] = 1.0f;
@@ -184,13 +176,8 @@ static void average_group(layer_calib *lc, int group)
 strata_status awq_decide_layer(layer_calib *lc, const strata_model *model)
 {
     const strata_layer *layer = lc->layer;
-    size_t widest = 0;
-    for (size_t i = 0; i < layer->n_linears; i++) {
-        size_t n = (size_t)layer->linears[i].n_out * (size_t)layer->linears[i].n_in;
-        widest = n > widest ? n : widest;
-    }
-    float *w = malloc(widest * sizeof *w);
-    if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ on layer %d", lc->index);
+    float *w = layer_calib_weight_scratch(lc);
+    if (!w) return STRATA_ERR_OUT_OF_MEMORY;
     strata_status status = STRATA_OK;
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         linear_calib *c = &lc->linears[i];

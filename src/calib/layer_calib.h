@@ -139,6 +139,9 @@ typedef struct layer_calib_options {
 strata_status layer_calib_init(layer_calib *lc, const strata_layer *layer, const layer_calib_options *options);
 void layer_calib_free(layer_calib *lc);
 
+/* Scratch for the layer's widest linear weight, fp32 (free it); NULL (error set) when out of
+ * memory. */
+float *layer_calib_weight_scratch(const layer_calib *lc);
 /* A linear's weight (n_out, n_in) fp32 as the model holds it, then as AWQ changed it
  * (linear_calib_awq_weight): what its quantization starts from. */
 strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w);

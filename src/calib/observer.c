@@ -388,16 +388,24 @@ void layer_calib_round_observed_to_bf16(layer_calib *lc)
     }
 }
 
-strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model)
+float *layer_calib_weight_scratch(const layer_calib *lc)
 {
     const strata_layer *layer = lc->layer;
-    size_t widest = 0;
+    size_t widest = 1;
     for (size_t i = 0; i < layer->n_linears; i++) {
         size_t n = (size_t)layer->linears[i].n_out * (size_t)layer->linears[i].n_in;
         widest = n > widest ? n : widest;
     }
     float *w = malloc(widest * sizeof *w);
-    if (!w) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading layer %d", lc->index);
+    if (!w) strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory reading the weights of layer %d", lc->index);
+    return w;
+}
+
+strata_status layer_calib_weight_amax(layer_calib *lc, const strata_model *model)
+{
+    const strata_layer *layer = lc->layer;
+    float *w = layer_calib_weight_scratch(lc);
+    if (!w) return STRATA_ERR_OUT_OF_MEMORY;
     strata_status status = STRATA_OK;
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         linear_calib *c = &lc->linears[i];

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/json_file.h"
+
 char *test_temp_dir(void)
 {
     const char *base = getenv("TMPDIR");
@@ -134,4 +136,17 @@ void test_assert_error_mentions(const char *first, ...)
         }
     }
     va_end(ap);
+}
+
+sjson *test_read_json(const char *path)
+{
+    sjson *value = NULL;
+    if (json_file_read(path, 1 << 26, false, &value) != STRATA_OK) fail_msg("%s", strata_last_error());
+    return value;
+}
+
+bool test_ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
 }

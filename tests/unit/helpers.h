@@ -11,7 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "io/json.h"
 #include "strata.h"
+
+/* A JSON file read whole (64 MiB at most); fails the test with the error otherwise. */
+sjson *test_read_json(const char *path);
+/* Whether name ends with suffix (and is longer). */
+bool test_ends_with(const char *name, const char *suffix);
 
 /* A fresh directory under $TMPDIR (or /tmp); removed with everything in it by
  * test_remove_tree. Returns a malloc'd path. */

@@ -30,19 +30,6 @@
 
 enum { N_WINDOWS = 16, WINDOW = 128 };
 
-static sjson *read_json(const char *path)
-{
-    sjson *value = NULL;
-    if (json_file_read(path, 1 << 26, false, &value) != STRATA_OK) fail_msg("%s", strata_last_error());
-    return value;
-}
-
-static bool ends_with(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), k = strlen(suffix);
-    return n > k && strcmp(name + n - k, suffix) == 0;
-}
-
 /* strata's chosen a per linear, from its quant_summary.json: name -> a (-1: not searched). */
 static double strata_alpha(const sjson *summary, const char *name)
 {
@@ -70,13 +57,13 @@ static bool group_agrees(const char *tensor, const sjson *agree, bool *owned)
     static const char *const QKV[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", NULL};
     static const char *const GATE_UP[] = {"mlp.gate_proj", "mlp.up_proj", NULL};
     *owned = true;
-    if (ends_with(tensor, ".pre_quant_scale")) {
+    if (test_ends_with(tensor, ".pre_quant_scale")) {
         snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(tensor) - strlen(".pre_quant_scale")), tensor);
         bool yes = false;
         return sjson_as_bool(sjson_get(agree, prefix), &yes) && yes;
     }
-    if (ends_with(tensor, ".input_layernorm.weight")) roles = QKV;
-    else if (ends_with(tensor, ".post_attention_layernorm.weight")) roles = GATE_UP;
+    if (test_ends_with(tensor, ".input_layernorm.weight")) roles = QKV;
+    else if (test_ends_with(tensor, ".post_attention_layernorm.weight")) roles = GATE_UP;
     if (!roles) {
         *owned = false;
         return true;
@@ -104,7 +91,7 @@ static void run_case(const char *case_name, const int32_t *ids, double tie, doub
     char golden_name[64];
     snprintf(golden_name, sizeof golden_name, "awq/llama-19m/%s.json", case_name);
     char *golden_path = test_path(STRATA_GOLDEN_DIR, golden_name);
-    sjson *golden = read_json(golden_path);
+    sjson *golden = test_read_json(golden_path);
     char *models = test_path(test_shared_dir(), "models"), *model = test_path(models, "llama-19m");
     char *out = test_path(test_dir, case_name);
     strata_quantize_params qp = {.model_dir = model, .output_dir = out, .algo = "awq", .tokens = ids,
@@ -116,7 +103,7 @@ static void run_case(const char *case_name, const int32_t *ids, double tie, doub
     /* The configs. */
     char *hf_path = test_path(out, "hf_quant_config.json"), *config_path = test_path(out, "config.json");
     char *summary_path = test_path(out, "quant_summary.json"), *weights = test_path(out, "model.safetensors");
-    sjson *hf = read_json(hf_path), *config = read_json(config_path), *summary = read_json(summary_path);
+    sjson *hf = test_read_json(hf_path), *config = test_read_json(config_path), *summary = test_read_json(summary_path);
     golden_assert_json_same("hf_quant_config.json", sjson_get(golden, "hf_quant_config"), hf);
     golden_assert_json_same("quantization_config", sjson_get(golden, "quantization_config"),
                             sjson_get(config, "quantization_config"));

@@ -55,23 +55,10 @@ typedef struct tally {
     double worst_scale_ratio;
 } tally;
 
-static sjson *read_json(const char *path)
-{
-    sjson *value = NULL;
-    if (json_file_read(path, 1 << 26, false, &value) != STRATA_OK) fail_msg("%s", strata_last_error());
-    return value;
-}
-
-static bool ends_with(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), k = strlen(suffix);
-    return n > k && strcmp(name + n - k, suffix) == 0;
-}
-
 static bool is_activation_scale(const char *name)
 {
-    return ends_with(name, ".input_scale") || ends_with(name, ".input_global_scale") || ends_with(name, ".k_scale") ||
-           ends_with(name, ".v_scale");
+    return test_ends_with(name, ".input_scale") || test_ends_with(name, ".input_global_scale") || test_ends_with(name, ".k_scale") ||
+           test_ends_with(name, ".v_scale");
 }
 
 /* Scales llm-compressor calibrates another way (see the top). */
@@ -183,7 +170,7 @@ static void synthesize(const sjson *options, const char *dir)
 
 static void run_case(const char *model, const char *golden_path, const int32_t *ids, tally *total)
 {
-    sjson *golden = read_json(golden_path);
+    sjson *golden = test_read_json(golden_path);
     const char *label = golden_path + strlen(STRATA_GOLDEN_DIR) + 1;
     if (sjson_get(golden, "export_error")) {
         print_message("%s: ModelOpt cannot export this case (%s); nothing to compare\n", label,
@@ -221,10 +208,10 @@ static void run_case(const char *model, const char *golden_path, const int32_t *
     tally t = {0};
     compare_tensors(out, golden, label, &t);
     char *hf_path = test_path(out, "hf_quant_config.json"), *config_path = test_path(out, "config.json");
-    sjson *config = read_json(config_path);
+    sjson *config = test_read_json(config_path);
     char what[512];
     if (qp.format == STRATA_EXPORT_MODELOPT) {
-        sjson *hf = read_json(hf_path);
+        sjson *hf = test_read_json(hf_path);
         snprintf(what, sizeof what, "%s: hf_quant_config.json", label);
         golden_assert_json_same(what, sjson_get(golden, "hf_quant_config"), hf);
         sjson_free(hf);
@@ -328,7 +315,7 @@ static void input_scale_arithmetic(void **state)
 {
     (void)state;
     char *path = test_path(STRATA_GOLDEN_DIR, "e2e-ct/input-scales.json");
-    sjson *golden = read_json(path);
+    sjson *golden = test_read_json(path);
     const sjson *cases = sjson_get(golden, "cases");
     assert_true(sjson_array_size(cases) >= 10);
     const scheme_info *fp8 = scheme_get(STRATA_SCHEME_FP8), *nvfp4 = scheme_get(STRATA_SCHEME_NVFP4);

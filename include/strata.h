@@ -807,7 +807,7 @@ typedef struct strata_quantize_params {
     const char *output_dir;        /* created when missing; must be new or empty unless overwrite. The
                                     * output appears there whole, at the end (strata_output.json last) */
     strata_scheme scheme;
-    const char *algo;              /* "max", "mse" or "gptq"; NULL: "max" */
+    const char *algo;              /* "max", "mse", "gptq", "awq" or "awq+gptq"; NULL: "max" */
     bool kv_cache_fp8;             /* k_scale / v_scale: amax of the keys (after RoPE) and values / 448 */
     strata_export_format format;
     strata_convention convention;  /* fakequant only: whose numerics (default ModelOpt's); the other
@@ -849,6 +849,8 @@ typedef struct strata_quantize_params {
                                     * experts, and tokens travel to them (docs/DISTRIBUTED.md); the
                                     * output is the same */
     bool no_report;                /* no quant_report.html beside the summary (strata_report) */
+    double smooth;                 /* SmoothQuant before the algorithm: its migration strength in
+                                    * (0, 1] (docs/SMOOTHQUANT.md); 0: none */
 } strata_quantize_params;
 
 typedef struct strata_quantize_result {

@@ -19,6 +19,7 @@ static const algorithm_entry ALGORITHMS[] = {
     {.name = "mse", .layerwise = true, .algorithm = CALIB_MSE},
     {.name = "gptq", .layerwise = true, .algorithm = CALIB_GPTQ},
     {.name = "awq", .layerwise = true, .algorithm = CALIB_AWQ},
+    {.name = "awq+gptq", .layerwise = true, .algorithm = CALIB_AWQ_GPTQ},
     {.name = "auto_quantize", .why_not = "it searches per-layer formats with gradients of the whole model's loss"},
     {.name = "svdquant", .why_not = "strata has no low-rank branch in its export formats"},
 };
@@ -34,7 +35,7 @@ strata_status calib_algorithm_parse(const char *name, calib_algorithm *out)
         *out = ALGORITHMS[i].algorithm;
         return STRATA_OK;
     }
-    return strata_fail(STRATA_ERR_UNSUPPORTED, "unknown algorithm '%s' (strata quantize runs: max, mse, gptq, awq)", name);
+    return strata_fail(STRATA_ERR_UNSUPPORTED, "unknown algorithm '%s' (strata quantize runs: max, mse, gptq, awq, awq+gptq)", name);
 }
 
 const char *calib_algorithm_name(calib_algorithm algorithm)

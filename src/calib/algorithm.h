@@ -5,6 +5,8 @@
 #ifndef STRATA_CALIB_ALGORITHM_H
 #define STRATA_CALIB_ALGORITHM_H
 
+#include <stdbool.h>
+
 #include "strata.h"
 
 typedef enum calib_algorithm {
@@ -13,7 +15,12 @@ typedef enum calib_algorithm {
     CALIB_GPTQ,      /* second-order weight updates from each linear's input Hessian */
     CALIB_AWQ,       /* activation-aware input-channel scales searched per linear (awq.h),
                       * ModelOpt's awq_lite, then amax */
+    CALIB_AWQ_GPTQ,  /* AWQ's scales, then GPTQ on the scaled weights and inputs */
 } calib_algorithm;
+
+/* Whether the algorithm searches AWQ's scales; whether it updates weights with GPTQ. */
+static inline bool calib_algorithm_awq(calib_algorithm a) { return a == CALIB_AWQ || a == CALIB_AWQ_GPTQ; }
+static inline bool calib_algorithm_gptq(calib_algorithm a) { return a == CALIB_GPTQ || a == CALIB_AWQ_GPTQ; }
 
 /* name NULL is "max". Names ModelOpt offers that cannot run layer by layer are refused
  * saying why; unknown names list the ones strata runs. */

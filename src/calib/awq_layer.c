@@ -25,43 +25,6 @@
 
 static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
 
-void linear_calib_free_awq(linear_calib *c)
-{
-    free(c->awq_act_sum);
-    free(c->awq_channel_amax);
-    free(c->awq_window_sum);
-    free(c->awq_inverse);
-    free(c->awq_own);
-    free(c->awq_scale);
-    free(c->awq_rows);
-    c->awq_act_sum = c->awq_inverse = c->awq_own = c->awq_scale = c->awq_rows = NULL;
-    c->awq_channel_amax = NULL;
-    c->awq_window_sum = NULL;
-}
-
-void linear_calib_awq_weight(const linear_calib *c, strata_dtype dtype, float *w)
-{
-    int64_t N = c->desc->n_out, K = c->desc->n_in;
-    if (c->awq_inverse)
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * c->awq_inverse[k], dtype);
-    if (c->awq_rows)
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * c->awq_rows[r], dtype);
-    /* ModelOpt rescales only when the vectors differ (torch.equal) */
-    if (c->awq_in_norm && c->awq_own && memcmp(c->awq_own, c->awq_scale, (size_t)K * sizeof *c->awq_own) != 0)
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t k = 0; k < K; k++)
-                w[r * K + k] = in_dtype(w[r * K + k] * c->awq_own[k] / c->awq_scale[k], dtype);
-}
-
-strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w)
-{
-    strata_status status = linear_weight_f32(model, c->desc, w);
-    if (status == STRATA_OK) linear_calib_awq_weight(c, linear_values_dtype(model, c->desc), w);
-    return status;
-}
-
 static float *vector(int64_t n, const char *name)
 {
     float *v = malloc((size_t)n * sizeof *v);
@@ -83,9 +46,9 @@ static strata_status search_linear(linear_calib *c, const calib_hessian *h, cons
     const strata_linear *l = c->desc;
     int64_t K = l->n_in;
     c->values_dtype = linear_values_dtype(model, l);
-    c->awq_own = vector(K, l->name);
-    c->awq_scale = vector(K, l->name);
-    if (!c->awq_own || !c->awq_scale) return STRATA_ERR_OUT_OF_MEMORY;
+    c->smooth.own = vector(K, l->name);
+    c->smooth.input = vector(K, l->name);
+    if (!c->smooth.own || !c->smooth.input) return STRATA_ERR_OUT_OF_MEMORY;
     float *act = vector(K, l->name);
     if (!act) return STRATA_ERR_OUT_OF_MEMORY;
     for (int64_t k = 0; k < K && c->awq_windows > 0; k++) act[k] = c->awq_act_sum[k] / (float)c->awq_windows;
@@ -100,31 +63,31 @@ static strata_status search_linear(linear_calib *c, const calib_hessian *h, cons
                                .block = c->scheme->group_size ? c->scheme->group_size : f->block_cols,
                                .act = act, .h = h->h};
         awq_search_result result;
-        c->awq_inverse = vector(K, l->name); /* receives s, then 1 / (1/s) in place */
-        if (!c->awq_inverse) status = STRATA_ERR_OUT_OF_MEMORY;
-        if (status == STRATA_OK) status = awq_search(&in, l->name, c->awq_inverse, &result);
+        c->smooth.columns = vector(K, l->name); /* receives s, then 1 / (1/s) in place */
+        if (!c->smooth.columns) status = STRATA_ERR_OUT_OF_MEMORY;
+        if (status == STRATA_OK) status = awq_search(&in, l->name, c->smooth.columns, &result);
         if (status == STRATA_OK) {
             c->awq_alpha = result.best;
             memcpy(c->awq_loss, result.loss, sizeof c->awq_loss);
             /* 4: with quantized inputs, the input amax after smoothing, with this linear's own p */
-            bool smooth_amax = c->scheme->input != INPUT_NONE && c->awq_channel_amax;
+            bool smooth_amax = c->scheme->input != INPUT_NONE && c->channel_range;
             float amax = 0;
             for (int64_t k = 0; k < K; k++) {
-                float p = 1.0f / c->awq_inverse[k];
-                c->awq_own[k] = in_dtype(p, c->values_dtype);
-                c->awq_inverse[k] = 1.0f / p;
-                float v = smooth_amax ? bf16_round(c->awq_channel_amax[k]) * p : 0;
+                float p = 1.0f / c->smooth.columns[k];
+                c->smooth.own[k] = in_dtype(p, c->values_dtype);
+                c->smooth.columns[k] = 1.0f / p;
+                float v = smooth_amax ? bf16_round(linear_calib_channel_amax(c, k)) * p : 0;
                 amax = v > amax ? v : amax;
             }
             if (smooth_amax) c->input_amax = bf16_round(amax);
         }
         linear_weight_release_pages(model, l);
     } else if (status == STRATA_OK) {
-        for (int64_t k = 0; k < K; k++) c->awq_own[k] = 1.0f;
+        for (int64_t k = 0; k < K; k++) c->smooth.own[k] = 1.0f;
         strata_log(STRATA_LOG_WARN, "awq: %s %s; its pre_quant_scale is 1 (max calibration)", l->name,
                    c->awq_windows > 0 ? "has NaN activation statistics" : "received no calibration tokens");
     }
-    if (status == STRATA_OK) memcpy(c->awq_scale, c->awq_own, (size_t)K * sizeof *c->awq_own);
+    if (status == STRATA_OK) memcpy(c->smooth.input, c->smooth.own, (size_t)K * sizeof *c->smooth.own);
     free(act);
     return status;
 }
@@ -142,10 +105,10 @@ static linear_calib *find_role(layer_calib *lc, strata_linear_role role)
 static strata_status fold_into_rows(linear_calib *from, linear_calib *into)
 {
     if (!from || !into || from->awq_alpha < 0 || into->desc->n_out != from->desc->n_in) return STRATA_OK;
-    into->awq_rows = vector(into->desc->n_out, into->desc->name);
-    if (!into->awq_rows) return STRATA_ERR_OUT_OF_MEMORY;
-    memcpy(into->awq_rows, from->awq_own, (size_t)from->desc->n_in * sizeof *from->awq_own);
-    from->awq_in_rows = true;
+    into->smooth.rows = vector(into->desc->n_out, into->desc->name);
+    if (!into->smooth.rows) return STRATA_ERR_OUT_OF_MEMORY;
+    memcpy(into->smooth.rows, from->smooth.own, (size_t)from->desc->n_in * sizeof *from->smooth.own);
+    from->smooth.in_rows = true;
     return STRATA_OK;
 }
 
@@ -160,15 +123,15 @@ static void average_group(layer_calib *lc, int group)
     int64_t K = members[0]->desc->n_in;
     for (int64_t k = 0; k < K; k++) {
         float sum = 0;
-        for (int m = 0; m < n; m++) sum += members[m]->awq_own[k];
+        for (int m = 0; m < n; m++) sum += members[m]->smooth.own[k];
         float average = in_dtype(sum / (float)n, members[0]->values_dtype);
-        for (int m = 0; m < n; m++) members[m]->awq_scale[k] = average;
+        for (int m = 0; m < n; m++) members[m]->smooth.input[k] = average;
     }
     /* One input scale for the fused GEMM: the largest of the members' smoothed amax */
     float input_amax = 0;
     for (int m = 0; m < n; m++) input_amax = members[m]->input_amax > input_amax ? members[m]->input_amax : input_amax;
     for (int m = 0; m < n; m++) {
-        members[m]->awq_in_norm = true;
+        members[m]->smooth.in_norm = true;
         members[m]->input_amax = input_amax;
     }
 }

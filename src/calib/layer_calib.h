@@ -27,6 +27,25 @@
 
 enum { CALIB_SAMPLE_ROWS = 256 }; /* input rows kept per linear to measure its output error */
 
+/* A per-input-channel scale moved from a linear's input into its weight, by AWQ or
+ * SmoothQuant (smoothing.c, docs/AWQ.md, docs/SMOOTHQUANT.md): the deployed linear computes
+ * (x * input) W'^T, W' its weight with the columns multiplied by `columns`, then the rows by
+ * `rows`, then (a group member whose own scale differs from its group's) by own / input, each
+ * product rounded to the weight's dtype. All NULL without smoothing. */
+typedef struct input_smoothing {
+    float *columns;            /* (n_in) the weight's column factors; NULL when not searched */
+    float *own;                /* (n_in) the linear's own input scale (AWQ: bf16(1/s); ones when not
+                                * searched) */
+    float *input;              /* (n_in) the scale its input is multiplied by: its own, or its group's
+                                * (bf16 values) */
+    float *rows;               /* (n_out) its rows were multiplied by the next linear's input scale
+                                * (NVFP4_AWQ's fold of down_proj into up_proj), or NULL */
+    bool in_norm;              /* `input` is folded into the norm before it */
+    bool norm_divided;         /* ... as the norm's weight divided by `columns` (SmoothQuant) rather
+                                * than multiplied by `input` (AWQ) */
+    bool in_rows;              /* `input` went into the previous linear's rows (`rows` there) */
+} input_smoothing;
+
 typedef struct linear_calib {
     const strata_linear *desc;
     bool quantized;            /* false: excluded, or a router / shared-expert gate */
@@ -57,23 +76,17 @@ typedef struct linear_calib {
     int hessian;               /* index of its input's Hessian in layer_calib.hessians, or -1 */
     bool gptq_done;            /* GPTQ ran (or fell back): gptq is set */
     gptq_report gptq;
+    float *channel_range;      /* (2, n_in) each input channel's least, then largest x, for
+                                * smoothing; or NULL */
     /* AWQ (--algo awq, calib/awq.h and awq_layer.c), observed: */
     float *awq_act_sum;        /* (n_in) sum over the windows that reached it of each window's mean |x| */
     int64_t awq_windows;
-    float *awq_channel_amax;   /* (n_in) max |x| per input channel (schemes that quantize inputs) */
+
     double *awq_window_sum;    /* (n_in) scratch: one window's sum of |x| */
     /* and decided: */
     int awq_alpha;             /* grid index of the chosen a; -1: not searched (no tokens, NaN) */
     double awq_loss[AWQ_ALPHAS];
-    float *awq_inverse;        /* (n_in) 1 / (1/s): the weight's columns were multiplied by it; NULL
-                                * when not searched */
-    float *awq_own;            /* (n_in) bf16(1/s): its own pre_quant_scale (ones when not searched) */
-    float *awq_scale;          /* (n_in) the pre_quant_scale its input is multiplied by: its own, or
-                                * its group's average (bf16 values); NULL without AWQ */
-    float *awq_rows;           /* (n_out) its rows were multiplied by the next linear's pre_quant_scale
-                                * (NVFP4_AWQ's fold of down_proj into up_proj), or NULL */
-    bool awq_in_norm;          /* awq_scale is its group's average, folded into the norm before it */
-    bool awq_in_rows;          /* awq_scale went into the previous linear's rows (awq_rows there) */
+    input_smoothing smooth;    /* AWQ's or SmoothQuant's scale, once decided */
     /* The quantized weight (see above): */
     strata_qtensor weight_q;   /* codes and scales; codes NULL when not held */
     const weight_spill *spill; /* where it was moved instead of held (weight_spill.h), or NULL */
@@ -101,6 +114,7 @@ typedef struct layer_calib {
     bool kv_cache;
     bool sample_inputs;        /* the observers keep input rows for the linears' output errors */
     bool awq;                  /* the observers gather AWQ's activation statistics */
+    bool observe_channels;     /* ... and each quantized linear's channel amax (smoothing) */
     bool inputs_bf16;          /* the linears consume their inputs rounded to bf16 (what AWQ's mean
                                 * |x| is of) */
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
@@ -142,17 +156,32 @@ void layer_calib_free(layer_calib *lc);
 /* Scratch for the layer's widest linear weight, fp32 (free it); NULL (error set) when out of
  * memory. */
 float *layer_calib_weight_scratch(const layer_calib *lc);
-/* A linear's weight (n_out, n_in) fp32 as the model holds it, then as AWQ changed it
- * (linear_calib_awq_weight): what its quantization starts from. */
+/* A linear's weight (n_out, n_in) fp32 as the model holds it, then with its smoothing
+ * (linear_calib_smooth_weight): what its quantization starts from. */
 strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w);
-/* AWQ's changes to a weight w (the model's values, fp32 holding values of dtype), in place, in
- * ModelOpt's order and in that dtype: columns times awq_inverse, rows times awq_rows, then for a group
- * member whose own scale differs from the group's, times own / average. Nothing without AWQ. */
-void linear_calib_awq_weight(const linear_calib *c, strata_dtype dtype, float *w);
+/* Smoothing (smoothing.c): the weight w (the model's values, fp32 holding values of dtype)
+ * changed in place, in the reference's order and in that dtype (see input_smoothing); an input
+ * x (n_tokens, n_in) multiplied by the input scale, unless the previous linear's rows did it;
+ * each Hessian of the layer turned into its smoothed input's; the vectors freed. Nothing
+ * without smoothing. */
+void linear_calib_smooth_weight(const linear_calib *c, strata_dtype dtype, float *w);
+void linear_calib_smooth_input(const linear_calib *c, float *x, int64_t n_tokens);
+void layer_hessians_smooth(layer_calib *lc);
+void input_smoothing_free(input_smoothing *s);
 /* AWQ's statistics and decisions of one layer (awq_layer.c): per quantized linear the search
  * on its Hessian, then ModelOpt's export-time folds. Before the weights' amax are taken. */
 strata_status awq_decide_layer(layer_calib *lc, const strata_model *model);
-void linear_calib_free_awq(linear_calib *c);
+/* max |x| of input channel k, from channel_range. */
+static inline float linear_calib_channel_amax(const linear_calib *c, int64_t k)
+{
+    float least = -c->channel_range[k], largest = c->channel_range[c->desc->n_in + k];
+    return least > largest ? least : largest;
+}
+/* SmoothQuant's scales of one layer (smoothquant.c), migration strength in (0, 1]: the norms'
+ * groups smoothed as llm-compressor's SmoothQuantModifier does. Before the weights' amax. */
+strata_status smoothquant_decide_layer(layer_calib *lc, const strata_model *model, double strength);
+/* Frees a linear's smoothing statistics and decisions. */
+void linear_calib_free_smoothing(linear_calib *c);
 
 /* Frees the observers' input samples once every linear is decided. */
 void layer_calib_free_samples(layer_calib *lc);
@@ -167,8 +196,10 @@ linear_calib *layer_calib_find(layer_calib *lc, const strata_linear *linear);
 forward_hooks calib_observer_hooks(layer_calib *lc);
 /* Hooks of GPTQ's Hessian pass for schemes that quantize inputs: Hessians of the
  * quantized inputs, with quantized inputs and unquantized weights. (For weight-only
- * schemes the calibration pass accumulates them.) */
+ * schemes the calibration pass accumulates them.) The smoothed variant also materializes
+ * the weights smoothed (linear_calib_smooth_weight), for a layer smoothing changed. */
 forward_hooks calib_hessian_hooks(layer_calib *lc);
+forward_hooks calib_smoothed_hessian_hooks(layer_calib *lc);
 /* Hooks that only accumulate Hessians, of the inputs as they arrive: a grouped layer's routed
  * experts for a weight-only scheme, group by group after the calibration pass. */
 forward_hooks calib_gram_hooks(layer_calib *lc);

@@ -125,7 +125,7 @@ void layer_calib_free(layer_calib *lc)
         free(lc->linears[i].sample);
         free(lc->linears[i].sample_tokens);
         free(lc->linears[i].clip);
-        linear_calib_free_awq(&lc->linears[i]);
+        linear_calib_free_smoothing(&lc->linears[i]);
         linear_calib_free_quantized(&lc->linears[i]);
     }
     layer_hessians_free(lc);
@@ -192,9 +192,32 @@ static strata_status keep_sample(linear_calib *c, const float *x, int64_t n, con
     return STRATA_OK;
 }
 
+/* Each input channel's least and largest x, for smoothing (AWQ's smoothed input amax,
+ * SmoothQuant's ranges): rounding is monotonic, so these are also the bf16-rounded inputs'. */
+static strata_status observe_channels(linear_calib *c, const float *x, int64_t n_tokens)
+{
+    int64_t K = c->desc->n_in;
+    if (!c->channel_range) {
+        if (!(c->channel_range = malloc(2 * (size_t)K * sizeof *c->channel_range)))
+            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the channel ranges of %s", c->desc->name);
+        for (int64_t k = 0; k < K; k++) {
+            c->channel_range[k] = INFINITY;
+            c->channel_range[K + k] = -INFINITY;
+        }
+    }
+    float *least = c->channel_range, *largest = c->channel_range + K;
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t k = 0; k < K; k++) {
+            float v = x[t * K + k];
+            if (v < least[k]) least[k] = v;
+            if (v > largest[k]) largest[k] = v;
+        }
+    return STRATA_OK;
+}
+
 /* AWQ's statistics of a chunk of dense windows (each lc->hessian_seq_len tokens, the chunk
  * starting at a window): per window the mean |x| of each channel, in bf16 as ModelOpt's
- * bf16 mean gives it, added to the sum in window order; and each channel's max |x|. */
+ * bf16 mean gives it, added to the sum in window order. */
 static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *x, int64_t n_tokens,
                                  const int64_t *token_index)
 {
@@ -204,9 +227,8 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
                            c->desc->name);
     if (!c->awq_act_sum) {
         c->awq_act_sum = calloc((size_t)K, sizeof *c->awq_act_sum);
-        c->awq_channel_amax = calloc((size_t)K, sizeof *c->awq_channel_amax);
         c->awq_window_sum = malloc((size_t)K * sizeof *c->awq_window_sum);
-        if (!c->awq_act_sum || !c->awq_channel_amax || !c->awq_window_sum)
+        if (!c->awq_act_sum || !c->awq_window_sum)
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
     }
     double *sum = c->awq_window_sum;
@@ -217,7 +239,6 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
                 float v = fabsf(x[t * K + k]);
                 if (lc->inputs_bf16) v = bf16_round(v);
                 sum[k] += v;
-                if (v > c->awq_channel_amax[k]) c->awq_channel_amax[k] = v;
             }
         for (int64_t k = 0; k < K; k++) {
             float mean = (float)(sum[k] / (double)seq);
@@ -244,6 +265,7 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     c->tokens += n_tokens;
     /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme, AWQ). */
     strata_status status = layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token);
+    if (status == STRATA_OK && lc->observe_channels && c->quantized) status = observe_channels(c, x, n_tokens);
     if (status == STRATA_OK && lc->awq && c->quantized) status = observe_awq(lc, c, x, n_tokens, token_index);
     if (status != STRATA_OK) return status;
     if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears))
@@ -283,11 +305,8 @@ static strata_status quantize_input(void *ctx, const strata_linear *linear, floa
     layer_calib *lc = ctx;
     linear_calib *c = layer_calib_find(lc, linear);
     if (!c || !c->quantized || n_tokens == 0) return STRATA_OK;
-    /* AWQ: the input divided by s, as the folded norm or pre_quant_scale does it (the rows of
-     * the previous linear already did when folded there) */
-    if (c->awq_scale && !c->awq_in_rows)
-        for (int64_t t = 0; t < n_tokens; t++)
-            for (int64_t k = 0; k < linear->n_in; k++) x[t * linear->n_in + k] *= c->awq_scale[k];
+    /* Smoothing: the input divided by s, as the folded norm or pre_quant_scale does it */
+    linear_calib_smooth_input(c, x, n_tokens);
     strata_status status = scheme_fake_quantize_input(c->scheme, c->input_amax, x, n_tokens, linear->n_in);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing the input of %s", linear->name);
     return STRATA_OK;
@@ -327,7 +346,7 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     if (!c || !c->quantized) return STRATA_OK;
     strata_quant_params p = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     p.values_dtype = c->values_dtype;
-    linear_calib_awq_weight(c, c->values_dtype, w);
+    linear_calib_smooth_weight(c, c->values_dtype, w);
     status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
@@ -348,6 +367,7 @@ static strata_status observe_quantized_input(void *ctx, const strata_linear *lin
     float *xq = malloc(n * sizeof *xq);
     if (!xq) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the inputs of %s", linear->name);
     memcpy(xq, x, n * sizeof *xq);
+    linear_calib_smooth_input(c, xq, n_tokens);
     strata_status status = scheme_fake_quantize_input(c->scheme, c->input_amax, xq, n_tokens, linear->n_in);
     if (status == STRATA_OK) status = layer_hessians_add(lc, c, xq, n_tokens, token_index, chunk_first_token);
     free(xq);
@@ -357,6 +377,20 @@ static strata_status observe_quantized_input(void *ctx, const strata_linear *lin
 forward_hooks calib_hessian_hooks(layer_calib *lc)
 {
     return (forward_hooks){.ctx = lc, .observe_input = observe_quantized_input, .quantize_input = quantize_input};
+}
+
+static strata_status smooth_weight(void *ctx, const strata_linear *linear, float *w)
+{
+    const linear_calib *c = layer_calib_find(ctx, linear);
+    if (c) linear_calib_smooth_weight(c, c->values_dtype, w);
+    return STRATA_OK;
+}
+
+forward_hooks calib_smoothed_hessian_hooks(layer_calib *lc)
+{
+    forward_hooks hooks = calib_hessian_hooks(lc);
+    hooks.quantize_weight = smooth_weight;
+    return hooks;
 }
 
 static strata_status observe_gram(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,

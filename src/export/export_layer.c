@@ -298,21 +298,22 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     return STRATA_OK;
 }
 
-/* The AWQ scale folded into the norm the layer's linears of these roles read, or NULL. */
-static const float *awq_norm_scale(const layer_calib *lc, strata_linear_role a, strata_linear_role b,
-                                   strata_linear_role c)
+/* The smoothing folded into the norm the layer's linears of these roles read, or NULL. */
+static const input_smoothing *norm_smoothing(const layer_calib *lc, strata_linear_role a, strata_linear_role b,
+                                             strata_linear_role c)
 {
     for (size_t i = 0; i < lc->layer->n_linears; i++) {
         const linear_calib *l = &lc->linears[i];
         strata_linear_role role = l->desc->role;
-        if (l->awq_in_norm && l->desc->expert < 0 && (role == a || role == b || role == c)) return l->awq_scale;
+        if (l->smooth.in_norm && l->desc->expert < 0 && (role == a || role == b || role == c)) return &l->smooth;
     }
     return NULL;
 }
 
-/* A norm's weight with AWQ's scale folded in: weight x scale in the weight's dtype, as
- * ModelOpt's fuse_prequant_layernorm does for norms that compute weight * x. */
-static strata_status export_scaled_norm(exporter *e, const char *name, const float *scale)
+/* A norm's weight with the smoothing folded in, in the weight's dtype: times AWQ's input
+ * scale, as ModelOpt's fuse_prequant_layernorm does for norms that compute weight * x, or
+ * divided by SmoothQuant's s, as llm-compressor's SmoothQuantModifier does. */
+static strata_status export_scaled_norm(exporter *e, const char *name, const input_smoothing *smooth)
 {
     const strata_safetensors *st = strata_model_tensors(e->model);
     const strata_tensor *t = strata_safetensors_find(st, name);
@@ -324,7 +325,7 @@ static strata_status export_scaled_norm(exporter *e, const char *name, const flo
                                      : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", name);
     bool narrow = t->dtype == STRATA_DTYPE_BF16;
     for (size_t i = 0; status == STRATA_OK && i < n; i++) {
-        w[i] *= scale[i];
+        w[i] = smooth->norm_divided ? w[i] / smooth->columns[i] : w[i] * smooth->input[i];
         if (narrow) bf16[i] = bf16_bits_from_f32(w[i]);
     }
     if (status == STRATA_OK)
@@ -339,11 +340,11 @@ static strata_status export_scaled_norm(exporter *e, const char *name, const flo
  * linear took, as ModelOpt exports it. */
 static strata_status export_pre_quant_scale(exporter *e, const linear_calib *c)
 {
-    if (!c->awq_scale || c->awq_in_norm || c->awq_in_rows) return STRATA_OK;
+    if (!c->smooth.input || c->smooth.in_norm || c->smooth.in_rows) return STRATA_OK;
     int64_t K = c->desc->n_in;
     uint16_t *bf16 = malloc((size_t)K * sizeof *bf16);
     if (!bf16) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", c->desc->name);
-    for (int64_t k = 0; k < K; k++) bf16[k] = bf16_bits_from_f32(c->awq_scale[k]);
+    for (int64_t k = 0; k < K; k++) bf16[k] = bf16_bits_from_f32(c->smooth.input[k]);
     strata_status status = add(e, c->desc->name, "pre_quant_scale", STRATA_DTYPE_BF16, 1, &K, bf16);
     free(bf16);
     return status;
@@ -354,8 +355,8 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
     const strata_layer *layer = lc->layer;
     const char *norms[] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm,
                            layer->q_a_norm,   layer->kv_a_norm,           layer->router_bias};
-    const float *norm_scales[] = {awq_norm_scale(lc, STRATA_LINEAR_Q, STRATA_LINEAR_K, STRATA_LINEAR_V),
-                                  awq_norm_scale(lc, STRATA_LINEAR_GATE, STRATA_LINEAR_UP, STRATA_LINEAR_UP)};
+    const input_smoothing *norm_scales[] = {norm_smoothing(lc, STRATA_LINEAR_Q, STRATA_LINEAR_K, STRATA_LINEAR_V),
+                                            norm_smoothing(lc, STRATA_LINEAR_GATE, STRATA_LINEAR_UP, STRATA_LINEAR_UP)};
     strata_status status = STRATA_OK;
     for (size_t i = 0; status == STRATA_OK && i < sizeof norms / sizeof norms[0]; i++)
         if (norms[i] && i < 2 && norm_scales[i]) status = export_scaled_norm(e, norms[i], norm_scales[i]);

@@ -31,7 +31,7 @@ static const char *linear_format(const linear_calib *c)
 /* The scheme as the run exports it (AWQ's own ModelOpt names). */
 static const scheme_info *run_scheme(const strata_quantize_params *p, calib_algorithm algorithm)
 {
-    return algorithm == CALIB_AWQ ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
+    return calib_algorithm_awq(algorithm) ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
 }
 
 /* What the attention mode did, in words. */
@@ -52,6 +52,18 @@ static const char *attention_text(const strata_arch *arch, const strata_quantize
 
 /* A routed expert that no calibration token reached: its input amax is the peer maximum
  * and its weight scales come from its weights (GPTQ rounds it to nearest). */
+/* The least and largest SmoothQuant s of a smoothed linear (its column factors). */
+static bool smooth_range(const linear_calib *c, float *lo, float *hi)
+{
+    if (!c->smooth.columns || !c->smooth.norm_divided) return false;
+    *lo = *hi = c->smooth.columns[0];
+    for (int64_t k = 1; k < c->desc->n_in; k++) {
+        *lo = c->smooth.columns[k] < *lo ? c->smooth.columns[k] : *lo;
+        *hi = c->smooth.columns[k] > *hi ? c->smooth.columns[k] : *hi;
+    }
+    return true;
+}
+
 static bool without_tokens(const linear_calib *c)
 {
     return c->quantized && linear_calib_expert_family(c) >= 0 && c->tokens == 0;
@@ -90,15 +102,19 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                   p->kv_cache_fp8 ? "fp8" : "unquantized", strata_export_format_name(p->format));
     strbuf_printf(&sb, "calibration  %lld samples x %lld tokens; next-layer inputs from the %s layer\n",
                   (long long)p->n_samples, (long long)p->seq_len, p->propagate == STRATA_PROPAGATE_QUANTIZED ? "quantized" : "unquantized");
-    bool gptq = algorithm == CALIB_GPTQ;
+    bool gptq = calib_algorithm_gptq(algorithm);
     if (gptq)
         strbuf_printf(&sb, "gptq         damping %g of mean(diag H), block %lld, act-order %s, round-to-nearest below %lld tokens\n",
                       p->gptq_damp, (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no",
                       (long long)p->gptq_min_tokens);
-    if (algorithm == CALIB_AWQ)
+    if (calib_algorithm_awq(algorithm))
         strbuf_printf(&sb, "awq          ModelOpt's awq_lite: per linear s = act^a / w^(1-a), a in 0, 0.1 .. 1 by least "
                            "output loss\n             on the calibration inputs; inputs x 1/s (q/k/v and gate/up: "
                            "their average, in the norm), weights x s\n");
+    if (p->smooth > 0)
+        strbuf_printf(&sb, "smooth       SmoothQuant a %g (llm-compressor's): per input channel of q/k/v and gate/up "
+                           "s = max|x|^a / max|w|^(1-a),\n             the norm divided by s, the weights' columns "
+                           "times s\n", p->smooth);
     if (n_experts > 0)
         strbuf_printf(&sb, "experts      %s: %s; every routed expert's input amax is the layer's peer maximum (gate/up "
                            "and down separately)\n",
@@ -156,11 +172,14 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                 n_fallback++;
             }
             if (without_tokens(c)) strbuf_printf(&sb, "  no tokens: peer-max input amax");
-            if (c->quantized && algorithm == CALIB_AWQ && c->awq_alpha >= 0)
+            if (c->quantized && calib_algorithm_awq(algorithm) && c->awq_alpha >= 0)
                 strbuf_printf(&sb, "  awq a %.1f (loss %.3f of a 0's)", awq_alpha(c->awq_alpha),
                               c->awq_loss[0] > 0 ? c->awq_loss[c->awq_alpha] / c->awq_loss[0] : 1.0);
-            else if (c->quantized && algorithm == CALIB_AWQ)
+            else if (c->quantized && calib_algorithm_awq(algorithm))
                 strbuf_printf(&sb, "  awq not searched: pre_quant_scale 1");
+            float s_min, s_max;
+            if (c->quantized && p->smooth > 0 && smooth_range(c, &s_min, &s_max))
+                strbuf_printf(&sb, "  smooth s %.3g..%.3g", s_min, s_max);
             strbuf_printf(&sb, "\n");
             quantized += c->quantized;
             excluded += !c->quantized;
@@ -218,6 +237,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
     sjson_put(&ok, root, "quant_algo", sjson_new_string(run_scheme(p, algorithm)->algo_label));
     sjson_put(&ok, root, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
     sjson_put(&ok, root, "algorithm", sjson_new_string(calib_algorithm_name(algorithm)));
+    if (p->smooth > 0) sjson_put(&ok, root, "smooth", sjson_new_real(p->smooth));
     sjson_put(&ok, root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null());
     sjson_put(&ok, root, "calib_samples", sjson_new_int(p->n_samples));
     sjson_put(&ok, root, "calib_seq_len", sjson_new_int(p->seq_len));
@@ -247,16 +267,23 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
             }
             if (lc->kv_cache && linear_feeds_kv_cache(c->desc))
                 sjson_put(&ok, o, "cache_amax", sjson_new_real(c->output_amax));
-            if (c->quantized && algorithm == CALIB_AWQ) {
+            if (c->quantized && calib_algorithm_awq(algorithm)) {
                 sjson *a = sjson_new_object(), *losses = sjson_new_array();
                 bool searched = c->awq_alpha >= 0;
                 sjson_put(&ok, a, "alpha", searched ? sjson_new_real(c->awq_alpha / 10.0) : sjson_new_null());
                 for (int k = 0; searched && k < AWQ_ALPHAS; k++) sjson_push(&ok, losses, sjson_new_real(c->awq_loss[k]));
                 sjson_put(&ok, a, "loss", losses);
                 sjson_put(&ok, a, "pre_quant_scale",
-                          sjson_new_string(c->awq_in_norm ? "folded into the norm"
-                                           : c->awq_in_rows ? "folded into the previous linear" : "tensor"));
+                          sjson_new_string(c->smooth.in_norm ? "folded into the norm"
+                                           : c->smooth.in_rows ? "folded into the previous linear" : "tensor"));
                 sjson_put(&ok, o, "awq", a);
+            }
+            float s_min, s_max;
+            if (c->quantized && p->smooth > 0 && smooth_range(c, &s_min, &s_max)) {
+                sjson *sq = sjson_new_object();
+                sjson_put(&ok, sq, "s_min", sjson_new_real(s_min));
+                sjson_put(&ok, sq, "s_max", sjson_new_real(s_max));
+                sjson_put(&ok, o, "smooth", sq);
             }
             if (c->gptq_done) {
                 sjson *g = sjson_new_object();

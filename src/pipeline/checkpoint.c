@@ -4,9 +4,10 @@
  *
  * A layer state file is a safetensors file: per linear that has state, "<module>.stats"
  * F64 [6] = (input_amax, tokens, output_amax, weight_amax, weight_error, output_error),
- * and "<module>.clip" F32 for mse; for AWQ "<module>.awq" F64 [3 + 11] = (chosen grid
- * index, folded into the norm, folded into the previous linear, the 11 losses) and its
- * vectors "<module>.awq_own", ".awq_scale", ".awq_inverse" (n_in), ".awq_rows" (n_out) F32;
+ * and "<module>.clip" F32 for mse; for smoothing (AWQ, SmoothQuant) "<module>.smooth" F64
+ * [4 + 11] = (AWQ's chosen grid index or -1, folded into the norm, into the previous linear,
+ * the norm divided, AWQ's 11 losses) and its vectors "<module>.smooth_own", "smooth_input",
+ * "smooth_columns" (n_in), "smooth_rows" (n_out) F32 (layer_calib.h's input_smoothing);
  * for GPTQ, which changes weights, "<module>.gptq" F64 [6]
  * = (outcome, damping, dead columns, Hessian-weighted error of round-to-nearest and of
  * GPTQ, global scale) and the updated weight as strata_quantize lays it out:
@@ -30,7 +31,7 @@
 #include "io/json_file.h"
 #include "quant/format.h"
 
-enum { MANIFEST_VERSION = 1 };
+enum { MANIFEST_VERSION = 2 }; /* 2: smoothing state is "<module>.smooth" (AWQ's was ".awq") */
 #define MANIFEST "manifest.json"
 #define CALIB_FILE "calib-tokens.bin"
 
@@ -319,17 +320,19 @@ static strata_status add_f32(strata_safetensors_writer *w, const char *module, c
     return strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, v, (uint64_t)n * sizeof *v);
 }
 
-/* AWQ's decisions: what the export and a re-quantization of the weight need. */
-static strata_status add_awq(strata_safetensors_writer *w, const linear_calib *c)
+/* Smoothing's decisions (AWQ's, SmoothQuant's): what the export and a re-quantization of the
+ * weight need. */
+static strata_status add_smoothing(strata_safetensors_writer *w, const linear_calib *c)
 {
     const char *m = c->desc->name;
-    double values[3 + AWQ_ALPHAS] = {c->awq_alpha, c->awq_in_norm, c->awq_in_rows};
-    memcpy(values + 3, c->awq_loss, sizeof c->awq_loss);
-    strata_status status = add_f64(w, m, "awq", values, 3 + AWQ_ALPHAS);
-    if (status == STRATA_OK) status = add_f32(w, m, "awq_own", c->awq_own, c->desc->n_in);
-    if (status == STRATA_OK) status = add_f32(w, m, "awq_scale", c->awq_scale, c->desc->n_in);
-    if (status == STRATA_OK && c->awq_inverse) status = add_f32(w, m, "awq_inverse", c->awq_inverse, c->desc->n_in);
-    if (status == STRATA_OK && c->awq_rows) status = add_f32(w, m, "awq_rows", c->awq_rows, c->desc->n_out);
+    const input_smoothing *s = &c->smooth;
+    double values[4 + AWQ_ALPHAS] = {c->awq_alpha, s->in_norm, s->in_rows, s->norm_divided};
+    memcpy(values + 4, c->awq_loss, sizeof c->awq_loss);
+    strata_status status = add_f64(w, m, "smooth", values, 4 + AWQ_ALPHAS);
+    if (status == STRATA_OK) status = add_f32(w, m, "smooth_own", s->own, c->desc->n_in);
+    if (status == STRATA_OK) status = add_f32(w, m, "smooth_input", s->input, c->desc->n_in);
+    if (status == STRATA_OK && s->columns) status = add_f32(w, m, "smooth_columns", s->columns, c->desc->n_in);
+    if (status == STRATA_OK && s->rows) status = add_f32(w, m, "smooth_rows", s->rows, c->desc->n_out);
     return status;
 }
 
@@ -353,7 +356,7 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, c->clip, (uint64_t)n * 4);
         }
         if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, c);
-        if (status == STRATA_OK && c->awq_scale) status = add_awq(w, c);
+        if (status == STRATA_OK && c->smooth.input) status = add_smoothing(w, c);
     }
     double layer_stats[3] = {lc->output_error, lc->output_sq_sum, lc->output_diff_sq_sum};
     if (status == STRATA_OK) status = add_f64(w, "layer", "stats", layer_stats, 3);
@@ -499,28 +502,29 @@ static strata_status load_f32_vector(const strata_safetensors *st, const char *p
     return read_state(st, path, module, what, STRATA_DTYPE_F32, *out, (size_t)n * sizeof **out);
 }
 
-/* AWQ's state of a linear, when the checkpoint has it. */
-static strata_status load_awq(const strata_safetensors *st, const char *path, linear_calib *c)
+/* Smoothing's state of a linear, when the checkpoint has it. */
+static strata_status load_smoothing(const strata_safetensors *st, const char *path, linear_calib *c)
 {
     char name[600];
-    snprintf(name, sizeof name, "%s.awq", c->desc->name);
+    snprintf(name, sizeof name, "%s.smooth", c->desc->name);
     if (!strata_safetensors_find(st, name)) return STRATA_OK;
-    double v[3 + AWQ_ALPHAS];
-    strata_status status = read_f64(st, path, c->desc->name, "awq", v, 3 + AWQ_ALPHAS);
+    double v[4 + AWQ_ALPHAS];
+    strata_status status = read_f64(st, path, c->desc->name, "smooth", v, 4 + AWQ_ALPHAS);
     if (status == STRATA_OK && !(v[0] >= -1 && v[0] < AWQ_ALPHAS))
         return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s holds an unknown AWQ choice", path, name);
     if (status != STRATA_OK) return status;
+    input_smoothing *s = &c->smooth;
     c->awq_alpha = (int)v[0];
-    c->awq_in_norm = v[1] != 0;
-    c->awq_in_rows = v[2] != 0;
-    memcpy(c->awq_loss, v + 3, sizeof c->awq_loss);
+    s->in_norm = v[1] != 0;
+    s->in_rows = v[2] != 0;
+    s->norm_divided = v[3] != 0;
+    memcpy(c->awq_loss, v + 4, sizeof c->awq_loss);
     int64_t K = c->desc->n_in;
-    status = load_f32_vector(st, path, c->desc->name, "awq_own", K, true, &c->awq_own);
-    if (status == STRATA_OK) status = load_f32_vector(st, path, c->desc->name, "awq_scale", K, true, &c->awq_scale);
-    if (status == STRATA_OK)
-        status = load_f32_vector(st, path, c->desc->name, "awq_inverse", K, false, &c->awq_inverse);
-    if (status == STRATA_OK)
-        status = load_f32_vector(st, path, c->desc->name, "awq_rows", c->desc->n_out, false, &c->awq_rows);
+    const char *m = c->desc->name;
+    status = load_f32_vector(st, path, m, "smooth_own", K, true, &s->own);
+    if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_input", K, true, &s->input);
+    if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_columns", K, false, &s->columns);
+    if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_rows", c->desc->n_out, false, &s->rows);
     return status;
 }
 
@@ -569,7 +573,7 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
         c->weight_error = s[4];
         c->output_error = s[5];
         status = load_gptq(st, path, c);
-        if (status == STRATA_OK) status = load_awq(st, path, c);
+        if (status == STRATA_OK) status = load_smoothing(st, path, c);
         if (status != STRATA_OK) break;
         char name[600];
         snprintf(name, sizeof name, "%s.clip", c->desc->name);

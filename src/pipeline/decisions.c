@@ -90,15 +90,18 @@ static strata_status measure_output_error(run *r, layer_calib *lc, linear_calib 
     float *y = big_buffer_alloc(out * sizeof *y), *yq = big_buffer_alloc(out * sizeof *yq);
     strata_status status = STRATA_OK;
     if (!y || !yq) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for %s", l->name);
-    /* With AWQ, the input as the linear receives it (divided by s) and its changed weight:
+    /* With smoothing, the input as the linear receives it (divided by s) and its changed weight:
      * the error of the quantization, in the space it happens in. */
     const float *x = sampled->sample;
     float *scaled = NULL;
-    if (status == STRATA_OK && c->awq_scale && !c->awq_in_rows) {
+    if (status == STRATA_OK && c->smooth.input && !c->smooth.in_rows) {
         size_t n = (size_t)sampled->sample_rows * (size_t)l->n_in;
         if (!(scaled = malloc(n * sizeof *scaled))) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-        for (size_t i = 0; scaled && i < n; i++) scaled[i] = x[i] * c->awq_scale[i % (size_t)l->n_in];
-        x = scaled;
+        if (scaled) {
+            memcpy(scaled, x, n * sizeof *scaled);
+            linear_calib_smooth_input(c, scaled, sampled->sample_rows);
+            x = scaled;
+        }
     }
     if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, w, l->n_out, l->n_in, l->name, &gw);
     if (status == STRATA_OK) status = gemm_weight_borrow(GEMM_F32, q, l->n_out, l->n_in, l->name, &gq);
@@ -129,9 +132,9 @@ strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
     qp.values_dtype = c->values_dtype;
     /* Quantized once: c->weight_q holds the codes and scales the quantized pass and the
      * export reuse, q their values. */
-    if (status == STRATA_OK && r->algorithm == CALIB_GPTQ) status = quantize_gptq(r, lc, c, w, q);
+    if (status == STRATA_OK && calib_algorithm_gptq(r->algorithm)) status = quantize_gptq(r, lc, c, w, q);
     else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, c->scheme);
-    if (status == STRATA_OK && r->algorithm != CALIB_GPTQ)
+    if (status == STRATA_OK && !calib_algorithm_gptq(r->algorithm))
         status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
     if (status == STRATA_OK) status = measure_output_error(r, lc, c, w, q);
@@ -139,7 +142,7 @@ strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
      * by the quantized pass and the export instead of held; GPTQ's, which cannot be, waits
      * on disk. */
     if (r->plan.experts_per_group > 0 && l->expert >= 0) {
-        if (r->algorithm != CALIB_GPTQ) linear_calib_free_quantized(c);
+        if (!calib_algorithm_gptq(r->algorithm)) linear_calib_free_quantized(c);
         else if (status == STRATA_OK) status = linear_calib_spill_quantized(c, &r->spill);
     }
     linear_weight_release_pages(r->model, l);

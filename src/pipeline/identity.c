@@ -77,7 +77,8 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->error_stats == STRATA_ERROR_STATS_WEIGHTS) strbuf_printf(&sb, " error_stats=weights");
     if (p->convention == STRATA_CONVENTION_COMPRESSED_TENSORS) strbuf_printf(&sb, " convention=compressed-tensors");
     if (p->no_report) strbuf_printf(&sb, " report=no");
-    bool gptq = algorithm == CALIB_GPTQ;
+    if (p->smooth > 0) strbuf_printf(&sb, " smooth=%.17g", p->smooth);
+    bool gptq = calib_algorithm_gptq(algorithm);
     if (gptq)
         strbuf_printf(&sb, " gptq_damp=%.17g gptq_block=%lld gptq_act_order=%s gptq_min_tokens=%lld", p->gptq_damp,
                       (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no", (long long)p->gptq_min_tokens);
@@ -95,6 +96,7 @@ strata_status identity_settings(const strata_quantize_params *p, calib_algorithm
     if (p->convention == STRATA_CONVENTION_COMPRESSED_TENSORS)
         ok = ok && sjson_set(j, "convention", sjson_new_string("compressed-tensors"));
     if (p->no_report) ok = ok && sjson_set(j, "report", sjson_new_bool(false));
+    if (p->smooth > 0) ok = ok && sjson_set(j, "smooth", sjson_new_real(p->smooth));
     if (gptq) {
         sjson *g = sjson_new_object();
         ok = ok && g && sjson_set(g, "damp", sjson_new_real(p->gptq_damp)) &&
@@ -150,6 +152,9 @@ strata_status identity_params_from_json(const sjson *j, strata_quantize_params *
     if (report && !sjson_as_bool(report, &write_report))
         return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged report setting");
     p->no_report = !write_report;
+    const sjson *smooth = sjson_get(j, "smooth");
+    if (smooth && !(sjson_as_double(smooth, &p->smooth) && p->smooth > 0 && p->smooth <= 1))
+        return strata_fail(STRATA_ERR_FORMAT, "checkpoint manifest: damaged SmoothQuant strength");
     const sjson *gptq = sjson_get(j, "gptq");
     if (gptq && !(sjson_as_double(sjson_get(gptq, "damp"), &p->gptq_damp) &&
                   sjson_as_int64(sjson_get(gptq, "block"), &p->gptq_block) &&

@@ -90,7 +90,8 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
 {
     const strata_quantize_params *p = r->params;
     layer_weights lw;
-    strata_status status = load_layer(r, lc, NULL, &lw);
+    /* With smoothing, the smoothed weights (the hooks' quantize_weight) */
+    strata_status status = load_layer(r, lc, hooks->quantize_weight ? hooks : NULL, &lw);
     if (status != STRATA_OK) return status;
     grouped_pass g;
     status = grouped_open(r, lc, &lw, hooks, p->calib_all_experts, false, &g);
@@ -128,6 +129,22 @@ static strata_status gptq_experts_grouped(run *r, layer_calib *lc, const forward
     return status;
 }
 
+/* Smoothing's decisions (AWQ's search, SmoothQuant's scales) from the calibration pass's
+ * observations; afterwards the layer's weights and inputs are the smoothed ones. */
+static strata_status decide_smoothing(run *r, layer_calib *lc)
+{
+    strata_layer_timing *timing = &r->timings.layers[lc->index];
+    double start = seconds_now();
+    strata_status status = STRATA_OK;
+    if (calib_algorithm_awq(r->algorithm)) {
+        status = layer_hessians_finish(lc, &r->collective, true);
+        if (status == STRATA_OK) status = awq_decide_layer(lc, r->model);
+    }
+    if (status == STRATA_OK && r->params->smooth > 0) status = smoothquant_decide_layer(lc, r->model, r->params->smooth);
+    timing->decide_s += seconds_now() - start;
+    return status;
+}
+
 static strata_status calibrate_layer(run *r, layer_calib *lc)
 {
     const strata_quantize_params *p = r->params;
@@ -136,9 +153,12 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
      * otherwise. A layer with its experts in groups accumulates theirs group by group
      * afterwards (gptq_experts_grouped), which is then its Hessian pass. */
     int group = r->plan.experts_per_group;
-    bool gptq = r->algorithm == CALIB_GPTQ, hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
-    /* AWQ searches on the Hessians of the unquantized inputs, from the calibration pass. */
-    bool awq = r->algorithm == CALIB_AWQ;
+    bool gptq = calib_algorithm_gptq(r->algorithm), hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
+    /* AWQ searches on the Hessians of the unquantized inputs, from the calibration pass.
+     * Smoothing (AWQ, SmoothQuant) changes the layer's weights and inputs once decided: a
+     * weight-only GPTQ then turns the calibration pass's Hessians into the smoothed inputs',
+     * and a Hessian pass materializes the layer again with the smoothed weights. */
+    bool awq = calib_algorithm_awq(r->algorithm), smoothed = awq || p->smooth > 0;
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
     bool quantized_pass = p->propagate == STRATA_PROPAGATE_QUANTIZED || p->error_stats == STRATA_ERROR_STATS_FULL;
     int64_t work = (1 + (hessian_pass || grouped_gptq) + quantized_pass) * p->n_samples * p->seq_len;
@@ -149,10 +169,12 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
     if (status == STRATA_OK && ((gptq && !hessian_pass) || awq)) status = layer_hessians_init(lc, p->seq_len);
     lc->awq = awq;
+    lc->observe_channels = smoothed;
     lc->inputs_bf16 = r->precision == GEMM_BF16;
     if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
     if (status == STRATA_OK) status = load_layer(r, lc, NULL, &lw);
-    forward_hooks observe = calib_observer_hooks(lc), hessian = calib_hessian_hooks(lc), gram = calib_gram_hooks(lc);
+    forward_hooks observe = calib_observer_hooks(lc), gram = calib_gram_hooks(lc);
+    forward_hooks hessian = smoothed ? calib_smoothed_hessian_hooks(lc) : calib_hessian_hooks(lc);
     bool all_experts = p->calib_all_experts;
     if (status == STRATA_OK) {
         status = timed_pass(r, lc, &lw, &observe, all_experts, true, false, &timing->calibrate_s);
@@ -162,16 +184,23 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
         if (status == STRATA_OK && r->precision == GEMM_BF16) layer_calib_round_observed_to_bf16(lc);
         /* Every layer, with or without experts or tokens: the collective needs everyone. */
         if (status == STRATA_OK) status = layer_calib_sync(lc, &r->collective);
-        if (status == STRATA_OK && hessian_pass) status = layer_hessians_init(lc, p->seq_len);
-        if (status == STRATA_OK && hessian_pass && !grouped_gptq)
+        if (status == STRATA_OK && hessian_pass && !smoothed) status = layer_hessians_init(lc, p->seq_len);
+        if (status == STRATA_OK && hessian_pass && !smoothed && !grouped_gptq)
             status = timed_pass(r, lc, &lw, &hessian, all_experts, false, false, &timing->hessian_s);
         layer_weights_free(&lw);
     }
-    if (status == STRATA_OK && awq) status = layer_hessians_finish(lc, &r->collective, true);
-    if (status == STRATA_OK && awq) {
-        double decide_start = seconds_now();
-        status = awq_decide_layer(lc, r->model);
-        timing->decide_s += seconds_now() - decide_start;
+    if (status == STRATA_OK && smoothed) status = decide_smoothing(r, lc);
+    if (status == STRATA_OK && smoothed && gptq && !hessian_pass) layer_hessians_smooth(lc);
+    if (status == STRATA_OK && smoothed && hessian_pass) {
+        layer_hessians_free(lc); /* AWQ's, of the unquantized inputs */
+        status = layer_hessians_init(lc, p->seq_len);
+        if (status == STRATA_OK && !grouped_gptq) {
+            status = load_layer(r, lc, &hessian, &lw);
+            if (status == STRATA_OK) {
+                status = timed_pass(r, lc, &lw, &hessian, all_experts, false, false, &timing->hessian_s);
+                layer_weights_free(&lw);
+            }
+        }
     }
     double amax_start = seconds_now();
     if (status == STRATA_OK) status = layer_calib_weight_amax(lc, r->model);
@@ -240,6 +269,23 @@ static strata_status check_awq(const strata_quantize_params *p)
     return STRATA_OK;
 }
 
+/* What --smooth runs (docs/SMOOTHQUANT.md): llm-compressor's SmoothQuantModifier, for schemes
+ * that quantize inputs, before max, mse or GPTQ. */
+static strata_status check_smooth(const strata_quantize_params *p, calib_algorithm algorithm)
+{
+    if (!(p->smooth > 0 && p->smooth <= 1))
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "--smooth %g: the migration strength is in (0, 1]", p->smooth);
+    if (calib_algorithm_awq(algorithm))
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth with --algo %s: AWQ searches its own input scales; use "
+                           "one or the other", calib_algorithm_name(algorithm));
+    if (scheme_get(p->scheme)->input == INPUT_NONE)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth with scheme %s: SmoothQuant moves the inputs' range "
+                           "into the weights for schemes that quantize inputs (fp8, nvfp4, int8-w8a8...); %s "
+                           "quantizes weights only (--algo awq scales for those)", strata_scheme_name(p->scheme),
+                           strata_scheme_name(p->scheme));
+    return STRATA_OK;
+}
+
 static strata_status check_params(const strata_quantize_params *p, calib_algorithm *algorithm)
 {
     if (!p || !p->model_dir || !p->output_dir)
@@ -275,7 +321,8 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--attention fp8 with scheme %s: ModelOpt has no mixed-precision "
                            "layout for %s layers; use --attention none or scheme", s->name, s->modelopt_algo);
     strata_status status = calib_algorithm_parse(p->algo, algorithm);
-    if (status == STRATA_OK && *algorithm == CALIB_AWQ) status = check_awq(p);
+    if (status == STRATA_OK && calib_algorithm_awq(*algorithm)) status = check_awq(p);
+    if (status == STRATA_OK && p->smooth != 0) status = check_smooth(p, *algorithm);
     return status;
 }
 
@@ -295,7 +342,7 @@ static strata_status check_model(const run *r)
                            "bf16/fp16/fp32 checkpoints and FP8 ones (quant_method fp8, or compressed-tensors "
                            "float-quantized)", r->params->model_dir, q->method, q->algo ? " " : "",
                            q->algo ? q->algo : "", q->source);
-    if (r->algorithm == CALIB_AWQ) {
+    if (calib_algorithm_awq(r->algorithm)) {
         for (int i = 0; i < a->n_layers; i++)
             if (a->layers[i].is_moe || a->mla.kv_lora_rank > 0)
                 return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs on dense models for now (Llama, Mistral, "
@@ -303,6 +350,13 @@ static strata_status check_model(const run *r)
                                    a->layers[i].is_moe ? "mixture-of-experts" : "latent-attention");
         if (r->collective.n_ranks > 1)
             return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs in one process for now, not under mpirun");
+    }
+    if (r->params->smooth > 0) {
+        if (a->mla.kv_lora_rank > 0)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth runs on models with standard attention for now; %s "
+                               "has latent attention", r->params->model_dir);
+        if (r->collective.n_ranks > 1)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth runs in one process for now, not under mpirun");
     }
     strata_status status = forward_check_seq_len(a, r->params->seq_len);
     if (status == STRATA_OK)
@@ -464,7 +518,7 @@ static strata_status prepare_layers(run *r)
         status = layer_calib_init(&r->layers[i], &r->arch->layers[i], &options);
         if (r->expert_parallel && r->arch->layers[i].is_moe) r->layers[i].expert_holder = r->expert_holder;
     }
-    if (status == STRATA_OK && r->algorithm == CALIB_GPTQ && r->plan.experts_per_group > 0)
+    if (status == STRATA_OK && calib_algorithm_gptq(r->algorithm) && r->plan.experts_per_group > 0)
         status = weight_spill_open(&r->spill, spill_dir);
     if (status == STRATA_OK) status = rope_table_create(r->arch, p->seq_len, &r->rope);
     if (status == STRATA_OK)
@@ -517,7 +571,7 @@ static strata_status plan_memory(run *r)
     if (p->attention == STRATA_ATTENTION_FP8 && bits < 8) bits = 8;
     memory_plan_request request = {.arch = r->arch, .precision = r->precision, .n_samples = p->n_samples,
                                    .seq_len = p->seq_len, .max_memory = p->max_memory,
-                                   .gptq = r->algorithm == CALIB_GPTQ || r->algorithm == CALIB_AWQ, .weight_bits = bits,
+                                   .gptq = calib_algorithm_gptq(r->algorithm) || calib_algorithm_awq(r->algorithm), .weight_bits = bits,
                                    .experts_per_group = p->experts_per_group,
                                    .no_samples = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
     /* Expert parallelism: the largest share of experts a rank holds. */
@@ -589,7 +643,7 @@ static strata_status check_expert_parallel(run *r)
 static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
 {
     const strata_quantize_params *p = r->params;
-    r->scheme = r->algorithm == CALIB_AWQ ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
+    r->scheme = calib_algorithm_awq(r->algorithm) ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
     r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
                                      .min_tokens = p->gptq_min_tokens,
                                      .skip_errors = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
@@ -671,7 +725,7 @@ static strata_status quantize_checked(strata_quantize_params *p, const calib_col
     calib_algorithm algorithm = CALIB_MAX;
     strata_status status = check_params(p, &algorithm);
     if (p->propagate == STRATA_PROPAGATE_DEFAULT)
-        p->propagate = algorithm == CALIB_GPTQ ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
+        p->propagate = calib_algorithm_gptq(algorithm) ? STRATA_PROPAGATE_QUANTIZED : STRATA_PROPAGATE_UNQUANTIZED;
     output_inputs inputs = {.model_dir = p->model_dir, .checkpoint_dir = p->checkpoint_dir, .files = p->input_files,
                             .n_files = p->n_input_files};
     if (status == STRATA_OK && collective->rank == 0) status = output_check_inputs(p->output_dir, &inputs);

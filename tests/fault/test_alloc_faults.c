@@ -125,8 +125,10 @@ typedef strata_status (*scenario_fn)(const fixture *f, const char *out, char **o
 static strata_status run_quantize(const fixture *f, const char *out, char **output)
 {
     *output = NULL;
+    /* SmoothQuant's statistics and decisions on top of the plain run's */
     strata_quantize_params p = {.model_dir = f->model, .output_dir = out, .scheme = STRATA_SCHEME_FP8,
-                                .tokens = f->tokens, .n_samples = N_SAMPLES, .seq_len = SEQ, .kv_cache_fp8 = true};
+                                .tokens = f->tokens, .n_samples = N_SAMPLES, .seq_len = SEQ, .kv_cache_fp8 = true,
+                                .smooth = 0.5};
     strata_quantize_result r;
     return strata_quantize_model(&p, &r);
 }
@@ -306,7 +308,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void test_quantize(void **state) { run_scenario(*state, run_quantize, true, "quantize fp8"); }
+static void test_quantize(void **state) { run_scenario(*state, run_quantize, true, "quantize fp8 --smooth 0.5"); }
 static void test_quantize_gptq(void **state) { run_scenario(*state, run_quantize_gptq, true, "quantize int4 gptq"); }
 /* Each point is a whole quantize run, AWQ's 1,849 of them the most of any scenario: under the
  * sanitizers (5 minutes for all) every 4th, in release every one. */

@@ -150,3 +150,22 @@ bool test_ends_with(const char *name, const char *suffix)
     size_t n = strlen(name), k = strlen(suffix);
     return n > k && strcmp(name + n - k, suffix) == 0;
 }
+
+int32_t *test_e2e_calib_ids(int64_t n_ids)
+{
+    char *path = test_path(STRATA_GOLDEN_DIR, "e2e/calib-ids.json");
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    if (strata_tokens_read(path, &ids, &n) != STRATA_OK) fail_msg("%s", strata_last_error());
+    assert_int_equal(n, n_ids);
+    free(path);
+    return ids;
+}
+
+float test_bf16_value(uint16_t bits)
+{
+    uint32_t u = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}

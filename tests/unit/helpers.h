@@ -18,6 +18,11 @@
 sjson *test_read_json(const char *path);
 /* Whether name ends with suffix (and is longer). */
 bool test_ends_with(const char *name, const char *suffix);
+/* The e2e golden's calibration windows (tests/golden/e2e/calib-ids.json, n_ids of them, which
+ * the test states), for strata_free. */
+int32_t *test_e2e_calib_ids(int64_t n_ids);
+/* The float a bf16 bit pattern holds. */
+float test_bf16_value(uint16_t bits);
 
 /* A fresh directory under $TMPDIR (or /tmp); removed with everything in it by
  * test_remove_tree. Returns a malloc'd path. */

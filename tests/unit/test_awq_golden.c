@@ -78,14 +78,6 @@ static bool group_agrees(const char *tensor, const sjson *agree, bool *owned)
     return true;
 }
 
-static float bf16_value(uint16_t bits)
-{
-    uint32_t u = (uint32_t)bits << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static void run_case(const char *case_name, const int32_t *ids, double tie, double min_equal)
 {
     char golden_name[64];
@@ -169,7 +161,7 @@ static void run_case(const char *case_name, const int32_t *ids, double tie, doub
             unsigned lo = 0, hi = 0;
             sscanf(hex + 4 * i, "%2x%2x", &lo, &hi);
             uint16_t bits = (uint16_t)(lo | hi << 8);
-            float a = bf16_value(bits), b = bf16_value(mine[i]);
+            float a = test_bf16_value(bits), b = test_bf16_value(mine[i]);
             same += bits == mine[i];
             float step = ldexpf(1.0f, ilogbf(fmaxf(fabsf(a), fabsf(b))) - 7);
             if (!owned && bits != mine[i]) fail_msg("%s: %s[%lld] is %g, ModelOpt's %g", case_name, name, (long long)i, b, a);
@@ -210,15 +202,10 @@ static void modelopt_awq(void **state)
     skip();
 #endif
     if (!test_shared_dir()) skip();
-    char *path = test_path(STRATA_GOLDEN_DIR, "e2e/calib-ids.json");
-    int32_t *ids = NULL;
-    int64_t n_ids = 0;
-    if (strata_tokens_read(path, &ids, &n_ids) != STRATA_OK) fail_msg("%s", strata_last_error());
-    assert_int_equal(n_ids, N_WINDOWS * WINDOW);
+    int32_t *ids = test_e2e_calib_ids(N_WINDOWS * WINDOW);
     run_case("int4", ids, 5e-3, 0.85);
     run_case("nvfp4", ids, 1e-2, 0.6);
     strata_free(ids);
-    free(path);
 }
 
 int main(void)

@@ -281,23 +281,12 @@ static void cases_of(const char *kind, const char *model_name, const char *sanit
     free(models_dir);
 }
 
-static int32_t *calibration_ids(void)
-{
-    char *path = test_path(STRATA_GOLDEN_DIR, "e2e/calib-ids.json");
-    int32_t *ids = NULL;
-    int64_t n_ids = 0;
-    if (strata_tokens_read(path, &ids, &n_ids) != STRATA_OK) fail_msg("%s", strata_last_error());
-    assert_int_equal(n_ids, N_WINDOWS * WINDOW);
-    free(path);
-    return ids;
-}
-
 /* ModelOpt checkpoints against ModelOpt's. */
 static void modelopt_cases(void **state)
 {
     (void)state;
     if (!test_shared_dir()) skip();
-    int32_t *ids = calibration_ids();
+    int32_t *ids = test_e2e_calib_ids(N_WINDOWS * WINDOW);
     const char *models[] = {"llama-19m", "qwen3moe-47m", "synth-deepseek-v3", "synth-glm4-moe"};
     const char *sanitized[] = {"fp8-kv-fp8.json", "nvfp4.json", "nvfp4-attention-fp8.json", "fp8.json"};
     tally total = {0};
@@ -342,7 +331,7 @@ static void compressed_tensors_cases(void **state)
 {
     (void)state;
     if (!test_shared_dir()) skip();
-    int32_t *ids = calibration_ids();
+    int32_t *ids = test_e2e_calib_ids(N_WINDOWS * WINDOW);
     const char *models[] = {"llama-19m", "qwen3moe-47m"};
     const char *sanitized[] = {"int4-asym.json", "nvfp4.json"};
     tally total = {0};

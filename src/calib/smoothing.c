@@ -1,0 +1,85 @@
+/*
+ * smoothing.c — a per-input-channel scale moved from a linear's input into its weight
+ * (layer_calib.h's input_smoothing), applied wherever the layer loop meets it. AWQ
+ * (awq_layer.c) and SmoothQuant (smoothquant.c) decide the scales; this file applies them:
+ *
+ *   weight   W' = W diag(columns), then diag(rows) W', then x own / input (a group member),
+ *            each product rounded to the weight's dtype, as the reference libraries do it
+ *   input    x' = x diag(input), what the folded norm (or pre_quant_scale) gives the linear;
+ *            nothing when the previous linear's rows already did it (in_rows) and the
+ *            forward runs with those rows
+ *   Hessian  H' = diag(input) H diag(input): the Hessian of the smoothed input, from the
+ *            calibration pass's unsmoothed one (2/n X^T X with X diag(p) in place of X)
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib/layer_calib.h"
+#include "forward/layer_weights.h"
+#include "kernels/minifloat.h"
+
+static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
+
+void linear_calib_free_smoothing(linear_calib *c)
+{
+    free(c->awq_act_sum);
+    free(c->awq_window_sum);
+    free(c->channel_range);
+    c->awq_act_sum = NULL;
+    c->channel_range = NULL;
+    c->awq_window_sum = NULL;
+    input_smoothing_free(&c->smooth);
+}
+
+void input_smoothing_free(input_smoothing *s)
+{
+    free(s->columns);
+    free(s->own);
+    free(s->input);
+    free(s->rows);
+    *s = (input_smoothing){0};
+}
+
+void linear_calib_smooth_weight(const linear_calib *c, strata_dtype dtype, float *w)
+{
+    const input_smoothing *s = &c->smooth;
+    int64_t N = c->desc->n_out, K = c->desc->n_in;
+    if (s->columns)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * s->columns[k], dtype);
+    if (s->rows)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * s->rows[r], dtype);
+    /* ModelOpt rescales only when the vectors differ (torch.equal) */
+    if (s->in_norm && s->own && memcmp(s->own, s->input, (size_t)K * sizeof *s->own) != 0)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * s->own[k] / s->input[k], dtype);
+}
+
+strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w)
+{
+    strata_status status = linear_weight_f32(model, c->desc, w);
+    if (status == STRATA_OK) linear_calib_smooth_weight(c, linear_values_dtype(model, c->desc), w);
+    return status;
+}
+
+void linear_calib_smooth_input(const linear_calib *c, float *x, int64_t n_tokens)
+{
+    const float *p = c->smooth.input;
+    if (!p || c->smooth.in_rows) return;
+    int64_t K = c->desc->n_in;
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t k = 0; k < K; k++) x[t * K + k] *= p[k];
+}
+
+void layer_hessians_smooth(layer_calib *lc)
+{
+    for (size_t g = 0; g < lc->n_hessians; g++) {
+        calib_hessian *hg = &lc->hessians[g];
+        const float *p = hg->owner >= 0 ? lc->linears[hg->owner].smooth.input : NULL;
+        if (!hg->h || !p) continue;
+        int64_t K = hg->n_in;
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t j = 0; j < K; j++) hg->h[i * K + j] *= p[i] * p[j];
+    }
+}

@@ -23,7 +23,7 @@ OUT=$ROOT/build/quality/$(basename "$MODEL")
 DENSE_ROWS="int4:max int4:mse int4:gptq int4:awq int4:awq+gptq
 nvfp4:max nvfp4:mse nvfp4:gptq nvfp4:awq nvfp4:awq+gptq nvfp4:smooth0.5 nvfp4:smooth0.8 nvfp4:smooth0.5+gptq
 fp8:max fp8:mse fp8:gptq fp8:smooth0.5 fp8:smooth0.8 fp8:smooth0.5+gptq"
-MOE_ROWS="int4:max int4:gptq nvfp4:max nvfp4:gptq nvfp4:smooth0.5 nvfp4:smooth0.8 fp8:max fp8:smooth0.5 fp8:smooth0.8"
+MOE_ROWS="nvfp4:max nvfp4:smooth0.5 nvfp4:smooth0.8 fp8:max fp8:smooth0.5 fp8:smooth0.8"
 if grep -q '"num_experts\|"num_local_experts' "$MODEL/config.json"; then ROWS=${ROWS:-$MOE_ROWS}; else ROWS=${ROWS:-$DENSE_ROWS}; fi
 mkdir -p "$OUT"
 

@@ -3,8 +3,8 @@
  * llm-compressor's SmoothQuantModifier computes and folds them.
  *
  * For each norm and the linears reading its output (input_layernorm -> q/k/v;
- * post_attention_layernorm -> gate/up in a dense MLP; attention only in MoE layers, whose
- * router reads the same norm), over the calibration pass:
+ * post_attention_layernorm -> gate/up; attention only in a mixture-of-experts model, whose
+ * routers read the MLPs' norms), over the calibration pass:
  *
  *   act[c] = max x_c - min x_c over every token (the norm's output: its range)
  *   w[c]   = 2 max over the linears and their rows of |W[r, c]|
@@ -42,9 +42,10 @@ static int group_members(layer_calib *lc, const strata_linear_role *roles, int n
         for (int r = 0; r < n_roles; r++) member |= c->desc->role == roles[r];
         if (!member || c->desc->expert >= 0) continue;
         if (!c->quantized || !c->channel_range || n == MAX_MEMBERS) {
-            strata_log(STRATA_LOG_WARN, "smoothquant: %s is %s; its norm is not smoothed", c->desc->name,
-                       !c->quantized ? "not quantized" : n == MAX_MEMBERS ? "one reader too many"
-                                                                          : "reached by no calibration token");
+            /* An excluded linear is the user's choice; the others are worth a warning */
+            strata_log(c->quantized ? STRATA_LOG_WARN : STRATA_LOG_INFO, "smoothquant: %s is %s; its norm is not smoothed",
+                       c->desc->name, !c->quantized ? "not quantized" : n == MAX_MEMBERS ? "one reader too many"
+                                                                                    : "reached by no calibration token");
             return 0;
         }
         out[n++] = c;
@@ -120,6 +121,16 @@ static strata_status apply_group(linear_calib **members, int n, const float *s, 
     return STRATA_OK;
 }
 
+/* llm-compressor's mappings for mixture-of-experts models (Mixtral, Qwen-MoE) smooth attention
+ * only, in every layer. */
+static bool has_experts(const strata_model *model)
+{
+    const strata_arch *a = strata_model_arch(model);
+    for (int i = 0; i < a->n_layers; i++)
+        if (a->layers[i].is_moe) return true;
+    return false;
+}
+
 strata_status smoothquant_decide_layer(layer_calib *lc, const strata_model *model, double strength)
 {
     static const strata_linear_role attention[] = {STRATA_LINEAR_Q, STRATA_LINEAR_K, STRATA_LINEAR_V},
@@ -130,7 +141,7 @@ strata_status smoothquant_decide_layer(layer_calib *lc, const strata_model *mode
     float *w = layer_calib_weight_scratch(lc);
     float *s = malloc((size_t)widest * sizeof *s);
     strata_status status = w && s ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int g = 0; status == STRATA_OK && g < (lc->layer->is_moe ? 1 : 2); g++) {
+    for (int g = 0; status == STRATA_OK && g < (has_experts(model) ? 1 : 2); g++) {
         linear_calib *members[MAX_MEMBERS];
         int n = g == 0 ? group_members(lc, attention, 3, members) : group_members(lc, mlp, 2, members);
         if (n == 0) continue;

@@ -68,11 +68,12 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "weights (int4 -> W4A16_AWQ, nvfp4 -> NVFP4_AWQ; docs/AWQ.md);\n"
              "awq+gptq: AWQ's scales, then GPTQ on the scaled weights"},
     {.name = "smooth", .value = "A", .kind = CLI_DOUBLE, .offset = AT(params.smooth), .hi = 1,
-     .help = "SmoothQuant before the algorithm (llm-compressor's SmoothQuantModifier):\n"
-             "per-channel scales max|x|^A / max|w|^(1-A) moved from the inputs of\n"
-             "q/k/v and gate/up into their weights, folded into the norms; for\n"
-             "schemes that quantize inputs (fp8, nvfp4, int8-w8a8...). llm-compressor's\n"
-             "default A is 0.5, its W8A8 examples use 0.8 (docs/SMOOTHQUANT.md)"},
+     .help = "SmoothQuant (llm-compressor's) before the algorithm: per input\n"
+             "channel s = range(x)^A / (2 max|w|)^(1-A) moved from the inputs of\n"
+             "q/k/v and gate/up into their weights, the norms divided by s; for\n"
+             "schemes that quantize inputs (fp8, nvfp4, int8-w8a8...). A in\n"
+             "(0, 1]: 0.5 is llm-compressor's default, 0.8 its W8A8 examples'\n"
+             "(docs/SMOOTHQUANT.md)"},
     {.name = "kv-cache", .value = "fp8", .kind = CLI_CHOICE, .offset = AT(kv_cache), .choices = KV_CACHE,
      .help = "k_scale / v_scale for an FP8 KV cache"},
     {.name = "attention", .value = "MODE", .kind = CLI_CHOICE, .offset = AT(params.attention),

@@ -281,8 +281,8 @@ static strata_status check_smooth(const strata_quantize_params *p, calib_algorit
     if (scheme_get(p->scheme)->input == INPUT_NONE)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth with scheme %s: SmoothQuant moves the inputs' range "
                            "into the weights for schemes that quantize inputs (fp8, nvfp4, int8-w8a8...); %s "
-                           "quantizes weights only (--algo awq scales for those)", strata_scheme_name(p->scheme),
-                           strata_scheme_name(p->scheme));
+                           "quantizes weights only (for int4, --algo awq is the activation-aware method)",
+                           strata_scheme_name(p->scheme), strata_scheme_name(p->scheme));
     return STRATA_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib/values_dtype.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
 #include "kernels/minifloat.h"
@@ -16,8 +17,6 @@
 float awq_alpha(int i) { return (float)(i / 10.0); }
 
 /* x rounded to the dtype the reference computes in (bf16 for a bf16 weight). */
-static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
-
 strata_status awq_weight_scale(const float *w, int64_t n_out, int64_t n_in, int64_t block, strata_dtype values_dtype,
                                float *out)
 {

@@ -18,12 +18,11 @@
 #include <string.h>
 
 #include "calib/layer_calib.h"
+#include "calib/values_dtype.h"
 #include "core/error.h"
 #include "forward/layer_weights.h"
 #include "kernels/minifloat.h"
 #include "quant/format.h"
-
-static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
 
 static float *vector(int64_t n, const char *name)
 {

@@ -15,10 +15,9 @@
 #include <string.h>
 
 #include "calib/layer_calib.h"
+#include "calib/values_dtype.h"
 #include "forward/layer_weights.h"
 #include "kernels/minifloat.h"
-
-static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
 
 void linear_calib_free_smoothing(linear_calib *c)
 {

@@ -22,14 +22,13 @@
 #include <string.h>
 
 #include "calib/layer_calib.h"
+#include "calib/values_dtype.h"
 #include "core/error.h"
 #include "forward/layer_weights.h"
 #include "kernels/minifloat.h"
 
 enum { MAX_MEMBERS = 4 };
 #define SMOOTHQUANT_MIN_SCALE 1e-5f /* llm-compressor's MINIMUM_SMOOTHING_SCALE */
-
-static float in_dtype(float x, strata_dtype dtype) { return dtype == STRATA_DTYPE_BF16 ? bf16_round(x) : x; }
 
 /* The linears of the layer with these roles (not routed experts), at most MAX_MEMBERS;
  * 0 when one of them is not quantized or has no channel ranges. */

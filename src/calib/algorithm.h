@@ -22,6 +22,15 @@ typedef enum calib_algorithm {
 static inline bool calib_algorithm_awq(calib_algorithm a) { return a == CALIB_AWQ || a == CALIB_AWQ_GPTQ; }
 static inline bool calib_algorithm_gptq(calib_algorithm a) { return a == CALIB_GPTQ || a == CALIB_AWQ_GPTQ; }
 
+/* Whose AWQ `--algo awq` runs, by the output's format (docs/AWQ.md): ModelOpt's awq_lite and
+ * its export (pre_quant_scale, W4A16_AWQ / NVFP4_AWQ) for ModelOpt's format, llm-compressor's
+ * AWQModifier (scales folded into norms and rows, a plain pack-quantized checkpoint) for
+ * compressed-tensors. */
+static inline bool calib_awq_is_llm_compressor(calib_algorithm a, strata_export_format format)
+{
+    return calib_algorithm_awq(a) && format == STRATA_EXPORT_COMPRESSED_TENSORS;
+}
+
 /* name NULL is "max". Names ModelOpt offers that cannot run layer by layer are refused
  * saying why; unknown names list the ones strata runs. */
 strata_status calib_algorithm_parse(const char *name, calib_algorithm *out);

@@ -67,7 +67,7 @@ static strata_status search_linear(linear_calib *c, const calib_hessian *h, cons
         if (status == STRATA_OK) status = awq_search(&in, l->name, c->smooth.columns, &result);
         if (status == STRATA_OK) {
             c->awq_alpha = result.best;
-            memcpy(c->awq_loss, result.loss, sizeof c->awq_loss);
+            memcpy(c->awq_loss, result.loss, sizeof result.loss);
             /* 4: with quantized inputs, the input amax after smoothing, with this linear's own p */
             bool smooth_amax = c->scheme->input != INPUT_NONE && c->channel_range;
             float amax = 0;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "calib/awq.h"
+#include "calib/awq_modifier.h"
 #include "calib/collective.h"
 #include "calib/gptq.h"
 #include "calib/weight_spill.h"
@@ -26,6 +27,7 @@
 #include "strata.h"
 
 enum { CALIB_SAMPLE_ROWS = 256 }; /* input rows kept per linear to measure its output error */
+enum { AWQ_LOSSES = AWQ_MODIFIER_GRID }; /* losses kept per linear: the longer of the two AWQ grids */
 
 /* A per-input-channel scale moved from a linear's input into its weight, by AWQ or
  * SmoothQuant (smoothing.c, docs/AWQ.md, docs/SMOOTHQUANT.md): the deployed linear computes
@@ -40,6 +42,8 @@ typedef struct input_smoothing {
                                 * (bf16 values) */
     float *rows;               /* (n_out) its rows were multiplied by the next linear's input scale
                                 * (NVFP4_AWQ's fold of down_proj into up_proj), or NULL */
+    bool rows_divided;         /* ... divided by the next linear's column factors instead
+                                * (llm-compressor's AWQ: v_proj -> o_proj, up_proj -> down_proj) */
     bool in_norm;              /* `input` is folded into the norm before it */
     bool norm_divided;         /* ... as the norm's weight divided by `columns` (SmoothQuant) rather
                                 * than multiplied by `input` (AWQ) */
@@ -84,8 +88,12 @@ typedef struct linear_calib {
 
     double *awq_window_sum;    /* (n_in) scratch: one window's sum of |x| */
     /* and decided: */
-    int awq_alpha;             /* grid index of the chosen a; -1: not searched (no tokens, NaN) */
-    double awq_loss[AWQ_ALPHAS];
+    int awq_alpha;             /* grid index of the chosen a (ModelOpt's) or point (llm-compressor's);
+                                * -1: not searched (no tokens, NaN, a skipped mapping) */
+    double awq_loss[AWQ_LOSSES]; /* each grid point's loss */
+    void *awq_inputs;          /* llm-compressor's AWQ: (layer_calib.awq_rows, n_in) the calibration
+                                * pass's inputs of a mapping's first balance linear, as the linear
+                                * consumes them (bf16 bits when inputs_bf16, else fp32); or NULL */
     input_smoothing smooth;    /* AWQ's or SmoothQuant's scale, once decided */
     /* The quantized weight (see above): */
     strata_qtensor weight_q;   /* codes and scales; codes NULL when not held */
@@ -117,6 +125,7 @@ typedef struct layer_calib {
     bool observe_channels;     /* ... and each quantized linear's channel amax (smoothing) */
     bool inputs_bf16;          /* the linears consume their inputs rounded to bf16 (what AWQ's mean
                                 * |x| is of) */
+    int64_t awq_first_token, awq_rows; /* the tokens linear_calib.awq_inputs hold */
     linear_calib *linears;     /* (layer->n_linears), parallel to layer->linears */
     double output_error;       /* ||out - out_q|| / ||out|| of the decoder layer over all tokens */
     double output_sq_sum, output_diff_sq_sum; /* the sums behind it */

@@ -249,6 +249,20 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
     return STRATA_OK;
 }
 
+/* llm-compressor's AWQ: the inputs a mapping's parent reruns on, kept as the linear consumes
+ * them (rounded to bf16 when it runs in bf16), at their tokens' rows. */
+static strata_status keep_awq_inputs(const layer_calib *lc, linear_calib *c, const float *x, int64_t n_tokens,
+                                     const int64_t *token_index, int64_t chunk_first_token)
+{
+    int64_t K = c->desc->n_in, row0 = chunk_first_token - lc->awq_first_token;
+    if (token_index || row0 < 0 || row0 + n_tokens > lc->awq_rows)
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "AWQ inputs of %s: only the run's windows of dense layers",
+                           c->desc->name);
+    if (lc->inputs_bf16) gemm_round_to_bf16(x, (uint16_t *)c->awq_inputs + row0 * K, (size_t)(n_tokens * K));
+    else memcpy((float *)c->awq_inputs + row0 * K, x, (size_t)(n_tokens * K) * sizeof *x);
+    return STRATA_OK;
+}
+
 static strata_status observe_input(void *ctx, const strata_linear *linear, const float *x, int64_t n_tokens,
                                    const int64_t *token_index, const float *weights, int64_t chunk_first_token)
 {
@@ -267,6 +281,8 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     strata_status status = layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status == STRATA_OK && lc->observe_channels && c->quantized) status = observe_channels(c, x, n_tokens);
     if (status == STRATA_OK && lc->awq && c->quantized) status = observe_awq(lc, c, x, n_tokens, token_index);
+    if (status == STRATA_OK && c->awq_inputs)
+        status = keep_awq_inputs(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status != STRATA_OK) return status;
     if (lc->sample_inputs && c->quantized && c->sample_owner == (int)(c - lc->linears))
         return keep_sample(c, x, n_tokens, token_index, chunk_first_token);

@@ -3,7 +3,8 @@
  * (layer_calib.h's input_smoothing), applied wherever the layer loop meets it. AWQ
  * (awq_layer.c) and SmoothQuant (smoothquant.c) decide the scales; this file applies them:
  *
- *   weight   W' = W diag(columns), then diag(rows) W', then x own / input (a group member),
+ *   weight   W' = W diag(columns), then diag(rows) W' (or diag(rows)^-1 W'), then x own / input (a
+ *            group member),
  *            each product rounded to the weight's dtype, as the reference libraries do it
  *   input    x' = x diag(input), what the folded norm (or pre_quant_scale) gives the linear;
  *            nothing when the previous linear's rows already did it (in_rows) and the
@@ -24,6 +25,8 @@ void linear_calib_free_smoothing(linear_calib *c)
     free(c->awq_act_sum);
     free(c->awq_window_sum);
     free(c->channel_range);
+    free(c->awq_inputs);
+    c->awq_inputs = NULL;
     c->awq_act_sum = NULL;
     c->channel_range = NULL;
     c->awq_window_sum = NULL;
@@ -48,7 +51,8 @@ void linear_calib_smooth_weight(const linear_calib *c, strata_dtype dtype, float
             for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * s->columns[k], dtype);
     if (s->rows)
         for (int64_t r = 0; r < N; r++)
-            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * s->rows[r], dtype);
+            for (int64_t k = 0; k < K; k++)
+                w[r * K + k] = in_dtype(s->rows_divided ? w[r * K + k] / s->rows[r] : w[r * K + k] * s->rows[r], dtype);
     /* ModelOpt rescales only when the vectors differ (torch.equal) */
     if (s->in_norm && s->own && memcmp(s->own, s->input, (size_t)K * sizeof *s->own) != 0)
         for (int64_t r = 0; r < N; r++)

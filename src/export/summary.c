@@ -31,7 +31,9 @@ static const char *linear_format(const linear_calib *c)
 /* The scheme as the run exports it (AWQ's own ModelOpt names). */
 static const scheme_info *run_scheme(const strata_quantize_params *p, calib_algorithm algorithm)
 {
-    return calib_algorithm_awq(algorithm) ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
+    return calib_algorithm_awq(algorithm) && !calib_awq_is_llm_compressor(algorithm, p->format)
+               ? scheme_with_awq(p->scheme)
+               : scheme_get(p->scheme);
 }
 
 /* What the attention mode did, in words. */
@@ -107,7 +109,13 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
         strbuf_printf(&sb, "gptq         damping %g of mean(diag H), block %lld, act-order %s, round-to-nearest below %lld tokens\n",
                       p->gptq_damp, (long long)p->gptq_block, p->gptq_act_order ? "yes" : "no",
                       (long long)p->gptq_min_tokens);
-    if (calib_algorithm_awq(algorithm))
+    bool awq_modifier = calib_awq_is_llm_compressor(algorithm, p->format);
+    if (awq_modifier)
+        strbuf_printf(&sb, "awq          llm-compressor's AWQ: per mapping (input_layernorm -> q/k/v, v -> o unless "
+                           "grouped-query, post_attention_layernorm\n             -> gate/up, up -> down) s = x^r / "
+                           "w^(1-r), r by least loss of the parent's output over 20 points;\n             the norm "
+                           "(or v/up's rows) divided by s, the weights' columns times s\n");
+    else if (calib_algorithm_awq(algorithm))
         strbuf_printf(&sb, "awq          ModelOpt's awq_lite: per linear s = act^a / w^(1-a), a in 0, 0.1 .. 1 by least "
                            "output loss\n             on the calibration inputs; inputs x 1/s (q/k/v and gate/up: "
                            "their average, in the norm), weights x s\n");
@@ -172,7 +180,15 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                 n_fallback++;
             }
             if (without_tokens(c)) strbuf_printf(&sb, "  no tokens: peer-max input amax");
-            if (c->quantized && calib_algorithm_awq(algorithm) && c->awq_alpha >= 0)
+            if (c->quantized && awq_modifier && c->awq_alpha > 0) {
+                double ratio;
+                bool duo;
+                awq_modifier_point(c->awq_alpha, &ratio, &duo);
+                strbuf_printf(&sb, "  awq r %.3f (loss %.3f of unscaled)", ratio,
+                              c->awq_loss[0] > 0 ? c->awq_loss[c->awq_alpha] / c->awq_loss[0] : 1.0);
+            } else if (c->quantized && awq_modifier)
+                strbuf_printf(&sb, "  awq %s", c->awq_alpha == 0 ? "unscaled (least loss)" : "not scaled");
+            else if (c->quantized && calib_algorithm_awq(algorithm) && c->awq_alpha >= 0)
                 strbuf_printf(&sb, "  awq a %.1f (loss %.3f of a 0's)", awq_alpha(c->awq_alpha),
                               c->awq_loss[0] > 0 ? c->awq_loss[c->awq_alpha] / c->awq_loss[0] : 1.0);
             else if (c->quantized && calib_algorithm_awq(algorithm))
@@ -237,6 +253,9 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
     sjson_put(&ok, root, "quant_algo", sjson_new_string(run_scheme(p, algorithm)->algo_label));
     sjson_put(&ok, root, "attention", sjson_new_string(strata_attention_quant_name(p->attention)));
     sjson_put(&ok, root, "algorithm", sjson_new_string(calib_algorithm_name(algorithm)));
+    bool awq_modifier = calib_awq_is_llm_compressor(algorithm, p->format);
+    if (calib_algorithm_awq(algorithm))
+        sjson_put(&ok, root, "awq", sjson_new_string(awq_modifier ? "llm-compressor AWQModifier" : "ModelOpt awq_lite"));
     if (p->smooth > 0) sjson_put(&ok, root, "smooth", sjson_new_real(p->smooth));
     sjson_put(&ok, root, "kv_cache", p->kv_cache_fp8 ? sjson_new_string("fp8") : sjson_new_null());
     sjson_put(&ok, root, "calib_samples", sjson_new_int(p->n_samples));
@@ -270,12 +289,23 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
             if (c->quantized && calib_algorithm_awq(algorithm)) {
                 sjson *a = sjson_new_object(), *losses = sjson_new_array();
                 bool searched = c->awq_alpha >= 0;
-                sjson_put(&ok, a, "alpha", searched ? sjson_new_real(c->awq_alpha / 10.0) : sjson_new_null());
-                for (int k = 0; searched && k < AWQ_ALPHAS; k++) sjson_push(&ok, losses, sjson_new_real(c->awq_loss[k]));
+                int points = awq_modifier ? AWQ_MODIFIER_GRID : AWQ_ALPHAS;
+                if (awq_modifier) {
+                    double ratio = 0;
+                    bool duo = false;
+                    if (searched) awq_modifier_point(c->awq_alpha, &ratio, &duo);
+                    sjson_put(&ok, a, "point", searched ? sjson_new_int(c->awq_alpha) : sjson_new_null());
+                    sjson_put(&ok, a, "ratio", searched ? sjson_new_real(ratio) : sjson_new_null());
+                    sjson_put(&ok, a, "duo_scaling", sjson_new_bool(duo));
+                } else {
+                    sjson_put(&ok, a, "alpha", searched ? sjson_new_real(c->awq_alpha / 10.0) : sjson_new_null());
+                }
+                for (int k = 0; searched && k < points; k++) sjson_push(&ok, losses, sjson_new_real(c->awq_loss[k]));
                 sjson_put(&ok, a, "loss", losses);
-                sjson_put(&ok, a, "pre_quant_scale",
-                          sjson_new_string(c->smooth.in_norm ? "folded into the norm"
-                                           : c->smooth.in_rows ? "folded into the previous linear" : "tensor"));
+                if (!awq_modifier || searched)
+                    sjson_put(&ok, a, awq_modifier ? "scale" : "pre_quant_scale",
+                              sjson_new_string(c->smooth.in_norm ? "folded into the norm"
+                                               : c->smooth.in_rows ? "folded into the previous linear" : "tensor"));
                 sjson_put(&ok, o, "awq", a);
             }
             float s_min, s_max;

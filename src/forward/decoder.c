@@ -169,13 +169,13 @@ static strata_status gqa_project(const layer_weights *lw, chunk_scratch *s, cons
     return status;
 }
 
-static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, const rope_table *rope, float *x,
-                                     int64_t n_seq, int64_t seq_len)
+/* out (rows, hidden) = o_proj(attention(q, k, v of normed)): the attention module's output. */
+static strata_status attention_output(const layer_weights *lw, chunk_scratch *s, const rope_table *rope,
+                                      const float *normed, int64_t n_seq, int64_t seq_len, float *out)
 {
     const strata_arch *a = lw->arch;
     int64_t rows = n_seq * seq_len, H = a->hidden_size, AW = attn_width(a);
-    rmsnorm_rows(x, H, rows, H, lw->input_norm, (float)a->rms_norm_eps, s->normed, H);
-    linear_input in = linear_input_make(&s->linear, s->normed, rows, H);
+    linear_input in = linear_input_make(&s->linear, normed, rows, H);
     strata_status status = is_mla(a) ? mla_project(lw, &s->linear, &s->mla, rope, &in, n_seq, seq_len, s->q, s->k, s->v)
                                      : gqa_project(lw, s, rope, &in, n_seq, seq_len);
     if (status != STRATA_OK) return status;
@@ -185,7 +185,16 @@ static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, 
     status = attention_forward(&shape, s->q, q_width(a), s->k, kv_width(a), s->v, v_width(a), s->attn, AW);
     if (status != STRATA_OK) return status;
     linear_input attn = linear_input_make(&s->linear, s->attn, rows, AW);
-    status = linear_run(&s->linear, lw->o, &attn, s->proj, H);
+    return linear_run(&s->linear, lw->o, &attn, out, H);
+}
+
+static strata_status attention_block(const layer_weights *lw, chunk_scratch *s, const rope_table *rope, float *x,
+                                     int64_t n_seq, int64_t seq_len)
+{
+    const strata_arch *a = lw->arch;
+    int64_t rows = n_seq * seq_len, H = a->hidden_size;
+    rmsnorm_rows(x, H, rows, H, lw->input_norm, (float)a->rms_norm_eps, s->normed, H);
+    strata_status status = attention_output(lw, s, rope, s->normed, n_seq, seq_len, s->proj);
     if (status == STRATA_OK) add_in_place(x, s->proj, rows * H);
     return status;
 }
@@ -295,4 +304,28 @@ strata_status decoder_moe_expert_rows(const layer_weights *lw, decoder_scratch *
 {
     s->chunk.linear.chunk_first_token = 0;
     return moe_run_expert_rows(lw, &s->chunk.linear, &s->chunk.moe, e, x, n, token_index, weights, y);
+}
+
+/* ---------------------------------------------------------------- parts of a layer */
+
+strata_status decoder_attention_output(const layer_weights *lw, decoder_scratch *s, const rope_table *rope,
+                                       const float *normed, int64_t n_seq, int64_t seq_len, float *out)
+{
+    if (seq_len > rope->n_positions)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "sequence length %lld exceeds the rope table (%lld)",
+                           (long long)seq_len, (long long)rope->n_positions);
+    return attention_output(lw, &s->chunk, rope, normed, n_seq, seq_len, out);
+}
+
+strata_status decoder_mlp_output(const layer_weights *lw, decoder_scratch *s, const float *normed, int64_t rows,
+                                 float *out)
+{
+    linear_input in = linear_input_make(&s->chunk.linear, normed, rows, lw->arch->hidden_size);
+    return linear_run_gated_mlp(&s->chunk.linear, lw->gate, lw->up, lw->down, &in, s->chunk.gate, s->chunk.up, out);
+}
+
+strata_status decoder_linear_output(decoder_scratch *s, const layer_linear *l, const float *x, int64_t rows, float *y)
+{
+    linear_input in = linear_input_make(&s->chunk.linear, x, rows, l->desc->n_in);
+    return linear_run(&s->chunk.linear, l, &in, y, l->desc->n_out);
 }

@@ -59,4 +59,17 @@ strata_status decoder_moe_finish(const layer_weights *lw, decoder_scratch *s, fl
 strata_status decoder_moe_expert_rows(const layer_weights *lw, decoder_scratch *s, int e, const float *x, int64_t n,
                                       const int64_t *token_index, const float *weights, float *y);
 
+/* Parts of a dense layer run on inputs the caller kept (llm-compressor's AWQ measures its
+ * loss on them: pipeline/awq_modifier_layer.c), one chunk (n_seq <= decoder_chunk_sequences)
+ * at a time, without residual:
+ *   attention: out (rows, hidden) = o_proj(attention(q, k, v of normed)), normed the
+ *     input_layernorm's output;
+ *   mlp: out (rows, hidden) = down(silu(gate(normed)) * up(normed));
+ *   linear: y (rows, l's n_out) = l(x). */
+strata_status decoder_attention_output(const layer_weights *lw, decoder_scratch *s, const rope_table *rope,
+                                       const float *normed, int64_t n_seq, int64_t seq_len, float *out);
+strata_status decoder_mlp_output(const layer_weights *lw, decoder_scratch *s, const float *normed, int64_t rows,
+                                 float *out);
+strata_status decoder_linear_output(decoder_scratch *s, const layer_linear *l, const float *x, int64_t rows, float *y);
+
 #endif

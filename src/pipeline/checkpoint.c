@@ -31,7 +31,9 @@
 #include "io/json_file.h"
 #include "quant/format.h"
 
-enum { MANIFEST_VERSION = 2 }; /* 2: smoothing state is "<module>.smooth" (AWQ's was ".awq") */
+enum { MANIFEST_VERSION = 3 }; /* 2: smoothing state is "<module>.smooth" (AWQ's was ".awq");
+                                * 3: ... with rows_divided and 20 losses */
+enum { SMOOTH_RECORD = 5 + AWQ_LOSSES }; /* "<m>.smooth": choice, four flags, the losses */
 #define MANIFEST "manifest.json"
 #define CALIB_FILE "calib-tokens.bin"
 
@@ -326,9 +328,9 @@ static strata_status add_smoothing(strata_safetensors_writer *w, const linear_ca
 {
     const char *m = c->desc->name;
     const input_smoothing *s = &c->smooth;
-    double values[4 + AWQ_ALPHAS] = {c->awq_alpha, s->in_norm, s->in_rows, s->norm_divided};
-    memcpy(values + 4, c->awq_loss, sizeof c->awq_loss);
-    strata_status status = add_f64(w, m, "smooth", values, 4 + AWQ_ALPHAS);
+    double values[SMOOTH_RECORD] = {c->awq_alpha, s->in_norm, s->in_rows, s->norm_divided, s->rows_divided};
+    memcpy(values + 5, c->awq_loss, sizeof c->awq_loss);
+    strata_status status = add_f64(w, m, "smooth", values, SMOOTH_RECORD);
     if (status == STRATA_OK) status = add_f32(w, m, "smooth_own", s->own, c->desc->n_in);
     if (status == STRATA_OK) status = add_f32(w, m, "smooth_input", s->input, c->desc->n_in);
     if (status == STRATA_OK && s->columns) status = add_f32(w, m, "smooth_columns", s->columns, c->desc->n_in);
@@ -508,9 +510,9 @@ static strata_status load_smoothing(const strata_safetensors *st, const char *pa
     char name[600];
     snprintf(name, sizeof name, "%s.smooth", c->desc->name);
     if (!strata_safetensors_find(st, name)) return STRATA_OK;
-    double v[4 + AWQ_ALPHAS];
-    strata_status status = read_f64(st, path, c->desc->name, "smooth", v, 4 + AWQ_ALPHAS);
-    if (status == STRATA_OK && !(v[0] >= -1 && v[0] < AWQ_ALPHAS))
+    double v[SMOOTH_RECORD];
+    strata_status status = read_f64(st, path, c->desc->name, "smooth", v, SMOOTH_RECORD);
+    if (status == STRATA_OK && !(v[0] >= -1 && v[0] < AWQ_LOSSES))
         return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s holds an unknown AWQ choice", path, name);
     if (status != STRATA_OK) return status;
     input_smoothing *s = &c->smooth;
@@ -518,7 +520,8 @@ static strata_status load_smoothing(const strata_safetensors *st, const char *pa
     s->in_norm = v[1] != 0;
     s->in_rows = v[2] != 0;
     s->norm_divided = v[3] != 0;
-    memcpy(c->awq_loss, v + 4, sizeof c->awq_loss);
+    s->rows_divided = v[4] != 0;
+    memcpy(c->awq_loss, v + 5, sizeof c->awq_loss);
     int64_t K = c->desc->n_in;
     const char *m = c->desc->name;
     status = load_f32_vector(st, path, m, "smooth_own", K, true, &s->own);

@@ -136,7 +136,9 @@ static strata_status decide_smoothing(run *r, layer_calib *lc)
     strata_layer_timing *timing = &r->timings.layers[lc->index];
     double start = seconds_now();
     strata_status status = STRATA_OK;
-    if (calib_algorithm_awq(r->algorithm)) {
+    if (calib_awq_is_llm_compressor(r->algorithm, r->params->format)) {
+        status = awq_modifier_decide(r, lc);
+    } else if (calib_algorithm_awq(r->algorithm)) {
         status = layer_hessians_finish(lc, &r->collective, true);
         if (status == STRATA_OK) status = awq_decide_layer(lc, r->model);
     }
@@ -154,11 +156,13 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
      * afterwards (gptq_experts_grouped), which is then its Hessian pass. */
     int group = r->plan.experts_per_group;
     bool gptq = calib_algorithm_gptq(r->algorithm), hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
-    /* AWQ searches on the Hessians of the unquantized inputs, from the calibration pass.
+    /* ModelOpt's AWQ searches on the Hessians of the unquantized inputs, from the calibration
+     * pass; llm-compressor's reruns parts of the layer on the inputs the pass kept.
      * Smoothing (AWQ, SmoothQuant) changes the layer's weights and inputs once decided: a
      * weight-only GPTQ then turns the calibration pass's Hessians into the smoothed inputs',
      * and a Hessian pass materializes the layer again with the smoothed weights. */
-    bool awq = calib_algorithm_awq(r->algorithm), smoothed = awq || p->smooth > 0;
+    bool awq_modifier = calib_awq_is_llm_compressor(r->algorithm, p->format);
+    bool awq = calib_algorithm_awq(r->algorithm) && !awq_modifier, smoothed = awq || awq_modifier || p->smooth > 0;
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
     bool quantized_pass = p->propagate == STRATA_PROPAGATE_QUANTIZED || p->error_stats == STRATA_ERROR_STATS_FULL;
     int64_t work = (1 + (hessian_pass || grouped_gptq) + quantized_pass) * p->n_samples * p->seq_len;
@@ -169,8 +173,9 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
     if (status == STRATA_OK && ((gptq && !hessian_pass) || awq)) status = layer_hessians_init(lc, p->seq_len);
     lc->awq = awq;
-    lc->observe_channels = smoothed;
+    lc->observe_channels = smoothed && !awq_modifier;
     lc->inputs_bf16 = r->precision == GEMM_BF16;
+    if (status == STRATA_OK && awq_modifier) status = awq_modifier_prepare(r, lc);
     if (status == STRATA_OK && grouped_gptq && !hessian_pass) layer_hessians_scope(lc, true, 0, 0);
     if (status == STRATA_OK) status = load_layer(r, lc, NULL, &lw);
     forward_hooks observe = calib_observer_hooks(lc), gram = calib_gram_hooks(lc);
@@ -254,15 +259,26 @@ static strata_status embed_inputs(run *r)
 }
 
 /* What --algo awq runs (docs/AWQ.md): ModelOpt's INT4_AWQ and NVFP4_AWQ_LITE, exported in
- * ModelOpt's format. */
-static strata_status check_awq(const strata_quantize_params *p)
+ * ModelOpt's format; llm-compressor's AWQModifier before W4A16 (int4, int4-asym) for
+ * compressed-tensors. */
+static strata_status check_awq(const strata_quantize_params *p, calib_algorithm algorithm)
 {
+    if (calib_awq_is_llm_compressor(algorithm, p->format)) {
+        if (p->scheme != STRATA_SCHEME_INT4 && p->scheme != STRATA_SCHEME_INT4_ASYM)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors runs llm-compressor's "
+                               "AWQ before W4A16: --scheme int4 or int4-asym (W4A16_ASYM, its examples' scheme); "
+                               "not %s", strata_scheme_name(p->scheme));
+        if (p->attention == STRATA_ATTENTION_FP8)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors with --attention fp8: "
+                               "llm-compressor's AWQ runs before one W4A16 scheme");
+        return STRATA_OK;
+    }
     if (!scheme_with_awq(p->scheme))
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs with --scheme int4 (W4A16_AWQ) or nvfp4 "
                            "(NVFP4_AWQ), ModelOpt's AWQ configs; not with %s", strata_scheme_name(p->scheme));
     if (p->format != STRATA_EXPORT_MODELOPT)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq writes ModelOpt's format for now, not %s",
-                           strata_export_format_name(p->format));
+        return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq writes ModelOpt's format (awq_lite) or compressed-tensors "
+                           "(llm-compressor's AWQ), not %s", strata_export_format_name(p->format));
     if (p->attention == STRATA_ATTENTION_FP8)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq with --attention fp8: ModelOpt has no "
                            "mixed-precision AWQ layout");
@@ -321,7 +337,7 @@ static strata_status check_params(const strata_quantize_params *p, calib_algorit
         return strata_fail(STRATA_ERR_UNSUPPORTED, "--attention fp8 with scheme %s: ModelOpt has no mixed-precision "
                            "layout for %s layers; use --attention none or scheme", s->name, s->modelopt_algo);
     strata_status status = calib_algorithm_parse(p->algo, algorithm);
-    if (status == STRATA_OK && calib_algorithm_awq(*algorithm)) status = check_awq(p);
+    if (status == STRATA_OK && calib_algorithm_awq(*algorithm)) status = check_awq(p, *algorithm);
     if (status == STRATA_OK && p->smooth != 0) status = check_smooth(p, *algorithm);
     return status;
 }
@@ -643,7 +659,9 @@ static strata_status check_expert_parallel(run *r)
 static strata_status quantize(run *r, const output_inputs *inputs, strata_quantize_result *result)
 {
     const strata_quantize_params *p = r->params;
-    r->scheme = calib_algorithm_awq(r->algorithm) ? scheme_with_awq(p->scheme) : scheme_get(p->scheme);
+    r->scheme = calib_algorithm_awq(r->algorithm) && !calib_awq_is_llm_compressor(r->algorithm, p->format)
+                    ? scheme_with_awq(p->scheme)
+                    : scheme_get(p->scheme);
     r->gptq_options = (gptq_options){.damp = p->gptq_damp, .block = p->gptq_block, .act_order = p->gptq_act_order,
                                      .min_tokens = p->gptq_min_tokens,
                                      .skip_errors = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};

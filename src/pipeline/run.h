@@ -88,6 +88,12 @@ strata_status grouped_experts(grouped_pass *g, int first, int count);
 strata_status grouped_finish(grouped_pass *g, bool finishing, bool write, bool compare);
 void grouped_close(grouped_pass *g);
 
+/* awq_modifier_layer.c: llm-compressor's AWQ on one layer. prepare, before the calibration
+ * pass: the linears whose inputs its mappings' parents read keep them; decide, after it: each
+ * mapping's grid search, its winner set as the members' smoothing. */
+strata_status awq_modifier_prepare(run *r, layer_calib *lc);
+strata_status awq_modifier_decide(run *r, layer_calib *lc);
+
 /* decisions.c */
 /* Every quantized linear of the layer not decided yet, dealt out to the ranks. */
 strata_status decide_layer(run *r, layer_calib *lc);

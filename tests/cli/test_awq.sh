@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_awq.sh STRATA — `strata quantize --algo awq` as a user meets it, on generated models
-# (no shared data needed; ModelOpt's own numbers are test_awq_golden's): what the checkpoint
-# holds for INT4 (W4A16_AWQ) and NVFP4 (NVFP4_AWQ), the summary's choices, evaluating the
+# (no shared data needed; the reference libraries' numbers are test_awq_golden's and
+# test_awq_ct_golden's): what the checkpoint holds for INT4 (W4A16_AWQ) and NVFP4 (NVFP4_AWQ),
+# and for compressed-tensors (llm-compressor's AWQ), the summary's choices, evaluating the
 # output, kill -9 followed by resume (byte-identical), and what it refuses.
 set -u
 STRATA=${1:?usage: test_awq.sh path/to/strata}
@@ -13,7 +14,10 @@ MODEL=$WORK/model
 "$STRATA" -q generate --arch llama -o "$MODEL" --layers 4 --hidden 256 \
   --config '{"num_attention_heads": 4, "num_key_value_heads": 2}' >/dev/null || { echo "generate failed"; exit 1; }
 awk 'BEGIN { srand(11); for (i = 0; i < 16 * 128; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/ids.txt"
-Q=("$STRATA" quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 16 --calib-seq 128
+# The sanitizer build runs the same checks on a quarter of the windows (small inputs).
+SAMPLES=16
+[[ ${STRATA_SANITIZE_BUILD:-0} == 1 ]] && SAMPLES=4
+Q=("$STRATA" quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128
    --algo awq)
 # The JSON header of an output's safetensors file (its first 8 bytes give its length).
 header() {
@@ -43,7 +47,7 @@ kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_awq.json" | grep -o '[0-9
 check "eval of the AWQ output against the original: small positive KLD ($kld)" \
   awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
 # The pre_quant_scale tensors matter: without them the model is another one.
-"$STRATA" -q quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 16 --calib-seq 128 \
+"$STRATA" -q quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128 \
   --scheme int4 -o "$WORK/rtn" >/dev/null 2>&1
 "$STRATA" -q eval "$WORK/rtn" --base "$MODEL" "${E[@]}" >"$WORK/eval_rtn.json" 2>/dev/null
 check "  and not the round-to-nearest output's" bash -c "! cmp -s '$WORK/eval_awq.json' '$WORK/eval_rtn.json'"
@@ -70,12 +74,48 @@ run "$STRATA" resume "$WORK/ckpt"
 check "strata resume finishes" test "$rc" -eq 0
 check "the resumed output is byte-identical" same_dir "$WORK/nvfp4" "$WORK/half"
 
+# --- compressed-tensors: llm-compressor's AWQModifier ---------------------------------------
+# Multi-head attention (4 KV heads of 4): v_proj -> o_proj is a mapping too.
+MHA=$WORK/mha
+"$STRATA" -q generate --arch llama -o "$MHA" --layers 4 --hidden 256 \
+  --config '{"num_attention_heads": 4, "num_key_value_heads": 4}' >/dev/null || { echo "generate failed"; exit 1; }
+C=("$STRATA" quantize "$MHA" --calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128
+   --format compressed-tensors --scheme int4-asym)
+run "${C[@]}" --algo awq -o "$WORK/ct"
+check "awq --format compressed-tensors int4-asym exits 0" test "$rc" -eq 0
+check "config.json: a plain pack-quantized W4A16_ASYM checkpoint" grep -q '"format": "pack-quantized"' "$WORK/ct/config.json"
+check "  asymmetric" grep -q '"symmetric": false' "$WORK/ct/config.json"
+h=$(header "$WORK/ct")
+check "  no pre_quant_scale tensors (the scales are in the norms and rows)" bash -c "! grep -q pre_quant_scale '$h'"
+check "the summary says llm-compressor's AWQ" grep -q "llm-compressor's AWQ" "$WORK/ct/quant_summary.txt"
+check "  every linear of the 4 mappings x 4 layers searched (o_proj too, without GQA)" \
+  test "$(grep -c '  awq \(r [01]\.[0-9]*\|unscaled\)' "$WORK/ct/quant_summary.txt")" -eq 28
+check "  and quant_summary.json its 20 losses" \
+  test "$(grep -A24 '"awq": {' "$WORK/ct/quant_summary.json" | grep -c '^ *[0-9][0-9.e-]*,\?$')" -ge 20
+"$STRATA" -q eval "$WORK/ct" --base "$MHA" "${E[@]}" >"$WORK/eval_ct.json" 2>/dev/null
+kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_ct.json" | grep -o '[0-9.e-]*$')
+check "eval of the output against the original: small positive KLD ($kld)" \
+  awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
+run "${C[@]}" -o "$WORK/ct_rtn"
+check "  and the norms are not the round-to-nearest output's" bash -c \
+  "! cmp -s <('$STRATA' inspect '$WORK/ct' --stats 2>/dev/null | grep layernorm) <('$STRATA' inspect '$WORK/ct_rtn' --stats 2>/dev/null | grep layernorm)"
+run "${C[@]}" --algo awq+gptq -o "$WORK/ct_gptq"
+check "awq+gptq --format compressed-tensors exits 0, GPTQ on every linear" \
+  test "$rc" -eq 0 -a "$(grep -c '  gptq' "$WORK/ct_gptq/quant_summary.txt")" -eq 28
+kill_at_layer "$WORK/ckpt_ct" 2 "${C[@]}" --algo awq -o "$WORK/ct_half" --checkpoint-dir "$WORK/ckpt_ct"
+check "the compressed-tensors run was killed half way (after layer ${killed_at:-none} of 4)" \
+  test -n "$killed_at" -a "${killed_at:-4}" -lt 4
+run "$STRATA" resume "$WORK/ckpt_ct"
+check "strata resume finishes" test "$rc" -eq 0
+check "the resumed output is byte-identical" same_dir "$WORK/ct" "$WORK/ct_half"
+
 # --- refused -------------------------------------------------------------------------------
 run "${Q[@]}" --scheme fp8 -o "$WORK/x"
 check "awq with fp8 is refused (exit 1)" test "$rc" -eq 1
 check "  naming the schemes it runs" has "$err" "--algo awq runs with --scheme int4 (W4A16_AWQ) or nvfp4"
-run "${Q[@]}" --scheme int4 --format compressed-tensors -o "$WORK/x"
-check "awq with --format compressed-tensors is refused for now" test "$rc" -eq 1
+run "${Q[@]}" --scheme nvfp4 --format compressed-tensors -o "$WORK/x"
+check "awq --format compressed-tensors with nvfp4 is refused (exit 1)" test "$rc" -eq 1
+check "  naming W4A16's schemes" has "$err" "--scheme int4 or int4-asym"
 "$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 --hidden 128 >/dev/null
 run "$STRATA" quantize "$WORK/moe" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 --calib-seq 128 \
   --algo awq --scheme int4 -o "$WORK/x"

@@ -2,11 +2,12 @@
 """Quantizes a model with llm-compressor itself, for comparing its output with strata's.
 
     python3 tools/llmcompressor_quantize.py MODEL_DIR OUT_DIR --ids IDS.json --seq 512 \\
-        [--scheme W4A16] [--algo gptq|rtn] [--smooth A] [--tokenizer DIR]
+        [--scheme W4A16] [--algo gptq|rtn|awq|awq+gptq] [--smooth A] [--tokenizer DIR]
 
 Runs llm-compressor's `oneshot` on CPU (GPTQModifier or QuantizationModifier, targets
 "Linear", ignoring lm_head and MoE routers; with --smooth A, SmoothQuantModifier(smoothing_strength=A)
-first, its default mappings) over the token windows of IDS.json (a flat
+first, its default mappings; --algo awq: AWQModifier() then QuantizationModifier, its AWQ
+recipe, awq+gptq: AWQModifier() then GPTQModifier) over the token windows of IDS.json (a flat
 list of ids, e.g. `strata tokenize MODEL_DIR --calib TEXT --calib-samples N --calib-seq L
 -o IDS.json`, cut into windows of --seq), and saves the compressed-tensors checkpoint
 (save_compressed=True) with the tokenizer. `strata eval OUT_DIR` then evaluates it with
@@ -35,7 +36,9 @@ from datasets import Dataset  # noqa: E402
 from llmcompressor import oneshot  # noqa: E402
 from llmcompressor.modifiers.gptq import GPTQModifier  # noqa: E402
 from llmcompressor.modifiers.quantization import QuantizationModifier  # noqa: E402
+from llmcompressor.modifiers.transform.awq import AWQModifier  # noqa: E402
 from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier  # noqa: E402
+from llmcompressor.pipelines.cache import IntermediatesCache  # noqa: E402
 
 
 def main():
@@ -45,7 +48,7 @@ def main():
     parser.add_argument("--ids", required=True, help="flat JSON list of token ids")
     parser.add_argument("--seq", type=int, required=True, help="tokens per calibration window")
     parser.add_argument("--scheme", default="W4A16", help="llm-compressor preset scheme (default W4A16)")
-    parser.add_argument("--algo", choices=["gptq", "rtn"], default="gptq")
+    parser.add_argument("--algo", choices=["gptq", "rtn", "awq", "awq+gptq"], default="gptq")
     parser.add_argument("--smooth", type=float, help="SmoothQuantModifier first, with this smoothing_strength")
     parser.add_argument("--tokenizer", help="tokenizer directory (default: MODEL_DIR)")
     args = parser.parse_args()
@@ -55,8 +58,12 @@ def main():
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.tokenizer or args.model_dir)
     data = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * args.seq for _ in windows]})
     ignore = ["lm_head", "re:.*mlp.gate$"]
-    recipe = (GPTQModifier(targets="Linear", scheme=args.scheme, ignore=ignore) if args.algo == "gptq"
+    recipe = (GPTQModifier(targets="Linear", scheme=args.scheme, ignore=ignore) if args.algo.endswith("gptq")
               else QuantizationModifier(targets="Linear", scheme=args.scheme, ignore=ignore))
+    if args.algo.startswith("awq"):
+        recipe = [AWQModifier(), recipe]
+        # AWQ pins its cached inputs, which needs a CUDA driver with torch's CUDA build; no values move.
+        IntermediatesCache.pin_memory = lambda self, *a, **k: None
     if args.smooth is not None:
         recipe = [SmoothQuantModifier(smoothing_strength=args.smooth), recipe]
     oneshot(model=model, dataset=data, recipe=recipe, processor=tokenizer, max_seq_length=args.seq,

@@ -9,6 +9,7 @@
 #   tools/quality_table.sh                              # llama-19m, every row
 #   tools/quality_table.sh ../shared/models/qwen3moe-47m  # MoE: AWQ rows are refused, left out
 #   ROWS="nvfp4:max nvfp4:smooth0.5" tools/quality_table.sh
+#   ROWS="int4-asym:awq:ct" tools/quality_table.sh        # a third field ct: --format compressed-tensors
 #
 # Runs build/release/strata (STRATA= to override); outputs under build/quality/<model>/.
 # Minutes per row on 2 cores (GPTQ rows the longest). Not run by make test.
@@ -47,15 +48,19 @@ echo "|---|---|---|---|"
 read -r base base_e < <(value "$OUT/base.json" ppl_base)
 printf '| bf16 | %.3f ± %.3f | 0 | 100 %% |\n' "$base" "$base_e"
 for spec in $ROWS; do
-  scheme=${spec%%:*} algo=${spec#*:} smooth=()
+  format=(--format modelopt)
+  [[ $spec == *:ct ]] && format=(--format compressed-tensors)
+  name=${spec%:ct}
+  scheme=${name%%:*} algo=${name#*:} smooth=()
   if [[ $algo == smooth* ]]; then
     a=${algo#smooth}
     smooth=(--smooth "${a%%+*}")
     [[ $a == *+* ]] && algo=${a#*+} || algo=max
   fi
   dir=$OUT/$scheme-${spec#*:}
+  dir=${dir//:/-}
   if [[ ! -f $dir/strata_output.json ]]; then
-    "$STRATA" -q quantize "$MODEL" -o "$dir" --overwrite --scheme "$scheme" --algo "$algo" "${smooth[@]}" \
+    "$STRATA" -q quantize "$MODEL" -o "$dir" --overwrite --scheme "$scheme" --algo "$algo" "${smooth[@]}" "${format[@]}" \
       --calib "$CALIB" --calib-samples 128 --calib-seq 512 --error-stats weights --no-report >"$dir.log" 2>&1 ||
       { echo "| $spec | failed: $(tail -1 "$dir.log") | | |"; continue; }
   fi

@@ -97,6 +97,16 @@ static bool resolve(layer_calib *lc, const mapping *m, bool quiet, resolved *out
     return true;
 }
 
+int awq_modifier_mappings(layer_calib *lc)
+{
+    int n = 0;
+    for (int i = 0; i < N_MAPPINGS; i++) {
+        resolved map;
+        n += resolve(lc, &MAPPINGS[i], true, &map);
+    }
+    return n;
+}
+
 strata_status awq_modifier_prepare(run *r, layer_calib *lc)
 {
     lc->awq_first_token = r->first_window * r->params->seq_len;
@@ -165,6 +175,7 @@ static strata_status run_parent(search *s, const layer_weights *lw, const layer_
             status = decoder_mlp_output(lw, s->ds, s->x, n, y);
         else
             status = decoder_linear_output(s->ds, linear, s->x, n, y);
+        progress_tokens(&s->r->progress, s->lc->index, n, false);
         for (int64_t w = 0; status == STRATA_OK && loss && w < n; w += s->seq) {
             int64_t at = w * s->out_width, len = s->seq * s->out_width;
             *loss += awq_modifier_window_loss(s->y0 + t0 * s->out_width + at, y + at, len, s->dtype);
@@ -250,6 +261,14 @@ static strata_status search_mapping(search *s, layer_weights *lw)
     for (int64_t k = 0; status == STRATA_OK && k < K; k++) w_mean[k] /= (double)rows;
     if (status == STRATA_OK && !(trial = big_buffer_alloc((size_t)(widest * K) * sizeof *trial)))
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ's trial weights");
+    /* The trial linears: the originals' descriptions and biases, weights rewritten per point
+     * (the GEMM reads a weight's values on every call) */
+    for (int b = 0; status == STRATA_OK && b < m->n_balance; b++) {
+        const strata_linear *l = map->balance[b]->desc;
+        const layer_linear *original = lw->linears + (l - s->lc->layer->linears);
+        trial_linears[b] = (layer_linear){.desc = l, .bias = original->bias};
+        status = gemm_weight_alloc(s->r->precision, l->n_out, K, l->name, &trial_linears[b].weight);
+    }
     const layer_linear *parent_linear = lw->linears + (map->balance[0]->desc - s->lc->layer->linears);
     if (status == STRATA_OK) status = run_parent(s, lw, parent_linear, NULL);
     /* llm-compressor skips a mapping whose parent's output is not finite */
@@ -275,19 +294,14 @@ static strata_status search_mapping(search *s, layer_weights *lw)
             strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, 0);
             qp.values_dtype = linear_values_dtype(model, l);
             status = awq_modifier_trial_weight(&qp, w[b], l->n_out, K, scales, duo, trial);
-            const layer_linear *original = lw->linears + (l - s->lc->layer->linears);
-            trial_linears[b] = (layer_linear){.desc = l, .bias = original->bias};
-            if (status == STRATA_OK)
-                status = gemm_weight_create(s->r->precision, STRATA_DTYPE_F32, trial, l->n_out, K, l->name,
-                                            &trial_linears[b].weight);
-            substitute(&trial_lw, original, &trial_linears[b]);
+            void *data = gemm_weight_data(trial_linears[b].weight);
+            size_t n = (size_t)(l->n_out * K);
+            if (s->r->precision == GEMM_BF16) gemm_round_to_bf16(trial, data, n); /* bf16 values: exact */
+            else memcpy(data, trial, n * sizeof *trial);
+            substitute(&trial_lw, lw->linears + (l - s->lc->layer->linears), &trial_linears[b]);
         }
         float loss = 0;
         if (status == STRATA_OK) status = run_parent(s, &trial_lw, &trial_linears[0], &loss);
-        for (int b = 0; b < m->n_balance; b++) {
-            gemm_weight_free(trial_linears[b].weight);
-            trial_linears[b].weight = NULL;
-        }
         loss /= (float)n_y0;
         losses[point] = loss;
         if (status == STRATA_OK && loss < best_loss) { /* strict: the first least loss wins */
@@ -301,7 +315,10 @@ static strata_status search_mapping(search *s, layer_weights *lw)
                              "(NaN or Inf in its weights or inputs)", s->lc->index, m->smooth_name,
                              map->balance[0]->desc->name);
     if (status == STRATA_OK && finite) status = apply(map, best_scales, best, losses);
-    for (int b = 0; b < 3; b++) free(w[b]);
+    for (int b = 0; b < 3; b++) {
+        free(w[b]);
+        gemm_weight_free(trial_linears[b].weight);
+    }
     free(trial);
     free(x_mean);
     free(w_mean);

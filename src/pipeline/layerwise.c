@@ -166,7 +166,9 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
     bool quantized_pass = p->propagate == STRATA_PROPAGATE_QUANTIZED || p->error_stats == STRATA_ERROR_STATS_FULL;
     int64_t work = (1 + (hessian_pass || grouped_gptq) + quantized_pass) * p->n_samples * p->seq_len;
-    progress_begin_layer(&r->progress, work);
+    /* llm-compressor's AWQ reruns each mapping's parent 21 times (its time is the decision's) */
+    int64_t search = awq_modifier ? (int64_t)awq_modifier_mappings(lc) * (AWQ_MODIFIER_GRID + 1) : 0;
+    progress_begin_layer(&r->progress, work + search * p->n_samples * p->seq_len);
     strata_layer_timing *timing = &r->timings.layers[lc->index];
     double start = seconds_now();
     layer_weights lw;

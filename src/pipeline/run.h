@@ -92,6 +92,8 @@ void grouped_close(grouped_pass *g);
  * pass: the linears whose inputs its mappings' parents read keep them; decide, after it: each
  * mapping's grid search, its winner set as the members' smoothing. */
 strata_status awq_modifier_prepare(run *r, layer_calib *lc);
+/* The mappings the layer searches: each reruns its parent over the tokens 21 times (progress). */
+int awq_modifier_mappings(layer_calib *lc);
 strata_status awq_modifier_decide(run *r, layer_calib *lc);
 
 /* decisions.c */

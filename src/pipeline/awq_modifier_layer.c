@@ -21,9 +21,10 @@
  * inputs and the model's weights, so their order does not change the result; v_proj and
  * up_proj get their columns before their rows, as llm-compressor applies them.
  *
- * A mapping with an excluded member (or one reading no tokens) is left as it is: strata copies
- * unquantized weights unchanged, so it cannot scale an excluded linear's columns as
- * llm-compressor would.
+ * A mapping with an excluded member is left as it is: strata copies unquantized weights
+ * unchanged, so it cannot scale an excluded linear's columns as llm-compressor would; nor
+ * v_proj -> o_proj when v_proj has a bias (Qwen2 with as many KV heads as heads), whose bias
+ * llm-compressor divides too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -83,6 +84,13 @@ static bool resolve(layer_calib *lc, const mapping *m, bool quiet, resolved *out
                        "%s's %lld inputs (grouped-query attention)", m->smooth_name, out->balance[0]->desc->name,
                        m->smooth_name, (long long)out->smooth->desc->n_out, out->balance[0]->desc->name,
                        (long long)out->balance[0]->desc->n_in);
+        return false;
+    }
+    if (out->smooth && out->smooth->desc->bias) {
+        /* llm-compressor divides the bias too; strata's forward and export keep biases as read */
+        if (lc->index == 0 && !quiet)
+            strata_log(STRATA_LOG_INFO, "awq: %s -> %s skipped: %s has a bias, which strata does not rescale",
+                       m->smooth_name, out->balance[0]->desc->name, out->smooth->desc->name);
         return false;
     }
     for (int b = 0; b <= m->n_balance; b++) {

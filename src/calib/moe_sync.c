@@ -14,8 +14,10 @@
  * the participants, for every linear of every layer, so the peer maximum is the one over
  * all ranks' tokens; and the input samples (the first CALIB_SAMPLE_ROWS rows a linear
  * saw, for its output error) are gathered to rank 0 in rank order, which is window order,
- * so rank 0 holds the rows one process would have sampled.
+ * so rank 0 holds the rows one process would have sampled. Smoothing's channel ranges are
+ * reduced the same way (MIN and MAX per channel).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +57,36 @@ static strata_status reduce_over_participants(layer_calib *lc, const calib_colle
     return STRATA_OK;
 }
 
+/* Smoothing's per-channel ranges (SmoothQuant's statistic, AWQ's smoothed input amax): the
+ * least and largest x of each channel over every rank's tokens. MAX of (-least, largest) is
+ * exact in any order, so N ranks decide the scales one process decides. A linear no rank's
+ * token reached is left without ranges, as in one process. */
+static strata_status reduce_channel_ranges(layer_calib *lc, const calib_collective *coll)
+{
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (!c->quantized) continue;
+        int64_t K = c->desc->n_in;
+        if (!c->channel_range) {
+            if (!(c->channel_range = malloc(2 * (size_t)K * sizeof *c->channel_range)))
+                return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the channel ranges of %s", c->desc->name);
+            for (int64_t k = 0; k < K; k++) {
+                c->channel_range[k] = INFINITY;
+                c->channel_range[K + k] = -INFINITY;
+            }
+        }
+        for (int64_t k = 0; k < K; k++) c->channel_range[k] = -c->channel_range[k];
+        status = coll->max_f32(coll->ctx, c->channel_range, 2 * (size_t)K);
+        for (int64_t k = 0; k < K; k++) c->channel_range[k] = -c->channel_range[k];
+        if (c->tokens == 0) {
+            free(c->channel_range);
+            c->channel_range = NULL;
+        }
+    }
+    return status;
+}
+
 /* Every sample-owning linear, in layer order on every rank: rank 0 ends with the first
  * rows over all ranks; the others drop theirs (only rank 0 reports errors). */
 static strata_status gather_samples(layer_calib *lc, const calib_collective *coll)
@@ -88,6 +120,7 @@ strata_status layer_calib_sync(layer_calib *lc, const calib_collective *coll)
 {
     strata_status status = reduce_over_participants(lc, coll);
     if (status == STRATA_OK && coll->n_ranks > 1) status = gather_samples(lc, coll);
+    if (status == STRATA_OK && coll->n_ranks > 1 && lc->observe_channels) status = reduce_channel_ranges(lc, coll);
     if (status != STRATA_OK) return status;
     float peer[2] = {0, 0};
     for (size_t i = 0; i < lc->layer->n_linears; i++) {

@@ -373,8 +373,6 @@ static strata_status check_model(const run *r)
         if (a->mla.kv_lora_rank > 0)
             return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth runs on models with standard attention for now; %s "
                                "has latent attention", r->params->model_dir);
-        if (r->collective.n_ranks > 1)
-            return strata_fail(STRATA_ERR_UNSUPPORTED, "--smooth runs in one process for now, not under mpirun");
     }
     strata_status status = forward_check_seq_len(a, r->params->seq_len);
     if (status == STRATA_OK)

@@ -50,7 +50,11 @@ static strata_status search_linear(linear_calib *c, const calib_hessian *h, cons
     if (!c->smooth.own || !c->smooth.input) return STRATA_ERR_OUT_OF_MEMORY;
     float *act = vector(K, l->name);
     if (!act) return STRATA_ERR_OUT_OF_MEMORY;
-    for (int64_t k = 0; k < K && c->awq_windows > 0; k++) act[k] = c->awq_act_sum[k] / (float)c->awq_windows;
+    /* ModelOpt's act: the windows' means added in window order, over their count */
+    for (int64_t k = 0; k < K; k++) act[k] = 0;
+    for (int64_t window = 0; window < c->awq_windows; window++)
+        for (int64_t k = 0; k < K; k++) act[k] += c->awq_window_means[window * K + k];
+    for (int64_t k = 0; k < K && c->awq_windows > 0; k++) act[k] /= (float)c->awq_windows;
     strata_status status = STRATA_OK;
     bool searched = c->awq_windows > 0 && h && h->h && all_finite(act, K);
     if (searched) status = linear_weight_f32(model, l, w);
@@ -133,6 +137,52 @@ static void average_group(layer_calib *lc, int group)
         members[m]->smooth.in_norm = true;
         members[m]->input_amax = input_amax;
     }
+}
+
+strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, int64_t max_share)
+{
+    if (coll->n_ranks <= 1) return STRATA_OK;
+    size_t ranks = (size_t)coll->n_ranks;
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        if (!c->quantized || c->desc->expert >= 0) continue; /* AWQ runs on dense layers */
+        int64_t K = c->desc->n_in;
+        size_t block = (size_t)(max_share * K);
+        double mine_count = (double)c->awq_windows, *counts = malloc(ranks * sizeof *counts);
+        double *mine = calloc(block, sizeof *mine), *all = malloc(ranks * block * sizeof *all);
+        if (!counts || !mine || !all)
+            status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory gathering the AWQ statistics of %s",
+                                 c->desc->name);
+        for (int64_t j = 0; status == STRATA_OK && j < c->awq_windows * K; j++) mine[j] = c->awq_window_means[j];
+        if (status == STRATA_OK && c->awq_windows > max_share)
+            status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "AWQ statistics of %s: %lld windows on a rank, at most "
+                                 "%lld expected", c->desc->name, (long long)c->awq_windows, (long long)max_share);
+        if (status == STRATA_OK) status = coll->allgather_f64(coll->ctx, &mine_count, 1, counts);
+        if (status == STRATA_OK) status = coll->allgather_f64(coll->ctx, mine, block, all);
+        int64_t total = 0;
+        for (size_t rk = 0; status == STRATA_OK && rk < ranks; rk++) total += (int64_t)counts[rk];
+        float *means = status == STRATA_OK && total > 0 ? malloc((size_t)(total * K) * sizeof *means) : NULL;
+        if (status == STRATA_OK && total > 0 && !means)
+            status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
+        int64_t w = 0;
+        for (size_t rk = 0; status == STRATA_OK && rk < ranks; rk++) { /* rank order is window order */
+            int64_t n = (int64_t)counts[rk];
+            for (int64_t j = 0; j < n * K; j++) means[w * K + j] = (float)all[rk * block + (size_t)j];
+            w += n;
+        }
+        if (status == STRATA_OK) {
+            free(c->awq_window_means);
+            c->awq_window_means = means;
+            c->awq_windows = c->awq_window_capacity = total;
+        } else {
+            free(means);
+        }
+        free(counts);
+        free(mine);
+        free(all);
+    }
+    return status;
 }
 
 strata_status awq_decide_layer(layer_calib *lc, const strata_model *model)

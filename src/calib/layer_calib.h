@@ -83,8 +83,10 @@ typedef struct linear_calib {
     float *channel_range;      /* (2, n_in) each input channel's least, then largest x, for
                                 * smoothing; or NULL */
     /* AWQ (--algo awq, calib/awq.h and awq_layer.c), observed: */
-    float *awq_act_sum;        /* (n_in) sum over the windows that reached it of each window's mean |x| */
-    int64_t awq_windows;
+    float *awq_window_means;   /* (awq_windows, n_in) each window's mean |x| per channel (bf16 values
+                                * when inputs_bf16), in window order: their float sum in that order
+                                * is ModelOpt's act statistic, whichever rank saw which window */
+    int64_t awq_windows, awq_window_capacity;
 
     double *awq_window_sum;    /* (n_in) scratch: one window's sum of |x| */
     /* and decided: */
@@ -180,6 +182,10 @@ void input_smoothing_free(input_smoothing *s);
 /* AWQ's statistics and decisions of one layer (awq_layer.c): per quantized linear the search
  * on its Hessian, then ModelOpt's export-time folds. Before the weights' amax are taken. */
 strata_status awq_decide_layer(layer_calib *lc, const strata_model *model);
+/* Under mpirun, before awq_decide_layer: every rank's per-window means gathered, in window
+ * order (each rank holds a contiguous share of at most max_share windows), so every rank
+ * decides what one process decides. */
+strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, int64_t max_share);
 /* max |x| of input channel k, from channel_range. */
 static inline float linear_calib_channel_amax(const linear_calib *c, int64_t k)
 {

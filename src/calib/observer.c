@@ -217,7 +217,7 @@ static strata_status observe_channels(linear_calib *c, const float *x, int64_t n
 
 /* AWQ's statistics of a chunk of dense windows (each lc->hessian_seq_len tokens, the chunk
  * starting at a window): per window the mean |x| of each channel, in bf16 as ModelOpt's
- * bf16 mean gives it, added to the sum in window order. */
+ * bf16 mean gives it, kept in window order. */
 static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *x, int64_t n_tokens,
                                  const int64_t *token_index)
 {
@@ -225,10 +225,17 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
     if (token_index || seq <= 0 || n_tokens % seq != 0)
         return strata_fail(STRATA_ERR_UNSUPPORTED, "AWQ statistics of %s: only whole windows of dense layers",
                            c->desc->name);
-    if (!c->awq_act_sum) {
-        c->awq_act_sum = calloc((size_t)K, sizeof *c->awq_act_sum);
-        c->awq_window_sum = malloc((size_t)K * sizeof *c->awq_window_sum);
-        if (!c->awq_act_sum || !c->awq_window_sum)
+    int64_t windows = n_tokens / seq;
+    if (c->awq_windows + windows > c->awq_window_capacity) {
+        int64_t capacity = 2 * c->awq_window_capacity > c->awq_windows + windows ? 2 * c->awq_window_capacity
+                                                                                 : c->awq_windows + windows;
+        float *means = realloc(c->awq_window_means, (size_t)(capacity * K) * sizeof *means);
+        if (means) {
+            c->awq_window_means = means;
+            c->awq_window_capacity = capacity;
+        }
+        if (!c->awq_window_sum) c->awq_window_sum = malloc((size_t)K * sizeof *c->awq_window_sum);
+        if (!means || !c->awq_window_sum)
             return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
     }
     double *sum = c->awq_window_sum;
@@ -240,9 +247,10 @@ static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *
                 if (lc->inputs_bf16) v = bf16_round(v);
                 sum[k] += v;
             }
+        float *means = c->awq_window_means + c->awq_windows * K;
         for (int64_t k = 0; k < K; k++) {
             float mean = (float)(sum[k] / (double)seq);
-            c->awq_act_sum[k] += lc->inputs_bf16 ? bf16_round(mean) : mean;
+            means[k] = lc->inputs_bf16 ? bf16_round(mean) : mean;
         }
         c->awq_windows++;
     }

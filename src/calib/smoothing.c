@@ -22,12 +22,13 @@
 
 void linear_calib_free_smoothing(linear_calib *c)
 {
-    free(c->awq_act_sum);
+    free(c->awq_window_means);
     free(c->awq_window_sum);
     free(c->channel_range);
     free(c->awq_inputs);
     c->awq_inputs = NULL;
-    c->awq_act_sum = NULL;
+    c->awq_window_means = NULL;
+    c->awq_windows = c->awq_window_capacity = 0;
     c->channel_range = NULL;
     c->awq_window_sum = NULL;
     input_smoothing_free(&c->smooth);

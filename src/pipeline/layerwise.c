@@ -139,7 +139,10 @@ static strata_status decide_smoothing(run *r, layer_calib *lc)
     if (calib_awq_is_llm_compressor(r->algorithm, r->params->format)) {
         status = awq_modifier_decide(r, lc);
     } else if (calib_algorithm_awq(r->algorithm)) {
-        status = layer_hessians_finish(lc, &r->collective, true);
+        /* every rank searches every linear (on the whole Hessians and window means), so every
+         * rank holds the scales its quantized pass and the export need */
+        status = layer_hessians_finish(lc, &r->collective, false);
+        if (status == STRATA_OK) status = awq_gather_windows(lc, &r->collective, r->max_share);
         if (status == STRATA_OK) status = awq_decide_layer(lc, r->model);
     }
     if (status == STRATA_OK && r->params->smooth > 0) status = smoothquant_decide_layer(lc, r->model, r->params->smooth);
@@ -366,8 +369,9 @@ static strata_status check_model(const run *r)
                 return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs on dense models for now (Llama, Mistral, "
                                    "Qwen); %s has %s layers", r->params->model_dir,
                                    a->layers[i].is_moe ? "mixture-of-experts" : "latent-attention");
-        if (r->collective.n_ranks > 1)
-            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs in one process for now, not under mpirun");
+        if (r->collective.n_ranks > 1 && calib_awq_is_llm_compressor(r->algorithm, r->params->format))
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors (llm-compressor's AWQ) "
+                               "runs in one process for now, not under mpirun");
     }
     if (r->params->smooth > 0) {
         if (a->mla.kv_lora_rank > 0)

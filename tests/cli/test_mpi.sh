@@ -28,7 +28,8 @@ C=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples 12 --calib-seq 64 
 # --- byte-identical to one process ---------------------------------------------------------
 CASES=("dense nvfp4" "moe nvfp4" "moe fp8 --kv-cache fp8" "moe int4 --algo mse" "dense int4 --algo gptq"
        "moe nvfp4 --algo gptq" "moe int4 --algo gptq --experts-per-group 3" "moe nvfp4 --calib-all-experts"
-       "dense fp8 --smooth 0.5" "moe nvfp4 --smooth 0.8 --algo gptq")
+       "dense fp8 --smooth 0.5" "moe nvfp4 --smooth 0.8 --algo gptq" "dense int4 --algo awq"
+       "dense nvfp4 --algo awq+gptq")
 [[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && CASES=("moe nvfp4 --algo gptq") # the same code for the rest
 for case in "${CASES[@]}"; do
   read -r model scheme extra <<<"$case"
@@ -42,6 +43,12 @@ for case in "${CASES[@]}"; do
     check "$case: $np ranks write the same bytes as one process" same_dir "$WORK/one-$tag" "$WORK/np$np-$tag"
   done
 done
+
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --scheme int4 --algo awq \
+  --format compressed-tensors -o "$WORK/np2-llmc-awq"
+check "llm-compressor's AWQ under mpirun is refused (exit 1), saying so" \
+  test "$rc" -eq 1 -a -n "$(has "$err" "not under mpirun" && echo y)"
+check "  and nothing was written" test ! -e "$WORK/np2-llmc-awq"
 
 # Rank 0 alone reads the calibration data and sends the windows: the other ranks are given
 # a path that does not exist, and the output is still one process's (the case both builds run).

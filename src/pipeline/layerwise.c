@@ -591,7 +591,11 @@ static strata_status plan_memory(run *r)
     if (p->attention == STRATA_ATTENTION_FP8 && bits < 8) bits = 8;
     memory_plan_request request = {.arch = r->arch, .precision = r->precision, .n_samples = p->n_samples,
                                    .seq_len = p->seq_len, .max_memory = p->max_memory,
-                                   .gptq = calib_algorithm_gptq(r->algorithm) || calib_algorithm_awq(r->algorithm), .weight_bits = bits,
+                                   .gptq = calib_algorithm_gptq(r->algorithm) ||
+                                           (calib_algorithm_awq(r->algorithm) &&
+                                            !calib_awq_is_llm_compressor(r->algorithm, p->format)),
+                                   .awq_modifier = calib_awq_is_llm_compressor(r->algorithm, p->format),
+                                   .weight_bits = bits,
                                    .experts_per_group = p->experts_per_group,
                                    .no_samples = p->error_stats == STRATA_ERROR_STATS_WEIGHTS};
     /* Expert parallelism: the largest share of experts a rank holds. */

@@ -48,6 +48,7 @@ typedef struct memory_plan_request {
     int64_t n_samples, seq_len;
     uint64_t max_memory;     /* 0: no limit */
     bool gptq;               /* Hessians, and every quantized weight held until export */
+    bool awq_modifier;       /* llm-compressor's AWQ: kept inputs, the parent's output, trial weights */
     int weight_bits;         /* bits of a quantized weight's codes (8 or 4); 0: counted as 16 */
     int experts_per_group;   /* > 0 asks for that grouping whatever the limit (it must still fit) */
     bool no_samples;         /* the observers keep no input rows (--error-stats weights) */

@@ -186,6 +186,8 @@ strata_status awq_decide_layer(layer_calib *lc, const strata_model *model);
  * order (each rank holds a contiguous share of at most max_share windows), so every rank
  * decides what one process decides. */
 strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, int64_t max_share);
+/* c's channel_range, allocated when absent with least +inf and largest -inf (observer.c). */
+strata_status linear_calib_alloc_channel_range(linear_calib *c);
 /* max |x| of input channel k, from channel_range. */
 static inline float linear_calib_channel_amax(const linear_calib *c, int64_t k)
 {

@@ -17,7 +17,6 @@
  * so rank 0 holds the rows one process would have sampled. Smoothing's channel ranges are
  * reduced the same way (MIN and MAX per channel).
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,14 +67,8 @@ static strata_status reduce_channel_ranges(layer_calib *lc, const calib_collecti
         linear_calib *c = &lc->linears[i];
         if (!c->quantized) continue;
         int64_t K = c->desc->n_in;
-        if (!c->channel_range) {
-            if (!(c->channel_range = malloc(2 * (size_t)K * sizeof *c->channel_range)))
-                return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the channel ranges of %s", c->desc->name);
-            for (int64_t k = 0; k < K; k++) {
-                c->channel_range[k] = INFINITY;
-                c->channel_range[K + k] = -INFINITY;
-            }
-        }
+        status = linear_calib_alloc_channel_range(c); /* none seen here: least +inf, largest -inf */
+        if (status != STRATA_OK) return status;
         for (int64_t k = 0; k < K; k++) c->channel_range[k] = -c->channel_range[k];
         status = coll->max_f32(coll->ctx, c->channel_range, 2 * (size_t)K);
         for (int64_t k = 0; k < K; k++) c->channel_range[k] = -c->channel_range[k];

@@ -194,17 +194,24 @@ static strata_status keep_sample(linear_calib *c, const float *x, int64_t n, con
 
 /* Each input channel's least and largest x, for smoothing (AWQ's smoothed input amax,
  * SmoothQuant's ranges): rounding is monotonic, so these are also the bf16-rounded inputs'. */
+strata_status linear_calib_alloc_channel_range(linear_calib *c)
+{
+    int64_t K = c->desc->n_in;
+    if (c->channel_range) return STRATA_OK;
+    if (!(c->channel_range = malloc(2 * (size_t)K * sizeof *c->channel_range)))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the channel ranges of %s", c->desc->name);
+    for (int64_t k = 0; k < K; k++) {
+        c->channel_range[k] = INFINITY;
+        c->channel_range[K + k] = -INFINITY;
+    }
+    return STRATA_OK;
+}
+
 static strata_status observe_channels(linear_calib *c, const float *x, int64_t n_tokens)
 {
     int64_t K = c->desc->n_in;
-    if (!c->channel_range) {
-        if (!(c->channel_range = malloc(2 * (size_t)K * sizeof *c->channel_range)))
-            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the channel ranges of %s", c->desc->name);
-        for (int64_t k = 0; k < K; k++) {
-            c->channel_range[k] = INFINITY;
-            c->channel_range[K + k] = -INFINITY;
-        }
-    }
+    strata_status status = linear_calib_alloc_channel_range(c);
+    if (status != STRATA_OK) return status;
     float *least = c->channel_range, *largest = c->channel_range + K;
     for (int64_t t = 0; t < n_tokens; t++)
         for (int64_t k = 0; k < K; k++) {

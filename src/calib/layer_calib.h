@@ -179,6 +179,9 @@ void linear_calib_smooth_weight(const linear_calib *c, strata_dtype dtype, float
 void linear_calib_smooth_input(const linear_calib *c, float *x, int64_t n_tokens);
 void layer_hessians_smooth(layer_calib *lc);
 void input_smoothing_free(input_smoothing *s);
+/* c's columns, own and input vectors (n_in each) for a decision to fill (smoothing.c); on
+ * failure what was allocated is freed with the linear's smoothing. */
+strata_status linear_calib_alloc_smoothing(linear_calib *c);
 /* AWQ's statistics and decisions of one layer (awq_layer.c): per quantized linear the search
  * on its Hessian, then ModelOpt's export-time folds. Before the weights' amax are taken. */
 strata_status awq_decide_layer(layer_calib *lc, const strata_model *model);

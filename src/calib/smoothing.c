@@ -17,6 +17,7 @@
 
 #include "calib/layer_calib.h"
 #include "calib/values_dtype.h"
+#include "core/error.h"
 #include "forward/layer_weights.h"
 #include "kernels/minifloat.h"
 
@@ -32,6 +33,18 @@ void linear_calib_free_smoothing(linear_calib *c)
     c->channel_range = NULL;
     c->awq_window_sum = NULL;
     input_smoothing_free(&c->smooth);
+}
+
+strata_status linear_calib_alloc_smoothing(linear_calib *c)
+{
+    input_smoothing *s = &c->smooth;
+    size_t bytes = (size_t)c->desc->n_in * sizeof(float);
+    s->columns = malloc(bytes);
+    s->own = malloc(bytes);
+    s->input = malloc(bytes);
+    if (!s->columns || !s->own || !s->input)
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the input scales of %s", c->desc->name);
+    return STRATA_OK;
 }
 
 void input_smoothing_free(input_smoothing *s)

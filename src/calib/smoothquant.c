@@ -102,11 +102,8 @@ static strata_status apply_group(linear_calib **members, int n, const float *s, 
     for (int m = 0; m < n; m++) {
         linear_calib *c = members[m];
         input_smoothing *sm = &c->smooth;
-        sm->columns = malloc((size_t)K * sizeof *sm->columns);
-        sm->own = malloc((size_t)K * sizeof *sm->own);
-        sm->input = malloc((size_t)K * sizeof *sm->input);
-        if (!sm->columns || !sm->own || !sm->input)
-            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the SmoothQuant scales of %s", c->desc->name);
+        strata_status status = linear_calib_alloc_smoothing(c);
+        if (status != STRATA_OK) return status;
         float amax = 0;
         for (int64_t k = 0; k < K; k++) {
             sm->columns[k] = s[k];

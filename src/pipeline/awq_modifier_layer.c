@@ -213,11 +213,8 @@ static strata_status apply(const resolved *map, const double *s, int best, const
     for (int b = 0; b < map->m->n_balance; b++) {
         linear_calib *c = map->balance[b];
         input_smoothing *sm = &c->smooth;
-        sm->columns = malloc((size_t)K * sizeof *sm->columns);
-        sm->own = malloc((size_t)K * sizeof *sm->own);
-        sm->input = malloc((size_t)K * sizeof *sm->input);
-        if (!sm->columns || !sm->own || !sm->input)
-            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ scales of %s", c->desc->name);
+        strata_status status = linear_calib_alloc_smoothing(c);
+        if (status != STRATA_OK) return status;
         for (int64_t k = 0; k < K; k++) {
             sm->columns[k] = (float)s[k];
             sm->own[k] = sm->input[k] = 1.0f / (float)s[k];

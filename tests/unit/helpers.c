@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,19 @@ int32_t *test_e2e_calib_ids(int64_t n_ids)
     assert_int_equal(n, n_ids);
     free(path);
     return ids;
+}
+
+uint16_t test_bf16_hex_at(const char *hex, int64_t i)
+{
+    unsigned lo = 0, hi = 0;
+    sscanf(hex + 4 * i, "%2x%2x", &lo, &hi);
+    return (uint16_t)(lo | hi << 8);
+}
+
+bool test_within_bf16_steps(float a, float b, int n)
+{
+    float step = ldexpf(1.0f, ilogbf(fmaxf(fabsf(a), fabsf(b))) - 7);
+    return fabsf(a - b) <= (float)n * step;
 }
 
 float test_bf16_value(uint16_t bits)

@@ -23,6 +23,10 @@ bool test_ends_with(const char *name, const char *suffix);
 int32_t *test_e2e_calib_ids(int64_t n_ids);
 /* The float a bf16 bit pattern holds. */
 float test_bf16_value(uint16_t bits);
+/* Value i of a golden file's bf16 tensor written as hex of its little-endian bytes. */
+uint16_t test_bf16_hex_at(const char *hex, int64_t i);
+/* Whether a and b are within n bf16 steps (ulps) of the larger's magnitude. */
+bool test_within_bf16_steps(float a, float b, int n);
 
 /* A fresh directory under $TMPDIR (or /tmp); removed with everything in it by
  * test_remove_tree. Returns a malloc'd path. */

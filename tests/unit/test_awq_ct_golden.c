@@ -30,12 +30,6 @@
 
 enum { N_WINDOWS = 16, WINDOW = 128, GRID = 20, MAPPINGS = 24 };
 
-static bool within_steps(float a, float b, int n)
-{
-    float step = ldexpf(1.0f, ilogbf(fmaxf(fabsf(a), fabsf(b))) - 7);
-    return fabsf(a - b) <= (float)n * step;
-}
-
 /* The linear whose summary entry holds a mapping's search: its first balance linear. */
 static void first_balance(const char *parent, char *out, size_t n)
 {
@@ -71,11 +65,9 @@ static int64_t compare_norm(const strata_safetensors *st, const char *name, cons
     const uint16_t *mine = x->data;
     int64_t identical = 0;
     for (int64_t i = 0; i < x->n_elements; i++) {
-        unsigned lo = 0, hi = 0;
-        sscanf(hex + 4 * i, "%2x%2x", &lo, &hi);
-        uint16_t bits = (uint16_t)(lo | hi << 8);
+        uint16_t bits = test_bf16_hex_at(hex, i);
         identical += bits == mine[i];
-        if (max_steps >= 0 && !within_steps(test_bf16_value(bits), test_bf16_value(mine[i]), max_steps))
+        if (max_steps >= 0 && !test_within_bf16_steps(test_bf16_value(bits), test_bf16_value(mine[i]), max_steps))
             fail_msg("%s[%lld] is %g, llm-compressor's %g", name, (long long)i, test_bf16_value(mine[i]),
                      test_bf16_value(bits));
     }

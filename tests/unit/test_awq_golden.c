@@ -158,14 +158,11 @@ static void run_case(const char *case_name, const int32_t *ids, double tie, doub
         int64_t n = x->n_elements, same = 0;
         assert_int_equal((int64_t)strlen(hex), 4 * n);
         for (int64_t i = 0; i < n; i++) {
-            unsigned lo = 0, hi = 0;
-            sscanf(hex + 4 * i, "%2x%2x", &lo, &hi);
-            uint16_t bits = (uint16_t)(lo | hi << 8);
+            uint16_t bits = test_bf16_hex_at(hex, i);
             float a = test_bf16_value(bits), b = test_bf16_value(mine[i]);
             same += bits == mine[i];
-            float step = ldexpf(1.0f, ilogbf(fmaxf(fabsf(a), fabsf(b))) - 7);
             if (!owned && bits != mine[i]) fail_msg("%s: %s[%lld] is %g, ModelOpt's %g", case_name, name, (long long)i, b, a);
-            if (fabsf(a - b) > 2 * step)
+            if (!test_within_bf16_steps(a, b, 2))
                 fail_msg("%s: %s[%lld] is %g, ModelOpt's %g: more than two bf16 steps", case_name, name, (long long)i, b, a);
         }
         if (owned) {

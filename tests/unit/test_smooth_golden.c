@@ -30,13 +30,6 @@
 
 enum { N_WINDOWS = 16, WINDOW = 128 };
 
-/* Whether a and b are within n bf16 steps of the larger. */
-static bool within_steps(float a, float b, int n)
-{
-    float step = ldexpf(1.0f, ilogbf(fmaxf(fabsf(a), fabsf(b))) - 7);
-    return fabsf(a - b) <= (float)n * step;
-}
-
 static float weight_amax(const strata_safetensors *st, const char *module)
 {
     char name[512];
@@ -82,11 +75,9 @@ static void run_case(const char *model, const int32_t *ids, const char *strength
         assert_int_equal((int64_t)strlen(hex), 4 * x->n_elements);
         const uint16_t *mine = x->data;
         for (int64_t i = 0; i < x->n_elements; i++) {
-            unsigned lo = 0, hi = 0;
-            sscanf(hex + 4 * i, "%2x%2x", &lo, &hi);
-            uint16_t bits = (uint16_t)(lo | hi << 8);
+            uint16_t bits = test_bf16_hex_at(hex, i);
             identical += bits == mine[i];
-            if (!within_steps(test_bf16_value(bits), test_bf16_value(mine[i]), 4))
+            if (!test_within_bf16_steps(test_bf16_value(bits), test_bf16_value(mine[i]), 4))
                 fail_msg("a %s: %s[%lld] is %g, llm-compressor's %g", strength_text, name, (long long)i,
                          test_bf16_value(mine[i]), test_bf16_value(bits));
         }
@@ -102,7 +93,7 @@ static void run_case(const char *model, const int32_t *ids, const char *strength
         assert_true(sjson_as_double(sjson_get(sjson_iter_value(it), "amax"), &want));
         float mine = weight_amax(st, name);
         equal += fabsf(mine - (float)want) <= 1e-6f * (float)want;
-        if (!within_steps(mine, (float)want, 3))
+        if (!test_within_bf16_steps(mine, (float)want, 3))
             fail_msg("a %s: %s's smoothed weight amax is %g, llm-compressor's %g", strength_text, name, mine, want);
     }
     size_t n_linears = sjson_object_size(linears);

@@ -1,25 +1,29 @@
 #!/usr/bin/env python3
-"""Golden file of llm-compressor's AWQModifier on llama-19m, for `strata quantize --algo awq --format compressed-tensors`.
+"""Golden files of llm-compressor's AWQModifier, for `strata quantize --algo awq --format compressed-tensors`.
 
 llm-compressor 0.14.0.1 (its own venv, build/llmcompressor-venv) runs `oneshot` on CPU with its
 AWQ recipe as its examples write it, [AWQModifier(), QuantizationModifier(targets=["Linear"],
 scheme="W4A16_ASYM", ignore=["lm_head"])] (default mappings for LlamaForCausalLM, duo
-scaling, 20 grid points), on bf16 ../shared/models/llama-19m, fed the 16 windows of 128 tokens
+scaling, 20 grid points), on bf16 ../shared/models/llama-19m (its default mappings) and
+qwen3moe-47m (its mixture-of-experts mappings: post_attention_layernorm -> the router and every
+expert's gate/up, one up_proj -> down_proj per expert; every expert calibrated on every token,
+moe_calibrate_all_experts's default), fed the 16 windows of 128 tokens
 of tests/golden/e2e/calib-ids.json (what `strata quantize --calib calib-ids.json --calib-format
 ids --calib-samples 16 --calib-seq 128` reads), one window per batch, and saves the compressed
-checkpoint. Recorded (tests/golden/awq-ct/llama-19m/w4a16-asym.json):
+checkpoint. Recorded (tests/golden/awq-ct/<model>/w4a16-asym.json):
 
     mappings  per mapping in llm-compressor's order: the smooth layer, the 20 grid losses
               (_compute_loss's values) and the index of the first least one
     norms     every norm of the saved checkpoint: bf16 values (bit patterns in hex), bf16(g / s)
     tensors   per quantized linear the SHA-256 of weight_packed, weight_scale, weight_zero_point
+    routers   (MoE) every mlp.gate.weight: bf16 values (hex), its columns multiplied by s
 
 tests/unit/test_awq_ct_golden.c quantizes the same model on the same windows and compares. CI
 never runs this script.
 
 Usage:
-    python3 tools/gen_golden_awq_ct.py            # write the golden file
-    python3 tools/gen_golden_awq_ct.py --check    # regenerate in memory and compare
+    python3 tools/gen_golden_awq_ct.py [--model qwen3moe-47m]   # write the golden file
+    python3 tools/gen_golden_awq_ct.py --check                 # regenerate in memory and compare
 """
 import argparse
 import hashlib
@@ -30,9 +34,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-MODEL = os.path.join(SHARED, "models", "llama-19m")
+MODELS = ("llama-19m", "qwen3moe-47m")
 IDS = os.path.join(ROOT, "tests", "golden", "e2e", "calib-ids.json")
-OUT = os.path.join(ROOT, "tests", "golden", "awq-ct", "llama-19m")
 LLM_COMPRESSOR_VENV = os.path.join(ROOT, "build", "llmcompressor-venv")
 PACKAGES = ["llmcompressor==0.14.0.1", "datasets", "safetensors"]
 WINDOW = 128
@@ -57,13 +60,18 @@ from safetensors import safe_open  # noqa: E402
 
 NORMS = ("input_layernorm.weight", "post_attention_layernorm.weight")
 QUANTIZED = ("weight_packed", "weight_scale", "weight_zero_point")
+ROUTER = "mlp.gate.weight"
 
 
 def bf16_hex(t):
     return t.contiguous().view(torch.int16).numpy().astype("<u2").tobytes().hex()
 
 
-def record():
+def sha256(t):
+    return hashlib.sha256(t.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def record(model_name):
     # Every grid loss, in the order _compute_best_scale computes them, per mapping.
     mappings = []
     compute_loss, best_scale = AWQModifier._compute_loss, AWQModifier._compute_best_scale
@@ -84,14 +92,15 @@ def record():
 
     flat = json.load(open(IDS))
     windows = [flat[i:i + WINDOW] for i in range(0, len(flat), WINDOW)]
-    model = transformers.AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16)
+    model = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(SHARED, "models", model_name),
+                                                              dtype=torch.bfloat16)
     data = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * WINDOW for _ in windows]})
     recipe = [AWQModifier(), QuantizationModifier(targets=["Linear"], scheme="W4A16_ASYM", ignore=["lm_head"])]
     oneshot(model=model, dataset=data, recipe=recipe, max_seq_length=WINDOW, num_calibration_samples=len(windows),
             batch_size=1, shuffle_calibration_samples=False)
     for m in mappings:
         m["best"] = min(range(len(m["losses"])), key=lambda i: (m["losses"][i], i))
-    norms, tensors = {}, {}
+    norms, tensors, routers = {}, {}, {}
     with tempfile.TemporaryDirectory() as out:
         model.save_pretrained(out, save_compressed=True)
         for name in sorted(os.listdir(out)):
@@ -102,12 +111,13 @@ def record():
                     t = f.get_tensor(key)
                     if key.endswith(NORMS):
                         norms[key] = bf16_hex(t)
+                    elif key.endswith(ROUTER):
+                        routers[key] = bf16_hex(t)
                     elif key.endswith(QUANTIZED):
-                        data = t.contiguous().view(torch.uint8).numpy().tobytes()
                         tensors[key] = {"dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape),
-                                        "sha256": hashlib.sha256(data).hexdigest()}
-    return {
-        "model": "llama-19m",
+                                        "sha256": sha256(t)}
+    out = {
+        "model": model_name,
         "recipe": "[AWQModifier(), QuantizationModifier(targets=['Linear'], scheme='W4A16_ASYM', "
                   "ignore=['lm_head'])], default mappings",
         "llmcompressor_version": llmcompressor.__version__,
@@ -118,15 +128,20 @@ def record():
         "norms": norms,
         "tensors": tensors,
     }
+    if routers:
+        out["routers"] = routers
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=MODELS, default=MODELS[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed file instead of writing")
     args = parser.parse_args()
-    os.makedirs(OUT, exist_ok=True)
-    text = dumps_record(record())
-    return 0 if write_or_check(os.path.join(OUT, "w4a16-asym.json"), text.encode(), args.check) else 1
+    out = os.path.join(ROOT, "tests", "golden", "awq-ct", args.model)
+    os.makedirs(out, exist_ok=True)
+    text = dumps_record(record(args.model))
+    return 0 if write_or_check(os.path.join(out, "w4a16-asym.json"), text.encode(), args.check) else 1
 
 
 if __name__ == "__main__":

@@ -412,8 +412,10 @@ forward_hooks calib_hessian_hooks(layer_calib *lc)
 
 static strata_status smooth_weight(void *ctx, const strata_linear *linear, float *w)
 {
+    /* An unquantized linear (an MoE router AWQ scaled) reads its input as it was: it keeps
+     * its weight too, until the export writes both scaled */
     const linear_calib *c = layer_calib_find(ctx, linear);
-    if (c) linear_calib_smooth_weight(c, c->values_dtype, w);
+    if (c && c->quantized) linear_calib_smooth_weight(c, c->values_dtype, w);
     return STRATA_OK;
 }
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib/values_dtype.h"
 #include "core/error.h"
 #include "core/non_finite.h"
 #include "export/export.h"
@@ -209,12 +210,29 @@ static strata_status emit_quantized(exporter *e, const linear_calib *c, const st
 /* An unquantized linear as <name>.weight with the checkpoint's bytes. A stacked expert's
  * slice becomes a tensor of its own: the output always stores experts separately, the
  * layout ModelOpt's export writes and vLLM loads. */
-static strata_status copy_linear(exporter *e, const strata_linear *l)
+static strata_status copy_linear(exporter *e, const linear_calib *c)
 {
+    const strata_linear *l = c->desc;
     int64_t s[2] = {l->n_out, l->n_in};
     strata_status status = STRATA_OK;
     bool f32 = export_router_in_f32(strata_model_arch(e->model), l);
-    if (linear_weight_quantized(e->model, l) && f32) {
+    if (c->smooth.columns) {
+        /* llm-compressor's AWQ scales an MoE router's columns by the norm's s like the
+         * experts': W s in the weight's dtype (bf16, or fp32) */
+        size_t n = (size_t)l->n_out * (size_t)l->n_in;
+        strata_dtype dtype = linear_values_dtype(e->model, l);
+        bool narrow = dtype == STRATA_DTYPE_BF16 && !f32;
+        float *w = malloc(n * sizeof *w);
+        uint16_t *bf16 = narrow ? malloc(n * sizeof *bf16) : NULL;
+        if (!w || (narrow && !bf16)) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->name);
+        if (status == STRATA_OK) status = linear_calib_weight_f32(e->model, c, w);
+        if (status == STRATA_OK && narrow) gemm_round_to_bf16(w, bf16, n);
+        if (status == STRATA_OK)
+            status = narrow ? add(e, l->name, "weight", STRATA_DTYPE_BF16, 2, s, bf16)
+                            : add(e, l->name, "weight", STRATA_DTYPE_F32, 2, s, w);
+        free(w);
+        free(bf16);
+    } else if (linear_weight_quantized(e->model, l) && f32) {
         size_t n = (size_t)l->n_out * (size_t)l->n_in;
         float *w = malloc(n * sizeof *w);
         status = w ? linear_weight_f32(e->model, l, w) : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
@@ -298,7 +316,8 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     return STRATA_OK;
 }
 
-/* The smoothing folded into the norm the layer's linears of these roles read, or NULL. */
+/* The smoothing folded into the norm the layer's linears of these roles read, or NULL (an MoE
+ * layer's router stands for its experts). */
 static const input_smoothing *norm_smoothing(const layer_calib *lc, strata_linear_role a, strata_linear_role b,
                                              strata_linear_role c)
 {
@@ -356,14 +375,14 @@ strata_status export_layer(exporter *e, const layer_calib *lc)
     const char *norms[] = {layer->input_norm, layer->post_attention_norm, layer->q_norm, layer->k_norm,
                            layer->q_a_norm,   layer->kv_a_norm,           layer->router_bias};
     const input_smoothing *norm_scales[] = {norm_smoothing(lc, STRATA_LINEAR_Q, STRATA_LINEAR_K, STRATA_LINEAR_V),
-                                            norm_smoothing(lc, STRATA_LINEAR_GATE, STRATA_LINEAR_UP, STRATA_LINEAR_UP)};
+                                            norm_smoothing(lc, STRATA_LINEAR_GATE, STRATA_LINEAR_UP, STRATA_LINEAR_ROUTER)};
     strata_status status = STRATA_OK;
     for (size_t i = 0; status == STRATA_OK && i < sizeof norms / sizeof norms[0]; i++)
         if (norms[i] && i < 2 && norm_scales[i]) status = export_scaled_norm(e, norms[i], norm_scales[i]);
         else if (norms[i]) status = copy_tensor(e, norms[i]);
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         const linear_calib *c = &lc->linears[i];
-        status = c->quantized ? export_quantized(e, c) : copy_linear(e, c->desc);
+        status = c->quantized ? export_quantized(e, c) : copy_linear(e, c);
         if (status == STRATA_OK && c->quantized) status = export_pre_quant_scale(e, c);
         /* A weight is not read again: its pages leave the resident set now, so a layer
          * bigger than memory is exported an expert at a time. */

@@ -52,8 +52,6 @@ static const char *attention_text(const strata_arch *arch, const strata_quantize
                : "ModelOpt's DeepSeek recipe: unquantized";
 }
 
-/* A routed expert that no calibration token reached: its input amax is the peer maximum
- * and its weight scales come from its weights (GPTQ rounds it to nearest). */
 /* The least and largest SmoothQuant s of a smoothed linear (its column factors). */
 static bool smooth_range(const linear_calib *c, float *lo, float *hi)
 {
@@ -66,6 +64,8 @@ static bool smooth_range(const linear_calib *c, float *lo, float *hi)
     return true;
 }
 
+/* A routed expert that no calibration token reached: its input amax is the peer maximum
+ * and its weight scales come from its weights (GPTQ rounds it to nearest). */
 static bool without_tokens(const linear_calib *c)
 {
     return c->quantized && linear_calib_expert_family(c) >= 0 && c->tokens == 0;
@@ -115,6 +115,10 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                            "grouped-query, post_attention_layernorm\n             -> gate/up, up -> down) s = x^r / "
                            "w^(1-r), r by least loss of the parent's output over 20 points;\n             the norm "
                            "(or v/up's rows) divided by s, the weights' columns times s\n");
+    if (awq_modifier && n_experts > 0)
+        strbuf_printf(&sb, "             MoE layers: post_attention_layernorm -> the router and every expert's gate/up "
+                           "(one s, loss on\n             the block's routed output; the router's columns scaled, "
+                           "unquantized), each expert's up -> down on\n             every calibration token\n");
     else if (calib_algorithm_awq(algorithm))
         strbuf_printf(&sb, "awq          ModelOpt's awq_lite: per linear s = act^a / w^(1-a), a in 0, 0.1 .. 1 by least "
                            "output loss\n             on the calibration inputs; inputs x 1/s (q/k/v and gate/up: "
@@ -186,6 +190,8 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
                 awq_modifier_point(c->awq_alpha, &ratio, &duo);
                 strbuf_printf(&sb, "  awq r %.3f (loss %.3f of unscaled)", ratio,
                               c->awq_loss[0] > 0 ? c->awq_loss[c->awq_alpha] / c->awq_loss[0] : 1.0);
+            } else if (!c->quantized && awq_modifier && c->smooth.columns) {
+                strbuf_printf(&sb, "  awq: columns times the experts' s");
             } else if (c->quantized && awq_modifier)
                 strbuf_printf(&sb, "  awq %s", c->awq_alpha == 0 ? "unscaled (least loss)" : "not scaled");
             else if (c->quantized && calib_algorithm_awq(algorithm) && c->awq_alpha >= 0)
@@ -286,7 +292,7 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
             }
             if (lc->kv_cache && linear_feeds_kv_cache(c->desc))
                 sjson_put(&ok, o, "cache_amax", sjson_new_real(c->output_amax));
-            if (c->quantized && calib_algorithm_awq(algorithm)) {
+            if ((c->quantized || c->smooth.columns) && calib_algorithm_awq(algorithm)) {
                 sjson *a = sjson_new_object(), *losses = sjson_new_array();
                 bool searched = c->awq_alpha >= 0;
                 int points = awq_modifier ? AWQ_MODIFIER_GRID : AWQ_ALPHAS;
@@ -304,7 +310,8 @@ static sjson *summary_json(const strata_quantize_params *p, calib_algorithm algo
                 sjson_put(&ok, a, "loss", losses);
                 if (!awq_modifier || searched)
                     sjson_put(&ok, a, awq_modifier ? "scale" : "pre_quant_scale",
-                              sjson_new_string(c->smooth.in_norm ? "folded into the norm"
+                              sjson_new_string(!c->quantized  ? "columns scaled (unquantized)"
+                                               : c->smooth.in_norm ? "folded into the norm"
                                                : c->smooth.in_rows ? "folded into the previous linear" : "tensor"));
                 sjson_put(&ok, o, "awq", a);
             }

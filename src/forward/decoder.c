@@ -18,6 +18,7 @@
 #include "forward/linear_run.h"
 #include "forward/mla.h"
 #include "forward/moe.h"
+#include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/pool.h"
 #include "kernels/rmsnorm.h"
@@ -320,8 +321,20 @@ strata_status decoder_attention_output(const layer_weights *lw, decoder_scratch 
 strata_status decoder_mlp_output(const layer_weights *lw, decoder_scratch *s, const float *normed, int64_t rows,
                                  float *out)
 {
+    if (lw->layer->is_moe) return moe_forward(lw, &s->chunk.linear, &s->chunk.moe, normed, rows, out);
     linear_input in = linear_input_make(&s->chunk.linear, normed, rows, lw->arch->hidden_size);
     return linear_run_gated_mlp(&s->chunk.linear, lw->gate, lw->up, lw->down, &in, s->chunk.gate, s->chunk.up, out);
+}
+
+strata_status decoder_gated_hidden(decoder_scratch *s, const layer_linear *gate, const layer_linear *up,
+                                   const float *x, int64_t rows, float *act, float *up_out)
+{
+    int64_t I = gate->desc->n_out;
+    linear_input in = linear_input_make(&s->chunk.linear, x, rows, gate->desc->n_in);
+    strata_status status = linear_run(&s->chunk.linear, gate, &in, act, I);
+    if (status == STRATA_OK) status = linear_run(&s->chunk.linear, up, &in, up_out, I);
+    if (status == STRATA_OK) silu_mul_rows(act, I, up_out, I, rows, I, act, I);
+    return status;
 }
 
 strata_status decoder_linear_output(decoder_scratch *s, const layer_linear *l, const float *x, int64_t rows, float *y)

@@ -59,17 +59,22 @@ strata_status decoder_moe_finish(const layer_weights *lw, decoder_scratch *s, fl
 strata_status decoder_moe_expert_rows(const layer_weights *lw, decoder_scratch *s, int e, const float *x, int64_t n,
                                       const int64_t *token_index, const float *weights, float *y);
 
-/* Parts of a dense layer run on inputs the caller kept (llm-compressor's AWQ measures its
- * loss on them: pipeline/awq_modifier_layer.c), one chunk (n_seq <= decoder_chunk_sequences)
- * at a time, without residual:
+/* Parts of a layer run on inputs the caller kept (llm-compressor's AWQ measures its loss on
+ * them: pipeline/awq_modifier_layer.c), one chunk (n_seq <= decoder_chunk_sequences) at a
+ * time, without residual:
  *   attention: out (rows, hidden) = o_proj(attention(q, k, v of normed)), normed the
  *     input_layernorm's output;
- *   mlp: out (rows, hidden) = down(silu(gate(normed)) * up(normed));
+ *   mlp: out (rows, hidden) = down(silu(gate(normed)) * up(normed)), or an MoE layer's
+ *     block: routed experts weighted and summed, shared experts added (moe_forward);
+ *   gated_hidden: act (rows, gate's n_out) = silu(gate(x)) * up(x), what down_proj reads;
+ *     up_out (rows, up's n_out) scratch;
  *   linear: y (rows, l's n_out) = l(x). */
 strata_status decoder_attention_output(const layer_weights *lw, decoder_scratch *s, const rope_table *rope,
                                        const float *normed, int64_t n_seq, int64_t seq_len, float *out);
 strata_status decoder_mlp_output(const layer_weights *lw, decoder_scratch *s, const float *normed, int64_t rows,
                                  float *out);
+strata_status decoder_gated_hidden(decoder_scratch *s, const layer_linear *gate, const layer_linear *up,
+                                   const float *x, int64_t rows, float *act, float *up_out);
 strata_status decoder_linear_output(decoder_scratch *s, const layer_linear *l, const float *x, int64_t rows, float *y);
 
 #endif

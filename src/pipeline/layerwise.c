@@ -364,11 +364,22 @@ static strata_status check_model(const run *r)
                            "float-quantized)", r->params->model_dir, q->method, q->algo ? " " : "",
                            q->algo ? q->algo : "", q->source);
     if (calib_algorithm_awq(r->algorithm)) {
-        for (int i = 0; i < a->n_layers; i++)
-            if (a->layers[i].is_moe || a->mla.kv_lora_rank > 0)
-                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs on dense models for now (Llama, Mistral, "
-                                   "Qwen); %s has %s layers", r->params->model_dir,
-                                   a->layers[i].is_moe ? "mixture-of-experts" : "latent-attention");
+        bool llm_compressor = calib_awq_is_llm_compressor(r->algorithm, r->params->format);
+        if (a->mla.kv_lora_rank > 0)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq runs on models with standard attention for now; %s "
+                               "has latent attention", r->params->model_dir);
+        for (int i = 0; i < a->n_layers; i++) {
+            bool shared = false;
+            for (size_t l = 0; l < a->layers[i].n_linears; l++) shared |= a->layers[i].linears[l].shared_expert;
+            if (a->layers[i].is_moe && !llm_compressor)
+                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq (ModelOpt's awq_lite) runs on dense models for "
+                                   "now; %s has mixture-of-experts layers (llm-compressor's AWQ, --format "
+                                   "compressed-tensors --scheme int4-asym, runs on them)", r->params->model_dir);
+            if (shared)
+                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq on %s: layer %d has a shared expert, which "
+                                   "llm-compressor's mappings leave reading the smoothed input uncompensated; not "
+                                   "built (docs/AWQ.md)", r->params->model_dir, i);
+        }
         if (r->collective.n_ranks > 1 && calib_awq_is_llm_compressor(r->algorithm, r->params->format))
             return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors (llm-compressor's AWQ) "
                                "runs in one process for now, not under mpirun");
@@ -680,6 +691,10 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     if (status == STRATA_OK) status = share_windows(r);
     p = r->params;
     if (status == STRATA_OK) status = plan_memory(r);
+    if (status == STRATA_OK && r->plan.experts_per_group > 0 && calib_awq_is_llm_compressor(r->algorithm, p->format))
+        status = strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors reruns a layer's MoE "
+                             "block with every expert's trial weights at once; with experts in groups "
+                             "(--experts-per-group, or a layer bigger than --max-memory) it is not built yet");
     if (status == STRATA_OK) status = check_expert_parallel(r);
     if (status == STRATA_OK && r->collective.rank == 0) status = open_directories(r, &id, run_id, inputs);
     free(settings);

@@ -39,33 +39,42 @@ static uint64_t gptq_bytes(const strata_layer *layer, const memory_plan_request 
     return hessians + 2 * widest_in * widest_in * 4 + 2 * widest * 4;
 }
 
-/* llm-compressor's AWQ on a dense layer (awq_modifier_layer.c): the calibration inputs each
- * mapping's first balance linear keeps (q, gate, down; o without grouped-query attention), in
- * the GEMM's element size, the parent's reference output (fp32, tokens x hidden), and while a
- * mapping is searched its balance weights in fp32 and one trial weight. */
+/* llm-compressor's AWQ on a layer (awq_modifier_layer.c): the calibration inputs the mappings'
+ * parents rerun on, kept in the GEMM's element size (q's; gate's, down's, and o's without
+ * grouped-query attention; an MoE layer's router's, and one expert's down inputs at a time),
+ * the parent's reference output (fp32, tokens x hidden), and while a mapping is searched its
+ * trial weights (in the GEMM's precision: every expert's gate and up for an MoE block) and two
+ * fp32 copies of its widest balance weight. */
 static uint64_t awq_modifier_bytes(const strata_layer *layer, const memory_plan_request *req, uint64_t element,
                                    int64_t hidden)
 {
     uint64_t tokens = (uint64_t)(req->n_samples * req->seq_len), kept = 0, attention = 0, mlp = 0, widest = 0;
+    uint64_t expert_inputs = 0;
     const strata_linear *v = NULL, *o = NULL;
     for (size_t l = 0; l < layer->n_linears; l++) {
         const strata_linear *lin = &layer->linears[l];
-        if (lin->expert >= 0) continue;
-        uint64_t n = (uint64_t)lin->n_out * (uint64_t)lin->n_in * 4;
-        widest = n > widest ? n : widest;
+        if (lin->shared_expert) continue;
+        uint64_t n = (uint64_t)lin->n_out * (uint64_t)lin->n_in, inputs = tokens * (uint64_t)lin->n_in * element;
+        widest = n * 4 > widest ? n * 4 : widest;
+        if (lin->expert >= 0) {
+            if (lin->role == STRATA_LINEAR_GATE || lin->role == STRATA_LINEAR_UP) mlp += n * element;
+            if (lin->role == STRATA_LINEAR_DOWN && inputs > expert_inputs) expert_inputs = inputs;
+            continue;
+        }
         switch (lin->role) {
-        case STRATA_LINEAR_Q: kept += tokens * (uint64_t)lin->n_in * element; attention += n; break;
-        case STRATA_LINEAR_K: attention += n; break;
-        case STRATA_LINEAR_V: v = lin; attention += n; break;
+        case STRATA_LINEAR_Q: kept += inputs; attention += n * element; break;
+        case STRATA_LINEAR_K: attention += n * element; break;
+        case STRATA_LINEAR_V: v = lin; attention += n * element; break;
         case STRATA_LINEAR_O: o = lin; break;
-        case STRATA_LINEAR_GATE: kept += tokens * (uint64_t)lin->n_in * element; mlp += n; break;
-        case STRATA_LINEAR_UP: mlp += n; break;
-        case STRATA_LINEAR_DOWN: kept += tokens * (uint64_t)lin->n_in * element; break;
+        case STRATA_LINEAR_GATE: kept += inputs; mlp += n * element; break;
+        case STRATA_LINEAR_UP: mlp += n * element; break;
+        case STRATA_LINEAR_DOWN: kept += inputs; break;
+        case STRATA_LINEAR_ROUTER: kept += inputs; break;
         default: break;
         }
     }
     if (v && o && v->n_out == o->n_in) kept += tokens * (uint64_t)o->n_in * element;
-    return kept + tokens * (uint64_t)hidden * 4 + (attention > mlp ? attention : mlp) + widest;
+    return kept + expert_inputs + tokens * (uint64_t)hidden * 4 + (attention > mlp ? attention : mlp) + 2 * widest;
 }
 
 /* What layer `layer` holds with its routed experts materialized `group` at a time (0: all):
@@ -93,7 +102,7 @@ static uint64_t layer_held_bytes(const strata_layer *layer, uint64_t element, in
     /* The decisions' two fp32 working copies (the weight and its quantized values; the error
      * products read them in place), or the quantized pass's one of a weight it fake-quantizes. */
     return weights + 2 * widest * 4 + (uint64_t)hidden * 16 + quantized + (req->gptq ? gptq_bytes(layer, req, group) : 0) +
-           (req->awq_modifier && !layer->is_moe ? awq_modifier_bytes(layer, req, element, hidden) : 0);
+           (req->awq_modifier ? awq_modifier_bytes(layer, req, element, hidden) : 0);
 }
 
 /* The observers' input samples of a layer: CALIB_SAMPLE_ROWS rows per distinct input. */

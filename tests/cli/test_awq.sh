@@ -2,7 +2,7 @@
 # test_awq.sh STRATA — `strata quantize --algo awq` as a user meets it, on generated models
 # (no shared data needed; the reference libraries' numbers are test_awq_golden's and
 # test_awq_ct_golden's): what the checkpoint holds for INT4 (W4A16_AWQ) and NVFP4 (NVFP4_AWQ),
-# and for compressed-tensors (llm-compressor's AWQ), the summary's choices, evaluating the
+# and for compressed-tensors (llm-compressor's AWQ, dense and MoE), the summary's choices, evaluating the
 # output, kill -9 followed by resume (byte-identical), and what it refuses.
 set -u
 STRATA=${1:?usage: test_awq.sh path/to/strata}
@@ -109,6 +109,38 @@ run "$STRATA" resume "$WORK/ckpt_ct"
 check "strata resume finishes" test "$rc" -eq 0
 check "the resumed output is byte-identical" same_dir "$WORK/ct" "$WORK/ct_half"
 
+# --- compressed-tensors on mixture-of-experts: llm-compressor's MoE mappings ----------------
+# qwen3_moe with transformers 5's stacked experts (the output stores them per expert).
+QMOE=$WORK/qwen3moe
+"$STRATA" -q generate --arch qwen3_moe -o "$QMOE" --layers 4 --hidden 128 --stacked-experts >/dev/null ||
+  { echo "generate failed"; exit 1; }
+M=("$STRATA" quantize "$QMOE" --calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128
+   --format compressed-tensors --scheme int4-asym --algo awq)
+run "${M[@]}" -o "$WORK/moe_ct"
+check "awq --format compressed-tensors on an MoE model exits 0" test "$rc" -eq 0
+check "  every expert's gate, up and down searched (4 layers x 8 experts x 3)" \
+  test "$(grep -c 'experts\.[0-9]*\.\(gate\|up\|down\)_proj .*awq \(r\|unscaled\)' "$WORK/moe_ct/quant_summary.txt")" -eq 96
+check "  each router's columns scaled with its experts' s" \
+  test "$(grep -c "mlp.gate .*awq: columns times the experts' s" "$WORK/moe_ct/quant_summary.txt")" -eq 4
+"$STRATA" inspect "$QMOE" --stats 2>/dev/null | grep 'mlp.gate.weight' >"$WORK/routers_in"
+"$STRATA" inspect "$WORK/moe_ct" --stats 2>/dev/null | grep 'mlp.gate.weight' >"$WORK/routers_out"
+check "  the routers written scaled, in bf16" \
+  test "$(grep -c BF16 "$WORK/routers_out")" -eq 4 -a -n "$(cmp -s "$WORK/routers_in" "$WORK/routers_out" || echo differ)"
+"$STRATA" -q eval "$WORK/moe_ct" --base "$QMOE" "${E[@]}" >"$WORK/eval_moe.json" 2>/dev/null
+kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_moe.json" | grep -o '[0-9.e-]*$')
+check "eval of the MoE output against the original: small positive KLD ($kld)" \
+  awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
+kill_at_layer "$WORK/ckpt_moe" 2 "${M[@]}" -o "$WORK/moe_half" --checkpoint-dir "$WORK/ckpt_moe"
+check "the MoE run was killed half way (after layer ${killed_at:-none} of 4)" \
+  test -n "$killed_at" -a "${killed_at:-4}" -lt 4
+run "$STRATA" resume "$WORK/ckpt_moe"
+check "strata resume finishes" test "$rc" -eq 0
+check "the resumed output is byte-identical (the routers' scales restored)" same_dir "$WORK/moe_ct" "$WORK/moe_half"
+"$STRATA" -q generate --arch qwen2_moe -o "$WORK/shared_moe" --layers 2 --hidden 128 >/dev/null
+run "$STRATA" quantize "$WORK/shared_moe" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 --calib-seq 128 \
+  --algo awq --format compressed-tensors --scheme int4-asym -o "$WORK/x"
+check "a shared expert (qwen2_moe) is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "shared expert" && echo y)"
+
 # --- refused -------------------------------------------------------------------------------
 run "${Q[@]}" --scheme fp8 -o "$WORK/x"
 check "awq with fp8 is refused (exit 1)" test "$rc" -eq 1
@@ -119,7 +151,7 @@ check "  naming W4A16's schemes" has "$err" "--scheme int4 or int4-asym"
 "$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 --hidden 128 >/dev/null
 run "$STRATA" quantize "$WORK/moe" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 --calib-seq 128 \
   --algo awq --scheme int4 -o "$WORK/x"
-check "awq on an MoE model is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "mixture-of-experts" && echo y)"
+check "ModelOpt's awq on an MoE model is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "mixture-of-experts" && echo y)"
 check "  and nothing was written" test ! -e "$WORK/x/model.safetensors"
 
 echo "test_awq: $passed passed, $failed failed"

@@ -244,17 +244,54 @@ static const layer_linear *weights_of(const search *s, const layer_weights *lw, 
     return lw->linears + (c->desc - s->lc->layer->linears);
 }
 
+/* Values per calibration window (n each) of this rank's windows, every rank's gathered in
+ * window order (ranks hold consecutive windows): *all (windows, n) malloc'd, *windows their
+ * count. Sums over windows are then added in one process's order on every rank. */
+static strata_status gather_windows(const search *s, const double *mine, int64_t n, double **all, int64_t *windows)
+{
+    const calib_collective *coll = &s->r->collective;
+    int64_t local = s->tokens / s->seq;
+    if (coll->n_ranks <= 1) {
+        *windows = local;
+        *all = malloc((size_t)(local * n) * sizeof **all);
+        if (!*all) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ's window sums");
+        memcpy(*all, mine, (size_t)(local * n) * sizeof **all);
+        return STRATA_OK;
+    }
+    size_t ranks = (size_t)coll->n_ranks, block = (size_t)(s->r->max_share * n);
+    double *padded = calloc(block, sizeof *padded), *gathered = malloc(ranks * block * sizeof *gathered);
+    int64_t total = 0;
+    for (size_t k = 0; k < ranks; k++) total += s->r->rank_rows[k] / s->seq;
+    *all = malloc((size_t)(total * n) * sizeof **all);
+    strata_status status = padded && gathered && *all
+                           ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ's window sums");
+    if (status == STRATA_OK) {
+        memcpy(padded, mine, (size_t)(local * n) * sizeof *padded);
+        status = coll->allgather_f64(coll->ctx, padded, block, gathered);
+    }
+    int64_t w = 0;
+    for (size_t k = 0; status == STRATA_OK && k < ranks; k++) {
+        int64_t count = s->r->rank_rows[k] / s->seq;
+        memcpy(*all + w * n, gathered + k * block, (size_t)(count * n) * sizeof **all);
+        w += count;
+    }
+    *windows = total;
+    free(padded);
+    free(gathered);
+    return status;
+}
+
 /* The parent over every chunk of the inputs, with the weights in lw (a linear parent:
- * `linear`); loss NULL: its outputs kept as y0, else each window's loss term added (float32,
- * in window order) into *loss. */
-static strata_status run_parent(search *s, const layer_weights *lw, const layer_linear *linear, float *loss)
+ * `linear`); terms NULL: its outputs kept as y0, else each of this rank's windows' loss
+ * term into terms (window order). */
+static strata_status run_parent(search *s, const layer_weights *lw, const layer_linear *linear, double *terms)
 {
     const parent_kind kind = s->map->parent;
     strata_status status = STRATA_OK;
     for (int64_t t0 = 0; status == STRATA_OK && t0 < s->tokens; t0 += s->chunk_rows) {
         int64_t n = s->tokens - t0 < s->chunk_rows ? s->tokens - t0 : s->chunk_rows;
         kept_rows(s->lc, s->inputs, s->K, t0, n, s->x);
-        float *y = loss ? s->y : s->y0 + t0 * s->out_width;
+        float *y = terms ? s->y : s->y0 + t0 * s->out_width;
         if (kind == PARENT_ATTENTION)
             status = decoder_attention_output(lw, s->ds, &s->r->rope, s->x, n / s->seq, s->seq, y);
         else if (kind == PARENT_MLP)
@@ -262,11 +299,27 @@ static strata_status run_parent(search *s, const layer_weights *lw, const layer_
         else
             status = decoder_linear_output(s->ds, linear, s->x, n, y);
         progress_tokens(&s->r->progress, s->lc->index, n, false);
-        for (int64_t w = 0; status == STRATA_OK && loss && w < n; w += s->seq) {
+        for (int64_t w = 0; status == STRATA_OK && terms && w < n; w += s->seq) {
             int64_t at = w * s->out_width, len = s->seq * s->out_width;
-            *loss += awq_modifier_window_loss(s->y0 + t0 * s->out_width + at, y + at, len, s->dtype);
+            terms[(t0 + w) / s->seq] = awq_modifier_window_loss(s->y0 + t0 * s->out_width + at, y + at, len, s->dtype);
         }
     }
+    return status;
+}
+
+/* A grid point's loss: the windows' terms added in window order (float32), over the number
+ * of outputs. */
+static strata_status point_loss(search *s, const layer_weights *lw, const layer_linear *linear, double *terms,
+                                float *loss)
+{
+    double *all = NULL;
+    int64_t windows = 0;
+    strata_status status = run_parent(s, lw, linear, terms);
+    if (status == STRATA_OK) status = gather_windows(s, terms, 1, &all, &windows);
+    float sum = 0;
+    for (int64_t w = 0; status == STRATA_OK && w < windows; w++) sum += (float)all[w];
+    *loss = sum / (float)(windows * s->seq * s->out_width);
+    free(all);
     return status;
 }
 
@@ -296,13 +349,22 @@ static strata_status expert_inputs(search *s, const layer_weights *lw)
  * each window's column sums added in window order, divided by the token count. */
 static strata_status activation_means(search *s, float *x_mean)
 {
-    memset(x_mean, 0, (size_t)s->K * sizeof *x_mean);
-    strata_status status = STRATA_OK;
-    for (int64_t t0 = 0; status == STRATA_OK && t0 < s->tokens; t0 += s->seq) {
-        kept_rows(s->lc, s->inputs, s->K, t0, s->seq, s->x);
-        status = awq_modifier_add_column_sums(s->x, s->seq, s->K, x_mean);
+    int64_t K = s->K, local = s->tokens / s->seq, windows = 0;
+    double *sums = malloc((size_t)(local * K) * sizeof *sums), *all = NULL;
+    strata_status status = sums ? STRATA_OK : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ's sums");
+    for (int64_t w = 0; status == STRATA_OK && w < local; w++) {
+        memset(x_mean, 0, (size_t)K * sizeof *x_mean);
+        kept_rows(s->lc, s->inputs, K, w * s->seq, s->seq, s->x);
+        status = awq_modifier_add_column_sums(s->x, s->seq, K, x_mean);
+        for (int64_t k = 0; k < K; k++) sums[w * K + k] = x_mean[k];
     }
-    for (int64_t k = 0; k < s->K; k++) x_mean[k] /= (float)s->tokens;
+    if (status == STRATA_OK) status = gather_windows(s, sums, K, &all, &windows);
+    memset(x_mean, 0, (size_t)K * sizeof *x_mean);
+    for (int64_t w = 0; status == STRATA_OK && w < windows; w++)
+        for (int64_t k = 0; k < K; k++) x_mean[k] += (float)all[w * K + k];
+    for (int64_t k = 0; k < K; k++) x_mean[k] /= (float)(windows * s->seq);
+    free(sums);
+    free(all);
     return status;
 }
 
@@ -452,12 +514,15 @@ static strata_status search_mapping(search *s, const layer_weights *lw)
     if (status == STRATA_OK) status = weight_means(s, w, w_mean);
     if (status == STRATA_OK) status = trial_set_init(s, lw, &t);
     const layer_linear *first = weights_of(s, lw, map->balance[0]);
+    double *terms = malloc((size_t)(s->tokens / s->seq + 1) * sizeof *terms);
+    if (status == STRATA_OK && !terms) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for AWQ's losses");
     if (status == STRATA_OK) status = run_parent(s, lw, first, NULL);
-    /* llm-compressor skips a mapping whose parent's output is not finite */
-    int64_t n_y0 = s->tokens * s->out_width;
-    bool finite = true;
-    for (int64_t i = 0; status == STRATA_OK && finite && i < n_y0; i++) finite = isfinite(s->y0[i]);
-    if (!finite)
+    /* llm-compressor skips a mapping whose parent's output is not finite (on any rank) */
+    int64_t n_y0 = s->tokens * s->out_width, non_finite = 0;
+    for (int64_t i = 0; status == STRATA_OK && !non_finite && i < n_y0; i++) non_finite = !isfinite(s->y0[i]);
+    if (status == STRATA_OK) status = s->r->collective.sum_i64(s->r->collective.ctx, &non_finite, 1);
+    bool finite = non_finite == 0;
+    if (status == STRATA_OK && !finite)
         strata_log(STRATA_LOG_WARN, "awq: layer %d's %s output is not finite on the calibration tokens; %s -> %s "
                    "is left unscaled", s->lc->index, first->desc->name, map->smooth_name, first->desc->name);
     double losses[AWQ_MODIFIER_GRID];
@@ -467,8 +532,7 @@ static strata_status search_mapping(search *s, const layer_weights *lw)
         awq_modifier_scales(point, x_mean, w_mean, K, scales);
         status = trial_weights(s, &t, point, scales, w, trial);
         float loss = 0;
-        if (status == STRATA_OK) status = run_parent(s, &t.lw, &t.linears[0], &loss);
-        loss /= (float)n_y0;
+        if (status == STRATA_OK) status = point_loss(s, &t.lw, &t.linears[0], terms, &loss);
         losses[point] = loss;
         if (status == STRATA_OK && loss < best_loss) { /* strict: the first least loss wins */
             best_loss = loss;
@@ -481,6 +545,7 @@ static strata_status search_mapping(search *s, const layer_weights *lw)
                              "(NaN or Inf in its weights or inputs)", s->lc->index, map->smooth_name, first->desc->name);
     if (status == STRATA_OK && finite) status = apply(map, best_scales, best, losses);
     trial_set_free(&t, map->n_balance);
+    free(terms);
     free(w);
     free(trial);
     free(x_mean);

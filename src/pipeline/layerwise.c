@@ -380,9 +380,10 @@ static strata_status check_model(const run *r)
                                    "llm-compressor's mappings leave reading the smoothed input uncompensated; not "
                                    "built (docs/AWQ.md)", r->params->model_dir, i);
         }
-        if (r->collective.n_ranks > 1 && calib_awq_is_llm_compressor(r->algorithm, r->params->format))
-            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors (llm-compressor's AWQ) "
-                               "runs in one process for now, not under mpirun");
+        if (llm_compressor && r->params->expert_parallel && r->collective.n_ranks > 1)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors with --expert-parallel: "
+                               "llm-compressor's AWQ reruns every expert of a layer on each rank's tokens; run it "
+                               "without --expert-parallel");
     }
     if (r->params->smooth > 0) {
         if (a->mla.kv_lora_rank > 0)

@@ -3,7 +3,8 @@
 # 2 and 3 ranks (one thread each, --oversubscribe, --allow-run-as-root as CI runs as root)
 # write outputs byte-identical to one process's (the timings aside) for a dense model and a
 # mixture of experts, NVFP4, FP8 with an FP8 KV cache, mse, and GPTQ (INT4 dense, NVFP4
-# MoE, experts in groups), every expert on every token; only rank 0 reads the calibration data; with --expert-parallel
+# MoE, experts in groups), every expert on every token, SmoothQuant, both AWQs (llm-compressor's on the MoE
+# too); only rank 0 reads the calibration data; with --expert-parallel
 # (max, mse, GPTQ, an FP8 KV cache) the same bytes again; a run killed with kill -9 resumes from its checkpoint with
 # another number of ranks (and with one process) to the same bytes; a rank that fails stops
 # every rank with its message; a rank killed with SIGKILL ends the run (no hang) and no
@@ -29,7 +30,8 @@ C=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples 12 --calib-seq 64 
 CASES=("dense nvfp4" "moe nvfp4" "moe fp8 --kv-cache fp8" "moe int4 --algo mse" "dense int4 --algo gptq"
        "moe nvfp4 --algo gptq" "moe int4 --algo gptq --experts-per-group 3" "moe nvfp4 --calib-all-experts"
        "dense fp8 --smooth 0.5" "moe nvfp4 --smooth 0.8 --algo gptq" "dense int4 --algo awq"
-       "dense nvfp4 --algo awq+gptq")
+       "dense nvfp4 --algo awq+gptq" "dense int4-asym --algo awq --format compressed-tensors"
+       "moe int4-asym --algo awq+gptq --format compressed-tensors")
 [[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && CASES=("moe nvfp4 --algo gptq") # the same code for the rest
 for case in "${CASES[@]}"; do
   read -r model scheme extra <<<"$case"
@@ -44,10 +46,10 @@ for case in "${CASES[@]}"; do
   done
 done
 
-run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/dense" "${C[@]}" --scheme int4 --algo awq \
-  --format compressed-tensors -o "$WORK/np2-llmc-awq"
-check "llm-compressor's AWQ under mpirun is refused (exit 1), saying so" \
-  test "$rc" -eq 1 -a -n "$(has "$err" "not under mpirun" && echo y)"
+run "${MPIRUN[@]}" -np 2 "$STRATA" -q quantize "$WORK/moe" "${C[@]}" --scheme int4 --algo awq \
+  --format compressed-tensors --expert-parallel -o "$WORK/np2-llmc-awq"
+check "llm-compressor's AWQ with --expert-parallel is refused (exit 1), saying so" \
+  test "$rc" -eq 1 -a -n "$(has "$err" "without --expert-parallel" && echo y)"
 check "  and nothing was written" test ! -e "$WORK/np2-llmc-awq"
 
 # Rank 0 alone reads the calibration data and sends the windows: the other ranks are given

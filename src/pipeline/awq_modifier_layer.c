@@ -11,8 +11,16 @@
  *   post_attention_layernorm   gate, up          mlp (down_proj's output)
  *   up_proj                    down              down_proj
  *
+ * and in an MoE layer (its Qwen3-MoE mappings) in place of the last two:
+ *
+ *   post_attention_layernorm   the router, every expert's gate, every expert's up (one s)
+ *                                                the MoE block (routed, weighted output)
+ *   expert e's up_proj         e's down          e's down_proj, over every token
+ *
  * Before the calibration pass the first balance linear of each mapping is told to keep its
- * inputs (the parent's inputs); afterwards each mapping searches its grid: the parent is
+ * inputs (the parent's inputs: the router's are the block's); an expert's down_proj inputs
+ * are recomputed from the block's when its mapping is searched (silu(gate x) * up x, every
+ * token, as llm-compressor calibrates every expert). Each mapping searches its grid: the parent is
  * rerun on those inputs once with the layer's weights (y0) and once per grid point with the
  * balance linears' trial weights, and the point with the least loss gives s. The balance
  * linears' columns are multiplied by s and the smooth layer divided by it (the norm's
@@ -20,6 +28,11 @@
  * it to the weights, the export to the norms). Every mapping reads the calibration pass's
  * inputs and the model's weights, so their order does not change the result; v_proj and
  * up_proj get their columns before their rows, as llm-compressor applies them.
+ *
+ * The router has no scheme: it is left out of the weight statistic and of the trials (the
+ * routing is the calibration pass's at every point), and its columns take s at the export.
+ * Under mpirun each rank reruns the parents on its own windows; the windows' loss terms and
+ * column sums are gathered in window order, so every rank adds them as one process does.
  *
  * A mapping with an excluded member is left as it is: strata copies unquantized weights
  * unchanged, so it cannot scale an excluded linear's columns as llm-compressor would; nor
@@ -38,6 +51,8 @@
 #include "pipeline/run.h"
 
 typedef enum parent_kind { PARENT_ATTENTION, PARENT_MLP, PARENT_LINEAR } parent_kind;
+
+enum { ALL_EXPERTS = -2 }; /* add_mapping's expert: the router, then the roles of every routed expert */
 
 /* One mapping resolved in a layer. */
 typedef struct resolved {
@@ -79,8 +94,9 @@ static linear_calib *find_role(layer_calib *lc, strata_linear_role role, int exp
 
 /* Appends a mapping when every member is present and quantized (the router aside), and (v_proj
  * -> o_proj) the shapes chained; logs why not (quiet: never; the shape and bias reasons only
- * in layer 0, where a model has them). roles[] with expert = -2: the router and every routed
- * expert's gate, then every expert's up, as llm-compressor lists them. */
+ * in layer 0, where a model has them). roles[] of expert (-1: not an expert's), or with
+ * ALL_EXPERTS the router, then every routed expert's gate, then every one's up, as
+ * llm-compressor lists them. */
 static void add_mapping(layer_calib *lc, layer_mappings *lm, const char *smooth_name, linear_calib *smooth,
                         const strata_linear_role *roles, int n_roles, int expert, int experts, parent_kind parent,
                         bool quiet)
@@ -88,7 +104,7 @@ static void add_mapping(layer_calib *lc, layer_mappings *lm, const char *smooth_
     linear_calib **balance = lm->members + lm->n_members;
     int n = 0;
     bool complete = true;
-    if (expert == -2) {
+    if (expert == ALL_EXPERTS) {
         complete = (balance[n++] = find_role(lc, STRATA_LINEAR_ROUTER, -1)) != NULL;
         for (int r = 0; complete && r < n_roles; r++)
             for (int e = 0; complete && e < experts; e++) complete = (balance[n++] = find_role(lc, roles[r], e)) != NULL;
@@ -154,7 +170,7 @@ static strata_status resolve_layer(layer_calib *lc, bool quiet, layer_mappings *
         if (up) add_mapping(lc, lm, "up_proj", up, down, 1, -1, experts, PARENT_LINEAR, quiet);
         return STRATA_OK;
     }
-    add_mapping(lc, lm, "post_attention_layernorm", NULL, gate_up, 2, -2, experts, PARENT_MLP, quiet);
+    add_mapping(lc, lm, "post_attention_layernorm", NULL, gate_up, 2, ALL_EXPERTS, experts, PARENT_MLP, quiet);
     linear_calib *router = find_role(lc, STRATA_LINEAR_ROUTER, -1);
     for (int e = 0; e < experts && router; e++) {
         linear_calib *up = find_role(lc, STRATA_LINEAR_UP, e), *gate = find_role(lc, STRATA_LINEAR_GATE, e);

@@ -14,7 +14,7 @@
  * allocation is the same one on every run.
  *
  * STRATA_ALLOC_FAULT_STRIDE=K tries every Kth allocation (default 1: all of them; the
- * sanitizer build's AWQ scenarios 4);
+ * sanitizer build's AWQ scenarios 6 and 4);
  * STRATA_ALLOC_FAULT_FIRST=N starts at the Nth; STRATA_ALLOC_FAULT_TRACE=1 prints a
  * backtrace of each failed allocation (link with -rdynamic for names).
  */
@@ -111,7 +111,8 @@ void *__wrap_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 typedef struct fixture {
     char *dir;
     char *model;       /* a synthetic Llama */
-    char *one_layer;   /* the same with one layer (llm-compressor's AWQ: its calls repeat per layer) */
+    char *one_layer;   /* one Qwen3-MoE layer of two experts (llm-compressor's AWQ: its calls repeat
+                        * per layer; the MoE block's and the experts' mappings) */
     char *quantized;   /* its fp8 quantization (eval and inspect read it) */
     char *out;         /* where each faulted run writes */
     int32_t *tokens;   /* (N_SAMPLES, SEQ) */
@@ -295,8 +296,9 @@ static int setup(void **state)
     backtrace(warm, 1); /* loads what backtrace needs before any allocation is armed */
     strata_synth_params sp = {.family = STRATA_FAMILY_LLAMA, .seed = 7, .n_layers = 2, .hidden_size = 64};
     if (strata_synth_model(f->model, &sp) != STRATA_OK) return -1;
-    sp.n_layers = 1;
-    if (strata_synth_model(f->one_layer, &sp) != STRATA_OK) return -1;
+    strata_synth_params moe = {.family = STRATA_FAMILY_QWEN3_MOE, .seed = 7, .n_layers = 1, .hidden_size = 64,
+                               .n_experts = 2};
+    if (strata_synth_model(f->one_layer, &moe) != STRATA_OK) return -1;
     f->tokens = calloc(N_SAMPLES * SEQ, sizeof *f->tokens);
     for (int i = 0; i < N_SAMPLES * SEQ; i++) f->tokens[i] = (i * 37 + 11) % 200;
     char *unused = NULL;
@@ -320,14 +322,14 @@ static int teardown(void **state)
 }
 
 static void test_quantize(void **state) { run_scenario(*state, run_quantize, true, "quantize fp8 --smooth 0.5"); }
-/* Each point is a whole quantize run, llm-compressor's AWQ and GPTQ on one layer about 1,700
- * of them (its trials repeat the same calls 20 times per mapping) and ModelOpt's AWQ 1,849,
- * the most of any scenario: under the sanitizers every 4th, in release every one. */
+/* Each point is a whole quantize run, llm-compressor's AWQ and GPTQ on one MoE layer about
+ * 2,900 of them (its trials repeat the same calls 20 times per mapping) and ModelOpt's AWQ
+ * 1,849, the most of any scenario: under the sanitizers every 6th and 4th, in release every one. */
 static void test_quantize_gptq(void **state)
 {
 #ifdef STRATA_SANITIZE_BUILD
     run_scenario_every(*state, run_quantize_gptq, true,
-                       "quantize int4-asym awq+gptq --format compressed-tensors (every 4th point)", 4);
+                       "quantize int4-asym awq+gptq --format compressed-tensors (every 6th point)", 6);
 #else
     run_scenario_every(*state, run_quantize_gptq, true, "quantize int4-asym awq+gptq --format compressed-tensors", 1);
 #endif

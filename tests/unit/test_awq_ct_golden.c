@@ -95,6 +95,30 @@ static int64_t compare_norm(const strata_safetensors *st, const char *name, cons
     return identical;
 }
 
+/* Whether the tensor's bytes have the golden's SHA-256. */
+static bool same_sha(const strata_safetensors *st, const char *name, const char *sha)
+{
+    const strata_tensor *x = strata_safetensors_find(st, name);
+    if (!x) fail_msg("strata wrote no %s", name);
+    char hex[65];
+    test_sha256_hex(x->data, x->n_bytes, hex);
+    return sha && strcmp(hex, sha) == 0;
+}
+
+/* How many of the golden's pack-quantized tensors strata wrote byte for byte; every o_proj
+ * must be (no mapping scales it under grouped-query attention). */
+static int equal_pack_quantized(const strata_safetensors *st, const sjson *tensors)
+{
+    int equal_tensors = 0;
+    for (void *it = sjson_iter(tensors); it; it = sjson_iter_next(tensors, it)) {
+        const char *name = sjson_iter_key(it), *sha = sjson_as_string(sjson_get(sjson_iter_value(it), "sha256"));
+        bool equal = same_sha(st, name, sha);
+        equal_tensors += equal;
+        if (!equal && strstr(name, ".o_proj.")) fail_msg("%s, which AWQ leaves unscaled, differs from llm-compressor's", name);
+    }
+    return equal_tensors;
+}
+
 /* strata's quantize of a shared model on the e2e golden's windows into out. */
 static void quantize_awq(const char *name, const char *out)
 {
@@ -111,6 +135,38 @@ static void quantize_awq(const char *name, const char *out)
     strata_free(ids);
 }
 
+/* strata's run on a model beside llm-compressor's golden of it. */
+typedef struct compared_run {
+    char *out, *golden_path, *summary_path, *weights;
+    sjson *golden, *summary;
+    strata_safetensors *st;
+} compared_run;
+
+static void open_run(const char *model, compared_run *r)
+{
+    char golden[128];
+    snprintf(golden, sizeof golden, "awq-ct/%s/w4a16-asym.json", model);
+    r->out = test_path(test_dir, model);
+    quantize_awq(model, r->out);
+    r->golden_path = test_path(STRATA_GOLDEN_DIR, golden);
+    r->golden = test_read_json(r->golden_path);
+    r->summary_path = test_path(r->out, "quant_summary.json");
+    r->summary = test_read_json(r->summary_path);
+    r->weights = test_path(r->out, "model.safetensors");
+    if (strata_safetensors_open(r->weights, &r->st) != STRATA_OK) fail_msg("%s", strata_last_error());
+}
+
+static void close_run(compared_run *r)
+{
+    strata_safetensors_close(r->st);
+    sjson_free(r->summary);
+    sjson_free(r->golden);
+    free(r->weights);
+    free(r->summary_path);
+    free(r->golden_path);
+    free(r->out);
+}
+
 static void llmcompressor_awq(void **state)
 {
     (void)state;
@@ -118,15 +174,10 @@ static void llmcompressor_awq(void **state)
     skip();
 #endif
     if (!test_shared_dir()) skip();
-    char *out = test_path(test_dir, "awq");
-    quantize_awq("llama-19m", out);
-    char *golden_path = test_path(STRATA_GOLDEN_DIR, "awq-ct/llama-19m/w4a16-asym.json");
-    sjson *golden = test_read_json(golden_path);
-    char *summary_path = test_path(out, "quant_summary.json");
-    sjson *summary = test_read_json(summary_path);
-    char *weights = test_path(out, "model.safetensors");
-    strata_safetensors *st;
-    if (strata_safetensors_open(weights, &st) != STRATA_OK) fail_msg("%s", strata_last_error());
+    compared_run run;
+    open_run("llama-19m", &run);
+    const sjson *golden = run.golden, *summary = run.summary;
+    const strata_safetensors *st = run.st;
 
     /* The searches: losses and choices */
     const sjson *mappings = sjson_get(golden, "mappings");
@@ -172,17 +223,7 @@ static void llmcompressor_awq(void **state)
 
     /* The pack-quantized tensors */
     const sjson *tensors = sjson_get(golden, "tensors");
-    int equal_tensors = 0;
-    for (void *it = sjson_iter(tensors); it; it = sjson_iter_next(tensors, it)) {
-        const char *name = sjson_iter_key(it), *sha = sjson_as_string(sjson_get(sjson_iter_value(it), "sha256"));
-        const strata_tensor *x = strata_safetensors_find(st, name);
-        if (!x) fail_msg("strata wrote no %s", name);
-        char hex[65];
-        test_sha256_hex(x->data, x->n_bytes, hex);
-        bool equal = strcmp(hex, sha) == 0;
-        equal_tensors += equal;
-        if (!equal && strstr(name, ".o_proj.")) fail_msg("%s, which AWQ leaves unscaled, differs from llm-compressor's", name);
-    }
+    int equal_tensors = equal_pack_quantized(st, tensors);
     print_message("%d of %d grid choices llm-compressor's; losses within %.1f%% (mean ratio %.4f); %lld of %lld values "
                   "of the norms scaled alike bit for bit; %d of %zu pack-quantized tensors byte for byte\n",
                   same_choice, MAPPINGS, 100 * worst, mean_ratio, (long long)norm_identical, (long long)norm_values,
@@ -192,23 +233,7 @@ static void llmcompressor_awq(void **state)
     assert_true(norm_identical >= 0.95 * (double)norm_values);
     assert_int_equal(sjson_object_size(tensors), 168);
     assert_true(equal_tensors >= 40);
-    strata_safetensors_close(st);
-    free(weights);
-    free(summary_path);
-    sjson_free(summary);
-    free(golden_path);
-    sjson_free(golden);
-    free(out);
-}
-
-/* Whether the tensor's bytes have the golden's SHA-256. */
-static bool same_sha(const strata_safetensors *st, const char *name, const char *sha)
-{
-    const strata_tensor *x = strata_safetensors_find(st, name);
-    if (!x) fail_msg("strata wrote no %s", name);
-    char hex[65];
-    test_sha256_hex(x->data, x->n_bytes, hex);
-    return sha && strcmp(hex, sha) == 0;
+    close_run(&run);
 }
 
 static void llmcompressor_awq_moe(void **state)
@@ -219,15 +244,10 @@ static void llmcompressor_awq_moe(void **state)
 #endif
     if (!test_shared_dir()) skip();
     enum { MOE_MAPPINGS = 80, COMPARED = 72 };
-    char *out = test_path(test_dir, "awq-moe");
-    quantize_awq("qwen3moe-47m", out);
-    char *golden_path = test_path(STRATA_GOLDEN_DIR, "awq-ct/qwen3moe-47m/w4a16-asym.json");
-    sjson *golden = test_read_json(golden_path);
-    char *summary_path = test_path(out, "quant_summary.json");
-    sjson *summary = test_read_json(summary_path);
-    char *weights = test_path(out, "model.safetensors");
-    strata_safetensors *st;
-    if (strata_safetensors_open(weights, &st) != STRATA_OK) fail_msg("%s", strata_last_error());
+    compared_run run;
+    open_run("qwen3moe-47m", &run);
+    const sjson *golden = run.golden, *summary = run.summary;
+    const strata_safetensors *st = run.st;
 
     const sjson *mappings = sjson_get(golden, "mappings");
     assert_int_equal(sjson_array_size(mappings), MOE_MAPPINGS);
@@ -282,13 +302,7 @@ static void llmcompressor_awq_moe(void **state)
 
     /* o_proj, unscaled */
     const sjson *tensors = sjson_get(golden, "tensors");
-    int equal_tensors = 0;
-    for (void *it = sjson_iter(tensors); it; it = sjson_iter_next(tensors, it)) {
-        const char *name = sjson_iter_key(it), *sha = sjson_as_string(sjson_get(sjson_iter_value(it), "sha256"));
-        bool equal = same_sha(st, name, sha);
-        equal_tensors += equal;
-        if (!equal && strstr(name, ".o_proj.")) fail_msg("%s, which AWQ leaves unscaled, differs from llm-compressor's", name);
-    }
+    int equal_tensors = equal_pack_quantized(st, tensors);
     print_message("MoE: %d of %d block and expert grid choices llm-compressor's, the others within %.1f%% of its least "
                   "loss; losses within %.1f%% (block) and %.1f%% (expert), mean ratio %.4f; layer 0's router %lld of "
                   "%lld values bit for bit, its norm %lld of %lld; %d of %zu pack-quantized tensors byte for byte\n",
@@ -300,13 +314,7 @@ static void llmcompressor_awq_moe(void **state)
     assert_true(router_identical >= 0.75 * (double)router_values);
     assert_true(norm_identical >= 0.75 * (double)norm_values);
     assert_int_equal(sjson_object_size(tensors), 672);
-    strata_safetensors_close(st);
-    free(weights);
-    free(summary_path);
-    sjson_free(summary);
-    free(golden_path);
-    sjson_free(golden);
-    free(out);
+    close_run(&run);
 }
 
 int main(void)

@@ -10,13 +10,13 @@ STRATA=${1:?usage: test_gptq.sh path/to/strata}
 TEST_NAME=gptq
 . "$(dirname "$0")/lib.sh"
 
+# The sanitizer build runs the same checks on half the layers and a quarter of the windows
+# (small inputs: the code paths are the same, and the run is 10x slower there).
+LAYERS=8 SAMPLES=32
+[[ ${STRATA_SANITIZE_BUILD:-0} == 1 ]] && LAYERS=4 SAMPLES=8
 MODEL=$WORK/model
-"$STRATA" -q generate --arch llama -o "$MODEL" --layers 8 --hidden 256 >/dev/null || { echo "generate failed"; exit 1; }
+"$STRATA" -q generate --arch llama -o "$MODEL" --layers $LAYERS --hidden 256 >/dev/null || { echo "generate failed"; exit 1; }
 awk 'BEGIN { srand(11); for (i = 0; i < 64 * 128; i++) printf "%d ", int(rand() * 512); print "" }' >"$WORK/ids.txt"
-# The sanitizer build runs the same checks on a quarter of the windows (small inputs: the
-# code paths are the same, and the run is 10x slower there).
-SAMPLES=32
-[[ ${STRATA_SANITIZE_BUILD:-0} == 1 ]] && SAMPLES=8
 CALIB=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128)
 Q=("$STRATA" quantize "$MODEL" "${CALIB[@]}" --max-shard-mib 1 --scheme int4 --algo gptq)
 

@@ -216,12 +216,14 @@ static strata_status copy_linear(exporter *e, const linear_calib *c)
     int64_t s[2] = {l->n_out, l->n_in};
     strata_status status = STRATA_OK;
     bool f32 = export_router_in_f32(strata_model_arch(e->model), l);
-    if (c->smooth.columns) {
-        /* llm-compressor's AWQ scales an MoE router's columns by the norm's s like the
-         * experts': W s in the weight's dtype (bf16, or fp32) */
+    bool fp8_source = linear_weight_quantized(e->model, l);
+    if (fp8_source || c->smooth.columns) {
+        /* Converted: an FP8 source's excluded linear dequantized (to bf16, as ModelOpt's
+         * recipes convert FP8 releases before quantizing); an MoE router whose columns
+         * llm-compressor's AWQ scaled by the norm's s like the experts' (W s, in its dtype);
+         * fp32 where the router is exported in fp32. */
         size_t n = (size_t)l->n_out * (size_t)l->n_in;
-        strata_dtype dtype = linear_values_dtype(e->model, l);
-        bool narrow = dtype == STRATA_DTYPE_BF16 && !f32;
+        bool narrow = !f32 && (fp8_source || linear_values_dtype(e->model, l) == STRATA_DTYPE_BF16);
         float *w = malloc(n * sizeof *w);
         uint16_t *bf16 = narrow ? malloc(n * sizeof *bf16) : NULL;
         if (!w || (narrow && !bf16)) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->name);
@@ -230,26 +232,6 @@ static strata_status copy_linear(exporter *e, const linear_calib *c)
         if (status == STRATA_OK)
             status = narrow ? add(e, l->name, "weight", STRATA_DTYPE_BF16, 2, s, bf16)
                             : add(e, l->name, "weight", STRATA_DTYPE_F32, 2, s, w);
-        free(w);
-        free(bf16);
-    } else if (linear_weight_quantized(e->model, l) && f32) {
-        size_t n = (size_t)l->n_out * (size_t)l->n_in;
-        float *w = malloc(n * sizeof *w);
-        status = w ? linear_weight_f32(e->model, l, w) : strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-        if (status == STRATA_OK) status = add(e, l->name, "weight", STRATA_DTYPE_F32, 2, s, w);
-        free(w);
-    } else if (linear_weight_quantized(e->model, l)) {
-        /* An FP8 source's excluded linear: dequantized to bf16, as ModelOpt's recipes
-         * convert FP8 releases before quantizing. */
-        size_t n = (size_t)l->n_out * (size_t)l->n_in;
-        float *w = malloc(n * sizeof *w);
-        uint16_t *bf16 = malloc(n * sizeof *bf16);
-        if (!w || !bf16) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory exporting %s", l->name);
-        if (status == STRATA_OK) status = linear_weight_f32(e->model, l, w);
-        if (status == STRATA_OK) {
-            gemm_round_to_bf16(w, bf16, n);
-            status = add(e, l->name, "weight", STRATA_DTYPE_BF16, 2, s, bf16);
-        }
         free(w);
         free(bf16);
     } else {

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Golden files of NVIDIA ModelOpt's AWQ (awq_lite) on llama-19m, for `strata quantize --algo awq`.
+"""Golden files of NVIDIA ModelOpt's AWQ (awq_lite) on llama-19m and qwen3moe-47m, for `strata quantize --algo awq`.
 
-ModelOpt 0.47 quantizes ../shared/models/llama-19m (bf16) on CPU with its own configs,
+ModelOpt 0.47 quantizes ../shared/models/<model> (bf16) on CPU with its own configs,
 INT4_AWQ_CFG and NVFP4_AWQ_LITE_CFG, fed the calibration windows of
 tests/golden/e2e/calib-ids.json one window per forward (what `strata quantize --calib
 calib-ids.json --calib-format ids --calib-samples 16 --calib-seq 128` reads), and exports with
-`export_hf_checkpoint`. Recorded (tests/golden/awq/llama-19m/<case>.json):
+`export_hf_checkpoint`. Recorded (tests/golden/awq/<model>/<case>.json):
 
     linears   per linear the a awq_lite chose and its 11 losses (sum over the windows of the
               mean squared output error), read from ModelOpt's own helper as it finishes
@@ -16,13 +16,20 @@ calib-ids.json --calib-format ids --calib-samples 16 --calib-seq 128` reads), an
 
 tests/unit/test_awq_golden.c compares strata's output of the same windows with them.
 
+qwen3moe-47m (a mixture-of-experts model) runs with transformers 4.57 (build/modelopt-tf4-venv,
+torch and ModelOpt from build/tools-venv): its MoE blocks hold one nn.Linear per expert, which
+ModelOpt calibrates expert by expert on the tokens routed to each and exports with AWQ;
+transformers 5's fused experts it cannot export with AWQ. Experts no window reached have no
+entry under "linears" (ModelOpt gives them pre_quant_scale 1 without a search).
+
 ModelOpt's NVFP4 fake quantization needs CUDA (its dynamic block kernel asserts a CUDA
 amax); on CPU the NVFP4 case replaces that kernel with ModelOpt's own NVFP4QTensor
 quantize/dequantize (the exporter's numerics), everything else being ModelOpt's code.
 CI never runs this script.
 
 Usage:
-    python3 tools/gen_golden_awq.py                    # both cases
+    python3 tools/gen_golden_awq.py                    # both cases of llama-19m
+    python3 tools/gen_golden_awq.py --model qwen3moe-47m
     python3 tools/gen_golden_awq.py --case int4 --keep build/awq-golden
     python3 tools/gen_golden_awq.py --check            # regenerate in memory and compare
 """
@@ -33,18 +40,31 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-MODEL = os.path.join(SHARED, "models", "llama-19m")
+MODELS = ["llama-19m", "qwen3moe-47m"]
 IDS = os.path.join(ROOT, "tests", "golden", "e2e", "calib-ids.json")
-OUT = os.path.join(ROOT, "tests", "golden", "awq", "llama-19m")
 CASES = {"int4": "INT4_AWQ_CFG", "nvfp4": "NVFP4_AWQ_LITE_CFG"}
 WINDOW = 128
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_file import dumps_record, in_export_dir, tensor_records, write_or_check  # noqa: E402
-from tools_venv import ensure_venv  # noqa: E402
+from golden_file import dumps_record, in_export_dir, tensor_records, wildcard_versions, write_or_check  # noqa: E402
+from tools_venv import ensure_transformers4_venv, ensure_venv  # noqa: E402
 
-ensure_venv(PACKAGES)
+
+def model_argument():
+    """--model before the venv is chosen: the MoE model needs transformers 4."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--model" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    return MODELS[0]
+
+
+if model_argument() == "qwen3moe-47m":
+    ensure_transformers4_venv(PACKAGES)
+else:
+    ensure_venv(PACKAGES)
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
@@ -54,7 +74,6 @@ from modelopt.torch.export import export_hf_checkpoint  # noqa: E402
 from modelopt.torch.quantization import model_calib, tensor_quant  # noqa: E402
 from modelopt.torch.quantization.qtensor import NVFP4QTensor  # noqa: E402
 
-from gen_golden_export import wildcard_versions  # noqa: E402
 
 CUDA_BLOCK_QUANT = tensor_quant.dynamic_block_quantize_op
 
@@ -75,9 +94,10 @@ def windows():
     return [torch.tensor([flat[i:i + WINDOW]]) for i in range(0, len(flat), WINDOW)]
 
 
-def calibrate_and_export(case, export_dir, choices):
+def calibrate_and_export(model_name, case, export_dir, choices):
     """mtq.quantize with awq_lite, each linear's choice recorded as ModelOpt applies it."""
-    model = transformers.AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16).eval()
+    path = os.path.join(SHARED, "models", model_name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
     batches = windows()
 
     def forward_loop(m):
@@ -114,7 +134,7 @@ def vectors_of(export_dir, tensors):
                 record["bf16"] = bits.tobytes().hex()
 
 
-def describe(case, export_dir, choices):
+def describe(model_name, case, export_dir, choices):
     with open(os.path.join(export_dir, "hf_quant_config.json")) as f:
         hf_quant_config = json.load(f)
     with open(os.path.join(export_dir, "config.json")) as f:
@@ -122,7 +142,7 @@ def describe(case, export_dir, choices):
     tensors = tensor_records(export_dir, lambda dtype, shape: dtype == "F32" and shape == [])
     vectors_of(export_dir, tensors)
     return {
-        "model": "llama-19m",
+        "model": model_name,
         "case": case,
         "modelopt_config": CASES[case] + (" (NVFP4 fake quantization through NVFP4QTensor on CPU)"
                                           if case == "nvfp4" else ""),
@@ -137,23 +157,25 @@ def describe(case, export_dir, choices):
     }
 
 
-def record(case, keep):
+def record(model_name, case, keep):
     choices = {}
-    return in_export_dir(keep, case, "strata-awq-", lambda d: calibrate_and_export(case, d, choices),
-                         lambda d: describe(case, d, choices))
+    return in_export_dir(keep, case, "strata-awq-", lambda d: calibrate_and_export(model_name, case, d, choices),
+                         lambda d: describe(model_name, case, d, choices))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=MODELS, default=MODELS[0], help="the model under ../shared/models")
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="only this case (repeatable)")
     parser.add_argument("--keep", metavar="DIR", help="export into DIR/<case> and leave it there")
     parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
     args = parser.parse_args()
-    os.makedirs(OUT, exist_ok=True)
+    out = os.path.join(ROOT, "tests", "golden", "awq", args.model)
+    os.makedirs(out, exist_ok=True)
     different = 0
     for case in args.case or list(CASES):
-        text = dumps_record(record(case, args.keep))
-        different += not write_or_check(os.path.join(OUT, case + ".json"), text.encode(), args.check)
+        text = dumps_record(record(args.model, case, args.keep))
+        different += not write_or_check(os.path.join(out, case + ".json"), text.encode(), args.check)
     return 1 if different else 0
 
 

@@ -54,7 +54,7 @@ MODEL = os.path.join(SHARED, "models", "llama-19m")
 OUT = os.path.join(ROOT, "tests", "golden", "export")
 PACKAGES = ["torch", "transformers", "nvidia-modelopt", "safetensors"]
 
-from golden_file import dumps_record, write_or_check  # noqa: E402
+from golden_file import dumps_record, wildcard_versions, write_or_check  # noqa: E402
 from tools_venv import ensure_venv  # noqa: E402
 
 ensure_venv(PACKAGES)
@@ -115,20 +115,6 @@ def read_safetensors_header(path):
     with open(path, "rb") as f:
         n = int.from_bytes(f.read(8), "little")
         return json.loads(f.read(n))
-
-
-def wildcard_versions(config):
-    """Replaces the version fields that change with every release, and the producer's
-    name (strata writes its own; loaders key on quant_method and quant_algo), by "*"."""
-    config = copy.deepcopy(config)
-    if isinstance(config, dict):
-        if isinstance(config.get("producer"), dict):
-            for key in ("name", "version"):
-                if key in config["producer"]:
-                    config["producer"][key] = "*"
-        if "transformers_version" in config:
-            config["transformers_version"] = "*"
-    return config
 
 
 def describe(case, export_dir):

@@ -8,7 +8,9 @@ tensor_records(export_dir, with_value): per tensor of the directory's safetensor
 dtype, shape and SHA-256, and its value where with_value(dtype, shape) says so.
 in_export_dir(keep, subdir, prefix, export, describe): describe(dir) of a directory
 export(dir) filled, dir being keep/subdir (emptied first) when keep is given, else temporary.
+wildcard_versions(config): a config with its version fields and producer name as "*".
 """
+import copy
 import hashlib
 import json
 import os
@@ -83,3 +85,17 @@ def in_export_dir(keep, subdir, prefix, export, describe):
     with tempfile.TemporaryDirectory(prefix=prefix) as export_dir:
         export(export_dir)
         return describe(export_dir)
+
+
+def wildcard_versions(config):
+    """Replaces the version fields that change with every release, and the producer's
+    name (strata writes its own; loaders key on quant_method and quant_algo), by "*"."""
+    config = copy.deepcopy(config)
+    if isinstance(config, dict):
+        if isinstance(config.get("producer"), dict):
+            for key in ("name", "version"):
+                if key in config["producer"]:
+                    config["producer"][key] = "*"
+        if "transformers_version" in config:
+            config["transformers_version"] = "*"
+    return config

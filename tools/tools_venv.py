@@ -28,3 +28,28 @@ def ensure_venv(packages):
         return
     python = venv_python(packages)
     os.execv(python, [python, *sys.argv])
+
+
+TRANSFORMERS4_VENV = os.path.join(ROOT, "build", "modelopt-tf4-venv")
+TRANSFORMERS4 = "transformers==4.57.6"
+
+
+def ensure_transformers4_venv(packages):
+    """Re-executes the calling script inside build/modelopt-tf4-venv: transformers 4.57 of its
+    own, and torch and ModelOpt from build/tools-venv (a .pth file), so that ModelOpt meets the
+    per-expert nn.Linear MoE blocks transformers 4 builds (transformers 5 fuses the experts,
+    which ModelOpt 0.47 cannot export with AWQ)."""
+    if os.path.realpath(sys.prefix) == os.path.realpath(TRANSFORMERS4_VENV):
+        return
+    tools_python = venv_python(packages)
+    site = subprocess.check_output([tools_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   text=True).strip()
+    python = os.path.join(TRANSFORMERS4_VENV, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.check_call([sys.executable, "-m", "venv", TRANSFORMERS4_VENV])
+    own_site = subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                       text=True).strip()
+    with open(os.path.join(own_site, "tools-venv.pth"), "w") as f:
+        f.write(site + "\n")
+    subprocess.check_call([python, "-m", "pip", "install", "-q", TRANSFORMERS4])
+    os.execv(python, [python, *sys.argv])

@@ -4,13 +4,20 @@
  *
  *   1. each quantized linear that calibration tokens reached searches its own a on its
  *      input's Hessian (awq.h); its pre_quant_scale is p = 1/s, its weight's columns are
- *      multiplied by 1/p (in fp32, rounded to the weight's dtype);
+ *      multiplied by 1/p (in fp32, rounded to the weight's dtype); a routed expert searches
+ *      on its routed tokens (each window's mean error weighing the same, hessian.c);
  *   2. NVFP4_AWQ: down_proj's p is folded into up_proj's rows (and o_proj's into v_proj's
- *      where the shapes allow: not under grouped-query attention);
+ *      where the shapes allow: not under grouped-query attention), each expert's into its
+ *      own up_proj; only for the model classes ModelOpt folds (Llama, Qwen3, Qwen3-MoE);
  *   3. linears reading one norm's output (q/k/v; gate/up) take the average of their p,
  *      their weights multiplied by own / average, the average folded into the norm;
- *   4. with quantized inputs, the input amax is max over channels of (channel amax x p),
- *      with each linear's own unrounded p.
+ *   4. routed experts: per linear name the experts' p are averaged (each weight multiplied
+ *      by own / average), then each expert's gate and up take the mean of the two averages;
+ *      no norm folding, a pre_quant_scale tensor per expert; INT4's gate and up share the
+ *      elementwise maximum of their block amax;
+ *   5. with quantized inputs, the input amax is max over channels of (channel amax x p),
+ *      with each linear's own unrounded p (an expert's channel amax the maximum over the
+ *      layer's experts), then the maximum over the fused group.
  * The weights' amax are taken afterwards, from the weights so changed.
  */
 #include <math.h>
@@ -39,8 +46,11 @@ static bool all_finite(const float *v, int64_t n)
 }
 
 /* Step 1 for one linear: the search, or (no tokens, NaN statistics) ones as ModelOpt
- * gives a linear it could not calibrate. h is its input's Hessian, w scratch (n_out, n_in). */
-static strata_status search_linear(linear_calib *c, const calib_hessian *h, const strata_model *model, float *w)
+ * gives a linear it could not calibrate. h is its input's Hessian, w scratch (n_out, n_in);
+ * experts_amax (n_in) the experts' channel amax for a routed expert with quantized inputs,
+ * else NULL. */
+static strata_status search_linear(linear_calib *c, const calib_hessian *h, const strata_model *model,
+                                   const float *experts_amax, float *w)
 {
     const strata_linear *l = c->desc;
     int64_t K = l->n_in;
@@ -73,20 +83,26 @@ static strata_status search_linear(linear_calib *c, const calib_hessian *h, cons
             c->awq_alpha = result.best;
             memcpy(c->awq_loss, result.loss, sizeof result.loss);
             /* 4: with quantized inputs, the input amax after smoothing, with this linear's own p */
-            bool smooth_amax = c->scheme->input != INPUT_NONE && c->channel_range;
+            bool smooth_amax = c->scheme->input != INPUT_NONE && (experts_amax || c->channel_range);
             float amax = 0;
             for (int64_t k = 0; k < K; k++) {
                 float p = 1.0f / c->smooth.columns[k];
                 c->smooth.own[k] = in_dtype(p, c->values_dtype);
                 c->smooth.columns[k] = 1.0f / p;
-                float v = smooth_amax ? bf16_round(linear_calib_channel_amax(c, k)) * p : 0;
-                amax = v > amax ? v : amax;
+                float channel = !smooth_amax ? 0 : experts_amax ? experts_amax[k]
+                                                               : bf16_round(linear_calib_channel_amax(c, k));
+                amax = channel * p > amax ? channel * p : amax;
             }
             if (smooth_amax) c->input_amax = bf16_round(amax);
         }
         linear_weight_release_pages(model, l);
     } else if (status == STRATA_OK) {
         for (int64_t k = 0; k < K; k++) c->smooth.own[k] = 1.0f;
+        /* an expert no token reached: the experts' unsmoothed amax */
+        float amax = 0;
+        for (int64_t k = 0; experts_amax && c->scheme->input != INPUT_NONE && k < K; k++)
+            amax = experts_amax[k] > amax ? experts_amax[k] : amax;
+        if (experts_amax && c->scheme->input != INPUT_NONE) c->input_amax = amax;
         strata_log(STRATA_LOG_WARN, "awq: %s %s; its pre_quant_scale is 1 (max calibration)", l->name,
                    c->awq_windows > 0 ? "has NaN activation statistics" : "received no calibration tokens");
     }
@@ -104,10 +120,37 @@ static linear_calib *find_role(layer_calib *lc, strata_linear_role role)
     return NULL;
 }
 
-/* Step 2: from's pre_quant_scale into into's rows, when their shapes match. */
+/* The quantized linear of routed expert e with this role, or NULL. */
+static linear_calib *expert_role(layer_calib *lc, int e, strata_linear_role role)
+{
+    for (size_t i = 0; i < lc->layer->n_linears; i++)
+        if (lc->linears[i].quantized && lc->linears[i].desc->role == role && lc->linears[i].desc->expert == e)
+            return &lc->linears[i];
+    return NULL;
+}
+
+static int n_experts(const layer_calib *lc)
+{
+    int n = 0;
+    for (size_t i = 0; i < lc->layer->n_linears; i++)
+        if (lc->layer->linears[i].expert + 1 > n) n = lc->layer->linears[i].expert + 1;
+    return n;
+}
+
+/* ModelOpt folds a linear's scale into the previous one's rows for the module classes of
+ * its PQS_FUSE_MODULE_MAPPING (matched by class name): Llama's, Qwen3's and Qwen3-MoE's
+ * attention and MLP (each Qwen3MoeMLP expert); not Mistral's, Qwen2's or Mixtral's. */
+static bool folds_into_rows(strata_family family)
+{
+    return family == STRATA_FAMILY_LLAMA || family == STRATA_FAMILY_QWEN3 || family == STRATA_FAMILY_QWEN3_MOE;
+}
+
+/* Step 2: from's pre_quant_scale into into's rows, when their shapes match (an expert's
+ * unsearched ones too: ModelOpt folds every expert, then drops the scale). */
 static strata_status fold_into_rows(linear_calib *from, linear_calib *into)
 {
-    if (!from || !into || from->awq_alpha < 0 || into->desc->n_out != from->desc->n_in) return STRATA_OK;
+    if (!from || !into || into->desc->n_out != from->desc->n_in) return STRATA_OK;
+    if (from->awq_alpha < 0 && from->desc->expert < 0) return STRATA_OK;
     into->smooth.rows = vector(into->desc->n_out, into->desc->name);
     if (!into->smooth.rows) return STRATA_ERR_OUT_OF_MEMORY;
     memcpy(into->smooth.rows, from->smooth.own, (size_t)from->desc->n_in * sizeof *from->smooth.own);
@@ -139,6 +182,131 @@ static void average_group(layer_calib *lc, int group)
     }
 }
 
+enum { EXPERT_ROLES = 3 };
+static const strata_linear_role EXPERT_ROLE[EXPERT_ROLES] = {STRATA_LINEAR_GATE, STRATA_LINEAR_UP,
+                                                             STRATA_LINEAR_DOWN};
+
+static strata_status awq_close_windows(layer_calib *lc)
+{
+    strata_status status = STRATA_OK;
+    for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++)
+        if (lc->linears[i].quantized) status = awq_close_window(lc, &lc->linears[i]);
+    return status;
+}
+
+/* Step 5's statistic for routed experts with quantized inputs: per expert role, each input
+ * channel's amax (in bf16) maximized over the layer's experts that saw tokens (ModelOpt syncs
+ * the experts' per-channel input amax before smoothing); out[r] NULL when none did. */
+static strata_status experts_channel_amax(layer_calib *lc, float *out[EXPERT_ROLES])
+{
+    if (lc->scheme->input == INPUT_NONE) return STRATA_OK;
+    for (size_t i = 0; i < lc->layer->n_linears; i++) {
+        linear_calib *c = &lc->linears[i];
+        int r = 0;
+        while (r < EXPERT_ROLES && c->desc->role != EXPERT_ROLE[r]) r++;
+        if (!c->quantized || c->desc->expert < 0 || r == EXPERT_ROLES || !c->channel_range || c->tokens == 0) continue;
+        int64_t K = c->desc->n_in;
+        if (!out[r]) {
+            if (!(out[r] = calloc((size_t)K, sizeof *out[r])))
+                return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the experts' input amax");
+        }
+        for (int64_t k = 0; k < K; k++) {
+            float v = bf16_round(linear_calib_channel_amax(c, k));
+            out[r][k] = v > out[r][k] ? v : out[r][k];
+        }
+    }
+    return STRATA_OK;
+}
+
+/* Step 4: ModelOpt's export of an MoE block under AWQ. Per expert role still holding its
+ * scale (NVFP4's down_proj went into up_proj's rows), the experts' bf16 mean of their p (an
+ * expert no token reached counts with its ones), each weight multiplied by own / mean; then
+ * each expert's gate and up take bf16((gate's mean + up's mean) / 2), their weights
+ * multiplied by mean / that, and the larger of their input amax. */
+static strata_status average_experts(layer_calib *lc)
+{
+    int E = n_experts(lc);
+    float *mean[EXPERT_ROLES] = {NULL};
+    strata_status status = STRATA_OK;
+    for (int r = 0; status == STRATA_OK && r < EXPERT_ROLES; r++) {
+        linear_calib *first = NULL;
+        for (int e = 0; e < E && !first; e++) first = expert_role(lc, e, EXPERT_ROLE[r]);
+        if (!first || first->smooth.in_rows) continue;
+        int64_t K = first->desc->n_in;
+        float *sum = calloc((size_t)K, sizeof *sum);
+        int count = 0;
+        if (!sum) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the experts' AWQ scales");
+        for (int e = 0; status == STRATA_OK && e < E; e++) { /* in expert order, in float */
+            linear_calib *c = expert_role(lc, e, EXPERT_ROLE[r]);
+            if (!c) continue;
+            for (int64_t k = 0; k < K; k++) sum[k] += c->smooth.own[k];
+            count++;
+        }
+        for (int64_t k = 0; status == STRATA_OK && k < K; k++) sum[k] = in_dtype(sum[k] / (float)count, first->values_dtype);
+        mean[r] = sum;
+        for (int e = 0; status == STRATA_OK && e < E; e++) {
+            linear_calib *c = expert_role(lc, e, EXPERT_ROLE[r]);
+            if (!c) continue;
+            if (!(c->smooth.experts = vector(K, c->desc->name))) status = STRATA_ERR_OUT_OF_MEMORY;
+            if (status == STRATA_OK) {
+                memcpy(c->smooth.experts, sum, (size_t)K * sizeof *sum);
+                memcpy(c->smooth.input, sum, (size_t)K * sizeof *sum);
+            }
+        }
+    }
+    /* gate and up: one input */
+    for (int e = 0; status == STRATA_OK && mean[0] && mean[1] && e < E; e++) {
+        linear_calib *gate = expert_role(lc, e, STRATA_LINEAR_GATE), *up = expert_role(lc, e, STRATA_LINEAR_UP);
+        if (!gate || !up) continue;
+        for (int64_t k = 0; k < gate->desc->n_in; k++) {
+            float both = in_dtype((mean[0][k] + mean[1][k]) / 2.0f, gate->values_dtype);
+            gate->smooth.input[k] = up->smooth.input[k] = both;
+        }
+        float amax = gate->input_amax > up->input_amax ? gate->input_amax : up->input_amax;
+        gate->input_amax = up->input_amax = amax;
+    }
+    for (int r = 0; r < EXPERT_ROLES; r++) free(mean[r]);
+    return status;
+}
+
+/* Step 4's INT4 amax: ModelOpt's export gives each expert's gate and up the elementwise
+ * maximum of their block amax (sync_moe_gate_up_amax), after the weights' smoothing; kept
+ * as each one's floor on its blocks' amax (linear_calib.amax_floor). */
+static strata_status share_expert_block_amax(layer_calib *lc, const strata_model *model)
+{
+    if (lc->scheme->weight_format != STRATA_FORMAT_INT4_GROUP) return STRATA_OK;
+    int E = n_experts(lc);
+    strata_status status = STRATA_OK;
+    float *w = NULL;
+    for (int e = 0; status == STRATA_OK && e < E; e++) {
+        linear_calib *pair[2] = {expert_role(lc, e, STRATA_LINEAR_GATE), expert_role(lc, e, STRATA_LINEAR_UP)};
+        if (!pair[0] || !pair[1] || pair[0]->desc->n_out != pair[1]->desc->n_out) continue;
+        if (!w && !(w = layer_calib_weight_scratch(lc))) return STRATA_ERR_OUT_OF_MEMORY;
+        for (int m = 0; status == STRATA_OK && m < 2; m++) {
+            linear_calib *c = pair[m];
+            strata_quant_params qp = scheme_weight_params(c->scheme, c->convention, 0);
+            strata_quant_shape shape;
+            status = strata_quant_shape_get(&qp, c->desc->n_out, c->desc->n_in, &shape);
+            int64_t blocks = shape.scale_rows * shape.scale_cols;
+            free(c->amax_floor);
+            c->amax_floor = NULL;
+            if (status == STRATA_OK && !(c->amax_floor = malloc((size_t)blocks * sizeof *c->amax_floor)))
+                status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the block amax of %s", c->desc->name);
+            c->n_amax_floor = blocks;
+            if (status == STRATA_OK) status = linear_calib_weight_f32(model, c, w);
+            if (status == STRATA_OK)
+                status = quant_block_amax(&qp, STRATA_DTYPE_F32, w, c->desc->n_out, c->desc->n_in, c->amax_floor);
+            linear_weight_release_pages(model, c->desc);
+        }
+        for (int64_t b = 0; status == STRATA_OK && b < pair[0]->n_amax_floor; b++) {
+            float m = pair[0]->amax_floor[b] > pair[1]->amax_floor[b] ? pair[0]->amax_floor[b] : pair[1]->amax_floor[b];
+            pair[0]->amax_floor[b] = pair[1]->amax_floor[b] = m;
+        }
+    }
+    free(w);
+    return status;
+}
+
 strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, int64_t max_share)
 {
     if (coll->n_ranks <= 1) return STRATA_OK;
@@ -146,7 +314,9 @@ strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, 
     strata_status status = STRATA_OK;
     for (size_t i = 0; status == STRATA_OK && i < lc->layer->n_linears; i++) {
         linear_calib *c = &lc->linears[i];
-        if (!c->quantized || c->desc->expert >= 0) continue; /* AWQ runs on dense layers */
+        if (!c->quantized) continue;
+        status = awq_close_window(lc, c);
+        if (status != STRATA_OK) break;
         int64_t K = c->desc->n_in;
         size_t block = (size_t)(max_share * K);
         double mine_count = (double)c->awq_windows, *counts = malloc(ranks * sizeof *counts);
@@ -188,23 +358,34 @@ strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, 
 strata_status awq_decide_layer(layer_calib *lc, const strata_model *model)
 {
     const strata_layer *layer = lc->layer;
-    float *w = layer_calib_weight_scratch(lc);
-    if (!w) return STRATA_ERR_OUT_OF_MEMORY;
-    strata_status status = STRATA_OK;
+    strata_status status = awq_close_windows(lc);
+    float *experts_amax[EXPERT_ROLES] = {NULL};
+    if (status == STRATA_OK) status = experts_channel_amax(lc, experts_amax);
+    float *w = status == STRATA_OK ? layer_calib_weight_scratch(lc) : NULL;
+    if (status == STRATA_OK && !w) status = STRATA_ERR_OUT_OF_MEMORY;
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         linear_calib *c = &lc->linears[i];
         if (!c->quantized) continue;
         const calib_hessian *h = c->hessian >= 0 ? &lc->hessians[c->hessian] : NULL;
-        status = search_linear(c, h, model, w);
+        const float *peers = NULL;
+        for (int r = 0; r < EXPERT_ROLES; r++)
+            if (c->desc->expert >= 0 && c->desc->role == EXPERT_ROLE[r]) peers = experts_amax[r];
+        status = search_linear(c, h, model, peers, w);
     }
     free(w);
-    if (status == STRATA_OK && lc->scheme->weight_format == STRATA_FORMAT_NVFP4) {
+    for (int r = 0; r < EXPERT_ROLES; r++) free(experts_amax[r]);
+    strata_family family = strata_model_arch(model)->family;
+    if (status == STRATA_OK && lc->scheme->weight_format == STRATA_FORMAT_NVFP4 && folds_into_rows(family)) {
         status = fold_into_rows(find_role(lc, STRATA_LINEAR_DOWN), find_role(lc, STRATA_LINEAR_UP));
         if (status == STRATA_OK) status = fold_into_rows(find_role(lc, STRATA_LINEAR_O), find_role(lc, STRATA_LINEAR_V));
+        for (int e = 0; status == STRATA_OK && e < n_experts(lc); e++)
+            status = fold_into_rows(expert_role(lc, e, STRATA_LINEAR_DOWN), expert_role(lc, e, STRATA_LINEAR_UP));
     }
+    if (status == STRATA_OK) status = average_experts(lc);
+    if (status == STRATA_OK) status = share_expert_block_amax(lc, model);
     for (size_t i = 0; status == STRATA_OK && i < layer->n_linears; i++) {
         int group = lc->linears[i].fused_group;
-        bool first = group >= 0;
+        bool first = group >= 0 && lc->linears[i].desc->expert < 0;
         for (size_t j = 0; j < i && first; j++) first = lc->linears[j].fused_group != group;
         if (first) average_group(lc, group);
     }

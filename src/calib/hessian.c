@@ -154,13 +154,15 @@ static float max_abs(const float *g, size_t n)
     return m;
 }
 
-/* One window's rows x (rows, K) bf16: its Gram product, folded into the bins. */
-static strata_status add_window(layer_calib *lc, calib_hessian *hg, const uint16_t *x, int64_t rows)
+/* One window's rows x (rows, K) bf16: its Gram product (divided by rows for a window mean),
+ * folded into the bins. */
+static strata_status add_window(layer_calib *lc, calib_hessian *hg, const uint16_t *x, int64_t rows, bool window_mean)
 {
     size_t K = (size_t)hg->n_in, n = K * K;
     memset(lc->hessian_gram, 0, n * sizeof *lc->hessian_gram);
     strata_status status = gemm_gram_bf16(x, rows, (int64_t)K, lc->hessian_gram);
     if (status != STRATA_OK) return status;
+    for (size_t i = 0; window_mean && i < n; i++) lc->hessian_gram[i] /= (float)rows;
     int top = top_bin(max_abs(lc->hessian_gram, n));
     if (top == NO_BIN) return STRATA_OK; /* a window of zeros adds nothing */
     raise_top(hg, top, n);
@@ -171,8 +173,7 @@ static strata_status add_window(layer_calib *lc, calib_hessian *hg, const uint16
     return STRATA_OK;
 }
 
-/* The window of input row i (its token's index over the whole run / seq_len). */
-static int64_t row_window(const layer_calib *lc, const int64_t *token_index, int64_t chunk_first_token, int64_t i)
+int64_t layer_calib_row_window(const layer_calib *lc, const int64_t *token_index, int64_t chunk_first_token, int64_t i)
 {
     return (chunk_first_token + (token_index ? token_index[i] : i)) / lc->hessian_seq_len;
 }
@@ -195,17 +196,19 @@ strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const f
     if (!bf16) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the inputs of %s", c->desc->name);
     gemm_round_to_bf16(x, bf16, (size_t)n_tokens * K);
     strata_status status = STRATA_OK;
-    /* Rows arrive in token order: each run of one window's rows is one Gram product. */
+    bool window_mean = lc->hessian_window_mean && c->desc->expert >= 0;
+    /* Rows arrive in token order: each run of one window's rows is one Gram product (the
+     * window mean's: all its rows, the forward hands an expert a chunk's rows at once). */
     for (int64_t first = 0, i = 1; status == STRATA_OK && first < n_tokens; i++) {
-        if (i < n_tokens && row_window(lc, token_index, chunk_first_token, i) ==
-                                row_window(lc, token_index, chunk_first_token, first))
+        if (i < n_tokens && layer_calib_row_window(lc, token_index, chunk_first_token, i) ==
+                                layer_calib_row_window(lc, token_index, chunk_first_token, first))
             continue;
-        status = add_window(lc, hg, bf16 + (size_t)first * K, i - first);
+        status = add_window(lc, hg, bf16 + (size_t)first * K, i - first, window_mean);
+        hg->tokens += window_mean ? 1 : i - first;
         first = i;
     }
     free(bf16);
     if (status != STRATA_OK) return strata_fail_context(status, "accumulating the Hessian of %s", c->desc->name);
-    hg->tokens += n_tokens;
     return STRATA_OK;
 }
 

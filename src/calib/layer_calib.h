@@ -23,6 +23,7 @@
 #include "calib/gptq.h"
 #include "calib/weight_spill.h"
 #include "forward/hooks.h"
+#include "quant/format.h"
 #include "quant/scheme.h"
 #include "strata.h"
 
@@ -32,7 +33,8 @@ enum { AWQ_LOSSES = AWQ_MODIFIER_GRID }; /* losses kept per linear: the longer o
 /* A per-input-channel scale moved from a linear's input into its weight, by AWQ or
  * SmoothQuant (smoothing.c, docs/AWQ.md, docs/SMOOTHQUANT.md): the deployed linear computes
  * (x * input) W'^T, W' its weight with the columns multiplied by `columns`, then the rows by
- * `rows`, then (a group member whose own scale differs from its group's) by own / input, each
+ * `rows`, then (a group member whose own scale differs from its group's) by own / input, or
+ * (a routed expert under ModelOpt's AWQ) by own / experts, then by experts / input, each
  * product rounded to the weight's dtype. All NULL without smoothing. */
 typedef struct input_smoothing {
     float *columns;            /* (n_in) the weight's column factors; NULL when not searched */
@@ -40,6 +42,8 @@ typedef struct input_smoothing {
                                 * searched) */
     float *input;              /* (n_in) the scale its input is multiplied by: its own, or its group's
                                 * (bf16 values) */
+    float *experts;            /* (n_in) ModelOpt's AWQ on a routed expert: the average of `own` over
+                                * the layer's experts for this linear (bf16 values); else NULL */
     float *rows;               /* (n_out) its rows were multiplied by the next linear's input scale
                                 * (NVFP4_AWQ's fold of down_proj into up_proj), or NULL */
     bool rows_divided;         /* ... divided by the next linear's column factors instead
@@ -73,6 +77,10 @@ typedef struct linear_calib {
                                 * source): what the reference rounds intermediates to */
     float *clip;               /* (n_clip) mse clip per scale block, or NULL (max) */
     int64_t n_clip;
+    float *amax_floor;         /* (n_amax_floor) per scale block, the least amax its scale takes
+                                * (ModelOpt's AWQ: an expert's gate and up share their maximum), or
+                                * NULL */
+    int64_t n_amax_floor;
     /* Measured after quantization: */
     double weight_error;       /* ||W - Q(W)|| / ||W|| */
     double output_error;       /* ||xW^T - xQ(W)^T|| / ||xW^T|| on the sampled inputs (weights only) */
@@ -87,8 +95,8 @@ typedef struct linear_calib {
                                 * when inputs_bf16), in window order: their float sum in that order
                                 * is ModelOpt's act statistic, whichever rank saw which window */
     int64_t awq_windows, awq_window_capacity;
-
-    double *awq_window_sum;    /* (n_in) scratch: one window's sum of |x| */
+    double *awq_window_sum;    /* (n_in) the open window's sum of |x| ... */
+    int64_t awq_open_window, awq_open_count; /* ... its index and rows so far (0: none open) */
     /* and decided: */
     int awq_alpha;             /* grid index of the chosen a (ModelOpt's) or point (llm-compressor's);
                                 * -1: not searched (no tokens, NaN, a skipped mapping) */
@@ -107,7 +115,7 @@ typedef struct linear_calib {
  * gate/up; one expert's gate/up), over the tokens that reached them (hessian.c). */
 typedef struct calib_hessian {
     int64_t n_in;
-    int64_t tokens;
+    int64_t tokens;            /* tokens counted (windows with hessian_window_mean) */
     double *bins;              /* (2, n_in, n_in) sum x x^T as slices in bins top and top - 1
                                 * (integers in units of each bin's quantum); NULL until the first
                                 * token and once finished */
@@ -134,6 +142,9 @@ typedef struct layer_calib {
     calib_hessian *hessians;   /* (n_hessians) with GPTQ, else NULL */
     size_t n_hessians;
     int64_t hessian_seq_len;   /* tokens per calibration window: each window is one Gram product */
+    bool hessian_window_mean;  /* ModelOpt's AWQ loss on experts: each window's Gram product over its
+                                * routed rows' count, H = 2/w sum over the w windows that reached the
+                                * expert (each window's mean squared error weighs the same) */
     float *hessian_gram;       /* (widest n_in, widest n_in) one window's Gram product */
     /* Which Hessians the hooks accumulate (layer_hessians_scope): every one after init; a
      * layer whose experts are materialized in groups accumulates its routed experts' one
@@ -189,6 +200,8 @@ strata_status awq_decide_layer(layer_calib *lc, const strata_model *model);
  * order (each rank holds a contiguous share of at most max_share windows), so every rank
  * decides what one process decides. */
 strata_status awq_gather_windows(layer_calib *lc, const calib_collective *coll, int64_t max_share);
+/* Closes c's open AWQ window: its mean joins awq_window_means (observer.c). */
+strata_status awq_close_window(const layer_calib *lc, linear_calib *c);
 /* c's channel_range, allocated when absent with least +inf and largest -inf (observer.c). */
 strata_status linear_calib_alloc_channel_range(linear_calib *c);
 /* max |x| of input channel k, from channel_range. */
@@ -246,6 +259,13 @@ strata_quant_shape linear_calib_quantized_shape(const linear_calib *c, const sch
 strata_status layer_hessians_init(layer_calib *lc, int64_t seq_len);
 strata_status layer_hessians_add(layer_calib *lc, const linear_calib *c, const float *x, int64_t n_tokens,
                                  const int64_t *token_index, int64_t chunk_first_token);
+/* The calibration window of input row i of a chunk (its token's index over the run / seq_len). */
+int64_t layer_calib_row_window(const layer_calib *lc, const int64_t *token_index, int64_t chunk_first_token, int64_t i);
+/* What changes c's scale blocks' statistics when its weight is quantized (the clip, the amax floor). */
+static inline quant_block_adjust linear_calib_block_adjust(const linear_calib *c)
+{
+    return (quant_block_adjust){.clip = c->clip, .amax_floor = c->amax_floor};
+}
 /* Whether c's input hook is the one that accumulates its Hessian. */
 bool layer_hessians_accumulates(const layer_calib *lc, const linear_calib *c);
 /* to_deciders: each Hessian is summed on the rank that decides its linears

@@ -125,6 +125,7 @@ void layer_calib_free(layer_calib *lc)
         free(lc->linears[i].sample);
         free(lc->linears[i].sample_tokens);
         free(lc->linears[i].clip);
+        free(lc->linears[i].amax_floor);
         linear_calib_free_smoothing(&lc->linears[i]);
         linear_calib_free_quantized(&lc->linears[i]);
     }
@@ -222,46 +223,64 @@ static strata_status observe_channels(linear_calib *c, const float *x, int64_t n
     return STRATA_OK;
 }
 
-/* AWQ's statistics of a chunk of dense windows (each lc->hessian_seq_len tokens, the chunk
- * starting at a window): per window the mean |x| of each channel, in bf16 as ModelOpt's
- * bf16 mean gives it, kept in window order. */
-static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *x, int64_t n_tokens,
-                                 const int64_t *token_index)
+/* Room for one more window mean of c. */
+static strata_status awq_reserve_window(linear_calib *c)
 {
-    int64_t K = c->desc->n_in, seq = lc->hessian_seq_len;
-    if (token_index || seq <= 0 || n_tokens % seq != 0)
-        return strata_fail(STRATA_ERR_UNSUPPORTED, "AWQ statistics of %s: only whole windows of dense layers",
-                           c->desc->name);
-    int64_t windows = n_tokens / seq;
-    if (c->awq_windows + windows > c->awq_window_capacity) {
-        int64_t capacity = 2 * c->awq_window_capacity > c->awq_windows + windows ? 2 * c->awq_window_capacity
-                                                                                 : c->awq_windows + windows;
-        float *means = realloc(c->awq_window_means, (size_t)(capacity * K) * sizeof *means);
-        if (means) {
-            c->awq_window_means = means;
-            c->awq_window_capacity = capacity;
-        }
-        if (!c->awq_window_sum) c->awq_window_sum = malloc((size_t)K * sizeof *c->awq_window_sum);
-        if (!means || !c->awq_window_sum)
-            return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
-    }
-    double *sum = c->awq_window_sum;
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += seq) {
-        for (int64_t k = 0; k < K; k++) sum[k] = 0;
-        for (int64_t t = t0; t < t0 + seq; t++)
-            for (int64_t k = 0; k < K; k++) {
-                float v = fabsf(x[t * K + k]);
-                if (lc->inputs_bf16) v = bf16_round(v);
-                sum[k] += v;
-            }
-        float *means = c->awq_window_means + c->awq_windows * K;
-        for (int64_t k = 0; k < K; k++) {
-            float mean = (float)(sum[k] / (double)seq);
-            means[k] = lc->inputs_bf16 ? bf16_round(mean) : mean;
-        }
-        c->awq_windows++;
-    }
+    int64_t K = c->desc->n_in;
+    if (c->awq_windows < c->awq_window_capacity) return STRATA_OK;
+    int64_t capacity = c->awq_window_capacity ? 2 * c->awq_window_capacity : 4;
+    float *means = realloc(c->awq_window_means, (size_t)(capacity * K) * sizeof *means);
+    if (!means) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
+    c->awq_window_means = means;
+    c->awq_window_capacity = capacity;
     return STRATA_OK;
+}
+
+strata_status awq_close_window(const layer_calib *lc, linear_calib *c)
+{
+    if (c->awq_open_count == 0) return STRATA_OK;
+    int64_t K = c->desc->n_in;
+    strata_status status = awq_reserve_window(c);
+    if (status != STRATA_OK) return status;
+    float *means = c->awq_window_means + c->awq_windows * K;
+    for (int64_t k = 0; k < K; k++) {
+        float mean = (float)(c->awq_window_sum[k] / (double)c->awq_open_count);
+        means[k] = lc->inputs_bf16 ? bf16_round(mean) : mean;
+    }
+    c->awq_windows++;
+    c->awq_open_count = 0;
+    return STRATA_OK;
+}
+
+/* AWQ's statistics: per calibration window that reached the linear, the mean |x| of each
+ * channel over the window's tokens it received (an expert: those routed to it), in bf16 as
+ * ModelOpt's bf16 mean gives it, kept in window order. Rows arrive in token order, a window's
+ * possibly over several calls; a window is closed when the next one starts (or by
+ * awq_close_window before the decision). */
+static strata_status observe_awq(layer_calib *lc, linear_calib *c, const float *x, int64_t n_tokens,
+                                 const int64_t *token_index, int64_t chunk_first_token)
+{
+    int64_t K = c->desc->n_in;
+    if (lc->hessian_seq_len <= 0)
+        return strata_fail(STRATA_ERR_INTERNAL, "AWQ statistics of %s without calibration windows", c->desc->name);
+    if (!c->awq_window_sum && !(c->awq_window_sum = malloc((size_t)K * sizeof *c->awq_window_sum)))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the AWQ statistics of %s", c->desc->name);
+    double *sum = c->awq_window_sum;
+    strata_status status = STRATA_OK;
+    for (int64_t t = 0; status == STRATA_OK && t < n_tokens; t++) {
+        int64_t window = layer_calib_row_window(lc, token_index, chunk_first_token, t);
+        if (c->awq_open_count > 0 && window != c->awq_open_window) status = awq_close_window(lc, c);
+        if (c->awq_open_count == 0) {
+            c->awq_open_window = window;
+            for (int64_t k = 0; k < K; k++) sum[k] = 0;
+        }
+        for (int64_t k = 0; k < K; k++) {
+            float v = fabsf(x[t * K + k]);
+            sum[k] += lc->inputs_bf16 ? bf16_round(v) : v;
+        }
+        c->awq_open_count++;
+    }
+    return status;
 }
 
 /* llm-compressor's AWQ: the inputs a mapping's parent reruns on, kept as the linear consumes
@@ -295,7 +314,7 @@ static strata_status observe_input(void *ctx, const strata_linear *linear, const
     /* Only while the layer's Hessians exist (GPTQ on a weight-only scheme, AWQ). */
     strata_status status = layer_hessians_add(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status == STRATA_OK && lc->observe_channels && c->quantized) status = observe_channels(c, x, n_tokens);
-    if (status == STRATA_OK && lc->awq && c->quantized) status = observe_awq(lc, c, x, n_tokens, token_index);
+    if (status == STRATA_OK && lc->awq && c->quantized) status = observe_awq(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status == STRATA_OK && c->awq_inputs)
         status = keep_awq_inputs(lc, c, x, n_tokens, token_index, chunk_first_token);
     if (status != STRATA_OK) return status;
@@ -378,7 +397,8 @@ static strata_status quantize_weight(void *ctx, const strata_linear *linear, flo
     strata_quant_params p = scheme_weight_params(c->scheme, c->convention, c->weight_amax);
     p.values_dtype = c->values_dtype;
     linear_calib_smooth_weight(c, c->values_dtype, w);
-    status = quant_fake_clipped(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, c->clip, w);
+    quant_block_adjust adjust = linear_calib_block_adjust(c);
+    status = quant_fake_adjusted(&p, STRATA_DTYPE_F32, w, linear->n_out, linear->n_in, &adjust, w);
     if (status != STRATA_OK) return strata_fail_context(status, "quantizing %s", linear->weight);
     return STRATA_OK;
 }

@@ -4,7 +4,7 @@
  * (awq_layer.c) and SmoothQuant (smoothquant.c) decide the scales; this file applies them:
  *
  *   weight   W' = W diag(columns), then diag(rows) W' (or diag(rows)^-1 W'), then x own / input (a
- *            group member),
+ *            group member) or x own / experts, then x experts / input (a routed expert),
  *            each product rounded to the weight's dtype, as the reference libraries do it
  *   input    x' = x diag(input), what the folded norm (or pre_quant_scale) gives the linear;
  *            nothing when the previous linear's rows already did it (in_rows) and the
@@ -52,8 +52,17 @@ void input_smoothing_free(input_smoothing *s)
     free(s->columns);
     free(s->own);
     free(s->input);
+    free(s->experts);
     free(s->rows);
     *s = (input_smoothing){0};
+}
+
+/* w's columns times from / to, unless the two are equal (ModelOpt's torch.equal test). */
+static void rescale(float *w, int64_t N, int64_t K, const float *from, const float *to, strata_dtype dtype)
+{
+    if (memcmp(from, to, (size_t)K * sizeof *from) == 0) return;
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * from[k] / to[k], dtype);
 }
 
 void linear_calib_smooth_weight(const linear_calib *c, strata_dtype dtype, float *w)
@@ -67,10 +76,12 @@ void linear_calib_smooth_weight(const linear_calib *c, strata_dtype dtype, float
         for (int64_t r = 0; r < N; r++)
             for (int64_t k = 0; k < K; k++)
                 w[r * K + k] = in_dtype(s->rows_divided ? w[r * K + k] / s->rows[r] : w[r * K + k] * s->rows[r], dtype);
-    /* ModelOpt rescales only when the vectors differ (torch.equal) */
-    if (s->in_norm && s->own && memcmp(s->own, s->input, (size_t)K * sizeof *s->own) != 0)
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t k = 0; k < K; k++) w[r * K + k] = in_dtype(w[r * K + k] * s->own[k] / s->input[k], dtype);
+    if (s->experts) {
+        rescale(w, N, K, s->own, s->experts, dtype);
+        rescale(w, N, K, s->experts, s->input, dtype);
+    } else if (s->in_norm && s->own) {
+        rescale(w, N, K, s->own, s->input, dtype);
+    }
 }
 
 strata_status linear_calib_weight_f32(const strata_model *model, const linear_calib *c, float *w)

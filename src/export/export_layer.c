@@ -280,7 +280,8 @@ static strata_status export_quantized(exporter *e, const linear_calib *c)
     } else if (status == STRATA_OK && !held) {
         status = linear_calib_weight_f32(e->model, c, w);
         /* Fake quantization dequantizes in place: w becomes Q(W). */
-        if (status == STRATA_OK) status = quant_tensor_clipped(&p, STRATA_DTYPE_F32, w, N, K, c->clip, &own, fakequant ? w : NULL);
+        quant_block_adjust adjust = linear_calib_block_adjust(c);
+        if (status == STRATA_OK) status = quant_tensor_adjusted(&p, STRATA_DTYPE_F32, w, N, K, &adjust, &own, fakequant ? w : NULL);
     }
     if (status == STRATA_OK && fakequant) {
         gemm_round_to_bf16(w, bf16, n);

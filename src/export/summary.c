@@ -119,10 +119,14 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
         strbuf_printf(&sb, "             MoE layers: post_attention_layernorm -> the router and every expert's gate/up "
                            "(one s, loss on\n             the block's routed output; the router's columns scaled, "
                            "unquantized), each expert's up -> down on\n             every calibration token\n");
-    else if (calib_algorithm_awq(algorithm))
+    if (!awq_modifier && calib_algorithm_awq(algorithm))
         strbuf_printf(&sb, "awq          ModelOpt's awq_lite: per linear s = act^a / w^(1-a), a in 0, 0.1 .. 1 by least "
                            "output loss\n             on the calibration inputs; inputs x 1/s (q/k/v and gate/up: "
                            "their average, in the norm), weights x s\n");
+    if (!awq_modifier && calib_algorithm_awq(algorithm) && n_experts > 0)
+        strbuf_printf(&sb, "             MoE layers: each expert searched on its routed tokens; per linear name the "
+                           "experts' 1/s\n             averaged, each expert's gate/up their mean, written as "
+                           "pre_quant_scale tensors\n");
     if (p->smooth > 0)
         strbuf_printf(&sb, "smooth       SmoothQuant a %g (llm-compressor's): per input channel of q/k/v and gate/up "
                            "s = max|x|^a / max|w|^(1-a),\n             the norm divided by s, the weights' columns "

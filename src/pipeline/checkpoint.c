@@ -4,10 +4,11 @@
  *
  * A layer state file is a safetensors file: per linear that has state, "<module>.stats"
  * F64 [6] = (input_amax, tokens, output_amax, weight_amax, weight_error, output_error),
- * and "<module>.clip" F32 for mse; for smoothing (AWQ, SmoothQuant) "<module>.smooth" F64
+ * and "<module>.clip" F32 for mse, "<module>.amax_floor" F32 for an expert's gate and up
+ * under ModelOpt's INT4 AWQ (their shared block amax); for smoothing (AWQ, SmoothQuant) "<module>.smooth" F64
  * [4 + 11] = (AWQ's chosen grid index or -1, folded into the norm, into the previous linear,
  * the norm divided, AWQ's 11 losses) and its vectors "<module>.smooth_own", "smooth_input",
- * "smooth_columns" (n_in), "smooth_rows" (n_out) F32 (layer_calib.h's input_smoothing);
+ * "smooth_columns", "smooth_experts" (n_in), "smooth_rows" (n_out) F32 (layer_calib.h's input_smoothing);
  * for GPTQ, which changes weights, "<module>.gptq" F64 [6]
  * = (outcome, damping, dead columns, Hessian-weighted error of round-to-nearest and of
  * GPTQ, global scale) and the updated weight as strata_quantize lays it out:
@@ -335,6 +336,7 @@ static strata_status add_smoothing(strata_safetensors_writer *w, const linear_ca
     if (status == STRATA_OK) status = add_f32(w, m, "smooth_input", s->input, c->desc->n_in);
     if (status == STRATA_OK && s->columns) status = add_f32(w, m, "smooth_columns", s->columns, c->desc->n_in);
     if (status == STRATA_OK && s->rows) status = add_f32(w, m, "smooth_rows", s->rows, c->desc->n_out);
+    if (status == STRATA_OK && s->experts) status = add_f32(w, m, "smooth_experts", s->experts, c->desc->n_in);
     return status;
 }
 
@@ -357,6 +359,8 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
             int64_t n = c->n_clip;
             status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, c->clip, (uint64_t)n * 4);
         }
+        if (status == STRATA_OK && c->amax_floor)
+            status = add_f32(w, c->desc->name, "amax_floor", c->amax_floor, c->n_amax_floor);
         if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, c);
         if (status == STRATA_OK && c->smooth.input) status = add_smoothing(w, c);
     }
@@ -528,7 +532,27 @@ static strata_status load_smoothing(const strata_safetensors *st, const char *pa
     if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_input", K, true, &s->input);
     if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_columns", K, false, &s->columns);
     if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_rows", c->desc->n_out, false, &s->rows);
+    if (status == STRATA_OK) status = load_f32_vector(st, path, m, "smooth_experts", K, false, &s->experts);
     return status;
+}
+
+/* A per-scale-block F32 vector of a linear ("clip", "amax_floor"), when the checkpoint has it;
+ * expected its length, or -1 for any. */
+static strata_status load_block_vector(const strata_safetensors *st, const char *path, const linear_calib *c,
+                                       const char *what, int64_t expected, float **out, int64_t *n)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s.%s", c->desc->name, what);
+    const strata_tensor *t = strata_safetensors_find(st, name);
+    if (!t) return STRATA_OK;
+    if (t->dtype != STRATA_DTYPE_F32 || (expected >= 0 && t->n_elements != expected))
+        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s is not F32 [%lld]", path, name,
+                           (long long)(expected >= 0 ? expected : t->n_elements));
+    *out = malloc((size_t)t->n_elements * sizeof **out + 1);
+    if (!*out) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(*out, t->data, (size_t)t->n_elements * 4);
+    *n = t->n_elements;
+    return STRATA_OK;
 }
 
 /* GPTQ's state of a linear, when the checkpoint has it. */
@@ -577,18 +601,11 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
         c->output_error = s[5];
         status = load_gptq(st, path, c);
         if (status == STRATA_OK) status = load_smoothing(st, path, c);
-        if (status != STRATA_OK) break;
-        char name[600];
-        snprintf(name, sizeof name, "%s.clip", c->desc->name);
-        const strata_tensor *t = strata_safetensors_find(st, name);
-        if (!t) continue;
-        c->clip = malloc((size_t)t->n_elements * sizeof *c->clip + 1);
-        if (!c->clip) status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-        else if (t->dtype != STRATA_DTYPE_F32)
-            status = strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s is not F32", path, name);
-        else {
-            memcpy(c->clip, t->data, (size_t)t->n_elements * 4);
-            c->n_clip = t->n_elements;
+        if (status == STRATA_OK) status = load_block_vector(st, path, c, "clip", -1, &c->clip, &c->n_clip);
+        if (status == STRATA_OK && c->quantized) {
+            strata_quant_shape shape = linear_calib_quantized_shape(c, c->scheme);
+            status = load_block_vector(st, path, c, "amax_floor", shape.scale_rows * shape.scale_cols, &c->amax_floor,
+                                       &c->n_amax_floor);
         }
     }
     double layer_stats[3];

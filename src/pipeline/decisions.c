@@ -134,8 +134,9 @@ strata_status decide_linear(run *r, layer_calib *lc, linear_calib *c)
      * export reuse, q their values. */
     if (status == STRATA_OK && calib_algorithm_gptq(r->algorithm)) status = quantize_gptq(r, lc, c, w, q);
     else if (status == STRATA_OK) status = linear_calib_alloc_quantized(c, c->scheme);
+    quant_block_adjust adjust = linear_calib_block_adjust(c);
     if (status == STRATA_OK && !calib_algorithm_gptq(r->algorithm))
-        status = quant_tensor_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, &c->weight_q, q);
+        status = quant_tensor_adjusted(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, &adjust, &c->weight_q, q);
     if (status == STRATA_OK) c->weight_error = relative_error(w, q, n);
     if (status == STRATA_OK) status = measure_output_error(r, lc, c, w, q);
     /* A layer too big to hold: an expert's quantized weight is recomputed (the same codes)
@@ -163,7 +164,9 @@ static strata_status measure_received(run *r, layer_calib *lc, linear_calib *c)
     float *w = r->decide_w, *q = r->decide_q;
     if (status == STRATA_OK) status = linear_calib_weight_f32(r->model, c, w);
     if (status == STRATA_OK && c->weight_q.codes) status = strata_dequantize(&qp, &c->weight_q, l->n_out, l->n_in, q);
-    else if (status == STRATA_OK) status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, c->clip, q);
+    quant_block_adjust adjust = linear_calib_block_adjust(c);
+    if (status == STRATA_OK && !c->weight_q.codes)
+        status = quant_fake_adjusted(&qp, STRATA_DTYPE_F32, w, l->n_out, l->n_in, &adjust, q);
     if (status == STRATA_OK) status = measure_output_error(r, lc, c, w, q);
     linear_weight_release_pages(r->model, l);
     return status;

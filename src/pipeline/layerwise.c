@@ -158,14 +158,17 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
      * otherwise. A layer with its experts in groups accumulates theirs group by group
      * afterwards (gptq_experts_grouped), which is then its Hessian pass. */
     int group = r->plan.experts_per_group;
-    bool gptq = calib_algorithm_gptq(r->algorithm), hessian_pass = gptq && layer_calib_quantizes_inputs(lc);
+    bool awq_modifier = calib_awq_is_llm_compressor(r->algorithm, p->format);
+    bool awq = calib_algorithm_awq(r->algorithm) && !awq_modifier, smoothed = awq || awq_modifier || p->smooth > 0;
+    /* ... and the experts' AWQ Hessians weigh each window's mean, not each token: GPTQ
+     * after them takes a Hessian pass of its own. */
+    bool gptq = calib_algorithm_gptq(r->algorithm);
+    bool hessian_pass = gptq && (layer_calib_quantizes_inputs(lc) || (awq && lc->layer->is_moe));
     /* ModelOpt's AWQ searches on the Hessians of the unquantized inputs, from the calibration
      * pass; llm-compressor's reruns parts of the layer on the inputs the pass kept.
      * Smoothing (AWQ, SmoothQuant) changes the layer's weights and inputs once decided: a
      * weight-only GPTQ then turns the calibration pass's Hessians into the smoothed inputs',
      * and a Hessian pass materializes the layer again with the smoothed weights. */
-    bool awq_modifier = calib_awq_is_llm_compressor(r->algorithm, p->format);
-    bool awq = calib_algorithm_awq(r->algorithm) && !awq_modifier, smoothed = awq || awq_modifier || p->smooth > 0;
     bool grouped_gptq = gptq && group > 0 && lc->layer->is_moe;
     bool quantized_pass = p->propagate == STRATA_PROPAGATE_QUANTIZED || p->error_stats == STRATA_ERROR_STATS_FULL;
     int64_t work = (1 + (hessian_pass || grouped_gptq) + quantized_pass) * p->n_samples * p->seq_len;
@@ -178,6 +181,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     strata_status status = r->spill.fd >= 0 ? weight_spill_reset(&r->spill) : STRATA_OK;
     if (status == STRATA_OK && ((gptq && !hessian_pass) || awq)) status = layer_hessians_init(lc, p->seq_len);
     lc->awq = awq;
+    lc->hessian_window_mean = awq;
     lc->observe_channels = smoothed && !awq_modifier;
     lc->inputs_bf16 = r->precision == GEMM_BF16;
     if (status == STRATA_OK && awq_modifier) status = awq_modifier_prepare(r, lc);
@@ -203,6 +207,7 @@ static strata_status calibrate_layer(run *r, layer_calib *lc)
     if (status == STRATA_OK && smoothed && gptq && !hessian_pass) layer_hessians_smooth(lc);
     if (status == STRATA_OK && smoothed && hessian_pass) {
         layer_hessians_free(lc); /* AWQ's, of the unquantized inputs */
+        lc->hessian_window_mean = false;
         status = layer_hessians_init(lc, p->seq_len);
         if (status == STRATA_OK && !grouped_gptq) {
             status = load_layer(r, lc, &hessian, &lw);
@@ -371,19 +376,23 @@ static strata_status check_model(const run *r)
         for (int i = 0; i < a->n_layers; i++) {
             bool shared = false;
             for (size_t l = 0; l < a->layers[i].n_linears; l++) shared |= a->layers[i].linears[l].shared_expert;
-            if (a->layers[i].is_moe && !llm_compressor)
-                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq (ModelOpt's awq_lite) runs on dense models for "
-                                   "now; %s has mixture-of-experts layers (llm-compressor's AWQ, --format "
-                                   "compressed-tensors --scheme int4-asym, runs on them)", r->params->model_dir);
+            if (a->layers[i].is_moe && !llm_compressor && r->params->calib_all_experts)
+                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq (ModelOpt's awq_lite) with --calib-all-experts: "
+                                   "ModelOpt's AWQ calibrates each expert on the tokens routed to it; not built with "
+                                   "every expert on every token (docs/AWQ.md)");
             if (shared)
-                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq on %s: layer %d has a shared expert, which "
-                                   "llm-compressor's mappings leave reading the smoothed input uncompensated; not "
-                                   "built (docs/AWQ.md)", r->params->model_dir, i);
+                return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq on %s: layer %d has a shared expert, %s; not "
+                                   "built (docs/AWQ.md)", r->params->model_dir, i,
+                                   llm_compressor ? "which llm-compressor's mappings leave reading the smoothed input "
+                                                    "uncompensated"
+                                                  : "whose scales ModelOpt's export does not share with the routed "
+                                                    "experts' (not checked against it)");
         }
-        if (llm_compressor && r->params->expert_parallel && r->collective.n_ranks > 1)
-            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors with --expert-parallel: "
-                               "llm-compressor's AWQ reruns every expert of a layer on each rank's tokens; run it "
-                               "without --expert-parallel");
+        if (r->params->expert_parallel && r->collective.n_ranks > 1)
+            return strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq with --expert-parallel: %s; run it without "
+                               "--expert-parallel", llm_compressor ? "llm-compressor's AWQ reruns every expert of a "
+                               "layer on each rank's tokens" : "every rank searches every expert on the layer's "
+                               "summed statistics");
     }
     if (r->params->smooth > 0) {
         if (a->mla.kv_lora_rank > 0)
@@ -692,10 +701,13 @@ static strata_status quantize(run *r, const output_inputs *inputs, strata_quanti
     if (status == STRATA_OK) status = share_windows(r);
     p = r->params;
     if (status == STRATA_OK) status = plan_memory(r);
-    if (status == STRATA_OK && r->plan.experts_per_group > 0 && calib_awq_is_llm_compressor(r->algorithm, p->format))
-        status = strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq --format compressed-tensors reruns a layer's MoE "
-                             "block with every expert's trial weights at once; with experts in groups "
-                             "(--experts-per-group, or a layer bigger than --max-memory) it is not built yet");
+    if (status == STRATA_OK && r->plan.experts_per_group > 0 && calib_algorithm_awq(r->algorithm))
+        status = strata_fail(STRATA_ERR_UNSUPPORTED, "--algo awq %s; with experts in groups (--experts-per-group, or "
+                             "a layer bigger than --max-memory) it is not built yet",
+                             calib_awq_is_llm_compressor(r->algorithm, p->format)
+                                 ? "--format compressed-tensors reruns a layer's MoE block with every expert's trial "
+                                   "weights at once"
+                                 : "searches a layer's experts together (their scales are averaged)");
     if (status == STRATA_OK) status = check_expert_parallel(r);
     if (status == STRATA_OK && r->collective.rank == 0) status = open_directories(r, &id, run_id, inputs);
     free(settings);

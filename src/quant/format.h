@@ -93,6 +93,23 @@ strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dty
 strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
                                  int64_t cols, const float *clip, float *dst);
 
+/* What may change each scale block's statistics (symmetric formats), on the scale grid
+ * (scale_rows, blocks_per_row): first a clip factor, then a floor on the block's amax (another
+ * tensor's block amax it must share: ModelOpt's elementwise maximum of an expert's gate and up
+ * INT4 amax). Either may be NULL. */
+typedef struct quant_block_adjust {
+    const float *clip;
+    const float *amax_floor;
+} quant_block_adjust;
+strata_status quant_tensor_adjusted(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                    int64_t rows, int64_t cols, const quant_block_adjust *adjust, strata_qtensor *out,
+                                    float *dequantized);
+strata_status quant_fake_adjusted(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                  int64_t cols, const quant_block_adjust *adjust, float *dst);
+/* Each scale block's amax (scale_rows, blocks_per_row) of src, as the quantizer takes it. */
+strata_status quant_block_amax(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                               int64_t cols, float *amax);
+
 /* Buffers for a quantized tensor of the given shape (zero points only when it has them);
  * false when out of memory (nothing left allocated). free leaves q zeroed. */
 bool quant_qtensor_alloc(const strata_quant_shape *shape, strata_qtensor *q);

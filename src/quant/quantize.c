@@ -145,55 +145,67 @@ static void reduce_to_grid(const quant_plan *plan, float *absmax, float *min, fl
     }
 }
 
-/* Runs both passes (only the first when codes is false); clip (the scale grid,
- * (scale_rows, blocks_per_row)) and dequantized may be NULL. */
-static strata_status run(const quant_plan *plan, const void *src, const float *clip, bool codes, strata_qtensor *out,
-                         float *dequantized)
+/* The statistics pass: job's absmax (and min, max) tables allocated and filled, reduced to
+ * the scale grid; *tensor_amax the data's amax. */
+static strata_status gather_stats(const quant_plan *plan, quant_job *job, float *tensor_amax)
 {
     int64_t n_stats = plan->rows * plan->blocks_per_row;
+    job->absmax = malloc((size_t)n_stats * sizeof(float));
+    if (plan->info->has_zero_point) {
+        job->min = malloc((size_t)n_stats * sizeof(float));
+        job->max = malloc((size_t)n_stats * sizeof(float));
+    }
+    if (!job->absmax || (plan->info->has_zero_point && (!job->min || !job->max)))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the statistics of a [%lld, %lld] tensor",
+                           (long long)plan->rows, (long long)plan->cols);
+    pool_parallel_for(plan->rows, 1, stats_task, job);
+    int_fast64_t bad = atomic_load(&job->first_bad);
+    if (bad != INT64_MAX)
+        return strata_fail(STRATA_ERR_INVALID_ARGUMENT, "non-finite value (NaN or Inf) at row %lld, column %lld",
+                           (long long)(bad / plan->cols), (long long)(bad % plan->cols));
+    if (atomic_load(&job->failed_alloc))
+        return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor",
+                           (long long)plan->rows, (long long)plan->cols);
+    *tensor_amax = 0;
+    kernels()->block_absmax(job->absmax, (size_t)n_stats, (size_t)n_stats, tensor_amax);
+    reduce_to_grid(plan, job->absmax, job->min, job->max);
+    return STRATA_OK;
+}
+
+static quant_job job_for(const quant_plan *plan, const void *src, strata_qtensor *out, float *dequantized)
+{
     quant_job job = {.plan = plan, .src = src, .element_size = strata_dtype_size(plan->data_dtype),
-                     .codes = out->codes, .dequantized = dequantized};
+                     .codes = out ? out->codes : NULL, .dequantized = dequantized};
     atomic_init(&job.first_bad, INT64_MAX);
     atomic_init(&job.failed_alloc, 0);
-    job.absmax = malloc((size_t)n_stats * sizeof(float));
-    if (plan->info->has_zero_point) {
-        job.min = malloc((size_t)n_stats * sizeof(float));
-        job.max = malloc((size_t)n_stats * sizeof(float));
-    }
-    strata_status status = STRATA_OK;
-    if (!job.absmax || (plan->info->has_zero_point && (!job.min || !job.max))) {
-        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory for the statistics of a [%lld, %lld] tensor",
-                             (long long)plan->rows, (long long)plan->cols);
-        goto done;
-    }
-    pool_parallel_for(plan->rows, 1, stats_task, &job);
-    int_fast64_t bad = atomic_load(&job.first_bad);
-    if (bad != INT64_MAX) {
-        status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "non-finite value (NaN or Inf) at row %lld, column %lld",
-                             (long long)(bad / plan->cols), (long long)(bad % plan->cols));
-        goto done;
-    }
-    if (atomic_load(&job.failed_alloc)) {
-        status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory quantizing a [%lld, %lld] tensor",
-                             (long long)plan->rows, (long long)plan->cols);
-        goto done;
-    }
+    return job;
+}
+
+/* Runs both passes (only the first when codes is false); adjust and dequantized may be NULL. */
+static strata_status run(const quant_plan *plan, const void *src, const quant_block_adjust *adjust, bool codes,
+                         strata_qtensor *out, float *dequantized)
+{
+    quant_job job = job_for(plan, src, out, dequantized);
     float tensor_amax = 0;
-    kernels()->block_absmax(job.absmax, (size_t)n_stats, (size_t)n_stats, &tensor_amax);
-    reduce_to_grid(plan, job.absmax, job.min, job.max);
+    strata_status status = gather_stats(plan, &job, &tensor_amax);
+    if (status != STRATA_OK) goto done;
     /* A calibrated amax replaces the data's for the tensor-level scale. */
     if (plan->calibrated_amax > 0) {
         tensor_amax = plan->calibrated_amax;
         if (plan->format == STRATA_FORMAT_FP8_TENSOR) job.absmax[0] = tensor_amax;
     }
-    /* A searched clip shrinks or widens each scale block's range (the global scale keeps
-     * the tensor's amax). */
-    for (int64_t i = 0; clip && i < plan->shape.scale_rows * plan->blocks_per_row; i++) {
-        job.absmax[i] *= clip[i];
-        if (job.min) {
-            job.min[i] *= clip[i];
-            job.max[i] *= clip[i];
+    /* A searched clip shrinks or widens each scale block's range, a floor raises it (the
+     * global scale keeps the tensor's amax). */
+    const float *clip = adjust ? adjust->clip : NULL, *at_least = adjust ? adjust->amax_floor : NULL;
+    for (int64_t i = 0; (clip || at_least) && i < plan->shape.scale_rows * plan->blocks_per_row; i++) {
+        if (clip) {
+            job.absmax[i] *= clip[i];
+            if (job.min) {
+                job.min[i] *= clip[i];
+                job.max[i] *= clip[i];
+            }
         }
+        if (at_least && at_least[i] > job.absmax[i]) job.absmax[i] = at_least[i];
     }
     quant_scales scales = {.stored = out->scales, .zero_points = out->zero_points};
     quant_global_from_amax(plan, tensor_amax, &scales);
@@ -220,15 +232,15 @@ static strata_status check_buffers(const quant_plan *plan, const strata_qtensor 
 
 /* Checks the arguments, then runs the passes (see run). */
 static strata_status quantize_checked(const strata_quant_params *params, strata_dtype dtype, const void *src,
-                                      int64_t rows, int64_t cols, const float *clip, bool codes, strata_qtensor *out,
-                                      float *dequantized)
+                                      int64_t rows, int64_t cols, const quant_block_adjust *adjust, bool codes,
+                                      strata_qtensor *out, float *dequantized)
 {
     quant_plan plan;
     strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
     if (status == STRATA_OK && !src) status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "strata_quantize: NULL input");
     if (status == STRATA_OK) status = check_buffers(&plan, out);
     if (status != STRATA_OK) return status;
-    return run(&plan, src, clip, codes, out, dequantized);
+    return run(&plan, src, adjust, codes, out, dequantized);
 }
 
 strata_status strata_quantize(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
@@ -302,11 +314,19 @@ strata_status quant_tensor_clipped(const strata_quant_params *params, strata_dty
                                    int64_t rows, int64_t cols, const float *clip, strata_qtensor *out,
                                    float *dequantized)
 {
-    return quantize_checked(params, dtype, src, rows, cols, clip, true, out, dequantized);
+    quant_block_adjust adjust = {.clip = clip};
+    return quantize_checked(params, dtype, src, rows, cols, &adjust, true, out, dequantized);
 }
 
-strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
-                                 int64_t cols, const float *clip, float *dst)
+strata_status quant_tensor_adjusted(const strata_quant_params *params, strata_dtype dtype, const void *src,
+                                    int64_t rows, int64_t cols, const quant_block_adjust *adjust, strata_qtensor *out,
+                                    float *dequantized)
+{
+    return quantize_checked(params, dtype, src, rows, cols, adjust, true, out, dequantized);
+}
+
+strata_status quant_fake_adjusted(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                  int64_t cols, const quant_block_adjust *adjust, float *dst)
 {
     quant_plan plan;
     strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
@@ -318,8 +338,34 @@ strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype
         status = strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory fake-quantizing a [%lld, %lld] tensor",
                              (long long)rows, (long long)cols);
     /* In place (dst == src) is safe: each row is read completely before it is written. */
-    if (status == STRATA_OK) status = run(&plan, src, clip, true, &q, dst);
+    if (status == STRATA_OK) status = run(&plan, src, adjust, true, &q, dst);
     quant_qtensor_free(&q);
+    return status;
+}
+
+strata_status quant_fake_clipped(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                                 int64_t cols, const float *clip, float *dst)
+{
+    quant_block_adjust adjust = {.clip = clip};
+    return quant_fake_adjusted(params, dtype, src, rows, cols, &adjust, dst);
+}
+
+strata_status quant_block_amax(const strata_quant_params *params, strata_dtype dtype, const void *src, int64_t rows,
+                               int64_t cols, float *amax)
+{
+    quant_plan plan;
+    strata_status status = quant_plan_init(params, dtype, rows, cols, &plan);
+    if (status == STRATA_OK && (!src || !amax))
+        status = strata_fail(STRATA_ERR_INVALID_ARGUMENT, "quant_block_amax: NULL buffer");
+    if (status != STRATA_OK) return status;
+    quant_job job = job_for(&plan, src, NULL, NULL);
+    float tensor_amax = 0;
+    status = gather_stats(&plan, &job, &tensor_amax);
+    if (status == STRATA_OK)
+        memcpy(amax, job.absmax, (size_t)(plan.shape.scale_rows * plan.blocks_per_row) * sizeof *amax);
+    free(job.absmax);
+    free(job.min);
+    free(job.max);
     return status;
 }
 

@@ -2,7 +2,7 @@
 # test_awq.sh STRATA — `strata quantize --algo awq` as a user meets it, on generated models
 # (no shared data needed; the reference libraries' numbers are test_awq_golden's and
 # test_awq_ct_golden's): what the checkpoint holds for INT4 (W4A16_AWQ) and NVFP4 (NVFP4_AWQ),
-# and for compressed-tensors (llm-compressor's AWQ, dense and MoE), the summary's choices, evaluating the
+# and on MoE models, and for compressed-tensors (llm-compressor's AWQ, dense and MoE), the summary's choices, evaluating the
 # output, kill -9 followed by resume (byte-identical), and what it refuses.
 set -u
 STRATA=${1:?usage: test_awq.sh path/to/strata}
@@ -142,6 +142,29 @@ check "the resumed output is byte-identical (the routers' scales restored)" same
 run "$STRATA" quantize "$WORK/shared_moe" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 --calib-seq 128 \
   --algo awq --format compressed-tensors --scheme int4-asym -o "$WORK/x"
 check "a shared expert (qwen2_moe) is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "shared expert" && echo y)"
+
+# --- ModelOpt's awq_lite on mixture-of-experts (NVFP4_AWQ) -----------------------------------
+MO=("$STRATA" quantize "$QMOE" --calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128
+    --scheme nvfp4 --algo awq)
+run "${MO[@]}" -o "$WORK/moe_mo"
+check "ModelOpt's awq on an MoE model exits 0" test "$rc" -eq 0
+check "  every expert's gate, up and down searched on its routed tokens (4 layers x 8 experts x 3)" \
+  test "$(grep -c 'experts\.[0-9]*\.\(gate\|up\|down\)_proj .*awq a [01]\.[0-9]' "$WORK/moe_mo/quant_summary.txt")" -eq 96
+h=$(header "$WORK/moe_mo")
+check "  each expert's gate and up carry a pre_quant_scale (no norm folding), down_proj none (in up's rows)" \
+  test "$(grep -o 'experts\.[0-9]*\.[a-z_]*\.pre_quant_scale' "$h" | grep -c 'gate_proj\|up_proj')" -eq 64 -a \
+  "$(grep -o 'experts\.[0-9]*\.down_proj\.pre_quant_scale' "$h" | wc -l)" -eq 0
+"$STRATA" -q eval "$WORK/moe_mo" --base "$QMOE" "${E[@]}" >"$WORK/eval_moe_mo.json" 2>/dev/null
+kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_moe_mo.json" | grep -o '[0-9.e-]*$')
+check "  eval against the original: small positive KLD ($kld)" awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.1) }'
+kill_at_layer "$WORK/ckpt_mo" 2 "${MO[@]}" -o "$WORK/moe_mo_half" --checkpoint-dir "$WORK/ckpt_mo"
+check "the run was killed half way (after layer ${killed_at:-none} of 4)" test -n "$killed_at" -a "${killed_at:-4}" -lt 4
+run "$STRATA" resume "$WORK/ckpt_mo"
+check "strata resume finishes" test "$rc" -eq 0
+check "the resumed output is byte-identical (the experts' averaged scales restored)" \
+  same_dir "$WORK/moe_mo" "$WORK/moe_mo_half"
+run "${MO[@]}" --calib-all-experts -o "$WORK/x"
+check "  with --calib-all-experts refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "calib-all-experts" && echo y)"
 fi
 
 # --- refused -------------------------------------------------------------------------------
@@ -151,10 +174,11 @@ check "  naming the schemes it runs" has "$err" "--algo awq runs with --scheme i
 run "${Q[@]}" --scheme nvfp4 --format compressed-tensors -o "$WORK/x"
 check "awq --format compressed-tensors with nvfp4 is refused (exit 1)" test "$rc" -eq 1
 check "  naming W4A16's schemes" has "$err" "--scheme int4 or int4-asym"
-"$STRATA" -q generate --arch mixtral -o "$WORK/moe" --layers 2 --hidden 128 >/dev/null
-run "$STRATA" quantize "$WORK/moe" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 --calib-seq 128 \
-  --algo awq --scheme int4 -o "$WORK/x"
-check "ModelOpt's awq on an MoE model is refused by name (exit 1)" test "$rc" -eq 1 -a -n "$(has "$err" "mixture-of-experts" && echo y)"
+"$STRATA" -q generate --arch qwen2_moe -o "$WORK/shared_moe_mo" --layers 2 --hidden 128 >/dev/null
+run "$STRATA" quantize "$WORK/shared_moe_mo" --calib "$WORK/ids.txt" --calib-format ids --calib-samples 4 \
+  --calib-seq 128 --algo awq --scheme int4 -o "$WORK/x"
+check "ModelOpt's awq with a shared expert (qwen2_moe) is refused by name (exit 1)" \
+  test "$rc" -eq 1 -a -n "$(has "$err" "shared expert" && echo y)"
 check "  and nothing was written" test ! -e "$WORK/x/model.safetensors"
 
 echo "test_awq: $passed passed, $failed failed"

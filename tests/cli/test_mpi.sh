@@ -29,7 +29,7 @@ C=(--calib "$WORK/ids.txt" --calib-format ids --calib-samples 12 --calib-seq 64 
 # --- byte-identical to one process ---------------------------------------------------------
 CASES=("dense nvfp4" "moe nvfp4" "moe fp8 --kv-cache fp8" "moe int4 --algo mse" "dense int4 --algo gptq"
        "moe nvfp4 --algo gptq" "moe int4 --algo gptq --experts-per-group 3" "moe nvfp4 --calib-all-experts"
-       "dense fp8 --smooth 0.5" "moe nvfp4 --smooth 0.8 --algo gptq" "dense int4 --algo awq"
+       "dense fp8 --smooth 0.5" "moe nvfp4 --smooth 0.8 --algo gptq" "moe int4 --algo awq"
        "dense nvfp4 --algo awq+gptq" "moe int4-asym --algo awq+gptq --format compressed-tensors")
 [[ ${STRATA_SANITIZE_BUILD:-} == 1 ]] && CASES=("moe nvfp4 --algo gptq") # the same code for the rest
 for case in "${CASES[@]}"; do

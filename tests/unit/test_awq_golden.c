@@ -1,8 +1,8 @@
 /*
  * test_awq_golden.c — `strata quantize --algo awq` against ModelOpt's awq_lite and its HF
- * export (tests/golden/awq/llama-19m/<case>.json, from tools/gen_golden_awq.py: ModelOpt 0.47's
- * INT4_AWQ_CFG and NVFP4_AWQ_LITE_CFG on bf16 llama-19m, calibrated on the e2e golden's 16
- * windows). strata quantizes the same model on the same windows; then
+ * export (tests/golden/awq/<model>/<case>.json, from tools/gen_golden_awq.py: ModelOpt 0.47's
+ * INT4_AWQ_CFG and NVFP4_AWQ_LITE_CFG on bf16 llama-19m and qwen3moe-47m, calibrated on the
+ * e2e golden's 16 windows). strata quantizes the same model on the same windows; then
  *
  *   - the checkpoint holds ModelOpt's tensors (names, dtypes, shapes) and its
  *     hf_quant_config.json and quantization_config;
@@ -47,9 +47,24 @@ static double strata_alpha(const sjson *summary, const char *name)
     return -1;
 }
 
+/* Whether every routed expert's linear of this role in the layer of `prefix` ("<layer>.mlp.experts.")
+ * chose ModelOpt's a. */
+static bool experts_agree(const char *prefix, const char *role, const sjson *agree)
+{
+    char name[512];
+    for (int e = 0;; e++) {
+        snprintf(name, sizeof name, "%s%d.%s", prefix, e, role);
+        bool yes = false;
+        const sjson *v = sjson_get(agree, name);
+        if (!v) return e > 0;
+        if (!sjson_as_bool(v, &yes) || !yes) return false;
+    }
+}
+
 /* Whether every linear whose input a 1-D tensor scales chose ModelOpt's a: the q/k/v of an
  * input_layernorm, the gate/up of a post_attention_layernorm, the linear of a
- * pre_quant_scale. *owned is false for tensors AWQ does not touch. */
+ * pre_quant_scale; a routed expert's pre_quant_scale is the layer's experts' average (gate
+ * and up: of both). *owned is false for tensors AWQ does not touch. */
 static bool group_agrees(const char *tensor, const sjson *agree, bool *owned)
 {
     char prefix[512];
@@ -59,6 +74,13 @@ static bool group_agrees(const char *tensor, const sjson *agree, bool *owned)
     *owned = true;
     if (test_ends_with(tensor, ".pre_quant_scale")) {
         snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(tensor) - strlen(".pre_quant_scale")), tensor);
+        const char *experts = strstr(prefix, ".experts.");
+        if (experts) {
+            char layer[512];
+            snprintf(layer, sizeof layer, "%.*s", (int)(experts - prefix + strlen(".experts.")), prefix);
+            if (test_ends_with(prefix, ".down_proj")) return experts_agree(layer, "down_proj", agree);
+            return experts_agree(layer, "gate_proj", agree) && experts_agree(layer, "up_proj", agree);
+        }
         bool yes = false;
         return sjson_as_bool(sjson_get(agree, prefix), &yes) && yes;
     }
@@ -73,19 +95,70 @@ static bool group_agrees(const char *tensor, const sjson *agree, bool *owned)
     for (int i = 0; roles[i]; i++) {
         snprintf(prefix, sizeof prefix, "%.*s%s", (int)(norm - tensor), tensor, roles[i]);
         bool yes = false;
-        if (!sjson_as_bool(sjson_get(agree, prefix), &yes) || !yes) return false;
+        const sjson *v = sjson_get(agree, prefix);
+        if (!v && roles == GATE_UP) { /* an MoE layer: its norm is not AWQ's */
+            *owned = false;
+            return true;
+        }
+        if (!sjson_as_bool(v, &yes) || !yes) return false;
     }
     return true;
 }
 
-static void run_case(const char *case_name, const int32_t *ids, double tie, double min_equal)
+/* ModelOpt's INT4 export of an MoE block: every expert of a layer holds the same
+ * pre_quant_scale per linear name (gate and up one), and each expert's gate and up the same
+ * weight_scale (the elementwise maximum of their block amax). */
+static void check_expert_sharing(const strata_safetensors *st, const char *case_name, int n_layers, int n_experts)
 {
-    char golden_name[64];
-    snprintf(golden_name, sizeof golden_name, "awq/llama-19m/%s.json", case_name);
+    static const char *const ROLES[] = {"gate_proj", "up_proj", "down_proj"};
+    char name[256], other[256];
+    for (int L = 0; L < n_layers; L++) {
+        for (int e = 0; e < n_experts; e++) {
+            for (int r = 0; r < 3; r++) {
+                snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%d.%s.pre_quant_scale", L, e, ROLES[r]);
+                snprintf(other, sizeof other, "model.layers.%d.mlp.experts.0.%s.pre_quant_scale", L,
+                         r == 1 ? "gate_proj" : ROLES[r]);
+                const strata_tensor *a = strata_safetensors_find(st, name), *b = strata_safetensors_find(st, other);
+                if (!a) continue; /* NVFP4's down_proj: folded into up_proj */
+                assert_non_null(b);
+                if (a->n_bytes != b->n_bytes || memcmp(a->data, b->data, a->n_bytes) != 0)
+                    fail_msg("%s: %s differs from %s", case_name, name, other);
+            }
+            if (strcmp(case_name, "int4") != 0) continue;
+            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%d.gate_proj.weight_scale", L, e);
+            snprintf(other, sizeof other, "model.layers.%d.mlp.experts.%d.up_proj.weight_scale", L, e);
+            const strata_tensor *a = strata_safetensors_find(st, name), *b = strata_safetensors_find(st, other);
+            assert_non_null(a);
+            assert_non_null(b);
+            if (a->n_bytes != b->n_bytes || memcmp(a->data, b->data, a->n_bytes) != 0)
+                fail_msg("%s: %s differs from %s", case_name, name, other);
+        }
+    }
+}
+
+/* One golden case: the model under ../shared/models, ModelOpt's config, how near a tie
+ * ModelOpt's own losses may make a different a (relative), and the least share of linears
+ * choosing ModelOpt's a. */
+typedef struct awq_case {
+    const char *model;
+    const char *name;          /* "int4", "nvfp4" */
+    double tie, min_equal;
+    double min_identical;      /* least share of the compared scale values bit for bit */
+    size_t n_linears;          /* searched by ModelOpt */
+    int n_layers, n_experts;   /* an MoE model's, for the experts' shared scales; 0 for dense */
+} awq_case;
+
+static void run_case(const awq_case *ac, const int32_t *ids)
+{
+    const char *case_name = ac->name;
+    double tie = ac->tie, min_equal = ac->min_equal;
+    char golden_name[128], out_name[128];
+    snprintf(golden_name, sizeof golden_name, "awq/%s/%s.json", ac->model, case_name);
+    snprintf(out_name, sizeof out_name, "%s-%s", ac->model, case_name);
     char *golden_path = test_path(STRATA_GOLDEN_DIR, golden_name);
     sjson *golden = test_read_json(golden_path);
-    char *models = test_path(test_shared_dir(), "models"), *model = test_path(models, "llama-19m");
-    char *out = test_path(test_dir, case_name);
+    char *models = test_path(test_shared_dir(), "models"), *model = test_path(models, ac->model);
+    char *out = test_path(test_dir, out_name);
     strata_quantize_params qp = {.model_dir = model, .output_dir = out, .algo = "awq", .tokens = ids,
                                  .n_samples = N_WINDOWS, .seq_len = WINDOW, .error_stats = STRATA_ERROR_STATS_WEIGHTS,
                                  .scheme = strcmp(case_name, "int4") == 0 ? STRATA_SCHEME_INT4 : STRATA_SCHEME_NVFP4};
@@ -125,7 +198,7 @@ static void run_case(const char *case_name, const int32_t *ids, double tie, doub
                      case_name, name, mine, want, at_mine, 100 * (at_mine / best - 1));
     }
     size_t n_linears = sjson_object_size(linears);
-    assert_true(n_linears == 56);
+    assert_true(n_linears == ac->n_linears);
     if (equal < min_equal * (double)n_linears)
         fail_msg("%s: %d of %zu linears chose ModelOpt's a", case_name, equal, n_linears);
 
@@ -171,11 +244,12 @@ static void run_case(const char *case_name, const int32_t *ids, double tie, doub
             groups_compared++;
         }
     }
-    print_message("%s: %d of %zu linears chose ModelOpt's a (%d near ties); AWQ's scales of %lld inputs compared "
+    if (ac->n_experts > 0) check_expert_sharing(st, case_name, ac->n_layers, ac->n_experts);
+    print_message("%s %s: %d of %zu linears chose ModelOpt's a (%d near ties); AWQ's scales of %lld inputs compared "
                   "(%lld skipped for a tie): %lld of %lld values bit for bit, the rest within two bf16 steps\n",
-                  case_name, equal, n_linears, ties, (long long)groups_compared, (long long)groups_skipped,
+                  ac->model, case_name, equal, n_linears, ties, (long long)groups_compared, (long long)groups_skipped,
                   (long long)identical, (long long)values);
-    assert_true(groups_compared > 0 && identical >= 0.85 * (double)values);
+    assert_true(groups_compared > 0 && identical >= ac->min_identical * (double)values);
     strata_safetensors_close(st);
     sjson_free(agree);
     sjson_free(hf);
@@ -200,8 +274,15 @@ static void modelopt_awq(void **state)
 #endif
     if (!test_shared_dir()) skip();
     int32_t *ids = test_e2e_calib_ids(N_WINDOWS * WINDOW);
-    run_case("int4", ids, 5e-3, 0.85);
-    run_case("nvfp4", ids, 1e-2, 0.6);
+    static const awq_case CASES[] = {
+        {"llama-19m", "int4", 5e-3, 0.85, 0.85, 56, 0, 0},
+        {"llama-19m", "nvfp4", 1e-2, 0.6, 0.85, 56, 0, 0},
+        /* MoE: each expert searches on its routed tokens, which a last-bit difference in the
+         * router's scores can move; the experts' scales are averages, compared where every
+         * expert of the layer chose ModelOpt's a */
+        {"qwen3moe-47m", "int4", 1e-2, 0.75, 0.75, 224, 8, 8},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) run_case(&CASES[i], ids);
     strata_free(ids);
 }
 

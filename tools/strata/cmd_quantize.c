@@ -65,7 +65,8 @@ static const cli_option QUANTIZE_OPTIONS[] = {
              "gptq: weights updated column by column against the layer's Hessian\n"
              "(scales from the weights; inputs from the quantized layers);\n"
              "awq: ModelOpt's awq_lite, per-channel scales moved from inputs to\n"
-             "weights (int4 -> W4A16_AWQ, nvfp4 -> NVFP4_AWQ; dense models;\n"
+             "weights (int4 -> W4A16_AWQ, nvfp4 -> NVFP4_AWQ; MoE experts each on\n"
+             "their routed tokens, scales averaged per layer as ModelOpt exports them;\n"
              "docs/AWQ.md); with --format compressed-tensors llm-compressor's AWQ\n"
              "(int4, int4-asym; dense and MoE models);\n"
              "awq+gptq: AWQ's scales, then GPTQ on the scaled weights"},

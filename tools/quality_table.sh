@@ -7,7 +7,7 @@
 # divergence, how often the top token agrees, with their standard errors.
 #
 #   tools/quality_table.sh                              # llama-19m, every row
-#   tools/quality_table.sh ../shared/models/qwen3moe-47m  # MoE: ModelOpt's AWQ rows are refused, left out
+#   tools/quality_table.sh ../shared/models/qwen3moe-47m  # MoE rows
 #   ROWS="nvfp4:max nvfp4:smooth0.5" tools/quality_table.sh
 #   ROWS="int4-asym:awq:ct" tools/quality_table.sh        # a third field ct: --format compressed-tensors
 #
@@ -24,7 +24,8 @@ OUT=$ROOT/build/quality/$(basename "$MODEL")
 DENSE_ROWS="int4:max int4:mse int4:gptq int4:awq int4:awq+gptq
 nvfp4:max nvfp4:mse nvfp4:gptq nvfp4:awq nvfp4:awq+gptq nvfp4:smooth0.5 nvfp4:smooth0.8 nvfp4:smooth0.5+gptq
 fp8:max fp8:mse fp8:gptq fp8:smooth0.5 fp8:smooth0.8 fp8:smooth0.5+gptq"
-MOE_ROWS="nvfp4:max nvfp4:smooth0.5 nvfp4:smooth0.8 fp8:max fp8:smooth0.5 fp8:smooth0.8
+MOE_ROWS="int4:max int4:gptq int4:awq int4:awq+gptq
+nvfp4:max nvfp4:gptq nvfp4:awq nvfp4:awq+gptq nvfp4:smooth0.5 nvfp4:smooth0.8 fp8:max fp8:smooth0.5 fp8:smooth0.8
 int4-asym:max:ct int4-asym:awq:ct int4-asym:gptq:ct int4-asym:awq+gptq:ct"
 if grep -q '"num_experts\|"num_local_experts' "$MODEL/config.json"; then ROWS=${ROWS:-$MOE_ROWS}; else ROWS=${ROWS:-$DENSE_ROWS}; fi
 mkdir -p "$OUT"

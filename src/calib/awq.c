@@ -62,16 +62,17 @@ static strata_status candidate_loss(const awq_search_input *in, const float *s, 
 {
     int64_t n_out = in->n_out, n_in = in->n_in;
     strata_dtype dtype = in->weight->values_dtype;
-    float amax = 0;
+    float amax = 0, *sb = product; /* product's first row, free until the GEMM */
     for (int64_t c = 0; c < n_in; c++) {
-        float sb = in_dtype(s[c], dtype);
+        sb[c] = in_dtype(s[c], dtype);
         ib[c] = in_dtype(1.0f / s[c], dtype);
-        for (int64_t r = 0; r < n_out; r++) {
-            float v = in_dtype(in->w[r * n_in + c] * sb, dtype);
+    }
+    for (int64_t r = 0; r < n_out; r++)
+        for (int64_t c = 0; c < n_in; c++) {
+            float v = in_dtype(in->w[r * n_in + c] * sb[c], dtype);
             scaled[r * n_in + c] = v;
             amax = fabsf(v) > amax ? fabsf(v) : amax;
         }
-    }
     strata_quant_params qp = *in->weight;
     qp.amax = amax; /* the quantizer's dynamic scales, of the scaled weight */
     strata_status status = quant_fake_clipped(&qp, STRATA_DTYPE_F32, scaled, n_out, n_in, NULL, scaled);

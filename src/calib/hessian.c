@@ -24,6 +24,12 @@
  * the largest entry, finer than the fp32 sum it replaces. finish() turns the bins into
  * H = 2/n sum x x^T in fp32, in place.
  *
+ * ModelOpt's AWQ loss on a routed expert weighs each calibration window's mean error the
+ * same, whatever number of tokens the window routed to it (layer_calib.hessian_window_mean):
+ * there each window's Gram product is divided by its rows and n counts windows, so
+ * H = 2/w sum_w x_w^T x_w / n_w. The forward hands an expert a chunk's routed rows in one
+ * call, so a window's rows are never split.
+ *
  * Scope: a layer whose routed experts are materialized in groups would need every expert's
  * Hessian at once (two doubles per entry: 784 MiB at hidden 7168) if they were accumulated
  * in its regular passes. The engine instead accumulates only the other linears' there,

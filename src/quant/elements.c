@@ -163,6 +163,23 @@ void quant_row(const quant_plan *plan, const quant_scales *s, int64_t row, const
         }
         return;
     }
+    if (plan->format == STRATA_FORMAT_INT4_GROUP && plan->convention == STRATA_CONVENTION_MODELOPT) {
+        /* encode_element's INT4 case a byte at a time: clamping first changes no code (the
+         * bounds are integers), and adding and subtracting 1.5 x 2^23 rounds |y| <= 8 to the
+         * nearest integer, ties to even, as nearbyintf does. */
+        const float round = 12582912.0f;
+        for (int64_t c0 = 0; c0 < cols; c0 += plan->block_cols) {
+            int64_t c1 = c0 + plan->block_cols < cols ? c0 + plan->block_cols : cols;
+            float scale = f32_scale(plan, s, row, c0);
+            for (int64_t c = c0; c < c1; c++) {
+                float y = clampf(x[c] / scale, -8, 7);
+                uint8_t code = (uint8_t)((int)((y + round) - round) & 0xf);
+                if (c & 1) codes[c >> 1] = (uint8_t)((codes[c >> 1] & 0x0f) | (code << 4));
+                else codes[c >> 1] = code;
+            }
+        }
+        return;
+    }
     /* MX formats pad their last block with encoded zeros; int4 pads an odd row with 0. */
     bool mx_padding = plan->format == STRATA_FORMAT_MXFP4;
     int64_t n = mx_padding ? padded : cols;

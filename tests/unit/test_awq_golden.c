@@ -6,6 +6,8 @@
  *
  *   - the checkpoint holds ModelOpt's tensors (names, dtypes, shapes) and its
  *     hf_quant_config.json and quantization_config;
+ *   - each linear's losses are ModelOpt's over the count of windows that reached it (ModelOpt
+ *     sums the windows' mean errors, strata averages them), within 3%;
  *   - each linear's a is ModelOpt's, or one whose loss in ModelOpt's own search is within a
  *     near tie of its least (INT4 0.5%, NVFP4 1%), which the two forward passes decide
  *     differently (ModelOpt's runs in bf16 throughout and rounds every output to bf16;
@@ -30,21 +32,35 @@
 
 enum { N_WINDOWS = 16, WINDOW = 128 };
 
-/* strata's chosen a per linear, from its quant_summary.json: name -> a (-1: not searched). */
-static double strata_alpha(const sjson *summary, const char *name)
+/* strata's AWQ record of a linear in its quant_summary.json ({"alpha", "loss", ...}), or NULL
+ * (not searched). */
+static const sjson *strata_awq(const sjson *summary, const char *name)
 {
     const sjson *layers = sjson_get(summary, "layers");
     for (size_t i = 0; i < sjson_array_size(layers); i++) {
         const sjson *linears = sjson_get(sjson_array_at(layers, i), "linears");
         for (size_t j = 0; j < sjson_array_size(linears); j++) {
             const sjson *l = sjson_array_at(linears, j);
-            double a = -1;
-            if (strcmp(sjson_as_string(sjson_get(l, "name")), name) == 0 &&
-                sjson_as_double(sjson_get(sjson_get(l, "awq"), "alpha"), &a))
-                return a;
+            if (strcmp(sjson_as_string(sjson_get(l, "name")), name) == 0) return sjson_get(l, "awq");
         }
     }
-    return -1;
+    return NULL;
+}
+
+/* ModelOpt's loss is the sum over the windows that reached the linear of each window's mean
+ * squared error, strata's their mean: their ratio is that count of windows (an expert's may
+ * be fewer than all), within the two forward passes' differences (3%). */
+static void check_loss_ratio(const char *case_name, const char *name, const sjson *want, const sjson *mine)
+{
+    double ratio = 0;
+    for (size_t k = 0; k < 11; k++) {
+        double a = 0, b = 0;
+        assert_true(sjson_as_double(sjson_array_at(want, k), &a) && sjson_as_double(sjson_array_at(mine, k), &b));
+        ratio += a / b / 11;
+    }
+    double windows = round(ratio);
+    if (windows < 1 || windows > N_WINDOWS || fabs(ratio / windows - 1) > 0.03)
+        fail_msg("%s: %s's losses are ModelOpt's / %.3f, not / a count of windows", case_name, name, ratio);
 }
 
 /* Whether every routed expert's linear of this role in the layer of `prefix` ("<layer>.mlp.experts.")
@@ -179,10 +195,13 @@ static void run_case(const awq_case *ac, const int32_t *ids)
     int equal = 0, ties = 0;
     for (void *it = sjson_iter(linears); it; it = sjson_iter_next(linears, it)) {
         const char *name = sjson_iter_key(it);
-        const sjson *l = sjson_iter_value(it), *loss = sjson_get(l, "loss");
-        double want = -1, mine = strata_alpha(summary, name), best = INFINITY, at_mine = INFINITY;
+        const sjson *l = sjson_iter_value(it), *loss = sjson_get(l, "loss"), *awq = strata_awq(summary, name);
+        double want = -1, mine = -1, best = INFINITY, at_mine = INFINITY;
+        if (!awq || !sjson_as_double(sjson_get(awq, "alpha"), &mine))
+            fail_msg("%s: ModelOpt searched %s, strata did not", case_name, name);
         assert_true(sjson_as_double(sjson_get(l, "alpha"), &want));
         assert_int_equal(sjson_array_size(loss), 11);
+        check_loss_ratio(case_name, name, loss, sjson_get(awq, "loss"));
         for (size_t k = 0; k < 11; k++) {
             double v = 0;
             assert_true(sjson_as_double(sjson_array_at(loss, k), &v));

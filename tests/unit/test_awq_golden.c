@@ -18,7 +18,10 @@
  *     are ModelOpt's within two bf16 steps each (a norm is the product of two rounded values),
  *     and at least 85% of them bit for bit (the activation statistics of the two forward
  *     passes differ in their last bits);
- *   - the other 1-D bf16 tensors (the final norm) are identical.
+ *   - the other 1-D bf16 tensors (the final norm) are identical;
+ *   - NVFP4's input scales show no bias against ModelOpt's (geometric mean ratio within 2%);
+ *   - MoE: every expert of a layer holds the same pre_quant_scale per linear name, and
+ *     INT4's gate and up of an expert the same weight_scale.
  * The sanitizer build skips it (test_awq.sh runs the same code on a generated model).
  */
 #include <math.h>
@@ -226,7 +229,8 @@ static void run_case(const awq_case *ac, const int32_t *ids)
     strata_safetensors *st;
     if (strata_safetensors_open(weights, &st) != STRATA_OK) fail_msg("%s", strata_last_error());
     assert_int_equal(strata_safetensors_count(st), sjson_object_size(tensors));
-    int64_t values = 0, identical = 0, groups_compared = 0, groups_skipped = 0;
+    int64_t values = 0, identical = 0, groups_compared = 0, groups_skipped = 0, input_scales = 0;
+    double log_input_ratio = 0;
     for (void *it = sjson_iter(tensors); it; it = sjson_iter_next(tensors, it)) {
         const char *name = sjson_iter_key(it);
         const sjson *want = sjson_iter_value(it);
@@ -238,6 +242,13 @@ static void run_case(const awq_case *ac, const int32_t *ids)
         for (int d = 0; d < x->n_dims; d++) {
             int64_t extent = 0;
             assert_true(sjson_as_int64(sjson_array_at(shape, (size_t)d), &extent) && extent == x->shape[d]);
+        }
+        double value = 0;
+        if (test_ends_with(name, ".input_scale") && sjson_as_double(sjson_get(want, "value"), &value)) {
+            float mine = 0;
+            memcpy(&mine, x->data, sizeof mine);
+            log_input_ratio += log(mine / value);
+            input_scales++;
         }
         const char *hex = sjson_as_string(sjson_get(want, "bf16"));
         if (!hex) continue;
@@ -264,6 +275,12 @@ static void run_case(const awq_case *ac, const int32_t *ids)
         }
     }
     if (ac->n_experts > 0) check_expert_sharing(st, case_name, ac->n_layers, ac->n_experts);
+    /* NVFP4's input scales (each the channel amax times the linear's own p, its own a's):
+     * without bias against ModelOpt's, their geometric mean ratio within 2% */
+    double input_ratio = input_scales ? exp(log_input_ratio / (double)input_scales) : 1;
+    if (input_scales) print_message("%s %s: %lld input scales, geometric mean ratio to ModelOpt's %.4f\n", ac->model,
+                                    case_name, (long long)input_scales, input_ratio);
+    assert_true(fabs(input_ratio - 1) < 0.02);
     print_message("%s %s: %d of %zu linears chose ModelOpt's a (%d near ties); AWQ's scales of %lld inputs compared "
                   "(%lld skipped for a tie): %lld of %lld values bit for bit, the rest within two bf16 steps\n",
                   ac->model, case_name, equal, n_linears, ties, (long long)groups_compared, (long long)groups_skipped,
@@ -300,6 +317,7 @@ static void modelopt_awq(void **state)
          * router's scores can move; the experts' scales are averages, compared where every
          * expert of the layer chose ModelOpt's a */
         {"qwen3moe-47m", "int4", 1e-2, 0.75, 0.75, 224, 8, 8},
+        {"qwen3moe-47m", "nvfp4", 2.5e-2, 0.55, 0.75, 224, 8, 8},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) run_case(&CASES[i], ids);
     strata_free(ids);

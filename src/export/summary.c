@@ -131,12 +131,17 @@ static char *summary_text(const strata_quantize_params *p, calib_algorithm algor
         strbuf_printf(&sb, "smooth       SmoothQuant a %g (llm-compressor's): per input channel of q/k/v and gate/up "
                            "s = max|x|^a / max|w|^(1-a),\n             the norm divided by s, the weights' columns "
                            "times s\n", p->smooth);
+    /* ModelOpt's AWQ smooths each expert's input amax with its own scale after the peer
+     * maximum (per channel), so the experts' input scales differ, as ModelOpt writes them */
+    bool modelopt_awq = calib_algorithm_awq(algorithm) && !awq_modifier;
     if (n_experts > 0)
-        strbuf_printf(&sb, "experts      %s: %s; every routed expert's input amax is the layer's peer maximum (gate/up "
-                           "and down separately)\n",
-                      expert_mode(p),
+        strbuf_printf(&sb, "experts      %s: %s; %s\n", expert_mode(p),
                       p->calib_all_experts ? "every token calibrates every expert (outputs still top-k)"
-                                           : "calibrated on the tokens the model's router sends them");
+                                           : "calibrated on the tokens the model's router sends them",
+                      modelopt_awq ? "every routed expert's per-channel input amax is the layer's peer maximum, "
+                                     "then times its own AWQ scale"
+                                   : "every routed expert's input amax is the layer's peer maximum (gate/up and down "
+                                     "separately)");
     strbuf_printf(&sb, "attention    %s\n", attention_text(arch, p));
     strbuf_printf(&sb, "excluded     lm_head, model.embed_tokens, routers");
     for (size_t i = 0; i < p->n_exclude; i++) strbuf_printf(&sb, ", %s", p->exclude[i]);

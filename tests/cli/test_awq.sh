@@ -42,15 +42,20 @@ check "  and quant_summary.json its 11 losses" test "$(grep -A14 '"awq": {' "$WO
 run "$STRATA" inspect "$WORK/int4"
 check "inspect reads the output, every tensor attributed" has "$out" "unexpected    0"
 E=(--tokens "$WORK/ids.txt" --window 128 --max-windows 8 --json)
-"$STRATA" -q eval "$WORK/int4" --base "$MODEL" "${E[@]}" >"$WORK/eval_awq.json" 2>/dev/null
-kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_awq.json" | grep -o '[0-9.e-]*$')
+# kld_of OUT BASE: the mean KL divergence of output OUT against model BASE on the ids'
+# windows (strata eval's JSON kept as OUT.eval.json)
+kld_of() {
+  "$STRATA" -q eval "$1" --base "$2" "${E[@]}" >"$1.eval.json" 2>/dev/null
+  grep -o '"kld": {"value": [0-9.e-]*' "$1.eval.json" | grep -o '[0-9.e-]*$'
+}
+kld=$(kld_of "$WORK/int4" "$MODEL")
 check "eval of the AWQ output against the original: small positive KLD ($kld)" \
   awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
 # The pre_quant_scale tensors matter: without them the model is another one.
 "$STRATA" -q quantize "$MODEL" --calib "$WORK/ids.txt" --calib-format ids --calib-samples $SAMPLES --calib-seq 128 \
   --scheme int4 -o "$WORK/rtn" >/dev/null 2>&1
-"$STRATA" -q eval "$WORK/rtn" --base "$MODEL" "${E[@]}" >"$WORK/eval_rtn.json" 2>/dev/null
-check "  and not the round-to-nearest output's" bash -c "! cmp -s '$WORK/eval_awq.json' '$WORK/eval_rtn.json'"
+kld_of "$WORK/rtn" "$MODEL" >/dev/null
+check "  and not the round-to-nearest output's" bash -c "! cmp -s '$WORK/int4.eval.json' '$WORK/rtn.eval.json'"
 
 # --- NVFP4: NVFP4_AWQ ----------------------------------------------------------------------
 run "${Q[@]}" --scheme nvfp4 -o "$WORK/nvfp4" --kv-cache fp8
@@ -63,8 +68,7 @@ check "down_proj's scale folded into up_proj's rows: no down_proj.pre_quant_scal
 check "grouped-query attention keeps o_proj's (4 layers), and only those" \
   test "$(grep -o '[a-z_]*\.pre_quant_scale' "$h" | grep -c '^o_proj')" -eq 4 -a \
   "$(grep -o '[a-z_]*\.pre_quant_scale' "$h" | wc -l)" -eq 4
-"$STRATA" -q eval "$WORK/nvfp4" --base "$MODEL" "${E[@]}" >"$WORK/eval_nvfp4.json" 2>/dev/null
-kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_nvfp4.json" | grep -o '[0-9.e-]*$')
+kld=$(kld_of "$WORK/nvfp4" "$MODEL")
 check "eval of the NVFP4 AWQ output: small positive KLD ($kld)" awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.1) }'
 
 # --- kill -9 and resume: byte-identical ----------------------------------------------------
@@ -92,8 +96,7 @@ check "  every linear of the 4 mappings x 4 layers searched (o_proj too, without
   test "$(grep -c '  awq \(r [01]\.[0-9]*\|unscaled\)' "$WORK/ct/quant_summary.txt")" -eq 28
 check "  and quant_summary.json its 20 losses" \
   test "$(grep -A24 '"awq": {' "$WORK/ct/quant_summary.json" | grep -c '^ *[0-9][0-9.e-]*,\?$')" -ge 20
-"$STRATA" -q eval "$WORK/ct" --base "$MHA" "${E[@]}" >"$WORK/eval_ct.json" 2>/dev/null
-kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_ct.json" | grep -o '[0-9.e-]*$')
+kld=$(kld_of "$WORK/ct" "$MHA")
 check "eval of the output against the original: small positive KLD ($kld)" \
   awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
 run "${C[@]}" -o "$WORK/ct_rtn"
@@ -128,8 +131,7 @@ check "  each router's columns scaled with its experts' s" \
 "$STRATA" inspect "$WORK/moe_ct" --stats 2>/dev/null | grep 'mlp.gate.weight' >"$WORK/routers_out"
 check "  the routers written scaled, in bf16" \
   test "$(grep -c BF16 "$WORK/routers_out")" -eq 4 -a -n "$(cmp -s "$WORK/routers_in" "$WORK/routers_out" || echo differ)"
-"$STRATA" -q eval "$WORK/moe_ct" --base "$QMOE" "${E[@]}" >"$WORK/eval_moe.json" 2>/dev/null
-kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_moe.json" | grep -o '[0-9.e-]*$')
+kld=$(kld_of "$WORK/moe_ct" "$QMOE")
 check "eval of the MoE output against the original: small positive KLD ($kld)" \
   awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.05) }'
 kill_at_layer "$WORK/ckpt_moe" 2 "${M[@]}" -o "$WORK/moe_half" --checkpoint-dir "$WORK/ckpt_moe"
@@ -154,8 +156,7 @@ h=$(header "$WORK/moe_mo")
 check "  each expert's gate and up carry a pre_quant_scale (no norm folding), down_proj none (in up's rows)" \
   test "$(grep -o 'experts\.[0-9]*\.[a-z_]*\.pre_quant_scale' "$h" | grep -c 'gate_proj\|up_proj')" -eq 64 -a \
   "$(grep -o 'experts\.[0-9]*\.down_proj\.pre_quant_scale' "$h" | wc -l)" -eq 0
-"$STRATA" -q eval "$WORK/moe_mo" --base "$QMOE" "${E[@]}" >"$WORK/eval_moe_mo.json" 2>/dev/null
-kld=$(grep -o '"kld": {"value": [0-9.e-]*' "$WORK/eval_moe_mo.json" | grep -o '[0-9.e-]*$')
+kld=$(kld_of "$WORK/moe_mo" "$QMOE")
 check "  eval against the original: small positive KLD ($kld)" awk -v k="${kld:-x}" 'BEGIN { exit !(k > 0 && k < 0.1) }'
 kill_at_layer "$WORK/ckpt_mo" 2 "${MO[@]}" -o "$WORK/moe_mo_half" --checkpoint-dir "$WORK/ckpt_mo"
 check "the run was killed half way (after layer ${killed_at:-none} of 4)" test -n "$killed_at" -a "${killed_at:-4}" -lt 4

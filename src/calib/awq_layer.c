@@ -378,7 +378,7 @@ strata_status awq_decide_layer(layer_calib *lc, const strata_model *model)
     if (status == STRATA_OK && lc->scheme->weight_format == STRATA_FORMAT_NVFP4 && folds_into_rows(family)) {
         status = fold_into_rows(find_role(lc, STRATA_LINEAR_DOWN), find_role(lc, STRATA_LINEAR_UP));
         if (status == STRATA_OK) status = fold_into_rows(find_role(lc, STRATA_LINEAR_O), find_role(lc, STRATA_LINEAR_V));
-        for (int e = 0; status == STRATA_OK && e < n_experts(lc); e++)
+        for (int e = 0, E = n_experts(lc); status == STRATA_OK && e < E; e++)
             status = fold_into_rows(expert_role(lc, e, STRATA_LINEAR_DOWN), expert_role(lc, e, STRATA_LINEAR_UP));
     }
     if (status == STRATA_OK) status = average_experts(lc);

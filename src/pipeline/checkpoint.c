@@ -353,12 +353,7 @@ strata_status checkpoint_save_layer(checkpoint *ck, const layer_calib *lc, const
         double stats[6] = {c->input_amax, (double)c->tokens, c->output_amax, c->weight_amax, c->weight_error,
                            c->output_error};
         status = add_f64(w, c->desc->name, "stats", stats, 6);
-        if (status == STRATA_OK && c->clip) {
-            char name[600];
-            snprintf(name, sizeof name, "%s.clip", c->desc->name);
-            int64_t n = c->n_clip;
-            status = strata_safetensors_writer_add(w, name, STRATA_DTYPE_F32, 1, &n, c->clip, (uint64_t)n * 4);
-        }
+        if (status == STRATA_OK && c->clip) status = add_f32(w, c->desc->name, "clip", c->clip, c->n_clip);
         if (status == STRATA_OK && c->amax_floor)
             status = add_f32(w, c->desc->name, "amax_floor", c->amax_floor, c->n_amax_floor);
         if (status == STRATA_OK && c->gptq_done) status = add_gptq(w, c);
@@ -536,22 +531,19 @@ static strata_status load_smoothing(const strata_safetensors *st, const char *pa
     return status;
 }
 
-/* A per-scale-block F32 vector of a linear ("clip", "amax_floor"), when the checkpoint has it;
- * expected its length, or -1 for any. */
-static strata_status load_block_vector(const strata_safetensors *st, const char *path, const linear_calib *c,
-                                       const char *what, int64_t expected, float **out, int64_t *n)
+/* mse's clip factors of a linear, when the checkpoint has them (one per scale block). */
+static strata_status load_clip(const strata_safetensors *st, const char *path, linear_calib *c)
 {
     char name[600];
-    snprintf(name, sizeof name, "%s.%s", c->desc->name, what);
+    snprintf(name, sizeof name, "%s.clip", c->desc->name);
     const strata_tensor *t = strata_safetensors_find(st, name);
     if (!t) return STRATA_OK;
-    if (t->dtype != STRATA_DTYPE_F32 || (expected >= 0 && t->n_elements != expected))
-        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s is not F32 [%lld]", path, name,
-                           (long long)(expected >= 0 ? expected : t->n_elements));
-    *out = malloc((size_t)t->n_elements * sizeof **out + 1);
-    if (!*out) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(*out, t->data, (size_t)t->n_elements * 4);
-    *n = t->n_elements;
+    if (t->dtype != STRATA_DTYPE_F32)
+        return strata_fail(STRATA_ERR_FORMAT, "%s: damaged checkpoint: %s is not F32", path, name);
+    c->clip = malloc((size_t)t->n_elements * sizeof *c->clip + 1);
+    if (!c->clip) return strata_fail(STRATA_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(c->clip, t->data, (size_t)t->n_elements * 4);
+    c->n_clip = t->n_elements;
     return STRATA_OK;
 }
 
@@ -601,11 +593,12 @@ strata_status checkpoint_load_layer(const checkpoint *ck, int i, layer_calib *lc
         c->output_error = s[5];
         status = load_gptq(st, path, c);
         if (status == STRATA_OK) status = load_smoothing(st, path, c);
-        if (status == STRATA_OK) status = load_block_vector(st, path, c, "clip", -1, &c->clip, &c->n_clip);
+        if (status == STRATA_OK) status = load_clip(st, path, c);
         if (status == STRATA_OK && c->quantized) {
             strata_quant_shape shape = linear_calib_quantized_shape(c, c->scheme);
-            status = load_block_vector(st, path, c, "amax_floor", shape.scale_rows * shape.scale_cols, &c->amax_floor,
-                                       &c->n_amax_floor);
+            int64_t blocks = shape.scale_rows * shape.scale_cols;
+            status = load_f32_vector(st, path, c->desc->name, "amax_floor", blocks, false, &c->amax_floor);
+            if (c->amax_floor) c->n_amax_floor = blocks;
         }
     }
     double layer_stats[3];
